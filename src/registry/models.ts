@@ -1,0 +1,61 @@
+// The JSON records stored under the etcd key prefix (design.md §3). One type per key family.
+import type { DesiredState, Requirements } from "../unit/types.ts";
+
+/** `<p>/units/<name>`: a submitted unit. Its text lives at `<p>/unitfiles/<hash>`. */
+export interface UnitRecord {
+  name: string;
+  /** SHA-1 (40 lowercase hex) of the canonical unit text. */
+  hash: string;
+  desiredState: DesiredState;
+  global: boolean;
+  requirements: Requirements;
+  /** `[Unit] Description`, for list-unit-files. */
+  description: string;
+}
+
+/** `<p>/schedule/<machineID>/<name>`: the engine's decision that a machine runs a unit. */
+export interface ScheduleEntry {
+  hash: string;
+  desiredState: Exclude<DesiredState, "inactive">;
+  /** The create revision of the leader key of the engine that wrote this entry. */
+  epoch: string;
+}
+
+/** `<p>/pending/<name>`: why a unit cannot be placed right now. */
+export interface PendingRecord {
+  reason: string;
+  /** ISO 8601 time since when the unit has been pending for this reason. */
+  since: string;
+}
+
+/** `<p>/machines/<machineID>`: a live machine, bound to its lease. */
+export interface MachineRecord {
+  id: string;
+  publicIP: string;
+  /** Config metadata; dynamic metadata from `<p>/metadata/<id>` is merged over it on read. */
+  metadata: Record<string, string>;
+  version: string;
+  startedAt: string;
+  /** True while the machine is drained: it keeps what it runs but gets no new units. */
+  drained?: boolean;
+  /** Capabilities, as the original reported them (DISABLE_ENGINE). */
+  disableEngine?: boolean;
+}
+
+/** `<p>/states/<name>/<machineID>`: what systemd on that machine says about the unit. */
+export interface UnitStateRecord {
+  loadState: string;
+  activeState: string;
+  subState: string;
+  hash: string;
+  since: string;
+}
+
+/** `<p>/leader`: the engine leader, bound to the leader lease. */
+export interface LeaderRecord {
+  machineID: string;
+  since: string;
+}
+
+/** `<p>/version`: the keyspace schema version. */
+export const KEYSPACE_VERSION = 1;

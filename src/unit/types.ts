@@ -1,0 +1,35 @@
+// Plain data shared by every module: unit options, desired states and [X-Fleet] requirements.
+
+/** One `Name=Value` line of a unit file, in the section it appeared in. */
+export interface UnitOption {
+  section: string;
+  name: string;
+  value: string;
+}
+
+/** What the user asks fleet to do with a unit (fleet-reference.md §5.1). */
+export type DesiredState = "inactive" | "loaded" | "launched";
+
+export const DESIRED_STATES: readonly DesiredState[] = ["inactive", "loaded", "launched"];
+
+/**
+ * The parsed [X-Fleet] section of one unit, with specifiers (%n %N %p %i) already expanded
+ * for that unit's name. Stored in `units/<name>` so the engine never re-parses unit files.
+ */
+export interface Requirements {
+  /** MachineID (or its deprecated names): the full id, or the 8-character short id. */
+  machineId?: string;
+  /** MachineOf peers: exact unit names that must all run on the same machine. */
+  machineOf: string[];
+  /** MachineMetadata: AND across keys, OR across the values of one key. */
+  machineMetadata: Record<string, string[]>;
+  /** Conflicts glob patterns (path.Match syntax), already split on whitespace. */
+  conflicts: string[];
+  /** Replaces glob patterns. */
+  replaces: string[];
+  global: boolean;
+}
+
+export function emptyRequirements(): Requirements {
+  return { machineOf: [], machineMetadata: {}, conflicts: [], replaces: [], global: false };
+}

@@ -1,0 +1,238 @@
+// Starts a real, throwaway etcd for integration, functional tests and benchmarks: free ports,
+// a temp data dir, logs in a file (shown only when something fails), optional auth and TLS.
+import { appendFileSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { generateTestCerts, type TestCerts } from "./tls/certs.ts";
+
+export interface StartEtcdOptions {
+  /** Create user `root` (password `rootPassword`) and enable auth. */
+  auth?: boolean;
+  /** Serve clients over HTTPS with a CA and server certificate generated for this server. */
+  tls?: boolean;
+  /** Require a client certificate signed by that CA (implies `tls`). */
+  clientCertAuth?: boolean;
+  /** Addresses to serve clients on, each on the same port (default `["127.0.0.1"]`). */
+  listenHosts?: string[];
+  /** More etcd flags, e.g. `["--auth-token-ttl", "2"]`. */
+  extraArgs?: string[];
+  /** How long start() waits for etcd to answer (default 20 s). */
+  startTimeoutMs?: number;
+}
+
+export interface EtcdServer extends AsyncDisposable {
+  /** The first client URL, e.g. `http://127.0.0.1:41234`. */
+  readonly endpoint: string;
+  /** One client URL per listen host. */
+  readonly endpoints: string[];
+  readonly clientPort: number;
+  readonly dataDir: string;
+  /** Password of user `root` when started with `auth`. */
+  readonly rootPassword: string;
+  /** Certificate files when started with `tls` (also paths usable as EtcdOptions.tls). */
+  readonly certs: TestCerts | undefined;
+  readonly running: boolean;
+  /** Graceful stop (SIGTERM); resolves when the process is gone. */
+  stop(): Promise<void>;
+  /** Start again on the same ports and data dir; resolves when it answers. */
+  start(): Promise<void>;
+  /** SIGKILL; resolves when the process is gone. */
+  kill(): Promise<void>;
+  /** The last `lines` lines of etcd's log. */
+  logTail(lines?: number): string;
+}
+
+const ROOT_PASSWORD = "fleet-root-secret";
+const live = new Set<Subprocess>();
+let exitHookInstalled = false;
+
+/** Start an etcd; `await using etcd = await startEtcd()` kills it and removes its files. */
+export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdServer> {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // A test runner that exits early must not leave etcd processes behind.
+    process.on("exit", () => {
+      for (const p of live) p.kill("SIGKILL");
+    });
+  }
+  const baseDir = mkdtempSync(join(tmpdir(), "fleet-etcd-"));
+  try {
+    const tls = opts.tls || opts.clientCertAuth;
+    const hosts = opts.listenHosts ?? ["127.0.0.1"];
+    const certs = tls ? await generateTestCerts(join(baseDir, "tls"), hosts) : undefined;
+    for (let attempt = 1; ; attempt++) {
+      const clientPort = await freePort();
+      let peerPort = await freePort();
+      while (peerPort === clientPort) peerPort = await freePort();
+      const server = new LocalEtcd(baseDir, opts, hosts, certs, clientPort, peerPort);
+      try {
+        await server.start();
+        if (opts.auth) await server.enableAuth();
+        return server;
+      } catch (e) {
+        await server.kill();
+        // Another process may take a "free" port between our probe and etcd's bind.
+        if (attempt < 5 && server.logTail(50).includes("address already in use")) continue;
+        throw e;
+      }
+    }
+  } catch (e) {
+    rmSync(baseDir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+class LocalEtcd implements EtcdServer {
+  readonly endpoints: string[];
+  readonly dataDir: string;
+  readonly rootPassword = ROOT_PASSWORD;
+  private proc: Subprocess | undefined;
+  private readonly logFile: string;
+  private readonly scheme: string;
+
+  constructor(
+    private readonly baseDir: string,
+    private readonly opts: StartEtcdOptions,
+    private readonly hosts: string[],
+    readonly certs: TestCerts | undefined,
+    readonly clientPort: number,
+    private readonly peerPort: number,
+  ) {
+    this.scheme = certs ? "https" : "http";
+    this.endpoints = hosts.map((h) => `${this.scheme}://${h}:${clientPort}`);
+    this.dataDir = join(baseDir, "data");
+    this.logFile = join(baseDir, "etcd.log");
+  }
+
+  get endpoint(): string {
+    return this.endpoints[0]!;
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    const peer = `http://127.0.0.1:${this.peerPort}`;
+    const urls = this.endpoints.join(",");
+    const args = [
+      "etcd", "--name", "test", "--data-dir", this.dataDir,
+      "--listen-client-urls", urls, "--advertise-client-urls", urls,
+      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+      "--initial-cluster", `test=${peer}`,
+      "--logger", "zap", "--log-outputs", "stderr",
+    ];
+    if (this.certs) {
+      args.push("--cert-file", this.certs.serverCertFile, "--key-file", this.certs.serverKeyFile);
+      args.push("--trusted-ca-file", this.certs.caFile);
+      if (this.opts.clientCertAuth) args.push("--client-cert-auth");
+    }
+    args.push(...(this.opts.extraArgs ?? []));
+    appendFileSync(this.logFile, `\n=== ${new Date().toISOString()} ${args.join(" ")}\n`);
+    // Appending keeps the log of earlier runs across restarts.
+    const fd = openSync(this.logFile, "a");
+    let proc: Subprocess;
+    try {
+      proc = Bun.spawn(args, { stdin: "ignore", stdout: fd, stderr: fd });
+    } finally {
+      closeSync(fd);
+    }
+    this.proc = proc;
+    live.add(proc);
+    void proc.exited.then(() => live.delete(proc));
+    await this.waitReady(this.opts.startTimeoutMs ?? 20_000);
+  }
+
+  async stop(): Promise<void> {
+    await this.signal("SIGTERM");
+  }
+
+  async kill(): Promise<void> {
+    await this.signal("SIGKILL");
+  }
+
+  logTail(lines = 40): string {
+    try {
+      return readFileSync(this.logFile, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    } catch {
+      return "(no etcd log)";
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.kill();
+    rmSync(this.baseDir, { recursive: true, force: true });
+  }
+
+  /** POST a JSON body to the gateway as the test's superuser; throws on a non-2xx answer. */
+  async call(path: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (token) headers.authorization = token;
+    const res = await fetch(this.endpoint + path, {
+      method: "POST", body: JSON.stringify(body), headers, tls: this.fetchTls(),
+      signal: AbortSignal.timeout(5000),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`etcd test server ${this.endpoint}: ${path} answered ${res.status}: ${text}`);
+    return JSON.parse(text) as Record<string, unknown>;
+  }
+
+  async enableAuth(): Promise<void> {
+    await this.call("/v3/auth/user/add", { name: "root", password: ROOT_PASSWORD });
+    await this.call("/v3/auth/role/add", { name: "root" });
+    await this.call("/v3/auth/user/grant", { user: "root", role: "root" });
+    await this.call("/v3/auth/enable", {});
+  }
+
+  private fetchTls() {
+    const c = this.certs;
+    if (!c) return undefined;
+    return { ca: readFileSync(c.caFile, "utf8"), cert: readFileSync(c.clientCertFile, "utf8"), key: readFileSync(c.clientKeyFile, "utf8") };
+  }
+
+  private async waitReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const tls = this.fetchTls();
+    let last = "";
+    while (Date.now() < deadline) {
+      if (!this.running) {
+        throw new Error(`etcd on port ${this.clientPort} exited with ${this.proc?.exitCode ?? this.proc?.signalCode} while starting:\n${this.logTail()}`);
+      }
+      try {
+        const res = await fetch(`${this.endpoint}/v3/maintenance/status`, {
+          method: "POST", body: "{}", tls, signal: AbortSignal.timeout(1000),
+        });
+        const body = await res.text();
+        if (res.ok) return;
+        last = `${res.status} ${body}`;
+      } catch (e) {
+        last = String(e);
+      }
+      await Bun.sleep(50);
+    }
+    throw new Error(`etcd on ${this.endpoint} did not answer within ${timeoutMs} ms (last: ${last}):\n${this.logTail()}`);
+  }
+
+  private async signal(sig: "SIGTERM" | "SIGKILL"): Promise<void> {
+    const p = this.proc;
+    if (!p) return;
+    if (this.running) p.kill(sig);
+    await p.exited;
+  }
+}
+
+/** A TCP port nobody listens on right now (the OS picks it; etcd binds it a moment later). */
+export function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => (port ? resolve(port) : reject(new Error(`Cannot find a free port on ${host}`))));
+    });
+  });
+}

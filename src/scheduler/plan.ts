@@ -1,0 +1,276 @@
+// The engine's whole reconcile decision as a pure function: cluster state in, typed actions
+// with reasons out. Steps, each deterministic (units in Relations order, machines by id):
+//  1. Entries that go for reasons of their own: unit destroyed, desired inactive, machine gone
+//     (global units: dropped; non-global units: moved, within the eviction budget).
+//  2. Keep pass: each scheduled non-global unit stays if it still fits where it is, judged
+//     against the units kept before it; so of two conflicting units on one machine the one
+//     decided first stays (the one the agent already runs). Drain does not move anything.
+//  3. Global units, in name order, on every machine where they fit next to the kept units;
+//     followers of a global unit that no longer runs there are moved.
+//  4. Placement pass: every non-global unit without a machine, least loaded first. A unit with
+//     Replaces= takes its victim's machine and the victim (with its followers) is placed after
+//     it, on a machine that satisfies the victim's own constraints, or becomes pending.
+// Global units are expanded here: one schedule entry per (global unit, machine), keyed by the
+// same unit name (design.md §3), so the planner emits schedule/unschedule per machine for them.
+import { PlacementView } from "./cluster-view.ts";
+import { relationsOf } from "./order.ts";
+import type { GlobalTargets } from "./place.ts";
+import { blockerOn, globalSummary, globalTargets, placeUnit } from "./place.ts";
+import type { Blocker } from "./reasons.ts";
+import { blockerText } from "./reasons.ts";
+import { shortId } from "./rules.ts";
+import type { ClusterState, EngineAction, Placement, PlanOptions, PlacementUnit } from "./types.ts";
+
+const DEFAULT_HOLD = "eviction rate limit";
+const GLOBAL_REASON = "global unit, machine fits";
+
+const key = (unit: string, machine: string): string => `${unit}\0${machine}`;
+const wentAway = (machine: string): string => `machine ${shortId(machine)} went away`;
+
+export function planSchedule(state: ClusterState, opts: PlanOptions = {}): EngineAction[] {
+  const view = new PlacementView(state.machines, state.units);
+  const units = view.units;
+  const rel = relationsOf(units.values(), view.match);
+  const active = (u: PlacementUnit): boolean => u.desiredState !== "inactive";
+  const isGlobalUnit = (name: string): boolean => units.get(name)?.global === true;
+
+  const original = new Map<string, Placement>();
+  const entriesOf = new Map<string, string[]>();
+  for (const e of state.schedule) {
+    const k = key(e.unit, e.machine);
+    if (original.has(k)) continue;
+    original.set(k, e);
+    push(entriesOf, e.unit, e.machine);
+  }
+  const dropReason = new Map<string, string>();
+  const drop = (unit: string, machine: string, reason: string): void => {
+    if (original.has(key(unit, machine))) dropReason.set(key(unit, machine), reason);
+  };
+
+  // Step 1.
+  const globalsNow = new Map<string, Set<string>>();
+  const liveEntries = new Map<string, string[]>();
+  const lostEntries = new Map<string, string[]>();
+  for (const [name, machines] of entriesOf) {
+    const u = units.get(name);
+    for (const m of machines.sort()) {
+      if (u === undefined) drop(name, m, "unit no longer exists");
+      else if (!active(u)) drop(name, m, "desired state inactive");
+      else if (!view.machines.has(m)) {
+        if (u.global) drop(name, m, wentAway(m));
+        else push(lostEntries, name, m);
+      } else if (u.global) {
+        let set = globalsNow.get(name);
+        if (set === undefined) globalsNow.set(name, (set = new Set()));
+        set.add(m);
+      } else push(liveEntries, name, m);
+    }
+  }
+
+  // Step 2.
+  const kept = new Map<string, string>();
+  const stuck = new Map<string, string>();
+  const movedOffLost = new Map<string, string>();
+  const needs = new Set<string>();
+  const pendingOut = new Map<string, string>();
+  let budget = opts.maxEvictions ?? Number.POSITIVE_INFINITY;
+  const hold = opts.evictionHold ?? DEFAULT_HOLD;
+
+  const evictionReason = (b: Blocker, m: string): string => {
+    if (b.rule === "replaced") return `replaced by ${b.by}`;
+    if (b.rule === "machine-of" && (entriesOf.get(b.peer) ?? []).includes(m)) {
+      return `MachineOf=${b.peer} left machine ${shortId(m)}`;
+    }
+    return `machine ${shortId(m)} no longer fits: ${blockerText(b)}`;
+  };
+  const evict = (name: string, m: string, reason: string): void => {
+    view.remove(name, m);
+    kept.delete(name);
+    needs.add(name);
+    drop(name, m, reason);
+  };
+
+  for (const name of rel.order) {
+    const u = units.get(name)!;
+    const liveMs = liveEntries.get(name) ?? [];
+    const lostMs = lostEntries.get(name) ?? [];
+    if (liveMs.length > 0) {
+      for (const m of lostMs) drop(name, m, wentAway(m));
+      for (const m of liveMs) {
+        const home = kept.get(name);
+        if (home !== undefined) {
+          drop(name, m, `duplicate placement (kept on ${shortId(home)})`);
+          continue;
+        }
+        const b = blockerOn(u, m, view, rel, { allowDrained: true, checkPeer: (p) => !isGlobalUnit(p) });
+        if (b === undefined) {
+          view.add(name, m);
+          kept.set(name, m);
+        } else drop(name, m, evictionReason(b, m));
+      }
+      if (!kept.has(name)) needs.add(name);
+      continue;
+    }
+    const lost = lostMs[0];
+    if (lost === undefined) {
+      needs.add(name);
+      continue;
+    }
+    for (const m of lostMs.slice(1)) drop(name, m, wentAway(m));
+    // A follower goes wherever its target goes: with it, or waiting with it.
+    const peersThere = u.requirements.machineOf.filter((p) => (entriesOf.get(p) ?? []).includes(lost));
+    let move: boolean;
+    if (peersThere.some((p) => movedOffLost.get(p) === lost)) move = true;
+    else if (peersThere.some((p) => stuck.get(p) === lost)) move = false;
+    else if (budget > 0) {
+      budget--;
+      move = true;
+    } else move = false;
+    if (move) {
+      drop(name, lost, wentAway(lost));
+      movedOffLost.set(name, lost);
+      needs.add(name);
+    } else {
+      stuck.set(name, lost);
+      pendingOut.set(name, `waiting to move off lost machine ${shortId(lost)} (${hold})`);
+    }
+  }
+
+  // Step 3. Evicting a follower can free a machine for a global unit, which can in turn push
+  // out a later global; repeat until stable (each round only shrinks the kept set).
+  const globals = [...units.values()].filter((u) => u.global && active(u)).sort(byName);
+  let targets = new Map<string, GlobalTargets>();
+  for (;;) {
+    for (const [g, t] of targets) for (const m of t.machines) view.remove(g, m);
+    targets = new Map();
+    for (const g of globals) {
+      const t = globalTargets(g, view, globalsNow.get(g.name));
+      targets.set(g.name, t);
+      for (const m of t.machines) view.add(g.name, m);
+    }
+    let evicted = false;
+    for (const name of rel.order) {
+      const m = kept.get(name);
+      if (m === undefined) continue;
+      const missing = units.get(name)!.requirements.machineOf.find((p) => !view.runs(m, p));
+      if (missing !== undefined) {
+        evict(name, m, evictionReason({ rule: "machine-of", peer: missing }, m));
+        evicted = true;
+      }
+    }
+    if (!evicted) break;
+  }
+  for (const g of globals) {
+    const t = targets.get(g.name)!;
+    for (const m of globalsNow.get(g.name) ?? []) {
+      const b = t.blocked.get(m);
+      if (b !== undefined) drop(g.name, m, `machine ${shortId(m)} no longer fits: ${blockerText(b)}`);
+    }
+    if (t.machines.length === 0) pendingOut.set(g.name, globalSummary(g, t, view));
+  }
+
+  // Step 4.
+  const followers = followersOf(units.values());
+  const placed = new Map<string, string>();
+  const placedReason = new Map<string, string>();
+  const pushAway = (x: string, m: string, reason: string): void => {
+    evict(x, m, reason);
+    placed.delete(x);
+    for (const f of followers.get(x) ?? []) {
+      if (view.runs(m, f)) pushAway(f, m, `MachineOf=${x} left machine ${shortId(m)}`);
+    }
+  };
+  for (const name of rel.order) {
+    if (!needs.has(name)) continue;
+    const r = placeUnit(units.get(name)!, view, rel);
+    if ("reasons" in r) {
+      pendingOut.set(name, r.summary);
+      continue;
+    }
+    view.add(name, r.machine);
+    placed.set(name, r.machine);
+    placedReason.set(key(name, r.machine), r.reason);
+    for (const x of rel.replaces(name)) {
+      if (view.runs(r.machine, x)) pushAway(x, r.machine, `replaced by ${name}`);
+    }
+  }
+
+  // The decision, as differences from the schedule we were given.
+  const final = new Map<string, { unit: string; machine: string }>();
+  const keep = (unit: string, machine: string): void => void final.set(key(unit, machine), { unit, machine });
+  for (const [u, m] of kept) keep(u, m);
+  for (const [u, m] of placed) keep(u, m);
+  for (const [u, m] of stuck) keep(u, m);
+  for (const [g, t] of targets) for (const m of t.machines) keep(g, m);
+
+  const unschedule: EngineAction[] = [];
+  const schedule: EngineAction[] = [];
+  const update: EngineAction[] = [];
+  for (const [k, e] of original) {
+    if (!final.has(k)) {
+      unschedule.push({ kind: "unschedule", unit: e.unit, machine: e.machine, reason: dropReason.get(k) ?? "no longer scheduled here" });
+    } else if (view.machines.has(e.machine)) {
+      const reason = staleness(e, units.get(e.unit)!);
+      if (reason !== undefined) update.push({ kind: "update", unit: e.unit, machine: e.machine, reason });
+    }
+  }
+  for (const [k, p] of final) {
+    if (original.has(k)) continue;
+    const reason = isGlobalUnit(p.unit) ? GLOBAL_REASON : placedReason.get(k)!;
+    schedule.push({ kind: "schedule", unit: p.unit, machine: p.machine, reason });
+  }
+  const pending: EngineAction[] = [];
+  for (const [unit, reason] of pendingOut) {
+    if (state.pending?.get(unit) !== reason) pending.push({ kind: "pending", unit, reason });
+  }
+  const cleared: EngineAction[] = [];
+  for (const unit of state.pending?.keys() ?? []) {
+    if (!pendingOut.has(unit)) cleared.push({ kind: "clear-pending", unit });
+  }
+  return [...sortActions(unschedule), ...sortActions(schedule), ...sortActions(update), ...sortActions(pending), ...sortActions(cleared)];
+}
+
+/**
+ * The partition guard's test: more than half of the machines vanished at once looks like a
+ * partition, not failures, so the engine pauses evictions (`maxEvictions: 0`). The engine owns
+ * the time window; this is only the arithmetic.
+ */
+export function partitionSuspected(previousLiveCount: number, currentLiveCount: number): boolean {
+  const lost = previousLiveCount - currentLiveCount;
+  return lost > 0 && lost * 2 > previousLiveCount;
+}
+
+function staleness(entry: Placement, unit: PlacementUnit): string | undefined {
+  const parts: string[] = [];
+  if (entry.hash !== undefined && unit.hash !== undefined && entry.hash !== unit.hash) parts.push("unit file changed");
+  if (entry.desiredState !== undefined && entry.desiredState !== unit.desiredState) {
+    parts.push(`desired state ${unit.desiredState} (was ${entry.desiredState})`);
+  }
+  return parts.length > 0 ? parts.join("; ") : undefined;
+}
+
+function followersOf(units: Iterable<PlacementUnit>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const u of [...units].sort(byName)) {
+    if (u.global || u.desiredState === "inactive") continue;
+    for (const p of new Set(u.requirements.machineOf)) push(out, p, u.name);
+  }
+  return out;
+}
+
+function push(map: Map<string, string[]>, k: string, v: string): void {
+  const list = map.get(k);
+  if (list === undefined) map.set(k, [v]);
+  else list.push(v);
+}
+
+function byName(a: { name: string }, b: { name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+function sortActions(actions: EngineAction[]): EngineAction[] {
+  const machineOf = (a: EngineAction): string => ("machine" in a ? a.machine : "");
+  return actions.sort((a, b) =>
+    a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : machineOf(a) < machineOf(b) ? -1 : machineOf(a) > machineOf(b) ? 1 : 0,
+  );
+}

@@ -1,0 +1,63 @@
+// Plain data in and out of the pure scheduler. The registry records (UnitRecord, MachineRecord,
+// ScheduleEntry) fit these shapes structurally, so the engine passes them without copying.
+import type { DesiredState, Requirements } from "../unit/types.ts";
+
+/** A live machine. Machines absent from ClusterState.machines are gone (lease expired). */
+export interface PlacementMachine {
+  id: string;
+  /** Merged metadata: config plus dynamic API metadata. */
+  metadata: Readonly<Record<string, string>>;
+  /** A drained machine keeps what it runs but receives nothing new. */
+  drained?: boolean;
+}
+
+export interface PlacementUnit {
+  name: string;
+  desiredState: DesiredState;
+  global: boolean;
+  requirements: Requirements;
+  /** The unit file hash; when given, stale schedule entries produce `update` actions. */
+  hash?: string;
+}
+
+/**
+ * One `schedule/<machine>/<unit>` entry. A non-global unit has at most one; a global unit has
+ * one per machine it runs on. hash and desiredState are what the entry says (optional).
+ */
+export interface Placement {
+  unit: string;
+  machine: string;
+  hash?: string;
+  desiredState?: DesiredState;
+}
+
+export interface ClusterState {
+  machines: readonly PlacementMachine[];
+  units: readonly PlacementUnit[];
+  schedule: readonly Placement[];
+  /** Current `pending/<unit>` reasons, so unchanged ones are not rewritten. */
+  pending?: ReadonlyMap<string, string>;
+}
+
+/**
+ * What the engine should write. `schedule`/`unschedule`/`update` address one schedule entry
+ * (a global unit gets one action per machine). `update` rewrites an entry whose hash or
+ * desired state is stale. `pending` sets `pending/<unit>`; `clear-pending` deletes it.
+ */
+export type EngineAction =
+  | { kind: "schedule"; unit: string; machine: string; reason: string }
+  | { kind: "unschedule"; unit: string; machine: string; reason: string }
+  | { kind: "update"; unit: string; machine: string; reason: string }
+  | { kind: "pending"; unit: string; reason: string }
+  | { kind: "clear-pending"; unit: string };
+
+export interface PlanOptions {
+  /**
+   * How many units may be moved off lost machines in this plan (default: no limit). Units
+   * beyond it keep their entry on the lost machine and get a pending reason. Followers that
+   * move with their MachineOf target do not count. The engine passes 0 to pause evictions.
+   */
+  maxEvictions?: number;
+  /** Why units wait on a lost machine, shown in their pending reason. */
+  evictionHold?: string;
+}

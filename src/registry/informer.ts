@@ -1,0 +1,315 @@
+// A list+watch cache of one etcd prefix: the decoded value of every key, kept current by a
+// watch resumed from the list's revision. When the watch cannot resume (history compacted, or
+// a failure the client cannot reconnect through) it re-lists and emits the difference, so a
+// consumer sees every add, update and delete exactly once and never the same change twice.
+import { backoffDelay, type Backoff } from "./etcd/backoff.ts";
+import { EtcdError, prefixEnd } from "./etcd/index.ts";
+import type { EtcdClient, KeyValue, Watch } from "./etcd/index.ts";
+import type { Logger } from "../log/logger.ts";
+
+export type ChangeType = "add" | "update" | "delete";
+
+export interface InformerChange<T> {
+  /** The full etcd key. */
+  key: string;
+  type: ChangeType;
+  /** The new value; undefined for a delete. */
+  value: T | undefined;
+  /** The value before; undefined for an add. */
+  prev: T | undefined;
+  /** "list" when the change was found by (re-)listing rather than delivered by the watch. */
+  source: "list" | "watch";
+}
+
+export type ChangeListener<T> = (changes: InformerChange<T>[]) => void;
+
+export interface InformerOptions<T> {
+  etcd: Pick<EtcdClient, "range" | "watch">;
+  prefix: string;
+  /** Decodes one value; a throw skips the key (an existing cached value is kept) and logs. */
+  decode: (kv: KeyValue) => T;
+  log?: Logger;
+  /** Keys per range request while listing (default 1000); pages share one revision. */
+  pageSize?: number;
+  /** Back-off between failed list or watch attempts. */
+  retry?: Backoff;
+  random?: () => number;
+}
+
+interface Entry<T> {
+  value: T;
+  modRevision: number;
+}
+
+const DEFAULT_RETRY: Backoff = { baseMs: 100, capMs: 5000 };
+
+export class Informer<T> {
+  readonly prefix: string;
+  /** Resolves once the first list is in the cache (or when closed before that). */
+  readonly synced: Promise<void>;
+  private readonly cache = new Map<string, Entry<T>>();
+  private readonly listeners = new Set<ChangeListener<T>>();
+  private readonly waiters: { revision: number; resolve: () => void }[] = [];
+  private readonly log: Logger | undefined;
+  private resolveSynced!: () => void;
+  private rev = 0;
+  private started = false;
+  private closed = false;
+  private watch: Watch | undefined;
+  private wake: (() => void) | undefined;
+  /** Serialises lists: the loop's and resync()'s. */
+  private listing: Promise<unknown> = Promise.resolve();
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly opts: InformerOptions<T>) {
+    this.prefix = opts.prefix;
+    this.log = opts.log;
+    this.synced = new Promise((resolve) => (this.resolveSynced = resolve));
+  }
+
+  /** Starts listing and watching; listeners added before see the initial keys as adds. */
+  start(): this {
+    if (this.started || this.closed) return this;
+    this.started = true;
+    this.loop = this.run();
+    return this;
+  }
+
+  /** Every key up to this revision has been applied. 0 before the first list. */
+  get revision(): number {
+    return this.rev;
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  get(key: string): T | undefined {
+    return this.cache.get(key)?.value;
+  }
+
+  has(key: string): boolean {
+    return this.cache.has(key);
+  }
+
+  /** The mod revision of the cached value of `key`. */
+  modRevision(key: string): number | undefined {
+    return this.cache.get(key)?.modRevision;
+  }
+
+  *entries(): IterableIterator<[string, T]> {
+    for (const [k, e] of this.cache) yield [k, e.value];
+  }
+
+  *values(): IterableIterator<T> {
+    for (const e of this.cache.values()) yield e.value;
+  }
+
+  keys(): IterableIterator<string> {
+    return this.cache.keys();
+  }
+
+  /** Calls `cb` with each batch of changes, synchronously after the cache has applied it. */
+  onChange(cb: ChangeListener<T>): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+
+  /** Resolves once the cache reflects `revision` (or the informer is closed). */
+  waitForRevision(revision: number): Promise<void> {
+    if (this.rev >= revision || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ revision, resolve }));
+  }
+
+  /**
+   * Re-lists now and applies the difference (a safety net against missed events, and a way to
+   * be sure the cache is at least as new as the moment of the call). Resolves to the number of
+   * changes found; a healthy watch makes that 0.
+   */
+  resync(): Promise<number> {
+    return this.exclusive(() => this.relist());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.watch?.close();
+    this.wake?.();
+    this.resolveSynced();
+    this.flushWaiters(true);
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    let needList = true;
+    let failures = 0;
+    while (!this.closed) {
+      try {
+        if (needList) {
+          await this.exclusive(() => this.relist());
+          needList = false;
+          this.resolveSynced();
+        }
+        const watch = this.opts.etcd.watch(this.prefix, { prefix: true, startRevision: this.rev + 1 });
+        this.watch = watch;
+        if (this.closed) watch.close();
+        for await (const batch of watch) {
+          failures = 0;
+          if (batch.kind === "events") this.applyEvents(batch.events, batch.revision);
+          else if (batch.kind === "progress") this.advance(batch.revision);
+          else {
+            this.log?.info(`Watch of ${this.prefix} fell behind compaction at revision ${batch.compactRevision}; listing again`);
+            needList = true;
+          }
+        }
+        if (!needList && !this.closed) {
+          // Only close() or a closed client ends a watch otherwise: do not spin.
+          failures++;
+          await this.pause(backoffDelay(failures, this.opts.retry ?? DEFAULT_RETRY, this.opts.random));
+        }
+      } catch (e) {
+        if (this.closed) break;
+        needList = true;
+        failures++;
+        const delay = backoffDelay(failures, this.opts.retry ?? DEFAULT_RETRY, this.opts.random);
+        this.log?.warn(`Cannot list or watch ${this.prefix}, retrying in ${delay} ms: ${errorText(e)}`);
+        await this.pause(delay);
+      } finally {
+        this.watch = undefined;
+      }
+    }
+  }
+
+  private exclusive<R>(fn: () => Promise<R>): Promise<R> {
+    const next = this.listing.then(fn, fn);
+    this.listing = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Lists the prefix at one revision and applies the difference to the cache. */
+  private async relist(): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      const { kvs, revision } = await this.listAll();
+      if (this.closed) return 0;
+      // The watch may have applied newer events while we listed: an older list would undo them.
+      if (revision < this.rev) {
+        if (attempt < 5) continue;
+        return 0;
+      }
+      return this.applyList(kvs, revision);
+    }
+  }
+
+  private async listAll(): Promise<{ kvs: KeyValue[]; revision: number }> {
+    const limit = this.opts.pageSize ?? 1000;
+    const end = prefixEnd(this.prefix);
+    const first = await this.opts.etcd.range(this.prefix, { prefix: true, limit });
+    const kvs = [...first.kvs];
+    let more = first.more;
+    while (more && kvs.length > 0) {
+      const after = `${kvs[kvs.length - 1]!.key}\0`;
+      const page = await this.opts.etcd.range(after, { rangeEnd: end, limit, revision: first.revision });
+      kvs.push(...page.kvs);
+      more = page.more && page.kvs.length > 0;
+    }
+    return { kvs, revision: first.revision };
+  }
+
+  private applyList(kvs: KeyValue[], revision: number): number {
+    const changes: InformerChange<T>[] = [];
+    const seen = new Set<string>();
+    for (const kv of kvs) {
+      seen.add(kv.key);
+      const old = this.cache.get(kv.key);
+      if (old && old.modRevision === kv.modRevision) continue;
+      const value = this.decode(kv);
+      if (value === undefined) continue;
+      this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision });
+      changes.push({ key: kv.key, type: old ? "update" : "add", value: value.v, prev: old?.value, source: "list" });
+    }
+    for (const [key, old] of this.cache) {
+      if (seen.has(key)) continue;
+      this.cache.delete(key);
+      changes.push({ key, type: "delete", value: undefined, prev: old.value, source: "list" });
+    }
+    this.advance(revision);
+    this.emit(changes);
+    return changes.length;
+  }
+
+  private applyEvents(events: { type: "put" | "delete"; kv: KeyValue }[], revision: number): void {
+    const changes: InformerChange<T>[] = [];
+    for (const { type, kv } of events) {
+      // Already reflected by a list that was newer than this event.
+      if (kv.modRevision <= this.rev || !kv.key.startsWith(this.prefix)) continue;
+      const old = this.cache.get(kv.key);
+      if (type === "delete") {
+        if (!old) continue;
+        this.cache.delete(kv.key);
+        changes.push({ key: kv.key, type: "delete", value: undefined, prev: old.value, source: "watch" });
+        continue;
+      }
+      const value = this.decode(kv);
+      if (value === undefined) continue;
+      this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision });
+      changes.push({ key: kv.key, type: old ? "update" : "add", value: value.v, prev: old?.value, source: "watch" });
+    }
+    this.advance(revision);
+    this.emit(changes);
+  }
+
+  private decode(kv: KeyValue): { v: T } | undefined {
+    try {
+      return { v: this.opts.decode(kv) };
+    } catch (e) {
+      this.log?.error(`Ignoring ${kv.key} at revision ${kv.modRevision}: ${errorText(e)}`);
+      return undefined;
+    }
+  }
+
+  private advance(revision: number): void {
+    if (revision > this.rev) this.rev = revision;
+    this.flushWaiters(false);
+  }
+
+  private flushWaiters(all: boolean): void {
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i]!;
+      if (all || w.revision <= this.rev) {
+        this.waiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+
+  private emit(changes: InformerChange<T>[]): void {
+    if (changes.length === 0) return;
+    for (const cb of [...this.listeners]) {
+      try {
+        cb(changes);
+      } catch (e) {
+        this.log?.error(`A listener of ${this.prefix} failed: ${errorText(e)}`);
+      }
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
+
+/** JSON decoding for informers of fleet's records. */
+export function jsonDecoder<T>(): (kv: KeyValue) => T {
+  return (kv) => JSON.parse(kv.value) as T;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof EtcdError || e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,169 @@
+// The list+watch cache against a real etcd: every change delivered once, in order, and after a
+// compaction the re-list reports exactly the difference.
+import { expect, test } from "bun:test";
+import { EtcdClient, type Watch, type WatchBatch, type WatchOptions } from "../../src/registry/etcd/index.ts";
+import { Informer, type InformerChange } from "../../src/registry/informer.ts";
+import { startEtcd } from "../support/etcd-server.ts";
+
+async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}
+
+function recorder(inf: Informer<string>) {
+  const seen: InformerChange<string>[] = [];
+  inf.onChange((batch) => seen.push(...batch));
+  const short = () => seen.map((c) => `${c.type} ${c.key.slice(inf.prefix.length)}${c.value === undefined ? "" : `=${c.value}`}${c.prev === undefined ? "" : ` (was ${c.prev})`}`);
+  return { seen, short };
+}
+
+function snapshot(inf: Informer<string>): Record<string, string> {
+  return Object.fromEntries([...inf.entries()].map(([k, v]) => [k.slice(inf.prefix.length), v]));
+}
+
+test("initial keys arrive as adds, then each put and delete exactly once, in order", async () => {
+  await using etcd = await startEtcd();
+  const c = new EtcdClient({ endpoints: [etcd.endpoint] });
+  const inf = new Informer<string>({ etcd: c, prefix: "/i/", decode: (kv) => kv.value, pageSize: 2 });
+  try {
+    for (const k of ["a", "b", "c", "d", "e"]) await c.put(`/i/${k}`, `${k}0`);
+    await c.put("/i-not-mine", "x");
+    const rec = recorder(inf);
+    inf.start();
+    await inf.synced;
+    expect(rec.short()).toEqual(["add a=a0", "add b=b0", "add c=c0", "add d=d0", "add e=e0"]);
+    expect(rec.seen.every((ch) => ch.source === "list")).toBe(true);
+
+    await c.put("/i/a", "a1");
+    await c.delete("/i/b");
+    await c.put("/i/f", "f0");
+    await c.put("/other/x", "ignored");
+    const last = await c.delete("/i/f");
+    await inf.waitForRevision(last.revision);
+    expect(rec.short().slice(5)).toEqual(["update a=a1 (was a0)", "delete b (was b0)", "add f=f0", "delete f (was f0)"]);
+    expect(rec.seen.slice(5).every((ch) => ch.source === "watch")).toBe(true);
+    expect(snapshot(inf)).toEqual({ a: "a1", c: "c0", d: "d0", e: "e0" });
+    expect(inf.revision).toBeGreaterThanOrEqual(last.revision);
+
+    // A healthy watch leaves nothing for a re-list to find, and nothing is reported twice.
+    expect(await inf.resync()).toBe(0);
+    expect(rec.seen.length).toBe(9);
+  } finally {
+    await inf.close();
+    c.close();
+  }
+}, 30_000);
+
+test("a value that cannot be decoded is skipped and the last good value kept", async () => {
+  await using etcd = await startEtcd();
+  const c = new EtcdClient({ endpoints: [etcd.endpoint] });
+  const inf = new Informer<{ n: number }>({ etcd: c, prefix: "/j/", decode: (kv) => JSON.parse(kv.value) as { n: number } });
+  try {
+    await c.put("/j/good", JSON.stringify({ n: 1 }));
+    await c.put("/j/bad", "{not json");
+    inf.start();
+    await inf.synced;
+    expect([...inf.keys()]).toEqual(["/j/good"]);
+    await c.put("/j/good", "also not json");
+    const r = await c.put("/j/good2", JSON.stringify({ n: 2 }));
+    await inf.waitForRevision(r.revision);
+    expect(inf.get("/j/good")).toEqual({ n: 1 });
+    expect(inf.get("/j/good2")).toEqual({ n: 2 });
+  } finally {
+    await inf.close();
+    c.close();
+  }
+}, 30_000);
+
+/**
+ * The real client, except that watches wait for `open()`: the informer lists, then the test
+ * changes keys and compacts the history before the watch can start from the list's revision.
+ */
+function withHeldWatches(c: EtcdClient) {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  let watches = 0;
+  const etcd = {
+    range: c.range.bind(c),
+    watch(key: string, opts: WatchOptions): Watch {
+      watches++;
+      let inner: Watch | undefined;
+      let closed = false;
+      return {
+        close() {
+          closed = true;
+          inner?.close();
+        },
+        async *[Symbol.asyncIterator](): AsyncIterator<WatchBatch> {
+          await gate;
+          if (closed) return;
+          inner = c.watch(key, opts);
+          yield* inner;
+        },
+      };
+    },
+  };
+  return { etcd, open, watches: () => watches };
+}
+
+test("a watch that falls behind compaction re-lists and reports only the difference", async () => {
+  await using etcd = await startEtcd();
+  const c = new EtcdClient({ endpoints: [etcd.endpoint] });
+  const held = withHeldWatches(c);
+  const inf = new Informer<string>({ etcd: held.etcd, prefix: "/k/", decode: (kv) => kv.value, pageSize: 3 });
+  try {
+    for (const k of ["a", "b", "c", "d"]) await c.put(`/k/${k}`, `${k}0`);
+    const rec = recorder(inf);
+    inf.start();
+    await inf.synced;
+    const listed = inf.revision;
+    expect(rec.seen.length).toBe(4);
+
+    // Changes the informer cannot see through a watch: their history is compacted away.
+    await c.put("/k/a", "a1");
+    await c.delete("/k/b");
+    await c.put("/k/e", "e0");
+    await c.delete("/k/c");
+    await c.put("/k/c", "c1");
+    await c.put("/k/f", "f0");
+    const gone = await c.delete("/k/f");
+    await c.compact(gone.revision);
+    expect(inf.revision).toBe(listed);
+
+    held.open();
+    await until("the re-list after compaction", () => inf.revision >= gone.revision);
+    const diff = rec.short().slice(4).sort();
+    expect(diff).toEqual(["add e=e0", "delete b (was b0)", "update a=a1 (was a0)", "update c=c1 (was c0)"]);
+    expect(rec.seen.slice(4).every((ch) => ch.source === "list")).toBe(true);
+    expect(snapshot(inf)).toEqual({ a: "a1", c: "c1", d: "d0", e: "e0" });
+    // The first watch ended with "compacted", the second resumes after the re-list.
+    expect(held.watches()).toBe(2);
+
+    // And the new watch delivers live changes once.
+    const p = await c.put("/k/g", "g0");
+    await inf.waitForRevision(p.revision);
+    expect(rec.short().slice(8)).toEqual(["add g=g0"]);
+  } finally {
+    await inf.close();
+    c.close();
+  }
+}, 30_000);
+
+test("close ends the watch and releases anyone waiting", async () => {
+  await using etcd = await startEtcd();
+  const c = new EtcdClient({ endpoints: [etcd.endpoint] });
+  const inf = new Informer<string>({ etcd: c, prefix: "/l/", decode: (kv) => kv.value }).start();
+  try {
+    await inf.synced;
+    const waiting = inf.waitForRevision(inf.revision + 1000);
+    await inf.close();
+    // close() resolves only once the list/watch loop has ended.
+    await waiting;
+  } finally {
+    await inf.close();
+    c.close();
+  }
+}, 30_000);

@@ -1,0 +1,58 @@
+// The v1 API's JSON entities (fleet-reference.md §7.3), built with fleet's field order and
+// with empty fields left out, as Go's `omitempty` did.
+import type { MachineView, UnitStateView } from "../registry/registry.ts";
+import type { UnitOption } from "../unit/types.ts";
+import { omitEmpty, sortedRecord } from "./json.ts";
+
+export type Json = Record<string, unknown>;
+
+export function apiUnitOption(o: UnitOption): Json {
+  return omitEmpty([["name", o.name], ["section", o.section], ["value", o.value]]);
+}
+
+export interface ApiUnitInput {
+  name: string;
+  desiredState: string;
+  options: readonly UnitOption[];
+  currentState?: string;
+  machineID?: string;
+  /** Extension: why the engine cannot place the unit now. */
+  pendingReason?: string;
+}
+
+export function apiUnit(u: ApiUnitInput): Json {
+  return omitEmpty([
+    ["currentState", u.currentState],
+    ["desiredState", u.desiredState],
+    ["machineID", u.machineID],
+    ["name", u.name],
+    ["options", u.options.map(apiUnitOption)],
+    ["pendingReason", u.pendingReason],
+  ]);
+}
+
+export function apiUnitState(s: UnitStateView): Json {
+  return omitEmpty([
+    ["hash", s.hash],
+    ["machineID", s.machineId],
+    ["name", s.name],
+    ["systemdActiveState", s.activeState],
+    ["systemdLoadState", s.loadState],
+    ["systemdSubState", s.subState],
+  ]);
+}
+
+export function apiMachine(m: MachineView): Json {
+  return omitEmpty([
+    ["id", m.id],
+    ["metadata", sortedRecord(m.metadata)],
+    ["primaryIP", m.publicIP],
+  ]);
+}
+
+/** A page object: `{"<name>": [...], "nextPageToken": ...}` in the given key order. */
+export function apiPage(order: "itemsFirst" | "tokenFirst", name: string, items: Json[], nextPageToken?: string): Json {
+  return order === "itemsFirst"
+    ? omitEmpty([[name, items], ["nextPageToken", nextPageToken]])
+    : omitEmpty([["nextPageToken", nextPageToken], [name, items]]);
+}

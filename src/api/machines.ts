@@ -1,0 +1,42 @@
+// /machines (fleet-reference.md §7.6): the live machines, and PATCH of dynamic metadata.
+import type { Registry } from "../registry/registry.ts";
+import { apiMachine, apiPage } from "./entities.ts";
+import { ApiError } from "./errors.ts";
+import { jsonResponse } from "./json.ts";
+import { paginate, requestedPage } from "./page-token.ts";
+import { decodeMetadataOps, type MetadataOp } from "./request-body.ts";
+
+export async function listMachines(registry: Registry, tokenLimit: number, params: URLSearchParams): Promise<Response> {
+  const tok = requestedPage(params, tokenLimit);
+  const page = paginate(await registry.listMachines(), tok);
+  return jsonResponse(200, apiPage("itemsFirst", "machines", page.items.map(apiMachine), page.nextPageToken));
+}
+
+/**
+ * Applies the operations in order. `remove` stores an empty value, which also hides a config
+ * key of that name. The machine need not exist. Each machine's changes are folded and written
+ * in one atomic update (the same end state as applying them one by one); a registry failure is
+ * a 500 that names it, and machines already updated stay updated, as in the original.
+ */
+export async function patchMachines(registry: Registry, body: string): Promise<Response> {
+  const ops = decodeMetadataOps(body);
+  for (const [machineId, changes] of foldByMachine(ops)) {
+    try {
+      await registry.updateDynamicMetadata(machineId, changes);
+    } catch (err) {
+      throw new ApiError(500, err instanceof Error ? err.message : String(err));
+    }
+  }
+  return new Response(null, { status: 204, headers: { "Content-Type": "application/json" } });
+}
+
+/** Per machine (in order of first appearance), the last value each key is given. */
+export function foldByMachine(ops: readonly MetadataOp[]): Map<string, Record<string, string>> {
+  const out = new Map<string, Record<string, string>>();
+  for (const op of ops) {
+    let changes = out.get(op.machineId);
+    if (!changes) out.set(op.machineId, (changes = {}));
+    changes[op.key] = op.value;
+  }
+  return out;
+}

@@ -1,0 +1,135 @@
+// /units and /units/{name} (fleet-reference.md §7.4), with every path validated (quirk Q12).
+import type { Registry } from "../registry/registry.ts";
+import type { UnitRecord } from "../registry/models.ts";
+import type { Logger } from "../log/logger.ts";
+import { goQuote } from "../unit/go-text.ts";
+import { unitNameInfo, validateUnitName } from "../unit/unit-name.ts";
+import type { DesiredState } from "../unit/types.ts";
+import { DESIRED_STATES } from "../unit/types.ts";
+import { deriveUnitStatus } from "./current-state.ts";
+import { apiPage, apiUnit } from "./entities.ts";
+import { ApiError } from "./errors.ts";
+import { jsonResponse } from "./json.ts";
+import { paginate, requestedPage } from "./page-token.ts";
+import { checkJsonContentType, decodeUnitBody, type UnitBody } from "./request-body.ts";
+import { describeForApi, unitRecord } from "./unit-record.ts";
+import type { UnitFileCache } from "./unit-file-cache.ts";
+
+export interface UnitsContext {
+  registry: Registry;
+  tokenLimit: number;
+  log: Logger;
+  files: UnitFileCache;
+}
+
+const NOT_FOUND = "unit does not exist";
+
+export async function listUnits(ctx: UnitsContext, params: URLSearchParams): Promise<Response> {
+  const tok = requestedPage(params, ctx.tokenLimit);
+  const { registry } = ctx;
+  const [all, schedule, pending] = await Promise.all([
+    registry.listUnits(), registry.listSchedule(), registry.listPending(),
+  ]);
+  const page = paginate(all, tok);
+  const scheduled = page.items.filter((u) => !u.global && (schedule.get(u.name)?.size ?? 0) > 0).map((u) => u.name);
+  const [states, options] = await Promise.all([
+    scheduled.length ? registry.listStates({ units: scheduled }) : Promise.resolve([]),
+    Promise.all(page.items.map((u) => ctx.files.options(u.hash))),
+  ]);
+  const publishedBy = new Map<string, Set<string>>();
+  for (const s of states) {
+    let set = publishedBy.get(s.name);
+    if (!set) publishedBy.set(s.name, (set = new Set()));
+    set.add(s.machineId);
+  }
+  const units = [];
+  for (const [i, u] of page.items.entries()) {
+    const opts = options[i];
+    if (!opts) {
+      // A unit replaced between the two reads can point at a file already collected.
+      ctx.log.warn(`Skipping unit ${u.name} in the unit list: its unit file ${u.hash} is missing`);
+      continue;
+    }
+    const status = deriveUnitStatus(u.global, schedule.get(u.name), publishedBy.get(u.name) ?? new Set());
+    units.push(apiUnit({ ...u, ...status, options: opts, pendingReason: pending.get(u.name)?.reason }));
+  }
+  return jsonResponse(200, apiPage("tokenFirst", "units", units, page.nextPageToken));
+}
+
+export async function getUnit(ctx: UnitsContext, name: string): Promise<Response> {
+  const { registry } = ctx;
+  const u = await registry.getUnit(name);
+  if (!u) throw new ApiError(404, NOT_FOUND);
+  const [options, schedule, states, pending] = await Promise.all([
+    ctx.files.options(u.hash),
+    u.global ? Promise.resolve(undefined) : registry.listSchedule().then((s) => s.get(name)),
+    u.global ? Promise.resolve([]) : registry.listStates({ units: [name] }),
+    registry.getPending(name),
+  ]);
+  if (!options) throw new Error(`Unit file ${u.hash} of unit ${name} is missing from the registry`);
+  const status = deriveUnitStatus(u.global, schedule, new Set(states.map((s) => s.machineId)));
+  return jsonResponse(200, apiUnit({ ...u, ...status, options, pendingReason: pending?.reason }));
+}
+
+export async function deleteUnit(ctx: UnitsContext, name: string): Promise<Response> {
+  // The engine then unschedules it, and the agents stop and unload it.
+  if (!(await ctx.registry.destroyUnit(name))) throw new ApiError(404, NOT_FOUND);
+  return new Response(null, { status: 204 });
+}
+
+/**
+ * PUT: create, replace (options differ from the stored unit's), or change the desired state
+ * (options absent or identical). Unlike the original, create and replace both validate the
+ * options, and every path rejects an invalid desiredState or activating a template.
+ */
+export async function putUnit(ctx: UnitsContext, urlName: string, req: Request): Promise<Response> {
+  checkJsonContentType(req.headers);
+  const body = decodeUnitBody(await req.text());
+  const name = body.name === "" ? urlName : body.name;
+  if (name !== urlName) {
+    throw new ApiError(400, `name in URL ${goQuote(urlName)} differs from unit name in request body ${goQuote(name)}`);
+  }
+  const invalid = validateUnitName(name);
+  if (invalid !== undefined) throw new ApiError(400, invalid);
+
+  // A create that loses a race with another create is decided again against the winner.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const existing = await ctx.registry.getUnit(name);
+    const outcome = await putDecided(ctx, name, body, existing);
+    if (outcome) return outcome;
+  }
+  throw new ApiError(409, `unit ${goQuote(name)} is being changed concurrently, try again`);
+}
+
+async function putDecided(ctx: UnitsContext, name: string, body: UnitBody, existing: UnitRecord | undefined): Promise<Response | undefined> {
+  if (!existing) {
+    if (body.options.length === 0) throw new ApiError(409, "unit does not exist and options field empty");
+    const unit = describeForApi(name, body.options);
+    const created = await ctx.registry.createUnit(unitRecord(unit, initialState(name, body.desiredState)), unit.text);
+    return created ? new Response(null, { status: 201 }) : undefined;
+  }
+  const submitted = body.options.length > 0 ? describeForApi(name, body.options) : undefined;
+  if (submitted && submitted.hash !== existing.hash) {
+    await ctx.registry.replaceUnit(unitRecord(submitted, initialState(name, body.desiredState)), submitted.text);
+    return new Response(null, { status: 201 });
+  }
+  if (body.desiredState === "") throw new ApiError(409, "must provide DesiredState to update existing unit");
+  const desired = checkedDesiredState(name, body.desiredState);
+  if (!(await ctx.registry.setDesiredState(name, desired))) return undefined;
+  return new Response(null, { status: 204 });
+}
+
+/** A created or replaced unit starts in the body's desired state, or inactive. */
+function initialState(name: string, desiredState: string): DesiredState {
+  return desiredState === "" ? "inactive" : checkedDesiredState(name, desiredState);
+}
+
+function checkedDesiredState(name: string, value: string): DesiredState {
+  if (!(DESIRED_STATES as readonly string[]).includes(value)) {
+    throw new ApiError(400, `invalid desiredState ${goQuote(value)}: expect inactive, loaded, or launched`);
+  }
+  if (value !== "inactive" && unitNameInfo(name)?.isTemplate) {
+    throw new ApiError(400, `cannot activate template ${goQuote(name)}`);
+  }
+  return value as DesiredState;
+}

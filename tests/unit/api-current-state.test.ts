@@ -1,0 +1,35 @@
+import { describe, expect, test } from "bun:test";
+import { deriveUnitStatus } from "../../src/api/current-state.ts";
+import type { ScheduleEntry } from "../../src/registry/models.ts";
+
+const entry = (desiredState: ScheduleEntry["desiredState"]): ScheduleEntry => ({ hash: "h", desiredState, epoch: "1" });
+const sched = (...pairs: [string, ScheduleEntry][]) => new Map(pairs);
+
+describe("deriveUnitStatus", () => {
+  test("unscheduled: inactive, no machine", () => {
+    expect(deriveUnitStatus(false, undefined, new Set())).toEqual({ currentState: "inactive" });
+    expect(deriveUnitStatus(false, sched(), new Set(["m1"]))).toEqual({ currentState: "inactive" });
+  });
+
+  test("scheduled but no state published yet: inactive on that machine", () => {
+    expect(deriveUnitStatus(false, sched(["m1", entry("launched")]), new Set())).toEqual({ currentState: "inactive", machineID: "m1" });
+    // A state from some other machine does not count.
+    expect(deriveUnitStatus(false, sched(["m1", entry("launched")]), new Set(["m2"]))).toEqual({ currentState: "inactive", machineID: "m1" });
+  });
+
+  test("scheduled and published: the schedule entry decides loaded or launched", () => {
+    expect(deriveUnitStatus(false, sched(["m1", entry("launched")]), new Set(["m1"]))).toEqual({ currentState: "launched", machineID: "m1" });
+    expect(deriveUnitStatus(false, sched(["m1", entry("loaded")]), new Set(["m1"]))).toEqual({ currentState: "loaded", machineID: "m1" });
+  });
+
+  test("two entries while moving: the publishing machine wins, else the lowest ID", () => {
+    const s = sched(["m2", entry("launched")], ["m1", entry("launched")]);
+    expect(deriveUnitStatus(false, s, new Set(["m2"]))).toEqual({ currentState: "launched", machineID: "m2" });
+    expect(deriveUnitStatus(false, s, new Set())).toEqual({ currentState: "inactive", machineID: "m1" });
+  });
+
+  test("global units have neither (Q21)", () => {
+    expect(deriveUnitStatus(true, sched(["m1", entry("launched")]), new Set(["m1"]))).toEqual({});
+    expect(deriveUnitStatus(true, undefined, new Set())).toEqual({});
+  });
+});

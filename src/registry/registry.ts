@@ -1,0 +1,233 @@
+// Typed reads and writes of fleet's records in etcd, shared by the API, the CLI's etcd driver,
+// the engine and the agent. Raw etcd stays in src/registry/etcd/; JSON shapes in models.ts.
+import type { EtcdClient } from "./etcd/client.ts";
+import type { KeyValue } from "./etcd/types.ts";
+import { cmp, op } from "./etcd/txn.ts";
+import { childName, childPair, keySpace, type KeySpace } from "./keys.ts";
+import type {
+  LeaderRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord, UnitStateRecord,
+} from "./models.ts";
+import type { DesiredState } from "../unit/types.ts";
+
+/** A record that could not be decoded: the key is named so an operator can repair it. */
+export class RegistryError extends Error {
+  constructor(message: string, readonly key?: string) {
+    super(message);
+    this.name = "RegistryError";
+  }
+}
+
+export function decode<T>(kv: KeyValue): T {
+  try {
+    return JSON.parse(kv.value) as T;
+  } catch (err) {
+    throw new RegistryError(`Cannot decode ${kv.key}: ${(err as Error).message}`, kv.key);
+  }
+}
+
+export interface MachineView extends MachineRecord {
+  /** Config metadata with the dynamic metadata merged over it (an empty value deletes a key). */
+  metadata: Record<string, string>;
+}
+
+export interface UnitStateView extends UnitStateRecord {
+  name: string;
+  machineId: string;
+}
+
+export class Registry {
+  readonly keys: KeySpace;
+
+  constructor(readonly etcd: EtcdClient, prefix: string) {
+    this.keys = keySpace(prefix);
+  }
+
+  // ---- units and unit files ------------------------------------------------------------
+
+  async getUnit(name: string): Promise<UnitRecord | undefined> {
+    const kv = await this.etcd.get(this.keys.unit(name));
+    return kv ? decode<UnitRecord>(kv) : undefined;
+  }
+
+  async listUnits(): Promise<UnitRecord[]> {
+    const { kvs } = await this.etcd.range(this.keys.units, { prefix: true });
+    return kvs.map((kv) => decode<UnitRecord>(kv)).sort(byName);
+  }
+
+  async getUnitFile(hash: string): Promise<string | undefined> {
+    return (await this.etcd.get(this.keys.unitFile(hash)))?.value;
+  }
+
+  /**
+   * Creates a unit and its content-addressed file in one transaction. Returns false, writing
+   * nothing, when a unit of that name already exists.
+   */
+  async createUnit(unit: UnitRecord, text: string): Promise<boolean> {
+    const res = await this.etcd.txn({
+      compare: [cmp.createRevision(this.keys.unit(unit.name), "=", 0)],
+      success: [
+        op.put(this.keys.unitFile(unit.hash), text),
+        op.put(this.keys.unit(unit.name), JSON.stringify(unit)),
+      ],
+    });
+    return res.succeeded;
+  }
+
+  /** Overwrites a unit (used by --replace): the file is stored first so readers never miss it. */
+  async replaceUnit(unit: UnitRecord, text: string): Promise<void> {
+    await this.etcd.txn({
+      compare: [],
+      success: [
+        op.put(this.keys.unitFile(unit.hash), text),
+        op.put(this.keys.unit(unit.name), JSON.stringify(unit)),
+      ],
+    });
+  }
+
+  /**
+   * Sets a unit's desired state without losing a concurrent change: compare-and-swap on the
+   * record's mod revision, retried a few times. Returns false when the unit does not exist.
+   */
+  async setDesiredState(name: string, desiredState: DesiredState): Promise<boolean> {
+    const key = this.keys.unit(name);
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const kv = await this.etcd.get(key);
+      if (!kv) return false;
+      const unit = decode<UnitRecord>(kv);
+      if (unit.desiredState === desiredState) return true;
+      const res = await this.etcd.txn({
+        compare: [cmp.modRevision(key, "=", kv.modRevision)],
+        success: [op.put(key, JSON.stringify({ ...unit, desiredState }))],
+      });
+      if (res.succeeded) return true;
+    }
+    throw new RegistryError(`Cannot set the desired state of ${name}: too many concurrent changes`, key);
+  }
+
+  /** Deletes a unit; the engine then unschedules it and removes its unreferenced file. */
+  async destroyUnit(name: string): Promise<boolean> {
+    const res = await this.etcd.delete(this.keys.unit(name));
+    return res.deleted > 0;
+  }
+
+  // ---- machines and metadata -------------------------------------------------------------
+
+  async listMachines(): Promise<MachineView[]> {
+    const [machines, dynamic] = await Promise.all([
+      this.etcd.range(this.keys.machines, { prefix: true }),
+      this.etcd.range(this.keys.metadatas, { prefix: true }),
+    ]);
+    const meta = new Map<string, Record<string, string>>();
+    for (const kv of dynamic.kvs) {
+      const id = childName(this.keys.metadatas, kv.key);
+      if (id) meta.set(id, decode<Record<string, string>>(kv));
+    }
+    return machines.kvs
+      .map((kv) => decode<MachineRecord>(kv))
+      .filter((m) => m.id !== "")
+      .map((m) => ({ ...m, metadata: mergeMetadata(m.metadata, meta.get(m.id)) }))
+      .sort((a, b) => compare(a.id, b.id));
+  }
+
+  async getDynamicMetadata(machineId: string): Promise<Record<string, string>> {
+    const kv = await this.etcd.get(this.keys.metadata(machineId));
+    return kv ? decode<Record<string, string>>(kv) : {};
+  }
+
+  /**
+   * Sets (or, with value undefined, deletes) dynamic metadata keys of one machine atomically.
+   * An empty string is kept: it hides a config key of the same name (fleet-reference.md §8.3).
+   */
+  async updateDynamicMetadata(machineId: string, changes: Record<string, string | undefined>): Promise<Record<string, string>> {
+    const key = this.keys.metadata(machineId);
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const kv = await this.etcd.get(key);
+      const current = kv ? decode<Record<string, string>>(kv) : {};
+      const next: Record<string, string> = { ...current };
+      for (const [k, v] of Object.entries(changes)) {
+        if (v === undefined) delete next[k];
+        else next[k] = v;
+      }
+      const res = await this.etcd.txn({
+        compare: [kv ? cmp.modRevision(key, "=", kv.modRevision) : cmp.createRevision(key, "=", 0)],
+        success: [Object.keys(next).length ? op.put(key, JSON.stringify(next)) : op.del(key)],
+      });
+      if (res.succeeded) return next;
+    }
+    throw new RegistryError(`Cannot update metadata of machine ${machineId}: too many concurrent changes`, key);
+  }
+
+  // ---- schedule, pending, states, leader ------------------------------------------------
+
+  /** Every schedule entry: unit name -> machine id -> entry. */
+  async listSchedule(): Promise<Map<string, Map<string, ScheduleEntry>>> {
+    const { kvs } = await this.etcd.range(this.keys.schedules, { prefix: true });
+    const out = new Map<string, Map<string, ScheduleEntry>>();
+    for (const kv of kvs) {
+      const pair = childPair(this.keys.schedules, kv.key);
+      if (!pair) continue;
+      const [machineId, unit] = pair;
+      let m = out.get(unit);
+      if (!m) out.set(unit, (m = new Map()));
+      m.set(machineId, decode<ScheduleEntry>(kv));
+    }
+    return out;
+  }
+
+  async listPending(): Promise<Map<string, PendingRecord>> {
+    const { kvs } = await this.etcd.range(this.keys.pendings, { prefix: true });
+    const out = new Map<string, PendingRecord>();
+    for (const kv of kvs) {
+      const name = childName(this.keys.pendings, kv.key);
+      if (name) out.set(name, decode<PendingRecord>(kv));
+    }
+    return out;
+  }
+
+  async getPending(unit: string): Promise<PendingRecord | undefined> {
+    const kv = await this.etcd.get(this.keys.pending(unit));
+    return kv ? decode<PendingRecord>(kv) : undefined;
+  }
+
+  /** Unit states, optionally only those of the given units and/or machines. */
+  async listStates(filter: { units?: string[]; machines?: string[] } = {}): Promise<UnitStateView[]> {
+    const ranges = filter.units?.length
+      ? await Promise.all(filter.units.map((u) => this.etcd.range(this.keys.unitStates(u), { prefix: true })))
+      : [await this.etcd.range(this.keys.states, { prefix: true })];
+    const machines = filter.machines?.length ? new Set(filter.machines) : undefined;
+    const out: UnitStateView[] = [];
+    for (const { kvs } of ranges) {
+      for (const kv of kvs) {
+        const pair = childPair(this.keys.states, kv.key);
+        if (!pair) continue;
+        const [name, machineId] = pair;
+        if (machines && !machines.has(machineId)) continue;
+        out.push({ ...decode<UnitStateRecord>(kv), name, machineId });
+      }
+    }
+    return out.sort((a, b) => compare(a.name, b.name) || compare(a.machineId, b.machineId));
+  }
+
+  async getLeader(): Promise<(LeaderRecord & { epoch: number }) | undefined> {
+    const kv = await this.etcd.get(this.keys.leader);
+    return kv ? { ...decode<LeaderRecord>(kv), epoch: kv.createRevision } : undefined;
+  }
+}
+
+/** Dynamic metadata over config metadata; an empty dynamic value deletes the key. */
+export function mergeMetadata(config: Record<string, string> | undefined, dynamic: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = { ...(config ?? {}) };
+  for (const [k, v] of Object.entries(dynamic ?? {})) {
+    if (v === "") delete out[k];
+    else out[k] = v;
+  }
+  return out;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function byName(a: { name: string }, b: { name: string }): number {
+  return compare(a.name, b.name);
+}

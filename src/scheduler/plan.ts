@@ -10,6 +10,7 @@
 //  4. Placement pass: every non-global unit without a machine, least loaded first. A unit with
 //     Replaces= takes its victim's machine and the victim (with its followers) is placed after
 //     it, on a machine that satisfies the victim's own constraints, or becomes pending.
+//     Steps 3 and 4 repeat when a push freed room (rarely more than once).
 // Global units are expanded here: one schedule entry per (global unit, machine), keyed by the
 // same unit name (design.md §3), so the planner emits schedule/unschedule per machine for them.
 import { PlacementView } from "./cluster-view.ts";
@@ -23,6 +24,7 @@ import type { ClusterState, EngineAction, Placement, PlanOptions, PlacementUnit 
 
 const DEFAULT_HOLD = "eviction rate limit";
 const GLOBAL_REASON = "global unit, machine fits";
+const MAX_ROUNDS = 4;
 
 const key = (unit: string, machine: string): string => `${unit}\0${machine}`;
 const wentAway = (machine: string): string => `machine ${shortId(machine)} went away`;
@@ -136,29 +138,69 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
     }
   }
 
-  // Step 3. Evicting a follower can free a machine for a global unit, which can in turn push
-  // out a later global; repeat until stable (each round only shrinks the kept set).
+  // Steps 3 and 4 repeat while a Replaces push freed room a global unit may now take (the next
+  // plan would otherwise take it, and a plan applied must leave nothing to do). Each round
+  // normally settles at once; the bound only guards pathological inputs, and whatever is left
+  // is decided by the next plan.
   const globals = [...units.values()].filter((u) => u.global && active(u)).sort(byName);
+  const followers = followersOf(units.values());
+  const placedReason = new Map<string, string>();
   let targets = new Map<string, GlobalTargets>();
-  for (;;) {
-    for (const [g, t] of targets) for (const m of t.machines) view.remove(g, m);
-    targets = new Map();
-    for (const g of globals) {
-      const t = globalTargets(g, view, globalsNow.get(g.name));
-      targets.set(g.name, t);
-      for (const m of t.machines) view.add(g.name, m);
+  let pushed = false;
+  const pushAway = (x: string, m: string, reason: string): void => {
+    evict(x, m, reason);
+    pushed = true;
+    for (const f of followers.get(x) ?? []) {
+      if (view.runs(m, f)) pushAway(f, m, `MachineOf=${x} left machine ${shortId(m)}`);
     }
-    let evicted = false;
+  };
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    // Step 3. Evicting a follower can free a machine for a global unit, which can in turn push
+    // out a later global; repeat until stable (each pass only shrinks the kept set).
+    for (;;) {
+      for (const [g, t] of targets) for (const m of t.machines) view.remove(g, m);
+      targets = new Map();
+      for (const g of globals) {
+        const t = globalTargets(g, view, globalsNow.get(g.name));
+        targets.set(g.name, t);
+        for (const m of t.machines) view.add(g.name, m);
+      }
+      let evicted = false;
+      for (const name of rel.order) {
+        const m = kept.get(name);
+        if (m === undefined) continue;
+        const missing = units.get(name)!.requirements.machineOf.find((p) => !view.runs(m, p));
+        if (missing !== undefined) {
+          evict(name, m, evictionReason({ rule: "machine-of", peer: missing }, m));
+          evicted = true;
+        }
+      }
+      if (!evicted) break;
+    }
+
+    // Step 4. Units pushed away are later in the order than their replacer, so this same pass
+    // places them (and their followers after them).
+    pushed = false;
     for (const name of rel.order) {
-      const m = kept.get(name);
-      if (m === undefined) continue;
-      const missing = units.get(name)!.requirements.machineOf.find((p) => !view.runs(m, p));
-      if (missing !== undefined) {
-        evict(name, m, evictionReason({ rule: "machine-of", peer: missing }, m));
-        evicted = true;
+      if (!needs.has(name)) continue;
+      const r = placeUnit(units.get(name)!, view, rel);
+      if ("reasons" in r) continue;
+      needs.delete(name);
+      view.add(name, r.machine);
+      kept.set(name, r.machine);
+      placedReason.set(key(name, r.machine), r.reason);
+      for (const x of rel.replaces(name)) {
+        if (view.runs(r.machine, x)) pushAway(x, r.machine, `replaced by ${name}`);
       }
     }
-    if (!evicted) break;
+    if (!pushed) break;
+  }
+
+  // Pending reasons are taken from the final view, so the next plan words them the same way.
+  for (const name of rel.order) {
+    if (!needs.has(name)) continue;
+    const r = placeUnit(units.get(name)!, view, rel);
+    if ("reasons" in r) pendingOut.set(name, r.summary);
   }
   for (const g of globals) {
     const t = targets.get(g.name)!;
@@ -166,32 +208,8 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
       const b = t.blocked.get(m);
       if (b !== undefined) drop(g.name, m, `machine ${shortId(m)} no longer fits: ${blockerText(b)}`);
     }
-    if (t.machines.length === 0) pendingOut.set(g.name, globalSummary(g, t, view));
-  }
-
-  // Step 4.
-  const followers = followersOf(units.values());
-  const placed = new Map<string, string>();
-  const placedReason = new Map<string, string>();
-  const pushAway = (x: string, m: string, reason: string): void => {
-    evict(x, m, reason);
-    placed.delete(x);
-    for (const f of followers.get(x) ?? []) {
-      if (view.runs(m, f)) pushAway(f, m, `MachineOf=${x} left machine ${shortId(m)}`);
-    }
-  };
-  for (const name of rel.order) {
-    if (!needs.has(name)) continue;
-    const r = placeUnit(units.get(name)!, view, rel);
-    if ("reasons" in r) {
-      pendingOut.set(name, r.summary);
-      continue;
-    }
-    view.add(name, r.machine);
-    placed.set(name, r.machine);
-    placedReason.set(key(name, r.machine), r.reason);
-    for (const x of rel.replaces(name)) {
-      if (view.runs(r.machine, x)) pushAway(x, r.machine, `replaced by ${name}`);
+    if (t.machines.length === 0) {
+      pendingOut.set(g.name, globalSummary(g, globalTargets(g, view, globalsNow.get(g.name)), view));
     }
   }
 
@@ -199,7 +217,6 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
   const final = new Map<string, { unit: string; machine: string }>();
   const keep = (unit: string, machine: string): void => void final.set(key(unit, machine), { unit, machine });
   for (const [u, m] of kept) keep(u, m);
-  for (const [u, m] of placed) keep(u, m);
   for (const [u, m] of stuck) keep(u, m);
   for (const [g, t] of targets) for (const m of t.machines) keep(g, m);
 

@@ -1,0 +1,306 @@
+// Engine leader election (design.md §3, §4): `<p>/leader` = {machineID, since} is created if
+// absent under a lease of its own; its create revision is the epoch that fences every engine
+// write. A leader keeps its lease alive at TTL/3 and steps down, at once, when the lease is lost
+// or the key is gone, then campaigns again. Resigning revokes the lease so another candidate
+// takes over without waiting for the TTL.
+import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
+import { cmp, EtcdError, op } from "../registry/etcd/index.ts";
+import type { Compare, EtcdClient, KeyValue } from "../registry/etcd/index.ts";
+import type { LeaderRecord } from "../registry/models.ts";
+import type { Logger } from "../log/logger.ts";
+import { sleep, systemClock, type Clock } from "./engine-clock.ts";
+
+export type ElectionEtcd = Pick<EtcdClient, "get" | "range" | "txn" | "leaseGrant" | "leaseKeepAlive" | "leaseRevoke" | "watch">;
+
+/** One term of leadership. */
+export interface Term {
+  /** The leader key's create revision. */
+  readonly epoch: number;
+  readonly leaseId: string;
+  /** ISO time the term began, as written in the leader record. */
+  readonly since: string;
+  /** The lease TTL etcd granted, in ms. */
+  readonly ttlMs: number;
+}
+
+export interface LeaderElectionOptions {
+  etcd: ElectionEtcd;
+  /** `<p>/leader`. */
+  key: string;
+  machineId: string;
+  /** Lease TTL (5 x engine_reconcile_interval); etcd counts it in whole seconds. */
+  ttlMs: number;
+  log: Logger;
+  clock?: Clock;
+  random?: () => number;
+  retry?: Backoff;
+}
+
+const DEFAULT_RETRY: Backoff = { baseMs: 200, capMs: 5000 };
+
+export class LeaderElection {
+  private readonly etcd: ElectionEtcd;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly listeners = new Set<(term: Term | undefined) => void>();
+  private term: Term | undefined;
+  private termAc: AbortController | undefined;
+  private stopAc = new AbortController();
+  private loop: Promise<void> | undefined;
+  private knownLeader: string | undefined;
+
+  constructor(private readonly opts: LeaderElectionOptions) {
+    this.etcd = opts.etcd;
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log;
+  }
+
+  get key(): string {
+    return this.opts.key;
+  }
+
+  /** The current term, while this candidate leads. */
+  get current(): Term | undefined {
+    return this.term;
+  }
+
+  isLeader(): boolean {
+    return this.term !== undefined;
+  }
+
+  get running(): boolean {
+    return this.loop !== undefined;
+  }
+
+  /** Called synchronously whenever a term begins (term) or ends (undefined). */
+  onChange(cb: (term: Term | undefined) => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+
+  /** The compare every write of `term` carries: the leader key still has the term's epoch. */
+  fence(term: Term): Compare {
+    return cmp.createRevision(this.opts.key, "=", term.epoch);
+  }
+
+  /** Whether the leader key in etcd still belongs to `term` (a read, for after a refused write). */
+  async holds(term: Term): Promise<boolean> {
+    const kv = await this.etcd.get(this.opts.key);
+    return kv?.createRevision === term.epoch;
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.stopAc = new AbortController();
+    this.loop = this.campaign(this.stopAc.signal);
+  }
+
+  /** Ends `term` at once because etcd refused one of its writes; campaigns again after. */
+  deposed(term: Term, reason: string): void {
+    this.endTerm(term, reason, true);
+  }
+
+  /**
+   * Stops campaigning. With `resign` (the default) the lease is revoked, which deletes the
+   * leader key so another candidate takes over at once; without it the lease is left to
+   * expire, as if this process had died.
+   */
+  async stop(opts: { resign?: boolean } = {}): Promise<void> {
+    const loop = this.loop;
+    if (!loop) return;
+    const resign = opts.resign ?? true;
+    const term = this.term;
+    this.stopAc.abort();
+    if (term) this.endTerm(term, resign ? "resigned" : "stopped", false);
+    await loop;
+    this.loop = undefined;
+    if (term && resign) {
+      await this.revokeQuietly(term.leaseId);
+      this.log.info("Engine leadership resigned", { epoch: term.epoch });
+    }
+  }
+
+  private async campaign(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        const held = await this.etcd.get(this.opts.key);
+        if (signal.aborted) break;
+        if (held) {
+          this.noteLeader(held);
+          await this.waitForVacancy(held, signal);
+        } else {
+          const term = await this.tryAcquire(signal);
+          if (term) await this.hold(term);
+        }
+        failures = 0;
+      } catch (e) {
+        if (signal.aborted) break;
+        const delay = backoffDelay(++failures, this.opts.retry ?? DEFAULT_RETRY, this.opts.random);
+        this.log.warn(`Cannot campaign for engine leadership, retrying in ${delay} ms: ${text(e)}`);
+        await sleep(this.clock, delay, signal);
+      }
+    }
+  }
+
+  private async tryAcquire(signal: AbortSignal): Promise<Term | undefined> {
+    const lease = await this.etcd.leaseGrant(Math.max(1, Math.ceil(this.opts.ttlMs / 1000)));
+    const since = new Date(this.clock.now()).toISOString();
+    const record: LeaderRecord = { machineID: this.opts.machineId, since };
+    let res;
+    try {
+      res = await this.etcd.txn({
+        compare: [cmp.createRevision(this.opts.key, "=", 0)],
+        success: [op.put(this.opts.key, JSON.stringify(record), { lease: lease.id })],
+        failure: [op.get(this.opts.key)],
+      });
+    } catch (e) {
+      // Whether the key was created is unknown; revoking the lease removes it if it was.
+      await this.revokeQuietly(lease.id);
+      throw e;
+    }
+    if (!res.succeeded || signal.aborted) {
+      await this.revokeQuietly(lease.id);
+      const other = res.responses[0];
+      if (other?.type === "range" && other.kvs[0]) this.noteLeader(other.kvs[0]);
+      return undefined;
+    }
+    return { epoch: res.revision, leaseId: lease.id, since, ttlMs: lease.ttl * 1000 };
+  }
+
+  /** Leads until the term ends (lease lost, key gone, deposed or stopped). */
+  private async hold(term: Term): Promise<void> {
+    const ac = new AbortController();
+    this.term = term;
+    this.termAc = ac;
+    this.knownLeader = this.opts.machineId;
+    this.log.info("Engine leadership acquired", { epoch: term.epoch, ttl: `${term.ttlMs / 1000}s` });
+    this.notify(term);
+    await Promise.all([this.keepAlive(term, ac.signal), this.watchKey(term, ac.signal)]);
+  }
+
+  private endTerm(term: Term, reason: string, revoke: boolean): void {
+    if (this.term !== term) return;
+    this.term = undefined;
+    this.termAc?.abort();
+    this.termAc = undefined;
+    if (reason !== "resigned" && reason !== "stopped") this.log.warn(`Engine leadership lost: ${reason}`, { epoch: term.epoch });
+    this.notify(undefined);
+    // The lease may outlive the key (deleted by hand, or a newer leader): do not leak it.
+    if (revoke) void this.revokeQuietly(term.leaseId);
+  }
+
+  private async keepAlive(term: Term, signal: AbortSignal): Promise<void> {
+    const interval = Math.max(100, Math.floor(term.ttlMs / 3));
+    let renewed = this.clock.now();
+    let wait = interval;
+    while (!signal.aborted) {
+      await sleep(this.clock, wait, signal);
+      if (signal.aborted) return;
+      const attempt = this.clock.now();
+      try {
+        await this.etcd.leaseKeepAlive(term.leaseId);
+        renewed = attempt;
+        wait = interval;
+      } catch (e) {
+        if (e instanceof EtcdError && e.kind === "not-found") {
+          this.endTerm(term, "the leader lease expired", true);
+          return;
+        }
+        // etcd counts the TTL from its last renewal, which was no earlier than ours.
+        if (this.clock.now() - renewed >= term.ttlMs) {
+          this.endTerm(term, `cannot renew the leader lease for ${Math.round((this.clock.now() - renewed) / 1000)}s: ${text(e)}`, true);
+          return;
+        }
+        this.log.warn(`Cannot renew the leader lease, retrying: ${text(e)}`);
+        wait = Math.max(50, Math.floor(interval / 4));
+      }
+    }
+  }
+
+  /** Ends the term when the leader key is deleted or recreated by someone else. */
+  private async watchKey(term: Term, signal: AbortSignal): Promise<void> {
+    let from = term.epoch + 1;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        const w = this.etcd.watch(this.opts.key, { startRevision: from, signal });
+        for await (const batch of w) {
+          if (batch.kind === "events") {
+            failures = 0;
+            for (const ev of batch.events) {
+              if (ev.type === "delete") return this.endTerm(term, "the leader key was deleted", true);
+              if (ev.kv.createRevision !== term.epoch) return this.endTerm(term, "the leader key was replaced", true);
+            }
+            from = batch.revision + 1;
+          } else if (batch.kind === "compacted") {
+            const r = await this.etcd.range(this.opts.key);
+            if (r.kvs[0]?.createRevision !== term.epoch) return this.endTerm(term, "the leader key is gone", true);
+            from = r.revision + 1;
+          }
+        }
+      } catch (e) {
+        if (signal.aborted) return;
+        const delay = backoffDelay(++failures, this.opts.retry ?? DEFAULT_RETRY, this.opts.random);
+        this.log.warn(`Cannot watch ${this.opts.key}, retrying in ${delay} ms: ${text(e)}`);
+        await sleep(this.clock, delay, signal);
+      }
+    }
+  }
+
+  /** Returns when the leader key is deleted, or after one TTL to look again (a safety net). */
+  private async waitForVacancy(held: KeyValue, stop: AbortSignal): Promise<void> {
+    const ac = new AbortController();
+    const onStop = () => ac.abort();
+    stop.addEventListener("abort", onStop, { once: true });
+    const timer = this.clock.setTimeout(() => ac.abort(), this.opts.ttlMs);
+    try {
+      const w = this.etcd.watch(this.opts.key, { startRevision: held.modRevision + 1, signal: ac.signal });
+      for await (const batch of w) {
+        if (batch.kind === "compacted") return;
+        if (batch.kind === "events" && batch.events.some((ev) => ev.type === "delete")) return;
+      }
+    } finally {
+      this.clock.clearTimeout(timer);
+      stop.removeEventListener("abort", onStop);
+      ac.abort();
+    }
+  }
+
+  private noteLeader(kv: KeyValue): void {
+    let id = kv.value;
+    try {
+      id = (JSON.parse(kv.value) as LeaderRecord).machineID ?? kv.value;
+    } catch {
+      // Not ours to repair: show the raw value.
+    }
+    if (id === this.knownLeader) return;
+    const from = this.knownLeader;
+    this.knownLeader = id;
+    const mine = id === this.opts.machineId ? " (this machine, an earlier run: waiting for its lease to expire)" : "";
+    if (from === undefined || from === this.opts.machineId) this.log.info(`Engine leader is ${id}${mine}`);
+    else this.log.info(`Engine leadership changed from ${from} to ${id}${mine}`);
+  }
+
+  private notify(term: Term | undefined): void {
+    for (const cb of [...this.listeners]) {
+      try {
+        cb(term);
+      } catch (e) {
+        this.log.error(`A leadership listener failed: ${text(e)}`);
+      }
+    }
+  }
+
+  private async revokeQuietly(leaseId: string): Promise<void> {
+    try {
+      await this.etcd.leaseRevoke(leaseId);
+    } catch (e) {
+      this.log.debug(`Cannot revoke lease ${leaseId}; it will expire: ${text(e)}`);
+    }
+  }
+}
+
+function text(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

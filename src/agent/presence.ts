@@ -1,0 +1,310 @@
+// This machine's presence in etcd: one lease (TTL agent_ttl) kept alive every TTL/3, with
+// `machines/<id>` bound to it (design.md §3, §5). The lease id is kept in <state_dir>/lease so a
+// restarted daemon resumes the same lease while it is alive: nothing moves, nothing restarts.
+// Registration never takes the key from another live lease: that is a second daemon with the
+// same machine id, and this one waits (its API answering 503) until the other goes away.
+import { join } from "node:path";
+import type { Logger } from "../log/logger.ts";
+import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
+import { cmp, EtcdError, op, type EtcdClient, type KeyValue } from "../registry/etcd/index.ts";
+import type { KeySpace } from "../registry/keys.ts";
+import type { MachineRecord } from "../registry/models.ts";
+import { isRecord, readJsonFile, removeFile, writeJsonFile } from "./state-file.ts";
+import { Sleeper } from "./sleeper.ts";
+
+export type PresenceEtcd = Pick<EtcdClient, "txn" | "leaseGrant" | "leaseKeepAlive" | "leaseRevoke" | "leaseTimeToLive">;
+
+export interface PresenceOptions {
+  etcd: PresenceEtcd;
+  keys: KeySpace;
+  /** The record to publish; called on every registration, so it may change (e.g. the IP). */
+  machine: () => MachineRecord;
+  ttlMs: number;
+  /** Where the lease file lives (config state_dir). */
+  stateDir: string;
+  log: Logger;
+  /** Registration back-off; defaults to 1 s doubling, capped at the TTL (at least 2 s, at most 60 s). */
+  retry?: Backoff;
+  random?: () => number;
+}
+
+export type PresenceState = "starting" | "registered" | "duplicate" | "unreachable" | "stopped";
+
+export interface PresenceStatus {
+  state: PresenceState;
+  /** The lease in use (decimal), once registered. */
+  lease?: string;
+  /** Why this daemon is not registered, for logs and the state dump. */
+  reason?: string;
+}
+
+export interface Registration {
+  lease: string;
+  /** The lease was resumed from the lease file (a daemon restart). */
+  resumed: boolean;
+  /**
+   * Keys already bound to a resumed lease (states this machine published before the restart).
+   * Empty for a new lease: whatever was published under the old one is gone or going.
+   */
+  leaseKeys: string[];
+}
+
+/** What the lease file holds. */
+interface SavedLease {
+  lease: string;
+  machineId: string;
+  prefix: string;
+  ttl: number;
+}
+
+type Attempt =
+  | { kind: "registered"; registration: Registration }
+  | { kind: "duplicate"; reason: string }
+  | { kind: "retry"; reason: string };
+
+/** A lease id as etcdctl shows it. */
+export function leaseHex(lease: string): string {
+  try {
+    return BigInt(lease).toString(16);
+  } catch {
+    return lease;
+  }
+}
+
+export class Presence {
+  private readonly ttlSeconds: number;
+  private readonly file: string;
+  private readonly sleeper = new Sleeper();
+  private lease: string | undefined;
+  private current: PresenceStatus = { state: "starting" };
+  private loop: Promise<void> | undefined;
+  private stopped = false;
+  private lastRenewal = 0;
+  private readonly registeredListeners = new Set<(r: Registration) => void | Promise<void>>();
+  private readonly lostListeners = new Set<(lease: string) => void>();
+
+  constructor(private readonly opts: PresenceOptions) {
+    // etcd leases count whole seconds.
+    this.ttlSeconds = Math.max(1, Math.ceil(opts.ttlMs / 1000));
+    this.file = join(opts.stateDir, "lease");
+  }
+
+  get status(): PresenceStatus {
+    return { ...this.current };
+  }
+
+  /**
+   * Registered, and the lease was renewed within one TTL. After that long without reaching etcd
+   * the lease has probably expired and the engine may have moved our units: the API says 503.
+   */
+  get ready(): boolean {
+    return this.current.state === "registered" && Date.now() - this.lastRenewal < this.opts.ttlMs;
+  }
+
+  /** Called after each registration (the first one, and again after the lease was lost). */
+  onRegistered(cb: (r: Registration) => void | Promise<void>): () => void {
+    this.registeredListeners.add(cb);
+    return () => this.registeredListeners.delete(cb);
+  }
+
+  /** Called when etcd says the lease expired; registration starts again right after. */
+  onLost(cb: (lease: string) => void): () => void {
+    this.lostListeners.add(cb);
+    return () => this.lostListeners.delete(cb);
+  }
+
+  start(): void {
+    if (this.loop || this.stopped) return;
+    this.loop = this.run();
+  }
+
+  /** Stops registering and renewing; the lease stays alive until its TTL runs out. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.sleeper.wakeAll();
+    await this.loop;
+    this.current = { state: "stopped" };
+  }
+
+  /** Stops and revokes the lease: the machine and its unit states leave etcd at once. */
+  async revoke(): Promise<void> {
+    await this.stop();
+    const lease = this.lease;
+    if (!lease) return;
+    await this.opts.etcd.leaseRevoke(lease);
+    this.lease = undefined;
+    removeFile(this.file);
+    this.opts.log.info(`Revoked lease ${leaseHex(lease)} of machine ${this.machineId()}`);
+  }
+
+  private machineId(): string {
+    return this.opts.machine().id;
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      let attempt: Attempt;
+      try {
+        attempt = await this.register();
+      } catch (e) {
+        attempt = { kind: "retry", reason: errorText(e) };
+      }
+      if (this.stopped) return;
+      if (attempt.kind !== "registered") {
+        failures++;
+        const delay = backoffDelay(failures, this.retry(), this.opts.random);
+        this.current = { state: attempt.kind === "duplicate" ? "duplicate" : "unreachable", reason: attempt.reason };
+        if (attempt.kind === "duplicate") this.opts.log.warn(attempt.reason);
+        else this.opts.log.warn(`Server register machine failed: ${attempt.reason}, retrying in ${(delay / 1000).toFixed(1)} sec.`);
+        await this.sleeper.sleep(delay);
+        continue;
+      }
+      failures = 0;
+      const reg = attempt.registration;
+      this.lastRenewal = Date.now();
+      this.current = { state: "registered", lease: reg.lease };
+      this.opts.log.info(
+        `Registered machine ${this.machineId()} with ${reg.resumed ? "resumed" : "new"} lease ${leaseHex(reg.lease)} (TTL ${this.ttlSeconds}s)`,
+      );
+      for (const cb of [...this.registeredListeners]) {
+        try {
+          await cb(reg);
+        } catch (e) {
+          this.opts.log.error(`A registration listener failed: ${errorText(e)}`);
+        }
+      }
+      await this.keepAlive(reg.lease);
+      if (this.stopped) return;
+      this.lease = undefined;
+      this.current = { state: "starting", reason: "lease expired" };
+      for (const cb of [...this.lostListeners]) cb(reg.lease);
+    }
+  }
+
+  private retry(): Backoff {
+    return this.opts.retry ?? { baseMs: 1000, capMs: Math.min(60_000, Math.max(2000, this.opts.ttlMs)) };
+  }
+
+  /** Renews every TTL/3 until etcd says the lease is gone (returns) or stop() (returns). */
+  private async keepAlive(lease: string): Promise<void> {
+    const interval = Math.max(100, Math.floor(this.opts.ttlMs / 3));
+    let failing = false;
+    while (!this.stopped) {
+      // After a failed renewal try again sooner: the lease has at most two intervals left.
+      await this.sleeper.sleep(failing ? Math.max(100, Math.floor(interval / 3)) : interval);
+      if (this.stopped) return;
+      try {
+        await this.opts.etcd.leaseKeepAlive(lease);
+        this.lastRenewal = Date.now();
+        if (failing) this.opts.log.info(`Renewed lease ${leaseHex(lease)} again`);
+        failing = false;
+      } catch (e) {
+        if (e instanceof EtcdError && e.kind === "not-found") {
+          this.opts.log.warn(`Lease ${leaseHex(lease)} of machine ${this.machineId()} expired; registering again`);
+          return;
+        }
+        if (!failing) this.opts.log.warn(`Cannot renew lease ${leaseHex(lease)}, units keep running: ${errorText(e)}`);
+        failing = true;
+      }
+    }
+  }
+
+  /** One registration attempt. */
+  private async register(): Promise<Attempt> {
+    const { etcd, keys } = this.opts;
+    const record = this.opts.machine();
+    const key = keys.machine(record.id);
+    const saved = this.readSaved(record.id);
+    let lease = this.lease;
+    let resumed = false;
+    let leaseKeys: string[] = [];
+    if (!lease && saved) {
+      const ttl = await etcd.leaseTimeToLive(saved.lease, { keys: true });
+      if (ttl && ttl.grantedTtl === this.ttlSeconds) {
+        lease = saved.lease;
+        resumed = true;
+        leaseKeys = ttl.keys ?? [];
+      }
+    }
+    let granted = false;
+    if (!lease) {
+      lease = (await etcd.leaseGrant(this.ttlSeconds)).id;
+      granted = true;
+      // Saved before it is used, so a crash right after still resumes it.
+      this.save({ lease, machineId: record.id, prefix: keys.prefix, ttl: this.ttlSeconds });
+    }
+    this.lease = lease;
+    // A lease from the file with another TTL (agent_ttl changed) is still ours to take over
+    // from; left alone, it expires with whatever stale states are bound to it.
+    const ours = new Set([lease, ...(saved ? [saved.lease] : [])]);
+    const value = JSON.stringify(record);
+
+    const created = await etcd.txn({
+      compare: [cmp.createRevision(key, "=", 0)],
+      success: [op.put(key, value, { lease })],
+      failure: [op.get(key)],
+    });
+    if (created.succeeded) return this.done(lease, resumed, leaseKeys);
+    const res = created.responses[0];
+    const existing: KeyValue | undefined = res?.type === "range" ? res.kvs[0] : undefined;
+    if (!existing) return { kind: "retry", reason: `${key} vanished while registering` };
+
+    if (ours.has(existing.lease) || existing.lease === "0") {
+      const took = await etcd.txn({
+        compare: [cmp.modRevision(key, "=", existing.modRevision)],
+        success: [op.put(key, value, { lease })],
+      });
+      if (took.succeeded) return this.done(lease, resumed, leaseKeys);
+      return { kind: "retry", reason: `${key} changed while registering` };
+    }
+
+    const other = await etcd.leaseTimeToLive(existing.lease);
+    if (!other) return { kind: "retry", reason: `${key} is bound to an expiring lease` };
+    // A second daemon with this machine id: leave it alone, and do not hold a lease meanwhile.
+    if (granted) {
+      this.lease = undefined;
+      removeFile(this.file);
+      await etcd.leaseRevoke(lease).catch(() => undefined);
+    } else {
+      this.lease = undefined;
+    }
+    return { kind: "duplicate", reason: duplicateReason(record.id, existing) };
+  }
+
+  private done(lease: string, resumed: boolean, leaseKeys: string[]): Attempt {
+    return { kind: "registered", registration: { lease, resumed, leaseKeys } };
+  }
+
+  private readSaved(machineId: string): SavedLease | undefined {
+    const v = readJsonFile(this.file);
+    if (!isRecord(v)) return undefined;
+    const { lease, prefix, ttl } = v;
+    if (typeof lease !== "string" || !/^[0-9]+$/.test(lease) || lease === "0") return undefined;
+    if (v.machineId !== machineId || prefix !== this.opts.keys.prefix || typeof ttl !== "number") return undefined;
+    return { lease, machineId, prefix, ttl };
+  }
+
+  private save(s: SavedLease): void {
+    try {
+      writeJsonFile(this.file, s);
+    } catch (e) {
+      this.opts.log.warn(`Cannot save the lease id to ${this.file}, a restart will not resume it: ${errorText(e)}`);
+    }
+  }
+}
+
+function duplicateReason(machineId: string, existing: KeyValue): string {
+  let ip = "";
+  try {
+    const rec = JSON.parse(existing.value) as Partial<MachineRecord>;
+    ip = typeof rec.publicIP === "string" ? rec.publicIP : "";
+  } catch {
+    // An unreadable record still names its lease.
+  }
+  return `Machine id ${machineId} is already registered by another live daemon (lease ${leaseHex(existing.lease)}, public IP ${ip || "-"}); not registering until it goes away`;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

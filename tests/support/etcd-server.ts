@@ -42,6 +42,11 @@ export interface EtcdServer extends AsyncDisposable {
   kill(): Promise<void>;
   /** The last `lines` lines of etcd's log. */
   logTail(lines?: number): string;
+  /**
+   * POSTs `body` to a gateway path as user root (authenticating first when auth is on), e.g.
+   * `admin("/v3/auth/user/add", {name, password})`; throws on a non-2xx answer.
+   */
+  admin(path: string, body: unknown): Promise<Record<string, unknown>>;
 }
 
 const ROOT_PASSWORD = "fleet-root-secret";
@@ -167,8 +172,13 @@ class LocalEtcd implements EtcdServer {
     rmSync(this.baseDir, { recursive: true, force: true });
   }
 
-  /** POST a JSON body to the gateway as the test's superuser; throws on a non-2xx answer. */
-  async call(path: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
+  async admin(path: string, body: unknown): Promise<Record<string, unknown>> {
+    if (!this.opts.auth) return this.call(path, body);
+    const { token } = await this.call("/v3/auth/authenticate", { name: "root", password: ROOT_PASSWORD });
+    return this.call(path, body, String(token));
+  }
+
+  private async call(path: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (token) headers.authorization = token;
     const res = await fetch(this.endpoint + path, {
@@ -180,6 +190,7 @@ class LocalEtcd implements EtcdServer {
     return JSON.parse(text) as Record<string, unknown>;
   }
 
+  /** Creates user root with the root role, then turns auth on. */
   async enableAuth(): Promise<void> {
     await this.call("/v3/auth/user/add", { name: "root", password: ROOT_PASSWORD });
     await this.call("/v3/auth/role/add", { name: "root" });

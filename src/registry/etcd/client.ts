@@ -119,8 +119,9 @@ export class EtcdClient {
     const { body } = await this.transport.call<{ TTL?: string; grantedTTL?: string; keys?: string[] }>({
       path: "/v3/lease/timetolive", body: req, op: "lease-timetolive", key: leaseId, idempotent: true,
     });
+    // A gone lease answers TTL -1; a live one about to expire has TTL 0, which is omitted.
     const ttl = int(body.TTL);
-    if (ttl < 0 || body.TTL === undefined) return undefined;
+    if (ttl < 0) return undefined;
     const r: LeaseTimeToLive = { ttl, grantedTtl: int(body.grantedTTL) };
     if (opts.keys) r.keys = decodeKvs((body.keys ?? []).map((k) => ({ key: k }))).map((kv) => kv.key);
     return r;

@@ -96,6 +96,8 @@ export function kindFromGrpc(code: number, message: string): EtcdErrorKind {
       return "invalid-argument";
     case GrpcCode.failedPrecondition:
       return "failed-precondition";
+    // The gateway answers "cancelled" when etcd is shutting down under it.
+    case GrpcCode.cancelled:
     case GrpcCode.unavailable:
     case GrpcCode.resourceExhausted:
     case GrpcCode.aborted:

@@ -97,6 +97,7 @@ export class Transport {
     const index = this.current;
     const endpoint = this.endpoints[index]!;
     const token = await this.tokens.get();
+    if (signal.aborted) throw this.closedError(spec, endpoint);
     const ac = new AbortController();
     const onAbort = () => ac.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
@@ -180,7 +181,10 @@ export class Transport {
     } else if (TLS_CODE.test(code)) {
       reach = "not-sent";
       permanent = true;
-      detail = `TLS: ${firstSentence(err.message ?? code)}`;
+      // Bun's EPROTO text guesses "does the server speak TLS"; a missing client cert is likelier.
+      detail = code === "EPROTO" && !this.tls?.cert
+        ? "TLS: the handshake failed (EPROTO); the server may require a client certificate and none is configured"
+        : `TLS: ${firstSentence(err.message ?? code)}`;
     } else {
       detail = firstSentence(err.message ?? String(e));
     }

@@ -1,0 +1,81 @@
+// Shared by the API integration tests: a real etcd, the real Registry, and the handler called
+// in-process with `new Request(...)`.
+import { createApiHandler, type ApiDeps, type ApiHandler } from "../../src/api/handler.ts";
+import { createLogger, type Logger } from "../../src/log/logger.ts";
+import { createFleetMetrics, type FleetMetrics } from "../../src/metrics/fleet.ts";
+import { EtcdClient } from "../../src/registry/etcd/index.ts";
+import type { MachineRecord, PendingRecord, ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
+import { Registry } from "../../src/registry/registry.ts";
+import type { UnitOption } from "../../src/unit/types.ts";
+
+export const VERSION = "9.8.7-test";
+
+let prefixCounter = 0;
+
+export interface ApiFixture {
+  registry: Registry;
+  handler: ApiHandler;
+  metrics: FleetMetrics;
+  /** Lines the handler logged. */
+  logged: string[];
+  ready: { value: boolean };
+  call(method: string, path: string, init?: { body?: string | object; contentType?: string | null; headers?: Record<string, string> }): Promise<Response>;
+  /** Writes what the engine and agents would: a schedule entry, a unit state, a machine, a pending reason. */
+  schedule(machineId: string, unit: string, entry: Partial<ScheduleEntry>): Promise<void>;
+  state(unit: string, machineId: string, rec?: Partial<UnitStateRecord>): Promise<void>;
+  machine(rec: Partial<MachineRecord> & { id: string }): Promise<void>;
+  pending(unit: string, reason: string): Promise<void>;
+}
+
+export function testLogger(lines: string[]): Logger {
+  return createLogger({ verbosity: 1, journal: false, write: (l) => lines.push(l) });
+}
+
+/** A handler over a fresh key prefix of `client`'s etcd. */
+export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "tokenLimit">> = {}): ApiFixture {
+  const registry = new Registry(client, `/fleet-api-test-${process.pid}-${++prefixCounter}/`);
+  const metrics = createFleetMetrics();
+  const logged: string[] = [];
+  const ready = { value: true };
+  const handler = createApiHandler({
+    registry, tokenLimit: opts.tokenLimit ?? 100, version: VERSION, isReady: () => ready.value, metrics, log: testLogger(logged),
+  });
+  const k = registry.keys;
+  return {
+    registry, handler, metrics, logged, ready,
+    call(method, path, init = {}) {
+      const headers = new Headers(init.headers);
+      if (init.body !== undefined && init.contentType !== null) headers.set("Content-Type", init.contentType ?? "application/json");
+      const body = init.body === undefined ? undefined : typeof init.body === "string" ? init.body : JSON.stringify(init.body);
+      return handler(new Request(`http://fleet.test${path}`, { method, headers, body }));
+    },
+    async schedule(machineId, unit, entry) {
+      const e: ScheduleEntry = { hash: "h", desiredState: "launched", epoch: "1", ...entry };
+      await client.put(k.schedule(machineId, unit), JSON.stringify(e));
+    },
+    async state(unit, machineId, rec = {}) {
+      const s: UnitStateRecord = { loadState: "loaded", activeState: "active", subState: "running", hash: "h", since: "", ...rec };
+      await client.put(k.state(unit, machineId), JSON.stringify(s));
+    },
+    async machine(rec) {
+      const m: MachineRecord = { publicIP: "", metadata: {}, version: VERSION, startedAt: "", ...rec };
+      await client.put(k.machine(rec.id), JSON.stringify(m));
+    },
+    async pending(unit, reason) {
+      const p: PendingRecord = { reason, since: new Date().toISOString() };
+      await client.put(k.pending(unit), JSON.stringify(p));
+    },
+  };
+}
+
+export const SLEEP_OPTIONS: UnitOption[] = [
+  { section: "Service", name: "ExecStart", value: "/usr/bin/sleep 3000" },
+];
+
+export async function errorOf(res: Response): Promise<{ status: number; body: string }> {
+  return { status: res.status, body: await res.text() };
+}
+
+export function errorBody(code: number, message: string): string {
+  return JSON.stringify({ error: { code, message } });
+}

@@ -1,0 +1,187 @@
+// Publishes this machine's unit states to `states/<name>/<machineID>` under the machine lease.
+// Reports are coalesced: a burst of D-Bus signals becomes one transaction per flush (split only
+// at etcd's per-transaction operation limit), and a unit whose state did not change is not
+// written again. Only this machine's key is ever deleted (quirk Q18 fixed).
+import type { Logger } from "../log/logger.ts";
+import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
+import { op, type EtcdClient, type Op } from "../registry/etcd/index.ts";
+import { childPair, type KeySpace } from "../registry/keys.ts";
+import type { UnitStateRecord } from "../registry/models.ts";
+
+export interface ReportedState {
+  loadState: string;
+  activeState: string;
+  subState: string;
+  hash: string;
+}
+
+export interface PublisherOptions {
+  etcd: Pick<EtcdClient, "txn">;
+  keys: KeySpace;
+  machineId: string;
+  log: Logger;
+  /** How long a report waits for others to join its transaction (default 50 ms). */
+  coalesceMs?: number;
+  /** etcd's --max-txn-ops (default 128). */
+  maxOpsPerTxn?: number;
+  retry?: Backoff;
+  now?: () => Date;
+}
+
+export interface PublisherStats {
+  /** Transactions that succeeded. */
+  txns: number;
+  /** Keys written or deleted. */
+  ops: number;
+}
+
+const UNKNOWN = "?";
+
+export class StatePublisher {
+  /** What etcd should hold, by unit. */
+  private readonly states = new Map<string, UnitStateRecord>();
+  /** What etcd holds under the current lease, as written (UNKNOWN: present, content unknown). */
+  private readonly written = new Map<string, string>();
+  private readonly dirty = new Set<string>();
+  private lease: string | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private flushing: Promise<void> | undefined;
+  private failures = 0;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+  readonly stats: PublisherStats = { txns: 0, ops: 0 };
+
+  constructor(private readonly opts: PublisherOptions) {}
+
+  /**
+   * Publishes under `lease` from now on (undefined: hold everything back). `existingKeys` are
+   * keys already bound to a resumed lease: states among them that are no longer reported are
+   * deleted. Every state is written again under the new lease.
+   */
+  setLease(lease: string | undefined, existingKeys: readonly string[] = []): void {
+    this.lease = lease;
+    this.written.clear();
+    this.failures = 0;
+    for (const key of existingKeys) {
+      const pair = childPair(this.opts.keys.states, key);
+      if (pair && pair[1] === this.opts.machineId) {
+        this.written.set(pair[0], UNKNOWN);
+        this.dirty.add(pair[0]);
+      }
+    }
+    for (const unit of this.states.keys()) this.dirty.add(unit);
+    this.schedule(0);
+  }
+
+  /** The current state of `unit`; undefined when it is no longer here (its key is deleted). */
+  report(unit: string, state: ReportedState | undefined): void {
+    const old = this.states.get(unit);
+    if (!state) {
+      if (!old) return;
+      this.states.delete(unit);
+    } else {
+      if (old && same(old, state)) return;
+      this.states.set(unit, { ...state, since: (this.opts.now?.() ?? new Date()).toISOString() });
+    }
+    this.dirty.add(unit);
+    this.schedule(this.opts.coalesceMs ?? 50);
+  }
+
+  /** Writes everything again (a safety net against keys changed behind our back). */
+  republish(): void {
+    this.written.clear();
+    for (const unit of this.states.keys()) this.dirty.add(unit);
+    this.schedule(0);
+  }
+
+  get(unit: string): UnitStateRecord | undefined {
+    return this.states.get(unit);
+  }
+
+  /** Resolves once every report so far is in etcd (or the publisher is closed or has no lease). */
+  async idle(): Promise<void> {
+    while (!this.closed && this.lease && (this.dirty.size > 0 || this.flushing)) {
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.wakeIdle();
+  }
+
+  /** For the state dump. */
+  dump(): { states: Record<string, UnitStateRecord>; toPublish: string[]; lease: string | undefined } {
+    return { states: Object.fromEntries(this.states), toPublish: [...this.dirty].sort(), lease: this.lease };
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closed || !this.lease || this.timer || this.flushing || this.dirty.size === 0) {
+      if (!this.lease || this.closed) this.wakeIdle();
+      return;
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flushing = this.flush().finally(() => {
+        this.flushing = undefined;
+        const delay = this.failures > 0
+          ? backoffDelay(this.failures, this.opts.retry ?? { baseMs: 200, capMs: 5000 })
+          : (this.opts.coalesceMs ?? 50);
+        this.schedule(delay);
+        if (this.dirty.size === 0) this.wakeIdle();
+      });
+    }, delayMs);
+  }
+
+  private async flush(): Promise<void> {
+    const lease = this.lease;
+    if (!lease) return;
+    const units = [...this.dirty].sort();
+    this.dirty.clear();
+    const ops: { unit: string; op: Op; value: string | undefined }[] = [];
+    for (const unit of units) {
+      const key = this.opts.keys.state(unit, this.opts.machineId);
+      const rec = this.states.get(unit);
+      if (rec) {
+        const value = JSON.stringify(rec);
+        if (this.written.get(unit) !== value) ops.push({ unit, op: op.put(key, value, { lease }), value });
+      } else if (this.written.has(unit)) {
+        ops.push({ unit, op: op.del(key), value: undefined });
+      }
+    }
+    const max = this.opts.maxOpsPerTxn ?? 128;
+    for (let i = 0; i < ops.length; i += max) {
+      const chunk = ops.slice(i, i + max);
+      try {
+        await this.opts.etcd.txn({ compare: [], success: chunk.map((c) => c.op) });
+      } catch (e) {
+        // Everything not yet written goes back into the queue, unless reported again meanwhile.
+        for (const c of ops.slice(i)) this.dirty.add(c.unit);
+        if (this.failures === 0) this.opts.log.warn(`Cannot publish unit states, will retry: ${e instanceof Error ? e.message : String(e)}`);
+        this.failures++;
+        return;
+      }
+      if (this.lease !== lease) return;
+      this.stats.txns++;
+      this.stats.ops += chunk.length;
+      for (const c of chunk) {
+        if (c.value === undefined) this.written.delete(c.unit);
+        else this.written.set(c.unit, c.value);
+      }
+    }
+    if (this.failures > 0) this.opts.log.info("Publishing unit states again");
+    this.failures = 0;
+  }
+
+  private wakeIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+function same(a: UnitStateRecord, b: ReportedState): boolean {
+  return a.loadState === b.loadState && a.activeState === b.activeState && a.subState === b.subState && a.hash === b.hash;
+}

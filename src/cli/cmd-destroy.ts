@@ -1,0 +1,69 @@
+// destroy (fleet-reference.md §6.6.6; quirk Q7 fixed: it waits unless --no-block, and what it
+// waits for is the unit gone and unloaded from every machine that reported it).
+import { errorText, type Unit } from "./client.ts";
+import { blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag } from "./command.ts";
+import { findUnits } from "./find-units.ts";
+import { isGlobalUnit } from "./unit-info.ts";
+import { waitForUnits, type WaitSpec } from "./wait.ts";
+import { blockAttempts } from "./wait-logic.ts";
+
+async function runDestroy(ctx: Ctx): Promise<number> {
+  if (ctx.args.length === 0) {
+    ctx.io.err("No units given\n");
+    return 0;
+  }
+  let units: Unit[];
+  try {
+    units = await findUnits(ctx.client, ctx.args);
+  } catch (err) {
+    ctx.io.err(`${errorText(err)}\n`);
+    return 1;
+  }
+  if (units.length === 0) {
+    ctx.io.err("Units not found in registry\n");
+    return 0;
+  }
+  let code = 0;
+  const waits: WaitSpec[] = [];
+  const done = new Set<string>();
+  for (const unit of units) {
+    if (done.has(unit.name)) continue;
+    done.add(unit.name);
+    let existed: boolean;
+    try {
+      existed = await ctx.client.destroyUnit(unit.name);
+    } catch (err) {
+      ctx.io.err(`Error destroying units: ${errorText(err)}\n`);
+      code = 1;
+      continue;
+    }
+    // Already gone (a concurrent destroy): nothing to say, as fleetctl did.
+    if (!existed) continue;
+    ctx.io.out(`Destroyed ${unit.name}\n`);
+    if (!isGlobalUnit(unit)) waits.push({ name: unit.name, goals: [{ kind: "gone" }] });
+  }
+  const attempts = blockAttempts(flagBool(ctx, "no-block"), flagInt(ctx, "block-attempts"));
+  if (attempts < 0 || waits.length === 0) return code;
+  const res = await waitForUnits(waits, {
+    client: ctx.client,
+    attempts,
+    reporter: ctx.reporter,
+    machines: () => ctx.machines(),
+    refreshMachines: () => ctx.refreshMachines(),
+  });
+  if (!res.ok) {
+    ctx.io.err(`Error waiting for units: ${res.error}\n`);
+    return 1;
+  }
+  return code;
+}
+
+export const destroyCommand: Command = {
+  name: "destroy",
+  short: "Destroy one or more units in the cluster",
+  long: "Completely remove one or more running or submitted units from the cluster.\n\nInstructs systemd on the host machine to destroy the unit, deferring to systemd completely for any custom stop directives (i.e. ExecStop option in the unit file).\n\nDestroyed units are impossible to start unless re-submitted.\n\nUnless --no-block is given, fleetctl waits until the units are gone from every machine that ran them.",
+  usage: "destroy UNIT...",
+  flags: [blockAttemptsFlag("units are destroyed"), noBlockFlag("units have been destroyed")],
+  needsClient: true,
+  run: runDestroy,
+};

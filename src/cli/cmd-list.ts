@@ -1,0 +1,100 @@
+// list-machines, list-units and list-unit-files (fleet-reference.md §6.6.12-§6.6.14).
+import { errorText, type Machine, type Unit, type UnitState } from "./client.ts";
+import { type Command, type Ctx, flagBool, flagString, fullFlag, noLegendFlag } from "./command.ts";
+import {
+  formatMachines, formatUnitFiles, formatUnitStates, MACHINE_FIELDS_DEFAULT, type TableResult,
+  UNIT_FILE_FIELDS_DEFAULT, UNIT_STATE_FIELDS_DEFAULT,
+} from "./list-format.ts";
+
+function print(ctx: Ctx, result: TableResult): number {
+  if (!result.ok) {
+    ctx.io.err(`${result.error}\n`);
+    return 1;
+  }
+  for (const w of result.warnings) ctx.io.err(`${w}\n`);
+  ctx.io.out(result.text);
+  return 0;
+}
+
+function tableOptions(ctx: Ctx) {
+  return { fields: flagString(ctx, "fields"), full: flagBool(ctx, "full"), noLegend: flagBool(ctx, "no-legend") };
+}
+
+async function runListMachines(ctx: Ctx): Promise<number> {
+  let machines: Machine[];
+  try {
+    machines = await ctx.machines();
+  } catch (err) {
+    ctx.io.err(
+      `Error retrieving list of active machines from fleet API (${errorText(err)})\n` +
+        "Possible issues:\n  etcd is unhealthy and/or lost quorum\n  connection cannot be established to any etcd servers\n",
+    );
+    return 1;
+  }
+  return print(ctx, formatMachines(machines, tableOptions(ctx)));
+}
+
+async function runListUnits(ctx: Ctx): Promise<number> {
+  let states: UnitState[];
+  let machines: Machine[];
+  try {
+    [states, machines] = await Promise.all([ctx.client.listUnitStates(), ctx.machines()]);
+  } catch (err) {
+    ctx.io.err(`Error retrieving list of units from repository: ${errorText(err)}\n`);
+    return 1;
+  }
+  return print(ctx, formatUnitStates(states, machines, tableOptions(ctx)));
+}
+
+async function runListUnitFiles(ctx: Ctx): Promise<number> {
+  let units: Unit[];
+  let machines: Machine[];
+  try {
+    [units, machines] = await Promise.all([ctx.client.listUnits(), ctx.machines()]);
+  } catch (err) {
+    ctx.io.err(`Error retrieving list of units from repository: ${errorText(err)}\n`);
+    return 1;
+  }
+  return print(ctx, formatUnitFiles(units, machines, tableOptions(ctx)));
+}
+
+const fieldsFlag = (def: string, keys: string) => ({
+  name: "fields",
+  type: "string" as const,
+  default: def,
+  usage: `Columns to print for each Unit. Valid fields are "${keys}"`,
+});
+
+export const listMachinesCommand: Command = {
+  name: "list-machines",
+  short: "Enumerate the current hosts in the cluster",
+  long: "Lists all active machines within the cluster. Previously active machines will not appear in this list.\n\nFor easily parsable output, you can remove the column headers:\n\tfleetctl list-machines --no-legend\n\nOutput the list without truncation:\n\tfleetctl list-machines --full",
+  usage: "list-machines [-l|--full] [--no-legend]",
+  flags: [fullFlag, noLegendFlag, { ...fieldsFlag(MACHINE_FIELDS_DEFAULT, "ip,machine,metadata"), usage: 'Columns to print for each Machine. Valid fields are "ip,machine,metadata"' }],
+  needsClient: true,
+  run: runListMachines,
+};
+
+export const listUnitsCommand: Command = {
+  name: "list-units",
+  short: "List the current state of units in the cluster",
+  long: "Lists the state of all units in the cluster loaded onto a machine.\n\nFor easily parsable output, you can remove the column headers:\n\tfleetctl list-units --no-legend\n\nOutput the list without truncation:\n\tfleetctl list-units --full",
+  usage: "list-units [--no-legend] [-l|--full] [--fields]",
+  flags: [fullFlag, noLegendFlag, fieldsFlag(UNIT_STATE_FIELDS_DEFAULT, "active,hash,load,machine,sub,unit")],
+  needsClient: true,
+  run: runListUnits,
+};
+
+export const listUnitFilesCommand: Command = {
+  name: "list-unit-files",
+  short: "List the units that exist in the cluster.",
+  long: "Lists all unit files that exist in the cluster (whether or not they are loaded onto a machine).",
+  usage: "list-unit-files [--fields]",
+  flags: [
+    { ...fullFlag, short: undefined },
+    noLegendFlag,
+    fieldsFlag(UNIT_FILE_FIELDS_DEFAULT, "desc,dstate,global,hash,state,target,tmachine,unit"),
+  ],
+  needsClient: true,
+  run: runListUnitFiles,
+};

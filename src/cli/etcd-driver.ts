@@ -1,0 +1,193 @@
+// FleetClient straight over etcd through the registry module (--driver=etcd). It writes what the
+// API writes and derives currentState the way the API does, so both drivers answer alike.
+import { deriveUnitStatus } from "../api/current-state.ts";
+import { EtcdClient, EtcdError } from "../registry/etcd/index.ts";
+import type { UnitRecord } from "../registry/models.ts";
+import { Registry } from "../registry/registry.ts";
+import { parseUnitFile, UnitFileError, unitDescription, unitFileFromOptions } from "../unit/unit-file.ts";
+import { unitNameInfo, validateUnitName } from "../unit/unit-name.ts";
+import type { DesiredState, UnitOption } from "../unit/types.ts";
+import { ClientError, type FleetClient, type Machine, type StateFilter, type Unit, type UnitState } from "./client.ts";
+import { unitRequirements } from "./unit-info.ts";
+
+export interface EtcdDriverOptions {
+  endpoints: string[];
+  prefix: string;
+  /** Per-request timeout in seconds; 0 or less means the client's default. */
+  requestTimeout: number;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+}
+
+export class EtcdDriver implements FleetClient {
+  readonly endpoint: string;
+  private readonly etcd: EtcdClient;
+  private readonly registry: Registry;
+
+  constructor(private readonly opts: EtcdDriverOptions) {
+    this.endpoint = opts.endpoints.join(",");
+    this.etcd = new EtcdClient({
+      endpoints: opts.endpoints,
+      requestTimeoutMs: opts.requestTimeout > 0 ? opts.requestTimeout * 1000 : undefined,
+      tls: opts.tls,
+      // A command fails fast and names the endpoint rather than retrying behind the user's back.
+      retries: 0,
+    });
+    this.registry = new Registry(this.etcd, opts.prefix);
+  }
+
+  async listUnits(): Promise<Unit[]> {
+    return this.wrap(async () => {
+      const [records, schedule, states, pending] = await Promise.all([
+        this.registry.listUnits(),
+        this.registry.listSchedule(),
+        this.registry.listStates(),
+        this.registry.listPending(),
+      ]);
+      const files = await this.unitFiles(records.map((r) => r.hash));
+      const published = new Map<string, Set<string>>();
+      for (const s of states) {
+        let set = published.get(s.name);
+        if (!set) published.set(s.name, (set = new Set()));
+        set.add(s.machineId);
+      }
+      return records.map((r) =>
+        this.toUnit(r, files.get(r.hash), schedule.get(r.name), published.get(r.name) ?? new Set(), pending.get(r.name)?.reason),
+      );
+    });
+  }
+
+  async getUnit(name: string): Promise<Unit | undefined> {
+    return this.wrap(async () => {
+      const record = await this.registry.getUnit(name);
+      if (!record) return undefined;
+      const [files, schedule, states, pending] = await Promise.all([
+        this.unitFiles([record.hash]),
+        this.registry.listSchedule(),
+        this.registry.listStates({ units: [name] }),
+        this.registry.getPending(name),
+      ]);
+      const published = new Set(states.map((s) => s.machineId));
+      return this.toUnit(record, files.get(record.hash), schedule.get(name), published, pending?.reason);
+    });
+  }
+
+  async createUnit(name: string, options: UnitOption[]): Promise<void> {
+    const nameProblem = validateUnitName(name);
+    if (nameProblem) throw new ClientError(nameProblem);
+    let file;
+    try {
+      file = unitFileFromOptions(options, name);
+    } catch (err) {
+      throw new ClientError(err instanceof UnitFileError ? err.reason : String(err));
+    }
+    const { requirements, problem } = unitRequirements(name, file.options);
+    if (problem) throw new ClientError(problem);
+    const record: UnitRecord = {
+      name,
+      hash: file.hash,
+      desiredState: "inactive",
+      global: requirements.global,
+      requirements,
+      description: unitDescription(file.options),
+    };
+    await this.wrap(async () => {
+      if (await this.registry.createUnit(record, file.text)) return;
+      const existing = await this.registry.getUnit(name);
+      if (existing?.hash === record.hash) throw new ClientError("must provide DesiredState to update existing unit");
+      // A different file under an existing name replaces it, desired state reset (--replace).
+      await this.registry.replaceUnit(record, file.text);
+    });
+  }
+
+  async setUnitDesiredState(name: string, state: DesiredState): Promise<void> {
+    if (state !== "inactive" && unitNameInfo(name)?.isTemplate) {
+      throw new ClientError(`cannot activate template ${JSON.stringify(name)}`);
+    }
+    const found = await this.wrap(() => this.registry.setDesiredState(name, state));
+    if (!found) throw new ClientError("unit does not exist");
+  }
+
+  async destroyUnit(name: string): Promise<boolean> {
+    return this.wrap(() => this.registry.destroyUnit(name));
+  }
+
+  async listUnitStates(filter: StateFilter = {}): Promise<UnitState[]> {
+    return this.wrap(async () => {
+      const states = await this.registry.listStates({
+        units: filter.unitName ? [filter.unitName] : undefined,
+        machines: filter.machineID ? [filter.machineID] : undefined,
+      });
+      return states.map((s) => ({
+        name: s.name,
+        machineID: s.machineId,
+        hash: s.hash,
+        systemdLoadState: s.loadState,
+        systemdActiveState: s.activeState,
+        systemdSubState: s.subState,
+      }));
+    });
+  }
+
+  async listMachines(): Promise<Machine[]> {
+    return this.wrap(async () =>
+      (await this.registry.listMachines()).map((m) => ({
+        id: m.id,
+        primaryIP: m.publicIP ?? "",
+        metadata: m.metadata ?? {},
+        version: m.version,
+      })),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.etcd.close();
+  }
+
+  private async unitFiles(hashes: string[]): Promise<Map<string, UnitOption[]>> {
+    const unique = [...new Set(hashes)];
+    const texts = await Promise.all(unique.map((h) => this.registry.getUnitFile(h)));
+    const out = new Map<string, UnitOption[]>();
+    unique.forEach((h, i) => {
+      const text = texts[i];
+      if (text === undefined) return;
+      try {
+        out.set(h, parseUnitFile(text));
+      } catch {
+        // A stored file that does not parse shows as a unit without options.
+      }
+    });
+    return out;
+  }
+
+  private toUnit(
+    r: UnitRecord,
+    options: UnitOption[] | undefined,
+    schedule: Parameters<typeof deriveUnitStatus>[1],
+    published: ReadonlySet<string>,
+    pendingReason: string | undefined,
+  ): Unit {
+    const status = deriveUnitStatus(r.global, schedule, published);
+    const unit: Unit = { name: r.name, options: options ?? [], desiredState: r.desiredState };
+    if (status.currentState) unit.currentState = status.currentState;
+    if (status.machineID) unit.machineID = status.machineID;
+    if (pendingReason) unit.pendingReason = pendingReason;
+    return unit;
+  }
+
+  /** Turns etcd failures into messages that name the endpoint, like the API driver's. */
+  private async wrap<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof EtcdError) {
+        const where = err.endpoint || this.endpoint;
+        if (err.kind === "timeout") {
+          throw new ClientError(`etcd at ${where} did not answer within ${this.opts.requestTimeout}s (--request-timeout)`);
+        }
+        if (err.kind === "unavailable") throw new ClientError(`cannot reach etcd at ${where}: ${err.detail}`);
+        throw new ClientError(`etcd at ${where}: ${err.detail}`);
+      }
+      throw err;
+    }
+  }
+}

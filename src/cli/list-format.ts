@@ -1,0 +1,129 @@
+// The three list tables (list-machines, list-units, list-unit-files): field keys, cells and the
+// machine legend (fleet-reference.md §5.5, §6.4, §6.6.12-14). Pure.
+import { goQuote } from "../unit/go-text.ts";
+import { shortUnitHash, unitDescription, unitHash } from "../unit/unit-file.ts";
+import type { Machine, Unit, UnitState } from "./client.ts";
+import { isGlobalUnit } from "./unit-info.ts";
+import { renderTable } from "./table.ts";
+
+export interface TableOptions {
+  /** The raw --fields value. */
+  fields: string;
+  full: boolean;
+  noLegend: boolean;
+}
+
+export type TableResult = { ok: true; text: string; warnings: string[] } | { ok: false; error: string };
+
+/** `<id[:8]>...` (full id with --full), plus `/<ip>` when an IP is given and wanted. */
+export function machineLegend(id: string, ip: string | undefined, full: boolean): string {
+  const shown = full || id.length <= 8 ? id : `${id.slice(0, 8)}...`;
+  return ip ? `${shown}/${ip}` : shown;
+}
+
+/** The legend of a machine id, with the IP when the machine is in the list. */
+export function machineLegendFor(id: string, machines: readonly Machine[], full: boolean): string {
+  return machineLegend(id, machines.find((m) => m.id === id)?.primaryIP, full);
+}
+
+type Cell<T> = (item: T, full: boolean) => string;
+
+function table<T>(
+  columns: Record<string, Cell<T>>,
+  items: readonly T[],
+  opts: TableOptions,
+  warn: (key: string) => string | undefined = () => undefined,
+): TableResult {
+  if (opts.fields === "") return { ok: false, error: "Must define output format" };
+  const keys = opts.fields.split(",");
+  const warnings: string[] = [];
+  for (const key of keys) {
+    if (!Object.hasOwn(columns, key)) return { ok: false, error: `Invalid key in output format: ${goQuote(key)}` };
+    const w = warn(key);
+    if (w && !warnings.includes(w)) warnings.push(w);
+  }
+  const rows = items.map((item) => keys.map((k) => columns[k]!(item, opts.full)));
+  const header = opts.noLegend ? undefined : keys.map((k) => k.toUpperCase());
+  return { ok: true, text: renderTable(header, rows), warnings };
+}
+
+const dash = (s: string | undefined) => (s ? s : "-");
+
+// ---- list-machines -------------------------------------------------------------------------
+
+export const MACHINE_FIELDS_DEFAULT = "machine,ip,metadata";
+
+export function formatMachines(machines: readonly Machine[], opts: TableOptions): TableResult {
+  const sorted = [...machines].sort((a, b) => compare(a.id, b.id));
+  return table<Machine>(
+    {
+      machine: (m, full) => machineLegend(m.id, undefined, full),
+      ip: (m) => dash(m.primaryIP),
+      metadata: (m) => formatMetadata(m.metadata),
+    },
+    sorted,
+    opts,
+  );
+}
+
+/** `k=v` pairs sorted by key, joined with `,`; `-` when there are none. */
+export function formatMetadata(metadata: Record<string, string>): string {
+  const keys = Object.keys(metadata).sort(compare);
+  return keys.length === 0 ? "-" : keys.map((k) => `${k}=${metadata[k]}`).join(",");
+}
+
+// ---- list-units ----------------------------------------------------------------------------
+
+export const UNIT_STATE_FIELDS_DEFAULT = "unit,machine,active,sub";
+
+export function formatUnitStates(states: readonly UnitState[], machines: readonly Machine[], opts: TableOptions): TableResult {
+  const sorted = [...states].sort((a, b) => compare(a.name, b.name) || compare(a.machineID, b.machineID));
+  return table<UnitState>(
+    {
+      active: (s) => dash(s.systemdActiveState),
+      hash: (s, full) => dash(full ? s.hash : shortUnitHash(s.hash)),
+      load: (s) => dash(s.systemdLoadState),
+      machine: (s, full) => (s.machineID ? machineLegendFor(s.machineID, machines, full) : "-"),
+      sub: (s) => dash(s.systemdSubState),
+      unit: (s) => dash(s.name),
+    },
+    sorted,
+    opts,
+  );
+}
+
+// ---- list-unit-files -----------------------------------------------------------------------
+
+export const UNIT_FILE_FIELDS_DEFAULT = "unit,hash,dstate,state,target";
+
+export const TMACHINE_WARNING = 'WARNING: The "tmachine" field is deprecated. Use "target" instead';
+
+export function formatUnitFiles(units: readonly Unit[], machines: readonly Machine[], opts: TableOptions): TableResult {
+  const sorted = [...units].sort((a, b) => compare(a.name, b.name));
+  const target = (u: Unit, full: boolean) => {
+    if (isGlobalUnit(u)) return "global";
+    return u.machineID ? machineLegendFor(u.machineID, machines, full) : "-";
+  };
+  return table<Unit>(
+    {
+      desc: (u) => dash(unitDescription(u.options)),
+      dstate: (u) => dash(u.desiredState),
+      global: (u) => String(isGlobalUnit(u)),
+      hash: (u, full) => {
+        const h = unitHash(u.options);
+        return full ? h : shortUnitHash(h);
+      },
+      state: (u) => (isGlobalUnit(u) ? "-" : dash(u.currentState)),
+      target,
+      tmachine: target,
+      unit: (u) => u.name,
+    },
+    sorted,
+    opts,
+    (key) => (key === "tmachine" ? TMACHINE_WARNING : undefined),
+  );
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

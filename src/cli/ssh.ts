@@ -1,0 +1,110 @@
+// The argv of the system `ssh` client for status, journal, ssh, restart of global units and
+// --tunnel (fleet-reference.md §6.7). Pure: the runner lives in remote.ts.
+
+export interface SshSettings {
+  username: string;
+  /** --ssh-port of the target (22 unless given). */
+  port: number;
+  strictHostKeyChecking: boolean;
+  /** Already expanded (no `~`). */
+  knownHostsFile: string;
+  /** Seconds allowed for connection set-up. */
+  timeout: number;
+  /** --tunnel: `host[:port]`; connections to the target go through it. */
+  tunnel?: string;
+  forwardAgent?: boolean;
+  /** Ask for a terminal on the remote side (interactive shell). */
+  tty?: boolean;
+}
+
+/** Splits `host[:port]` (port 22 when absent; `[v6]:port` understood). */
+export function splitHostPort(addr: string, defaultPort = 22): { host: string; port: number } {
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr);
+  if (v6) return { host: v6[1]!, port: v6[2] ? Number(v6[2]) : defaultPort };
+  const colon = addr.lastIndexOf(":");
+  // More than one colon and no brackets: a bare IPv6 address.
+  if (colon === -1 || addr.indexOf(":") !== colon) return { host: addr, port: defaultPort };
+  const port = Number(addr.slice(colon + 1));
+  return Number.isInteger(port) && port > 0 ? { host: addr.slice(0, colon), port } : { host: addr, port: defaultPort };
+}
+
+/** The options every connection uses: timeouts and host key checking. */
+export function commonSshOptions(s: Pick<SshSettings, "strictHostKeyChecking" | "knownHostsFile" | "timeout">): string[] {
+  const opts = ["-o", `ConnectTimeout=${Math.max(1, Math.ceil(s.timeout))}`];
+  if (s.strictHostKeyChecking) {
+    // `ask` prompts for an unknown host and records it, as fleetctl did.
+    opts.push("-o", "StrictHostKeyChecking=ask", "-o", `UserKnownHostsFile=${s.knownHostsFile}`);
+  } else {
+    opts.push("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR");
+  }
+  return opts;
+}
+
+/** `-o ProxyCommand=...` that reaches the target through the tunnel host (`ssh -W`). */
+export function proxyOptions(s: SshSettings): string[] {
+  if (!s.tunnel) return [];
+  const t = splitHostPort(s.tunnel);
+  // ssh runs ProxyCommand through the shell after expanding %h and %p; escape our own `%`.
+  const words = ["ssh", ...commonSshOptions(s), "-p", String(t.port), "-l", s.username, "-W", "%h:%p", t.host];
+  const command = words.map((w) => (w === "%h:%p" ? w : shellQuote(w).replaceAll("%", "%%"))).join(" ");
+  return ["-o", `ProxyCommand=${command}`];
+}
+
+/**
+ * The full argv: `ssh <options> -p <port> -l <user> <host> [-- <remote command>]`. `address` is
+ * the machine's IP, optionally with `:port` (which wins over the port setting).
+ */
+export function sshArgv(address: string, s: SshSettings, remoteCommand?: string): string[] {
+  const { host, port } = splitHostPort(address, s.port);
+  const argv = ["ssh", ...commonSshOptions(s), ...proxyOptions(s)];
+  if (s.forwardAgent) argv.push("-A");
+  if (s.tty) argv.push("-t");
+  argv.push("-p", String(port), "-l", s.username, host);
+  if (remoteCommand !== undefined && remoteCommand !== "") argv.push("--", remoteCommand);
+  return argv;
+}
+
+/** ssh to the tunnel host forwarding stdin/stdout to `target` (host:port): `ssh -W`. */
+export function tunnelForwardArgv(s: SshSettings, target: string): string[] {
+  const t = splitHostPort(s.tunnel ?? "");
+  return ["ssh", ...commonSshOptions(s), "-p", String(t.port), "-l", s.username, "-W", target, t.host];
+}
+
+/** ssh to the tunnel host running `fleetctl fd-forward <socket>` (an API on a unix socket). */
+export function tunnelFdForwardArgv(s: SshSettings, socketPath: string): string[] {
+  const t = splitHostPort(s.tunnel ?? "");
+  return ["ssh", ...commonSshOptions(s), "-p", String(t.port), "-l", s.username, t.host, "--", `fleetctl fd-forward ${shellQuote(socketPath)}`];
+}
+
+/** A word for a POSIX shell: unchanged when safe, otherwise single-quoted. */
+export function shellQuote(word: string): string {
+  if (word !== "" && /^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replaceAll("'", "'\\''")}'`;
+}
+
+/** A remote command line from a program and its arguments, each quoted for the remote shell. */
+export function remoteCommand(argv: readonly string[]): string {
+  return argv.map(shellQuote).join(" ");
+}
+
+/** `systemctl status -l <unit>` (with sudo when asked). */
+export function systemctlArgv(verb: "status" | "restart", unit: string): string[] {
+  return verb === "status" ? ["systemctl", "status", "-l", unit] : ["systemctl", "restart", unit];
+}
+
+export function journalctlArgv(unit: string, o: { lines: number; follow: boolean; output: string; sudo: boolean }): string[] {
+  const argv = ["journalctl", "--unit", unit, "--no-pager", "-n", String(o.lines), "--output", o.output];
+  if (o.follow) argv.push("-f");
+  return o.sudo ? ["sudo", ...argv] : argv;
+}
+
+/**
+ * Expands `~` and `~user` at the start of a path. `home` is the current user's home;
+ * `homeOf` looks up another user's (undefined when unknown: the path is kept).
+ */
+export function expandHome(path: string, home: string, homeOf: (user: string) => string | undefined): string {
+  const m = /^~([^/]*)(\/.*)?$/.exec(path);
+  if (!m) return path;
+  const base = m[1] === "" ? home : homeOf(m[1]!);
+  return base === undefined ? path : `${base}${m[2] ?? ""}`;
+}

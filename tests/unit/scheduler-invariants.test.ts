@@ -1,0 +1,119 @@
+// Generated clusters (a fixed seed per case, so every failure is reproducible) checked against
+// properties every plan must have: applied, it satisfies every rule, leaves nothing to do, and
+// does not depend on input order.
+import { describe, expect, test } from "bun:test";
+import { applyActions } from "../../src/scheduler/apply.ts";
+import { relationsOf } from "../../src/scheduler/order.ts";
+import { planSchedule } from "../../src/scheduler/plan.ts";
+import { conflictBetween, machineIdMatches, missingMetadata, newMatcher } from "../../src/scheduler/rules.ts";
+import type { ClusterState, Placement, PlacementMachine, PlacementUnit } from "../../src/scheduler/types.ts";
+import type { DesiredState } from "../../src/unit/types.ts";
+import { unit } from "./scheduler-fixtures.ts";
+
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function generate(seed: number): ClusterState {
+  const rnd = prng(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const chance = (p: number): boolean => rnd() < p;
+
+  const machines: PlacementMachine[] = [];
+  const machineCount = Math.floor(rnd() * 6);
+  for (let i = 0; i < machineCount; i++) {
+    const metadata: Record<string, string> = chance(0.7) ? { region: pick(["a", "b"]) } : {};
+    machines.push(chance(0.15) ? { id: `m${i}`, metadata, drained: true } : { id: `m${i}`, metadata });
+  }
+  const anyMachine = ["m0", "m1", "m2", "m3", "m4", "m7", "m8"]; // m7, m8: lost machines
+
+  const names = Array.from({ length: 4 + Math.floor(rnd() * 12) }, (_, i) => `${pick(["web", "db", "app", "log"])}@${i}.service`);
+  const units: PlacementUnit[] = names.map((name) => {
+    const global = chance(0.15);
+    const state: DesiredState = pick(["launched", "launched", "launched", "loaded", "inactive"]);
+    const spec: Parameters<typeof unit>[1] = { state, global };
+    if (!global && chance(0.1)) spec.machineId = pick(anyMachine);
+    if (chance(0.25)) spec.metadata = { region: chance(0.5) ? ["a"] : ["a", "b"] };
+    if (!global && chance(0.25)) spec.machineOf = chance(0.8) ? [pick(names)] : [pick(names), pick(names)];
+    if (chance(0.3)) spec.conflicts = [pick(["web@*", "db@*.service", "log*", pick(names)])];
+    if (!global && chance(0.15)) spec.replaces = [pick(["app@*", pick(names)])];
+    return unit(name, spec);
+  });
+
+  const schedule: Placement[] = [];
+  for (const u of units) {
+    if (u.global) {
+      for (const m of anyMachine) if (chance(0.4)) schedule.push({ unit: u.name, machine: m });
+    } else if (chance(0.6)) {
+      schedule.push({ unit: u.name, machine: pick(anyMachine) });
+      if (chance(0.05)) schedule.push({ unit: u.name, machine: pick(anyMachine) });
+    }
+  }
+  if (chance(0.2)) schedule.push({ unit: "destroyed.service", machine: pick(anyMachine) });
+  return { machines, units, schedule };
+}
+
+/** Every rule holds for every entry of `after`; `before` tells which entries were not new. */
+function violations(before: ClusterState, after: ClusterState): string[] {
+  const out: string[] = [];
+  const match = newMatcher();
+  const units = new Map(after.units.map((u) => [u.name, u] as const));
+  const machines = new Map(after.machines.map((m) => [m.id, m] as const));
+  const rel = relationsOf(after.units, match);
+  const onMachine = new Map<string, string[]>();
+  const entries = new Map<string, string[]>();
+  const existed = new Set(before.schedule.map((e) => `${e.unit}@${e.machine}`));
+  for (const e of after.schedule) {
+    const u = units.get(e.unit);
+    if (u === undefined || u.desiredState === "inactive") out.push(`${e.unit} is scheduled but not active`);
+    if (!machines.has(e.machine)) out.push(`${e.unit} is on lost machine ${e.machine}`);
+    onMachine.set(e.machine, [...(onMachine.get(e.machine) ?? []), e.unit]);
+    entries.set(e.unit, [...(entries.get(e.unit) ?? []), e.machine]);
+    if (machines.get(e.machine)?.drained === true && !existed.has(`${e.unit}@${e.machine}`)) out.push(`${e.unit} newly on drained ${e.machine}`);
+  }
+  for (const [name, where] of entries) {
+    const u = units.get(name);
+    if (u === undefined) continue;
+    if (!u.global && where.length > 1) out.push(`${name} is on ${where.join(",")}`);
+    for (const m of where) {
+      const machine = machines.get(m);
+      if (machine === undefined) continue;
+      const req = u.requirements;
+      if (req.machineId !== undefined && !machineIdMatches(req.machineId, m)) out.push(`${name} on ${m} breaks MachineID`);
+      if (missingMetadata(req.machineMetadata, machine.metadata) !== undefined) out.push(`${name} on ${m} breaks MachineMetadata`);
+      for (const p of req.machineOf) if (!(onMachine.get(m) ?? []).includes(p)) out.push(`${name} on ${m} lacks peer ${p}`);
+      for (const o of onMachine.get(m) ?? []) {
+        const other = units.get(o);
+        if (other !== undefined && conflictBetween(u, other, match) !== undefined) out.push(`${name} conflicts with ${o} on ${m}`);
+        if (rel.replacedBy(name).includes(o)) out.push(`${name} shares ${m} with ${o}, which replaces it`);
+      }
+    }
+  }
+  for (const u of after.units) {
+    const placed = entries.has(u.name);
+    const pending = after.pending?.has(u.name) ?? false;
+    if (u.desiredState !== "inactive" && !placed && !pending) out.push(`${u.name} is neither placed nor pending`);
+    if ((placed || u.desiredState === "inactive") && pending) out.push(`${u.name} is pending needlessly`);
+  }
+  return out;
+}
+
+describe("generated clusters", () => {
+  const seeds = Array.from({ length: 400 }, (_, i) => i + 1);
+  test.each(seeds)("seed %d: rules hold, nothing left to do, order-independent", (seed) => {
+    const st = generate(seed);
+    const plan = planSchedule(st);
+    const reversed: ClusterState = { machines: [...st.machines].reverse(), units: [...st.units].reverse(), schedule: [...st.schedule].reverse() };
+    expect(planSchedule(reversed)).toEqual(plan);
+    const next = applyActions(st, plan);
+    expect(violations(st, next)).toEqual([]);
+    expect(planSchedule(next)).toEqual([]);
+  });
+});

@@ -1,0 +1,319 @@
+// The agent: makes this machine's systemd run what the engine scheduled here (design.md §5).
+// Desired state is a list+watch of `schedule/<id>/` only; actual state is the unit files on
+// disk, what this agent recorded as launched, and systemd's states from D-Bus signals. Each
+// change triggers a reconcile: plan (pure), execute, record. Nothing here ever stops a unit
+// because etcd is unreachable: without news from etcd the schedule simply does not change.
+import type { Logger } from "../log/logger.ts";
+import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
+import type { EtcdClient } from "../registry/etcd/index.ts";
+import { Informer, jsonDecoder } from "../registry/informer.ts";
+import { childName, type KeySpace } from "../registry/keys.ts";
+import type { ScheduleEntry } from "../registry/models.ts";
+import type { UnitManager, UnitState } from "../systemd/unit-manager.ts";
+import { executePlan } from "./execute.ts";
+import { LaunchRecords } from "./launch-records.ts";
+import { type DesiredUnit, type Plan, planReconcile } from "./plan.ts";
+import type { Registration } from "./presence.ts";
+import { StatePublisher } from "./publisher.ts";
+import { Sleeper } from "./sleeper.ts";
+import { UnitTexts } from "./unit-texts.ts";
+
+export interface AgentOptions {
+  etcd: Pick<EtcdClient, "range" | "watch" | "txn" | "get">;
+  keys: KeySpace;
+  machineId: string;
+  units: UnitManager;
+  stateDir: string;
+  log: Logger;
+  /** Safety net: re-read the schedule, the files and systemd this often (default 5 min). */
+  resyncIntervalMs?: number;
+  /** Per-unit retry after a failed action (default 1 s doubling to 60 s). */
+  unitRetry?: Backoff;
+  /** How long a change waits for others to join its reconcile (default 20 ms). */
+  coalesceMs?: number;
+  /** How long a state report waits for others to join its transaction (default 50 ms). */
+  publishCoalesceMs?: number;
+}
+
+interface Failure {
+  attempts: number;
+  retryAt: number;
+  error: string;
+}
+
+export interface AgentStats {
+  reconciles: number;
+  actions: number;
+}
+
+export class Agent {
+  readonly publisher: StatePublisher;
+  readonly stats: AgentStats = { reconciles: 0, actions: 0 };
+  private readonly log: Logger;
+  private readonly records: LaunchRecords;
+  private readonly texts: UnitTexts;
+  private readonly files = new Map<string, string>();
+  private readonly systemd = new Map<string, UnitState>();
+  private readonly failures = new Map<string, Failure>();
+  private readonly sleeper = new Sleeper();
+  private schedule: Informer<ScheduleEntry> | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private active = false;
+  private stopped = false;
+  private dirty = false;
+  private worker: Promise<void> | undefined;
+  private reloadPending = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private resyncTimer: ReturnType<typeof setInterval> | undefined;
+  private resyncDue = false;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.log = opts.log;
+    this.records = new LaunchRecords(opts.stateDir, opts.machineId, opts.units.unitsDirectory, opts.log);
+    this.texts = new UnitTexts(async (hash) => (await opts.etcd.get(opts.keys.unitFile(hash)))?.value);
+    this.publisher = new StatePublisher({
+      etcd: opts.etcd, keys: opts.keys, machineId: opts.machineId, log: opts.log, coalesceMs: opts.publishCoalesceMs,
+    });
+  }
+
+  /**
+   * Reads what this machine runs (files, records, systemd) and subscribes to systemd's changes.
+   * Nothing is changed until activate(): a daemon that may not register acts on nothing.
+   */
+  async start(): Promise<void> {
+    this.records.load();
+    this.unsubscribe = await this.opts.units.subscribe((name, state) => this.onUnitState(name, state));
+    await this.readActual();
+    const interval = this.opts.resyncIntervalMs ?? 300_000;
+    this.resyncTimer = setInterval(() => {
+      this.resyncDue = true;
+      this.kick();
+    }, interval);
+  }
+
+  /** Registered (again): publish under this lease, follow the schedule, reconcile. */
+  activate(reg: Registration): void {
+    if (this.stopped) return;
+    this.publisher.setLease(reg.lease, reg.leaseKeys);
+    if (!this.schedule) {
+      const prefix = this.opts.keys.machineSchedule(this.opts.machineId);
+      this.schedule = new Informer<ScheduleEntry>({ etcd: this.opts.etcd, prefix, decode: jsonDecoder<ScheduleEntry>(), log: this.log });
+      this.schedule.onChange(() => this.kick());
+      this.schedule.start();
+    }
+    this.active = true;
+    this.kick();
+  }
+
+  /** The lease is gone: hold state reports back until registered again. Units keep running. */
+  deactivate(): void {
+    this.active = false;
+    this.publisher.setLease(undefined);
+  }
+
+  /** Resolves when no reconcile is running or due (for tests and the benchmark). */
+  async settled(): Promise<void> {
+    while (this.worker) await this.worker;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.active = false;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.sleeper.wakeAll();
+    this.unsubscribe?.();
+    await this.schedule?.close();
+    await this.worker;
+    this.records.save();
+    this.publisher.close();
+  }
+
+  /** For SIGUSR1: what the agent believes and is about to publish. */
+  dump(): Record<string, unknown> {
+    return {
+      Agent: {
+        Cache: { TargetStates: Object.fromEntries([...this.records.map].map(([n, r]) => [n, r.state])) },
+        Desired: Object.fromEntries([...this.desired()].map(([n, d]) => [n, d])),
+        Files: Object.fromEntries(this.files),
+        Failures: Object.fromEntries(this.failures),
+      },
+      UnitStatePublisher: this.publisher.dump(),
+    };
+  }
+
+  private kick(): void {
+    if (this.stopped) return;
+    this.dirty = true;
+    this.worker ??= this.work().finally(() => (this.worker = undefined));
+  }
+
+  private async work(): Promise<void> {
+    while (this.dirty && !this.stopped) {
+      // Let a burst of events (many schedule entries written at once) join one batch.
+      await this.sleeper.sleep(this.opts.coalesceMs ?? 20);
+      this.dirty = false;
+      try {
+        if (this.resyncDue) {
+          this.resyncDue = false;
+          await this.resync();
+        }
+        await this.reconcile();
+      } catch (e) {
+        this.log.error(`Reconcile failed, will retry: ${errorText(e)}`);
+        this.retryIn(backoffDelay(1, this.retryPolicy()));
+      }
+    }
+  }
+
+  private desired(): Map<string, DesiredUnit> {
+    const out = new Map<string, DesiredUnit>();
+    if (!this.schedule) return out;
+    for (const [key, entry] of this.schedule.entries()) {
+      const name = childName(this.schedule.prefix, key);
+      if (name && (entry.desiredState === "loaded" || entry.desiredState === "launched") && typeof entry.hash === "string") {
+        out.set(name, { hash: entry.hash, desiredState: entry.desiredState });
+      }
+    }
+    return out;
+  }
+
+  private async reconcile(): Promise<void> {
+    if (!this.active || !this.schedule) return;
+    await this.schedule.synced;
+    if (this.stopped) return;
+    const desired = this.desired();
+    const now = Date.now();
+    const backingOff = new Set([...this.failures].filter(([, f]) => f.retryAt > now).map(([n]) => n));
+    const plan = planReconcile({ desired, files: this.files, systemd: this.systemd, launched: this.records.map, backingOff });
+    this.stats.reconciles++;
+    this.applyBookkeeping(plan);
+
+    if (plan.actions.length > 0 || this.reloadPending) {
+      const result = await executePlan(plan.actions, {
+        units: this.opts.units, text: (h) => this.texts.get(h), log: this.log, forceReload: this.reloadPending,
+      });
+      if (result.reloaded) this.reloadPending = false;
+      if (result.reloadFailed) this.reloadPending = true;
+      const touched = new Set<string>();
+      for (const a of result.done) {
+        touched.add(a.unit);
+        this.stats.actions++;
+        switch (a.kind) {
+          case "unload":
+            this.files.delete(a.unit);
+            this.records.delete(a.unit);
+            this.systemd.delete(a.unit);
+            break;
+          case "load":
+            this.files.set(a.unit, a.hash!);
+            this.records.set(a.unit, { state: "loaded", hash: a.hash! });
+            break;
+          case "start":
+          case "stop": {
+            const hash = this.files.get(a.unit);
+            if (hash) this.records.set(a.unit, { state: a.kind === "start" ? "launched" : "loaded", hash });
+            break;
+          }
+        }
+      }
+      for (const unit of touched) if (!result.failed.has(unit)) this.failures.delete(unit);
+      for (const [unit, error] of result.failed) this.noteFailure(unit, error);
+      this.records.save();
+      await this.refreshStates([...touched, ...result.failed.keys()]);
+    }
+    this.texts.retain(new Set([...desired.values()].map((d) => d.hash)));
+    this.scheduleRetry();
+  }
+
+  private applyBookkeeping(plan: Plan): void {
+    for (const a of plan.adoptions) {
+      this.records.set(a.unit, { state: a.state, hash: a.hash });
+      this.log.info(`Adopted ${a.unit} as ${a.state}: ${a.reason}`);
+    }
+    for (const unit of plan.forget) this.records.delete(unit);
+    if (plan.adoptions.length > 0 || plan.forget.length > 0) this.records.save();
+  }
+
+  private noteFailure(unit: string, error: string): void {
+    const attempts = (this.failures.get(unit)?.attempts ?? 0) + 1;
+    const delay = backoffDelay(attempts, this.retryPolicy());
+    this.failures.set(unit, { attempts, retryAt: Date.now() + delay, error });
+    this.log.warn(`Retrying ${unit} in ${(delay / 1000).toFixed(1)} s (attempt ${attempts} failed)`);
+  }
+
+  private retryPolicy(): Backoff {
+    return this.opts.unitRetry ?? { baseMs: 1000, capMs: 60_000 };
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    let earliest = Infinity;
+    for (const f of this.failures.values()) earliest = Math.min(earliest, f.retryAt);
+    if (earliest !== Infinity) this.retryIn(Math.max(0, earliest - Date.now()));
+  }
+
+  private retryIn(ms: number): void {
+    if (this.stopped) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, ms);
+  }
+
+  /** Files on disk and systemd's view of them, read afresh. */
+  private async readActual(): Promise<void> {
+    const files = await this.opts.units.listManaged();
+    this.files.clear();
+    for (const f of files) this.files.set(f.name, f.hash);
+    const names = new Set([...this.files.keys(), ...this.records.map.keys()]);
+    const states = await this.opts.units.states([...names]);
+    this.systemd.clear();
+    for (const [name, state] of states) this.systemd.set(name, state);
+    for (const name of names) this.publish(name);
+    // States published for units that are no longer here.
+    for (const name of Object.keys(this.publisher.dump().states)) if (!this.files.has(name)) this.publisher.report(name, undefined);
+  }
+
+  private async resync(): Promise<void> {
+    await this.schedule?.resync();
+    await this.readActual();
+  }
+
+  private async refreshStates(names: string[]): Promise<void> {
+    if (names.length === 0) return;
+    try {
+      const states = await this.opts.units.states(names);
+      for (const [name, state] of states) {
+        if (this.files.has(name) || this.records.map.has(name)) this.systemd.set(name, state);
+      }
+    } catch (e) {
+      this.log.warn(`Cannot read unit states from systemd: ${errorText(e)}`);
+    }
+    for (const name of names) this.publish(name);
+  }
+
+  private onUnitState(name: string, state: UnitState): void {
+    // Scheduled units count too: their first signals may come before their load is recorded.
+    const scheduled = this.schedule?.has(this.opts.keys.schedule(this.opts.machineId, name)) ?? false;
+    if (!scheduled && !this.files.has(name) && !this.records.map.has(name)) return;
+    this.systemd.set(name, state);
+    this.publish(name);
+  }
+
+  private publish(name: string): void {
+    const hash = this.files.get(name);
+    if (hash === undefined) {
+      this.publisher.report(name, undefined);
+      return;
+    }
+    const s = this.systemd.get(name) ?? { loadState: "not-found", activeState: "inactive", subState: "dead" };
+    this.publisher.report(name, { ...s, hash });
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

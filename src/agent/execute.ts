@@ -1,0 +1,143 @@
+// Carries out a plan through the UnitManager, in the plan's order. Unlike the original, where the
+// first failed task ended the batch, a failure only stops the remaining actions of that unit:
+// batched calls (unload, link) that fail are retried one unit at a time to find the culprit.
+import type { Logger } from "../log/logger.ts";
+import { hasInstallSection, loadUnitFile } from "../unit/unit-file.ts";
+import type { UnitManager } from "../systemd/unit-manager.ts";
+import type { Action, UnitActionKind } from "./plan.ts";
+
+export interface ExecuteDeps {
+  units: Pick<UnitManager, "unload" | "writeUnit" | "linkUnits" | "reload" | "start" | "stop">;
+  /** The unit text for a hash (cached, fetched from etcd). */
+  text: (hash: string) => Promise<string>;
+  log: Logger;
+  /** Also reload systemd when the plan has no load (a reload failed last time). */
+  forceReload?: boolean;
+  /** Stop and start calls in flight at once. */
+  concurrency?: number;
+}
+
+export type UnitAction = Action & { kind: UnitActionKind; unit: string };
+
+export interface ExecuteResult {
+  /** Unit actions that succeeded, in execution order. */
+  done: UnitAction[];
+  /** Units with a failed action, and the error; their later actions were skipped. */
+  failed: Map<string, string>;
+  /** Whether systemd was reloaded successfully (false when it was not needed, or failed). */
+  reloaded: boolean;
+  /** A reload was needed but failed: the next batch must reload. */
+  reloadFailed: boolean;
+}
+
+export async function executePlan(actions: readonly Action[], deps: ExecuteDeps): Promise<ExecuteResult> {
+  const { units, log } = deps;
+  const done: UnitAction[] = [];
+  const failed = new Map<string, string>();
+  const ok = (a: UnitAction) => {
+    done.push(a);
+    log.info("AgentReconciler completed task", { type: a.kind, unit: a.unit, reason: a.reason });
+  };
+  const fail = (a: UnitAction, e: unknown) => {
+    const err = e instanceof Error ? e.message : String(e);
+    failed.set(a.unit, err);
+    log.warn("AgentReconciler task failed", { type: a.kind, unit: a.unit, reason: a.reason, err });
+  };
+  const pending = (kind: UnitActionKind) =>
+    actions.filter((a): a is UnitAction => a.kind === kind && a.unit !== undefined && !failed.has(a.unit));
+
+  // Unload: one call for the batch (systemd reloads once inside it).
+  const unloads = pending("unload");
+  await batched(unloads, (names) => units.unload(names), ok, fail);
+
+  // Load: write each file, then link them all at once and enable those with [Install].
+  const written: { action: UnitAction; install: boolean }[] = [];
+  for (const a of pending("load")) {
+    try {
+      if (!a.hash) throw new Error("no hash to load");
+      const text = await deps.text(a.hash);
+      const install = hasInstallSection(loadUnitFile(text, a.unit).options);
+      await units.writeUnit(a.unit, text);
+      written.push({ action: a, install });
+    } catch (e) {
+      fail(a, e);
+    }
+  }
+  const enable = new Set(written.filter((w) => w.install).map((w) => w.action.unit));
+  const loaded: UnitAction[] = [];
+  await batched(
+    written.map((w) => w.action),
+    (names) => units.linkUnits(names, { enable: names.filter((n) => enable.has(n)) }),
+    (a) => loaded.push(a),
+    fail,
+  );
+
+  let reloaded = false;
+  let reloadFailed = false;
+  if (loaded.length > 0 || deps.forceReload) {
+    const reload = actions.find((a) => a.kind === "reload");
+    try {
+      await units.reload();
+      reloaded = true;
+      log.info("AgentReconciler completed task", { type: "reload", reason: reload?.reason ?? "a previous reload failed" });
+    } catch (e) {
+      reloadFailed = true;
+      const err = e instanceof Error ? e.message : String(e);
+      log.warn("AgentReconciler task failed", { type: "reload", reason: reload?.reason ?? "a previous reload failed", err });
+      // systemd may still hold the old definitions: these units are retried after a reload.
+      for (const a of loaded) failed.set(a.unit, `systemd reload failed: ${err}`);
+    }
+  }
+  for (const a of loaded) if (!failed.has(a.unit)) ok(a);
+
+  await parallel(pending("stop"), deps.concurrency ?? 16, (a) => units.stop(a.unit), ok, fail);
+  await parallel(pending("start"), deps.concurrency ?? 16, (a) => units.start(a.unit), ok, fail);
+  return { done, failed, reloaded, reloadFailed };
+}
+
+/** One call for all; when it fails, one call per unit so that only the failing ones fail. */
+async function batched(
+  actions: UnitAction[],
+  call: (names: string[]) => Promise<void>,
+  ok: (a: UnitAction) => void,
+  fail: (a: UnitAction, e: unknown) => void,
+): Promise<void> {
+  if (actions.length === 0) return;
+  try {
+    await call(actions.map((a) => a.unit));
+    for (const a of actions) ok(a);
+    return;
+  } catch (e) {
+    if (actions.length === 1) return fail(actions[0]!, e);
+  }
+  for (const a of actions) {
+    try {
+      await call([a.unit]);
+      ok(a);
+    } catch (e) {
+      fail(a, e);
+    }
+  }
+}
+
+async function parallel(
+  actions: UnitAction[],
+  limit: number,
+  call: (a: UnitAction) => Promise<void>,
+  ok: (a: UnitAction) => void,
+  fail: (a: UnitAction, e: unknown) => void,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < actions.length) {
+      const a = actions[next++]!;
+      try {
+        await call(a);
+        ok(a);
+      } catch (e) {
+        fail(a, e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, actions.length) }, worker));
+}

@@ -1,0 +1,171 @@
+// The executor, against an in-memory recorder of UnitManager calls (pure: no systemd here; the
+// real thing is exercised by tests/functional/agent-*.test.ts). What matters: the plan's order,
+// one reload per batch, and a failing unit that never blocks the others.
+import { expect, test } from "bun:test";
+import { executePlan, type ExecuteDeps } from "../../src/agent/execute.ts";
+import { type Action, planReconcile } from "../../src/agent/plan.ts";
+import { createLogger } from "../../src/log/logger.ts";
+import { contentHash } from "../../src/systemd/unit-manager.ts";
+
+const TEXT = "[Service]\nExecStart=/bin/sleep 1000\n";
+const INSTALL = "[Service]\nExecStart=/bin/true\n\n[Install]\nWantedBy=hello.service\n";
+const H = contentHash(TEXT);
+const HI = contentHash(INSTALL);
+
+class Recorder {
+  calls: string[] = [];
+  /** "op unit" pairs that throw, e.g. "start b.service" or "link b.service". */
+  failing = new Set<string>();
+  failReload = false;
+
+  private check(op: string, names: string[]): void {
+    for (const n of names) if (this.failing.has(`${op} ${n}`)) throw new Error(`Cannot ${op} ${n}: boom`);
+  }
+
+  readonly units: ExecuteDeps["units"] = {
+    unload: async (names) => {
+      this.calls.push(`unload ${names.join(",")}`);
+      this.check("unload", names);
+    },
+    writeUnit: async (name) => {
+      this.calls.push(`write ${name}`);
+      this.check("write", [name]);
+    },
+    linkUnits: async (names, opts) => {
+      this.calls.push(`link ${names.join(",")}${opts?.enable?.length ? ` enable ${opts.enable.join(",")}` : ""}`);
+      this.check("link", names);
+    },
+    reload: async () => {
+      this.calls.push("reload");
+      if (this.failReload) throw new Error("Cannot reload systemd: boom");
+    },
+    start: async (name) => {
+      this.calls.push(`start ${name}`);
+      this.check("start", [name]);
+    },
+    stop: async (name) => {
+      this.calls.push(`stop ${name}`);
+      this.check("stop", [name]);
+    },
+  };
+}
+
+function deps(r: Recorder, lines: string[] = []): ExecuteDeps {
+  const texts = new Map([[H, TEXT], [HI, INSTALL]]);
+  return {
+    units: r.units,
+    text: async (hash) => {
+      const t = texts.get(hash);
+      if (!t) throw new Error(`Unit file ${hash} is not in etcd`);
+      return t;
+    },
+    log: createLogger({ verbosity: 0, write: (l) => lines.push(l) }),
+    concurrency: 1,
+  };
+}
+
+function plan(desired: Record<string, { hash: string; desiredState: "loaded" | "launched" }>, files: Record<string, string> = {}): Action[] {
+  return planReconcile({
+    desired: new Map(Object.entries(desired)),
+    files: new Map(Object.entries(files)),
+    systemd: new Map(),
+    launched: new Map(Object.entries(files).map(([n, h]) => [n, { state: "launched" as const, hash: h }])),
+  }).actions;
+}
+
+test("a batch runs in plan order: one unload call, writes, one link call, one reload, then starts", async () => {
+  const r = new Recorder();
+  const lines: string[] = [];
+  const actions = plan(
+    { "a.service": { hash: H, desiredState: "launched" }, "b.service": { hash: HI, desiredState: "loaded" } },
+    { "old.service": H, "x.service": H },
+  );
+  const res = await executePlan(actions, deps(r, lines));
+  expect(r.calls).toEqual([
+    "unload old.service,x.service",
+    "write a.service",
+    "write b.service",
+    "link a.service,b.service enable b.service",
+    "reload",
+    "start a.service",
+  ]);
+  expect(res.failed.size).toBe(0);
+  expect(res.reloaded).toBe(true);
+  expect(res.done.map((a) => `${a.kind} ${a.unit}`)).toEqual([
+    "unload old.service", "unload x.service", "load a.service", "load b.service", "start a.service",
+  ]);
+  expect(lines.some((l) => l.includes('AgentReconciler completed task type=start unit=a.service reason="unit newly loaded and desired state is launched"'))).toBe(true);
+});
+
+test("a unit that fails to link does not stop the others, and its start is skipped", async () => {
+  const r = new Recorder();
+  r.failing.add("link b.service");
+  const lines: string[] = [];
+  const actions = plan({
+    "a.service": { hash: H, desiredState: "launched" },
+    "b.service": { hash: H, desiredState: "launched" },
+    "c.service": { hash: H, desiredState: "launched" },
+  });
+  const res = await executePlan(actions, deps(r, lines));
+  expect(r.calls).toEqual([
+    "write a.service", "write b.service", "write c.service",
+    "link a.service,b.service,c.service",
+    "link a.service", "link b.service", "link c.service",
+    "reload",
+    "start a.service", "start c.service",
+  ]);
+  expect([...res.failed.keys()]).toEqual(["b.service"]);
+  expect(res.failed.get("b.service")).toBe("Cannot link b.service: boom");
+  expect(lines.some((l) => l.includes("AgentReconciler task failed type=load unit=b.service") && l.includes('err="Cannot link b.service: boom"'))).toBe(true);
+});
+
+test("a missing unit text and a failed start fail only their own units", async () => {
+  const r = new Recorder();
+  r.failing.add("start c.service");
+  const missing = "9".repeat(40);
+  const actions = plan({
+    "a.service": { hash: H, desiredState: "launched" },
+    "b.service": { hash: missing, desiredState: "launched" },
+    "c.service": { hash: H, desiredState: "launched" },
+    "d.service": { hash: H, desiredState: "launched" },
+  });
+  const res = await executePlan(actions, deps(r));
+  expect([...res.failed.keys()].sort()).toEqual(["b.service", "c.service"]);
+  expect(r.calls.filter((c) => c.startsWith("start"))).toEqual(["start a.service", "start c.service", "start d.service"]);
+  expect(res.done.filter((a) => a.kind === "start").map((a) => a.unit)).toEqual(["a.service", "d.service"]);
+});
+
+test("a failed batch unload is retried unit by unit", async () => {
+  const r = new Recorder();
+  r.failing.add("unload y.service");
+  const res = await executePlan(plan({}, { "x.service": H, "y.service": H, "z.service": H }), deps(r));
+  expect(r.calls).toEqual(["unload x.service,y.service,z.service", "unload x.service", "unload y.service", "unload z.service"]);
+  expect([...res.failed.keys()]).toEqual(["y.service"]);
+  expect(res.done.map((a) => a.unit)).toEqual(["x.service", "z.service"]);
+});
+
+test("a failed reload fails the units it was for and asks for a reload next time", async () => {
+  const r = new Recorder();
+  r.failReload = true;
+  const res = await executePlan(plan({ "a.service": { hash: H, desiredState: "launched" } }), deps(r));
+  expect(res.reloadFailed).toBe(true);
+  expect(res.failed.get("a.service")).toBe("systemd reload failed: Cannot reload systemd: boom");
+  expect(r.calls).toEqual(["write a.service", "link a.service", "reload"]);
+
+  const again = new Recorder();
+  const next = await executePlan([], { ...deps(again), forceReload: true });
+  expect(again.calls).toEqual(["reload"]);
+  expect(next.reloaded).toBe(true);
+});
+
+test("a plan with only stops and starts does not reload", async () => {
+  const r = new Recorder();
+  const actions = planReconcile({
+    desired: new Map([["a.service", { hash: H, desiredState: "loaded" as const }], ["b.service", { hash: H, desiredState: "launched" as const }]]),
+    files: new Map([["a.service", H], ["b.service", H]]),
+    systemd: new Map(),
+    launched: new Map([["a.service", { state: "launched" as const, hash: H }], ["b.service", { state: "loaded" as const, hash: H }]]),
+  }).actions;
+  await executePlan(actions, deps(r));
+  expect(r.calls).toEqual(["stop a.service", "start b.service"]);
+});

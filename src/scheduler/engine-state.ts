@@ -1,0 +1,159 @@
+// From the engine's informer caches to the planner's plain input, and from the planner's actions
+// to etcd operations. Pure: no I/O, no clock (the caller passes `now`).
+import { op } from "../registry/etcd/index.ts";
+import type { Op } from "../registry/etcd/index.ts";
+import { childName, childPair, type KeySpace } from "../registry/keys.ts";
+import type { MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
+import { mergeMetadata } from "../registry/registry.ts";
+import type { ClusterState, EngineAction, Placement, PlacementMachine, PlacementUnit } from "./types.ts";
+
+/** What the engine's informers hold, keyed by full etcd key. */
+export interface EngineCaches {
+  units: Iterable<[string, UnitRecord]>;
+  machines: Iterable<[string, MachineRecord]>;
+  metadata: Iterable<[string, Record<string, string>]>;
+  schedule: Iterable<[string, ScheduleEntry]>;
+  pending: Iterable<[string, PendingRecord]>;
+}
+
+export interface EngineSnapshot {
+  state: ClusterState;
+  live: Set<string>;
+  /** Gone machines that still have entries of active non-global units (whose units would move). */
+  lost: Set<string>;
+  units: Map<string, UnitRecord>;
+}
+
+export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
+  const dynamic = new Map<string, Record<string, string>>();
+  for (const [k, v] of c.metadata) {
+    const id = childName(keys.metadatas, k);
+    if (id !== undefined) dynamic.set(id, v);
+  }
+  const machines: PlacementMachine[] = [];
+  const live = new Set<string>();
+  for (const [k, m] of c.machines) {
+    // The key names the machine: agents own their key, so a record's id cannot point elsewhere.
+    const id = childName(keys.machines, k);
+    if (id === undefined || live.has(id)) continue;
+    live.add(id);
+    const pm: PlacementMachine = { id, metadata: mergeMetadata(m.metadata, dynamic.get(id)) };
+    if (m.drained) pm.drained = true;
+    machines.push(pm);
+  }
+  const units = new Map<string, UnitRecord>();
+  for (const [k, u] of c.units) {
+    const name = childName(keys.units, k);
+    if (name !== undefined) units.set(name, u.name === name ? u : { ...u, name });
+  }
+  const schedule: Placement[] = [];
+  const lost = new Set<string>();
+  for (const [k, e] of c.schedule) {
+    const pair = childPair(keys.schedules, k);
+    if (!pair) continue;
+    const [machine, unit] = pair;
+    schedule.push({ unit, machine, hash: e.hash, desiredState: e.desiredState });
+    const u = units.get(unit);
+    if (!live.has(machine) && u && !u.global && u.desiredState !== "inactive") lost.add(machine);
+  }
+  const pending = new Map<string, string>();
+  for (const [k, p] of c.pending) {
+    const name = childName(keys.pendings, k);
+    if (name !== undefined) pending.set(name, p.reason);
+  }
+  const placementUnits: PlacementUnit[] = [...units.values()];
+  return { state: { machines, units: placementUnits, schedule, pending }, live, lost, units };
+}
+
+/**
+ * Units moved off lost machines by a plan, as the eviction budget counts them: a follower that
+ * leaves the same lost machine as one of its MachineOf targets moves with it for free.
+ */
+export function evictionsIn(actions: readonly EngineAction[], snap: EngineSnapshot): number {
+  const off = new Map<string, Set<string>>();
+  for (const a of actions) {
+    if (a.kind !== "unschedule" || snap.live.has(a.machine)) continue;
+    const u = snap.units.get(a.unit);
+    if (!u || u.global || u.desiredState === "inactive") continue;
+    let set = off.get(a.machine);
+    if (!set) off.set(a.machine, (set = new Set()));
+    set.add(a.unit);
+  }
+  let n = 0;
+  for (const set of off.values()) {
+    for (const name of set) {
+      const peers = snap.units.get(name)!.requirements.machineOf;
+      if (!peers.some((p) => set.has(p))) n++;
+    }
+  }
+  return n;
+}
+
+/**
+ * The etcd operation for one action, or undefined when there is nothing to write (a unit that
+ * vanished between snapshot and write is left to the next plan).
+ */
+export function opFor(keys: KeySpace, a: EngineAction, snap: EngineSnapshot, epoch: number, now: number): Op | undefined {
+  switch (a.kind) {
+    case "schedule":
+    case "update": {
+      const u = snap.units.get(a.unit);
+      if (!u || u.desiredState === "inactive") return undefined;
+      const entry: ScheduleEntry = { hash: u.hash, desiredState: u.desiredState, epoch: String(epoch) };
+      return op.put(keys.schedule(a.machine, a.unit), JSON.stringify(entry));
+    }
+    case "unschedule":
+      return op.del(keys.schedule(a.machine, a.unit));
+    case "pending": {
+      const rec: PendingRecord = { reason: a.reason, since: new Date(now).toISOString() };
+      return op.put(keys.pending(a.unit), JSON.stringify(rec));
+    }
+    case "clear-pending":
+      return op.del(keys.pending(a.unit));
+  }
+}
+
+/** Ops split into transactions of at most `max`, one op per key (the last one wins). */
+export function batches(ops: readonly Op[], max: number): Op[][] {
+  const byKey = new Map<string, Op>();
+  for (const o of ops) {
+    byKey.delete(o.key);
+    byKey.set(o.key, o);
+  }
+  const all = [...byKey.values()];
+  const out: Op[][] = [];
+  for (let i = 0; i < all.length; i += max) out.push(all.slice(i, i + max));
+  return out;
+}
+
+/**
+ * Unit file hashes nothing refers to: no unit, and no schedule entry (an agent may still be
+ * fetching the file an entry names until the engine rewrites the entry).
+ */
+export function unreferencedFiles(keys: KeySpace, files: Iterable<string>, c: Pick<EngineCaches, "units" | "schedule">): string[] {
+  const used = new Set<string>();
+  for (const [, u] of c.units) used.add(u.hash);
+  for (const [, e] of c.schedule) used.add(e.hash);
+  const out: string[] = [];
+  for (const k of files) {
+    const hash = childName(keys.unitFiles, k);
+    if (hash !== undefined && !used.has(hash)) out.push(hash);
+  }
+  return out.sort();
+}
+
+/** One log line per action, with its reason. */
+export function describeAction(a: EngineAction): string {
+  switch (a.kind) {
+    case "schedule":
+      return `Scheduled ${a.unit} to machine ${a.machine}: ${a.reason}`;
+    case "unschedule":
+      return `Unscheduled ${a.unit} from machine ${a.machine}: ${a.reason}`;
+    case "update":
+      return `Updated ${a.unit} on machine ${a.machine}: ${a.reason}`;
+    case "pending":
+      return `Pending ${a.unit}: ${a.reason}`;
+    case "clear-pending":
+      return `No longer pending: ${a.unit}`;
+  }
+}

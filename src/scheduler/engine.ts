@@ -1,0 +1,386 @@
+// The engine (design.md §4): informers on units/, machines/, metadata/, schedule/, pending/ and
+// unitfiles/ run on every candidate, so a new leader starts warm. While this daemon leads, every
+// change marks the cluster dirty; a worker coalesces changes, plans the whole state in memory
+// (planSchedule), and writes only the difference, in transactions fenced by the leader epoch.
+// A new leader adopts the schedule it finds: nothing moves because leadership changed.
+import { backoffDelay } from "../registry/etcd/backoff.ts";
+import { cmp, op } from "../registry/etcd/index.ts";
+import type { EtcdClient, Op } from "../registry/etcd/index.ts";
+import { Informer, jsonDecoder, type InformerChange } from "../registry/informer.ts";
+import { childName, type KeySpace } from "../registry/keys.ts";
+import type { MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
+import type { Logger } from "../log/logger.ts";
+import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
+import { jitter, sleep, systemClock, type Clock, type TimerHandle } from "./engine-clock.ts";
+import { EvictionGovernor } from "./engine-evictions.ts";
+import {
+  batches, describeAction, evictionsIn, opFor, snapshotOf, unreferencedFiles, type EngineCaches,
+} from "./engine-state.ts";
+import { LeaderElection, type Term } from "./leader.ts";
+import { planSchedule } from "./plan.ts";
+
+export interface EngineConfig {
+  /** engine_reconcile_interval: the leader lease TTL is 5 x this. */
+  reconcileIntervalMs: number;
+  /** agent_ttl: the partition guard's window. */
+  agentTtlMs: number;
+  /** The safety-net re-list runs every reconcileIntervalMs x this, jittered (default 30). */
+  resyncEvery?: number;
+  /** How long a change waits for others to plan them together (default 20 ms). */
+  coalesceMs?: number;
+  /** Units moved off lost machines per second (default 10), in bursts of up to (default 20). */
+  evictionsPerSecond?: number;
+  evictionBurst?: number;
+  /** Quiet time after a machine vanishes before its units move (default agentTtlMs / 3). */
+  evictionSettleMs?: number;
+  /** How long a partition pause lasts at most (default 10 x agentTtlMs; 0: until resumed). */
+  evictionPauseMaxMs?: number;
+  /** Operations per transaction (default 100; etcd's own limit is 128). */
+  maxOpsPerTxn?: number;
+}
+
+export interface EngineDeps {
+  etcd: EtcdClient;
+  registry: { readonly keys: KeySpace };
+  machineId: string;
+  config: EngineConfig;
+  log: Logger;
+  clock?: Clock;
+  random?: () => number;
+  metrics?: FleetMetrics;
+  /** The candidate; by default one on `<p>/leader` with TTL 5 x reconcileIntervalMs. */
+  election?: LeaderElection;
+}
+
+/** How long a leader waits for its own writes to come back through the watches. */
+const ECHO_TIMEOUT_MS = 5000;
+
+export class Engine {
+  readonly election: LeaderElection;
+  private readonly keys: KeySpace;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly metrics: FleetMetrics;
+  private readonly governor: EvictionGovernor;
+  private readonly units: Informer<UnitRecord>;
+  private readonly machines: Informer<MachineRecord>;
+  private readonly metadata: Informer<Record<string, string>>;
+  private readonly schedule: Informer<ScheduleEntry>;
+  private readonly pending: Informer<PendingRecord>;
+  private readonly files: Informer<true>;
+  private readonly all: Informer<unknown>[];
+  private term: Term | undefined;
+  /** The term's caches are known to include everything up to the epoch. */
+  private ready = false;
+  private dirty = false;
+  private working: Promise<void> | undefined;
+  private kickTimer: TimerHandle | undefined;
+  private wakeTimer: { at: number; handle: TimerHandle } | undefined;
+  private resyncTimer: TimerHandle | undefined;
+  private failures = 0;
+  private retryAfter = 0;
+  private readonly stopAc = new AbortController();
+  private started = false;
+  private stopped = false;
+
+  constructor(private readonly deps: EngineDeps) {
+    const { etcd, config } = deps;
+    this.keys = deps.registry.keys;
+    this.log = deps.log;
+    this.clock = deps.clock ?? systemClock;
+    this.random = deps.random ?? Math.random;
+    this.metrics = deps.metrics ?? fleetMetrics;
+    this.election = deps.election ?? new LeaderElection({
+      etcd, key: this.keys.leader, machineId: deps.machineId, ttlMs: 5 * config.reconcileIntervalMs,
+      log: this.log, clock: this.clock, random: this.random,
+    });
+    this.governor = new EvictionGovernor({
+      perSecond: config.evictionsPerSecond ?? 10,
+      burst: config.evictionBurst ?? 20,
+      windowMs: config.agentTtlMs,
+      settleMs: config.evictionSettleMs ?? Math.round(config.agentTtlMs / 3),
+      pauseMaxMs: config.evictionPauseMaxMs ?? 10 * config.agentTtlMs,
+    }, this.clock, this.log);
+    const make = <T>(prefix: string, decode = jsonDecoder<T>()) =>
+      new Informer<T>({ etcd, prefix, decode, log: this.log, random: this.random });
+    this.units = make<UnitRecord>(this.keys.units);
+    this.machines = make<MachineRecord>(this.keys.machines);
+    this.metadata = make<Record<string, string>>(this.keys.metadatas);
+    this.schedule = make<ScheduleEntry>(this.keys.schedules);
+    this.pending = make<PendingRecord>(this.keys.pendings);
+    // Only the names matter: which hashes have a file.
+    this.files = make<true>(this.keys.unitFiles, () => true);
+    this.all = [this.units, this.machines, this.metadata, this.schedule, this.pending, this.files] as Informer<unknown>[];
+  }
+
+  /** Starts the informers and the candidate. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.machines.onChange((changes) => this.onMachines(changes));
+    for (const inf of this.all) inf.onChange(() => this.kick());
+    for (const inf of this.all) inf.start();
+    this.election.onChange((term) => this.onTerm(term));
+    this.election.start();
+    this.scheduleResync();
+  }
+
+  /**
+   * Stops. By default resigns, so another engine takes over at once; `resign: false` leaves the
+   * lease to expire, as a crash would.
+   */
+  async stop(opts: { resign?: boolean } = {}): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.stopAc.abort();
+    this.clearTimer("kick");
+    this.clearTimer("wake");
+    this.clearTimer("resync");
+    await this.election.stop({ resign: opts.resign ?? true });
+    await this.working;
+    await Promise.all(this.all.map((i) => i.close()));
+  }
+
+  isLeader(): boolean {
+    return this.term !== undefined;
+  }
+
+  /** The epoch this engine leads with, if it leads. */
+  get epoch(): number | undefined {
+    return this.term?.epoch;
+  }
+
+  /** An operator ends a partition pause: units of the machines still gone move now. */
+  resumeEvictions(): void {
+    this.governor.resume();
+    this.kick(0);
+  }
+
+  private onMachines(changes: InformerChange<MachineRecord>[]): void {
+    for (const c of changes) {
+      const id = childName(this.keys.machines, c.key);
+      if (id === undefined) continue;
+      if (c.type === "delete") this.governor.machineRemoved(id);
+      else if (c.type === "add") this.governor.machineAdded(id);
+    }
+  }
+
+  private onTerm(term: Term | undefined): void {
+    this.term = term;
+    this.ready = false;
+    this.clearTimer("wake");
+    if (!term) return;
+    this.metrics.engineLeaderStartTime.set(undefined, this.clock.now() / 1000);
+    void this.adopt(term);
+  }
+
+  /** Brings the caches up to the epoch, then plans once; nothing moves unless it must. */
+  private async adopt(term: Term): Promise<void> {
+    for (let failures = 0; this.term === term; ) {
+      try {
+        await Promise.all(this.all.map((i) => i.synced));
+        // An informer's revision only moves with its own prefix: list again to be sure the
+        // cache holds every change up to the moment this engine won.
+        await Promise.all(this.all.map((i) => (i.revision >= term.epoch ? 0 : i.resync())));
+        break;
+      } catch (e) {
+        const delay = backoffDelay(++failures, { baseMs: 200, capMs: 5000 }, this.random);
+        this.log.warn(`Cannot read the cluster state as the new leader, retrying in ${delay} ms: ${text(e)}`);
+        await sleep(this.clock, delay, this.stopAc.signal);
+      }
+    }
+    if (this.term !== term || this.stopped) return;
+    const machines = new Set([...this.schedule.keys()].map((k) => k.slice(this.keys.schedules.length).split("/")[0]));
+    this.log.info(`Adopting the schedule: ${this.schedule.size} entries of ${this.units.size} units on ${machines.size} machines`, { epoch: term.epoch });
+    this.ready = true;
+    this.kick(0);
+  }
+
+  private kick(delay = this.deps.config.coalesceMs ?? 20): void {
+    this.dirty = true;
+    if (!this.term || !this.ready || this.stopped || this.working || this.kickTimer !== undefined) return;
+    // After a failure the wake-up timer retries; changes meanwhile wait for it.
+    if (this.clock.now() < this.retryAfter) return;
+    this.kickTimer = this.clock.setTimeout(() => {
+      this.kickTimer = undefined;
+      if (this.working) return;
+      this.working = this.work().finally(() => {
+        this.working = undefined;
+        // A change that came in while the last round was finishing.
+        if (this.dirty) this.kick();
+      });
+    }, delay);
+  }
+
+  private async work(): Promise<void> {
+    while (this.dirty && this.term && this.ready && !this.stopped) {
+      this.dirty = false;
+      const term = this.term;
+      try {
+        await this.reconcile(term);
+        this.failures = 0;
+        this.retryAfter = 0;
+      } catch (e) {
+        const delay = backoffDelay(++this.failures, { baseMs: 100, capMs: 5000 }, this.random);
+        this.log.warn(`Reconcile failed, retrying in ${delay} ms: ${text(e)}`);
+        this.dirty = true;
+        this.retryAfter = this.clock.now() + delay;
+        this.wakeAt(this.retryAfter);
+        return;
+      }
+    }
+  }
+
+  private caches(): EngineCaches {
+    return {
+      units: this.units.entries(), machines: this.machines.entries(), metadata: this.metadata.entries(),
+      schedule: this.schedule.entries(), pending: this.pending.entries(),
+    };
+  }
+
+  private async reconcile(term: Term): Promise<void> {
+    const stopTimer = this.metrics.engineReconcileDuration.startTimer();
+    this.metrics.engineReconcileCount.inc();
+    const snap = snapshotOf(this.keys, this.caches());
+    const budget = this.governor.budget(snap.live, snap.lost);
+    const actions = planSchedule(snap.state, { maxEvictions: budget.maxEvictions, evictionHold: budget.hold });
+    const now = this.clock.now();
+    const ops: Op[] = [];
+    for (const a of actions) {
+      const o = opFor(this.keys, a, snap, term.epoch, now);
+      if (!o) continue;
+      ops.push(o);
+      if (a.kind === "clear-pending") this.log.debug(describeAction(a));
+      else this.log.info(describeAction(a));
+    }
+    if (ops.length > 0) {
+      const revision = await this.write(term, ops, actions.map((a) => a.kind));
+      if (revision === undefined) return;
+      this.governor.consumed(evictionsIn(actions, snap));
+      for (const a of actions) {
+        if (a.kind === "pending") {
+          const type = a.reason.startsWith("waiting to move off lost machine") ? "machine_away" : "constraints";
+          this.metrics.engineReconcileFailureCount.inc({ type });
+        }
+      }
+      await this.echo(ops, revision);
+    }
+    await this.collectFiles(term);
+    if (snap.lost.size > 0 && budget.recheckAt !== undefined) this.wakeAt(budget.recheckAt);
+    const seconds = stopTimer();
+    if (seconds * 1000 > this.deps.config.reconcileIntervalMs) {
+      this.log.warn(`Engine completed reconciliation in ${seconds.toFixed(3)}s`);
+    }
+  }
+
+  /** Writes `ops` in fenced transactions; undefined when this engine turned out to be deposed. */
+  private async write(term: Term, ops: Op[], kinds: string[]): Promise<number | undefined> {
+    let revision = 0;
+    for (const batch of batches(ops, this.deps.config.maxOpsPerTxn ?? 100)) {
+      if (this.term !== term) return undefined;
+      let res;
+      try {
+        res = await this.deps.etcd.txn({ compare: [this.election.fence(term)], success: batch });
+      } catch (e) {
+        this.metrics.engineTaskFailureCount.inc({ type: "txn" });
+        throw e;
+      }
+      if (!res.succeeded) {
+        this.election.deposed(term, `etcd refused a write of epoch ${term.epoch}: another engine leads`);
+        return undefined;
+      }
+      revision = res.revision;
+    }
+    for (const kind of kinds) this.metrics.engineTaskCount.inc({ type: kind });
+    return revision;
+  }
+
+  /** Waits until the informers our writes touched have seen them, so the next plan does too. */
+  private async echo(ops: Op[], revision: number): Promise<void> {
+    const touched = [this.schedule, this.pending].filter((i) => ops.some((o) => o.key.startsWith(i.prefix)));
+    let timer: TimerHandle | undefined;
+    const timeout = new Promise<void>((r) => (timer = this.clock.setTimeout(r, ECHO_TIMEOUT_MS)));
+    await Promise.race([Promise.all(touched.map((i) => i.waitForRevision(revision))), timeout]);
+    this.clock.clearTimeout(timer);
+  }
+
+  /**
+   * Deletes unit files no unit or schedule entry refers to. Each delete also requires that the
+   * file was last written no later than the units cache: a unit created since (which writes its
+   * file in the same transaction) makes the delete fail instead of losing the file.
+   */
+  private async collectFiles(term: Term): Promise<void> {
+    const hashes = unreferencedFiles(this.keys, this.files.keys(), { units: this.units.entries(), schedule: this.schedule.entries() });
+    if (hashes.length === 0) return;
+    const seen = this.units.revision;
+    const attempt = async (group: string[]): Promise<boolean> => {
+      const res = await this.deps.etcd.txn({
+        compare: [this.election.fence(term), ...group.map((h) => cmp.modRevision(this.keys.unitFile(h), "<", seen + 1))],
+        success: group.map((h) => op.del(this.keys.unitFile(h))),
+      });
+      return res.succeeded;
+    };
+    for (let i = 0; i < hashes.length; i += 50) {
+      if (this.term !== term) return;
+      const group = hashes.slice(i, i + 50);
+      let removed = group;
+      if (!(await attempt(group))) {
+        if (!(await this.election.holds(term))) {
+          this.election.deposed(term, `etcd refused a write of epoch ${term.epoch}: another engine leads`);
+          return;
+        }
+        removed = [];
+        for (const h of group) if (group.length > 1 && (await attempt([h]))) removed.push(h);
+      }
+      for (const h of removed) this.log.info(`Removed unit file ${h}: no unit refers to it`);
+      const kept = group.filter((h) => !removed.includes(h));
+      if (kept.length > 0) this.log.debug(`Kept unit files ${kept.join(", ")}: written again since the units were read`);
+    }
+  }
+
+  private wakeAt(at: number): void {
+    if (this.wakeTimer && this.wakeTimer.at <= at) return;
+    this.clearTimer("wake");
+    const handle = this.clock.setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.kick(0);
+    }, Math.max(0, at - this.clock.now()));
+    this.wakeTimer = { at, handle };
+  }
+
+  /** The safety net: re-list everything now and then, and plan if a watch missed something. */
+  private scheduleResync(): void {
+    const every = this.deps.config.reconcileIntervalMs * (this.deps.config.resyncEvery ?? 30);
+    this.resyncTimer = this.clock.setTimeout(() => {
+      this.resyncTimer = undefined;
+      void this.resync().finally(() => {
+        if (!this.stopped) this.scheduleResync();
+      });
+    }, jitter(every, this.random));
+  }
+
+  private async resync(): Promise<void> {
+    if (!this.term || !this.ready) return;
+    try {
+      const found = (await Promise.all(this.all.map((i) => i.resync()))).reduce((a, b) => a + b, 0);
+      if (found > 0) this.log.warn(`Resync found ${found} changes the watches had not delivered`);
+      this.kick(0);
+    } catch (e) {
+      this.log.warn(`Resync failed: ${text(e)}`);
+    }
+  }
+
+  private clearTimer(which: "kick" | "wake" | "resync"): void {
+    if (which === "kick" && this.kickTimer !== undefined) this.clock.clearTimeout(this.kickTimer);
+    if (which === "kick") this.kickTimer = undefined;
+    if (which === "wake" && this.wakeTimer) this.clock.clearTimeout(this.wakeTimer.handle);
+    if (which === "wake") this.wakeTimer = undefined;
+    if (which === "resync" && this.resyncTimer !== undefined) this.clock.clearTimeout(this.resyncTimer);
+    if (which === "resync") this.resyncTimer = undefined;
+  }
+}
+
+function text(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

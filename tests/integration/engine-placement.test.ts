@@ -1,0 +1,121 @@
+// The engine end to end through a real etcd: units placed by the rules, desired-state and file
+// changes carried into schedule entries, pending reasons written and cleared, and destroy
+// cleaning schedule/, pending/ and the unit file nobody uses any more.
+import { expect, test } from "bun:test";
+import type { ScheduleEntry } from "../../src/registry/models.ts";
+import { Cluster, unitRecord, unitText, until } from "./engine-harness.ts";
+
+test("units land by metadata, MachineOf, Conflicts and Global; a lost machine's units move or wait", async () => {
+  await using c = await Cluster.start();
+  const { engine } = c.engine("e1");
+  const [m1, m2] = [await c.agent("m1", { role: "web" }), await c.agent("m2", { role: "web" })];
+  await c.agent("m3", { role: "db" });
+  engine.start();
+  await until("leadership", () => engine.isLeader());
+
+  await c.submit("db.service", "MachineMetadata=role=db");
+  await c.submit("web@1.service", "MachineMetadata=role=web\nConflicts=web@*.service");
+  await c.submit("web@2.service", "MachineMetadata=role=web\nConflicts=web@*.service");
+  await c.submit("web@3.service", "MachineMetadata=role=web\nConflicts=web@*.service");
+  await c.submit("sidecar.service", "MachineOf=web@1.service");
+  await c.submit("monitor.service", "Global=true\nMachineMetadata=role=web");
+
+  const placed = await until("placements", async () => {
+    const p = await c.placements();
+    return p["db.service"] && p["web@1.service"] && p["web@2.service"] && p["sidecar.service"] && p["monitor.service"]?.length === 2 ? p : undefined;
+  });
+  expect(placed["db.service"]).toEqual(["m3"]);
+  expect(placed["monitor.service"]).toEqual(["m1", "m2"]);
+  expect(new Set([...placed["web@1.service"]!, ...placed["web@2.service"]!])).toEqual(new Set(["m1", "m2"]));
+  expect(placed["sidecar.service"]).toEqual(placed["web@1.service"]!);
+  // Only two web machines: the third conflicting web unit waits, and says why.
+  expect(placed["web@3.service"]).toBeUndefined();
+  const why = await until("web@3's pending reason", () => c.pending("web@3.service"));
+  expect(why.reason).toContain("web@");
+
+  // Every entry carries the unit's hash and desired state, and the writer's epoch.
+  for (const e of await c.entries()) {
+    const u = (await c.registry.getUnit(e.unit))!;
+    expect(e.entry).toEqual({ hash: u.hash, desiredState: "launched", epoch: String(engine.epoch) });
+  }
+
+  // web@1's machine goes away: web@1 has nowhere to go (the other web machine runs web@2),
+  // so it waits, and its follower is not left behind on a machine it cannot use either.
+  const host = placed["web@1.service"]![0]!;
+  await (host === "m1" ? m1 : m2).vanish();
+  await until("web@1 and its follower off the lost machine", async () => {
+    const p = await c.placements();
+    return !p["web@1.service"]?.includes(host) && !p["sidecar.service"]?.includes(host) ? p : undefined;
+  });
+  const after = await c.placements();
+  const runner = ["web@1.service", "web@3.service"].filter((u) => after[u]);
+  expect(runner.length).toBe(0);
+  expect(after["monitor.service"]).toEqual([host === "m1" ? "m2" : "m1"]);
+  expect((await c.pending("web@1.service"))?.reason).toBeDefined();
+  expect(await c.pending("sidecar.service")).toBeDefined();
+}, 60_000);
+
+test("desired state and file changes reach the entries; inactive and destroy clean up", async () => {
+  await using c = await Cluster.start();
+  const { engine, log } = c.engine("e1");
+  await c.agent("m1");
+  engine.start();
+  await until("leadership", () => engine.isLeader());
+
+  const v1 = await c.submit("app.service", "", "loaded");
+  const entryOf = async (): Promise<ScheduleEntry | undefined> => (await c.entries()).find((e) => e.unit === "app.service")?.entry;
+  expect(await until("app scheduled", entryOf)).toEqual({ hash: v1.hash, desiredState: "loaded", epoch: String(engine.epoch) });
+
+  await c.registry.setDesiredState("app.service", "launched");
+  await until("desired state launched in the entry", async () => (await entryOf())?.desiredState === "launched");
+
+  // --replace: a new file under a new hash; the entry follows, the old file is removed.
+  const v2 = unitRecord("app.service", "", "launched", "ExecStart=/bin/sleep 1000");
+  await c.registry.replaceUnit(v2, unitText("", "ExecStart=/bin/sleep 1000"));
+  await until("the new hash in the entry", async () => (await entryOf())?.hash === v2.hash);
+  await until("the old unit file removed", async () => (await c.registry.getUnitFile(v1.hash)) === undefined);
+  expect(await c.registry.getUnitFile(v2.hash)).toBeDefined();
+  await log.waitFor(`Removed unit file ${v1.hash}`);
+
+  await c.registry.setDesiredState("app.service", "inactive");
+  await until("inactive unscheduled", async () => (await entryOf()) === undefined);
+  expect(await c.registry.getUnitFile(v2.hash)).toBeDefined();
+
+  // Two units share one file: destroying one keeps it, destroying both removes it.
+  await c.registry.setDesiredState("app.service", "launched");
+  const twin = unitRecord("twin.service", "", "launched", "ExecStart=/bin/sleep 1000");
+  expect(twin.hash).toBe(v2.hash);
+  await c.registry.createUnit(twin, unitText("", "ExecStart=/bin/sleep 1000"));
+  await until("both scheduled", async () => Object.keys(await c.placements()).length === 2);
+  await c.registry.destroyUnit("app.service");
+  await until("app unscheduled", async () => (await entryOf()) === undefined);
+  expect(await c.registry.getUnitFile(v2.hash)).toBeDefined();
+  await c.registry.destroyUnit("twin.service");
+  await until("the shared file removed", async () => (await c.registry.getUnitFile(v2.hash)) === undefined);
+  expect(await c.placements()).toEqual({});
+}, 60_000);
+
+test("a unit that fits nowhere gets a pending reason, cleared when it is placed or destroyed", async () => {
+  await using c = await Cluster.start();
+  const { engine, log } = c.engine("e1");
+  await c.agent("m1", { role: "web" });
+  engine.start();
+  await until("leadership", () => engine.isLeader());
+
+  await c.submit("db.service", "MachineMetadata=role=db");
+  const first = await until("a pending reason", () => c.pending("db.service"));
+  expect(first.reason).toContain("role");
+  expect(Date.parse(first.since)).not.toBeNaN();
+  await log.waitFor("Pending db.service: ");
+
+  await c.agent("m2", { role: "db" });
+  await until("db placed on m2", async () => (await c.placements())["db.service"]?.[0] === "m2");
+  await until("the pending reason cleared", async () => (await c.pending("db.service")) === undefined);
+
+  await c.submit("nowhere.service", "MachineID=0123456789abcdef");
+  await until("nowhere pending", () => c.pending("nowhere.service"));
+  const rec = (await c.registry.getUnit("nowhere.service"))!;
+  await c.registry.destroyUnit("nowhere.service");
+  await until("destroyed unit's pending key removed", async () => (await c.pending("nowhere.service")) === undefined);
+  await until("its file removed", async () => (await c.registry.getUnitFile(rec.hash)) === undefined);
+}, 60_000);

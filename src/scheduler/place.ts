@@ -77,15 +77,13 @@ export function placeUnit(unit: PlacementUnit, view: PlacementView, rel?: Relati
   const steered = steer(unit, view, relations);
   if (steered !== undefined) return steered;
 
+  // The first fit in load order wins; blockers are only gathered in full when none fits.
   const blockers: Blocker[] = [];
-  const fitting: string[] = [];
   for (const id of view.byLoad()) {
     const b = blockerOn(unit, id, view, relations);
-    if (b === undefined) fitting.push(id);
-    else blockers.push(b);
+    if (b === undefined) return { machine: id, reason: placedReason(unit) };
+    blockers.push(b);
   }
-  const best = fitting[0];
-  if (best !== undefined) return { machine: best, reason: placedReason(unit, fitting.length) };
   const reasons = summarise(unit, blockers, { scheduled: (peer) => view.hostsOf(peer).length > 0 });
   return { reasons, summary: summaryLine(reasons) };
 }
@@ -110,11 +108,11 @@ function steer(unit: PlacementUnit, view: PlacementView, rel: Relations): PlaceR
   return undefined;
 }
 
-function placedReason(unit: PlacementUnit, fitting: number): string {
+function placedReason(unit: PlacementUnit): string {
   const req = unit.requirements;
   if (req.machineId !== undefined) return `MachineID=${req.machineId}`;
   if (req.machineOf.length > 0) return `MachineOf=${[...new Set(req.machineOf)].join(",")} runs there`;
-  return `least loaded of ${fitting} fitting machine${fitting === 1 ? "" : "s"}`;
+  return "least loaded fitting machine";
 }
 
 export interface GlobalTargets {

@@ -13,6 +13,12 @@
 //     Steps 3 and 4 repeat when a push freed room (rarely more than once).
 // Global units are expanded here: one schedule entry per (global unit, machine), keyed by the
 // same unit name (design.md §3), so the planner emits schedule/unschedule per machine for them.
+// Precedence on one machine: non-global units already there, then global units by name, then
+// newly placed non-global units (the original's agent-state order, §4.2).
+// Drain only stops new placement, of every kind (non-global, follower, global): what runs on a
+// drained machine stays; moving it off is an explicit eviction, not the planner's business.
+// Actions come out as: unschedule, schedule, update, pending, clear-pending, each sorted by unit
+// then machine, so the engine can write removals before additions.
 import { PlacementView } from "./cluster-view.ts";
 import { relationsOf } from "./order.ts";
 import type { GlobalTargets } from "./place.ts";

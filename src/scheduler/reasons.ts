@@ -79,14 +79,11 @@ export interface SummaryContext {
  */
 export function summarise(unit: PlacementUnit, blockers: readonly Blocker[], ctx: SummaryContext): string[] {
   if (blockers.length === 0) return [NO_MACHINES];
-  const parts: Part[] = [];
-  let rest = blockers;
-  const idMisses = blockers.filter((b) => b.rule === "machine-id");
-  if (idMisses.length === blockers.length) {
+  if (blockers.every((b) => b.rule === "machine-id")) {
     return [`MachineID=${unit.requirements.machineId ?? ""} is not a live machine`];
   }
   // With MachineID set only the matching machine is interesting; the others never were.
-  rest = blockers.filter((b) => b.rule !== "machine-id");
+  const rest = blockers.filter((b) => b.rule !== "machine-id");
 
   const metadata = rest.filter((b) => b.rule === "metadata");
   if (metadata.length > 0 && metadata.length === rest.length) {
@@ -115,6 +112,7 @@ export function summarise(unit: PlacementUnit, blockers: readonly Blocker[], ctx
     if (b.rule === "conflicts") g.units.push(b.unit);
     if (b.rule === "replaced") g.units.push(b.by);
   }
+  const parts: Part[] = [];
   for (const { b, count: n, units } of groups.values()) {
     parts.push({ count: n, rank: RULE_RANK[b.rule], text: groupText(b, n, units, ctx) });
   }

@@ -1,0 +1,93 @@
+// The port through which the agent drives systemd. Implementations: DbusUnitManager (real,
+// over D-Bus) and FakeUnitManager (in memory, for pure tests and benchmarks only).
+import { createHash } from "node:crypto";
+
+/** Where fleet writes the unit files it manages (runtime, gone at reboot). */
+export const DEFAULT_UNITS_DIRECTORY = "/run/fleet/units";
+
+/** systemd's view of one unit, as ListUnitsByNames and the unit's properties report it. */
+export interface UnitState {
+  loadState: string;
+  activeState: string;
+  subState: string;
+}
+
+export interface ManagedUnitFile {
+  name: string;
+  /** SHA-1 (hex) of the file's content, which is the unit's canonical text. */
+  hash: string;
+}
+
+export type StateListener = (name: string, state: UnitState) => void;
+
+export interface UnitManager {
+  readonly unitsDirectory: string;
+  /** Writes (atomically) the unit file into unitsDirectory. */
+  writeUnit(name: string, text: string): Promise<void>;
+  /** Links the files as runtime units (forced); enables those listed in `enable` (they have [Install]). */
+  linkUnits(names: string[], opts?: { enable?: string[] }): Promise<void>;
+  /** daemon-reload: once per batch of changed files. */
+  reload(): Promise<void>;
+  /** Queues a start job (mode "replace"); the outcome arrives through subscribe/states. */
+  start(name: string): Promise<void>;
+  /** Queues a stop job (mode "replace"). */
+  stop(name: string): Promise<void>;
+  /**
+   * Stops each unit and waits for it, disables it, resets its failed state, removes its file and
+   * link, then reloads once. Units that systemd does not know are not an error.
+   */
+  unload(names: string[]): Promise<void>;
+  /** The unit files in unitsDirectory with the hash of their content. */
+  listManaged(): Promise<ManagedUnitFile[]>;
+  /** Current states; a unit systemd does not know reports loadState "not-found". */
+  states(names: string[]): Promise<Map<string, UnitState>>;
+  /** Calls the listener on every change of any unit's state (repeats are dropped). */
+  subscribe(listener: StateListener): Promise<() => void>;
+  /** Manager.SystemState: "running", "degraded", "starting", "stopping", ... */
+  systemState(): Promise<string>;
+  /** MainPID of a service, undefined when it has none or the unit is not loaded. */
+  mainPid(name: string): Promise<number | undefined>;
+  close(): Promise<void>;
+}
+
+export type UnitManagerErrorKind = "invalid-name" | "dbus" | "timeout" | "disconnected" | "io";
+
+/**
+ * A failed operation, naming the unit and systemd's own error, e.g.
+ * `Cannot start web@1.service: org.freedesktop.systemd1.NoSuchUnit: Unit web@1.service not found`.
+ */
+export class UnitManagerError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly unit: string | undefined,
+    readonly kind: UnitManagerErrorKind,
+    /** The D-Bus error name when systemd answered with an error. */
+    readonly dbusName: string | undefined,
+    detail: string,
+  ) {
+    // systemd ends its messages with a period; ours do not.
+    super(`Cannot ${operation}${unit ? ` ${unit}` : ""}: ${dbusName ? `${dbusName}: ` : ""}${detail.replace(/\.$/, "")}`);
+    this.name = "UnitManagerError";
+  }
+}
+
+const UNIT_TYPES = "service|socket|device|mount|automount|swap|target|path|timer|slice|scope";
+const NAME_CHARS = "[A-Za-z0-9:_.\\\\-]";
+const UNIT_NAME = new RegExp(`^${NAME_CHARS}+(@${NAME_CHARS}*)?\\.(${UNIT_TYPES})$`);
+
+/** systemd's unit name rules (plain, template or instance names), at most 255 characters. */
+export function isValidUnitName(name: string): boolean {
+  return name.length <= 255 && UNIT_NAME.test(name) && !name.startsWith("@");
+}
+
+export function assertUnitName(operation: string, name: string): void {
+  if (!isValidUnitName(name)) throw new UnitManagerError(operation, name, "invalid-name", undefined, "not a valid unit name");
+}
+
+export function contentHash(text: string): string {
+  return createHash("sha1").update(text).digest("hex");
+}
+
+export function sameState(a: UnitState | undefined, b: UnitState): boolean {
+  return a !== undefined && a.loadState === b.loadState && a.activeState === b.activeState && a.subState === b.subState;
+}

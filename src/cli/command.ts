@@ -70,7 +70,7 @@ export const noBlockFlag = (what: string): FlagSpec => ({
   usage: `Do not wait until the ${what} before exiting. Always the case for global units.`,
 });
 export const replaceFlag = (usage: string): FlagSpec => ({ name: "replace", type: "bool", default: false, usage });
-export const signFlag: FlagSpec = { name: "sign", type: "bool", default: false, usage: "DEPRECATED - this option cannot be used", deprecated: "this option cannot be used" };
+export const signFlag: FlagSpec = { name: "sign", type: "bool", default: false, usage: "DEPRECATED - this option cannot be used" };
 export const sshPortFlag: FlagSpec = { name: "ssh-port", type: "int", default: 22, usage: "Connect to remote hosts over SSH using this TCP port." };
 export const fullFlag: FlagSpec = { name: "full", short: "l", type: "bool", default: false, usage: "Do not ellipsize fields on output" };
 export const noLegendFlag: FlagSpec = { name: "no-legend", type: "bool", default: false, usage: "Do not print a legend (column headers)" };

@@ -4,11 +4,12 @@ import { deriveUnitStatus } from "../api/current-state.ts";
 import { EtcdClient, EtcdError } from "../registry/etcd/index.ts";
 import type { UnitRecord } from "../registry/models.ts";
 import { Registry } from "../registry/registry.ts";
-import { parseUnitFile, UnitFileError, unitDescription, unitFileFromOptions } from "../unit/unit-file.ts";
-import { unitNameInfo, validateUnitName } from "../unit/unit-name.ts";
+import { unitRecord } from "../api/unit-record.ts";
+import { parseUnitFile } from "../unit/unit-file.ts";
+import { unitNameInfo } from "../unit/unit-name.ts";
 import type { DesiredState, UnitOption } from "../unit/types.ts";
 import { ClientError, type FleetClient, type Machine, type StateFilter, type Unit, type UnitState } from "./client.ts";
-import { unitRequirements } from "./unit-info.ts";
+import { checkUnit } from "./unit-info.ts";
 
 export interface EtcdDriverOptions {
   endpoints: string[];
@@ -72,30 +73,21 @@ export class EtcdDriver implements FleetClient {
   }
 
   async createUnit(name: string, options: UnitOption[]): Promise<void> {
-    const nameProblem = validateUnitName(name);
-    if (nameProblem) throw new ClientError(nameProblem);
-    let file;
-    try {
-      file = unitFileFromOptions(options, name);
-    } catch (err) {
-      throw new ClientError(err instanceof UnitFileError ? err.reason : String(err));
-    }
-    const { requirements, problem } = unitRequirements(name, file.options);
-    if (problem) throw new ClientError(problem);
-    const record: UnitRecord = {
-      name,
-      hash: file.hash,
-      desiredState: "inactive",
-      global: requirements.global,
-      requirements,
-      description: unitDescription(file.options),
-    };
+    const checked = checkUnit(name, options);
+    if ("problem" in checked) throw new ClientError(checked.problem);
+    const { unit } = checked;
+    // What the API's PUT does: create, or replace a unit whose file differs (desired state
+    // reset to inactive, as --replace expects).
     await this.wrap(async () => {
-      if (await this.registry.createUnit(record, file.text)) return;
-      const existing = await this.registry.getUnit(name);
-      if (existing?.hash === record.hash) throw new ClientError("must provide DesiredState to update existing unit");
-      // A different file under an existing name replaces it, desired state reset (--replace).
-      await this.registry.replaceUnit(record, file.text);
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (await this.registry.createUnit(unitRecord(unit, "inactive"), unit.text)) return;
+        const existing = await this.registry.getUnit(name);
+        if (!existing) continue;
+        if (existing.hash === unit.hash) throw new ClientError("must provide DesiredState to update existing unit");
+        await this.registry.replaceUnit(unitRecord(unit, "inactive"), unit.text);
+        return;
+      }
+      throw new ClientError(`unit ${JSON.stringify(name)} is being changed concurrently, try again`);
     });
   }
 

@@ -3,11 +3,11 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { loadUnitFile, UnitFileError, unitHash } from "../unit/unit-file.ts";
-import { appendDefaultUnitType, mangleUnitName, unitNameInfo, validateUnitName } from "../unit/unit-name.ts";
+import { appendDefaultUnitType, mangleUnitName, unitNameInfo } from "../unit/unit-name.ts";
 import type { DesiredState, UnitOption } from "../unit/types.ts";
 import { errorText, type Unit } from "./client.ts";
 import type { Ctx } from "./command.ts";
-import { unitRequirements } from "./unit-info.ts";
+import { checkUnit } from "./unit-info.ts";
 import { waitForUnits, type WaitSpec } from "./wait.ts";
 
 export class CreateError extends Error {}
@@ -84,11 +84,9 @@ export interface LazyCreateOptions {
 
 /** Checks a new unit as fleetctl did before creating it; unknown [X-Fleet] keys only warn. */
 function checkNewUnit(ctx: Ctx, name: string, options: UnitOption[]): void {
-  const bad = validateUnitName(name);
-  if (bad) throw new CreateError(bad);
-  const { problem, warnings } = unitRequirements(name, options);
-  for (const w of warnings) ctx.log.warn(w);
-  if (problem) throw new CreateError(problem);
+  const checked = checkUnit(name, options);
+  if ("problem" in checked) throw new CreateError(checked.problem);
+  for (const w of checked.unit.warnings) ctx.log.warn(w);
 }
 
 async function create(ctx: Ctx, name: string, options: UnitOption[]): Promise<void> {

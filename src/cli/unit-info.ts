@@ -1,30 +1,30 @@
-// What fleetctl needs to know about a unit from its options: whether it is global, and its
-// [X-Fleet] requirements with the problems that make a create fail and the warnings it prints.
-import { emptyRequirements, type Requirements, type UnitOption } from "../unit/types.ts";
+// What fleetctl needs to know about a unit from its options: whether it is global, and the
+// checks a new unit must pass before it is created (fleet-reference.md §1.1, §3.4).
+import { describeUnitOptions, type DescribedUnit } from "../unit/describe-unit.ts";
+import { isTruthy, RequirementsError, splitMultivalue, X_FLEET_SECTION } from "../unit/requirements.ts";
+import type { UnitOption } from "../unit/types.ts";
+import { UnitFileError } from "../unit/unit-file.ts";
+import { UnitNameError } from "../unit/unit-name.ts";
 
 /** Global=true in [X-Fleet]: the last value wins (fleet-reference.md §3.2). */
 export function isGlobalUnit(unit: { options: readonly UnitOption[] }): boolean {
-  let global = false;
-  for (const o of unit.options) {
-    if (o.section !== "X-Fleet" || o.name !== "Global") continue;
-    let v = o.value;
-    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.split(" ").at(-1)!.replaceAll('"', "");
-    global = ["true", "yes", "1", "on", "t"].includes(v.toLowerCase());
+  const values = unit.options
+    .filter((o) => o.section === X_FLEET_SECTION && o.name === "Global")
+    .flatMap((o) => splitMultivalue(o.value));
+  const last = values.at(-1);
+  return last !== undefined && isTruthy(last);
+}
+
+/**
+ * The canonical unit for a create, or the original's message for the first problem (invalid
+ * name, options that do not survive a round trip, impossible [X-Fleet] combinations).
+ */
+export function checkUnit(name: string, options: readonly UnitOption[]): { unit: DescribedUnit } | { problem: string } {
+  try {
+    return { unit: describeUnitOptions(name, options) };
+  } catch (err) {
+    if (err instanceof UnitNameError || err instanceof UnitFileError) return { problem: err.reason };
+    if (err instanceof RequirementsError) return { problem: err.message };
+    throw err;
   }
-  return global;
-}
-
-export interface UnitRequirementsResult {
-  requirements: Requirements;
-  /** A combination the API refuses (§3.4), with the original's message. */
-  problem?: string;
-  /** Unknown [X-Fleet] keys, worded as fleetctl warned about them. */
-  warnings: string[];
-}
-
-export function unitRequirements(name: string, options: readonly UnitOption[]): UnitRequirementsResult {
-  const requirements = emptyRequirements();
-  requirements.global = isGlobalUnit({ options });
-  void name;
-  return { requirements, warnings: [] };
 }

@@ -1,0 +1,222 @@
+import { describe, expect, test } from "bun:test";
+import type { FleetClient, Machine, Unit, UnitState } from "../../src/cli/client.ts";
+import { restartPlan } from "../../src/cli/cmd-restart.ts";
+import { stopAction, unloadAction } from "../../src/cli/cmd-stop.ts";
+import { QuietStatusTracker, statusLine, type WaitReporter } from "../../src/cli/progress.ts";
+import { waitForUnits } from "../../src/cli/wait.ts";
+import { blockAttempts, decide, pollBudget, type Observation } from "../../src/cli/wait-logic.ts";
+
+const M = "113f16a7a7b84d3f8c9ab6d33b0b7d4e";
+const machines: Machine[] = [{ id: M, primaryIP: "172.17.8.103", metadata: {} }];
+const opts = [{ section: "Service", name: "ExecStart", value: "/bin/true" }];
+const globalOpts = [...opts, { section: "X-Fleet", name: "Global", value: "true" }];
+
+function unit(over: Partial<Unit>): Unit {
+  return { name: "hello.service", options: opts, desiredState: "launched", currentState: "inactive", ...over };
+}
+function state(over: Partial<UnitState> = {}): UnitState {
+  return { name: "hello.service", machineID: M, hash: "", systemdLoadState: "loaded", systemdActiveState: "active", systemdSubState: "running", ...over };
+}
+const obs = (u: Unit | undefined, states: UnitState[] = []): Observation => ({ unit: u, states, machines });
+
+describe("decide: fleet states", () => {
+  const launched = { kind: "state", state: "launched" } as const;
+
+  test("reached: the line names the machine when it is known", () => {
+    expect(decide("hello.service", launched, obs(unit({ currentState: "launched", machineID: M })))).toEqual({
+      done: true, line: "Unit hello.service launched on 113f16a7.../172.17.8.103",
+    });
+    expect(decide("hello.service", launched, obs(unit({ currentState: "launched", machineID: "other" })))).toEqual({
+      done: true, line: "Unit hello.service launched",
+    });
+    expect(decide("hello.service", { kind: "state", state: "inactive" }, obs(unit({ desiredState: "inactive" })))).toEqual({
+      done: true, line: "Unit hello.service inactive",
+    });
+  });
+
+  test("global units compare the desired state and never name a machine", () => {
+    expect(decide("g.service", launched, obs(unit({ name: "g.service", options: globalOpts, currentState: undefined })))).toEqual({
+      done: true, line: "Unit g.service launched",
+    });
+  });
+
+  test("a missing unit is an error, not a silent wait", () => {
+    expect(decide("hello.service", launched, obs(undefined))).toEqual({ done: false, fatal: "Unit hello.service not found" });
+  });
+
+  test("the engine's pending reason is reported while the unit is unscheduled", () => {
+    const v = decide("web@3.service", launched, obs(unit({ name: "web@3.service", pendingReason: "no machine fits: 2 run a unit matching Conflicts=web@*.service" })));
+    expect(v).toEqual({
+      done: false,
+      why: "Unit web@3.service is pending: no machine fits: 2 run a unit matching Conflicts=web@*.service",
+      pending: "no machine fits: 2 run a unit matching Conflicts=web@*.service",
+    });
+  });
+
+  test("other reasons to wait are explained", () => {
+    expect(decide("hello.service", launched, obs(unit({})))).toEqual({ done: false, why: "waiting for the engine to schedule hello.service" });
+    expect(decide("hello.service", launched, obs(unit({ machineID: "gone-machine" })))).toEqual({
+      done: false, why: "hello.service is scheduled on gone-machine, which is not in the cluster",
+    });
+    expect(decide("hello.service", launched, obs(unit({ machineID: M, currentState: "loaded" })))).toEqual({
+      done: false, why: "waiting for 113f16a7.../172.17.8.103 to report hello.service launched (now loaded)",
+    });
+    expect(decide("hello.service", launched, obs(unit({ desiredState: "loaded" })))).toMatchObject({
+      done: false, why: "desired state of hello.service is now loaded, not launched",
+    });
+  });
+
+  test("the creation wait ends at once when the server kept another desired state", () => {
+    expect(decide("hello.service", { kind: "state", state: "inactive", creation: true }, obs(unit({ currentState: "launched" })))).toEqual({ done: true });
+  });
+});
+
+describe("decide: systemd active and destroyed", () => {
+  test("active needs loaded/active from the unit's own machine", () => {
+    const u = unit({ currentState: "launched", machineID: M });
+    expect(decide("hello.service", { kind: "active" }, obs(u, [state()]))).toEqual({ done: true });
+    expect(decide("hello.service", { kind: "active" }, obs(u, [state({ machineID: "other" })]))).toMatchObject({ done: false });
+    expect(decide("hello.service", { kind: "active" }, obs(u, [state({ systemdActiveState: "activating", systemdSubState: "start" })]))).toEqual({
+      done: false, why: "waiting for systemd on 113f16a7.../172.17.8.103 to report hello.service active (now loaded/activating/start)", stuck: false,
+    });
+    expect(decide("hello.service", { kind: "active" }, obs(u, [state({ systemdActiveState: "failed", systemdSubState: "failed" })]))).toMatchObject({ stuck: true });
+  });
+
+  test("gone: no unit and no machine reporting it", () => {
+    expect(decide("hello.service", { kind: "gone" }, obs(undefined))).toEqual({ done: true });
+    expect(decide("hello.service", { kind: "gone" }, obs(undefined, [state()]))).toEqual({
+      done: false, why: "waiting for 113f16a7.../172.17.8.103 to unload hello.service (systemd reports loaded/active/running)",
+    });
+    expect(decide("hello.service", { kind: "gone" }, obs(unit({})))).toMatchObject({ done: false });
+  });
+});
+
+describe("block attempts", () => {
+  test("--no-block is -1, N > 0 is N, anything else waits without limit", () => {
+    expect(blockAttempts(true, 5)).toBe(-1);
+    expect(blockAttempts(false, 3)).toBe(3);
+    expect(blockAttempts(false, 0)).toBe(0);
+    expect(blockAttempts(false, -4)).toBe(0);
+    expect(pollBudget(2)).toBe(16);
+    expect(pollBudget(0)).toBe(Number.POSITIVE_INFINITY);
+  });
+});
+
+describe("stop, unload and restart decisions", () => {
+  test("stop: inactive is an error, loaded is skipped, global always set", () => {
+    expect(stopAction(unit({ currentState: "inactive" }))).toEqual({ error: "Unable to stop unit hello.service in state inactive" });
+    expect(stopAction(unit({ currentState: "loaded" }))).toBe("skip");
+    expect(stopAction(unit({ currentState: "launched" }))).toBe("set");
+    expect(stopAction(unit({ options: globalOpts, currentState: undefined }))).toBe("set");
+  });
+
+  test("quirk Q23 fixed: unload clears a unit desired launched but currently inactive", () => {
+    expect(unloadAction(unit({ currentState: "inactive", desiredState: "launched" }))).toBe("set");
+    expect(unloadAction(unit({ currentState: "inactive", desiredState: "inactive" }))).toBe("skip");
+  });
+
+  test("quirk Q8 fixed: restart waits for loaded, then launched and active", () => {
+    expect(restartPlan(unit({ currentState: "launched" }))).toEqual({
+      steps: [
+        { set: "loaded", goals: [{ kind: "state", state: "loaded" }] },
+        { set: "launched", goals: [{ kind: "state", state: "launched" }, { kind: "active" }] },
+      ],
+      info: "Unit(hello.service) was restarted.",
+    });
+    expect(restartPlan(unit({ currentState: "loaded" }))).toMatchObject({ steps: [{ set: "launched" }] });
+    expect(restartPlan(unit({ currentState: "inactive" }))).toEqual({ skip: "Unable to restart unit hello.service in state inactive" });
+  });
+});
+
+describe("progress", () => {
+  test("a quiet output prints a reason once, after it stayed the same long enough", () => {
+    const t = new QuietStatusTracker(1000);
+    expect(t.update([{ name: "a", why: "x" }], 0)).toEqual([]);
+    expect(t.update([{ name: "a", why: "x" }], 999)).toEqual([]);
+    expect(t.update([{ name: "a", why: "x" }], 1000)).toEqual(["Still waiting for a: x"]);
+    expect(t.update([{ name: "a", why: "x" }], 5000)).toEqual([]);
+    expect(t.update([{ name: "a", why: "y" }], 5001)).toEqual([]);
+    expect(t.update([{ name: "a", why: "y" }], 6001)).toEqual(["Still waiting for a: y"]);
+  });
+
+  test("the terminal line names the first open unit and counts the rest, cut to the width", () => {
+    expect(statusLine([{ name: "a", why: "waiting for a" }, { name: "b", why: "w" }], 80)).toBe("waiting for a (+1 more)");
+    expect(statusLine([{ name: "a", why: "x".repeat(100) }], 20)).toBe(`${"x".repeat(16)}...`);
+    expect(statusLine([], 80)).toBe("");
+  });
+});
+
+/** A client whose answers follow a script: each getUnit call takes the next answer. */
+function scripted(answers: Record<string, (Unit | undefined)[]>, states: UnitState[] = []): FleetClient {
+  const calls: Record<string, number> = {};
+  return {
+    endpoint: "test",
+    listUnits: async () => [],
+    getUnit: async (name) => {
+      const i = (calls[name] = (calls[name] ?? -1) + 1);
+      const list = answers[name] ?? [];
+      return list[Math.min(i, list.length - 1)];
+    },
+    createUnit: async () => {},
+    setUnitDesiredState: async () => {},
+    destroyUnit: async () => true,
+    listUnitStates: async () => states,
+    listMachines: async () => machines,
+    close: async () => {},
+  };
+}
+
+function recorder(): WaitReporter & { lines: string[]; pendings: string[] } {
+  const r = {
+    lines: [] as string[],
+    pendings: [] as string[],
+    line: (t: string) => void r.lines.push(t),
+    pending: (n: string, why: string) => void r.pendings.push(`${n}: ${why}`),
+    status: () => {},
+    clear: () => {},
+  };
+  return r;
+}
+
+describe("waitForUnits", () => {
+  const run = (client: FleetClient, attempts: number, reporter = recorder(), goals = [{ kind: "state", state: "launched" } as const]) =>
+    waitForUnits([{ name: "hello.service", goals: [...goals] }], {
+      client, attempts, reporter, machines: async () => machines, refreshMachines: async () => machines, sleep: async () => {},
+    });
+
+  test("waits through pending and scheduling, prints each pending reason once, then the result", async () => {
+    const pending = unit({ pendingReason: "no machine fits" });
+    const client = scripted({ "hello.service": [pending, pending, unit({ machineID: M }), unit({ machineID: M, currentState: "launched" })] });
+    const rep = recorder();
+    expect(await run(client, 0, rep)).toEqual({ ok: true });
+    expect(rep.pendings).toEqual(["hello.service: no machine fits"]);
+    expect(rep.lines).toEqual(["Unit hello.service launched on 113f16a7.../172.17.8.103"]);
+  });
+
+  test("gives up after N attempts of 8 polls with the original's message and the reason", async () => {
+    const res = await run(scripted({ "hello.service": [unit({})] }), 1);
+    expect(res).toEqual({
+      ok: false,
+      error: "timed out waiting for unit hello.service to report state launched (waiting for the engine to schedule hello.service)",
+      goal: "state",
+    });
+  });
+
+  test("--no-block looks once and never fails", async () => {
+    const rep = recorder();
+    expect(await run(scripted({ "hello.service": [unit({})] }), -1, rep)).toEqual({ ok: true });
+    expect(rep.lines).toEqual([]);
+  });
+
+  test("goes on to the systemd check and fails when systemd keeps reporting failed", async () => {
+    const client = scripted({ "hello.service": [unit({ machineID: M, currentState: "launched" })] }, [state({ systemdActiveState: "failed", systemdSubState: "failed" })]);
+    const res = await run(client, 0, recorder(), [{ kind: "state", state: "launched" }, { kind: "active" }] as never);
+    expect(res.ok).toBe(false);
+    expect(res).toMatchObject({ goal: "active" });
+    expect((res as { error: string }).error).toContain("Unit hello.service did not become active");
+  });
+
+  test("a unit that disappears ends the wait with an error", async () => {
+    expect(await run(scripted({ "hello.service": [undefined] }), 0)).toEqual({ ok: false, error: "Unit hello.service not found", goal: "state" });
+  });
+});

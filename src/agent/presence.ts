@@ -123,7 +123,7 @@ export class Presence {
     this.stopped = true;
     this.sleeper.wakeAll();
     await this.loop;
-    this.current = { state: "stopped" };
+    this.current = this.lease ? { state: "stopped", lease: this.lease } : { state: "stopped" };
   }
 
   /** Stops and revokes the lease: the machine and its unit states leave etcd at once. */

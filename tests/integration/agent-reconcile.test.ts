@@ -1,0 +1,185 @@
+// The agent's loop against a real etcd, with the in-memory UnitManager standing in for systemd
+// (the real one needs a machine: tests/functional/agent-*.test.ts). Proves the wiring: schedule
+// entries become started units and published states, unscheduling unloads, a changed hash
+// reloads, a restart adopts instead of restarting, and a lost lease re-registers and reconciles.
+import { expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Agent } from "../../src/agent/agent.ts";
+import { Presence } from "../../src/agent/presence.ts";
+import { createLogger } from "../../src/log/logger.ts";
+import { EtcdClient } from "../../src/registry/etcd/index.ts";
+import { keySpace } from "../../src/registry/keys.ts";
+import type { ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
+import { waitFor } from "../../src/sandbox/wait.ts";
+import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
+import { contentHash } from "../../src/systemd/unit-manager.ts";
+import { startEtcd } from "../support/etcd-server.ts";
+
+const keys = keySpace("/fleet/");
+const ID = "feedfacefeedfacefeedfacefeedface";
+const quiet = createLogger({ verbosity: 1, write: (l) => process.env.AGENT_TEST_LOG && console.log(l) });
+
+function unitText(cmd: string): string {
+  return `[Service]\nExecStart=${cmd}\n`;
+}
+
+async function schedule(etcd: EtcdClient, name: string, text: string, desiredState: ScheduleEntry["desiredState"] = "launched"): Promise<string> {
+  const hash = contentHash(text);
+  await etcd.put(keys.unitFile(hash), text);
+  const entry: ScheduleEntry = { hash, desiredState, epoch: "1" };
+  await etcd.put(keys.schedule(ID, name), JSON.stringify(entry));
+  return hash;
+}
+
+async function state(etcd: EtcdClient, name: string): Promise<UnitStateRecord | undefined> {
+  const kv = await etcd.get(keys.state(name, ID));
+  return kv ? (JSON.parse(kv.value) as UnitStateRecord) : undefined;
+}
+
+/** Presence and agent wired as the daemon wires them. */
+async function startNode(etcd: EtcdClient, units: FakeUnitManager, stateDir: string, ttlMs = 5000) {
+  const presence = new Presence({ etcd, keys, machine: () => ({ id: ID, publicIP: "10.1.1.1", metadata: {}, version: "t", startedAt: "" }), ttlMs, stateDir, log: quiet, retry: { baseMs: 50, capMs: 200 } });
+  const agent = new Agent({ etcd, keys, machineId: ID, units, stateDir, log: quiet, unitRetry: { baseMs: 50, capMs: 200 } });
+  await agent.start();
+  presence.onRegistered((r) => agent.activate(r));
+  presence.onLost(() => agent.deactivate());
+  presence.start();
+  await waitFor(() => presence.ready, { timeoutMs: 10_000, what: "registration" });
+  return {
+    presence,
+    agent,
+    async stop() {
+      await agent.stop();
+      await presence.stop();
+    },
+  };
+}
+
+test("scheduled units start and publish; unscheduling unloads; a new hash reloads and restarts", async () => {
+  await using server = await startEtcd();
+  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
+  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  const node = await startNode(etcd, units, dir);
+  try {
+    const h1 = await schedule(etcd, "a.service", unitText("/bin/sleep 1000"));
+    await schedule(etcd, "b.service", unitText("/bin/sleep 2000"), "loaded");
+    await waitFor(async () => (await state(etcd, "a.service"))?.activeState === "active", { timeoutMs: 10_000, what: "a.service active in etcd" });
+    // (The fake reports a linked unit that was never started as not-found; systemd says loaded.)
+    await waitFor(async () => (await state(etcd, "b.service")) !== undefined, { timeoutMs: 10_000, what: "b.service published" });
+    expect(await state(etcd, "a.service")).toMatchObject({ loadState: "loaded", activeState: "active", subState: "running", hash: h1 });
+    expect((await etcd.get(keys.state("a.service", ID)))?.lease).toBe(node.presence.status.lease);
+    expect(await units.mainPid("b.service")).toBeUndefined();
+    const pid = await units.mainPid("a.service");
+    expect(pid).toBeNumber();
+
+    // A new hash: unloaded, loaded again, restarted (a new main pid).
+    const h2 = await schedule(etcd, "a.service", unitText("/bin/sleep 1001"));
+    await waitFor(async () => (await state(etcd, "a.service"))?.hash === h2, { timeoutMs: 10_000, what: "a.service republished with the new hash" });
+    await waitFor(async () => (await state(etcd, "a.service"))?.activeState === "active", { timeoutMs: 10_000, what: "a.service active again" });
+    const newPid = await units.mainPid("a.service");
+    expect(newPid).toBeNumber();
+    expect(newPid).not.toBe(pid);
+    expect(units.needsReload("a.service")).toBe(false);
+
+    // Unscheduled: stopped, file gone, own state key gone.
+    await etcd.delete(keys.schedule(ID, "b.service"));
+    await waitFor(async () => (await state(etcd, "b.service")) === undefined, { timeoutMs: 10_000, what: "b.service state removed" });
+    expect((await units.listManaged()).map((f) => f.name)).toEqual(["a.service"]);
+  } finally {
+    await node.stop();
+    etcd.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a restarted agent adopts what runs: no unit is started, stopped or reloaded again", async () => {
+  await using server = await startEtcd();
+  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
+  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  try {
+    const first = await startNode(etcd, units, dir);
+    await schedule(etcd, "web.service", unitText("/bin/sleep 1000"));
+    await schedule(etcd, "once.service", `[Service]\nType=oneshot\nExecStart=/bin/true\n`);
+    await waitFor(async () => (await state(etcd, "web.service"))?.activeState === "active", { timeoutMs: 10_000, what: "web.service active" });
+    await waitFor(async () => (await state(etcd, "once.service"))?.activeState === "active", { timeoutMs: 10_000, what: "once.service ran" });
+    // The oneshot finished meanwhile (the fake has no oneshots: stop it as systemd would).
+    await units.stop("once.service");
+    await first.agent.settled();
+    await first.stop();
+    const lease = first.presence.status.lease;
+    const pid = await units.mainPid("web.service");
+    const callsBefore = units.calls.length;
+
+    const second = await startNode(etcd, units, dir);
+    try {
+      expect(second.presence.status.lease).toBe(lease);
+      // Give it something to do so that we know it has reconciled at least once since.
+      await schedule(etcd, "probe.service", unitText("/bin/sleep 3"));
+      await waitFor(async () => (await state(etcd, "probe.service"))?.activeState === "active", { timeoutMs: 10_000, what: "probe.service active" });
+      await second.agent.settled();
+      const since = units.calls.slice(callsBefore).filter((c) => c.name !== "probe.service");
+      expect(since.filter((c) => c.op !== "reload")).toEqual([]);
+      expect(await units.mainPid("web.service")).toBe(pid);
+      expect((await units.states(["once.service"])).get("once.service")?.activeState).toBe("inactive");
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    etcd.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("after the lease is lost, the agent registers again and stops units moved away meanwhile", async () => {
+  await using server = await startEtcd();
+  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
+  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  const node = await startNode(etcd, units, dir, 2000);
+  try {
+    await schedule(etcd, "stay.service", unitText("/bin/sleep 1000"));
+    await schedule(etcd, "moved.service", unitText("/bin/sleep 2000"));
+    await waitFor(async () => (await state(etcd, "moved.service"))?.activeState === "active", { timeoutMs: 10_000, what: "moved.service active" });
+    const stayPid = await units.mainPid("stay.service");
+    const lease = node.presence.status.lease!;
+    // The lease expires (as after a long outage) and the engine moves one unit elsewhere.
+    await etcd.leaseRevoke(lease);
+    await etcd.delete(keys.schedule(ID, "moved.service"));
+    await waitFor(() => node.presence.ready && node.presence.status.lease !== lease, { timeoutMs: 10_000, what: "registration under a new lease" });
+    await waitFor(async () => (await units.listManaged()).every((f) => f.name !== "moved.service"), { timeoutMs: 10_000, what: "moved.service unloaded" });
+    await waitFor(async () => (await etcd.get(keys.state("stay.service", ID)))?.lease === node.presence.status.lease, { timeoutMs: 10_000, what: "stay.service republished under the new lease" });
+    expect(await state(etcd, "moved.service")).toBeUndefined();
+    expect(await units.mainPid("stay.service")).toBe(stayPid);
+  } finally {
+    await node.stop();
+    etcd.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a unit that keeps failing is retried with back-off and never holds up the others", async () => {
+  await using server = await startEtcd();
+  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
+  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  const node = await startNode(etcd, units, dir);
+  try {
+    // The first unit's text is missing from etcd: its load fails until it appears.
+    const text = unitText("/bin/sleep 5");
+    const hash = contentHash(text);
+    await etcd.put(keys.schedule(ID, "a-broken.service"), JSON.stringify({ hash, desiredState: "launched", epoch: "1" }));
+    await schedule(etcd, "z-fine.service", unitText("/bin/sleep 6"));
+    await waitFor(async () => (await state(etcd, "z-fine.service"))?.activeState === "active", { timeoutMs: 10_000, what: "z-fine.service active" });
+    expect(await state(etcd, "a-broken.service")).toBeUndefined();
+    await etcd.put(keys.unitFile(hash), text);
+    await waitFor(async () => (await state(etcd, "a-broken.service"))?.activeState === "active", { timeoutMs: 10_000, what: "a-broken.service active once its file exists" });
+  } finally {
+    await node.stop();
+    etcd.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,4 +1,135 @@
-export async function runDaemon(_args: string[]): Promise<number> {
-  process.stderr.write("fleet daemon: not built yet\n");
-  return 1;
+// `fleet daemon [--config FILE] [--version]` (or `fleetd`): arguments, configuration, logger,
+// signals. Everything else is Daemon.
+import { basename } from "node:path";
+import { ConfigError, loadConfig } from "../config/index.ts";
+import { createLogger, type Logger } from "../log/logger.ts";
+import { VERSION } from "../version.ts";
+import { Daemon } from "./daemon.ts";
+
+const USAGE = `fleetd is the server component of fleet, a simple orchestration system for scheduling systemd units in a cluster.
+
+Usage: fleet daemon [--config FILE] [--version]   (or: fleetd [--config FILE] [--version])
+
+  --config FILE   read the configuration from FILE (default /etc/fleet/fleet.conf, when present)
+  --version       print the version and exit
+`;
+
+export type DaemonArgs =
+  | { kind: "run"; config: string | undefined }
+  | { kind: "version" }
+  | { kind: "help" }
+  | { kind: "error"; message: string };
+
+/** Go flag syntax, as the original: `-x` and `--x`, `--x=v` and `--x v`. */
+export function parseDaemonArgs(args: readonly string[], self: string): DaemonArgs {
+  let config: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith("-") || arg === "-" || arg === "--") {
+      const rest = arg === "--" ? args.slice(i + 1) : args.slice(i);
+      if (rest.length === 0) break;
+      if (rest.length === 1 && rest[0] === "version") return { kind: "version" };
+      return { kind: "error", message: `${self} takes no arguments. Did you mean to invoke fleetctl instead?` };
+    }
+    const body = arg.replace(/^--?/, "");
+    const eq = body.indexOf("=");
+    const name = eq === -1 ? body : body.slice(0, eq);
+    const inline = eq === -1 ? undefined : body.slice(eq + 1);
+    switch (name) {
+      case "version":
+        return { kind: "version" };
+      case "h":
+      case "help":
+        return { kind: "help" };
+      case "config": {
+        const value = inline ?? args[++i];
+        if (value === undefined) return { kind: "error", message: "flag needs an argument: -config" };
+        config = value;
+        break;
+      }
+      default:
+        return { kind: "error", message: `flag provided but not defined: -${name}` };
+    }
+  }
+  return { kind: "run", config };
+}
+
+export async function runDaemon(args: string[]): Promise<number> {
+  const self = basename(process.env.FLEET_ARGV0 ?? process.argv0 ?? "fleet") === "fleetd" ? "fleetd" : "fleet daemon";
+  const parsed = parseDaemonArgs(args, self);
+  switch (parsed.kind) {
+    case "version":
+      process.stdout.write(`fleetd version ${VERSION}\n`);
+      return 0;
+    case "help":
+      process.stdout.write(USAGE);
+      return 0;
+    case "error":
+      process.stderr.write(`${parsed.message}\n\n${USAGE}`);
+      return 2;
+    case "run":
+      break;
+  }
+
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig({ file: parsed.config });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  const { config } = loaded;
+  const log = createLogger({ verbosity: config.verbosity });
+  if (loaded.source === undefined) log.info("No provided or default config file found - proceeding without");
+  else log.info(`Using config file ${loaded.source}`);
+  for (const w of loaded.warnings) log.warn(w);
+
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start({ config, log, version: VERSION });
+  } catch (e) {
+    log.error(`Failed to start fleetd: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+  await untilSignalled(daemon, log);
+  return 0;
+}
+
+/** Serves until SIGTERM or SIGINT, then stops (leaving units running); SIGUSR1 dumps state. */
+function untilSignalled(daemon: Daemon, log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const onUsr1 = () => {
+      log.info("Dumping server state");
+      try {
+        process.stdout.write(`${JSON.stringify(daemon.dump())}\n`);
+      } catch (e) {
+        log.warn(`Cannot dump server state: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    };
+    const onHup = () => log.warn("Reloading the configuration in place is not supported; restart fleet to apply changes");
+    let stopping = false;
+    const onStop = (signal: string) => {
+      if (stopping) {
+        log.info(`Received ${signal} again; already shutting down`);
+        return;
+      }
+      stopping = true;
+      log.info("Gracefully shutting down");
+      void (async () => {
+        const revokeLease = await daemon.hostStopping();
+        await daemon.stop({ revokeLease });
+        process.off("SIGUSR1", onUsr1);
+        process.off("SIGHUP", onHup);
+        log.info(revokeLease ? "Stopped; lease revoked" : "Stopped; units keep running and the lease stays for a restart");
+        resolve();
+      })();
+    };
+    process.on("SIGUSR1", onUsr1);
+    process.on("SIGHUP", onHup);
+    process.on("SIGTERM", () => onStop("SIGTERM"));
+    process.on("SIGINT", () => onStop("SIGINT"));
+  });
 }

@@ -1,0 +1,172 @@
+// The daemon's wiring against a real etcd, with the in-memory UnitManager standing in for
+// systemd (the real daemon on real systemd is tests/functional/agent-*.test.ts): the API is 503
+// until registration, READY=1 follows registration, a duplicate machine id stays at 503 and
+// says why, the engine and agent together run a unit submitted through the API, and stopping
+// keeps the lease unless the host is going down.
+import { expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Config, parseConfig } from "../../src/config/index.ts";
+import { Daemon } from "../../src/daemon/daemon.ts";
+import { createLogger } from "../../src/log/logger.ts";
+import { EtcdClient } from "../../src/registry/etcd/index.ts";
+import { keySpace } from "../../src/registry/keys.ts";
+import { waitFor } from "../../src/sandbox/wait.ts";
+import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
+import { startEtcd } from "../support/etcd-server.ts";
+
+const keys = keySpace("/fleet/");
+const ID = "d00dd00dd00dd00dd00dd00dd00dd00d";
+
+interface Node {
+  daemon: Daemon;
+  socket: string;
+  units: FakeUnitManager;
+  notified: string[];
+  lines: string[];
+}
+
+function config(endpoint: string, dir: string, over: Partial<Config> = {}): Config {
+  const base = parseConfig(undefined, undefined, {}).config;
+  return {
+    ...base,
+    etcdServers: [endpoint],
+    agentTtlMs: 3000,
+    engineReconcileIntervalMs: 500,
+    apiListen: [{ kind: "unix", path: join(dir, "fleet.sock") }],
+    unitsDirectory: join(dir, "units"),
+    stateDir: join(dir, "state"),
+    machineId: ID,
+    publicIp: "10.9.9.9",
+    ...over,
+  };
+}
+
+async function startNode(endpoint: string, dir: string, over: Partial<Config> = {}): Promise<Node> {
+  const notified: string[] = [];
+  const lines: string[] = [];
+  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  const daemon = await Daemon.start({
+    config: config(endpoint, dir, over),
+    log: createLogger({ verbosity: 1, write: (l) => lines.push(l) }),
+    version: "9.9.9",
+    units,
+    notify: async (s) => {
+      notified.push(s);
+      return true;
+    },
+  });
+  return { daemon, socket: join(dir, "fleet.sock"), units, notified, lines };
+}
+
+async function api(node: Node, path: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(`http://localhost/fleet/v1${path}`, { ...init, unix: node.socket } as RequestInit);
+}
+
+function tempDir(): { path: string } & Disposable {
+  const path = mkdtempSync(join(tmpdir(), "fleet-daemon-"));
+  return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+test("the API answers 503 until the daemon registers, then serves; READY=1 follows registration", async () => {
+  await using etcd = await startEtcd();
+  using dir = tempDir();
+  await etcd.stop();
+  const node = await startNode(etcd.endpoint, dir.path, { disableEngine: true });
+  try {
+    const res = await api(node, "/machines");
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ error: { code: 503, message: "fleet server unable to communicate with etcd" } });
+    expect(node.notified).toEqual([]);
+
+    await etcd.start();
+    await waitFor(async () => (await api(node, "/machines")).status === 200, { timeoutMs: 20_000, what: "the API to answer 200" });
+    const body = (await (await api(node, "/machines")).json()) as { machines: { id: string; primaryIP: string }[] };
+    expect(body.machines.map((m) => [m.id, m.primaryIP])).toEqual([[ID, "10.9.9.9"]]);
+    expect(node.notified).toEqual([`READY=1\nSTATUS=Registered machine ${ID}`]);
+    expect(node.lines.some((l) => l.includes("Not starting engine; disable-engine is set"))).toBe(true);
+    expect(node.daemon.dump()).toMatchObject({ Presence: { state: "registered" }, Engine: "disabled" });
+  } finally {
+    await node.daemon.stop();
+  }
+});
+
+test("a second daemon with the same machine id stays at 503, says why, and registers once the first is gone", async () => {
+  await using etcd = await startEtcd();
+  using dirA = tempDir();
+  using dirB = tempDir();
+  const a = await startNode(etcd.endpoint, dirA.path, { disableEngine: true, publicIp: "10.0.0.1" });
+  let b: Node | undefined;
+  try {
+    await waitFor(() => a.daemon.ready, { timeoutMs: 10_000, what: "daemon A to register" });
+    b = await startNode(etcd.endpoint, dirB.path, { disableEngine: true, publicIp: "10.0.0.2" });
+    await waitFor(() => b!.daemon.presence.status.state === "duplicate", { timeoutMs: 10_000, what: "daemon B to refuse" });
+    const reason = b.daemon.presence.status.reason!;
+    expect(reason).toStartWith(`Machine id ${ID} is already registered by another live daemon (lease `);
+    expect(reason).toEndWith(", public IP 10.0.0.1); not registering until it goes away");
+    expect(b.lines.some((l) => l.endsWith(reason))).toBe(true);
+    expect((await api(b, "/machines")).status).toBe(503);
+    expect(b.notified).toEqual([]);
+
+    // The first daemon's host shuts down: its lease goes at once and B takes over.
+    await a.daemon.stop({ revokeLease: true });
+    await waitFor(() => b!.daemon.ready, { timeoutMs: 15_000, what: "daemon B to register" });
+    expect((await api(b, "/machines")).status).toBe(200);
+    expect(b.notified.length).toBe(1);
+  } finally {
+    await a.daemon.stop();
+    await b?.daemon.stop();
+  }
+});
+
+test("engine and agent together run a unit submitted through the API; stopping keeps the lease", async () => {
+  await using etcd = await startEtcd();
+  using dir = tempDir();
+  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  const node = await startNode(etcd.endpoint, dir.path);
+  try {
+    await waitFor(() => node.daemon.ready, { timeoutMs: 10_000, what: "registration" });
+    const put = await api(node, "/units/hello.service", {
+      method: "PUT",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ desiredState: "launched", options: [{ section: "Service", name: "ExecStart", value: "/bin/sleep 1000" }] }),
+    });
+    expect(put.status).toBe(201);
+    await waitFor(async () => {
+      const s = (await (await api(node, "/state")).json()) as { states?: { name: string; systemdActiveState: string; machineID: string }[] };
+      return s.states?.some((x) => x.name === "hello.service" && x.systemdActiveState === "active" && x.machineID === ID);
+    }, { timeoutMs: 20_000, what: "hello.service active in /state" });
+    const pid = await node.units.mainPid("hello.service");
+    expect(pid).toBeNumber();
+
+    const lease = node.daemon.presence.status.lease!;
+    await node.daemon.stop();
+    // Still registered with its states, for a restart to resume; the unit still runs.
+    expect((await client.get(keys.machine(ID)))?.lease).toBe(lease);
+    expect((await client.get(keys.state("hello.service", ID)))?.lease).toBe(lease);
+    expect(node.units.calls.filter((c) => c.op === "stop" || c.op === "unload")).toEqual([]);
+    expect(await client.leaseTimeToLive(lease)).toBeDefined();
+  } finally {
+    await node.daemon.stop();
+    client.close();
+  }
+});
+
+test("stopping as the host shuts down revokes the lease: machine and states leave at once", async () => {
+  await using etcd = await startEtcd();
+  using dir = tempDir();
+  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  const node = await startNode(etcd.endpoint, dir.path, { disableEngine: true });
+  try {
+    await waitFor(() => node.daemon.ready, { timeoutMs: 10_000, what: "registration" });
+    expect(await node.daemon.hostStopping()).toBe(false);
+    node.units.systemStateValue = "stopping";
+    expect(await node.daemon.hostStopping()).toBe(true);
+    await node.daemon.stop({ revokeLease: true });
+    expect(await client.get(keys.machine(ID))).toBeUndefined();
+  } finally {
+    await node.daemon.stop();
+    client.close();
+  }
+});

@@ -191,8 +191,7 @@ export class Engine {
       }
     }
     if (this.term !== term || this.stopped) return;
-    const machines = new Set([...this.schedule.keys()].map((k) => k.slice(this.keys.schedules.length).split("/")[0]));
-    this.log.info(`Adopting the schedule: ${this.schedule.size} entries of ${this.units.size} units on ${machines.size} machines`, { epoch: term.epoch });
+    this.log.info(`Adopting the schedule: ${this.schedule.size} entries, ${this.units.size} units, ${this.machines.size} live machines`, { epoch: term.epoch });
     this.ready = true;
     this.kick(0);
   }

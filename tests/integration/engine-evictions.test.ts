@@ -1,0 +1,74 @@
+// Machine loss through a real etcd: a lost machine's units move (rate-limited), and when more
+// than half of the machines vanish at once nothing moves until they come back.
+import { expect, test } from "bun:test";
+import { Cluster, until } from "./engine-harness.ts";
+
+function byUnit<T extends { unit: string }>(list: T[]): Map<string, T> {
+  return new Map(list.map((e) => [e.unit, e]));
+}
+
+test("a lost machine's units move to the others at the eviction rate; the rest stay", async () => {
+  await using c = await Cluster.start();
+  const agents = [await c.agent("m1"), await c.agent("m2"), await c.agent("m3")];
+  const { engine, log } = c.engine("e1", { evictionsPerSecond: 4, evictionBurst: 1 });
+  engine.start();
+  for (let i = 0; i < 9; i++) await c.submit(`u${i}.service`);
+  await until("nine units scheduled", async () => (await c.entries()).length === 9);
+  const before = byUnit(await c.entries());
+  const onM1 = [...before.values()].filter((e) => e.machine === "m1").map((e) => e.unit);
+  expect(onM1.length).toBe(3);
+
+  await agents[0]!.vanish();
+  // One token at a time: while the first unit moves, the others wait and say why.
+  await until("a unit waiting for the rate limit", async () => {
+    for (const u of onM1) if ((await c.pending(u))?.reason.includes("eviction rate limit")) return true;
+    return false;
+  });
+  const after = await until("m1's units moved", async () => {
+    const all = byUnit(await c.entries());
+    return onM1.every((u) => all.get(u) && all.get(u)!.machine !== "m1") ? all : undefined;
+  });
+  for (const [unit, e] of before) {
+    if (onM1.includes(unit)) expect(["m2", "m3"]).toContain(after.get(unit)!.machine);
+    else expect(after.get(unit)).toEqual(e);
+  }
+  for (const u of onM1) await until(`${u}'s pending reason cleared`, async () => (await c.pending(u)) === undefined);
+  expect(log.has("Pausing evictions")).toBe(false);
+  expect(log.lines.filter((l) => l.includes("machine m1 went away")).length).toBe(3);
+}, 60_000);
+
+test("when most machines vanish at once evictions pause; they resume once most are back", async () => {
+  await using c = await Cluster.start();
+  const agents = await Promise.all(["m1", "m2", "m3", "m4", "m5"].map((id) => c.agent(id)));
+  const { engine, log } = c.engine("e1");
+  engine.start();
+  for (let i = 0; i < 10; i++) await c.submit(`u${i}.service`);
+  await until("ten units scheduled", async () => (await c.entries()).length === 10);
+  const before = byUnit(await c.entries());
+  const on = (m: string) => [...before.values()].filter((e) => e.machine === m).map((e) => e.unit);
+
+  await Promise.all(agents.slice(0, 3).map((a) => a.vanish()));
+  await log.waitFor("Pausing evictions: 3 of 5 machines vanished within 2s; this looks like a partition, not failures");
+  const stranded = [...on("m1"), ...on("m2"), ...on("m3")];
+  expect(stranded.length).toBe(6);
+  // The engine has planned under the pause: the stranded units say why they wait.
+  for (const u of stranded) {
+    await until(`${u}'s pending reason`, async () => (await c.pending(u))?.reason.includes("evictions paused: 3 of 5 machines vanished at once"));
+  }
+  expect(byUnit(await c.entries())).toEqual(before);
+
+  // One comes back (as a healed partition would): 2 of 5 gone is no longer a partition, so the
+  // units of the two still gone move now, and those of the returned machine stay.
+  await agents[0]!.register();
+  await log.waitFor("Resuming evictions: 1 of 3 vanished machines are back");
+  const moving = [...on("m2"), ...on("m3")];
+  const after = await until("m2's and m3's units moved", async () => {
+    const all = byUnit(await c.entries());
+    return moving.every((u) => !["m2", "m3"].includes(all.get(u)?.machine ?? "m2")) ? all : undefined;
+  });
+  for (const [unit, e] of before) {
+    if (moving.includes(unit)) expect(["m1", "m4", "m5"]).toContain(after.get(unit)!.machine);
+    else expect(after.get(unit)).toEqual(e);
+  }
+  for (const u of stranded) await until(`${u}'s pending reason cleared`, async () => (await c.pending(u)) === undefined);
+}, 60_000);

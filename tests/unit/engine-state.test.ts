@@ -1,0 +1,121 @@
+// The engine's pure glue: informer caches to planner input, actions to etcd operations, batches,
+// the eviction count and the unit files nobody refers to.
+import { describe, expect, test } from "bun:test";
+import { keySpace } from "../../src/registry/keys.ts";
+import type { MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../src/registry/models.ts";
+import { batches, evictionsIn, opFor, snapshotOf, unreferencedFiles, type EngineCaches } from "../../src/scheduler/engine-state.ts";
+import { planSchedule } from "../../src/scheduler/plan.ts";
+import { emptyRequirements, type DesiredState } from "../../src/unit/types.ts";
+
+const k = keySpace("/fleet/");
+
+function unit(name: string, opts: Partial<UnitRecord> & { machineOf?: string[] } = {}): [string, UnitRecord] {
+  const requirements = { ...emptyRequirements(), machineOf: opts.machineOf ?? [], global: opts.global ?? false };
+  return [k.unit(name), { name, hash: opts.hash ?? `h-${name}`, desiredState: opts.desiredState ?? "launched", global: opts.global ?? false, requirements, description: "" }];
+}
+
+function machine(id: string, metadata: Record<string, string> = {}, drained?: boolean): [string, MachineRecord] {
+  const m: MachineRecord = { id, publicIP: "10.0.0.1", metadata, version: "t", startedAt: "2024-01-01T00:00:00Z" };
+  if (drained) m.drained = true;
+  return [k.machine(id), m];
+}
+
+function entry(u: string, m: string, hash = `h-${u}`, desiredState: Exclude<DesiredState, "inactive"> = "launched"): [string, ScheduleEntry] {
+  return [k.schedule(m, u), { hash, desiredState, epoch: "7" }];
+}
+
+function caches(c: Partial<Record<keyof EngineCaches, [string, unknown][]>>): EngineCaches {
+  return {
+    units: (c.units ?? []) as [string, UnitRecord][],
+    machines: (c.machines ?? []) as [string, MachineRecord][],
+    metadata: (c.metadata ?? []) as [string, Record<string, string>][],
+    schedule: (c.schedule ?? []) as [string, ScheduleEntry][],
+    pending: (c.pending ?? []) as [string, PendingRecord][],
+  };
+}
+
+describe("snapshotOf", () => {
+  test("merges dynamic metadata, keeps drain, and names machines and units by their keys", () => {
+    const snap = snapshotOf(k, caches({
+      machines: [machine("m1", { region: "eu", role: "web" }, true), machine("m2")],
+      metadata: [[k.metadata("m1"), { role: "db", region: "" }]],
+      units: [unit("a.service")],
+      schedule: [entry("a.service", "m1"), entry("gone.service", "m9"), ["/fleet/schedule/bad-key", { hash: "x", desiredState: "launched", epoch: "1" }]],
+      pending: [[k.pending("b.service"), { reason: "why", since: "t" }]],
+    }));
+    expect(snap.state.machines).toEqual([{ id: "m1", metadata: { role: "db" }, drained: true }, { id: "m2", metadata: {} }]);
+    expect(snap.state.schedule).toEqual([
+      { unit: "a.service", machine: "m1", hash: "h-a.service", desiredState: "launched" },
+      { unit: "gone.service", machine: "m9", hash: "h-gone.service", desiredState: "launched" },
+    ]);
+    expect(snap.state.pending).toEqual(new Map([["b.service", "why"]]));
+    expect([...snap.live]).toEqual(["m1", "m2"]);
+    // m9 only holds an entry of a unit that no longer exists: nothing would move.
+    expect(snap.lost.size).toBe(0);
+  });
+
+  test("lost machines are those holding entries of active non-global units", () => {
+    const snap = snapshotOf(k, caches({
+      machines: [machine("m1")],
+      units: [unit("a.service"), unit("g.service", { global: true }), unit("off.service", { desiredState: "inactive" })],
+      schedule: [entry("a.service", "m2"), entry("g.service", "m3"), entry("off.service", "m4")],
+    }));
+    expect([...snap.lost]).toEqual(["m2"]);
+  });
+});
+
+describe("evictionsIn", () => {
+  test("counts units moved off lost machines; a follower moving with its target is free", () => {
+    const snap = snapshotOf(k, caches({
+      machines: [machine("m1")],
+      units: [unit("a.service"), unit("f.service", { machineOf: ["a.service"] }), unit("b.service"), unit("g.service", { global: true })],
+      schedule: [entry("a.service", "m2"), entry("f.service", "m2"), entry("b.service", "m3"), entry("g.service", "m2")],
+    }));
+    const actions = planSchedule(snap.state);
+    expect(actions.filter((a) => a.kind === "unschedule").length).toBe(4);
+    expect(evictionsIn(actions, snap)).toBe(2);
+  });
+});
+
+describe("opFor", () => {
+  const snap = snapshotOf(k, caches({ units: [unit("a.service", { hash: "abc", desiredState: "loaded" }), unit("off.service", { desiredState: "inactive" })] }));
+
+  test("schedule and update write the unit's hash and desired state with the epoch", () => {
+    for (const kind of ["schedule", "update"] as const) {
+      expect(opFor(k, { kind, unit: "a.service", machine: "m1", reason: "r" }, snap, 42, 0)).toEqual({
+        type: "put", key: "/fleet/schedule/m1/a.service", value: JSON.stringify({ hash: "abc", desiredState: "loaded", epoch: "42" }),
+      });
+    }
+  });
+
+  test("a unit gone or inactive since the snapshot writes nothing", () => {
+    expect(opFor(k, { kind: "schedule", unit: "nope.service", machine: "m1", reason: "r" }, snap, 1, 0)).toBeUndefined();
+    expect(opFor(k, { kind: "schedule", unit: "off.service", machine: "m1", reason: "r" }, snap, 1, 0)).toBeUndefined();
+  });
+
+  test("unschedule, pending and clear-pending", () => {
+    expect(opFor(k, { kind: "unschedule", unit: "a.service", machine: "m1", reason: "r" }, snap, 1, 0)).toEqual({ type: "delete", key: "/fleet/schedule/m1/a.service" });
+    expect(opFor(k, { kind: "pending", unit: "a.service", reason: "no machine fits" }, snap, 1, Date.UTC(2024, 0, 2))).toEqual({
+      type: "put", key: "/fleet/pending/a.service", value: JSON.stringify({ reason: "no machine fits", since: "2024-01-02T00:00:00.000Z" }),
+    });
+    expect(opFor(k, { kind: "clear-pending", unit: "a.service" }, snap, 1, 0)).toEqual({ type: "delete", key: "/fleet/pending/a.service" });
+  });
+});
+
+describe("batches", () => {
+  test("splits at the limit and keeps one op per key, the last", () => {
+    const ops = Array.from({ length: 5 }, (_, i) => ({ type: "delete" as const, key: `/k/${i}` }));
+    const put = { type: "put" as const, key: "/k/1", value: "v" };
+    const out = batches([...ops, put], 2);
+    expect(out.map((b) => b.length)).toEqual([2, 2, 1]);
+    expect(out.flat().filter((o) => o.key === "/k/1")).toEqual([put]);
+  });
+});
+
+describe("unreferencedFiles", () => {
+  test("a file is in use while a unit or a schedule entry names its hash", () => {
+    const files = ["h1", "h2", "h3", "h4"].map((h) => k.unitFile(h));
+    const c = { units: [unit("a.service", { hash: "h1" })], schedule: [entry("b.service", "m1", "h3")] };
+    expect(unreferencedFiles(k, files, c)).toEqual(["h2", "h4"]);
+  });
+});

@@ -233,20 +233,27 @@ export class Machine {
     await this.release();
   }
 
-  /** Clean shutdown (SIGRTMIN+3 to systemd); falls back to a hard kill after the deadline. */
-  async halt(timeoutMs = 20_000): Promise<void> {
+  /**
+   * Clean shutdown (SIGRTMIN+3 to systemd); falls back to a hard kill after the deadline.
+   * Says which it took ("stopped" when the machine was not running).
+   */
+  async halt(timeoutMs = 20_000): Promise<"halted" | "killed" | "stopped"> {
     const pid = this.record.pid;
+    let outcome: "halted" | "killed" | "stopped" = "stopped";
     if (pid !== undefined && this.isStarted()) {
       if (isFrozen(this.ctx.cgroupNode)) await setFrozen(this.ctx.cgroupNode, false);
       if (this.ownsPid(pid)) process.kill(pid, SIGRTMIN_PLUS_3);
       try {
         await waitEmpty(this.ctx.cgroupNode, timeoutMs);
+        outcome = "halted";
       } catch {
         killNode(this.ctx.cgroupNode);
         await waitEmpty(this.ctx.cgroupNode, 10_000);
+        outcome = "killed";
       }
     }
     await this.release();
+    return outcome;
   }
 
   /** Stops every process of the machine where it stands (cgroup freezer). */

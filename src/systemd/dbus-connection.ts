@@ -48,6 +48,8 @@ export class DbusConnection {
   private constructor(
     private readonly bus: Bus,
     private readonly Message: any,
+    /** The D-Bus address this connection uses. */
+    readonly address: string,
     readonly peer: boolean,
     private readonly opts: ConnectOptions,
   ) {}
@@ -74,7 +76,7 @@ export class DbusConnection {
     } else {
       bus = dbus.sessionBus({ busAddress: address });
     }
-    const conn = new DbusConnection(bus, dbus.Message, peer, opts);
+    const conn = new DbusConnection(bus, dbus.Message, address, peer, opts);
     const signalType = dbus.MessageType.SIGNAL;
     bus.on("error", (err: Error) => conn.markBroken(`D-Bus connection error: ${err?.message ?? String(err)}`));
     bus._connection?.on?.("end", () => conn.markBroken("D-Bus connection closed"));

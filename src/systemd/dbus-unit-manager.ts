@@ -47,6 +47,11 @@ export class DbusUnitManager implements UnitManager {
     this.unitsDirectory = opts.unitsDirectory;
   }
 
+  /** The D-Bus address in use (the system bus, or systemd's private socket as a fallback). */
+  get address(): string {
+    return this.conn.address;
+  }
+
   static async connect(options: DbusUnitManagerOptions = {}): Promise<DbusUnitManager> {
     const opts = {
       unitsDirectory: options.unitsDirectory ?? DEFAULT_UNITS_DIRECTORY,

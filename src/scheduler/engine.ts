@@ -5,7 +5,7 @@
 // A new leader adopts the schedule it finds: nothing moves because leadership changed.
 import { backoffDelay } from "../registry/etcd/backoff.ts";
 import { cmp, op } from "../registry/etcd/index.ts";
-import type { EtcdClient, Op } from "../registry/etcd/index.ts";
+import type { Op } from "../registry/etcd/index.ts";
 import { Informer, jsonDecoder, type InformerChange } from "../registry/informer.ts";
 import { childName, type KeySpace } from "../registry/keys.ts";
 import type { MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
@@ -16,7 +16,7 @@ import { EvictionGovernor } from "./engine-evictions.ts";
 import {
   batches, describeAction, evictionsIn, opFor, snapshotOf, unreferencedFiles, type EngineCaches,
 } from "./engine-state.ts";
-import { LeaderElection, type Term } from "./leader.ts";
+import { LeaderElection, type ElectionEtcd, type Term } from "./leader.ts";
 import { planSchedule } from "./plan.ts";
 
 export interface EngineConfig {
@@ -39,8 +39,11 @@ export interface EngineConfig {
   maxOpsPerTxn?: number;
 }
 
+/** The etcd calls the engine makes (an EtcdClient; tests may wrap one). */
+export type EngineEtcd = ElectionEtcd;
+
 export interface EngineDeps {
-  etcd: EtcdClient;
+  etcd: EngineEtcd;
   registry: { readonly keys: KeySpace };
   machineId: string;
   config: EngineConfig;
@@ -363,7 +366,7 @@ export class Engine {
     if (!this.term || !this.ready) return;
     try {
       const found = (await Promise.all(this.all.map((i) => i.resync()))).reduce((a, b) => a + b, 0);
-      if (found > 0) this.log.warn(`Resync found ${found} changes the watches had not delivered`);
+      if (found > 0) this.log.warn(`Resync found ${found} change${found === 1 ? "" : "s"} the watches had not delivered`);
       this.kick(0);
     } catch (e) {
       this.log.warn(`Resync failed: ${text(e)}`);

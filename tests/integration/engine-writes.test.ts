@@ -1,0 +1,103 @@
+// How the leader writes: a large plan in several fenced transactions, each unit written once
+// (the next plan waits for its own writes to come back), metrics counted; and the unit-file
+// collector refusing to delete a file written again after the units it has seen.
+import { expect, test } from "bun:test";
+import type { EtcdClient, Watch, WatchBatch, WatchOptions } from "../../src/registry/etcd/index.ts";
+import { MetricsRegistry } from "../../src/metrics/metrics.ts";
+import { createFleetMetrics } from "../../src/metrics/fleet.ts";
+import type { EngineEtcd } from "../../src/scheduler/engine.ts";
+import { Cluster, memoryLog, unitRecord, unitText, until } from "./engine-harness.ts";
+
+test("250 units are placed in batched transactions, each written exactly once", async () => {
+  await using c = await Cluster.start();
+  for (const m of ["m1", "m2", "m3"]) await c.agent(m);
+  for (let i = 0; i < 250; i++) await c.submit(`u${String(i).padStart(3, "0")}.service`);
+  const metrics = createFleetMetrics(new MetricsRegistry());
+  const { engine, log } = c.engine("e1", {}, { metrics });
+  engine.start();
+  const entries = await until("250 entries", async () => {
+    const all = await c.entries();
+    return all.length === 250 ? all : undefined;
+  });
+  const load = new Map<string, number>();
+  for (const e of entries) load.set(e.machine, (load.get(e.machine) ?? 0) + 1);
+  expect([...load.values()].sort()).toEqual([83, 83, 84]);
+  // More than one transaction: entries carry at least three different revisions.
+  expect(new Set(entries.map((e) => e.modRevision)).size).toBeGreaterThanOrEqual(3);
+  expect(log.lines.filter((l) => l.includes("INFO Scheduled ")).length).toBe(250);
+  expect(metrics.engineTaskCount.get({ type: "schedule" })).toBe(250);
+  expect(metrics.engineReconcileCount.get()).toBeGreaterThan(0);
+  expect(metrics.engineLeaderStartTime.get()).toBeGreaterThan(0);
+}, 60_000);
+
+/**
+ * The real client, with deliveries of one watched prefix held back while `hold()` is in force,
+ * or lost for good while `drop` is set.
+ */
+function withHeldPrefix(client: EtcdClient, prefix: string) {
+  let gate = Promise.resolve();
+  let release = () => {};
+  const state = { drop: false };
+  const etcd: EngineEtcd = {
+    get: client.get.bind(client), range: client.range.bind(client), txn: client.txn.bind(client),
+    leaseGrant: client.leaseGrant.bind(client), leaseKeepAlive: client.leaseKeepAlive.bind(client),
+    leaseRevoke: client.leaseRevoke.bind(client),
+    watch(key: string, opts: WatchOptions = {}): Watch {
+      const inner = client.watch(key, opts);
+      if (key !== prefix) return inner;
+      return {
+        close: () => inner.close(),
+        async *[Symbol.asyncIterator](): AsyncIterator<WatchBatch> {
+          for await (const b of inner) {
+            await gate;
+            if (!state.drop) yield b;
+          }
+        },
+      };
+    },
+  };
+  return {
+    etcd,
+    state,
+    hold: () => void (gate = new Promise((r) => (release = r))),
+    open: () => release(),
+  };
+}
+
+test("a unit file written after the units the engine has seen is not collected", async () => {
+  await using c = await Cluster.start();
+  await c.agent("m1");
+  const held = withHeldPrefix(c.client, c.keys.units);
+  const log = memoryLog("engine");
+  const { engine } = c.engine("e1", {}, { etcd: held.etcd, log: log.logger });
+  engine.start();
+  await c.submit("a.service");
+  await until("a scheduled", async () => (await c.placements())["a.service"]);
+
+  // The engine sees b's file arrive but not yet b itself: the file looks unused to it.
+  held.hold();
+  const b = unitRecord("b.service", "", "launched", "ExecStart=/bin/sleep 1");
+  await c.registry.createUnit(b, unitText("", "ExecStart=/bin/sleep 1"));
+  await log.waitFor(`Kept unit files ${b.hash}: written again since the units were read`);
+  expect(await c.registry.getUnitFile(b.hash)).toBeDefined();
+
+  held.open();
+  await until("b scheduled", async () => (await c.placements())["b.service"]);
+  expect(await c.registry.getUnitFile(b.hash)).toBeDefined();
+  expect(log.has(`Removed unit file ${b.hash}`)).toBe(false);
+}, 60_000);
+
+test("the periodic resync finds what a watch lost, and the engine acts on it", async () => {
+  await using c = await Cluster.start();
+  await c.agent("m1");
+  const lossy = withHeldPrefix(c.client, c.keys.units);
+  const log = memoryLog("engine");
+  // A resync every 2 x 400 ms (jittered).
+  const { engine } = c.engine("e1", { resyncEvery: 2 }, { etcd: lossy.etcd, log: log.logger });
+  engine.start();
+  await until("leadership", () => engine.isLeader());
+  lossy.state.drop = true;
+  await c.submit("lost.service");
+  await log.waitFor("Resync found 1 change the watches had not delivered");
+  await until("lost.service scheduled", async () => (await c.placements())["lost.service"]);
+}, 60_000);

@@ -1,7 +1,7 @@
 // The etcd client's pure parts: wire codec, prefix ends, back-off and the retry policy.
 import { describe, expect, test } from "bun:test";
 import { backoffDelay, shouldRetry } from "../../src/registry/etcd/backoff.ts";
-import { decodeKv, encodeRange, prefixEnd, prefixEndBytes } from "../../src/registry/etcd/codec.ts";
+import { b64 as encode, decodeKv, encodeRange, prefixEnd, prefixEndBytes, unb64 } from "../../src/registry/etcd/codec.ts";
 import { EtcdError, kindFromGrpc } from "../../src/registry/etcd/errors.ts";
 import { cmp, encodeCompare, encodeTxn, op, txnIsReadOnly } from "../../src/registry/etcd/txn.ts";
 
@@ -10,6 +10,14 @@ const b64 = (s: string) => Buffer.from(s).toString("base64");
 describe("codec", () => {
   test("a key value with every default field omitted decodes to zeros and empty strings", () => {
     expect(decodeKv({ key: b64("/k"), mod_revision: "7" })).toEqual({ key: "/k", value: "", createRevision: 0, modRevision: 7, version: 0, lease: "0" });
+  });
+
+  test("base64 of ASCII and of any other UTF-8 text matches Buffer's and round-trips", () => {
+    for (const s of ["", "/fleet/units/a.service", "\x7f", "\u0080", "é", "日本", "🚀 x", "a\u0000b"]) {
+      expect(encode(s)).toBe(Buffer.from(s, "utf8").toString("base64"));
+      expect(unb64(encode(s))).toBe(s);
+    }
+    expect(unb64(undefined)).toBe("");
   });
 
   test("lease IDs above 2^53 stay exact", () => {

@@ -32,20 +32,17 @@ export class EtcdClient {
 
   async range(key: string, opts: RangeOptions = {}): Promise<RangeResult> {
     const { body } = await this.transport.call<WireRange>({ path: "/v3/kv/range", body: encodeRangeRequest(key, opts), op: "range", key, idempotent: true });
-    const { type: _, ...r } = decodeRange(body);
-    return r;
+    return decodeRange(body);
   }
 
   async put(key: string, value: string, opts: PutOptions = {}): Promise<PutResult> {
     const { body } = await this.transport.call<WirePut>({ path: "/v3/kv/put", body: encodePutRequest(key, value, opts), op: "put", key, idempotent: false });
-    const { type: _, ...r } = decodePut(body);
-    return r;
+    return decodePut(body);
   }
 
   async delete(key: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
     const { body } = await this.transport.call<WireDelete>({ path: "/v3/kv/deleterange", body: encodeDeleteRequest(key, opts), op: "delete", key, idempotent: false });
-    const { type: _, ...r } = decodeDelete(body);
-    return r;
+    return decodeDelete(body);
   }
 
   /**

@@ -12,12 +12,18 @@ export interface WireKeyValue {
   lease?: string | number;
 }
 
+const NON_ASCII = /[^\x00-\x7f]/;
+
+// Keys and values are almost always ASCII, where atob/btoa (byte = char) are about twice as fast
+// as going through a Buffer; anything else takes the UTF-8 path.
 export function b64(s: string): string {
-  return Buffer.from(s, "utf8").toString("base64");
+  return NON_ASCII.test(s) ? Buffer.from(s, "utf8").toString("base64") : btoa(s);
 }
 
 export function unb64(s: string | undefined): string {
-  return s ? Buffer.from(s, "base64").toString("utf8") : "";
+  if (!s) return "";
+  const bin = atob(s);
+  return NON_ASCII.test(bin) ? Buffer.from(s, "base64").toString("utf8") : bin;
 }
 
 /** An int64 field (a string on the wire, absent when 0) as a number. */

@@ -70,7 +70,9 @@ export class Transport {
       if (this.closed) throw this.closedError(spec);
       const index = this.current;
       const endpoint = this.endpoints[index]!;
-      const token = withToken ? await this.tokens.get() : "";
+      // No await when the token is cached: this path runs for every request.
+      const pending = withToken ? this.tokens.get() : "";
+      const token = typeof pending === "string" ? pending : await pending;
       const r = await this.attempt(endpoint, spec, json, token);
       if (r.ok) return { body: r.body as T, endpoint };
       const { failure, error } = r;
@@ -103,10 +105,13 @@ export class Transport {
     signal.addEventListener("abort", onAbort, { once: true });
     const timer = setTimeout(() => ac.abort(new DOMException("connect timed out", "TimeoutError")), this.timeoutMs);
     try {
-      const res = await fetch(endpoint + spec.path, {
-        method: "POST", body: JSON.stringify(spec.body), headers: headers(token), signal: ac.signal,
-        tls: this.tlsFor(endpoint), timeout: false,
-      } as RequestInit);
+      // `timeout: false` (not in Bun's types): without it Bun cuts a body silent for ~360 s.
+      const init: BunFetchRequestInit & { timeout: false } = {
+        method: "POST", body: JSON.stringify(spec.body), signal: ac.signal, timeout: false,
+      };
+      if (token) init.headers = { authorization: token };
+      if (this.tls && endpoint.startsWith("https:")) init.tls = this.tls;
+      const res = await fetch(endpoint + spec.path, init);
       clearTimeout(timer);
       if (res.ok) return { res, endpoint, token };
       const error = this.httpError(endpoint, spec, res.status, await res.text(), true);
@@ -128,10 +133,11 @@ export class Transport {
     let status: number;
     let text: string;
     try {
-      const res = await fetch(endpoint + spec.path, {
-        method: "POST", body: json, headers: headers(token), signal: AbortSignal.timeout(this.timeoutMs),
-        tls: this.tlsFor(endpoint),
-      });
+      // No content-type: the gateway reads any body as JSON. The token goes raw, without "Bearer".
+      const init: BunFetchRequestInit = { method: "POST", body: json, signal: AbortSignal.timeout(this.timeoutMs) };
+      if (token) init.headers = { authorization: token };
+      if (this.tls && endpoint.startsWith("https:")) init.tls = this.tls;
+      const res = await fetch(endpoint + spec.path, init);
       status = res.status;
       text = await res.text();
     } catch (e) {
@@ -199,10 +205,6 @@ export class Transport {
     if (this.current === index) this.current = (index + 1) % this.endpoints.length;
   }
 
-  private tlsFor(endpoint: string): FetchTls | undefined {
-    return this.tls && endpoint.startsWith("https:") ? this.tls : undefined;
-  }
-
   private closedError(spec: StreamSpec, endpoint = ""): EtcdError {
     return new EtcdError({ kind: "unavailable", endpoint, op: spec.op, key: spec.key, code: GrpcCode.cancelled, detail: "the client is closed" });
   }
@@ -220,11 +222,6 @@ export class Transport {
       throw e;
     }
   }
-}
-
-function headers(token: string): Record<string, string> {
-  // etcd wants the token raw, without "Bearer".
-  return token ? { "content-type": "application/json", authorization: token } : { "content-type": "application/json" };
 }
 
 function firstSentence(s: string): string {

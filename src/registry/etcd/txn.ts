@@ -1,6 +1,6 @@
 // Transactions: Compare and Op builders, and their JSON wire form.
 import { b64, decodeKv, decodeKvs, encodeRange, int, type WireKeyValue } from "./codec.ts";
-import type { Compare, CompareOp, DeleteOptions, Op, OpResponse, PutOptions, RangeOptions, Txn } from "./types.ts";
+import type { Compare, CompareOp, DeleteOptions, DeleteResult, Op, OpResponse, PutOptions, PutResult, RangeOptions, RangeResult, Txn } from "./types.ts";
 
 export const cmp = {
   createRevision: (key: string, op: CompareOp, revision: number, opts?: { prefix?: boolean }): Compare =>
@@ -99,29 +99,29 @@ interface WireOpResponse {
   response_delete_range?: WireDelete;
 }
 
-export function decodeRange(w: WireRange): OpResponse & { type: "range" } {
-  return { type: "range", kvs: decodeKvs(w.kvs), count: int(w.count), more: w.more ?? false, revision: int(w.header?.revision) };
+export function decodeRange(w: WireRange): RangeResult {
+  return { kvs: decodeKvs(w.kvs), count: int(w.count), more: w.more ?? false, revision: int(w.header?.revision) };
 }
 
-export function decodePut(w: WirePut): OpResponse & { type: "put" } {
-  const r: OpResponse & { type: "put" } = { type: "put", revision: int(w.header?.revision) };
+export function decodePut(w: WirePut): PutResult {
+  const r: PutResult = { revision: int(w.header?.revision) };
   if (w.prev_kv) r.prevKv = decodeKv(w.prev_kv);
   return r;
 }
 
-export function decodeDelete(w: WireDelete): OpResponse & { type: "delete" } {
-  return { type: "delete", revision: int(w.header?.revision), deleted: int(w.deleted), prevKvs: decodeKvs(w.prev_kvs) };
+export function decodeDelete(w: WireDelete): DeleteResult {
+  return { revision: int(w.header?.revision), deleted: int(w.deleted), prevKvs: decodeKvs(w.prev_kvs) };
 }
 
 /** The response to `o`; the op tells which kind to expect, as empty fields may be omitted. */
 export function decodeOpResponse(w: WireOpResponse, o: Op): OpResponse {
   switch (o.type) {
     case "range":
-      return decodeRange(w.response_range ?? {});
+      return { type: "range", ...decodeRange(w.response_range ?? {}) };
     case "put":
-      return decodePut(w.response_put ?? {});
+      return { type: "put", ...decodePut(w.response_put ?? {}) };
     case "delete":
-      return decodeDelete(w.response_delete_range ?? {});
+      return { type: "delete", ...decodeDelete(w.response_delete_range ?? {}) };
   }
 }
 

@@ -17,20 +17,29 @@ export interface Tunnel {
 
 /** Starts a local forwarder; `argv` is the ssh command line run for each connection. */
 export async function startTunnel(argv: readonly string[], listen: "unix" | "tcp", debug?: (line: string) => void): Promise<Tunnel> {
+  const open = new Set<() => void>();
   const server: Server = createServer((conn) => {
     debug?.(`tunnel: ${argv.join(" ")}`);
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "inherit"] });
-    conn.pipe(child.stdin!);
-    child.stdout!.pipe(conn);
-    const end = () => {
+    const drop = () => {
       conn.destroy();
       child.kill();
     };
+    open.add(drop);
+    conn.on("close", () => open.delete(drop));
+    conn.pipe(child.stdin!);
+    child.stdout!.pipe(conn);
     child.on("exit", () => conn.end());
-    child.on("error", end);
-    conn.on("error", end);
+    child.on("error", drop);
+    conn.on("error", drop);
     conn.on("close", () => child.kill());
   });
+  // The HTTP client keeps connections alive: end them, or closing the server waits forever.
+  const stop = () =>
+    new Promise<void>((r) => {
+      for (const drop of [...open]) drop();
+      server.close(() => r());
+    });
   if (listen === "unix") {
     const dir = mkdtempSync(join(tmpdir(), "fleetctl-tunnel-"));
     const unixPath = join(dir, "api.sock");
@@ -41,7 +50,7 @@ export async function startTunnel(argv: readonly string[], listen: "unix" | "tcp
     return {
       unixPath,
       close: async () => {
-        await new Promise<void>((r) => server.close(() => r()));
+        await stop();
         rmSync(dir, { recursive: true, force: true });
       },
     };
@@ -54,8 +63,6 @@ export async function startTunnel(argv: readonly string[], listen: "unix" | "tcp
   const port = typeof addr === "object" && addr ? addr.port : 0;
   return {
     tcpAddress: `127.0.0.1:${port}`,
-    close: async () => {
-      await new Promise<void>((r) => server.close(() => r()));
-    },
+    close: stop,
   };
 }

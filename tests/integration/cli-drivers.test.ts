@@ -2,7 +2,7 @@
 // over TCP with TLS and bearer tokens, the environment, the fleetctl link, and the errors for
 // endpoints that are missing or never answer (quirk Q4 fixed: --request-timeout bounds API
 // requests too; quirk Q5 fixed: the server certificate is verified against --ca-file).
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { createApiHandler } from "../../src/api/handler.ts";
 import { serveApi, type ApiListeners } from "../../src/api/listeners.ts";
@@ -12,6 +12,9 @@ import { VERSION } from "../../src/version.ts";
 import { freePort } from "../support/etcd-server.ts";
 import { generateTestCerts, type TestCerts } from "../support/tls/certs.ts";
 import { FakeCluster, HELLO, MACHINES, rows, spawnCtl } from "./cli-harness.ts";
+
+// Each test spawns the binary several times; some wait out a --block-attempts bound.
+setDefaultTimeout(60_000);
 
 let c: FakeCluster;
 const [M1] = MACHINES as [{ id: string; ip: string }];

@@ -173,6 +173,15 @@ export class FakeCluster implements AsyncDisposable {
     let n = 0;
     for (const u of units) {
       const placed = schedule.get(u.name);
+      if (u.global && u.desiredState !== "inactive") {
+        // Every agent runs a global unit: a state from each machine, no schedule entry.
+        for (const m of this.machines) {
+          const rec = this.stateFor(u.name, u.desiredState, u.hash);
+          const have = states.find((s) => s.name === u.name && s.machineId === m.id);
+          if (!have || have.activeState !== rec.activeState || have.hash !== rec.hash) await put(k.state(u.name, m.id), rec);
+        }
+        continue;
+      }
       if (u.global || u.desiredState === "inactive" || this.unplaceable.has(u.name)) {
         for (const m of placed?.keys() ?? []) await this.etcdClient.delete(k.schedule(m, u.name));
         for (const s of states.filter((s) => s.name === u.name)) await this.etcdClient.delete(k.state(u.name, s.machineId));
@@ -188,8 +197,7 @@ export class FakeCluster implements AsyncDisposable {
       const entry: ScheduleEntry = { hash: u.hash, desiredState: u.desiredState, epoch: "1" };
       const cur = placed?.get(machine);
       if (!cur || cur.hash !== entry.hash || cur.desiredState !== entry.desiredState) await put(k.schedule(machine, u.name), entry);
-      const sd = u.desiredState === "launched" ? this.systemd.get(u.name) ?? { activeState: "active", subState: "running" } : { activeState: "inactive", subState: "dead" };
-      const rec: UnitStateRecord = { loadState: "loaded", ...sd, hash: u.hash, since: "" };
+      const rec = this.stateFor(u.name, u.desiredState, u.hash);
       const have = states.find((s) => s.name === u.name && s.machineId === machine);
       if (!have || have.activeState !== rec.activeState || have.subState !== rec.subState || have.hash !== rec.hash) {
         await put(k.state(u.name, machine), rec);
@@ -201,6 +209,11 @@ export class FakeCluster implements AsyncDisposable {
       for (const m of placed.keys()) await this.etcdClient.delete(k.schedule(m, name));
     }
     for (const s of states) if (!known.has(s.name)) await this.etcdClient.delete(k.state(s.name, s.machineId));
+  }
+
+  private stateFor(name: string, desired: string, hash: string): UnitStateRecord {
+    const sd = desired === "launched" ? this.systemd.get(name) ?? { activeState: "active", subState: "running" } : { activeState: "inactive", subState: "dead" };
+    return { loadState: "loaded", ...sd, hash, since: "" };
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,11 +1,14 @@
 // fleetctl end to end: the real binary against the real API handler on a unix socket over a
 // real etcd, with the engine and agents played by FakeCluster. stdout, stderr and the exit code
 // are asserted together. Numbers in test names refer to fleet-reference.md §13.
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { unitHash, parseUnitFile } from "../../src/unit/unit-file.ts";
 import { FakeCluster, HELLO, MACHINES, rows } from "./cli-harness.ts";
+
+// Each test spawns the binary several times; some wait out a --block-attempts bound.
+setDefaultTimeout(60_000);
 
 let c: FakeCluster;
 const [M1] = MACHINES as [{ id: string; ip: string }];
@@ -312,8 +315,9 @@ describe("lists", () => {
 
   test("list-unit-files sorts by name across pages; global units show global", async () => {
     const names = Array.from({ length: 105 }, (_, i) => `u${String(i).padStart(3, "0")}.service`);
+    // More units than one page of the API (100): written straight into etcd, which is quicker.
+    await c.etcdClient.put(c.registry.keys.unitFile("f"), "[Service]\nExecStart=/bin/true\n");
     for (const n of names.slice(0, 104)) {
-      await c.etcdClient.put(c.registry.keys.unitFile("f"), "[Service]\nExecStart=/bin/true\n");
       await c.etcdClient.put(c.registry.keys.unit(n), JSON.stringify({ name: n, hash: "f", desiredState: "inactive", global: false, requirements: { machineOf: [], machineMetadata: {}, conflicts: [], replaces: [], global: false }, description: "" }));
     }
     c.writeUnit(names[104]!, "[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\n");
@@ -322,6 +326,6 @@ describe("lists", () => {
     expect(r.code).toBe(0);
     const got = rows(r.out);
     expect(got.map((x) => x[0])).toEqual(names);
-    expect(got.at(-1)).toEqual([names[104], "global", "-"]);
+    expect(got.at(-1)).toEqual([names[104]!, "global", "-"]);
   });
 });

@@ -220,3 +220,32 @@ describe("waitForUnits", () => {
     expect(await run(scripted({ "hello.service": [undefined] }), 0)).toEqual({ ok: false, error: "Unit hello.service not found", goal: "state" });
   });
 });
+
+describe("createReporter", () => {
+  test("on a terminal: one status line redrawn in place and cleared before results", async () => {
+    const { bufferIo } = await import("../../src/cli/io.ts");
+    const { createReporter } = await import("../../src/cli/progress.ts");
+    const io = bufferIo({ stderrIsTTY: true });
+    const r = createReporter(io);
+    r.status([{ name: "a.service", why: "waiting for the engine to schedule a.service" }]);
+    r.pending("a.service", "no machine fits");
+    r.line("Unit a.service launched");
+    r.status([]);
+    r.clear();
+    expect(io.stderr).toBe("waiting for the engine to schedule a.service\r\x1b[2KUnit a.service is pending: no machine fits\n");
+    expect(io.stdout).toBe("Unit a.service launched\n");
+  });
+
+  test("not on a terminal: no control characters, reasons only once they last", async () => {
+    const { bufferIo } = await import("../../src/cli/io.ts");
+    const { createReporter } = await import("../../src/cli/progress.ts");
+    const io = bufferIo();
+    let now = 0;
+    const r = createReporter(io, () => now);
+    r.status([{ name: "a.service", why: "x" }]);
+    now = 10_000;
+    r.status([{ name: "a.service", why: "x" }]);
+    r.clear();
+    expect(io.stderr).toBe("Still waiting for a.service: x\n");
+  });
+});

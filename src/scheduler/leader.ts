@@ -48,6 +48,8 @@ export class LeaderElection {
   private stopAc = new AbortController();
   private loop: Promise<void> | undefined;
   private knownLeader: string | undefined;
+  /** Leases of our ended terms that could not be revoked (etcd was unreachable). */
+  private readonly abandoned = new Set<string>();
 
   constructor(private readonly opts: LeaderElectionOptions) {
     this.etcd = opts.etcd;
@@ -124,11 +126,16 @@ export class LeaderElection {
     let failures = 0;
     while (!signal.aborted) {
       try {
-        const held = await this.etcd.get(this.opts.key);
+        const { kvs, revision } = await this.etcd.range(this.opts.key);
+        const held = kvs[0];
         if (signal.aborted) break;
-        if (held) {
+        if (held && this.abandoned.has(held.lease)) {
+          // Our own earlier term, whose lease could not be revoked then: end it now.
+          await this.revokeQuietly(held.lease);
+          if (this.abandoned.has(held.lease)) throw new Error(`cannot revoke lease ${held.lease} of an earlier term`);
+        } else if (held) {
           this.noteLeader(held);
-          await this.waitForVacancy(held, signal);
+          await this.waitForVacancy(revision + 1, signal);
         } else {
           const term = await this.tryAcquire(signal);
           if (term) await this.hold(term);
@@ -249,13 +256,13 @@ export class LeaderElection {
   }
 
   /** Returns when the leader key is deleted, or after one TTL to look again (a safety net). */
-  private async waitForVacancy(held: KeyValue, stop: AbortSignal): Promise<void> {
+  private async waitForVacancy(from: number, stop: AbortSignal): Promise<void> {
     const ac = new AbortController();
     const onStop = () => ac.abort();
     stop.addEventListener("abort", onStop, { once: true });
     const timer = this.clock.setTimeout(() => ac.abort(), this.opts.ttlMs);
     try {
-      const w = this.etcd.watch(this.opts.key, { startRevision: held.modRevision + 1, signal: ac.signal });
+      const w = this.etcd.watch(this.opts.key, { startRevision: from, signal: ac.signal });
       for await (const batch of w) {
         if (batch.kind === "compacted") return;
         if (batch.kind === "events" && batch.events.some((ev) => ev.type === "delete")) return;
@@ -277,7 +284,7 @@ export class LeaderElection {
     if (id === this.knownLeader) return;
     const from = this.knownLeader;
     this.knownLeader = id;
-    const mine = id === this.opts.machineId ? " (this machine, an earlier run: waiting for its lease to expire)" : "";
+    const mine = id === this.opts.machineId ? " (this machine, an earlier term or run: waiting for its lease to expire)" : "";
     if (from === undefined || from === this.opts.machineId) this.log.info(`Engine leader is ${id}${mine}`);
     else this.log.info(`Engine leadership changed from ${from} to ${id}${mine}`);
   }
@@ -295,7 +302,9 @@ export class LeaderElection {
   private async revokeQuietly(leaseId: string): Promise<void> {
     try {
       await this.etcd.leaseRevoke(leaseId);
+      this.abandoned.delete(leaseId);
     } catch (e) {
+      this.abandoned.add(leaseId);
       this.log.debug(`Cannot revoke lease ${leaseId}; it will expire: ${text(e)}`);
     }
   }

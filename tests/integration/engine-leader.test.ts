@@ -153,3 +153,26 @@ test("a leader whose key is deleted or whose lease is revoked steps down and cam
     await election.stop();
   }
 }, 60_000);
+
+test("a leader cut off from etcd steps down; when etcd is back it leads again and nothing moves", async () => {
+  await using c = await Cluster.start();
+  await c.agent("m1");
+  await c.agent("m2");
+  const { engine, log } = c.engine("e1");
+  engine.start();
+  for (let i = 0; i < 4; i++) await c.submit(`u${i}.service`);
+  await until("four units scheduled", async () => (await c.entries()).length === 4);
+  const before = await c.entries();
+  const first = engine.epoch!;
+
+  await c.etcd.stop();
+  await log.waitFor("Engine leadership lost: cannot renew the leader lease");
+  expect(engine.isLeader()).toBe(false);
+  await c.etcd.start();
+  // Its old key (and lease) survived the restart: the engine ends that term itself instead of
+  // waiting for the lease to run out, then wins a new one.
+  await until("leading again", () => engine.isLeader() && engine.epoch! > first);
+  await c.submit("probe.service");
+  await until("the probe scheduled", async () => (await c.placements())["probe.service"]);
+  expect((await c.entries()).filter((e) => e.unit !== "probe.service")).toEqual(before);
+}, 60_000);

@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { createNode, ensureCgroup2Root, isPopulated, removeTree } from "./cgroup.ts";
+import { createNode, ensureCgroup2Root, isPopulated, killNode, removeTree } from "./cgroup.ts";
 import { Machine } from "./machine.ts";
 import { bridgeName, createBridge, defaultSubnets, deleteLink, hostRoutes, linkAlias, subnetOverlaps, vethName } from "./network.ts";
 import { type ClusterRecord, currentOwner, listRecords, type MachineRecord, ownerAlive, readRecord, STATE_FILE, writeRecord } from "./state.ts";
@@ -70,6 +70,7 @@ export class Cluster implements AsyncDisposable {
       machines: [],
     });
     cluster.save();
+    if (!opts.detached) registerOwned(cluster);
     try {
       await cluster.createNetwork(opts.subnet);
       cluster.record.cgroupNode = join(await ensureCgroup2Root(), `fleet-sandbox-${opts.name}`);
@@ -207,11 +208,50 @@ export class Cluster implements AsyncDisposable {
     if (errors.length > 0) throw new Error(`Cannot destroy cluster ${this.name} completely: ${errors.join("; ")}`);
     removeStateDir(this.dir);
     this.destroyed = true;
+    ownedClusters.delete(this);
+  }
+
+  /**
+   * Last resort when the owning process exits without destroying the cluster: kills every
+   * machine and removes what it can synchronously (exit handlers cannot wait on promises).
+   */
+  destroyOnExit(): void {
+    if (this.destroyed) return;
+    const { bridge, cgroupNode } = this.record;
+    if (!cgroupNode) return;
+    killNode(cgroupNode);
+    const deadline = Date.now() + 3_000;
+    while (isPopulated(cgroupNode) && Date.now() < deadline) Bun.sleepSync(10);
+    if (isPopulated(cgroupNode)) return;
+    for (const m of this.record.machines) Bun.spawnSync(["ip", "link", "del", "dev", m.veth], { stderr: "ignore" });
+    if (bridge) {
+      const shown = Bun.spawnSync(["ip", "-j", "-d", "link", "show", "dev", bridge], { stderr: "ignore" }).stdout.toString();
+      if (shown.includes(`"ifalias":"${this.alias()}"`)) Bun.spawnSync(["ip", "link", "del", "dev", bridge], { stderr: "ignore" });
+    }
+    try {
+      removeTree(cgroupNode);
+      removeStateDir(this.dir);
+      this.destroyed = true;
+    } catch {
+      // left for cleanupStale
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.destroy();
   }
+}
+
+const ownedClusters = new Set<Cluster>();
+let exitHookInstalled = false;
+
+function registerOwned(cluster: Cluster): void {
+  ownedClusters.add(cluster);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const c of ownedClusters) c.destroyOnExit();
+  });
 }
 
 /** Refuses to delete a directory with anything mounted below it in this mount namespace. */

@@ -9,6 +9,7 @@ import {
 import { findCgroup2Root } from "../../src/sandbox/cgroup.ts";
 import { listLinks, subnetOverlaps } from "../../src/sandbox/network.ts";
 import { quoteExecArg } from "../../src/sandbox/service-unit.ts";
+import { startEtcd } from "../support/etcd-server.ts";
 
 const CANARY = `/tmp/fleet-machines-test-canary-${process.pid}`;
 const HOST_FILES = ["/etc/hostname", "/etc/machine-id"];
@@ -101,6 +102,25 @@ test("machines reach the host on the bridge address and each other; loopback is 
   }, "hello.service");
 }, 60_000);
 
+test("machines reach an etcd listening on the bridge address", async () => {
+  await using etcd = await startEtcd({ listenHosts: ["127.0.0.1", cluster.bridgeIp] });
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+  const url = etcd.endpoints.find((e) => e.includes(cluster.bridgeIp));
+  expect(url).toBeDefined();
+  await withJournalOnFailure(cluster.machines, async () => {
+    for (const m of cluster.machines) {
+      const body = JSON.stringify({ key: b64(`/probe/${m.name}`), value: b64(m.machineId) });
+      await m.execOk(["curl", "-sf", "--max-time", "5", "-X", "POST", "-d", body, `${url}/v3/kv/put`]);
+    }
+  });
+  const res = await fetch(`${etcd.endpoint}/v3/kv/range`, {
+    method: "POST",
+    body: JSON.stringify({ key: b64("/probe/"), range_end: b64("/probe0") }),
+  });
+  const kvs = ((await res.json()) as { kvs?: { value: string }[] }).kvs ?? [];
+  expect(kvs.map((kv) => Buffer.from(kv.value, "base64").toString()).sort()).toEqual(cluster.machines.map((m) => m.machineId).sort());
+}, 60_000);
+
 test("freeze and thaw stop and resume a machine", async () => {
   const m = cluster.machines[2]!;
   await withJournalOnFailure([m], async () => {
@@ -170,11 +190,33 @@ test("a cluster whose owner died is found stale and cleaned up completely", asyn
   }
 }, 60_000);
 
-test("destroy is complete and idempotent", async () => {
+test("a process that exits without destroying its cluster still takes it down", async () => {
+  const name = randomClusterName("exit");
+  const child = Bun.spawn(
+    [process.execPath, "-e", `import { Cluster } from ${JSON.stringify(join(import.meta.dir, "../../src/sandbox/index.ts"))};
+      const c = await Cluster.create({ name: ${JSON.stringify(name)}, machines: 1 });
+      console.log(c.bridge); process.exit(0);`],
+    { stdout: "pipe", stderr: "inherit" },
+  );
+  const bridge = (await new Response(child.stdout).text()).trim();
+  expect(await child.exited).toBe(0);
+  expect(bridge).toStartWith("fsb");
+  expect(await traces(name, bridge)).toEqual([]);
+}, 60_000);
+
+test("a machine can be added later; destroy is complete and idempotent", async () => {
   const small = await Cluster.create({ name: randomClusterName("dt"), machines: 1 });
   const bridge = small.bridge;
-  expect(await traces(small.name, bridge)).not.toEqual([]);
-  await small.destroy();
+  try {
+    const added = await small.addMachine();
+    expect([added.name, added.ip]).toEqual(["m2", `${small.subnet}.3`]);
+    // A refused connection proves the packet reached the first machine and came back.
+    const script = `await fetch("http://${small.machines[0]!.ip}:1/").catch((e) => console.log(e.code))`;
+    expect((await added.execOk([process.execPath, "-e", script])).trim()).toBe("ECONNREFUSED");
+    expect(await traces(small.name, bridge)).not.toEqual([]);
+  } finally {
+    await small.destroy();
+  }
   await small.destroy();
   expect(await traces(small.name, bridge)).toEqual([]);
 }, 60_000);

@@ -34,7 +34,19 @@ export interface InformerOptions<T> {
   /** Back-off between failed list or watch attempts. */
   retry?: Backoff;
   random?: () => number;
+  /** Timers for the back-off (default the global ones), so tests can drive them. */
+  timers?: Timers;
 }
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const GLOBAL_TIMERS: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
 
 interface Entry<T> {
   value: T;
@@ -294,12 +306,14 @@ export class Informer<T> {
   }
 
   private pause(ms: number): Promise<void> {
+    const timers = this.opts.timers ?? GLOBAL_TIMERS;
     return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
+      const done = () => {
+        timers.clearTimeout(handle);
+        this.wake = undefined;
         resolve();
-      }
+      };
+      const handle = timers.setTimeout(done, ms);
       this.wake = done;
     });
   }

@@ -106,7 +106,7 @@ export class Engine {
       pauseMaxMs: config.evictionPauseMaxMs ?? 10 * config.agentTtlMs,
     }, this.clock, this.log);
     const make = <T>(prefix: string, decode = jsonDecoder<T>()) =>
-      new Informer<T>({ etcd, prefix, decode, log: this.log, random: this.random });
+      new Informer<T>({ etcd, prefix, decode, log: this.log, random: this.random, timers: this.clock });
     this.units = make<UnitRecord>(this.keys.units);
     this.machines = make<MachineRecord>(this.keys.machines);
     this.metadata = make<Record<string, string>>(this.keys.metadatas);

@@ -67,6 +67,26 @@ describe("submit", () => {
     });
   });
 
+  test("arguments are mangled: path base, .service added, every unit type recognised (quirk Q11 fixed)", async () => {
+    mkdirSync(join(c.dir, "sub"), { recursive: true });
+    c.writeUnit("bar.socket", "[Socket]\nListenStream=8080\n", "sub");
+    c.writeUnit("x.target", "[Unit]\nDescription=X\n");
+    expect(await c.ctl(["submit", "sub/bar.socket", "x.target"])).toEqual({
+      code: 0, out: "Unit bar.socket inactive\nUnit x.target inactive\n", err: "",
+    });
+    expect((await c.ctl(["cat", "x.target"])).out).toBe("[Unit]\nDescription=X\n");
+  });
+
+  test("start --replace of a launched unit stops it, replaces it and starts the new version", async () => {
+    c.writeUnit("hello.service", HELLO);
+    expect((await c.ctl(["start", "hello.service"])).code).toBe(0);
+    c.writeUnit("hello.service", HELLO.replace("Hello World", "v2"));
+    expect(await c.ctl(["start", "--replace", "hello.service"])).toEqual({
+      code: 0, out: `Unit hello.service inactive\nUnit hello.service launched on ${legend(M1)}\n`, err: "",
+    });
+    expect((await c.ctl(["cat", "hello.service"])).out).toContain("Description=v2\n");
+  });
+
   test("local files that do not parse, invalid names and impossible [X-Fleet] combinations", async () => {
     c.writeUnit("bad.service", "[Service]\nnonsense upon stilts\n");
     expect(await c.ctl(["submit", "bad.service"])).toEqual({

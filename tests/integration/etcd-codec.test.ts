@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { backoffDelay, shouldRetry } from "../../src/registry/etcd/backoff.ts";
 import { b64 as encode, decodeKv, encodeRange, prefixEnd, prefixEndBytes, unb64 } from "../../src/registry/etcd/codec.ts";
 import { EtcdError, kindFromGrpc } from "../../src/registry/etcd/errors.ts";
+import { ndjson } from "../../src/registry/etcd/ndjson.ts";
 import { cmp, encodeCompare, encodeTxn, op, txnIsReadOnly } from "../../src/registry/etcd/txn.ts";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
@@ -113,4 +114,20 @@ describe("retry policy", () => {
     expect(e).toBeInstanceOf(Error);
     expect(new EtcdError({ kind: "internal", endpoint: "http://e:1", op: "status", code: 13, detail: "x" }).message).toBe("etcd http://e:1 internal for status: x");
   });
+});
+
+test("ndjson: lines split across chunks, several per chunk, a multi-byte character cut in two", async () => {
+  const text = '{"a":1}\n{"b":"ü"}\n\n{"c":[1,2]}\n{"d":true}';
+  const bytes = new TextEncoder().encode(text);
+  const cut = [3, 8, 15, 16, 30];
+  const chunks = [0, ...cut].map((from, i) => bytes.slice(from, cut[i] ?? bytes.length));
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      for (const ch of chunks) c.enqueue(ch);
+      c.close();
+    },
+  });
+  const got: unknown[] = [];
+  for await (const m of ndjson(body)) got.push(m);
+  expect(got).toEqual([{ a: 1 }, { b: "ü" }, { c: [1, 2] }, { d: true }]);
 });

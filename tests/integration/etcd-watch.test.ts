@@ -110,10 +110,13 @@ test("close() and an aborted signal end a waiting iteration", async () => {
     await got.done;
     expect(got.batches).toEqual([]);
 
-    // Closing the client closes its watches.
+    // Closing the client closes its watches, and a watch on a closed client ends at once.
     const third = collect(c.watch("/idle/", { prefix: true }));
     c.close();
     await third.done;
+    const fourth = collect(c.watch("/idle/", { prefix: true }));
+    await fourth.done;
+    expect(fourth.batches).toEqual([]);
   } finally {
     c.close();
   }

@@ -132,6 +132,8 @@ export class EtcdClient {
    */
   watch(key: string, opts: WatchOptions = {}): Watch {
     const w = new EtcdWatch(this.transport, key, opts, (x) => this.watches.delete(x));
+    // A watch on a closed client ends at once, like the watches close() ended.
+    if (this.transport.isClosed) w.close();
     if (!w.closed) this.watches.add(w);
     return w;
   }

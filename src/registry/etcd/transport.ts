@@ -23,6 +23,15 @@ export interface StreamSpec {
   key?: string;
 }
 
+export interface OpenStream {
+  res: Response;
+  endpoint: string;
+  /** The token it was opened with ("" for none). */
+  token: string;
+  /** Closes the connection and lets go of the caller's signal. */
+  end(): void;
+}
+
 /** `permanent`: retrying cannot help (a TLS handshake failure). */
 type Failure = AttemptFailure & { permanent?: boolean };
 type Attempt = { ok: true; body: unknown } | { ok: false; failure: Failure; error: EtcdError };
@@ -56,6 +65,10 @@ export class Transport {
     return this.endpoints[this.current]!;
   }
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   close(): void {
     this.closed = true;
   }
@@ -76,8 +89,9 @@ export class Transport {
       const r = await this.attempt(endpoint, spec, json, token);
       if (r.ok) return { body: r.body as T, endpoint };
       const { failure, error } = r;
-      if (error.code === GrpcCode.unauthenticated && this.tokens.enabled && withToken && !reauthenticated) {
-        // The token expired or was revoked: get a new one and send the request again, once.
+      if (tokenRejected(error) && this.tokens.enabled && withToken && !reauthenticated) {
+        // The token expired, was revoked, or predates a change of permissions: get a new one and
+        // send the request again, once (etcd refused it before doing anything).
         this.tokens.invalidate(token);
         reauthenticated = true;
         attempt--;
@@ -94,7 +108,7 @@ export class Transport {
    * Opens a streaming call (watch) once: no retries, the caller reconnects. Connecting is bounded
    * by the request timeout; the body is not (Bun's own body timeout is off). `signal` ends it.
    */
-  async openStream(spec: StreamSpec, signal: AbortSignal): Promise<{ res: Response; endpoint: string; token: string }> {
+  async openStream(spec: StreamSpec, signal: AbortSignal): Promise<OpenStream> {
     if (this.closed) throw this.closedError(spec);
     const index = this.current;
     const endpoint = this.endpoints[index]!;
@@ -113,7 +127,13 @@ export class Transport {
       if (this.tls && endpoint.startsWith("https:")) init.tls = this.tls;
       const res = await fetch(endpoint + spec.path, init);
       clearTimeout(timer);
-      if (res.ok) return { res, endpoint, token };
+      if (res.ok) {
+        const end = () => {
+          signal.removeEventListener("abort", onAbort);
+          ac.abort();
+        };
+        return { res, endpoint, token, end };
+      }
       const error = this.httpError(endpoint, spec, res.status, await res.text(), true);
       if (error.code === GrpcCode.unauthenticated) this.tokens.invalidate(token);
       if (error.kind === "unavailable") this.failedOver(index);
@@ -222,6 +242,10 @@ export class Transport {
       throw e;
     }
   }
+}
+
+function tokenRejected(e: EtcdError): boolean {
+  return e.code === GrpcCode.unauthenticated || e.detail.includes("revision of auth store is old");
 }
 
 function firstSentence(s: string): string {

@@ -4,7 +4,7 @@ import { backoffDelay } from "./backoff.ts";
 import { decodeKv, encodeRange, int, type WireKeyValue } from "./codec.ts";
 import { EtcdError, GrpcCode, kindFromGrpc } from "./errors.ts";
 import { ndjson } from "./ndjson.ts";
-import type { Transport } from "./transport.ts";
+import type { OpenStream, Transport } from "./transport.ts";
 import type { Watch, WatchBatch, WatchEvent, WatchOptions } from "./types.ts";
 
 const RECONNECT = { baseMs: 100, capMs: 5000 };
@@ -62,11 +62,11 @@ export class EtcdWatch implements Watch {
     let failures = 0;
     try {
       while (!this.closed) {
-        let stream: Awaited<ReturnType<Transport["openStream"]>>;
+        let stream: OpenStream;
         try {
           stream = await this.transport.openStream({ path: "/v3/watch", body: this.createRequest(next), op: "watch", key: this.key }, this.ac.signal);
         } catch (e) {
-          if (this.closed) return;
+          if (this.closed || this.transport.isClosed) return;
           if (!reconnectable(e)) throw e;
           await this.pause(++failures);
           continue;
@@ -120,6 +120,8 @@ export class EtcdWatch implements Watch {
           if (this.closed) return;
           if (e instanceof EtcdError) throw e;
           // The stream broke (etcd stopped, connection reset, Bun's body timeout): reconnect.
+        } finally {
+          stream.end();
         }
         if (this.closed) return;
         await this.pause(++failures);

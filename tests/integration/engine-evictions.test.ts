@@ -20,10 +20,7 @@ test("a lost machine's units move to the others at the eviction rate; the rest s
 
   await agents[0]!.vanish();
   // One token at a time: while the first unit moves, the others wait and say why.
-  await until("a unit waiting for the rate limit", async () => {
-    for (const u of onM1) if ((await c.pending(u))?.reason.includes("eviction rate limit")) return true;
-    return false;
-  });
+  await log.waitFor("waiting to move off lost machine m1 (eviction rate limit)");
   const after = await until("m1's units moved", async () => {
     const all = byUnit(await c.entries());
     return onM1.every((u) => all.get(u) && all.get(u)!.machine !== "m1") ? all : undefined;

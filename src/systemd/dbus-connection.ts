@@ -44,6 +44,8 @@ export class DbusConnection {
   private readonly pending = new Set<(err: CallError) => void>();
   private brokenReason: string | undefined;
   onSignal: (signal: Signal) => void = () => {};
+  /** Called once when the connection breaks (not when we close it). */
+  onBroken: (reason: string) => void = () => {};
 
   private constructor(
     private readonly bus: Bus,
@@ -106,11 +108,12 @@ export class DbusConnection {
     return this.brokenReason !== undefined;
   }
 
-  private markBroken(reason: string): void {
+  private markBroken(reason: string, byUs = false): void {
     if (this.brokenReason !== undefined) return;
     this.brokenReason = reason;
     for (const reject of this.pending) reject(new CallError("", reason, "disconnected"));
     this.pending.clear();
+    if (!byUs) this.onBroken(reason);
   }
 
   /** Calls a method on systemd; resolves with the reply's body. */
@@ -187,7 +190,7 @@ export class DbusConnection {
   }
 
   close(): void {
-    this.markBroken("D-Bus connection closed by us");
+    this.markBroken("D-Bus connection closed by us", true);
     try {
       this.bus.disconnect();
     } catch {

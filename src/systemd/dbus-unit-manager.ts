@@ -38,6 +38,7 @@ export class DbusUnitManager implements UnitManager {
   private readonly lastStates = new Map<string, UnitState>();
   private readonly jobs = new JobTracker();
   private reconnecting: Promise<DbusConnection> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
 
   private constructor(
@@ -85,6 +86,8 @@ export class DbusUnitManager implements UnitManager {
   /** Signals first (match rules, then Subscribe), so that no change after this point is lost. */
   private async prepare(conn: DbusConnection): Promise<void> {
     conn.onSignal = (signal) => this.onSignal(signal);
+    // Reconnect at once (e.g. dbus-daemon restarted): subscribers must not wait for our next call.
+    conn.onBroken = () => this.reconnectSoon(100);
     await conn.addMatch(MATCH_PROPERTIES);
     await conn.addMatch(MATCH_JOB_REMOVED);
     try {
@@ -101,15 +104,41 @@ export class DbusUnitManager implements UnitManager {
       const conn = await DbusUnitManager.open(this.opts);
       await this.prepare(conn);
       this.conn = conn;
-      // Changes while disconnected produced no signals: report the current state of every unit seen.
-      void this.states([...this.lastStates.keys()]).then((states) => {
-        for (const [name, state] of states) this.emit(name, state);
-      }, () => {});
+      void this.resync();
       return conn;
     })().finally(() => {
       this.reconnecting = undefined;
     });
     return this.reconnecting;
+  }
+
+  /**
+   * Changes while disconnected produced no signals: report every loaded unit's state, and the
+   * state of units seen before that are no longer loaded (repeats are dropped by emit).
+   */
+  private async resync(): Promise<void> {
+    try {
+      const [rows] = await this.invoke("list units", undefined, (c) => c.call(MANAGER_PATH, MANAGER_IFACE, "ListUnits"));
+      const loaded = new Set<string>();
+      for (const row of (rows ?? []) as unknown[][]) {
+        const name = String(row[0]);
+        loaded.add(name);
+        this.emit(name, { loadState: String(row[2]), activeState: String(row[3]), subState: String(row[4]) });
+      }
+      const gone = [...this.lastStates.keys()].filter((n) => !loaded.has(n));
+      for (const [name, state] of await this.states(gone)) this.emit(name, state);
+    } catch {
+      // the connection broke again: the next reconnect resyncs
+    }
+  }
+
+  private reconnectSoon(delayMs: number): void {
+    if (this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.connection().catch(() => this.reconnectSoon(Math.min(delayMs * 2, 5_000)));
+    }, delayMs);
+    this.retryTimer.unref?.();
   }
 
   private async invoke<T>(operation: string, unit: string | undefined, fn: (conn: DbusConnection) => Promise<T>): Promise<T> {
@@ -280,6 +309,7 @@ export class DbusUnitManager implements UnitManager {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.retryTimer);
     this.listeners.clear();
     this.jobs.cancelAll("the unit manager is closed");
     this.conn.close();

@@ -92,6 +92,12 @@ test("errors name the operation, the unit and systemd's error", async () => {
   expect(r.notFoundState).toEqual({ loadState: "not-found", activeState: "inactive", subState: "dead" });
 }, 120_000);
 
+test("the manager reconnects by itself when dbus-daemon restarts, and signals keep coming", async () => {
+  const r = await scenario("reconnect");
+  const bus = "unix:path=/run/dbus/system_bus_socket";
+  expect(r).toEqual({ before: bus, after: bus, restartCode: 0, startCode: 0 });
+}, 120_000);
+
 test("150 units started at once stay under dbus-daemon's pending-call limit", async () => {
   const r = await scenario("many");
   expect(r).toEqual({ startErrors: [], running: 150, unloadError: null, left: 0, managedAfter: expect.any(Number) });

@@ -1,7 +1,7 @@
 // Benchmark: our etcd client against a hand-written fetch loop on the same etcd, in one run.
 // `bun bench/etcd-client.ts` prints a table and writes bench/results/etcd-client.{json,md}.
 import { readFileSync, writeFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { EtcdClient } from "../src/registry/etcd/index.ts";
 import { startEtcd } from "../tests/support/etcd-server.ts";
@@ -159,7 +159,7 @@ function round(x: number, digits = 1): number {
 
 const meta = {
   date: new Date().toISOString(),
-  machine: { nproc: availableParallelism(), cpu: cpuModel() },
+  machine: { nproc: availableParallelism(), cpu: cpuModel(), loadAverage1m: round(loadavg()[0] ?? 0, 2) },
   bun: Bun.version,
   etcd: etcdVersion,
   note: "ratio = client throughput / raw fetch throughput (for the range: raw time / client time); target >= 0.8",
@@ -181,7 +181,7 @@ and ${PAR_BLOCKS} blocks, throughput over all blocks; range: median of ${RANGE_R
 that load from other processes hits both alike.
 
 - date: ${meta.date}
-- machine: ${meta.machine.nproc} CPUs (nproc), ${meta.machine.cpu}
+- machine: ${meta.machine.nproc} CPUs (nproc), ${meta.machine.cpu}; load average ${meta.machine.loadAverage1m} when it ended
 - Bun ${meta.bun}, etcd ${meta.etcd}
 
 ${table}

@@ -4,3 +4,4 @@ export { prefixEnd } from "./codec.ts";
 export { EtcdError, type EtcdErrorKind, GrpcCode } from "./errors.ts";
 export { cmp, op } from "./txn.ts";
 export type * from "./types.ts";
+export { type Backoff, backoffDelay } from "./backoff.ts";

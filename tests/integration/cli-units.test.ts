@@ -227,7 +227,7 @@ describe("waiting shows why", () => {
     c.writeUnit("web@3.service", HELLO);
     const reason = "no machine fits: 2 run a unit matching Conflicts=web@*.service (web@1.service, web@2.service)";
     c.unplaceable.set("web@3.service", reason);
-    const r = await c.ctl(["start", "--block-attempts=2", "web@3.service"]);
+    const r = await c.ctl(["start", "--block-attempts=1", "web@3.service"]);
     expect(r.code).toBe(1);
     expect(r.out).toBe("Unit web@3.service inactive\n");
     expect(r.err).toBe(

@@ -313,9 +313,14 @@ export class Engine {
    * file in the same transaction) makes the delete fail instead of losing the file.
    */
   private async collectFiles(term: Term): Promise<void> {
-    const hashes = unreferencedFiles(this.keys, this.files.keys(), { units: this.units.entries(), schedule: this.schedule.entries() });
-    if (hashes.length === 0) return;
     const seen = this.units.revision;
+    const unused = unreferencedFiles(this.keys, this.files.keys(), { units: this.units.entries(), schedule: this.schedule.entries() });
+    // A file newer than the units we have seen is most likely a unit being created: wait for it.
+    const hashes = unused.filter((h) => (this.files.modRevision(this.keys.unitFile(h)) ?? 0) <= seen);
+    if (hashes.length < unused.length) {
+      this.log.debug(`Not collecting unit files ${unused.filter((h) => !hashes.includes(h)).join(", ")} yet: written after the units this engine has seen`);
+    }
+    if (hashes.length === 0) return;
     const attempt = async (group: string[]): Promise<boolean> => {
       const res = await this.deps.etcd.txn({
         compare: [this.election.fence(term), ...group.map((h) => cmp.modRevision(this.keys.unitFile(h), "<", seen + 1))],

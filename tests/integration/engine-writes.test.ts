@@ -31,26 +31,24 @@ test("250 units are placed in batched transactions, each written exactly once", 
 }, 60_000);
 
 /**
- * The real client, with deliveries of one watched prefix held back while `hold()` is in force,
- * or lost for good while `drop` is set.
+ * The real client, with the deliveries of chosen watched prefixes held back (`hold`/`open`), or
+ * lost for good while `drop` is set for them.
  */
-function withHeldPrefix(client: EtcdClient, prefix: string) {
-  let gate = Promise.resolve();
-  let release = () => {};
-  const state = { drop: false };
+function withValves(client: EtcdClient) {
+  const gates = new Map<string, { wait: Promise<void>; release: () => void }>();
+  const dropping = new Set<string>();
   const etcd: EngineEtcd = {
     get: client.get.bind(client), range: client.range.bind(client), txn: client.txn.bind(client),
     leaseGrant: client.leaseGrant.bind(client), leaseKeepAlive: client.leaseKeepAlive.bind(client),
     leaseRevoke: client.leaseRevoke.bind(client),
     watch(key: string, opts: WatchOptions = {}): Watch {
       const inner = client.watch(key, opts);
-      if (key !== prefix) return inner;
       return {
         close: () => inner.close(),
         async *[Symbol.asyncIterator](): AsyncIterator<WatchBatch> {
           for await (const b of inner) {
-            await gate;
-            if (!state.drop) yield b;
+            await gates.get(key)?.wait;
+            if (!dropping.has(key)) yield b;
           }
         },
       };
@@ -58,30 +56,39 @@ function withHeldPrefix(client: EtcdClient, prefix: string) {
   };
   return {
     etcd,
-    state,
-    hold: () => void (gate = new Promise((r) => (release = r))),
-    open: () => release(),
+    hold(prefix: string) {
+      let release = () => {};
+      const wait = new Promise<void>((r) => (release = r));
+      gates.set(prefix, { wait, release });
+    },
+    open(prefix: string) {
+      gates.get(prefix)?.release();
+      gates.delete(prefix);
+    },
+    drop(prefix: string) {
+      dropping.add(prefix);
+    },
   };
 }
 
-test("a unit file written after the units the engine has seen is not collected", async () => {
+test("a unit file newer than the units the engine has seen is not collected", async () => {
   await using c = await Cluster.start();
   await c.agent("m1");
-  const held = withHeldPrefix(c.client, c.keys.units);
+  const valves = withValves(c.client);
   const log = memoryLog("engine");
-  const { engine } = c.engine("e1", {}, { etcd: held.etcd, log: log.logger });
+  const { engine } = c.engine("e1", {}, { etcd: valves.etcd, log: log.logger });
   engine.start();
   await c.submit("a.service");
   await until("a scheduled", async () => (await c.placements())["a.service"]);
 
   // The engine sees b's file arrive but not yet b itself: the file looks unused to it.
-  held.hold();
+  valves.hold(c.keys.units);
   const b = unitRecord("b.service", "", "launched", "ExecStart=/bin/sleep 1");
   await c.registry.createUnit(b, unitText("", "ExecStart=/bin/sleep 1"));
-  await log.waitFor(`Kept unit files ${b.hash}: written again since the units were read`);
+  await log.waitFor(`Not collecting unit files ${b.hash} yet: written after the units this engine has seen`);
   expect(await c.registry.getUnitFile(b.hash)).toBeDefined();
 
-  held.open();
+  valves.open(c.keys.units);
   await until("b scheduled", async () => (await c.placements())["b.service"]);
   expect(await c.registry.getUnitFile(b.hash)).toBeDefined();
   expect(log.has(`Removed unit file ${b.hash}`)).toBe(false);
@@ -90,14 +97,48 @@ test("a unit file written after the units the engine has seen is not collected",
 test("the periodic resync finds what a watch lost, and the engine acts on it", async () => {
   await using c = await Cluster.start();
   await c.agent("m1");
-  const lossy = withHeldPrefix(c.client, c.keys.units);
+  const valves = withValves(c.client);
   const log = memoryLog("engine");
   // A resync every 2 x 400 ms (jittered).
-  const { engine } = c.engine("e1", { resyncEvery: 2 }, { etcd: lossy.etcd, log: log.logger });
+  const { engine } = c.engine("e1", { resyncEvery: 2 }, { etcd: valves.etcd, log: log.logger });
   engine.start();
   await until("leadership", () => engine.isLeader());
-  lossy.state.drop = true;
+  valves.drop(c.keys.units);
   await c.submit("lost.service");
   await log.waitFor("Resync found 1 change the watches had not delivered");
   await until("lost.service scheduled", async () => (await c.placements())["lost.service"]);
+}, 60_000);
+
+test("a unit file written again between the engine's reads and its delete is kept by etcd", async () => {
+  await using c = await Cluster.start();
+  await c.agent("m1");
+  const valves = withValves(c.client);
+  const log = memoryLog("engine");
+  const { engine } = c.engine("e1", {}, { etcd: valves.etcd, log: log.logger });
+  engine.start();
+  const x = await c.submit("x.service", "", "launched", "ExecStart=/bin/sleep 2");
+  await until("x scheduled", async () => (await c.placements())["x.service"]);
+
+  // X is destroyed; the engine unschedules it but does not see that yet, so X's entry keeps
+  // the file in use in its eyes (it waits for its own write to come back, then goes on).
+  valves.hold(c.keys.schedules);
+  await c.registry.destroyUnit("x.service");
+  await until("x unscheduled in etcd", async () => !(await c.placements())["x.service"]);
+  // Y reuses the file, but the engine sees neither Y nor the file being written again.
+  valves.hold(c.keys.units);
+  valves.hold(c.keys.unitFiles);
+  const y = unitRecord("y.service", "", "launched", "ExecStart=/bin/sleep 2");
+  expect(y.hash).toBe(x.hash);
+  await c.registry.createUnit(y, unitText("", "ExecStart=/bin/sleep 2"));
+  // Now the engine sees X's entry go: the file looks unused and old enough, and only etcd's
+  // compare of its mod revision stops the delete.
+  valves.open(c.keys.schedules);
+  await log.waitFor(`Kept unit files ${x.hash}: written again since the units were read`);
+  expect(await c.registry.getUnitFile(x.hash)).toBeDefined();
+
+  valves.open(c.keys.units);
+  valves.open(c.keys.unitFiles);
+  await until("y scheduled", async () => (await c.placements())["y.service"]);
+  expect(await c.registry.getUnitFile(x.hash)).toBeDefined();
+  expect(log.has(`Removed unit file ${x.hash}`)).toBe(false);
 }, 60_000);

@@ -9,11 +9,13 @@ import {
 
 let fleet: Fleet;
 let m: Machine;
+let m2: Machine;
 const T = 30_000;
 
 beforeAll(async () => {
-  fleet = await startFleet({ machines: 1 });
+  fleet = await startFleet({ machines: 2 });
   m = fleet.cluster.machines[0]!;
+  m2 = fleet.cluster.machines[1]!;
   await startDaemon(fleet, m);
 }, 120_000);
 
@@ -128,15 +130,16 @@ test("cut off from etcd past the TTL: registers under a new lease, stops units m
       (await unitState(fleet, m, "stays.service"))?.activeState === "active" && (await unitState(fleet, m, "moves.service"))?.activeState === "active");
     const pid = await mainPid(m, "stays.service");
     const lease = await leaseOfMachine();
-    const route = ["ip", "route", "add", "blackhole", `${fleet.cluster.bridgeIp}/32`];
-    await m.execOk(route);
+    // Link down: established connections (the watch stream) are cut off too, not just new ones.
+    await m.execOk(["ip", "link", "set", "eth0", "down"]);
     try {
       // etcd itself stays up, so the machine's lease expires; the "engine" moves one unit away.
       await wait("the machine's lease to expire", async () => (await leaseOfMachine()) === undefined, 15_000);
       await fleet.client.delete(fleet.keys.schedule(m.machineId, "moves.service"));
       expect(await activeState(m, "moves.service")).toBe("active");
     } finally {
-      await m.execOk(["ip", "route", "del", "blackhole", `${fleet.cluster.bridgeIp}/32`]);
+      await m.execOk(["ip", "link", "set", "eth0", "up"]);
+      await m.execOk(["ip", "route", "replace", "default", "via", fleet.cluster.bridgeIp]);
     }
     await wait("registration under a new lease", async () => {
       const now = await leaseOfMachine();
@@ -144,11 +147,32 @@ test("cut off from etcd past the TTL: registers under a new lease, stops units m
     });
     await wait("moves.service stopped", async () => (await activeState(m, "moves.service")) !== "active");
     await wait("stays.service republished", async () => (await unitState(fleet, m, "stays.service"))?.activeState === "active");
-    expect(await unitState(fleet, m, "moves.service")).toBeUndefined();
+    await wait("moves.service state removed", async () => (await unitState(fleet, m, "moves.service")) === undefined);
+    expect((await fleet.client.get(fleet.keys.state("stays.service", m.machineId)))?.lease).toBe(await leaseOfMachine());
     expect(await mainPid(m, "stays.service")).toBe(pid);
     expect(await m.journal(DAEMON_UNIT)).toContain("expired; registering again");
   });
 }, 120_000);
+
+test("a second daemon with a machine id that is already live does not register, says why, and answers 503", async () => {
+  await withJournalOnFailure([m, m2], async () => {
+    const lease = await leaseOfMachine();
+    await startDaemon(fleet, m2, { machine_id: m.machineId }, { waitForReady: false });
+    try {
+      await wait("the duplicate to be reported", async () => (await m2.journal(DAEMON_UNIT)).includes("is already registered by another live daemon"));
+      const log = await m2.journal(DAEMON_UNIT);
+      expect(log).toContain(`Machine id ${m.machineId} is already registered by another live daemon (lease `);
+      expect(log).toContain(`public IP ${m.ip}); not registering until it goes away`);
+      const res = await m2.exec(["curl", "-s", "--max-time", "5", "--unix-socket", "/var/run/fleet.sock", "http://localhost/fleet/v1/machines"]);
+      expect(res.stdout).toBe('{"error":{"code":503,"message":"fleet server unable to communicate with etcd"}}');
+      // The live one keeps its registration.
+      expect(await leaseOfMachine()).toBe(lease);
+      expect(JSON.parse((await fleet.client.get(fleet.keys.machine(m.machineId)))!.value).publicIP).toBe(m.ip);
+    } finally {
+      await m2.systemctl("stop", DAEMON_UNIT);
+    }
+  });
+}, 60_000);
 
 test("a hard-killed machine's registration and unit states vanish after the TTL", async () => {
   await withJournalOnFailure([m], async () => {

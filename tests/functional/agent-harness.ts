@@ -77,13 +77,21 @@ export function daemonConfig(fleet: Fleet, m: Machine, extra: Record<string, str
   return Object.entries(values).map(([k, v]) => `${k} = ${typeof v === "string" ? JSON.stringify(v) : String(v)}\n`).join("");
 }
 
-/** Writes the config and runs the daemon as a notify unit: resolves once it has registered. */
-export async function startDaemon(fleet: Fleet, m: Machine, extra: Record<string, string | number | boolean> = {}): Promise<void> {
+/**
+ * Writes the config and runs the daemon as a notify unit: resolves once it has registered
+ * (with `waitForReady: false`, as soon as it runs).
+ */
+export async function startDaemon(
+  fleet: Fleet,
+  m: Machine,
+  extra: Record<string, string | number | boolean> = {},
+  opts: { waitForReady?: boolean } = {},
+): Promise<void> {
   await m.writeFile(CONFIG_PATH, daemonConfig(fleet, m, extra));
   await m.startService(DAEMON_UNIT, {
     description: "fleet daemon",
     execStart: [FLEET_BIN, "daemon", "--config", CONFIG_PATH],
-    type: "notify",
+    type: opts.waitForReady === false ? "simple" : "notify",
     serviceLines: ["TimeoutStartSec=60s", "TimeoutStopSec=30s"],
   });
 }

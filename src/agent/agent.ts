@@ -132,6 +132,8 @@ export class Agent {
   /** For SIGUSR1: what the agent believes and is about to publish. */
   dump(): Record<string, unknown> {
     return {
+      // First: journald splits long lines, and this is what a reader of the dump looks for.
+      Stats: { ...this.stats, publishTxns: this.publisher.stats.txns, publishOps: this.publisher.stats.ops },
       Agent: {
         Cache: { TargetStates: Object.fromEntries([...this.records.map].map(([n, r]) => [n, r.state])) },
         Desired: Object.fromEntries([...this.desired()].map(([n, d]) => [n, d])),

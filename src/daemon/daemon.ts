@@ -190,11 +190,13 @@ export class Daemon {
 
   /** One JSON object describing the daemon's state (SIGUSR1). */
   dump(): Record<string, unknown> {
+    const agent = this.agent.dump();
     return {
+      Stats: agent.Stats,
       Machine: this.machine,
       Presence: this.presence.status,
       Engine: this.opts.config.disableEngine ? "disabled" : { leader: this.engine?.isLeader() ?? false, epoch: this.engine?.epoch },
-      ...this.agent.dump(),
+      ...agent,
     };
   }
 }

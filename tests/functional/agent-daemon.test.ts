@@ -84,7 +84,9 @@ test("a daemon restart keeps the lease, the running unit's MainPID, and does not
     // The notify unit is active again only once the daemon has registered.
     expect(await activeState(m, DAEMON_UNIT)).toBe("active");
     expect(await leaseOfMachine()).toBe(lease);
-    expect(await m.journal(DAEMON_UNIT)).toContain("with resumed lease");
+    const journal = await m.journal(DAEMON_UNIT);
+    expect(journal).toContain("with resumed lease");
+    expect(journal).toContain("Stopped; units keep running and the lease stays for a restart");
     // Prove the restarted agent has reconciled: it starts a new unit.
     await scheduleUnit(fleet, m, "probe.service", serviceText("probe", "/bin/sleep 400000"));
     await wait("probe.service active", async () => (await unitState(fleet, m, "probe.service"))?.activeState === "active");
@@ -173,6 +175,21 @@ test("a second daemon with a machine id that is already live does not register, 
     }
   });
 }, 60_000);
+
+test("when the host shuts down, the daemon revokes its lease: machine and states leave before any TTL could", async () => {
+  await withJournalOnFailure([m2], async () => {
+    // A TTL far longer than this test: only a revoke explains the keys going away.
+    await startDaemon(fleet, m2, { agent_ttl: "120s" });
+    await scheduleUnit(fleet, m2, "host.service", serviceText("host", "/bin/sleep 800000"));
+    await wait("host.service active on m2", async () => (await unitState(fleet, m2, "host.service"))?.activeState === "active");
+    const lease = (await fleet.client.get(fleet.keys.machine(m2.machineId)))?.lease;
+    expect(lease).toBeDefined();
+    expect(await m2.halt()).toBe("halted");
+    expect(await fleet.client.get(fleet.keys.machine(m2.machineId))).toBeUndefined();
+    expect(await unitState(fleet, m2, "host.service")).toBeUndefined();
+    expect(await fleet.client.leaseTimeToLive(lease!)).toBeUndefined();
+  });
+}, 90_000);
 
 test("a hard-killed machine's registration and unit states vanish after the TTL", async () => {
   await withJournalOnFailure([m], async () => {

@@ -93,6 +93,8 @@ export async function startDaemon(
     execStart: [FLEET_BIN, "daemon", "--config", CONFIG_PATH],
     type: opts.waitForReady === false ? "simple" : "notify",
     serviceLines: ["TimeoutStartSec=60s", "TimeoutStopSec=30s"],
+    // Stopped before the bus at shutdown, so it can still ask systemd whether the host is stopping.
+    unitLines: ["After=dbus.service"],
   });
 }
 

@@ -219,7 +219,7 @@ export class Presence {
     let lease = this.lease;
     let resumed = false;
     let leaseKeys: string[] = [];
-    if (!lease && saved) {
+    if (!lease && saved && (await this.renewSaved(saved.lease))) {
       const ttl = await etcd.leaseTimeToLive(saved.lease, { keys: true });
       if (ttl && ttl.grantedTtl === this.ttlSeconds) {
         lease = saved.lease;
@@ -270,6 +270,20 @@ export class Presence {
       this.lease = undefined;
     }
     return { kind: "duplicate", reason: duplicateReason(record.id, existing) };
+  }
+
+  /**
+   * Renews a lease from the file before anything else: a restart may have eaten most of its
+   * TTL, and the keepalive loop only renews after its first interval. False when it is gone.
+   */
+  private async renewSaved(lease: string): Promise<boolean> {
+    try {
+      await this.opts.etcd.leaseKeepAlive(lease);
+      return true;
+    } catch (e) {
+      if (e instanceof EtcdError && e.kind === "not-found") return false;
+      throw e;
+    }
   }
 
   private done(lease: string, resumed: boolean, leaseKeys: string[]): Attempt {

@@ -76,6 +76,35 @@ test("registers under one lease, and a restarted daemon resumes the same lease",
   }
 });
 
+test("a resumed lease is renewed at once, however little of its TTL the restart left", async () => {
+  await using etcd = await startEtcd();
+  using dir = tempDir();
+  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  try {
+    const first = new Presence({ etcd: client, keys, machine: machine("10.0.0.1"), ttlMs: 5000, stateDir: dir.path, log: logs().log, retry: FAST });
+    first.start();
+    await waitFor(() => first.ready, { timeoutMs: 10_000, what: "registration" });
+    const lease = first.status.lease!;
+    await first.stop();
+    // A slow restart: most of the TTL is gone.
+    const left = await waitFor(async () => {
+      const t = await client.leaseTimeToLive(lease);
+      return t && t.ttl <= 2 ? t.ttl : undefined;
+    }, { timeoutMs: 10_000, what: "the lease to run low" });
+    const second = new Presence({ etcd: client, keys, machine: machine("10.0.0.1"), ttlMs: 5000, stateDir: dir.path, log: logs().log, retry: FAST });
+    second.start();
+    try {
+      await waitFor(() => second.ready, { timeoutMs: 10_000, what: "registration after the restart" });
+      expect(second.status.lease).toBe(lease);
+      expect((await client.leaseTimeToLive(lease))!.ttl).toBeGreaterThan(left);
+    } finally {
+      await second.revoke();
+    }
+  } finally {
+    client.close();
+  }
+});
+
 test("a second daemon with a live machine id does not register, says why, and takes over once the first is gone", async () => {
   await using etcd = await startEtcd();
   using dirA = tempDir();

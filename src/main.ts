@@ -8,6 +8,7 @@ const USAGE = `Usage: fleet <command> [args...]
 Commands:
   daemon [--config FILE]   run the fleet daemon (engine, agent and API) on this host
   ctl <command> ...        the fleetctl client (run "fleet ctl help")
+  sandbox <command> ...    a local cluster of systemd machines on this host (run "fleet sandbox help")
   version                  print the version
 
 Invoked through a link named fleetd or fleetctl, fleet takes that role directly.
@@ -30,6 +31,10 @@ export async function main(argv: string[]): Promise<number> {
     case "ctl": {
       const { runCtl } = await import("./cli/main.ts");
       return runCtl(args);
+    }
+    case "sandbox": {
+      const { runSandbox } = await import("./sandbox/cli.ts");
+      return runSandbox(args);
     }
     case "version":
     case "--version":

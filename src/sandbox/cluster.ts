@@ -108,6 +108,25 @@ export class Cluster implements AsyncDisposable {
   get bridge(): string | undefined {
     return this.record.bridge;
   }
+  /** Host path of the cluster's cgroup2 node (machines are its children), once created. */
+  get cgroupNode(): string | undefined {
+    return this.record.cgroupNode;
+  }
+  /** True when no process owns the cluster (it outlives whoever created it). */
+  get detached(): boolean {
+    return this.record.owner === null;
+  }
+
+  /**
+   * Hands the cluster over to nobody: it is no longer stale when this process exits, and the
+   * exit hook leaves it alone. `fleet sandbox up` creates an owned cluster, so that a crash
+   * while booting leaves a stale one to clean up, and detaches it once it is complete.
+   */
+  detach(): void {
+    this.record.owner = null;
+    this.save();
+    ownedClusters.delete(this);
+  }
 
   machine(name: string): Machine {
     const found = this.machines.find((m) => m.name === name);

@@ -50,16 +50,17 @@ export interface EtcdServer extends AsyncDisposable {
 }
 
 const ROOT_PASSWORD = "fleet-root-secret";
-const live = new Set<Subprocess>();
+const undisposed = new Set<LocalEtcd>();
 let exitHookInstalled = false;
 
 /** Start an etcd; `await using etcd = await startEtcd()` kills it and removes its files. */
 export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdServer> {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
-    // A test runner that exits early must not leave etcd processes behind.
+    // A runner that exits early, or a test that forgot to dispose, must not leave etcd
+    // processes or data directories behind.
     process.on("exit", () => {
-      for (const p of live) p.kill("SIGKILL");
+      for (const server of undisposed) server.disposeSync();
     });
   }
   const baseDir = mkdtempSync(join(tmpdir(), "fleet-etcd-"));
@@ -78,8 +79,13 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdServer
         return server;
       } catch (e) {
         await server.kill();
-        // Another process may take a "free" port between our probe and etcd's bind.
-        if (attempt < 5 && server.logTail(50).includes("address already in use")) continue;
+        undisposed.delete(server);
+        // Another process may take a "free" port between our probe and etcd's bind. The next
+        // attempt starts from an empty data dir: a member is bound to the ports it was made with.
+        if (attempt < 5 && server.logTail(50).includes("address already in use")) {
+          rmSync(server.dataDir, { recursive: true, force: true });
+          continue;
+        }
         throw e;
       }
     }
@@ -109,6 +115,7 @@ class LocalEtcd implements EtcdServer {
     this.endpoints = hosts.map((h) => `${this.scheme}://${h}:${clientPort}`);
     this.dataDir = join(baseDir, "data");
     this.logFile = join(baseDir, "etcd.log");
+    undisposed.add(this);
   }
 
   get endpoint(): string {
@@ -146,8 +153,8 @@ class LocalEtcd implements EtcdServer {
       closeSync(fd);
     }
     this.proc = proc;
-    live.add(proc);
-    void proc.exited.then(() => live.delete(proc));
+    // A server nobody disposed must not keep a script alive; the exit hook then removes it.
+    proc.unref();
     await this.waitReady(this.opts.startTimeoutMs ?? 20_000);
   }
 
@@ -169,6 +176,13 @@ class LocalEtcd implements EtcdServer {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.kill();
+    this.disposeSync();
+  }
+
+  /** Kills without waiting and removes the files; safe in an exit handler. */
+  disposeSync(): void {
+    undisposed.delete(this);
+    if (this.running) this.proc?.kill("SIGKILL");
     rmSync(this.baseDir, { recursive: true, force: true });
   }
 
@@ -231,6 +245,7 @@ class LocalEtcd implements EtcdServer {
     const p = this.proc;
     if (!p) return;
     if (this.running) p.kill(sig);
+    p.ref();
     await p.exited;
   }
 }

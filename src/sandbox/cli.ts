@@ -4,11 +4,12 @@ import { realpathSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { Cluster } from "./cluster.ts";
 import { ETCD_MISSING, findEtcd } from "./etcd-process.ts";
+import { EXAMPLE_UNITS } from "./examples.ts";
 import { checkBinaryVisible } from "./fleet-install.ts";
 import { createProgress, formatSeconds } from "./progress.ts";
 import { ENV_FILE, type SandboxRecord } from "./sandbox-record.ts";
 import {
-  bootSandbox, cleanupStaleClusters, findSandbox, type Found, killMachine, listSandboxes, machineStatuses, removeSandbox,
+  bootSandbox, cleanupStaleClusters, envMachine, runExamples, findSandbox, type Found, killMachine, listSandboxes, machineStatuses, removeSandbox,
   type SandboxRef, startMachine, writeEnv,
 } from "./sandbox.ts";
 import { parseSandboxArgs, type SandboxArgs, USAGE } from "./sandbox-args.ts";
@@ -20,7 +21,7 @@ export async function runSandbox(argv: string[]): Promise<number> {
   try {
     args = parseSandboxArgs(argv);
   } catch (err) {
-    process.stderr.write(`fleet sandbox: ${(err as Error).message}\n\n${USAGE}`);
+    process.stderr.write(`fleet sandbox: ${(err as Error).message}\nRun "fleet sandbox help" for usage.\n`);
     return 2;
   }
   if (args.command === "help") {
@@ -46,8 +47,14 @@ export async function runSandbox(argv: string[]): Promise<number> {
         return await ssh(ref, args.machine, args.rest);
       case "kill":
         return await withLive(ref, async (cluster, record) => {
+          const apiBefore = envMachine(cluster);
           await killMachine(cluster, record, args.machine);
           process.stderr.write(`Killed ${args.machine}; its units move once its lease expires (agent_ttl ${record.agentTtl})\n`);
+          const apiNow = envMachine(cluster);
+          if (apiBefore?.name === args.machine) {
+            const where = apiNow ? `the API of ${apiNow.name} now: eval "$(fleet sandbox env${nameFlag(ref)})"` : "no machine runs now";
+            process.stderr.write(`FLEETCTL_ENDPOINT pointed at ${args.machine}; use ${where}\n`);
+          }
           return 0;
         });
       case "start":
@@ -80,7 +87,13 @@ async function up(ref: SandboxRef, args: Extract<SandboxArgs, { command: "up" }>
     case "live": {
       const n = found.cluster.machines.length;
       const asked = n === args.machines ? "" : ` (not ${args.machines}: run fleet sandbox down first to change it)`;
-      process.stderr.write(`Sandbox ${ref.name} is already up with ${n} machine${n === 1 ? "" : "s"}${asked}\n`);
+      process.stderr.write(`Sandbox ${ref.name} is already up with ${plural(n, "machine")}${asked}\n`);
+      if (args.examples) {
+        progress.step(`Starting the example units (${EXAMPLE_UNITS.join(", ")})`);
+        const out = await runExamples(found.cluster, found.record);
+        progress.done();
+        process.stderr.write(out);
+      }
       process.stdout.write(writeEnv(found.cluster, found.record));
       return 0;
     }
@@ -151,7 +164,7 @@ async function status(ref: SandboxRef): Promise<number> {
   const { cluster, record } = found;
   const rows = await machineStatuses(cluster);
   const lines = [
-    `Sandbox ${ref.name}: ${cluster.machines.length} machines on ${cluster.bridge ?? "-"} (${cluster.subnet}.0/24)`,
+    `Sandbox ${ref.name}: ${plural(cluster.machines.length, "machine")} on ${cluster.bridge ?? "-"} (${cluster.subnet}.0/24)`,
     `etcd: ${record.etcd.endpoint}${record.etcd.own ? " (started by the sandbox)" : ""}`,
     `env: ${join(cluster.dir, ENV_FILE)}`,
     "",
@@ -226,6 +239,10 @@ function notLive(ref: SandboxRef, found: Found): number {
       return 0;
   }
   return 1;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
 function nameFlag(ref: SandboxRef): string {

@@ -6,7 +6,11 @@ import { join } from "node:path";
 import hello from "../../examples/units/hello.service" with { type: "text" };
 import monitor from "../../examples/units/monitor.service" with { type: "text" };
 import web from "../../examples/units/web@.service" with { type: "text" };
+import { EtcdClient } from "../registry/etcd/index.ts";
+import { keySpace } from "../registry/keys.ts";
+import type { UnitStateRecord } from "../registry/models.ts";
 import { run } from "./command.ts";
+import { waitFor } from "./wait.ts";
 
 export const EXAMPLE_FILES: Readonly<Record<string, string>> = {
   "hello.service": hello,
@@ -16,6 +20,8 @@ export const EXAMPLE_FILES: Readonly<Record<string, string>> = {
 
 /** A unit anywhere, a global unit, and two instances that may not share a machine. */
 export const EXAMPLE_UNITS: readonly string[] = ["hello.service", "monitor.service", "web@1.service", "web@2.service"];
+/** fleet ctl start does not wait for global units: the sandbox does, so what it shows is complete. */
+const GLOBAL_EXAMPLE = "monitor.service";
 
 /** Writes the example files into dir (the user can edit and start them again from there). */
 export function writeExamples(dir: string): void {
@@ -33,6 +39,26 @@ export async function startExamples(binary: string, dir: string, env: Record<str
     throw new Error(`Cannot start the example units: fleet ctl start ${why}: ${(result.stderr || result.stdout).trim()}`);
   }
   return result.stdout;
+}
+
+/** Waits until the global example is active on every machine (by its state in etcd). */
+export async function waitGlobalExample(etcdEndpoint: string, keyPrefix: string, machines: readonly { name: string; machineId: string }[], timeoutMs = 30_000): Promise<void> {
+  const keys = keySpace(keyPrefix);
+  const client = new EtcdClient({ endpoints: [etcdEndpoint], retries: 0 });
+  let lagging = [...machines];
+  try {
+    await waitFor(
+      async () => {
+        const { kvs } = await client.range(keys.unitStates(GLOBAL_EXAMPLE), { prefix: true });
+        const active = new Set(kvs.filter((kv) => (JSON.parse(kv.value) as UnitStateRecord).activeState === "active").map((kv) => kv.key.split("/").at(-1)));
+        lagging = machines.filter((m) => !active.has(m.machineId));
+        return lagging.length === 0;
+      },
+      { timeoutMs, what: () => `${GLOBAL_EXAMPLE} to be active on ${lagging.map((m) => m.name).join(", ")}`, intervalMs: 100 },
+    );
+  } finally {
+    client.close();
+  }
 }
 
 function baseEnv(): Record<string, string> {

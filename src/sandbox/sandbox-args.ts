@@ -25,7 +25,8 @@ Commands:
 Options:
   --name NAME         which sandbox (default "${DEFAULT_NAME}"): a lowercase letter, then up to 15 letters or digits
   --machines N        how many machines (1-${MAX_MACHINES})
-  --etcd URL          use this etcd instead of starting one (the machines must reach the URL)
+  --etcd URL          use this etcd instead of starting one: the machines must reach the URL,
+                      and down leaves it and the keys under /fleet/ as they are
   --metadata M        machine metadata: "K=V,..." for every machine, "mN:K=V,..." for one; repeatable
   --examples          start examples/units: hello.service, monitor.service (global), web@1 and web@2
   --agent-ttl D       how soon a dead machine's units move (default ${DEFAULT_AGENT_TTL})

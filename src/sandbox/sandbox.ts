@@ -9,7 +9,7 @@ import { keySpace } from "../registry/keys.ts";
 import { Cluster, DEFAULT_STATE_ROOT, discoverClusters } from "./cluster.ts";
 import { journalTails } from "./diagnostics.ts";
 import { etcdRunning, startEtcd, stopEtcd } from "./etcd-process.ts";
-import { EXAMPLE_UNITS, startExamples } from "./examples.ts";
+import { EXAMPLE_UNITS, startExamples, waitGlobalExample } from "./examples.ts";
 import { fleetActiveState, installFleet, SERVICE } from "./fleet-install.ts";
 import type { Machine } from "./machine.ts";
 import type { Progress } from "./progress.ts";
@@ -157,7 +157,7 @@ export async function bootSandbox(o: UpOptions): Promise<UpResult> {
     let examples: string | undefined;
     if (o.examples) {
       progress.step(`Starting the example units (${EXAMPLE_UNITS.join(", ")})`);
-      examples = await startExamples(record.binary, join(cluster.dir, "examples"), envVars(cluster, record));
+      examples = await runExamples(cluster, record);
     }
     progress.done();
     cluster.detach();
@@ -170,6 +170,13 @@ export async function bootSandbox(o: UpOptions): Promise<UpResult> {
     await cluster.destroy({ hard: true }).catch((e: unknown) => progress.note((e as Error).message));
     throw err;
   }
+}
+
+/** Starts the example units (again: starting launched units changes nothing) and waits for them. */
+export async function runExamples(cluster: Cluster, record: SandboxRecord): Promise<string> {
+  const out = await startExamples(record.binary, join(cluster.dir, "examples"), envVars(cluster, record));
+  await waitGlobalExample(record.etcd.endpoint, KEY_PREFIX, cluster.machines.filter((m) => m.isStarted()));
+  return out;
 }
 
 function installOptions(record: SandboxRecord, machine: string) {

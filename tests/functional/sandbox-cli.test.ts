@@ -1,5 +1,5 @@
 // `fleet sandbox` through the real binary: up (machines, etcd, fleet installed from
-// contrib/systemd, registration, env), up again, kill and start of one machine, ssh, down
+// contrib/systemd, registration, env, the examples through fleet ctl), up again, kill and start of one machine, ssh, down
 // leaving nothing behind, a crashed up cleaned by the next one, and the refusals (not root,
 // no etcd). Needs root and a built bin/fleet. Every test tears its sandbox down in finally.
 import { expect, test } from "bun:test";
@@ -120,7 +120,7 @@ test("up boots machines running fleet from contrib/systemd; env, status, ssh, up
   const name = randomClusterName("sbx");
   let record: ClusterRecord | undefined;
   try {
-    const up = await ok(["sandbox", "up", "--machines", "2", "--name", name, "--metadata", "m2:disk=ssd"]);
+    const up = await ok(["sandbox", "up", "--machines", "2", "--name", name, "--metadata", "m2:disk=ssd", "--examples"]);
     record = clusterRecord(name);
     const sandbox = sandboxRecord(name);
     const [m1, m2] = record.machines;
@@ -140,6 +140,16 @@ test("up boots machines running fleet from contrib/systemd; env, status, ssh, up
     const listed = sourced.stdout.toString();
     expect(listed).toMatch(new RegExp(`^${m1.machineId}\t+${m1.ip}\t+-$`, "m"));
     expect(listed).toMatch(new RegExp(`^${m2.machineId}\t+${m2.ip}\t+disk=ssd$`, "m"));
+
+    // The examples, started through fleet ctl: one anywhere, the global one on both, web@1 and
+    // web@2 apart (Conflicts), all active.
+    const unitsRun = Bun.spawnSync(["/bin/sh", "-c", `. "$1" && exec "$2" ctl list-units -l --no-legend`, "sh", join(dirOf(name), "env"), FLEET]);
+    const rows = unitsRun.stdout.toString().trim().split("\n").map((l) => l.split(/\t+/));
+    const where = (unit: string) => rows.filter((r) => r[0] === unit && r[2] === "active").map((r) => r[1]!.split("/")[0]).sort();
+    const both = [m1.machineId, m2.machineId].sort();
+    expect(where("hello.service")).toHaveLength(1);
+    expect(where("monitor.service")).toEqual(both);
+    expect([...where("web@1.service"), ...where("web@2.service")].sort()).toEqual(both);
 
     // Both daemons registered in etcd and run as the shipped, enabled units.
     expect(await registeredIds(sandbox.etcd.endpoint)).toEqual([m1.machineId, m2.machineId].sort());

@@ -76,7 +76,7 @@ async function up(ref: SandboxRef, args: Extract<SandboxArgs, { command: "up" }>
     process.stderr.write(`${ETCD_MISSING}\n`);
     return 1;
   }
-  const binary = args.binary ?? defaultBinary();
+  const binary = args.binary === undefined ? defaultBinary() : givenBinary(args.binary);
   checkBinaryVisible(binary);
   const progress = createProgress();
   const started = Date.now();
@@ -254,6 +254,14 @@ function findEtcdOrNull(): string | undefined {
     return findEtcd();
   } catch {
     return undefined;
+  }
+}
+
+function givenBinary(path: string): string {
+  try {
+    return realpathSync(resolve(path));
+  } catch {
+    throw new Error(`Cannot use --binary ${path}: no such file`);
   }
 }
 

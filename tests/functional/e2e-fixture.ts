@@ -142,8 +142,8 @@ export class E2eCluster implements AsyncDisposable {
 
   /** Starts fleet in the machine (installing it after a reboot); resolves once it has registered. */
   async startDaemon(m: Machine): Promise<void> {
-    const installed = (await m.exec(["test", "-e", "/usr/local/bin/fleet"])).code === 0 &&
-      (await m.exec(["mountpoint", "-q", "/usr/local/bin/fleet"])).code === 0;
+    // The binary is bind-mounted into the machine; a reboot loses the mount.
+    const installed = (await m.exec(["mountpoint", "-q", "/usr/local/bin/fleet"])).code === 0;
     if (installed) await m.systemctl("start", DAEMON_UNIT);
     else await this.install(m);
     await this.waitRegistered(m);
@@ -157,10 +157,7 @@ export class E2eCluster implements AsyncDisposable {
     await m.systemctl("stop", DAEMON_UNIT);
     await m.execOk(["rm", "-rf", "/run/fleet"]);
     await this.install(m, env);
-    await this.waitFor(`${m.name} to register with a new lease`, async () => {
-      const r = await this.registration(m);
-      return r !== undefined && (await this.activeIn(m, DAEMON_UNIT)) === "active";
-    });
+    await this.waitRegistered(m);
   }
 
   async waitRegistered(m: Machine): Promise<void> {
@@ -308,15 +305,12 @@ export class E2eCluster implements AsyncDisposable {
    * Checks `check` over and over for `ms` (a fault that must change nothing while it lasts);
    * fails at the first check that throws.
    */
-  async holdFor(ms: number, check: () => Promise<void>): Promise<number> {
+  async holdFor(ms: number, check: () => Promise<void>): Promise<void> {
     const until = Date.now() + ms;
-    let checks = 0;
     do {
       await check();
-      checks++;
       await Bun.sleep(Math.max(0, Math.min(500, until - Date.now())));
     } while (Date.now() < until);
-    return checks;
   }
 
   // ---- machine lifecycle -----------------------------------------------------------------

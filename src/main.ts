@@ -29,6 +29,11 @@ export async function main(argv: string[]): Promise<number> {
       return runDaemon(args);
     }
     case "ctl": {
+      // Scripts call `fleetctl --version` often; answering it here skips loading the CLI.
+      if (args.length === 1 && (args[0] === "--version" || args[0] === "version")) {
+        process.stdout.write(`fleetctl version ${VERSION}\n`);
+        return 0;
+      }
       const { runCtl } = await import("./cli/main.ts");
       return runCtl(args);
     }

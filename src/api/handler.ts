@@ -8,6 +8,7 @@ import { EXPOSITION_CONTENT_TYPE } from "../metrics/metrics.ts";
 import { DISCOVERY_JSON } from "./discovery.ts";
 import { ApiError, errorResponse, toErrorResponse } from "./errors.ts";
 import { JSON_CONTENT_TYPE } from "./json.ts";
+import { ListingSnapshots } from "./listing-snapshots.ts";
 import { listMachines, patchMachines } from "./machines.ts";
 import { cleanRequestPath, decodeRequestPath, encodeRequestPath, matchRoute, type Route } from "./routes.ts";
 import { getState, listStates } from "./state.ts";
@@ -39,11 +40,13 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
   }
   const metrics = deps.metrics ?? fleetMetrics;
   const log = deps.log ?? createLogger({ verbosity: 0 }).child("api");
+  const snapshots = new ListingSnapshots();
   const units: UnitsContext = {
     registry: deps.registry,
     tokenLimit: deps.tokenLimit,
     log,
     files: new UnitFileCache(deps.registry),
+    snapshots,
   };
   const server = `fleetd/${deps.version}`;
 
@@ -62,7 +65,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         if (m !== "GET") throw new ApiError(400, "only HTTP GET supported against this resource");
         return new Response(DISCOVERY_JSON, { headers: { "Content-Type": JSON_CONTENT_TYPE } });
       case "machines":
-        if (m === "GET") return listMachines(deps.registry, deps.tokenLimit, url.searchParams);
+        if (m === "GET") return listMachines(deps.registry, deps.tokenLimit, url.searchParams, snapshots);
         if (m === "PATCH") return patchMachines(deps.registry, await req.text());
         throw new ApiError(405, "only GET and PATCH supported against this resource");
       case "units":
@@ -75,7 +78,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         throw new ApiError(405, "only GET, PUT and DELETE supported against this resource");
       case "states":
         if (m !== "GET") throw new ApiError(405, ONLY_GET);
-        return listStates(deps.registry, deps.tokenLimit, url.searchParams);
+        return listStates(deps.registry, deps.tokenLimit, url.searchParams, snapshots);
       case "state":
         if (m !== "GET") throw new ApiError(405, ONLY_GET);
         return getState(deps.registry, r.name);

@@ -3,12 +3,13 @@ import type { Registry } from "../registry/registry.ts";
 import { apiMachine, apiPage } from "./entities.ts";
 import { ApiError } from "./errors.ts";
 import { jsonResponse } from "./json.ts";
+import type { ListingSnapshots } from "./listing-snapshots.ts";
 import { paginate, requestedPage } from "./page-token.ts";
 import { decodeMetadataOps, type MetadataOp } from "./request-body.ts";
 
-export async function listMachines(registry: Registry, tokenLimit: number, params: URLSearchParams): Promise<Response> {
+export async function listMachines(registry: Registry, tokenLimit: number, params: URLSearchParams, snapshots: ListingSnapshots): Promise<Response> {
   const tok = requestedPage(params, tokenLimit);
-  const page = paginate(await registry.listMachines(), tok);
+  const page = paginate(await snapshots.get("machines", tok.page, () => registry.listMachines()), tok);
   return jsonResponse(200, apiPage("itemsFirst", "machines", page.items.map(apiMachine), page.nextPageToken));
 }
 

@@ -3,18 +3,19 @@ import type { Registry } from "../registry/registry.ts";
 import { apiPage, apiUnitState } from "./entities.ts";
 import { ApiError } from "./errors.ts";
 import { jsonResponse } from "./json.ts";
+import type { ListingSnapshots } from "./listing-snapshots.ts";
 import { paginate, requestedPage } from "./page-token.ts";
 
 /** Sorted by (unit name, machine ID), filtered by `machineID` and `unitName`, then paginated. */
-export async function listStates(registry: Registry, tokenLimit: number, params: URLSearchParams): Promise<Response> {
+export async function listStates(registry: Registry, tokenLimit: number, params: URLSearchParams, snapshots: ListingSnapshots): Promise<Response> {
   const tok = requestedPage(params, tokenLimit);
   // Like Go's Query().Get: only the first value counts, and an empty one does not filter.
   const machineID = params.get("machineID") ?? "";
   const unitName = params.get("unitName") ?? "";
-  const states = await registry.listStates({
+  const states = await snapshots.get(`states\n${unitName}\n${machineID}`, tok.page, () => registry.listStates({
     units: unitName ? [unitName] : undefined,
     machines: machineID ? [machineID] : undefined,
-  });
+  }));
   const page = paginate(states, tok);
   return jsonResponse(200, apiPage("tokenFirst", "states", page.items.map(apiUnitState), page.nextPageToken));
 }

@@ -14,12 +14,14 @@ import { paginate, requestedPage } from "./page-token.ts";
 import { checkJsonContentType, decodeUnitBody, type UnitBody } from "./request-body.ts";
 import { describeForApi, unitRecord } from "./unit-record.ts";
 import type { UnitFileCache } from "./unit-file-cache.ts";
+import type { ListingSnapshots } from "./listing-snapshots.ts";
 
 export interface UnitsContext {
   registry: Registry;
   tokenLimit: number;
   log: Logger;
   files: UnitFileCache;
+  snapshots: ListingSnapshots;
 }
 
 const NOT_FOUND = "unit does not exist";
@@ -27,21 +29,20 @@ const NOT_FOUND = "unit does not exist";
 export async function listUnits(ctx: UnitsContext, params: URLSearchParams): Promise<Response> {
   const tok = requestedPage(params, ctx.tokenLimit);
   const { registry } = ctx;
-  const [all, schedule, pending] = await Promise.all([
-    registry.listUnits(), registry.listSchedule(), registry.listPending(),
-  ]);
+  const { all, schedule, pending, publishedBy } = await ctx.snapshots.get("units", tok.page, async () => {
+    const [all, schedule, pending, states] = await Promise.all([
+      registry.listUnits(), registry.listSchedule(), registry.listPending(), registry.listStates(),
+    ]);
+    const publishedBy = new Map<string, Set<string>>();
+    for (const s of states) {
+      let set = publishedBy.get(s.name);
+      if (!set) publishedBy.set(s.name, (set = new Set()));
+      set.add(s.machineId);
+    }
+    return { all, schedule, pending, publishedBy };
+  });
   const page = paginate(all, tok);
-  const scheduled = page.items.filter((u) => !u.global && (schedule.get(u.name)?.size ?? 0) > 0).map((u) => u.name);
-  const [states, options] = await Promise.all([
-    scheduled.length ? registry.listStates({ units: scheduled }) : Promise.resolve([]),
-    Promise.all(page.items.map((u) => ctx.files.options(u.hash))),
-  ]);
-  const publishedBy = new Map<string, Set<string>>();
-  for (const s of states) {
-    let set = publishedBy.get(s.name);
-    if (!set) publishedBy.set(s.name, (set = new Set()));
-    set.add(s.machineId);
-  }
+  const options = await Promise.all(page.items.map((u) => ctx.files.options(u.hash)));
   const units = [];
   for (const [i, u] of page.items.entries()) {
     const opts = options[i];

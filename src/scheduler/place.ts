@@ -79,7 +79,7 @@ export function placeUnit(unit: PlacementUnit, view: PlacementView, rel?: Relati
 
   // The first fit in load order wins; blockers are only gathered in full when none fits.
   const blockers: Blocker[] = [];
-  for (const id of view.byLoad()) {
+  for (const id of view.leastLoaded()) {
     const b = blockerOn(unit, id, view, relations);
     if (b === undefined) return { machine: id, reason: placedReason(unit) };
     blockers.push(b);

@@ -12,6 +12,21 @@ export interface BootParams {
   systemd: string;
   /** Value of `container=` for systemd, e.g. "fleet-sandbox". */
   container: string;
+  /**
+   * Host directories under /tmp or /var/tmp that must stay visible inside the machine, at the
+   * same path, over its private /tmp: the project checkout when it lives there (a clone in
+   * /tmp), so machines can run its binary and scripts.
+   */
+  keepVisible?: string[];
+}
+
+/** The directories of `candidates` under /tmp/ or /var/tmp/, without ones nested in another. */
+export function dirsToKeepVisible(candidates: string[]): string[] {
+  const under = candidates
+    .filter((d) => d.startsWith("/tmp/") || d.startsWith("/var/tmp/"))
+    .map((d) => d.replace(/\/+$/, ""))
+    .sort();
+  return under.filter((d, i) => !under.slice(0, i).some((o) => d === o || d.startsWith(`${o}/`)));
 }
 
 /** Where the machine directory appears inside the machine. */
@@ -85,6 +100,10 @@ exec unshare --pid --fork --kill-child --mount --mount-proc --uts --net --cgroup
 export function initScript(p: BootParams): string {
   const q = shellQuote;
   const dropIn = JOURNALD_DROP_IN.trimEnd().split("\n").map(q).join(" ");
+  const keep = p.keepVisible ?? [];
+  // Parked under the new /run before the private /tmp covers them, then moved back on top of it.
+  const park = keep.map((d, i) => `mkdir -p ${INNER_DIR}/keep/${i}\nmount --bind ${q(d)} ${INNER_DIR}/keep/${i}\n`).join("");
+  const unpark = keep.map((d, i) => `mkdir -p ${q(d)}\nmount --move ${INNER_DIR}/keep/${i} ${q(d)}\n`).join("");
   return `# fleet sandbox init for ${p.hostname} (generated)
 set -eu
 # Hold the machine directory as the working directory: it may itself live under /run.
@@ -95,11 +114,11 @@ mkdir -p ${INNER_DIR}
 # -c: "." must reach the kernel as is, since its absolute path is now covered.
 mount -c --bind . ${INNER_DIR}
 cd /
-# systemd's boot empties /tmp: these must be private before it starts.
+${park}# systemd's boot empties /tmp: these must be private before it starts.
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /var/tmp
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
-for d in /run /tmp /var/tmp /dev/shm; do mountpoint -q "$d"; done
+${unpark}for d in /run /tmp /var/tmp /dev/shm; do mountpoint -q "$d"; done
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs /sys
 mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup
 mount --bind /proc/sys /proc/sys

@@ -5,7 +5,6 @@ import { basename, join, resolve } from "node:path";
 import type { Cluster } from "./cluster.ts";
 import { ETCD_MISSING, findEtcd } from "./etcd-process.ts";
 import { EXAMPLE_UNITS } from "./examples.ts";
-import { checkBinaryVisible } from "./fleet-install.ts";
 import { createProgress, formatSeconds } from "./progress.ts";
 import { ENV_FILE, type SandboxRecord } from "./sandbox-record.ts";
 import {
@@ -77,7 +76,6 @@ async function up(ref: SandboxRef, args: Extract<SandboxArgs, { command: "up" }>
     return 1;
   }
   const binary = args.binary === undefined ? defaultBinary() : givenBinary(args.binary);
-  checkBinaryVisible(binary);
   const progress = createProgress();
   const started = Date.now();
   for (const note of await cleanupStaleClusters(ref.stateRoot)) progress.note(note);

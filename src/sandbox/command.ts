@@ -2,7 +2,8 @@
 import { readFileSync } from "node:fs";
 
 export interface RunOptions {
-  stdin?: string | Uint8Array;
+  /** Bytes to write, or an open file descriptor the command reads from (it is not closed). */
+  stdin?: string | Uint8Array | number;
   /** The complete environment of the command (nothing is inherited when given). */
   env?: Record<string, string>;
   timeoutMs?: number;

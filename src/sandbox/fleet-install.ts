@@ -9,6 +9,7 @@
 // Mounts do not survive a reboot of the machine: `fleet sandbox start` installs again.
 import fleetService from "../../contrib/systemd/fleet.service" with { type: "text" };
 import fleetSocket from "../../contrib/systemd/fleet.socket" with { type: "text" };
+import { closeSync, openSync } from "node:fs";
 import { INNER_DIR } from "./boot-script.ts";
 import type { Machine } from "./machine.ts";
 
@@ -18,7 +19,6 @@ export const SERVICE = "fleet.service";
 export const SOCKET = "fleet.socket";
 const SOCKET_DROP_IN = "/etc/systemd/system/fleet.socket.d/50-sandbox.conf";
 /** Paths a machine does not share with the host (see boot-script.ts). */
-const PRIVATE_PREFIXES = ["/tmp/", "/var/tmp/", "/run/", "/dev/shm/"];
 
 export interface InstallOptions {
   /** Host path of the fleet binary; machines see the host's files outside their private paths. */
@@ -54,11 +54,16 @@ export function socketDropIn(ip: string, port: number): string {
   return `# Written by fleet sandbox: the API on this machine's address too, so the host can reach it.\n[Socket]\nListenStream=${ip}:${port}\n`;
 }
 
-/** Runs inside the machine with the binary's path as $1; safe to run again. */
+/**
+ * Runs inside the machine with the fleet binary open on its standard input; safe to run again.
+ * The binary is bind-mounted through that descriptor, so it may live anywhere on the host, even
+ * under /tmp, which each machine mounts privately (-c: no canonical path, which the machine
+ * could not resolve).
+ */
 export const INSTALL_SCRIPT = `set -eu
-bin="$1"
+bin=/proc/self/fd/0
 mounted() { awk -v p="$1" '$5 == p { found = 1 } END { exit !found }' /proc/self/mountinfo; }
-[ -f "$bin" ] || { echo "$bin is not visible inside the machine" >&2; exit 1; }
+[ -f "$bin" ] || { echo "the fleet binary handed in on standard input is not a file" >&2; exit 1; }
 if ! mounted /usr/local; then
   mkdir -p ${INNER_DIR}/usr-local/upper ${INNER_DIR}/usr-local/work
   mount -t overlay overlay -o lowerdir=/usr/local,upperdir=${INNER_DIR}/usr-local/upper,workdir=${INNER_DIR}/usr-local/work /usr/local
@@ -66,7 +71,7 @@ fi
 mkdir -p /usr/local/bin
 if ! mounted ${BINARY_PATH}; then
   [ -e ${BINARY_PATH} ] || : > ${BINARY_PATH}
-  mount --bind "$bin" ${BINARY_PATH}
+  mount -c --bind "$bin" ${BINARY_PATH}
   mount -o remount,bind,ro ${BINARY_PATH}
 fi
 ln -sfn fleet /usr/local/bin/fleetd
@@ -78,25 +83,24 @@ systemctl reset-failed ${SERVICE} 2>/dev/null || true
 systemctl start --no-block ${SERVICE}
 `;
 
-/** Refuses a binary the machines cannot see (it lives where each machine has its own tmpfs). */
-export function checkBinaryVisible(binary: string): void {
-  const hidden = PRIVATE_PREFIXES.find((p) => binary.startsWith(p));
-  if (hidden) {
-    throw new Error(`Cannot install ${binary} in the machines: it is under ${hidden}, which each machine mounts privately; build fleet elsewhere or pass --binary`);
-  }
-}
-
 /** Writes the files, mounts the binary, enables and starts fleet; does not wait for it. */
 export async function installFleet(m: Machine, opts: InstallOptions): Promise<void> {
-  checkBinaryVisible(opts.binary);
   await m.writeFile(`/etc/systemd/system/${SERVICE}`, fleetService);
   await m.writeFile(`/etc/systemd/system/${SOCKET}`, fleetSocket);
   await m.writeFile(SOCKET_DROP_IN, socketDropIn(m.ip, opts.apiPort));
   await m.writeFile(CONFIG_PATH, sandboxConfig(m, opts), "0600");
+  let fd: number;
   try {
-    await m.execOk(["/bin/sh", "-c", INSTALL_SCRIPT, "install-fleet", opts.binary], { timeoutMs: 30_000 });
+    fd = openSync(opts.binary, "r");
+  } catch (err) {
+    throw new Error(`Cannot install fleet in ${m.name}: cannot open ${opts.binary}: ${(err as Error).message}`);
+  }
+  try {
+    await m.execOk(["/bin/sh", "-c", INSTALL_SCRIPT, "install-fleet"], { stdin: fd, timeoutMs: 30_000 });
   } catch (err) {
     throw new Error(`Cannot install fleet in ${m.name}: ${(err as Error).message}`);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,7 +1,7 @@
 // One machine: a real systemd as PID 1 of its own pid, mount, uts, net and cgroup namespaces.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { GO_FILE, initScript, LAUNCHER_PID_FILE, launcherScript } from "./boot-script.ts";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { dirsToKeepVisible, GO_FILE, initScript, LAUNCHER_PID_FILE, launcherScript } from "./boot-script.ts";
 import { createNode, isFrozen, isPopulated, killNode, procsOf, removeTree, setFrozen, waitEmpty } from "./cgroup.ts";
 import { childrenOf, CommandError, isAlive, run, type RunResult } from "./command.ts";
 import { attachMachine, deleteLink } from "./network.ts";
@@ -22,7 +22,8 @@ export interface MachineContext {
 }
 
 export interface ExecOptions {
-  stdin?: string | Uint8Array;
+  /** Bytes to write, or an open host file descriptor (e.g. to hand the machine a host file). */
+  stdin?: string | Uint8Array | number;
   /** Added to a minimal environment (PATH, HOME, LANG); the caller's is not inherited. */
   env?: Record<string, string>;
   timeoutMs?: number;
@@ -91,6 +92,8 @@ export class Machine {
       machineId: this.machineId,
       systemd: existsSync("/lib/systemd/systemd") ? "/lib/systemd/systemd" : "/usr/lib/systemd/systemd",
       container: CONTAINER,
+      // The running program and the working directory (a checkout, in tests and ./quickstart).
+      keepVisible: dirsToKeepVisible([dirname(realpathSync(process.execPath)), process.cwd()]),
     };
     writeFileSync(join(dir, "launcher.sh"), launcherScript(params));
     writeFileSync(join(dir, "init.sh"), initScript(params));

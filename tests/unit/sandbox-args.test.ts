@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { loadConfig } from "../../src/config/index.ts";
 import { EXAMPLE_FILES } from "../../src/sandbox/examples.ts";
 import { sandboxConfig, socketDropIn } from "../../src/sandbox/fleet-install.ts";
+import { dirsToKeepVisible } from "../../src/sandbox/boot-script.ts";
 import { createProgress } from "../../src/sandbox/progress.ts";
 import { parseMetadata, parseSandboxArgs } from "../../src/sandbox/sandbox-args.ts";
 import { envText, type SandboxRecord } from "../../src/sandbox/sandbox-record.ts";
@@ -120,4 +121,10 @@ test("the embedded example units are the files in examples/units", () => {
   for (const [name, text] of Object.entries(EXAMPLE_FILES)) {
     expect(text).toBe(readFileSync(join(import.meta.dir, "../../examples/units", name), "utf8"));
   }
+});
+
+test("only checkout directories under /tmp or /var/tmp are kept visible in machines, outermost first", () => {
+  expect(dirsToKeepVisible(["/work/main", "/tmp/ci/main/bin", "/tmp/ci/main", "/var/tmp/x/", "/tmp", "/tmpfoo/a"]))
+    .toEqual(["/tmp/ci/main", "/var/tmp/x"]);
+  expect(dirsToKeepVisible(["/work/main/bin", "/work/main"])).toEqual([]);
 });

@@ -83,6 +83,8 @@ export class Engine {
   private resyncTimer: TimerHandle | undefined;
   private failures = 0;
   private retryAfter = 0;
+  /** When the last plan (snapshot + planSchedule, which hold the event loop) ended, and its length. */
+  private lastPlan = { endedAt: 0, ms: 0 };
   private readonly stopAc = new AbortController();
   private started = false;
   private stopped = false;
@@ -203,20 +205,26 @@ export class Engine {
     this.dirty = true;
     if (!this.term || !this.ready || this.stopped || this.working || this.kickTimer !== undefined) return;
     // After a failure the wake-up timer retries; changes meanwhile wait for it.
-    if (this.clock.now() < this.retryAfter) return;
+    const now = this.clock.now();
+    if (now < this.retryAfter) return;
+    // The next plan starts no sooner than one plan's length after the last one ended: in a burst
+    // of changes (submissions, evictions at the rate limit) the engine plans more at a time and
+    // the API, which shares this event loop, keeps at least half of it.
+    delay = Math.max(delay, this.lastPlan.endedAt + this.lastPlan.ms - now);
     this.kickTimer = this.clock.setTimeout(() => {
       this.kickTimer = undefined;
       if (this.working) return;
       this.working = this.work().finally(() => {
         this.working = undefined;
-        // A change that came in while the last round was finishing.
+        // A change that came in while the last round was running.
         if (this.dirty) this.kick();
       });
     }, delay);
   }
 
+  /** One reconcile; changes that arrive meanwhile are planned by the next (paced) kick. */
   private async work(): Promise<void> {
-    while (this.dirty && this.term && this.ready && !this.stopped) {
+    if (this.dirty && this.term && this.ready && !this.stopped) {
       this.dirty = false;
       const term = this.term;
       try {
@@ -244,10 +252,12 @@ export class Engine {
   private async reconcile(term: Term): Promise<void> {
     const stopTimer = this.metrics.engineReconcileDuration.startTimer();
     this.metrics.engineReconcileCount.inc();
+    const planStart = this.clock.now();
     const snap = snapshotOf(this.keys, this.caches());
     const budget = this.governor.budget(snap.live, snap.lost);
     const actions = planSchedule(snap.state, { maxEvictions: budget.maxEvictions, evictionHold: budget.hold });
     const now = this.clock.now();
+    this.lastPlan = { endedAt: now, ms: now - planStart };
     const ops: Op[] = [];
     for (const a of actions) {
       const o = opFor(this.keys, a, snap, term.epoch, now);

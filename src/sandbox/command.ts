@@ -2,8 +2,7 @@
 import { readFileSync } from "node:fs";
 
 export interface RunOptions {
-  /** Bytes to write, or an open file descriptor the command reads from (it is not closed). */
-  stdin?: string | Uint8Array | number;
+  stdin?: string | Uint8Array;
   /** The complete environment of the command (nothing is inherited when given). */
   env?: Record<string, string>;
   timeoutMs?: number;

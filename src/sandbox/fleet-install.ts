@@ -9,7 +9,6 @@
 // Mounts do not survive a reboot of the machine: `fleet sandbox start` installs again.
 import fleetService from "../../contrib/systemd/fleet.service" with { type: "text" };
 import fleetSocket from "../../contrib/systemd/fleet.socket" with { type: "text" };
-import { closeSync, openSync } from "node:fs";
 import { INNER_DIR } from "./boot-script.ts";
 import type { Machine } from "./machine.ts";
 
@@ -55,15 +54,14 @@ export function socketDropIn(ip: string, port: number): string {
 }
 
 /**
- * Runs inside the machine with the fleet binary open on its standard input; safe to run again.
- * The binary is bind-mounted through that descriptor, so it may live anywhere on the host, even
- * under /tmp, which each machine mounts privately (-c: no canonical path, which the machine
- * could not resolve).
+ * Runs inside the machine with the binary's host path as $1; safe to run again. Machines see
+ * the host's files except under their private /run, /tmp, /var/tmp and /dev/shm; the
+ * directory of the running fleet binary is kept visible even under /tmp (boot-script.ts).
  */
 export const INSTALL_SCRIPT = `set -eu
-bin=/proc/self/fd/0
+bin="$1"
 mounted() { awk -v p="$1" '$5 == p { found = 1 } END { exit !found }' /proc/self/mountinfo; }
-[ -f "$bin" ] || { echo "the fleet binary handed in on standard input is not a file" >&2; exit 1; }
+[ -f "$bin" ] || { echo "$bin is not visible inside the machine (it is under a path each machine mounts privately)" >&2; exit 1; }
 if ! mounted /usr/local; then
   mkdir -p ${INNER_DIR}/usr-local/upper ${INNER_DIR}/usr-local/work
   mount -t overlay overlay -o lowerdir=/usr/local,upperdir=${INNER_DIR}/usr-local/upper,workdir=${INNER_DIR}/usr-local/work /usr/local
@@ -71,7 +69,7 @@ fi
 mkdir -p /usr/local/bin
 if ! mounted ${BINARY_PATH}; then
   [ -e ${BINARY_PATH} ] || : > ${BINARY_PATH}
-  mount -c --bind "$bin" ${BINARY_PATH}
+  mount --bind "$bin" ${BINARY_PATH}
   mount -o remount,bind,ro ${BINARY_PATH}
 fi
 ln -sfn fleet /usr/local/bin/fleetd
@@ -89,18 +87,10 @@ export async function installFleet(m: Machine, opts: InstallOptions): Promise<vo
   await m.writeFile(`/etc/systemd/system/${SOCKET}`, fleetSocket);
   await m.writeFile(SOCKET_DROP_IN, socketDropIn(m.ip, opts.apiPort));
   await m.writeFile(CONFIG_PATH, sandboxConfig(m, opts), "0600");
-  let fd: number;
   try {
-    fd = openSync(opts.binary, "r");
-  } catch (err) {
-    throw new Error(`Cannot install fleet in ${m.name}: cannot open ${opts.binary}: ${(err as Error).message}`);
-  }
-  try {
-    await m.execOk(["/bin/sh", "-c", INSTALL_SCRIPT, "install-fleet"], { stdin: fd, timeoutMs: 30_000 });
+    await m.execOk(["/bin/sh", "-c", INSTALL_SCRIPT, "install-fleet", opts.binary], { timeoutMs: 30_000 });
   } catch (err) {
     throw new Error(`Cannot install fleet in ${m.name}: ${(err as Error).message}`);
-  } finally {
-    closeSync(fd);
   }
 }
 

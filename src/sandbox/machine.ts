@@ -22,8 +22,7 @@ export interface MachineContext {
 }
 
 export interface ExecOptions {
-  /** Bytes to write, or an open host file descriptor (e.g. to hand the machine a host file). */
-  stdin?: string | Uint8Array | number;
+  stdin?: string | Uint8Array;
   /** Added to a minimal environment (PATH, HOME, LANG); the caller's is not inherited. */
   env?: Record<string, string>;
   timeoutMs?: number;

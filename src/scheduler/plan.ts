@@ -1,7 +1,7 @@
 // The engine's whole reconcile decision as a pure function: cluster state in, typed actions
 // with reasons out. Steps, each deterministic (units in Relations order, machines by id):
 //  1. Entries that go for reasons of their own: unit destroyed, desired inactive, machine gone
-//     (global units: dropped; non-global units: moved, within the eviction budget).
+//     (global units: dropped; non-global units: decided in step 4).
 //  2. Keep pass: each scheduled non-global unit stays if it still fits where it is, judged
 //     against the units kept before it; so of two conflicting units on one machine the one
 //     decided first stays (the one the agent already runs). Drain does not move anything.
@@ -11,6 +11,10 @@
 //     Replaces= takes its victim's machine and the victim (with its followers) is placed after
 //     it, on a machine that satisfies the victim's own constraints, or becomes pending.
 //     Steps 3 and 4 repeat when a push freed room (rarely more than once).
+//     A unit whose only entry is on a lost machine moves only when another machine fits it and
+//     the eviction budget allows (its followers ride along for free). One that fits nowhere else
+//     keeps that entry and waits for the machine: when it returns, its agent finds the entry and
+//     adopts the unit it still runs instead of stopping and restarting it.
 // Global units are expanded here: one schedule entry per (global unit, machine), keyed by the
 // same unit name (design.md §3), so the planner emits schedule/unschedule per machine for them.
 // Precedence on one machine: non-global units already there, then global units by name, then
@@ -24,7 +28,7 @@ import { relationsOf } from "./order.ts";
 import type { GlobalTargets } from "./place.ts";
 import { blockerOn, globalSummary, globalTargets, placeUnit } from "./place.ts";
 import type { Blocker } from "./reasons.ts";
-import { blockerText } from "./reasons.ts";
+import { awaitingLine, blockerText } from "./reasons.ts";
 import { shortId } from "./rules.ts";
 import type { ClusterState, EngineAction, Placement, PlanOptions, PlacementUnit } from "./types.ts";
 
@@ -77,7 +81,10 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
 
   // Step 2.
   const kept = new Map<string, string>();
+  /** Units that keep their entry on a lost machine: held by the eviction budget, or fit nowhere else. */
   const stuck = new Map<string, string>();
+  /** Units whose only entry is on a lost machine, until step 4 moves or keeps them. */
+  const away = new Map<string, string>();
   const movedOffLost = new Map<string, string>();
   const needs = new Set<string>();
   const pendingOut = new Map<string, string>();
@@ -90,6 +97,12 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
       return `MachineOf=${b.peer} left machine ${shortId(m)}`;
     }
     return `machine ${shortId(m)} no longer fits: ${blockerText(b)}`;
+  };
+  const holdOn = (name: string, m: string): void => {
+    needs.delete(name);
+    away.delete(name);
+    stuck.set(name, m);
+    pendingOut.set(name, `waiting to move off lost machine ${shortId(m)} (${hold})`);
   };
   const evict = (name: string, m: string, reason: string): void => {
     view.remove(name, m);
@@ -119,29 +132,11 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
       if (!kept.has(name)) needs.add(name);
       continue;
     }
+    needs.add(name);
     const lost = lostMs[0];
-    if (lost === undefined) {
-      needs.add(name);
-      continue;
-    }
+    if (lost === undefined) continue;
     for (const m of lostMs.slice(1)) drop(name, m, wentAway(m));
-    // A follower goes wherever its target goes: with it, or waiting with it.
-    const peersThere = u.requirements.machineOf.filter((p) => (entriesOf.get(p) ?? []).includes(lost));
-    let move: boolean;
-    if (peersThere.some((p) => movedOffLost.get(p) === lost)) move = true;
-    else if (peersThere.some((p) => stuck.get(p) === lost)) move = false;
-    else if (budget > 0) {
-      budget--;
-      move = true;
-    } else move = false;
-    if (move) {
-      drop(name, lost, wentAway(lost));
-      movedOffLost.set(name, lost);
-      needs.add(name);
-    } else {
-      stuck.set(name, lost);
-      pendingOut.set(name, `waiting to move off lost machine ${shortId(lost)} (${hold})`);
-    }
+    away.set(name, lost);
   }
 
   // Steps 3 and 4 repeat while a Replaces push freed room a global unit may now take (the next
@@ -189,8 +184,29 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
     pushed = false;
     for (const name of rel.order) {
       if (!needs.has(name)) continue;
-      const r = placeUnit(units.get(name)!, view, rel);
+      const u = units.get(name)!;
+      const from = away.get(name);
+      // A follower goes wherever its target goes: with it, or waiting with it.
+      const peersThere = from === undefined ? [] : u.requirements.machineOf.filter((p) => (entriesOf.get(p) ?? []).includes(from));
+      if (from !== undefined && peersThere.some((p) => stuck.get(p) === from)) {
+        holdOn(name, from);
+        continue;
+      }
+      const r = placeUnit(u, view, rel);
       if ("reasons" in r) continue;
+      if (from !== undefined) {
+        // Only a unit that has somewhere to go spends the budget.
+        if (!peersThere.some((p) => movedOffLost.get(p) === from)) {
+          if (budget <= 0) {
+            holdOn(name, from);
+            continue;
+          }
+          budget--;
+        }
+        away.delete(name);
+        drop(name, from, wentAway(from));
+        movedOffLost.set(name, from);
+      }
       needs.delete(name);
       view.add(name, r.machine);
       kept.set(name, r.machine);
@@ -203,10 +219,14 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
   }
 
   // Pending reasons are taken from the final view, so the next plan words them the same way.
+  // A unit still away fits no live machine: it keeps its entry (and keeps running there if the
+  // machine only lost its lease) until the machine returns or another one fits.
   for (const name of rel.order) {
     if (!needs.has(name)) continue;
     const r = placeUnit(units.get(name)!, view, rel);
-    if ("reasons" in r) pendingOut.set(name, r.summary);
+    const from = away.get(name);
+    if (from !== undefined) stuck.set(name, from);
+    if ("reasons" in r) pendingOut.set(name, from === undefined ? r.summary : awaitingLine(shortId(from), r.reasons));
   }
   for (const g of globals) {
     const t = targets.get(g.name)!;

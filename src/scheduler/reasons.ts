@@ -146,3 +146,12 @@ export function summaryLine(parts: readonly string[]): string {
   if (parts.length === 1 && parts[0] === NO_MACHINES) return NO_MACHINES;
   return `${NO_FIT}: ${parts.join("; ")}`;
 }
+
+/**
+ * The pending line of a unit that keeps its entry on a lost machine because no live machine
+ * fits it: `machine` is the short id, `parts` what placeUnit found on the live machines.
+ */
+export function awaitingLine(machine: string, parts: readonly string[]): string {
+  const why = parts.length === 1 && parts[0] === NO_MACHINES ? "no other machines are available" : `no other machine fits: ${parts.join("; ")}`;
+  return `waiting for machine ${machine} to return: ${why}`;
+}

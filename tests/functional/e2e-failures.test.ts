@@ -218,7 +218,7 @@ test("leader loss: stopping the leader's daemon hands the engine to another mach
     c.writeUnit("app@.service", serviceUnit("app %i", ["Conflicts=pin@*.service"]));
     try {
       const pinned = `pin@${leader.machineId}.service`;
-      await deploy([pinned]);
+      const pinnedPid = (await deploy([pinned])).get(pinned)!.pid;
       const apps = APPS.slice(0, 4);
       const before = await deploy(apps);
       for (const [, p] of before) expect(others).toContain(p.machine);
@@ -241,11 +241,13 @@ test("leader loss: stopping the leader's daemon hands the engine to another mach
       await c.waitForMachines(others, MOVE_DEADLINE_MS + AGENT_TTL_MS);
       expectUntouched(before, await expectEachRunsOnce(apps));
 
-      // The daemon comes back: the pinned unit runs on its machine again, once.
+      // The daemon comes back with a new lease: the pinned unit, which fits no other machine,
+      // kept its schedule entry meanwhile, so the agent adopts it instead of restarting it.
       await c.startDaemon(leader);
-      await c.waitFor(`${pinned} to run on ${leader.name} again`, async () =>
-        (await c.listUnits()).some((r) => r.unit === pinned && r.machineId === leader.machineId && r.active === "active") &&
-        (await c.activeIn(leader, pinned)) === "active");
+      await c.waitFor(`${pinned} to be listed on ${leader.name} again`, async () =>
+        (await c.listUnits()).some((r) => r.unit === pinned && r.machineId === leader.machineId && r.active === "active"));
+      expect(await c.activeIn(leader, pinned)).toBe("active");
+      expect(await c.mainPid(leader, pinned)).toBe(pinnedPid);
       expect(await c.runningCopies(pinned)).toEqual([leader]);
       expectUntouched(before, await expectEachRunsOnce(apps));
     } finally {

@@ -39,20 +39,27 @@ test("units land by metadata, MachineOf, Conflicts and Global; a lost machine's 
     expect(e.entry).toEqual({ hash: u.hash, desiredState: "launched", epoch: String(engine.epoch) });
   }
 
-  // web@1's machine goes away: web@1 has nowhere to go (the other web machine runs web@2),
-  // so it waits, and its follower is not left behind on a machine it cannot use either.
+  // web@1's machine goes away: web@1 has nowhere to go (the other web machine runs web@2), so
+  // it keeps its entry there and waits for the machine (whose agent may still run it), and its
+  // follower waits with it. The global unit's entry on that machine goes.
   const host = placed["web@1.service"]![0]!;
   await (host === "m1" ? m1 : m2).vanish();
-  await until("web@1 and its follower off the lost machine", async () => {
-    const p = await c.placements();
-    return !p["web@1.service"]?.includes(host) && !p["sidecar.service"]?.includes(host) ? p : undefined;
+  const waiting = await until("web@1 waiting for its machine", async () => {
+    const p = await c.pending("web@1.service");
+    return p?.reason.startsWith(`waiting for machine ${host} to return: no other machine fits: `) ? p : undefined;
   });
-  const after = await c.placements();
-  const runner = ["web@1.service", "web@3.service"].filter((u) => after[u]);
-  expect(runner.length).toBe(0);
+  expect(waiting.reason).toContain("Conflicts=web@*.service (web@2.service)");
+  expect((await until("sidecar waiting with it", () => c.pending("sidecar.service"))).reason).toBe(
+    `waiting for machine ${host} to return: no other machine fits: MachineOf=web@1.service is not scheduled`,
+  );
+  const after = await until("the global unit off the lost machine", async () => {
+    const p = await c.placements();
+    return p["monitor.service"]?.length === 1 ? p : undefined;
+  });
   expect(after["monitor.service"]).toEqual([host === "m1" ? "m2" : "m1"]);
-  expect((await c.pending("web@1.service"))?.reason).toBeDefined();
-  expect(await c.pending("sidecar.service")).toBeDefined();
+  expect(after["web@1.service"]).toEqual([host]);
+  expect(after["sidecar.service"]).toEqual([host]);
+  expect(after["web@3.service"]).toBeUndefined();
 }, 60_000);
 
 test("desired state and file changes reach the entries; inactive and destroy clean up", async () => {

@@ -538,6 +538,103 @@ describe("machine loss", () => {
   });
 });
 
+describe("units that fit only their lost machine keep their entry and wait for it", () => {
+  // A full machine id, so that reasons show the short form fleetctl shows.
+  const LOST = "27e8a4f8c0d94b6e9a3b6f1e2d7c5a90";
+  const waiting = (why: string) => `waiting for machine 27e8a4f8 to return: no other machine fits: ${why}`;
+  const pinned = unit("pin.service", { machineId: "27e8a4f8" });
+  const eu = unit("eu.service", { metadata: { region: ["eu"] } });
+  const us = [machine("m0", { region: "us" }), machine("m1", { region: "us" })];
+  run([
+    {
+      name: "a unit pinned with MachineID= to the lost machine stays scheduled there",
+      state: cluster(ms(2), [pinned], { "pin.service": LOST }),
+      actions: [`?pin.service: ${waiting("MachineID=27e8a4f8 is not a live machine")}`],
+      placement: { "pin.service": LOST },
+    },
+    {
+      name: "its MachineOf followers stay with it; an unpinned unit and a global unit's entry leave as before",
+      state: cluster(
+        ms(2),
+        [pinned, unit("side.service", { machineOf: ["pin.service"] }), unit("free.service"), unit("g.service", { global: true })],
+        { "pin.service": LOST, "side.service": LOST, "free.service": LOST, "g.service": `m0,m1,${LOST}` },
+      ),
+      actions: [
+        `-free.service@${LOST}: machine 27e8a4f8 went away`,
+        `-g.service@${LOST}: machine 27e8a4f8 went away`,
+        "+free.service@m0: least loaded fitting machine",
+        `?pin.service: ${waiting("MachineID=27e8a4f8 is not a live machine")}`,
+        `?side.service: ${waiting("MachineOf=pin.service is not scheduled")}`,
+      ],
+      placement: { "free.service": "m0", "g.service": "m0,m1", "pin.service": LOST, "side.service": LOST },
+    },
+    {
+      name: "a unit whose MachineMetadata no live machine has stays scheduled there",
+      state: cluster(us, [eu], { "eu.service": LOST }),
+      actions: [`?eu.service: ${waiting("MachineMetadata region=eu matches none of 2 machines")}`],
+      placement: { "eu.service": LOST },
+    },
+    {
+      name: "a unit that conflicts with every live machine stays scheduled there",
+      state: cluster(ms(1), [unit("c1.service", { conflicts: ["c*"] }), unit("c2.service", { conflicts: ["c*"] })], {
+        "c1.service": "m0",
+        "c2.service": LOST,
+      }),
+      actions: [`?c2.service: ${waiting("1 runs a unit matching Conflicts=c* (c1.service)")}`],
+      placement: { "c1.service": "m0", "c2.service": LOST },
+    },
+    {
+      name: "with no live machine at all, units stay where they were",
+      state: cluster([], [unit("a.service")], { "a.service": LOST }),
+      actions: ["?a.service: waiting for machine 27e8a4f8 to return: no other machines are available"],
+      placement: { "a.service": LOST },
+    },
+    {
+      name: "a machine that fits appears: the waiting unit moves there",
+      state: cluster([...us, machine("m2", { region: "eu" })], [eu], { "eu.service": LOST }, {
+        "eu.service": waiting("MachineMetadata region=eu matches none of 2 machines"),
+      }),
+      actions: [`-eu.service@${LOST}: machine 27e8a4f8 went away`, "+eu.service@m2: least loaded fitting machine", "!eu.service"],
+      placement: { "eu.service": "m2" },
+    },
+    {
+      name: "the machine returns: its units stay, only the pending reasons go (nothing for its agent to restart)",
+      state: cluster([machine("m0"), machine(LOST)], [pinned, unit("side.service", { machineOf: ["pin.service"] })], {
+        "pin.service": LOST,
+        "side.service": LOST,
+      }, {
+        "pin.service": waiting("MachineID=27e8a4f8 is not a live machine"),
+        "side.service": waiting("MachineOf=pin.service is not scheduled"),
+      }),
+      actions: ["!pin.service", "!side.service"],
+      placement: { "pin.service": LOST, "side.service": LOST },
+    },
+  ]);
+
+  const mixed = () => cluster(ms(2), [unit("a-pin.service", { machineId: "m9" }), unit("b.service"), unit("c.service")], {
+    "a-pin.service": "m9",
+    "b.service": "m9",
+    "c.service": "m9",
+  });
+
+  test("the eviction budget is spent only on units that have somewhere to go", () => {
+    expect(brief(planSchedule(mixed(), { maxEvictions: 1 }))).toEqual([
+      "-b.service@m9: machine m9 went away",
+      "+b.service@m0: least loaded fitting machine",
+      "?a-pin.service: waiting for machine m9 to return: no other machine fits: MachineID=m9 is not a live machine",
+      "?c.service: waiting to move off lost machine m9 (eviction rate limit)",
+    ]);
+  });
+
+  test("with evictions paused, a unit that could move waits for the budget, one that could not waits for its machine", () => {
+    expect(brief(planSchedule(mixed(), { maxEvictions: 0, evictionHold: "evictions paused" }))).toEqual([
+      "?a-pin.service: waiting for machine m9 to return: no other machine fits: MachineID=m9 is not a live machine",
+      "?b.service: waiting to move off lost machine m9 (evictions paused)",
+      "?c.service: waiting to move off lost machine m9 (evictions paused)",
+    ]);
+  });
+});
+
 describe("pending bookkeeping", () => {
   const blocked = "no machine fits: MachineID=m7 is not a live machine";
   run([

@@ -1,28 +1,15 @@
 // destroy (fleet-reference.md §6.6.6; quirk Q7 fixed: it waits unless --no-block, and what it
 // waits for is the unit gone and unloaded from every machine that reported it).
-import { errorText, type Unit } from "./client.ts";
+import { errorText } from "./client.ts";
 import { blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag } from "./command.ts";
-import { findUnits } from "./find-units.ts";
+import { findUnitsOrExit } from "./find-units.ts";
 import { isGlobalUnit } from "./unit-info.ts";
 import { waitForUnits, type WaitSpec } from "./wait.ts";
 import { blockAttempts } from "./wait-logic.ts";
 
 async function runDestroy(ctx: Ctx): Promise<number> {
-  if (ctx.args.length === 0) {
-    ctx.io.err("No units given\n");
-    return 0;
-  }
-  let units: Unit[];
-  try {
-    units = await findUnits(ctx.client, ctx.args);
-  } catch (err) {
-    ctx.io.err(`${errorText(err)}\n`);
-    return 1;
-  }
-  if (units.length === 0) {
-    ctx.io.err("Units not found in registry\n");
-    return 0;
-  }
+  const units = await findUnitsOrExit(ctx);
+  if (typeof units === "number") return units;
   let code = 0;
   const waits: WaitSpec[] = [];
   const done = new Set<string>();

@@ -4,7 +4,7 @@ import type { DesiredState } from "../unit/types.ts";
 import { errorText, type Unit } from "./client.ts";
 import { blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag } from "./command.ts";
 import { waitAndReport } from "./cmd-start.ts";
-import { findUnits, goList } from "./find-units.ts";
+import { findUnitsOrExit, goList } from "./find-units.ts";
 import { isGlobalUnit } from "./unit-info.ts";
 import { blockAttempts } from "./wait-logic.ts";
 
@@ -25,21 +25,8 @@ export function unloadAction(unit: Unit): StopAction {
 }
 
 async function run(ctx: Ctx, kind: "stop" | "unload"): Promise<number> {
-  if (ctx.args.length === 0) {
-    ctx.io.err("No units given\n");
-    return 0;
-  }
-  let units: Unit[];
-  try {
-    units = await findUnits(ctx.client, ctx.args);
-  } catch (err) {
-    ctx.io.err(`${errorText(err)}\n`);
-    return 1;
-  }
-  if (units.length === 0) {
-    ctx.io.err("Units not found in registry\n");
-    return 0;
-  }
+  const units = await findUnitsOrExit(ctx);
+  if (typeof units === "number") return units;
   const target: DesiredState = kind === "stop" ? "loaded" : "inactive";
   const decide = kind === "stop" ? stopAction : unloadAction;
   const names: string[] = [];

@@ -126,7 +126,8 @@ function canListen(host: string, port: number): Promise<boolean> {
   });
 }
 
-function freePort(host: string): Promise<number> {
+/** A TCP port nobody listens on right now (the OS picks it; the caller binds it a moment later). */
+export function freePort(host = "127.0.0.1"): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once("error", reject);

@@ -1,11 +1,13 @@
 // Starts a real, throwaway etcd for integration, functional tests and benchmarks: free ports,
 // a temp data dir, logs in a file (shown only when something fails), optional auth and TLS.
 import { appendFileSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { freePort } from "../../src/sandbox/etcd-process.ts";
 import { generateTestCerts, type TestCerts } from "./tls/certs.ts";
+
+export { freePort };
 
 export interface StartEtcdOptions {
   /** Create user `root` (password `rootPassword`) and enable auth. */
@@ -248,17 +250,4 @@ class LocalEtcd implements EtcdServer {
     p.ref();
     await p.exited;
   }
-}
-
-/** A TCP port nobody listens on right now (the OS picks it; etcd binds it a moment later). */
-export function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error(`Cannot find a free port on ${host}`))));
-    });
-  });
 }

@@ -1,5 +1,5 @@
 // One machine: a real systemd as PID 1 of its own pid, mount, uts, net and cgroup namespaces.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { dirsToKeepVisible, GO_FILE, initScript, LAUNCHER_PID_FILE, launcherScript } from "./boot-script.ts";
 import { createNode, isFrozen, isPopulated, killNode, procsOf, removeTree, setFrozen, waitEmpty } from "./cgroup.ts";
@@ -244,6 +244,7 @@ export class Machine {
     let outcome: "halted" | "killed" | "stopped" = "stopped";
     if (pid !== undefined && this.isStarted()) {
       if (isFrozen(this.ctx.cgroupNode)) await setFrozen(this.ctx.cgroupNode, false);
+      await this.endEntered(pid);
       if (this.ownsPid(pid)) process.kill(pid, SIGRTMIN_PLUS_3);
       try {
         await waitEmpty(this.ctx.cgroupNode, timeoutMs);
@@ -256,6 +257,42 @@ export class Machine {
     }
     await this.release();
     return outcome;
+  }
+
+  /**
+   * Ends the commands entered from the host (anything exec'd into a halting machine is
+   * disposable). Left running, they stall shutdown: systemd-shutdown SIGSTOPs every process, a
+   * command's nsenter (on the host, in fork mode) sees its child stop, stops itself and never
+   * reaps it, and shutdown waits for that child until halt() falls back to a hard kill. Only the
+   * processes inside the machine are killed, so that each nsenter reaps its child and exits: a
+   * child whose nsenter died first would be left to the host's init, which may reap it late, and
+   * shutdown would wait for that zombie. Whatever is still there after a while gets cgroup.kill.
+   */
+  private async endEntered(machinePid: number): Promise<void> {
+    const node = join(this.ctx.cgroupNode, EXEC_CGROUP);
+    if (!isPopulated(node)) return;
+    let inside: string;
+    try {
+      inside = readlinkSync(`/proc/${machinePid}/ns/pid`);
+    } catch {
+      killNode(node);
+      return;
+    }
+    const killInside = (): boolean => {
+      for (const p of procsOf(node)) {
+        try {
+          if (readlinkSync(`/proc/${p}/ns/pid`) === inside) process.kill(p, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      return !isPopulated(node);
+    };
+    try {
+      await waitFor(killInside, { timeoutMs: 5_000, intervalMs: 20, what: `the commands entered into ${this.name} to end` });
+    } catch {
+      killNode(node);
+    }
   }
 
   /** Stops every process of the machine where it stands (cgroup freezer). */

@@ -165,6 +165,24 @@ test("a halted machine shuts down cleanly and boots again", async () => {
   });
 }, 60_000);
 
+test("a command running inside a machine does not hold up its halt", async () => {
+  const m2 = cluster.machines[1]!;
+  await withJournalOnFailure([m2], async () => {
+    const marker = "/run/long-exec-started";
+    const long = m2.exec(["/bin/sh", "-c", `touch ${marker} && exec sleep 300`]);
+    await waitFor(async () => (await m2.exec(["test", "-e", marker])).code === 0, { timeoutMs: 10_000, what: "the long command to start" });
+    // Unless halt() ends the commands entered from the host first, shutdown waits on a stopped
+    // nsenter until the deadline and halt() falls back to a hard kill ("killed").
+    expect(await m2.halt()).toBe("halted");
+    // The command went with the machine, not at its own deadline.
+    const r = await long;
+    expect(r.timedOut).toBe(false);
+    expect(r.code).not.toBe(0);
+    await m2.boot();
+    expect(await m2.isRunning()).toBe(true);
+  });
+}, 60_000);
+
 test("a cluster whose owner died is found stale and cleaned up completely", async () => {
   const name = randomClusterName("stale");
   const child = Bun.spawn(

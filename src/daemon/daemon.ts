@@ -8,6 +8,7 @@ import { Agent } from "../agent/agent.ts";
 import { Presence } from "../agent/presence.ts";
 import type { Config } from "../config/index.ts";
 import type { Logger } from "../log/logger.ts";
+import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
 import { EtcdClient } from "../registry/etcd/index.ts";
 import type { MachineRecord } from "../registry/models.ts";
 import { Registry } from "../registry/registry.ts";
@@ -15,6 +16,7 @@ import { Engine } from "../scheduler/engine.ts";
 import { DbusUnitManager } from "../systemd/dbus-unit-manager.ts";
 import type { UnitManager } from "../systemd/unit-manager.ts";
 import { detectPublicIp, readMachineId } from "./identity.ts";
+import { registryMetricsObserver } from "./registry-metrics.ts";
 import { sdNotify } from "./sd-notify.ts";
 
 export interface DaemonOptions {
@@ -25,6 +27,8 @@ export interface DaemonOptions {
   units?: UnitManager;
   /** sd_notify; replaceable for tests. */
   notify?: (state: string) => Promise<boolean>;
+  /** Where the registry, engine and API count; the process-wide metrics by default. */
+  metrics?: FleetMetrics;
 }
 
 export interface StopOptions {
@@ -79,6 +83,7 @@ export class Daemon {
       username: config.etcdUsername,
       password: config.etcdPassword,
       tls: { caFile: config.etcdCafile, certFile: config.etcdCertfile, keyFile: config.etcdKeyfile },
+      onOperation: registryMetricsObserver(opts.metrics ?? fleetMetrics),
     });
     const registry = new Registry(etcd, config.etcdKeyPrefix);
     const presence = new Presence({
@@ -91,7 +96,7 @@ export class Daemon {
     let listeners: ApiListeners | undefined;
     try {
       const handler = createApiHandler({
-        registry, tokenLimit: config.tokenLimit, version, isReady: () => presence.ready, log: log.child("api"),
+        registry, tokenLimit: config.tokenLimit, version, isReady: () => presence.ready, log: log.child("api"), metrics: opts.metrics,
       });
       const tls = config.apiTlsCert && config.apiTlsKey ? { cert: config.apiTlsCert, key: config.apiTlsKey, ca: config.apiTlsCa } : undefined;
       listeners = await serveApi(handler, { listen: config.apiListen, tls, tokens: config.apiTokens, log: log.child("api"), version });
@@ -134,6 +139,7 @@ export class Daemon {
         machineId: this.machine.id,
         config: { reconcileIntervalMs: config.engineReconcileIntervalMs, agentTtlMs: config.agentTtlMs },
         log: log.child("engine"),
+        metrics: this.opts.metrics,
       });
       this.engine.start();
     }

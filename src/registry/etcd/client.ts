@@ -30,17 +30,29 @@ export class EtcdClient {
     return r.kvs[0];
   }
 
-  async range(key: string, opts: RangeOptions = {}): Promise<RangeResult> {
+  range(key: string, opts: RangeOptions = {}): Promise<RangeResult> {
+    return this.transport.observed("range", () => this.rangeOnce(key, opts));
+  }
+
+  private async rangeOnce(key: string, opts: RangeOptions): Promise<RangeResult> {
     const { body } = await this.transport.call<WireRange>({ path: "/v3/kv/range", body: encodeRangeRequest(key, opts), op: "range", key, idempotent: true });
     return decodeRange(body);
   }
 
-  async put(key: string, value: string, opts: PutOptions = {}): Promise<PutResult> {
+  put(key: string, value: string, opts: PutOptions = {}): Promise<PutResult> {
+    return this.transport.observed("put", () => this.putOnce(key, value, opts));
+  }
+
+  private async putOnce(key: string, value: string, opts: PutOptions): Promise<PutResult> {
     const { body } = await this.transport.call<WirePut>({ path: "/v3/kv/put", body: encodePutRequest(key, value, opts), op: "put", key, idempotent: false });
     return decodePut(body);
   }
 
-  async delete(key: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
+  delete(key: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
+    return this.transport.observed("delete", () => this.deleteOnce(key, opts));
+  }
+
+  private async deleteOnce(key: string, opts: DeleteOptions): Promise<DeleteResult> {
     const { body } = await this.transport.call<WireDelete>({ path: "/v3/kv/deleterange", body: encodeDeleteRequest(key, opts), op: "delete", key, idempotent: false });
     return decodeDelete(body);
   }
@@ -49,7 +61,11 @@ export class EtcdClient {
    * Compares, then runs `success` or `failure` atomically. A txn that writes is not retried once
    * it may have reached etcd (see shouldRetry): on an `uncertain` error, read back and decide.
    */
-  async txn(t: Txn): Promise<TxnResult> {
+  txn(t: Txn): Promise<TxnResult> {
+    return this.transport.observed("txn", () => this.txnOnce(t));
+  }
+
+  private async txnOnce(t: Txn): Promise<TxnResult> {
     const key = t.compare[0]?.key ?? t.success[0]?.key ?? t.failure?.[0]?.key;
     const { body } = await this.transport.call<WireTxn>({ path: "/v3/kv/txn", body: encodeTxn(t), op: "txn", key, idempotent: txnIsReadOnly(t) });
     const succeeded = body.succeeded ?? false;
@@ -62,11 +78,15 @@ export class EtcdClient {
   async compact(revision: number, opts: { physical?: boolean } = {}): Promise<void> {
     const body: Record<string, unknown> = { revision: String(revision) };
     if (opts.physical) body.physical = true;
-    await this.transport.call({ path: "/v3/kv/compaction", body, op: "compact", key: String(revision), idempotent: true });
+    await this.transport.observed("compact", () => this.transport.call({ path: "/v3/kv/compaction", body, op: "compact", key: String(revision), idempotent: true }));
   }
 
   /** Grants a lease of `ttlSeconds`; `id` asks for that lease ID (decimal string). */
-  async leaseGrant(ttlSeconds: number, leaseId?: string): Promise<LeaseGrantResult> {
+  leaseGrant(ttlSeconds: number, leaseId?: string): Promise<LeaseGrantResult> {
+    return this.transport.observed("lease_grant", () => this.leaseGrantOnce(ttlSeconds, leaseId));
+  }
+
+  private async leaseGrantOnce(ttlSeconds: number, leaseId: string | undefined): Promise<LeaseGrantResult> {
     const req: Record<string, unknown> = { TTL: String(ttlSeconds) };
     if (leaseId && leaseId !== "0") req.ID = leaseId;
     const { body, endpoint } = await this.transport.call<{ ID?: string; TTL?: string; error?: string }>({
@@ -79,7 +99,11 @@ export class EtcdClient {
   }
 
   /** Renews the lease once; resolves to the TTL it has now. Throws kind "not-found" when it expired. */
-  async leaseKeepAlive(leaseId: string): Promise<number> {
+  leaseKeepAlive(leaseId: string): Promise<number> {
+    return this.transport.observed("lease_keepalive", () => this.leaseKeepAliveOnce(leaseId));
+  }
+
+  private async leaseKeepAliveOnce(leaseId: string): Promise<number> {
     const { body, endpoint } = await this.transport.call<{ result?: { TTL?: string }; error?: { grpc_code?: number; message?: string } }>({
       path: "/v3/lease/keepalive", body: { ID: leaseId }, op: "lease-keepalive", key: leaseId, idempotent: true,
     });
@@ -100,7 +124,11 @@ export class EtcdClient {
    * Revokes the lease and deletes its keys. A lease that is already gone is not an error, which
    * also makes a retried revoke (the first one may have been applied) safe.
    */
-  async leaseRevoke(leaseId: string): Promise<void> {
+  leaseRevoke(leaseId: string): Promise<void> {
+    return this.transport.observed("lease_revoke", () => this.leaseRevokeOnce(leaseId));
+  }
+
+  private async leaseRevokeOnce(leaseId: string): Promise<void> {
     try {
       await this.transport.call({ path: "/v3/lease/revoke", body: { ID: leaseId }, op: "lease-revoke", key: leaseId, idempotent: true });
     } catch (e) {
@@ -110,7 +138,11 @@ export class EtcdClient {
   }
 
   /** The lease's remaining and granted TTL, or undefined when it expired or never existed. */
-  async leaseTimeToLive(leaseId: string, opts: { keys?: boolean } = {}): Promise<LeaseTimeToLive | undefined> {
+  leaseTimeToLive(leaseId: string, opts: { keys?: boolean } = {}): Promise<LeaseTimeToLive | undefined> {
+    return this.transport.observed("lease_ttl", () => this.leaseTimeToLiveOnce(leaseId, opts));
+  }
+
+  private async leaseTimeToLiveOnce(leaseId: string, opts: { keys?: boolean }): Promise<LeaseTimeToLive | undefined> {
     const req: Record<string, unknown> = { ID: leaseId };
     if (opts.keys) req.keys = true;
     const { body } = await this.transport.call<{ TTL?: string; grantedTTL?: string; keys?: string[] }>({
@@ -138,7 +170,11 @@ export class EtcdClient {
     return w;
   }
 
-  async status(): Promise<StatusResult> {
+  status(): Promise<StatusResult> {
+    return this.transport.observed("status", () => this.statusOnce());
+  }
+
+  private async statusOnce(): Promise<StatusResult> {
     const { body, endpoint } = await this.transport.call<{ header?: { revision?: string }; version?: string }>({
       path: "/v3/maintenance/status", body: {}, op: "status", idempotent: true,
     });

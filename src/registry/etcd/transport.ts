@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { TokenCache } from "./auth.ts";
 import { type AttemptFailure, backoffDelay, type Reach, shouldRetry } from "./backoff.ts";
 import { EtcdError, type EtcdErrorKind, GrpcCode, grpcFromHttp, kindFromGrpc } from "./errors.ts";
-import type { EtcdOptions } from "./types.ts";
+import type { EtcdOperationType, EtcdOptions } from "./types.ts";
 
 export interface CallSpec {
   path: string;
@@ -49,8 +49,10 @@ export class Transport {
   private readonly timeoutMs: number;
   private readonly retries: number;
   private readonly tls: FetchTls | undefined;
+  private readonly onOperation: EtcdOptions["onOperation"];
 
   constructor(opts: EtcdOptions) {
+    this.onOperation = opts.onOperation;
     if (opts.endpoints.length === 0) throw new Error("Cannot create an etcd client: no endpoints given");
     this.endpoints = opts.endpoints.map(normalizeEndpoint);
     this.timeoutMs = opts.requestTimeoutMs ?? 5000;
@@ -71,6 +73,25 @@ export class Transport {
 
   close(): void {
     this.closed = true;
+  }
+
+  /** Runs one logical operation and reports it (once, whatever retries it took) to onOperation. */
+  async observed<T>(type: EtcdOperationType, fn: () => Promise<T>): Promise<T> {
+    const report = this.onOperation;
+    if (!report) return fn();
+    const start = performance.now();
+    let ok = false;
+    try {
+      const r = await fn();
+      ok = true;
+      return r;
+    } finally {
+      try {
+        report({ type, durationMs: performance.now() - start, ok });
+      } catch {
+        // An observer's failure must not turn a finished operation into a failed one.
+      }
+    }
   }
 
   /** One unary call, with failover, retries and re-authentication; resolves to the JSON body. */
@@ -108,7 +129,11 @@ export class Transport {
    * Opens a streaming call (watch) once: no retries, the caller reconnects. Connecting is bounded
    * by the request timeout; the body is not (Bun's own body timeout is off). `signal` ends it.
    */
-  async openStream(spec: StreamSpec, signal: AbortSignal): Promise<OpenStream> {
+  openStream(spec: StreamSpec, signal: AbortSignal): Promise<OpenStream> {
+    return this.observed("watch", () => this.open(spec, signal));
+  }
+
+  private async open(spec: StreamSpec, signal: AbortSignal): Promise<OpenStream> {
     if (this.closed) throw this.closedError(spec);
     const index = this.current;
     const endpoint = this.endpoints[index]!;
@@ -229,7 +254,11 @@ export class Transport {
     return new EtcdError({ kind: "unavailable", endpoint, op: spec.op, key: spec.key, code: GrpcCode.cancelled, detail: "the client is closed" });
   }
 
-  private async authenticate(name: string, password: string): Promise<string> {
+  private authenticate(name: string, password: string): Promise<string> {
+    return this.observed("authenticate", () => this.authenticateOnce(name, password));
+  }
+
+  private async authenticateOnce(name: string, password: string): Promise<string> {
     try {
       const { body } = await this.call<{ token?: string }>(
         { path: "/v3/auth/authenticate", body: { name, password }, op: "authenticate as", key: name, idempotent: true },

@@ -12,6 +12,27 @@ export interface EtcdOptions {
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /** Extra rounds over the endpoints after a transient failure (default 4). */
   retries?: number;
+  /**
+   * Observes every logical operation once, after it ends: retries, failover and
+   * re-authentication are inside one operation, and its duration covers them all. A watch counts
+   * each connection it opens (ok once the stream is open). Must not throw.
+   */
+  onOperation?: (op: EtcdOperation) => void;
+}
+
+/** The kinds of operation onOperation reports: a small fixed set, fit for metric labels. */
+export type EtcdOperationType =
+  | "range" | "put" | "delete" | "txn" | "compact" | "status" | "authenticate"
+  | "lease_grant" | "lease_keepalive" | "lease_revoke" | "lease_ttl" | "watch";
+
+export interface EtcdOperation {
+  type: EtcdOperationType;
+  durationMs: number;
+  /**
+   * False when the call threw. A txn whose compare failed is ok (etcd answered), and so is a
+   * revoke of a lease that is already gone (the client treats it as done).
+   */
+  ok: boolean;
 }
 
 export interface KeyValue {

@@ -80,6 +80,8 @@ export class Presence {
   private loop: Promise<void> | undefined;
   private stopped = false;
   private lastRenewal = 0;
+  /** The record as last written to etcd, to notice a change made while registering. */
+  private written: string | undefined;
   private readonly registeredListeners = new Set<(r: Registration) => void | Promise<void>>();
   private readonly lostListeners = new Set<(lease: string) => void>();
 
@@ -137,6 +139,25 @@ export class Presence {
     this.opts.log.info(`Revoked lease ${leaseHex(lease)} of machine ${this.machineId()}`);
   }
 
+  /**
+   * Re-puts the machine record (it changed: metadata, public IP) under the lease in use. False
+   * when not registered, or when the key is no longer this lease's: the next registration
+   * writes the current record anyway.
+   */
+  async republish(): Promise<boolean> {
+    const lease = this.current.state === "registered" ? this.current.lease : undefined;
+    if (!lease) return false;
+    const record = this.opts.machine();
+    const key = this.opts.keys.machine(record.id);
+    const value = JSON.stringify(record);
+    const r = await this.opts.etcd.txn({
+      compare: [cmp.lease(key, "=", lease)],
+      success: [op.put(key, value, { lease })],
+    });
+    if (r.succeeded) this.written = value;
+    return r.succeeded;
+  }
+
   private machineId(): string {
     return this.opts.machine().id;
   }
@@ -167,6 +188,10 @@ export class Presence {
       this.opts.log.info(
         `Registered machine ${this.machineId()} with ${reg.resumed ? "resumed" : "new"} lease ${leaseHex(reg.lease)} (TTL ${this.ttlSeconds}s)`,
       );
+      // The record changed while registration was under way (a reload, a new IP): put it again.
+      if (this.written !== JSON.stringify(this.opts.machine())) {
+        await this.republish().catch((e) => this.opts.log.warn(`Cannot update machine ${this.machineId()}: ${errorText(e)}`));
+      }
       for (const cb of [...this.registeredListeners]) {
         try {
           await cb(reg);
@@ -239,6 +264,7 @@ export class Presence {
     // from; left alone, it expires with whatever stale states are bound to it.
     const ours = new Set([lease, ...(saved ? [saved.lease] : [])]);
     const value = JSON.stringify(record);
+    this.written = value;
 
     const created = await etcd.txn({
       compare: [cmp.createRevision(key, "=", 0)],

@@ -2,10 +2,11 @@
 // disable_engine, an engine candidate, all on one etcd client and one D-Bus connection.
 // Stopping leaves every unit running and the lease alive, so a restart moves nothing; only
 // when the host itself is going down is the lease revoked, so the engine moves the units at once.
+// A reload (SIGHUP) keeps the listeners, the agent and the lease, and restarts what it must.
 import { createApiHandler } from "../api/handler.ts";
 import { type ApiListeners, serveApi } from "../api/listeners.ts";
 import { Agent } from "../agent/agent.ts";
-import { Presence } from "../agent/presence.ts";
+import { Presence, type Registration } from "../agent/presence.ts";
 import type { Config } from "../config/index.ts";
 import type { Logger } from "../log/logger.ts";
 import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
@@ -17,6 +18,7 @@ import { DbusUnitManager } from "../systemd/dbus-unit-manager.ts";
 import type { UnitManager } from "../systemd/unit-manager.ts";
 import { detectPublicIp, readMachineId } from "./identity.ts";
 import { registryMetricsObserver } from "./registry-metrics.ts";
+import { planReload, type ReloadPlan } from "./reload-plan.ts";
 import { sdNotify } from "./sd-notify.ts";
 
 export interface DaemonOptions {
@@ -29,6 +31,8 @@ export interface DaemonOptions {
   notify?: (state: string) => Promise<boolean>;
   /** Where the registry, engine and API count; the process-wide metrics by default. */
   metrics?: FleetMetrics;
+  /** Finds the public IP when public_ip is not configured; the default route's by default. */
+  detectPublicIp?: () => string;
 }
 
 export interface StopOptions {
@@ -43,7 +47,15 @@ export class Daemon {
   private engine: Engine | undefined;
   private stopping: Promise<void> | undefined;
   private readonly notify: (state: string) => Promise<boolean>;
-  private registeredOnce = false;
+  private readonly metrics: FleetMetrics;
+  private readonly detect: () => string;
+  private notifiedReady = false;
+  private saidEngineDisabled = false;
+  private listeners: ApiListeners | undefined;
+  private presenceNow: Presence;
+  private detachPresence: (() => void) | undefined;
+  private configNow: Config;
+  private reloads: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly opts: DaemonOptions,
@@ -51,11 +63,13 @@ export class Daemon {
     readonly etcd: EtcdClient,
     readonly registry: Registry,
     readonly units: UnitManager,
-    readonly presence: Presence,
     readonly agent: Agent,
-    private listeners: ApiListeners | undefined,
   ) {
     this.notify = opts.notify ?? sdNotify;
+    this.metrics = opts.metrics ?? fleetMetrics;
+    this.detect = opts.detectPublicIp ?? (() => detectPublicIp(undefined));
+    this.configNow = opts.config;
+    this.presenceNow = this.newPresence();
   }
 
   /** Starts everything; resolves once the API listens and registration has begun. */
@@ -63,9 +77,10 @@ export class Daemon {
     const { config, log, version } = opts;
     log.info(`Starting fleetd version ${version}`);
     const machineId = readMachineId(config.machineId);
+    const detect = opts.detectPublicIp ?? (() => detectPublicIp(undefined));
     const machine: MachineRecord = {
       id: machineId,
-      publicIP: detectPublicIp(config.publicIp),
+      publicIP: config.publicIp || detect(),
       metadata: { ...config.metadata },
       version,
       startedAt: new Date().toISOString(),
@@ -86,37 +101,39 @@ export class Daemon {
       onOperation: registryMetricsObserver(opts.metrics ?? fleetMetrics),
     });
     const registry = new Registry(etcd, config.etcdKeyPrefix);
-    const presence = new Presence({
-      etcd, keys: registry.keys, machine: () => machine, ttlMs: config.agentTtlMs, stateDir: config.stateDir, log: log.child("presence"),
-    });
     const agent = new Agent({
       etcd, keys: registry.keys, machineId, units, stateDir: config.stateDir, log: log.child("agent"),
     });
+    const daemon = new Daemon(opts, machine, etcd, registry, units, agent);
 
-    let listeners: ApiListeners | undefined;
     try {
       const handler = createApiHandler({
-        registry, tokenLimit: config.tokenLimit, version, isReady: () => presence.ready, log: log.child("api"), metrics: opts.metrics,
+        registry, tokenLimit: config.tokenLimit, version, isReady: () => daemon.ready, log: log.child("api"), metrics: daemon.metrics,
       });
       const tls = config.apiTlsCert && config.apiTlsKey ? { cert: config.apiTlsCert, key: config.apiTlsKey, ca: config.apiTlsCa } : undefined;
-      listeners = await serveApi(handler, { listen: config.apiListen, tls, tokens: config.apiTokens, log: log.child("api"), version });
+      daemon.listeners = await serveApi(handler, { listen: config.apiListen, tls, tokens: config.apiTokens, log: log.child("api"), version });
       await agent.start();
     } catch (e) {
-      await listeners?.close();
+      await daemon.listeners?.close();
       await units.close();
       etcd.close();
       throw e;
     }
-
-    const daemon = new Daemon(opts, machine, etcd, registry, units, presence, agent, listeners);
-    presence.onRegistered((reg) => daemon.onRegistered(reg));
-    presence.onLost(() => agent.deactivate());
-    presence.start();
+    daemon.presenceNow.start();
     return daemon;
   }
 
   get ready(): boolean {
-    return this.presence.ready;
+    return this.presenceNow.ready;
+  }
+
+  get presence(): Presence {
+    return this.presenceNow;
+  }
+
+  /** The configuration in effect (after reloads, without the keys that need a restart). */
+  get config(): Config {
+    return this.configNow;
   }
 
   /** The API addresses actually listened on (with real ports). */
@@ -124,26 +141,101 @@ export class Daemon {
     return this.listeners?.addresses ?? [];
   }
 
-  private async onRegistered(reg: Parameters<Agent["activate"]>[0]): Promise<void> {
+  private newPresence(): Presence {
+    const { config, log } = { config: this.configNow, log: this.opts.log };
+    const presence = new Presence({
+      etcd: this.etcd, keys: this.registry.keys, machine: () => this.machine, ttlMs: config.agentTtlMs, stateDir: config.stateDir, log: log.child("presence"),
+    });
+    const offRegistered = presence.onRegistered((reg) => this.onRegistered(reg));
+    const offLost = presence.onLost(() => this.agent.deactivate());
+    this.detachPresence = () => {
+      offRegistered();
+      offLost();
+    };
+    return presence;
+  }
+
+  private async onRegistered(reg: Registration): Promise<void> {
     if (this.stopping) return;
     this.agent.activate(reg);
-    if (this.registeredOnce) return;
-    this.registeredOnce = true;
-    const { config, log } = this.opts;
-    if (config.disableEngine) {
-      log.info("Not starting engine; disable-engine is set");
-    } else {
-      this.engine = new Engine({
-        etcd: this.etcd,
-        registry: this.registry,
-        machineId: this.machine.id,
-        config: { reconcileIntervalMs: config.engineReconcileIntervalMs, agentTtlMs: config.agentTtlMs },
-        log: log.child("engine"),
-        metrics: this.opts.metrics,
-      });
-      this.engine.start();
-    }
+    this.startEngine();
+    if (this.notifiedReady) return;
+    this.notifiedReady = true;
     await this.notify(`READY=1\nSTATUS=Registered machine ${this.machine.id}`);
+  }
+
+  /** Starts the engine candidate unless it runs already or disable_engine is set. */
+  private startEngine(): void {
+    if (this.engine || this.stopping) return;
+    const { log } = this.opts;
+    const config = this.configNow;
+    if (config.disableEngine) {
+      if (!this.saidEngineDisabled) log.info("Not starting engine; disable-engine is set");
+      this.saidEngineDisabled = true;
+      return;
+    }
+    this.engine = new Engine({
+      etcd: this.etcd,
+      registry: this.registry,
+      machineId: this.machine.id,
+      config: { reconcileIntervalMs: config.engineReconcileIntervalMs, agentTtlMs: config.agentTtlMs },
+      log: log.child("engine"),
+      metrics: this.metrics,
+    });
+    this.engine.start();
+  }
+
+  /**
+   * Applies a newly read configuration (SIGHUP) without dropping the API sockets, the lease or
+   * any unit: the machine record is re-put, the log level set, and the engine (and, when
+   * agent_ttl changed, presence) restarted in-process. Keys only a restart can apply are logged
+   * and keep their running value. Reloads run one at a time.
+   */
+  reload(next: Config): Promise<ReloadPlan> {
+    const run = this.reloads.then(() => this.applyReload(next));
+    this.reloads = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyReload(next: Config): Promise<ReloadPlan> {
+    const { log } = this.opts;
+    const plan = planReload(this.configNow, next);
+    if (this.stopping) return plan;
+    for (const key of plan.needsRestart) log.warn(`Config key ${key} changed; restart the daemon to apply it`);
+    this.configNow = plan.config;
+    const config = plan.config;
+    if (plan.verbosity) log.setVerbosity(config.verbosity);
+    if (plan.machine) {
+      this.machine.metadata = { ...config.metadata };
+      this.machine.disableEngine = config.disableEngine;
+      this.machine.publicIP = config.publicIp || this.detect();
+    }
+    if (plan.presence || plan.engine) {
+      log.info("Restarting server components");
+      await this.engine?.stop({ resign: true });
+      this.engine = undefined;
+      this.saidEngineDisabled = false;
+      if (plan.presence) {
+        // The old lease stays alive until the new presence has registered under a new one
+        // (its TTL differs), so the machine never leaves the cluster meanwhile.
+        const old = this.presenceNow;
+        this.detachPresence?.();
+        await old.stop();
+        this.presenceNow = this.newPresence();
+        this.presenceNow.start();
+      } else if (this.presenceNow.status.state === "registered") {
+        this.startEngine();
+      }
+    }
+    if (plan.machine && !plan.presence) {
+      try {
+        await this.presenceNow.republish();
+      } catch (e) {
+        log.warn(`Cannot update machine ${this.machine.id} in etcd: ${errorText(e)}`);
+      }
+    }
+    log.info(plan.changed.length === 0 ? "Configuration reloaded; nothing changed" : `Configuration reloaded; changed: ${plan.changed.join(", ")}`);
+    return plan;
   }
 
   /**
@@ -159,7 +251,7 @@ export class Daemon {
       this.opts.log.debug(`systemd SystemState is ${state}`);
       return state === "stopping";
     } catch (e) {
-      this.opts.log.warn(`Cannot read systemd's system state: ${e instanceof Error ? e.message : String(e)}`);
+      this.opts.log.warn(`Cannot read systemd's system state: ${errorText(e)}`);
       return false;
     }
   }
@@ -172,21 +264,22 @@ export class Daemon {
 
   private async shutdown(opts: StopOptions): Promise<void> {
     const { log } = this.opts;
+    await this.reloads;
     await this.notify("STOPPING=1");
     const step = async (what: string, fn: () => Promise<unknown>) => {
       try {
         await fn();
       } catch (e) {
-        log.warn(`Cannot ${what} cleanly: ${e instanceof Error ? e.message : String(e)}`);
+        log.warn(`Cannot ${what} cleanly: ${errorText(e)}`);
       }
     };
     await step("stop the agent", () => this.agent.stop());
     await step("stop the engine", async () => this.engine?.stop({ resign: true }));
     if (opts.revokeLease) {
       log.info("The host is shutting down: revoking this machine's lease so its units move at once");
-      await step("revoke the lease", () => this.presence.revoke());
+      await step("revoke the lease", () => this.presenceNow.revoke());
     } else {
-      await step("stop presence", () => this.presence.stop());
+      await step("stop presence", () => this.presenceNow.stop());
     }
     await step("close the API listeners", async () => this.listeners?.close());
     this.listeners = undefined;
@@ -200,9 +293,13 @@ export class Daemon {
     return {
       Stats: agent.Stats,
       Machine: this.machine,
-      Presence: this.presence.status,
-      Engine: this.opts.config.disableEngine ? "disabled" : { leader: this.engine?.isLeader() ?? false, epoch: this.engine?.epoch },
+      Presence: this.presenceNow.status,
+      Engine: this.configNow.disableEngine ? "disabled" : { leader: this.engine?.isLeader() ?? false, epoch: this.engine?.epoch },
       ...agent,
     };
   }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }

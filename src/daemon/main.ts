@@ -94,12 +94,43 @@ export async function runDaemon(args: string[]): Promise<number> {
     log.error(`Failed to start fleetd: ${e instanceof Error ? e.message : String(e)}`);
     return 1;
   }
-  await untilSignalled(daemon, log);
+  const file = parsed.config;
+  const source = loaded.source;
+  await untilSignalled(daemon, log, () => void reloadDaemon(daemon, log, file, source));
   return 0;
 }
 
-/** Serves until SIGTERM or SIGINT, then stops (leaving units running); SIGUSR1 dumps state. */
-function untilSignalled(daemon: Daemon, log: Logger): Promise<void> {
+/**
+ * SIGHUP: read the configuration again, as at start-up (the same --config, or the default file
+ * if it exists now), and apply it in place. An invalid file changes nothing. Resolves to whether
+ * the new configuration was applied.
+ */
+export async function reloadDaemon(
+  daemon: Pick<Daemon, "reload">, log: Logger, file: string | undefined, source: string | undefined, env?: Record<string, string | undefined>,
+): Promise<boolean> {
+  log.info(`Reloading configuration from ${file ?? source ?? "the environment (no config file)"}`);
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig({ file, env });
+  } catch (e) {
+    log.error(`Cannot reload the configuration, keeping the running one: ${e instanceof Error ? e.message : String(e)}`);
+    return false;
+  }
+  for (const w of loaded.warnings) log.warn(w);
+  try {
+    await daemon.reload(loaded.config);
+    return true;
+  } catch (e) {
+    log.error(`Cannot apply the reloaded configuration: ${e instanceof Error ? e.message : String(e)}`);
+    return false;
+  }
+}
+
+/**
+ * Serves until SIGTERM or SIGINT, then stops (leaving units running); SIGUSR1 dumps state and
+ * SIGHUP reloads the configuration.
+ */
+function untilSignalled(daemon: Daemon, log: Logger, onHup: () => void): Promise<void> {
   return new Promise((resolve) => {
     const onUsr1 = () => {
       log.info("Dumping server state");
@@ -109,7 +140,6 @@ function untilSignalled(daemon: Daemon, log: Logger): Promise<void> {
         log.warn(`Cannot dump server state: ${e instanceof Error ? e.message : String(e)}`);
       }
     };
-    const onHup = () => log.warn("Reloading the configuration in place is not supported; restart fleet to apply changes");
     let stopping = false;
     const onStop = (signal: string) => {
       if (stopping) {

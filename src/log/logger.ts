@@ -16,6 +16,8 @@ export interface Logger {
   error(message: string, fields?: Fields): void;
   /** A logger whose lines read `component: message`. */
   child(component: string): Logger;
+  /** Changes the level of every logger of this one's tree (its root and all children); SIGHUP. */
+  setVerbosity(verbosity: number): void;
 }
 
 export interface LoggerOptions {
@@ -55,24 +57,30 @@ export function createLogger(opts: LoggerOptions): Logger {
   const journal = opts.journal ?? Boolean(process.env.JOURNAL_STREAM);
   const write = opts.write ?? stderrWrite;
   const now = opts.now ?? (() => new Date());
-  const debugEnabled = opts.verbosity > 0;
+  // Shared by the whole tree, so a reload changes the level of every component at once.
+  const level = { debug: opts.verbosity > 0 };
 
   const make = (prefix: string): Logger => {
-    const emit = (level: Level, message: string, fields?: Fields) => {
-      if (level === "debug" && !debugEnabled) return;
-      const head = journal ? `${PRIORITY[level]}${level.toUpperCase()}` : `${now().toISOString()} ${level.toUpperCase()}`;
+    const emit = (lvl: Level, message: string, fields?: Fields) => {
+      if (lvl === "debug" && !level.debug) return;
+      const head = journal ? `${PRIORITY[lvl]}${lvl.toUpperCase()}` : `${now().toISOString()} ${lvl.toUpperCase()}`;
       const tail = formatFields(fields);
       // journald stores one entry per line: give every line its priority and level.
       const lines = message.split("\n");
       lines.forEach((line, i) => write(`${head} ${prefix}${line}${i === lines.length - 1 ? tail : ""}`));
     };
     return {
-      debugEnabled,
+      get debugEnabled() {
+        return level.debug;
+      },
       debug: (m, f) => emit("debug", m, f),
       info: (m, f) => emit("info", m, f),
       warn: (m, f) => emit("warn", m, f),
       error: (m, f) => emit("error", m, f),
       child: (component) => make(`${prefix}${component}: `),
+      setVerbosity: (verbosity) => {
+        level.debug = verbosity > 0;
+      },
     };
   };
   return make("");

@@ -57,6 +57,20 @@ test("a child honours the parent's verbosity", () => {
   expect(lines).toEqual([]);
 });
 
+test("setVerbosity changes the level of the whole tree, from any of its loggers", () => {
+  const { log, lines } = capture({ verbosity: 0, journal: true });
+  const engine = log.child("engine");
+  engine.debug("hidden");
+  log.setVerbosity(1);
+  expect(engine.debugEnabled).toBe(true);
+  engine.debug("shown");
+  log.debug("root shown");
+  engine.setVerbosity(0);
+  expect(log.debugEnabled).toBe(false);
+  log.debug("hidden again");
+  expect(lines).toEqual(["<7>DEBUG engine: shown", "<7>DEBUG root shown"]);
+});
+
 const fieldCases: [string, Fields, string][] = [
   ["plain values", { unit: "hello.service", n: 3, ok: true }, " unit=hello.service n=3 ok=true"],
   ["values needing quotes", { reason: "desired launched, systemd inactive", empty: "" }, ' reason="desired launched, systemd inactive" empty=""'],

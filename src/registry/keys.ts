@@ -15,6 +15,8 @@ export interface KeySpace {
   readonly machines: string;
   metadata(id: string): string;
   readonly metadatas: string;
+  drain(id: string): string;
+  readonly drains: string;
   state(unit: string, machineId: string): string;
   unitStates(unit: string): string;
   readonly states: string;
@@ -40,6 +42,8 @@ export function keySpace(prefix: string): KeySpace {
     machines: `${p}machines/`,
     metadata: (id) => `${p}metadata/${id}`,
     metadatas: `${p}metadata/`,
+    drain: (id) => `${p}drain/${id}`,
+    drains: `${p}drain/`,
     state: (unit, machineId) => `${p}states/${unit}/${machineId}`,
     unitStates: (unit) => `${p}states/${unit}/`,
     states: `${p}states/`,

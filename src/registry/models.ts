@@ -42,6 +42,16 @@ export interface MachineRecord {
   disableEngine?: boolean;
 }
 
+/**
+ * `<p>/drain/<machineID>`: an operator drained the machine for maintenance. Persistent, not on
+ * the machine's lease, so it survives the daemon restarting; the engine moves the machine's
+ * non-global units elsewhere and places nothing new there until the key is deleted.
+ */
+export interface DrainRecord {
+  /** ISO 8601 time the machine was drained. */
+  since: string;
+}
+
 /** `<p>/states/<name>/<machineID>`: what systemd on that machine says about the unit. */
 export interface UnitStateRecord {
   loadState: string;

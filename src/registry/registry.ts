@@ -5,7 +5,7 @@ import type { KeyValue } from "./etcd/types.ts";
 import { cmp, op } from "./etcd/txn.ts";
 import { childName, childPair, keySpace, type KeySpace } from "./keys.ts";
 import type {
-  LeaderRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord, UnitStateRecord,
+  DrainRecord, LeaderRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord, UnitStateRecord,
 } from "./models.ts";
 import type { DesiredState } from "../unit/types.ts";
 
@@ -113,10 +113,12 @@ export class Registry {
   // ---- machines and metadata -------------------------------------------------------------
 
   async listMachines(): Promise<MachineView[]> {
-    const [machines, dynamic] = await Promise.all([
+    const [machines, dynamic, drains] = await Promise.all([
       this.etcd.range(this.keys.machines, { prefix: true }),
       this.etcd.range(this.keys.metadatas, { prefix: true }),
+      this.etcd.range(this.keys.drains, { prefix: true }),
     ]);
+    const drained = new Set(drains.kvs.map((kv) => childName(this.keys.drains, kv.key)));
     const meta = new Map<string, Record<string, string>>();
     for (const kv of dynamic.kvs) {
       const id = childName(this.keys.metadatas, kv.key);
@@ -125,7 +127,13 @@ export class Registry {
     return machines.kvs
       .map((kv) => decode<MachineRecord>(kv))
       .filter((m) => m.id !== "")
-      .map((m) => ({ ...m, metadata: mergeMetadata(m.metadata, meta.get(m.id)) }))
+      .map((m) => {
+        const view: MachineView = { ...m, metadata: mergeMetadata(m.metadata, meta.get(m.id)) };
+        // The drain mark lives apart from the lease-bound record; a record's own flag is ignored.
+        delete view.drained;
+        if (drained.has(m.id)) view.drained = true;
+        return view;
+      })
       .sort((a, b) => compare(a.id, b.id));
   }
 
@@ -155,6 +163,39 @@ export class Registry {
       if (res.succeeded) return next;
     }
     throw new RegistryError(`Cannot update metadata of machine ${machineId}: too many concurrent changes`, key);
+  }
+
+  // ---- drain --------------------------------------------------------------------------------
+
+  /**
+   * Marks a machine drained. Returns false, writing nothing, when it already was: the first
+   * `since` is kept so the time shown is when maintenance began.
+   */
+  async setDrain(machineId: string, since: Date = new Date()): Promise<boolean> {
+    const key = this.keys.drain(machineId);
+    const record: DrainRecord = { since: since.toISOString() };
+    const res = await this.etcd.txn({
+      compare: [cmp.createRevision(key, "=", 0)],
+      success: [op.put(key, JSON.stringify(record))],
+    });
+    return res.succeeded;
+  }
+
+  /** Removes a machine's drain mark; false when it was not drained. */
+  async clearDrain(machineId: string): Promise<boolean> {
+    const res = await this.etcd.delete(this.keys.drain(machineId));
+    return res.deleted > 0;
+  }
+
+  /** Drained machines (live or not): machine id -> record. */
+  async listDrains(): Promise<Map<string, DrainRecord>> {
+    const { kvs } = await this.etcd.range(this.keys.drains, { prefix: true });
+    const out = new Map<string, DrainRecord>();
+    for (const kv of kvs) {
+      const id = childName(this.keys.drains, kv.key);
+      if (id) out.set(id, decode<DrainRecord>(kv));
+    }
+    return out;
   }
 
   // ---- schedule, pending, states, leader ------------------------------------------------

@@ -6,7 +6,9 @@
 //    unit moves. It resumes when enough machines return (no longer more than half gone), when
 //    `pauseMaxMs` passed (then those machines are treated as failed), or when an operator says
 //    so (resume()).
-//  - rate limit: a token bucket of `perSecond` evictions with bursts of `burst`.
+//  - rate limit: a token bucket of `perSecond` evictions with bursts of `burst`. Units leaving
+//    drained machines spend the same tokens (and wait out a settle or pause like the others):
+//    a drain is one more source of restarts elsewhere, and the bucket bounds them all.
 // Decisions are logged; the planner gets `maxEvictions` and the hold text for pending reasons.
 import type { Logger } from "../log/logger.ts";
 import { partitionSuspected } from "./plan.ts";
@@ -65,9 +67,10 @@ export class EvictionGovernor {
 
   /**
    * The budget for one plan. `live` are the live machine ids; `lost` the gone machines that
-   * still have units scheduled (those whose units would move).
+   * still have units scheduled (those whose units would move); `draining` whether units wait to
+   * leave drained machines.
    */
-  budget(live: ReadonlySet<string>, lost: ReadonlySet<string>): EvictionBudget {
+  budget(live: ReadonlySet<string>, lost: ReadonlySet<string>, draining = false): EvictionBudget {
     const now = this.clock.now();
     // Lost before we were watching (e.g. a new leader finds entries of dead machines).
     for (const id of lost) if (!this.vanished.has(id)) this.vanished.set(id, now);
@@ -97,7 +100,7 @@ export class EvictionGovernor {
       const recheckAt = this.policy.pauseMaxMs > 0 ? this.pause.since + this.policy.pauseMaxMs : undefined;
       return { maxEvictions: 0, hold: `evictions paused: ${this.pause.machines.size} of ${this.pause.total} machines vanished at once`, recheckAt };
     }
-    if (lost.size === 0) return { maxEvictions: 0, hold: "", recheckAt: undefined };
+    if (lost.size === 0 && !draining) return { maxEvictions: 0, hold: "", recheckAt: undefined };
 
     let last = -Infinity;
     for (const [id, at] of this.vanished) if (!live.has(id) && !this.accepted.has(id)) last = Math.max(last, at);

@@ -3,7 +3,7 @@
 import { op } from "../registry/etcd/index.ts";
 import type { Op } from "../registry/etcd/index.ts";
 import { childName, childPair, type KeySpace } from "../registry/keys.ts";
-import type { MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
+import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
 import { mergeMetadata } from "../registry/registry.ts";
 import type { ClusterState, EngineAction, Placement, PlacementMachine, PlacementUnit } from "./types.ts";
 
@@ -14,6 +14,8 @@ export interface EngineCaches {
   metadata: Iterable<[string, Record<string, string>]>;
   schedule: Iterable<[string, ScheduleEntry]>;
   pending: Iterable<[string, PendingRecord]>;
+  /** `drain/<machine>` marks (optional: a cache without them drains nothing). */
+  drains?: Iterable<[string, DrainRecord]>;
 }
 
 export interface EngineSnapshot {
@@ -21,6 +23,8 @@ export interface EngineSnapshot {
   live: Set<string>;
   /** Gone machines that still have entries of active non-global units (whose units would move). */
   lost: Set<string>;
+  /** Live drained machines that still have entries of active non-global units (to move off). */
+  draining: Set<string>;
   units: Map<string, UnitRecord>;
 }
 
@@ -30,6 +34,11 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
     const id = childName(keys.metadatas, k);
     if (id !== undefined) dynamic.set(id, v);
   }
+  const drained = new Set<string>();
+  for (const [k] of c.drains ?? []) {
+    const id = childName(keys.drains, k);
+    if (id !== undefined) drained.add(id);
+  }
   const machines: PlacementMachine[] = [];
   const live = new Set<string>();
   for (const [k, m] of c.machines) {
@@ -38,7 +47,8 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
     if (id === undefined || live.has(id)) continue;
     live.add(id);
     const pm: PlacementMachine = { id, metadata: mergeMetadata(m.metadata, dynamic.get(id)) };
-    if (m.drained) pm.drained = true;
+    // The persistent drain mark, or the flag a record may carry (older writers, tests).
+    if (m.drained || drained.has(id)) pm.drained = true;
     machines.push(pm);
   }
   const units = new Map<string, UnitRecord>();
@@ -48,6 +58,7 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
   }
   const schedule: Placement[] = [];
   const lost = new Set<string>();
+  const draining = new Set<string>();
   for (const [k, e] of c.schedule) {
     const pair = childPair(keys.schedules, k);
     if (!pair) continue;
@@ -55,6 +66,7 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
     schedule.push({ unit, machine, hash: e.hash, desiredState: e.desiredState });
     const u = units.get(unit);
     if (!live.has(machine) && u && !u.global && u.desiredState !== "inactive") lost.add(machine);
+    if (drained.has(machine) && live.has(machine) && u && !u.global && u.desiredState !== "inactive") draining.add(machine);
   }
   const pending = new Map<string, string>();
   for (const [k, p] of c.pending) {
@@ -62,17 +74,19 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
     if (name !== undefined) pending.set(name, p.reason);
   }
   const placementUnits: PlacementUnit[] = [...units.values()];
-  return { state: { machines, units: placementUnits, schedule, pending }, live, lost, units };
+  return { state: { machines, units: placementUnits, schedule, pending }, live, lost, draining, units };
 }
 
 /**
- * Units moved off lost machines by a plan, as the eviction budget counts them: a follower that
- * leaves the same lost machine as one of its MachineOf targets moves with it for free.
+ * Units moved off lost or drained machines by a plan, as the eviction budget counts them: a
+ * follower that leaves the same machine as one of its MachineOf targets moves with it for free.
+ * A unit unscheduled from a live machine counts only when it leaves a drained one for another.
  */
 export function evictionsIn(actions: readonly EngineAction[], snap: EngineSnapshot): number {
   const off = new Map<string, Set<string>>();
   for (const a of actions) {
-    if (a.kind !== "unschedule" || snap.live.has(a.machine)) continue;
+    if (a.kind !== "unschedule") continue;
+    if (snap.live.has(a.machine) && !(snap.draining.has(a.machine) && a.reason.endsWith(" is drained"))) continue;
     const u = snap.units.get(a.unit);
     if (!u || u.global || u.desiredState === "inactive") continue;
     let set = off.get(a.machine);

@@ -8,7 +8,7 @@ import { cmp, op } from "../registry/etcd/index.ts";
 import type { Op } from "../registry/etcd/index.ts";
 import { Informer, jsonDecoder, type InformerChange } from "../registry/informer.ts";
 import { childName, type KeySpace } from "../registry/keys.ts";
-import type { MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
+import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
 import type { Logger } from "../log/logger.ts";
 import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
 import { jitter, sleep, systemClock, type Clock, type TimerHandle } from "./engine-clock.ts";
@@ -72,6 +72,7 @@ export class Engine {
   private readonly schedule: Informer<ScheduleEntry>;
   private readonly pending: Informer<PendingRecord>;
   private readonly files: Informer<true>;
+  private readonly drains: Informer<DrainRecord>;
   private readonly all: Informer<unknown>[];
   private term: Term | undefined;
   /** The term's caches are known to include everything up to the epoch. */
@@ -116,7 +117,8 @@ export class Engine {
     this.pending = make<PendingRecord>(this.keys.pendings);
     // Only the names matter: which hashes have a file.
     this.files = make<true>(this.keys.unitFiles, () => true);
-    this.all = [this.units, this.machines, this.metadata, this.schedule, this.pending, this.files] as Informer<unknown>[];
+    this.drains = make<DrainRecord>(this.keys.drains);
+    this.all = [this.units, this.machines, this.metadata, this.schedule, this.pending, this.files, this.drains] as Informer<unknown>[];
   }
 
   /** Starts the informers and the candidate. */
@@ -245,7 +247,7 @@ export class Engine {
   private caches(): EngineCaches {
     return {
       units: this.units.entries(), machines: this.machines.entries(), metadata: this.metadata.entries(),
-      schedule: this.schedule.entries(), pending: this.pending.entries(),
+      schedule: this.schedule.entries(), pending: this.pending.entries(), drains: this.drains.entries(),
     };
   }
 
@@ -254,7 +256,7 @@ export class Engine {
     this.metrics.engineReconcileCount.inc();
     const planStart = this.clock.now();
     const snap = snapshotOf(this.keys, this.caches());
-    const budget = this.governor.budget(snap.live, snap.lost);
+    const budget = this.governor.budget(snap.live, snap.lost, snap.draining.size > 0);
     const actions = planSchedule(snap.state, { maxEvictions: budget.maxEvictions, evictionHold: budget.hold });
     const now = this.clock.now();
     this.lastPlan = { endedAt: now, ms: now - planStart };
@@ -272,14 +274,16 @@ export class Engine {
       this.governor.consumed(evictionsIn(actions, snap));
       for (const a of actions) {
         if (a.kind === "pending") {
-          const type = a.reason.startsWith("waiting to move off lost machine") ? "machine_away" : "constraints";
+          const type = a.reason.startsWith("waiting to move off lost machine")
+            ? "machine_away"
+            : a.reason.startsWith("waiting to leave drained machine") ? "machine_drained" : "constraints";
           this.metrics.engineReconcileFailureCount.inc({ type });
         }
       }
       await this.echo(ops, revision);
     }
     await this.collectFiles(term);
-    if (snap.lost.size > 0 && budget.recheckAt !== undefined) this.wakeAt(budget.recheckAt);
+    if ((snap.lost.size > 0 || snap.draining.size > 0) && budget.recheckAt !== undefined) this.wakeAt(budget.recheckAt);
     const seconds = stopTimer();
     if (seconds * 1000 > this.deps.config.reconcileIntervalMs) {
       this.log.warn(`Engine completed reconciliation in ${seconds.toFixed(3)}s`);

@@ -4,7 +4,7 @@
 //     (global units: dropped; non-global units: decided in step 4).
 //  2. Keep pass: each scheduled non-global unit stays if it still fits where it is, judged
 //     against the units kept before it; so of two conflicting units on one machine the one
-//     decided first stays (the one the agent already runs). Drain does not move anything.
+//     decided first stays (the one the agent already runs), drained machines included.
 //  3. Global units, in name order, on every machine where they fit next to the kept units;
 //     followers of a global unit that no longer runs there are moved.
 //  4. Placement pass: every non-global unit without a machine, least loaded first. A unit with
@@ -15,20 +15,26 @@
 //     the eviction budget allows (its followers ride along for free). One that fits nowhere else
 //     keeps that entry and waits for the machine: when it returns, its agent finds the entry and
 //     adopts the unit it still runs instead of stopping and restarting it.
+//     A non-global unit kept on a drained machine leaves it, in the same order, with the
+//     followers kept there with it (drain.ts): the group moves when all of it fits elsewhere
+//     and the eviction budget allows (one unit of budget per group, shared with lost machines),
+//     and otherwise stays where it runs, pending with the reason it cannot leave.
 // Global units are expanded here: one schedule entry per (global unit, machine), keyed by the
 // same unit name (design.md §3), so the planner emits schedule/unschedule per machine for them.
 // Precedence on one machine: non-global units already there, then global units by name, then
 // newly placed non-global units (the original's agent-state order, §4.2).
-// Drain only stops new placement, of every kind (non-global, follower, global): what runs on a
-// drained machine stays; moving it off is an explicit eviction, not the planner's business.
+// Drain stops new placement of every kind (non-global, follower, global) and moves the
+// non-global units off; global units stay on a drained machine (like DaemonSets under kubectl
+// drain).
 // Actions come out as: unschedule, schedule, update, pending, clear-pending, each sorted by unit
 // then machine, so the engine can write removals before additions.
 import { PlacementView } from "./cluster-view.ts";
 import { relationsOf } from "./order.ts";
 import type { GlobalTargets } from "./place.ts";
+import { leavingGroup, tryLeave } from "./drain.ts";
 import { blockerOn, globalSummary, globalTargets, placeUnit } from "./place.ts";
 import type { Blocker } from "./reasons.ts";
-import { awaitingLine, blockerText } from "./reasons.ts";
+import { awaitingLine, blockerText, leavingHoldLine, leavingLine } from "./reasons.ts";
 import { shortId } from "./rules.ts";
 import type { ClusterState, EngineAction, Placement, PlanOptions, PlacementUnit } from "./types.ts";
 
@@ -148,6 +154,34 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
   const placedReason = new Map<string, string>();
   let targets = new Map<string, GlobalTargets>();
   let pushed = false;
+  /** Per round: groups (by root) that stay on their drained machine, and those the budget holds. */
+  let stays = new Map<string, string>();
+  let held = new Map<string, string>();
+  const leave = (name: string): void => {
+    const d = kept.get(name);
+    if (d === undefined || view.machines.get(d)?.drained !== true) return;
+    // A follower leaves with its target.
+    if (units.get(name)!.requirements.machineOf.some((p) => p !== name && kept.get(p) === d)) return;
+    const group = leavingGroup(name, d, kept, followers, rel);
+    if (budget <= 0) {
+      held.set(name, d);
+      return;
+    }
+    const t = tryLeave(group, d, view, rel);
+    if (t.blocked !== undefined) {
+      stays.set(name, d);
+      return;
+    }
+    budget--;
+    for (const [x, to] of t.moved) {
+      drop(x, d, `machine ${shortId(d)} is drained`);
+      kept.set(x, to.machine);
+      placedReason.set(key(x, to.machine), to.reason);
+    }
+    for (const [x, to] of t.moved) {
+      for (const v of rel.replaces(x)) if (view.runs(to.machine, v)) pushAway(v, to.machine, `replaced by ${x}`);
+    }
+  };
   const pushAway = (x: string, m: string, reason: string): void => {
     evict(x, m, reason);
     pushed = true;
@@ -182,8 +216,13 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
     // Step 4. Units pushed away are later in the order than their replacer, so this same pass
     // places them (and their followers after them).
     pushed = false;
+    stays = new Map();
+    held = new Map();
     for (const name of rel.order) {
-      if (!needs.has(name)) continue;
+      if (!needs.has(name)) {
+        leave(name);
+        continue;
+      }
       const u = units.get(name)!;
       const from = away.get(name);
       // A follower goes wherever its target goes: with it, or waiting with it.
@@ -227,6 +266,20 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
     const from = away.get(name);
     if (from !== undefined) stuck.set(name, from);
     if ("reasons" in r) pendingOut.set(name, from === undefined ? r.summary : awaitingLine(shortId(from), r.reasons));
+  }
+  for (const [root, d] of held) {
+    if (kept.get(root) !== d) continue;
+    for (const x of leavingGroup(root, d, kept, followers, rel)) pendingOut.set(x, leavingHoldLine(shortId(d), hold));
+  }
+  for (const [root, d] of stays) {
+    if (kept.get(root) !== d) continue;
+    const group = leavingGroup(root, d, kept, followers, rel);
+    const t = tryLeave(group, d, view, rel, true);
+    // Unblocked only when the last round freed room after this group tried: the next plan moves it.
+    const line = t.blocked === undefined
+      ? leavingHoldLine(shortId(d), "room was freed after it tried")
+      : (x: string) => leavingLine(shortId(d), t.blocked!.reasons, x === t.blocked!.unit ? undefined : t.blocked!.unit);
+    for (const x of group) pendingOut.set(x, typeof line === "string" ? line : line(x));
   }
   for (const g of globals) {
     const t = targets.get(g.name)!;

@@ -155,3 +155,20 @@ export function awaitingLine(machine: string, parts: readonly string[]): string 
   const why = parts.length === 1 && parts[0] === NO_MACHINES ? "no other machines are available" : `no other machine fits: ${parts.join("; ")}`;
   return `waiting for machine ${machine} to return: ${why}`;
 }
+
+/**
+ * The pending line of a unit that stays on drained machine `machine` (the short id) because it,
+ * or the MachineOf target or follower it must move with (`unit`), fits no other machine.
+ */
+export function leavingLine(machine: string, parts: readonly string[], unit?: string): string {
+  const none = parts.length === 1 && parts[0] === NO_MACHINES;
+  const why = unit === undefined
+    ? none ? "no other machines are available" : `no other machine fits: ${parts.join("; ")}`
+    : none ? `moves with ${unit}, and no other machines are available` : `moves with ${unit}, and no other machine fits it: ${parts.join("; ")}`;
+  return `waiting to leave drained machine ${machine}: ${why}`;
+}
+
+/** The pending line of a unit held on a drained machine by the eviction budget. */
+export function leavingHoldLine(machine: string, hold: string): string {
+  return `waiting to leave drained machine ${machine} (${hold})`;
+}

@@ -77,6 +77,8 @@ function violations(before: ClusterState, after: ClusterState): string[] {
     onMachine.set(e.machine, [...(onMachine.get(e.machine) ?? []), e.unit]);
     entries.set(e.unit, [...(entries.get(e.unit) ?? []), e.machine]);
   }
+  const leaving = (unit: string, m: string): boolean =>
+    after.pending?.get(unit)?.startsWith(`waiting to leave drained machine ${shortId(m)}: `) ?? false;
   /** The rules `u` would break on live machine `m`, next to what runs there in `after`. */
   const broken = (u: PlacementUnit, m: string): string[] => {
     const machine = machines.get(m)!;
@@ -103,6 +105,15 @@ function violations(before: ClusterState, after: ClusterState): string[] {
       }
     }
     if (machines.get(e.machine)?.drained === true && !existed.has(`${e.unit}@${e.machine}`)) out.push(`${e.unit} newly on drained ${e.machine}`);
+    if (machines.get(e.machine)?.drained === true && u !== undefined && !u.global) {
+      // A non-global unit stays on a drained machine only while it cannot leave, and says so.
+      if (!leaving(e.unit, e.machine)) out.push(`${e.unit} stays on drained ${e.machine} without a reason`);
+      const onlyOne = !(onMachine.get(e.machine) ?? []).some(
+        (o) => o !== e.unit && units.get(o)?.global !== true && (u.requirements.machineOf.includes(o) || (units.get(o)?.requirements.machineOf.includes(e.unit) ?? false)),
+      );
+      const fitsElsewhere = [...machines.values()].some((m) => m.drained !== true && broken(u, m.id).length === 0);
+      if (onlyOne && fitsElsewhere) out.push(`${e.unit} stays on drained ${e.machine} but fits elsewhere`);
+    }
   }
   for (const [name, where] of entries) {
     const u = units.get(name);
@@ -111,7 +122,7 @@ function violations(before: ClusterState, after: ClusterState): string[] {
     for (const m of where) if (machines.has(m)) for (const b of broken(u, m)) out.push(`${name} on ${m} breaks ${b}`);
   }
   for (const u of after.units) {
-    const live = (entries.get(u.name) ?? []).some((m) => machines.has(m));
+    const live = (entries.get(u.name) ?? []).some((m) => machines.has(m) && !(machines.get(m)!.drained === true && leaving(u.name, m)));
     const placed = entries.has(u.name);
     const pending = after.pending?.has(u.name) ?? false;
     if (u.desiredState !== "inactive" && !placed && !pending) out.push(`${u.name} is neither placed nor pending`);
@@ -119,6 +130,9 @@ function violations(before: ClusterState, after: ClusterState): string[] {
   }
   return out;
 }
+
+/** How often the generated plans moved a unit off a drained machine, or kept one there. */
+const drainSeen = { moved: 0, stayed: 0 };
 
 describe("generated clusters", () => {
   const seeds = Array.from({ length: 400 }, (_, i) => i + 1);
@@ -130,5 +144,12 @@ describe("generated clusters", () => {
     const next = applyActions(st, plan);
     expect(violations(st, next)).toEqual([]);
     expect(planSchedule(next)).toEqual([]);
+    if (plan.some((a) => a.kind === "unschedule" && a.reason.endsWith(" is drained"))) drainSeen.moved++;
+    if ([...(next.pending?.values() ?? [])].some((r) => r.startsWith("waiting to leave drained machine"))) drainSeen.stayed++;
+  });
+
+  test("the generated clusters move units off drained machines and keep some there", () => {
+    expect(drainSeen.moved).toBeGreaterThan(0);
+    expect(drainSeen.stayed).toBeGreaterThan(0);
   });
 });

@@ -96,10 +96,10 @@ describe("scheduled units that must go (phase 1)", () => {
       placement: { "app.service": "m1", "db.service": "m1" },
     },
     {
-      name: "a drained machine keeps what it runs and gets nothing new",
+      name: "a drained machine's units leave it and it gets nothing new",
       state: cluster([machine("m0", {}, true), machine("m1")], [unit("a.service"), unit("b.service")], { "a.service": "m0" }),
-      actions: ["+b.service@m1: least loaded fitting machine"],
-      placement: { "a.service": "m0", "b.service": "m1" },
+      actions: ["-a.service@m0: machine m0 is drained", "+a.service@m1: least loaded fitting machine", "+b.service@m1: least loaded fitting machine"],
+      placement: { "a.service": "m1", "b.service": "m1" },
     },
     {
       name: "a unit scheduled twice keeps the first machine that fits",

@@ -17,6 +17,7 @@ import { Engine } from "../scheduler/engine.ts";
 import { DbusUnitManager } from "../systemd/dbus-unit-manager.ts";
 import type { UnitManager } from "../systemd/unit-manager.ts";
 import { detectPublicIp, readMachineId } from "./identity.ts";
+import { MachineRefresher, type RefreshClock } from "./machine-refresher.ts";
 import { registryMetricsObserver } from "./registry-metrics.ts";
 import { planReload, type ReloadPlan } from "./reload-plan.ts";
 import { sdNotify } from "./sd-notify.ts";
@@ -33,6 +34,9 @@ export interface DaemonOptions {
   metrics?: FleetMetrics;
   /** Finds the public IP when public_ip is not configured; the default route's by default. */
   detectPublicIp?: () => string;
+  /** The machine refresher's period (default 60 s) and timers. */
+  refreshIntervalMs?: number;
+  refreshClock?: RefreshClock;
 }
 
 export interface StopOptions {
@@ -49,6 +53,7 @@ export class Daemon {
   private readonly notify: (state: string) => Promise<boolean>;
   private readonly metrics: FleetMetrics;
   private readonly detect: () => string;
+  private readonly refresher: MachineRefresher;
   private notifiedReady = false;
   private saidEngineDisabled = false;
   private listeners: ApiListeners | undefined;
@@ -70,6 +75,18 @@ export class Daemon {
     this.detect = opts.detectPublicIp ?? (() => detectPublicIp(undefined));
     this.configNow = opts.config;
     this.presenceNow = this.newPresence();
+    this.refresher = new MachineRefresher({
+      configured: () => this.configNow.publicIp,
+      detect: this.detect,
+      current: () => this.machine.publicIP,
+      update: async (ip) => {
+        this.machine.publicIP = ip;
+        await this.presenceNow.republish();
+      },
+      log: opts.log.child("machine"),
+      intervalMs: opts.refreshIntervalMs,
+      clock: opts.refreshClock,
+    });
   }
 
   /** Starts everything; resolves once the API listens and registration has begun. */
@@ -120,6 +137,7 @@ export class Daemon {
       throw e;
     }
     daemon.presenceNow.start();
+    daemon.refresher.start();
     return daemon;
   }
 
@@ -273,6 +291,7 @@ export class Daemon {
         log.warn(`Cannot ${what} cleanly: ${errorText(e)}`);
       }
     };
+    await step("stop the machine refresher", () => this.refresher.stop());
     await step("stop the agent", () => this.agent.stop());
     await step("stop the engine", async () => this.engine?.stop({ resign: true }));
     if (opts.revokeLease) {

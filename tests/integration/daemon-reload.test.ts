@@ -1,6 +1,6 @@
-// Reloading the daemon's configuration in place (SIGHUP, Q19), against a real etcd with the
-// in-memory UnitManager standing in for systemd: a reload keeps the API sockets, the lease and
-// the units, and re-puts the machine record.
+// Reloading the daemon's configuration in place (SIGHUP, Q19) and the machine refresher,
+// against a real etcd with the in-memory UnitManager standing in for systemd: a reload keeps the
+// API sockets, the lease and the units, and re-puts the machine record.
 import { expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -200,6 +200,32 @@ test("agent_ttl, the reconcile interval and etcd_servers on reload: components r
     expect(put.status).toBe(201);
     await waitFor(async () => (await node.units.mainPid("second.service")) !== undefined, { timeoutMs: 20_000, what: "second.service to start" });
     expect(stops(node)).toEqual([]);
+  } finally {
+    await node.daemon.stop();
+    client.close();
+  }
+});
+
+test("the machine refresher re-puts a changed public IP under the same lease", async () => {
+  await using etcd = await startEtcd();
+  using dir = tempDir();
+  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  let ip = "192.0.2.10";
+  const due: (() => void)[] = [];
+  const node = await startNode(etcd.endpoint, dir.path, { publicIp: undefined, disableEngine: true }, {
+    detectPublicIp: () => ip,
+    refreshClock: { setTimeout: (fn) => due.push(fn), clearTimeout: () => undefined },
+  });
+  try {
+    await waitFor(() => node.daemon.ready, { timeoutMs: 10_000, what: "registration" });
+    const before = await machineRecord(client);
+    expect(before?.record.publicIP).toBe("192.0.2.10");
+    ip = "192.0.2.77";
+    expect(due.length).toBe(1);
+    due.shift()!();
+    await waitFor(async () => (await machineRecord(client))?.record.publicIP === "192.0.2.77", { timeoutMs: 10_000, what: "the new IP in etcd" });
+    expect((await machineRecord(client))?.lease).toBe(before?.lease);
+    expect(node.lines.some((l) => l.includes("Public IP changed from 192.0.2.10 to 192.0.2.77"))).toBe(true);
   } finally {
     await node.daemon.stop();
     client.close();

@@ -47,6 +47,8 @@ export function apiMachine(m: MachineView): Json {
     ["id", m.id],
     ["metadata", sortedRecord(m.metadata)],
     ["primaryIP", m.publicIP],
+    // Extension: present (true) only on drained machines.
+    ["drained", m.drained === true ? true : undefined],
   ]);
 }
 

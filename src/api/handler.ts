@@ -9,7 +9,7 @@ import { DISCOVERY_JSON } from "./discovery.ts";
 import { ApiError, errorResponse, toErrorResponse } from "./errors.ts";
 import { JSON_CONTENT_TYPE } from "./json.ts";
 import { ListingSnapshots } from "./listing-snapshots.ts";
-import { listMachines, patchMachines } from "./machines.ts";
+import { drainMachine, listMachines, patchMachines, undrainMachine } from "./machines.ts";
 import { cleanRequestPath, decodeRequestPath, encodeRequestPath, matchRoute, type Route } from "./routes.ts";
 import { getState, listStates } from "./state.ts";
 import { UnitFileCache } from "./unit-file-cache.ts";
@@ -68,6 +68,10 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         if (m === "GET") return listMachines(deps.registry, deps.tokenLimit, url.searchParams, snapshots);
         if (m === "PATCH") return patchMachines(deps.registry, await req.text());
         throw new ApiError(405, "only GET and PATCH supported against this resource");
+      case "drain":
+        if (m === "PUT") return drainMachine(deps.registry, r.machineId);
+        if (m === "DELETE") return undrainMachine(deps.registry, r.machineId);
+        throw new ApiError(405, "only PUT and DELETE supported against this resource");
       case "units":
         if (m !== "GET") throw new ApiError(405, ONLY_GET);
         return listUnits(units, url.searchParams);

@@ -31,6 +31,27 @@ export async function patchMachines(registry: Registry, body: string): Promise<R
   return new Response(null, { status: 204, headers: { "Content-Type": "application/json" } });
 }
 
+/**
+ * Extension: drains a live machine (idempotent; a machine drained already keeps its `since`).
+ * The engine then moves its non-global units elsewhere and places nothing new there.
+ */
+export async function drainMachine(registry: Registry, machineId: string): Promise<Response> {
+  const live = await registry.listMachines();
+  if (!live.some((m) => m.id === machineId)) throw new ApiError(404, "machine does not exist");
+  await registry.setDrain(machineId);
+  return noContent();
+}
+
+/** Extension: ends a drain; the machine may be gone by now. Nothing moves back. */
+export async function undrainMachine(registry: Registry, machineId: string): Promise<Response> {
+  if (!(await registry.clearDrain(machineId))) throw new ApiError(404, "machine is not drained");
+  return noContent();
+}
+
+function noContent(): Response {
+  return new Response(null, { status: 204, headers: { "Content-Type": "application/json" } });
+}
+
 /** Per machine (in order of first appearance), the last value each key is given. */
 export function foldByMachine(ops: readonly MetadataOp[]): Map<string, Record<string, string>> {
   const out = new Map<string, Record<string, string>>();

@@ -9,6 +9,8 @@ export type Route =
   | { kind: "prefix" }
   | { kind: "discovery" }
   | { kind: "machines" }
+  /** Extension: `machines/<id>/drain` (PUT drains, DELETE undrains). */
+  | { kind: "drain"; machineId: string }
   | { kind: "units" }
   | { kind: "unit"; name: string }
   | { kind: "states" }
@@ -64,6 +66,8 @@ export function matchRoute(path: string): Route {
     if (rest === "machines") return { kind: "machines" };
     if (rest === "units") return { kind: "units" };
     if (rest === "state") return { kind: "states" };
+    const drain = /^machines\/([^/]+)\/drain$/.exec(rest);
+    if (drain !== null) return { kind: "drain", machineId: drain[1]! };
     const item = itemOf(rest, "units/") ?? itemOf(rest, "state/");
     if (item === undefined) break;
     return rest.startsWith("units/") ? { kind: "unit", name: item } : { kind: "state", name: item };

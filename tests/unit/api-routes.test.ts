@@ -11,6 +11,7 @@ describe("matchRoute", () => {
       expect(matchRoute(`${p}/units/foo@1.service`)).toEqual({ kind: "unit", name: "foo@1.service" });
       expect(matchRoute(`${p}/state`)).toEqual({ kind: "states" });
       expect(matchRoute(`${p}/state/foo.service`)).toEqual({ kind: "state", name: "foo.service" });
+      expect(matchRoute(`${p}/machines/1a2b/drain`)).toEqual({ kind: "drain", machineId: "1a2b" });
     }
   });
 
@@ -19,7 +20,8 @@ describe("matchRoute", () => {
     expect(matchRoute("/metrics")).toEqual({ kind: "metrics" });
     for (const p of [
       "/fleet/v1/units/", "/fleet/v1/units/a/b", "/fleet/v1/state/a/b", "/fleet/v1/state/",
-      "/fleet/v1/machines/anything", "/fleet/v1/", "/fleet/v1/discovery/", "/bogus", "/fleet/v1/unitsx",
+      "/fleet/v1/machines/anything", "/fleet/v1/machines/a/drainx", "/fleet/v1/machines/a/drain/x",
+      "/fleet/v1/machines/drain", "/fleet/v1/", "/fleet/v1/discovery/", "/bogus", "/fleet/v1/unitsx",
       "/fleet", "/metrics/",
     ]) {
       expect(matchRoute(p)).toEqual({ kind: "notFound" });

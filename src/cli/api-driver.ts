@@ -43,6 +43,7 @@ interface WireMachine {
   id?: string;
   primaryIP?: string;
   metadata?: Record<string, string>;
+  drained?: boolean;
 }
 
 export class ApiDriver implements FleetClient {
@@ -89,7 +90,17 @@ export class ApiDriver implements FleetClient {
       id: m.id ?? "",
       primaryIP: m.primaryIP ?? "",
       metadata: m.metadata ?? {},
+      ...(m.drained === true ? { drained: true } : {}),
     }));
+  }
+
+  async drainMachine(id: string): Promise<void> {
+    await this.request("PUT", `machines/${encodeURIComponent(id)}/drain`, undefined);
+  }
+
+  async undrainMachine(id: string): Promise<boolean> {
+    const res = await this.request("DELETE", `machines/${encodeURIComponent(id)}/drain`, undefined, { notFoundIsUndefined: true });
+    return res !== undefined;
   }
 
   async close(): Promise<void> {}

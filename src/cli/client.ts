@@ -32,6 +32,8 @@ export interface Machine {
   metadata: Record<string, string>;
   /** The fleet version the machine runs (etcd driver only; the API does not report it). */
   version?: string;
+  /** Extension: the machine is drained for maintenance. */
+  drained?: boolean;
 }
 
 export interface StateFilter {
@@ -52,6 +54,10 @@ export interface FleetClient {
   destroyUnit(name: string): Promise<boolean>;
   listUnitStates(filter?: StateFilter): Promise<UnitState[]>;
   listMachines(): Promise<Machine[]>;
+  /** Drains a live machine (idempotent); a ClientError when no such machine is live. */
+  drainMachine(id: string): Promise<void>;
+  /** false when the machine was not drained. */
+  undrainMachine(id: string): Promise<boolean>;
   close(): Promise<void>;
 }
 

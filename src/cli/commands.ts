@@ -2,6 +2,7 @@
 // command: an exact name, else a unique prefix (fleet-reference.md §6.1).
 import { catCommand } from "./cmd-cat.ts";
 import { destroyCommand } from "./cmd-destroy.ts";
+import { drainCommand, undrainCommand } from "./cmd-drain.ts";
 import { fdForwardCommand } from "./cmd-fd-forward.ts";
 import { listMachinesCommand, listUnitFilesCommand, listUnitsCommand } from "./cmd-list.ts";
 import { verifyCommand, versionCommand } from "./cmd-misc.ts";
@@ -54,6 +55,7 @@ export const COMMANDS: readonly Command[] = [
   catCommand,
   completionCommand,
   destroyCommand,
+  drainCommand,
   fdForwardCommand,
   helpCommand,
   journalCommand,
@@ -67,6 +69,7 @@ export const COMMANDS: readonly Command[] = [
   statusCommand,
   stopCommand,
   submitCommand,
+  undrainCommand,
   unloadCommand,
   verifyCommand,
   versionCommand,

@@ -65,6 +65,8 @@ ${perCommand}
             COMPREPLY=( $(compgen -f -- "$cur") $(compgen -W "$(_fleetctl_list list-unit-files --fields unit)" -- "$cur") );;
         ${UNIT_COMMANDS.join("|")})
             COMPREPLY=( $(compgen -W "$(_fleetctl_list list-unit-files --fields unit)" -- "$cur") );;
+        drain|undrain)
+            COMPREPLY=( $(compgen -W "$(_fleetctl_list list-machines --full --fields machine)" -- "$cur") );;
         ssh)
             COMPREPLY=( $(compgen -W "$(_fleetctl_list list-machines --full --fields machine) $(_fleetctl_list list-unit-files --fields unit)" -- "$cur") );;
     esac

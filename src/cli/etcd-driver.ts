@@ -127,8 +127,20 @@ export class EtcdDriver implements FleetClient {
         primaryIP: m.publicIP ?? "",
         metadata: m.metadata ?? {},
         version: m.version,
+        ...(m.drained === true ? { drained: true } : {}),
       })),
     );
+  }
+
+  async drainMachine(id: string): Promise<void> {
+    await this.wrap(async () => {
+      if (!(await this.registry.listMachines()).some((m) => m.id === id)) throw new ClientError("machine does not exist");
+      await this.registry.setDrain(id);
+    });
+  }
+
+  async undrainMachine(id: string): Promise<boolean> {
+    return this.wrap(() => this.registry.clearDrain(id));
   }
 
   async close(): Promise<void> {

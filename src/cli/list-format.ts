@@ -60,6 +60,7 @@ export function formatMachines(machines: readonly Machine[], opts: TableOptions)
       machine: (m, full) => machineLegend(m.id, undefined, full),
       ip: (m) => dash(m.primaryIP),
       metadata: (m) => formatMetadata(m.metadata),
+      drained: (m) => (m.drained === true ? "true" : "false"),
     },
     sorted,
     opts,

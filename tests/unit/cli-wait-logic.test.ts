@@ -162,6 +162,8 @@ function scripted(answers: Record<string, (Unit | undefined)[]>, states: UnitSta
     destroyUnit: async () => true,
     listUnitStates: async () => states,
     listMachines: async () => machines,
+    drainMachine: async () => {},
+    undrainMachine: async () => false,
     close: async () => {},
   };
 }

@@ -2,7 +2,7 @@
 // the eviction count and the unit files nobody refers to.
 import { describe, expect, test } from "bun:test";
 import { keySpace } from "../../src/registry/keys.ts";
-import type { MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../src/registry/models.ts";
+import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../src/registry/models.ts";
 import { batches, evictionsIn, opFor, snapshotOf, unreferencedFiles, type EngineCaches } from "../../src/scheduler/engine-state.ts";
 import { planSchedule } from "../../src/scheduler/plan.ts";
 import { emptyRequirements, type DesiredState } from "../../src/unit/types.ts";
@@ -31,6 +31,7 @@ function caches(c: Partial<Record<keyof EngineCaches, [string, unknown][]>>): En
     metadata: (c.metadata ?? []) as [string, Record<string, string>][],
     schedule: (c.schedule ?? []) as [string, ScheduleEntry][],
     pending: (c.pending ?? []) as [string, PendingRecord][],
+    drains: (c.drains ?? []) as [string, DrainRecord][],
   };
 }
 
@@ -73,6 +74,23 @@ describe("evictionsIn", () => {
     }));
     const actions = planSchedule(snap.state);
     expect(actions.filter((a) => a.kind === "unschedule").length).toBe(4);
+    expect(evictionsIn(actions, snap)).toBe(2);
+  });
+
+  test("units leaving a drained machine count like evictions; followers, globals and inactive ones do not", () => {
+    const snap = snapshotOf(k, caches({
+      machines: [machine("m1"), machine("m2")],
+      drains: [[k.drain("m1"), { since: "2024-01-01T00:00:00Z" }], [k.drain("gone"), { since: "2024-01-01T00:00:00Z" }]],
+      units: [
+        unit("a.service"), unit("f.service", { machineOf: ["a.service"] }), unit("b.service"), unit("g.service", { global: true }),
+        unit("off.service", { desiredState: "inactive" }),
+      ],
+      schedule: [entry("a.service", "m1"), entry("f.service", "m1"), entry("b.service", "m1"), entry("g.service", "m1"), entry("off.service", "m1")],
+    }));
+    expect(snap.state.machines).toEqual([{ id: "m1", metadata: {}, drained: true }, { id: "m2", metadata: {} }]);
+    expect(snap.draining).toEqual(new Set(["m1"]));
+    const actions = planSchedule(snap.state);
+    expect(actions.filter((a) => a.kind === "unschedule").map((a) => a.unit)).toEqual(["a.service", "b.service", "f.service", "off.service"]);
     expect(evictionsIn(actions, snap)).toBe(2);
   });
 });

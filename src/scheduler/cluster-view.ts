@@ -21,11 +21,12 @@ export class PlacementView {
   private readonly objectors = new Map<string, Set<string>>();
   private readonly hosts = new Map<string, Set<string>>();
   /**
-   * Live machine ids by load: buckets[n] holds, sorted, the machines running n units. Kept up
-   * to date by add/remove so that finding the least-loaded fitting machine does not sort every
-   * machine for every placement (that sort was most of a plan's time at 1,000+ machines).
+   * Live machine ids by load: buckets[n] holds, sorted, the machines running n units. Built on
+   * the first leastLoaded() (a plan that places nothing never needs it), then kept up to date by
+   * add/remove, so finding the least-loaded fitting machine does not sort every machine for
+   * every placement (that sort was most of a plan's time at 1,000+ machines).
    */
-  private readonly buckets: string[][] = [];
+  private buckets: (string[] | undefined)[] | undefined;
 
   constructor(machines: Iterable<PlacementMachine>, units: Iterable<PlacementUnit>, match: Matcher = newMatcher()) {
     const byId = new Map<string, PlacementMachine>();
@@ -41,7 +42,6 @@ export class PlacementView {
       this.sets.set(id, new Set());
       this.objectors.set(id, new Set());
     }
-    this.buckets.push([...this.machineIds]);
   }
 
   /** Records that `unit` runs on `machine`; ignored for machines that are not live. */
@@ -50,7 +50,7 @@ export class PlacementView {
     if (set === undefined) return;
     if (!set.has(unit)) {
       set.add(unit);
-      this.moveBucket(machine, set.size - 1, set.size);
+      if (this.buckets) this.moveBucket(this.buckets, machine, set.size - 1, set.size);
     }
     if ((this.units.get(unit)?.requirements.conflicts.length ?? 0) > 0) this.objectors.get(machine)!.add(unit);
     let where = this.hosts.get(unit);
@@ -60,7 +60,7 @@ export class PlacementView {
 
   remove(unit: string, machine: string): void {
     const set = this.sets.get(machine);
-    if (set?.delete(unit)) this.moveBucket(machine, set.size + 1, set.size);
+    if (set?.delete(unit) && this.buckets) this.moveBucket(this.buckets, machine, set.size + 1, set.size);
     this.objectors.get(machine)?.delete(unit);
     this.hosts.get(unit)?.delete(machine);
   }
@@ -93,14 +93,17 @@ export class PlacementView {
    * costs what it looks at. The view must not change while this is iterated.
    */
   *leastLoaded(): IterableIterator<string> {
+    if (!this.buckets) {
+      this.buckets = [];
+      for (const id of this.machineIds) (this.buckets[this.load(id)] ??= []).push(id);
+    }
     for (const bucket of this.buckets) if (bucket !== undefined) yield* bucket;
   }
 
-  private moveBucket(machine: string, from: number, to: number): void {
-    const old = this.buckets[from]!;
+  private moveBucket(buckets: (string[] | undefined)[], machine: string, from: number, to: number): void {
+    const old = buckets[from]!;
     old.splice(sortedIndex(old, machine), 1);
-    let bucket = this.buckets[to];
-    if (bucket === undefined) this.buckets[to] = bucket = [];
+    const bucket = (buckets[to] ??= []);
     bucket.splice(sortedIndex(bucket, machine), 0, machine);
   }
 

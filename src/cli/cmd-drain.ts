@@ -101,7 +101,10 @@ export const drainCommand: Command = {
     "and its reason is printed. MACHINE is a machine ID or a unique prefix of one.\n\n" +
     "Wait until every unit that can leave has left (the default), or not:\n\tfleetctl drain --no-block 1a2b3c4d",
   usage: "drain [--no-block] [--block-attempts=N] MACHINE",
-  flags: [blockAttemptsFlag("units have left the machine"), noBlockFlag("units have left the machine")],
+  flags: [
+    { ...blockAttemptsFlag("units have left the machine"), usage: "Wait until the units have left the machine, performing up to N attempts before giving up. A value of 0 indicates no limit." },
+    { ...noBlockFlag("units have left the machine"), usage: "Do not wait until the units have left the machine before exiting." },
+  ],
   needsClient: true,
   run: runDrain,
 };

@@ -18,6 +18,7 @@ import {
 } from "./engine-state.ts";
 import { LeaderElection, type ElectionEtcd, type Term } from "./leader.ts";
 import { planSchedule } from "./plan.ts";
+import type { EngineAction } from "./types.ts";
 
 export interface EngineConfig {
   /** engine_reconcile_interval: the leader lease TTL is 5 x this. */
@@ -254,6 +255,17 @@ export class Engine {
   private async reconcile(term: Term): Promise<void> {
     const stopTimer = this.metrics.engineReconcileDuration.startTimer();
     this.metrics.engineReconcileCount.inc();
+    try {
+      await this.reconcileRound(term);
+    } finally {
+      const seconds = stopTimer();
+      if (seconds * 1000 > this.deps.config.reconcileIntervalMs) {
+        this.log.warn(`Engine completed reconciliation in ${seconds.toFixed(3)}s`);
+      }
+    }
+  }
+
+  private async reconcileRound(term: Term): Promise<void> {
     const planStart = this.clock.now();
     const snap = snapshotOf(this.keys, this.caches());
     const budget = this.governor.budget(snap.live, snap.lost, snap.draining.size > 0);
@@ -261,37 +273,50 @@ export class Engine {
     const now = this.clock.now();
     this.lastPlan = { endedAt: now, ms: now - planStart };
     const ops: Op[] = [];
+    const kindOf = new Map<Op, string>();
     for (const a of actions) {
       const o = opFor(this.keys, a, snap, term.epoch, now);
       if (!o) continue;
       ops.push(o);
+      kindOf.set(o, a.kind);
       if (a.kind === "clear-pending") this.log.debug(describeAction(a));
       else this.log.info(describeAction(a));
     }
     if (ops.length > 0) {
-      const revision = await this.write(term, ops, actions.map((a) => a.kind));
+      const revision = await this.write(term, ops, kindOf);
       if (revision === undefined) return;
       this.governor.consumed(evictionsIn(actions, snap));
-      for (const a of actions) {
-        if (a.kind === "pending") {
-          const type = a.reason.startsWith("waiting to move off lost machine")
-            ? "machine_away"
-            : a.reason.startsWith("waiting to leave drained machine") ? "machine_drained" : "constraints";
-          this.metrics.engineReconcileFailureCount.inc({ type });
-        }
-      }
       await this.echo(ops, revision);
     }
+    this.countUnplaced(actions);
     await this.collectFiles(term);
     if ((snap.lost.size > 0 || snap.draining.size > 0) && budget.recheckAt !== undefined) this.wakeAt(budget.recheckAt);
-    const seconds = stopTimer();
-    if (seconds * 1000 > this.deps.config.reconcileIntervalMs) {
-      this.log.warn(`Engine completed reconciliation in ${seconds.toFixed(3)}s`);
+  }
+
+  /** Once per round: every unit left pending after this round's plan, by why it waits. */
+  private countUnplaced(actions: readonly EngineAction[]): void {
+    const reasons = new Map<string, string>();
+    for (const [key, rec] of this.pending.entries()) {
+      const unit = childName(this.keys.pendings, key);
+      if (unit) reasons.set(unit, rec.reason);
+    }
+    for (const a of actions) {
+      if (a.kind === "pending") reasons.set(a.unit, a.reason);
+      else if (a.kind === "clear-pending") reasons.delete(a.unit);
+    }
+    for (const reason of reasons.values()) {
+      const type = reason.startsWith("waiting to move off lost machine")
+        ? "machine_away"
+        : reason.startsWith("waiting to leave drained machine") ? "machine_drained" : "constraints";
+      this.metrics.engineReconcileFailureCount.inc({ type });
     }
   }
 
-  /** Writes `ops` in fenced transactions; undefined when this engine turned out to be deposed. */
-  private async write(term: Term, ops: Op[], kinds: string[]): Promise<number | undefined> {
+  /**
+   * Writes `ops` in fenced transactions; undefined when this engine turned out to be deposed.
+   * Tasks are counted by kind once written, and as failed by kind when their transaction fails.
+   */
+  private async write(term: Term, ops: Op[], kindOf: ReadonlyMap<Op, string>): Promise<number | undefined> {
     let revision = 0;
     for (const batch of batches(ops, this.deps.config.maxOpsPerTxn ?? 100)) {
       if (this.term !== term) return undefined;
@@ -299,16 +324,16 @@ export class Engine {
       try {
         res = await this.deps.etcd.txn({ compare: [this.election.fence(term)], success: batch });
       } catch (e) {
-        this.metrics.engineTaskFailureCount.inc({ type: "txn" });
+        for (const o of batch) this.metrics.engineTaskFailureCount.inc({ type: kindOf.get(o) ?? "unknown" });
         throw e;
       }
       if (!res.succeeded) {
         this.election.deposed(term, `etcd refused a write of epoch ${term.epoch}: another engine leads`);
         return undefined;
       }
+      for (const o of batch) this.metrics.engineTaskCount.inc({ type: kindOf.get(o) ?? "unknown" });
       revision = res.revision;
     }
-    for (const kind of kinds) this.metrics.engineTaskCount.inc({ type: kind });
     return revision;
   }
 

@@ -30,6 +30,24 @@ test("250 units are placed in batched transactions, each written exactly once", 
   expect(metrics.engineLeaderStartTime.get()).toBeGreaterThan(0);
 }, 60_000);
 
+test("a unit that fits nowhere is counted once per round, and only written tasks are counted", async () => {
+  await using c = await Cluster.start();
+  await c.agent("m1");
+  await c.submit("placed.service");
+  await c.submit("stuck.service", "MachineID=nosuchmachine");
+  const metrics = createFleetMetrics(new MetricsRegistry());
+  const { engine } = c.engine("e1", {}, { metrics });
+  engine.start();
+  await until("stuck.service pending", async () => (await c.registry.getPending("stuck.service")) !== undefined);
+  await until("placed.service scheduled", async () => (await c.entries()).length === 1);
+  // Counted in rounds after it was written too, not only in the round that wrote it.
+  await until("two rounds counted the pending unit", () => (metrics.engineReconcileFailureCount.get({ type: "constraints" }) ?? 0) >= 2);
+  const rounds = metrics.engineReconcileCount.get() ?? 0;
+  expect(metrics.engineReconcileFailureCount.get({ type: "constraints" })).toBeLessThanOrEqual(rounds);
+  expect(metrics.engineTaskCount.get({ type: "schedule" })).toBe(1);
+  expect(metrics.engineTaskCount.get({ type: "pending" })).toBe(1);
+}, 60_000);
+
 /**
  * The real client, with the deliveries of chosen watched prefixes held back (`hold`/`open`), or
  * lost for good while `drop` is set for them.

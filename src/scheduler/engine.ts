@@ -29,10 +29,10 @@ export interface EngineConfig {
   resyncEvery?: number;
   /** How long a change waits for others to plan them together (default 20 ms). */
   coalesceMs?: number;
-  /** Units moved off lost machines per second (default 10), in bursts of up to (default 20). */
+  /** Units moved off lost machines per second (default 500), in bursts of up to (default 1000). */
   evictionsPerSecond?: number;
   evictionBurst?: number;
-  /** Quiet time after a machine vanishes before its units move (default agentTtlMs / 3). */
+  /** Quiet time after a machine vanishes before its units move (default agentTtlMs / 3, at most 2 s). */
   evictionSettleMs?: number;
   /** How long a partition pause lasts at most (default 10 x agentTtlMs; 0: until resumed). */
   evictionPauseMaxMs?: number;
@@ -103,10 +103,16 @@ export class Engine {
       log: this.log, clock: this.clock, random: this.random,
     });
     this.governor = new EvictionGovernor({
-      perSecond: config.evictionsPerSecond ?? 10,
-      burst: config.evictionBurst ?? 20,
+      // Fast enough that a tenth of a 1,000-machine cluster (1,000 units) moves within seconds of
+      // its leases expiring (the target is agent_ttl + 5 s), slow enough to bound a storm.
+      perSecond: config.evictionsPerSecond ?? 500,
+      burst: config.evictionBurst ?? 1000,
       windowMs: config.agentTtlMs,
-      settleMs: config.evictionSettleMs ?? Math.round(config.agentTtlMs / 3),
+      // Leases cut off together expire up to one keepalive interval (agent_ttl / 3) apart; a
+      // settle that long would alone break the agent_ttl + 5 s target at the default 30 s TTL.
+      // 2 s still catches a partition of many machines (their expirations come far closer than
+      // 2 s apart, each restarting the quiet time); see docs/design-decisions.md for the cost.
+      settleMs: config.evictionSettleMs ?? Math.min(2000, Math.round(config.agentTtlMs / 3)),
       pauseMaxMs: config.evictionPauseMaxMs ?? 10 * config.agentTtlMs,
     }, this.clock, this.log);
     const make = <T>(prefix: string, decode = jsonDecoder<T>()) =>

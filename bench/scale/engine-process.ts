@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   });
   engine.start();
   // Event-loop stalls: the API shares this loop with the engine's synchronous planning.
-  const lag = monitorLoopLag();
+  const lag = monitorLoopLag(50);
 
   const stats = (): EngineStats => {
     const m = parseMetrics(fleetMetrics.registry.expose());

@@ -46,6 +46,8 @@ export interface PhaseFigures {
     warnings: number;
     /** Longest event-loop stall of a worker process during the phase (ms). */
     loopMaxStallMs: number;
+    /** The agents' etcd calls by kind during the phase (all machines). */
+    calls: Record<string, number>;
   };
 }
 
@@ -153,8 +155,20 @@ export function phaseFigures(a: Snapshot, b: Snapshot): PhaseFigures {
       publishTxns: sum((w) => w.publishTxns),
       warnings: sum((w) => (w.calls["log-warn"] ?? 0) + (w.calls["log-error"] ?? 0)),
       loopMaxStallMs: Math.max(0, ...b.workers.map((w) => w.loopMaxStallMs)),
+      calls: callsDiff(a.workers, b.workers),
     },
   };
+}
+
+function callsDiff(a: readonly WorkerStats[], b: readonly WorkerStats[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  b.forEach((w, i) => {
+    for (const [k, v] of Object.entries(w.calls)) {
+      if (k.startsWith("log-")) continue;
+      out[k] = (out[k] ?? 0) + v - (a[i]?.calls[k] ?? 0);
+    }
+  });
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== 0).sort(([x], [y]) => (x < y ? -1 : 1)));
 }
 
 export function round(n: number, digits: number): number {

@@ -4,70 +4,19 @@
 // says why, the engine and agent together run a unit submitted through the API, and stopping
 // keeps the lease unless the host is going down.
 import { expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type Config, parseConfig } from "../../src/config/index.ts";
-import { Daemon } from "../../src/daemon/daemon.ts";
-import { createLogger } from "../../src/log/logger.ts";
+import type { Config } from "../../src/config/index.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import { waitFor } from "../../src/sandbox/wait.ts";
-import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
 import { startEtcd } from "../support/etcd-server.ts";
+import { api as apiAt, type Node, startNode as startDaemonNode, tempDir } from "./daemon-harness.ts";
 
 const keys = keySpace("/fleet/");
 const ID = "d00dd00dd00dd00dd00dd00dd00dd00d";
 
-interface Node {
-  daemon: Daemon;
-  socket: string;
-  units: FakeUnitManager;
-  notified: string[];
-  lines: string[];
-}
-
-function config(endpoint: string, dir: string, over: Partial<Config> = {}): Config {
-  const base = parseConfig(undefined, undefined, {}).config;
-  return {
-    ...base,
-    etcdServers: [endpoint],
-    agentTtlMs: 3000,
-    engineReconcileIntervalMs: 500,
-    apiListen: [{ kind: "unix", path: join(dir, "fleet.sock") }],
-    unitsDirectory: join(dir, "units"),
-    stateDir: join(dir, "state"),
-    machineId: ID,
-    publicIp: "10.9.9.9",
-    ...over,
-  };
-}
-
-async function startNode(endpoint: string, dir: string, over: Partial<Config> = {}): Promise<Node> {
-  const notified: string[] = [];
-  const lines: string[] = [];
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
-  const daemon = await Daemon.start({
-    config: config(endpoint, dir, over),
-    log: createLogger({ verbosity: 1, write: (l) => lines.push(l) }),
-    version: "9.9.9",
-    units,
-    notify: async (s) => {
-      notified.push(s);
-      return true;
-    },
-  });
-  return { daemon, socket: join(dir, "fleet.sock"), units, notified, lines };
-}
-
-async function api(node: Node, path: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(`http://localhost/fleet/v1${path}`, { ...init, unix: node.socket } as RequestInit);
-}
-
-function tempDir(): { path: string } & Disposable {
-  const path = mkdtempSync(join(tmpdir(), "fleet-daemon-"));
-  return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
-}
+const startNode = (endpoint: string, dir: string, over: Partial<Config> = {}): Promise<Node> =>
+  startDaemonNode(endpoint, dir, { machineId: ID, config: over, verbosity: 1 });
+const api = (node: Node, path: string, init: RequestInit = {}) => apiAt(node, `/fleet/v1${path}`, init);
 
 test("the API answers 503 until the daemon registers, then serves; READY=1 follows registration", async () => {
   await using etcd = await startEtcd();

@@ -2,68 +2,25 @@
 // against a real etcd with the in-memory UnitManager standing in for systemd: a reload keeps the
 // API sockets, the lease and the units, and re-puts the machine record.
 import { expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Config, parseConfig } from "../../src/config/index.ts";
-import { Daemon, type DaemonOptions } from "../../src/daemon/daemon.ts";
+import type { Config } from "../../src/config/index.ts";
+import type { DaemonOptions } from "../../src/daemon/daemon.ts";
 import { reloadDaemon } from "../../src/daemon/main.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { MachineRecord } from "../../src/registry/models.ts";
 import { waitFor } from "../../src/sandbox/wait.ts";
-import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
 import { startEtcd } from "../support/etcd-server.ts";
+import { api, daemonConfig, type Node, startNode as startDaemonNode, tempDir } from "./daemon-harness.ts";
 
 const keys = keySpace("/fleet/");
 const ID = "feedfeedfeedfeedfeedfeedfeedfeed";
 
-interface Node {
-  daemon: Daemon;
-  socket: string;
-  units: FakeUnitManager;
-  lines: string[];
-}
-
-function config(endpoint: string, dir: string, over: Partial<Config> = {}): Config {
-  const base = parseConfig(undefined, undefined, {}).config;
-  return {
-    ...base,
-    etcdServers: [endpoint],
-    agentTtlMs: 3000,
-    engineReconcileIntervalMs: 500,
-    apiListen: [{ kind: "unix", path: join(dir, "fleet.sock") }],
-    unitsDirectory: join(dir, "units"),
-    stateDir: join(dir, "state"),
-    machineId: ID,
-    publicIp: "10.9.9.9",
-    ...over,
-  };
-}
-
-async function startNode(endpoint: string, dir: string, over: Partial<Config> = {}, extra: Partial<DaemonOptions> = {}): Promise<Node> {
-  const lines: string[] = [];
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
-  const daemon = await Daemon.start({
-    config: config(endpoint, dir, over),
-    log: createLogger({ verbosity: 0, write: (l) => lines.push(l) }),
-    version: "9.9.9",
-    units,
-    notify: async () => true,
-    ...extra,
-  });
-  return { daemon, socket: join(dir, "fleet.sock"), units, lines };
-}
-
-function api(node: Node, path: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(`http://localhost${path}`, { ...init, unix: node.socket } as RequestInit);
-}
-
-function tempDir(): { path: string } & Disposable {
-  const path = mkdtempSync(join(tmpdir(), "fleet-reload-"));
-  return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
-}
+const config = (endpoint: string, dir: string, over: Partial<Config> = {}): Config => daemonConfig(endpoint, dir, ID, over);
+const startNode = (endpoint: string, dir: string, over: Partial<Config> = {}, extra: Partial<DaemonOptions> = {}): Promise<Node> =>
+  startDaemonNode(endpoint, dir, { machineId: ID, config: over, extra });
 
 async function machineRecord(client: EtcdClient): Promise<{ record: MachineRecord; lease: string } | undefined> {
   const kv = await client.get(keys.machine(ID));

@@ -12,14 +12,20 @@ test("READY=1 reaches the datagram socket named by NOTIFY_SOCKET", async () => {
     "import socket,sys",
     "s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)",
     `s.bind(${JSON.stringify(sock)})`,
-    "print('bound', flush=True)",
+    "sys.stdout.write('bound\\n'); sys.stdout.flush()",
     "s.settimeout(20)",
     "sys.stdout.write(s.recv(4096).decode()); sys.stdout.flush()",
   ].join("\n")], { stdout: "pipe" });
   try {
     const reader = receiver.stdout.getReader();
-    const first = await reader.read();
-    expect(new TextDecoder().decode(first.value)).toBe("bound\n");
+    // A pipe may hand the line over in pieces, so read up to its newline.
+    let first = "";
+    while (!first.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      first += new TextDecoder().decode(value);
+    }
+    expect(first).toBe("bound\n");
     expect(existsSync(sock)).toBe(true);
     // libsystemd reads the C environment, so the sender is a process started with it.
     const sender = Bun.spawnSync([process.execPath, "-e",

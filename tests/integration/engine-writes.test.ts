@@ -1,8 +1,9 @@
 // How the leader writes: a large plan in several fenced transactions, each unit written once
 // (the next plan waits for its own writes to come back), metrics counted; and the unit-file
-// collector refusing to delete a file newer than the units it has seen.
+// collector refusing to delete a file newer than the units it has seen, or written again between
+// its reads and its delete.
 import { expect, test } from "bun:test";
-import type { EtcdClient, Watch, WatchBatch, WatchOptions } from "../../src/registry/etcd/index.ts";
+import type { EtcdClient, Txn, TxnResult, Watch, WatchBatch, WatchOptions } from "../../src/registry/etcd/index.ts";
 import { MetricsRegistry } from "../../src/metrics/metrics.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import type { EngineEtcd } from "../../src/scheduler/engine.ts";
@@ -110,6 +111,74 @@ test("a unit file newer than the units the engine has seen is not collected", as
   await until("b scheduled", async () => (await c.placements())["b.service"]);
   expect(await c.registry.getUnitFile(b.hash)).toBeDefined();
   expect(log.has(`Removed unit file ${b.hash}`)).toBe(false);
+}, 60_000);
+
+/**
+ * The real client, except that the first transaction deleting unit files waits for `before`
+ * (given the hashes it deletes) and only then goes to etcd. `outcome` is set once it has.
+ */
+function withHookOnFileDelete(client: EtcdClient, unitFiles: string, before: (hashes: string[]) => Promise<void>) {
+  let armed = true;
+  const hook = {
+    outcome: undefined as { hashes: string[]; result?: TxnResult; error?: unknown } | undefined,
+    etcd: {
+      get: client.get.bind(client), range: client.range.bind(client), watch: client.watch.bind(client),
+      leaseGrant: client.leaseGrant.bind(client), leaseKeepAlive: client.leaseKeepAlive.bind(client),
+      leaseRevoke: client.leaseRevoke.bind(client),
+      async txn(t: Txn): Promise<TxnResult> {
+        const hashes = t.success.filter((o) => o.type === "delete" && o.key.startsWith(unitFiles)).map((o) => o.key.slice(unitFiles.length));
+        if (!armed || hashes.length === 0) return client.txn(t);
+        armed = false;
+        try {
+          await before(hashes);
+          const result = await client.txn(t);
+          hook.outcome = { hashes, result };
+          return result;
+        } catch (error) {
+          hook.outcome = { hashes, error };
+          throw error;
+        }
+      },
+    } satisfies EngineEtcd,
+  };
+  return hook;
+}
+
+test("a unit file written again between the collector's reads and its delete is not collected", async () => {
+  await using c = await Cluster.start();
+  await c.agent("m1");
+  const body = "ExecStart=/bin/sleep 2";
+  const y = unitRecord("y.service", "", "launched", body);
+  let rewrittenAt = 0;
+  // Just before the collector's delete reaches etcd, a user creates y with x's text: the same
+  // file, put again (in y's transaction), after the units the collector decided on.
+  const hook = withHookOnFileDelete(c.client, c.keys.unitFiles, async () => {
+    if (!(await c.registry.createUnit(y, unitText("", body)))) throw new Error("Cannot create y.service: it exists already");
+    rewrittenAt = (await c.client.get(c.keys.unitFile(y.hash)))?.modRevision ?? 0;
+  });
+  // A 10 s leader lease: on a slow machine a lapsed lease would fail the delete on the fence
+  // instead (no "Kept" line then, so the test would fail, not pass for the wrong reason).
+  const { engine, log } = c.engine("e1", { reconcileIntervalMs: 2000 }, { etcd: hook.etcd });
+  engine.start();
+  const x = await c.submit("x.service", "", "launched", body);
+  expect(y.hash).toBe(x.hash);
+  await until("x scheduled", async () => (await c.placements())["x.service"]);
+
+  // Once x is gone the engine unschedules it and finds its file unused.
+  await c.registry.destroyUnit("x.service");
+  const outcome = await until("the collector's delete", () => hook.outcome);
+  if (outcome.error !== undefined) throw outcome.error;
+  expect(outcome.hashes).toEqual([x.hash]);
+  expect(rewrittenAt).toBeGreaterThan(0);
+  // etcd refused it: the file's mod revision is newer than the units the engine had read.
+  expect(outcome.result?.succeeded).toBe(false);
+  await log.waitFor(`Kept unit files ${x.hash}: written again since the units were read`);
+  expect(await c.registry.getUnitFile(x.hash)).toBe(unitText("", body));
+
+  await until("y scheduled", async () => (await c.placements())["y.service"]);
+  // The very file y wrote, neither deleted nor written since.
+  expect((await c.client.get(c.keys.unitFile(x.hash)))?.modRevision).toBe(rewrittenAt);
+  expect(log.has(`Removed unit file ${x.hash}`)).toBe(false);
 }, 60_000);
 
 test("the periodic resync finds what a watch lost, and the engine acts on it", async () => {

@@ -31,6 +31,7 @@ export function sshSettings(g: GlobalOptions, port = 22): SshSettings {
     strictHostKeyChecking: g.strictHostKeyChecking,
     knownHostsFile: expandHome(g.knownHostsFile, homedir(), homeOfUser),
     timeout: g.sshTimeout,
+    identityFile: g.sshIdentityFile ? expandHome(g.sshIdentityFile, homedir(), homeOfUser) : undefined,
     tunnel: g.tunnel ? (g.tunnel.includes(":") ? g.tunnel : `${g.tunnel}:22`) : undefined,
   };
 }

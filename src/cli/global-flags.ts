@@ -20,6 +20,7 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
   { name: "key-file", type: "string", default: "", usage: "Path to the TLS client key for the fleet API or etcd." },
   { name: "known-hosts-file", type: "string", default: "~/.fleetctl/known_hosts", usage: "File used to store remote machine fingerprints. Ignored if strict host key checking is disabled." },
   { name: "request-timeout", type: "float", default: 3.0, usage: "Amount of time in seconds to allow a single request before considering it failed." },
+  { name: "ssh-identity-file", type: "string", default: "", usage: "Private key file SSH connections offer (ssh -i, and only that key) instead of the ssh-agent's and the default ones." },
   { name: "ssh-timeout", type: "float", default: 10.0, usage: "Amount of time in seconds to allow for SSH connection initialization before failing." },
   { name: "ssh-username", type: "string", default: "core", usage: "Username to use when connecting to CoreOS instance." },
   { name: "strict-host-key-checking", type: "bool", default: true, usage: "Verify host keys presented by remote machines before initiating SSH connections." },
@@ -40,6 +41,7 @@ export interface GlobalOptions {
   experimentalApi: boolean;
   knownHostsFile: string;
   requestTimeout: number;
+  sshIdentityFile: string;
   sshTimeout: number;
   sshUsername: string;
   strictHostKeyChecking: boolean;
@@ -89,6 +91,7 @@ export function globalOptions(values: Record<string, FlagValue>): GlobalOptions 
     experimentalApi: b("experimental-api"),
     knownHostsFile: s("known-hosts-file"),
     requestTimeout: n("request-timeout"),
+    sshIdentityFile: s("ssh-identity-file"),
     sshTimeout: n("ssh-timeout"),
     sshUsername: s("ssh-username"),
     strictHostKeyChecking: b("strict-host-key-checking"),

@@ -10,6 +10,8 @@ export interface SshSettings {
   knownHostsFile: string;
   /** Seconds allowed for connection set-up. */
   timeout: number;
+  /** --ssh-identity-file, expanded: the one key offered (agent keys and default files are not). */
+  identityFile?: string;
   /** --tunnel: `host[:port]`; connections to the target go through it. */
   tunnel?: string;
   forwardAgent?: boolean;
@@ -28,9 +30,11 @@ export function splitHostPort(addr: string, defaultPort = 22): { host: string; p
   return Number.isInteger(port) && port > 0 ? { host: addr.slice(0, colon), port } : { host: addr, port: defaultPort };
 }
 
-/** The options every connection uses: timeouts and host key checking. */
-export function commonSshOptions(s: Pick<SshSettings, "strictHostKeyChecking" | "knownHostsFile" | "timeout">): string[] {
+/** The options every connection uses: timeouts, the identity file and host key checking. */
+export function commonSshOptions(s: Pick<SshSettings, "strictHostKeyChecking" | "knownHostsFile" | "timeout" | "identityFile">): string[] {
   const opts = ["-o", `ConnectTimeout=${Math.max(1, Math.ceil(s.timeout))}`];
+  // Only this key: an agent full of other keys would use up the server's MaxAuthTries first.
+  if (s.identityFile) opts.push("-i", s.identityFile, "-o", "IdentitiesOnly=yes");
   if (s.strictHostKeyChecking) {
     // `ask` prompts for an unknown host and records it, as fleetctl did.
     opts.push("-o", "StrictHostKeyChecking=ask", "-o", `UserKnownHostsFile=${s.knownHostsFile}`);

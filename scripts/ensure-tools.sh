@@ -1,5 +1,6 @@
-# Sourced by ./build and ./test: installs what a fresh Debian machine lacks (Bun and the
-# packages through npm, etcd through apt-get) and puts the project's Bun on PATH.
+# Sourced by ./build, ./test and ./quickstart: installs what a fresh Debian machine lacks (Bun and
+# the packages through npm; etcd and openssh-server through apt-get, on request: ensure_etcd,
+# ensure_openssh) and puts the project's Bun on PATH.
 # (sourced: the caller chooses its own shell options)
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -21,4 +22,29 @@ ensure_etcd() {
     apt-get update -qq >&2 || true
     apt-get install -y -qq etcd-server >&2
   fi
+}
+
+# Debian's openssh-server and the ssh client: sandbox machines share the host's /usr and run its
+# /usr/sbin/sshd (for fleet ctl status, journal and ssh). The host's own sshd is not started:
+# the package's scripts ask /usr/sbin/policy-rc.d, and its exit status 101 forbids the action.
+ensure_openssh() {
+  if [ -x /usr/sbin/sshd ] && [ -x /usr/bin/ssh ] && [ -x /usr/bin/ssh-keygen ]; then
+    return 0
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "fleet: sshd is missing; install Debian's openssh-server package (apt-get install openssh-server) as root" >&2
+    return 1
+  fi
+  echo "fleet: installing openssh-server for ssh into the sandbox machines (apt-get install openssh-server; the host's sshd is not started)" >&2
+  local policy=/usr/sbin/policy-rc.d own="" rc=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 0755 "$policy"
+    own=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2 || true
+  apt-get install -y -qq --no-install-recommends openssh-server openssh-client >&2 || rc=$?
+  if [ -n "$own" ]; then rm -f "$policy"; fi
+  return "$rc"
 }

@@ -8,10 +8,11 @@ import { EXAMPLE_UNITS } from "./examples.ts";
 import { createProgress, formatSeconds } from "./progress.ts";
 import { ENV_FILE, type SandboxRecord } from "./sandbox-record.ts";
 import {
-  bootSandbox, cleanupStaleClusters, envMachine, runExamples, findSandbox, type Found, killMachine, listSandboxes, machineStatuses, removeSandbox,
+  bootSandbox, cleanupStaleClusters, enableSsh, envMachine, runExamples, findSandbox, type Found, killMachine, listSandboxes, machineStatuses, removeSandbox,
   type SandboxRef, startMachine, writeEnv,
 } from "./sandbox.ts";
 import { parseSandboxArgs, type SandboxArgs, USAGE } from "./sandbox-args.ts";
+import { SSHD_MISSING } from "./ssh-access.ts";
 
 export const NEEDS_ROOT = "fleet sandbox needs root: it boots systemd machines in Linux namespaces";
 
@@ -92,6 +93,7 @@ async function up(ref: SandboxRef, args: Extract<SandboxArgs, { command: "up" }>
         progress.done();
         process.stderr.write(out);
       }
+      if (!(await enableSsh(found.cluster, found.record, progress))) process.stderr.write(`${SSHD_MISSING}\n`);
       process.stdout.write(writeEnv(found.cluster, found.record));
       return 0;
     }
@@ -129,6 +131,7 @@ async function up(ref: SandboxRef, args: Extract<SandboxArgs, { command: "up" }>
     });
     const { cluster, record } = result;
     if (result.examples) process.stderr.write(result.examples);
+    if (!result.ssh) process.stderr.write(`${SSHD_MISSING}\n`);
     const ips = cluster.machines.map((m) => `${m.name} ${m.ip}`).join(", ");
     process.stdout.write(
       `# Sandbox ${ref.name} is up in ${formatSeconds(Date.now() - started)}: ${ips}; etcd ${record.etcd.endpoint}\n` +

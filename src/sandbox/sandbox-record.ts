@@ -32,6 +32,8 @@ export interface SandboxRecord {
   /** Metadata of each machine by machine name ("m1"); machines not listed have none. */
   metadata: Record<string, Record<string, string>>;
   agentTtl: string;
+  /** True once the machines run sshd (absent in records written before that existed). */
+  ssh?: boolean;
 }
 
 export function sandboxFile(dir: string): string {
@@ -65,6 +67,8 @@ export interface EnvTarget {
   /** The machine whose API the endpoint names, and its address. */
   machine: string;
   ip: string;
+  /** FLEETCTL_* settings for fleet ctl's ssh (status, journal, ssh); absent without sshd. */
+  ssh?: Record<string, string>;
 }
 
 /** The lines `source <dir>/env` runs: the API of one machine, with the etcd driver as a comment. */
@@ -74,8 +78,16 @@ export function envText(record: SandboxRecord, target: EnvTarget): string {
     `export FLEETCTL_DRIVER=API`,
     `export FLEETCTL_ENDPOINT=http://${target.ip}:${record.apiPort}`,
     `export FLEETCTL_TOKEN=${record.token}`,
+    ...(target.ssh
+      ? ["# fleet ctl status, journal and ssh: as root with the sandbox's key, checking host keys.", ...Object.entries(target.ssh).map(([k, v]) => `export ${k}=${shellWord(v)}`)]
+      : []),
     `# Through etcd instead (works whichever machines are up):`,
     `# export FLEETCTL_DRIVER=etcd FLEETCTL_ENDPOINT=${record.etcd.endpoint} FLEETCTL_ETCD_KEY_PREFIX=${KEY_PREFIX}`,
     "",
   ].join("\n");
+}
+
+/** A value for the shell that sources the env file: bare when safe, otherwise single-quoted. */
+function shellWord(value: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
 }

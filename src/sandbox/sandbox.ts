@@ -16,6 +16,7 @@ import type { Progress } from "./progress.ts";
 import {
   API_PORT, ENV_FILE, envText, hasSandboxRecord, KEY_PREFIX, readSandboxRecord, type SandboxRecord, writePrivate, writeSandboxRecord,
 } from "./sandbox-record.ts";
+import { SshAccess, sshCtlEnv, sshdAvailable } from "./ssh-access.ts";
 import { readRecord } from "./state.ts";
 import { waitFor } from "./wait.ts";
 
@@ -122,6 +123,13 @@ export interface UpResult {
   record: SandboxRecord;
   /** The fleet ctl output of starting the examples. */
   examples?: string;
+  /** False when the host has no sshd, so fleet ctl status, journal and ssh cannot work. */
+  ssh: boolean;
+}
+
+/** Where a sandbox keeps its ssh keys and known_hosts (ssh-access.ts). */
+export function sshDir(cluster: Cluster): string {
+  return join(cluster.dir, "ssh");
 }
 
 /** Boots a new sandbox (the caller has checked that none exists under that name). */
@@ -140,6 +148,7 @@ export async function bootSandbox(o: UpOptions): Promise<UpResult> {
       binary: o.binary,
       metadata: o.metadata,
       agentTtl: o.agentTtl,
+      ssh: sshdAvailable(),
     };
     writeSandboxRecord(cluster.dir, record);
     if (o.etcd === undefined) {
@@ -149,8 +158,14 @@ export async function bootSandbox(o: UpOptions): Promise<UpResult> {
       record.etcd = await startEtcd({ etcd: o.etcdPath, clusterNode: node, dir: cluster.dir, host: cluster.bridgeIp });
       writeSandboxRecord(cluster.dir, record);
     }
-    progress.step(`Installing and starting fleet in ${cluster.machines.map((m) => m.name).join(", ")}`);
-    await Promise.all(cluster.machines.map((m) => installFleet(m, installOptions(record, m.name))));
+    const access = record.ssh ? await SshAccess.open(sshDir(cluster)) : undefined;
+    progress.step(`Installing and starting fleet${access ? " and sshd" : ""} in ${cluster.machines.map((m) => m.name).join(", ")}`);
+    await Promise.all(
+      cluster.machines.map(async (m) => {
+        await installFleet(m, installOptions(record, m.name));
+        await access?.startSshd(m);
+      }),
+    );
     progress.step(`Waiting for ${o.machines} machine${o.machines === 1 ? "" : "s"} to register in etcd`);
     await waitRegistered(record.etcd.endpoint, cluster.machines);
     writeEnv(cluster, record);
@@ -161,7 +176,7 @@ export async function bootSandbox(o: UpOptions): Promise<UpResult> {
     }
     progress.done();
     cluster.detach();
-    return { cluster, record, examples };
+    return { cluster, record, examples, ssh: record.ssh === true };
   } catch (err) {
     progress.done();
     progress.note("Removing the half-made sandbox");
@@ -170,6 +185,24 @@ export async function bootSandbox(o: UpOptions): Promise<UpResult> {
     await cluster.destroy({ hard: true }).catch((e: unknown) => progress.note((e as Error).message));
     throw err;
   }
+}
+
+/**
+ * Starts sshd in the running machines of a sandbox made while the host had none (openssh-server
+ * installed since); true when its machines run sshd now.
+ */
+export async function enableSsh(cluster: Cluster, record: SandboxRecord, progress: Progress): Promise<boolean> {
+  if (record.ssh) return true;
+  if (!sshdAvailable()) return false;
+  const running = cluster.machines.filter((m) => m.isStarted());
+  progress.step(`Starting sshd in ${running.map((m) => m.name).join(", ")}`);
+  const access = await SshAccess.open(sshDir(cluster));
+  await Promise.all(running.map((m) => access.startSshd(m)));
+  progress.done();
+  record.ssh = true;
+  writeSandboxRecord(cluster.dir, record);
+  writeEnv(cluster, record);
+  return true;
 }
 
 /** Starts the example units (again: starting launched units changes nothing) and waits for them. */
@@ -230,7 +263,8 @@ export function envVars(cluster: Cluster, record: SandboxRecord): Record<string,
 /** Writes <dir>/env for the first running machine (mode 0600: it holds the token); returns its text. */
 export function writeEnv(cluster: Cluster, record: SandboxRecord): string {
   const m = envMachine(cluster) ?? cluster.machines[0];
-  const text = envText(record, { name: record.name, machine: m?.name ?? "-", ip: m?.ip ?? "0.0.0.0" });
+  const ssh = record.ssh ? sshCtlEnv(sshDir(cluster)) : undefined;
+  const text = envText(record, { name: record.name, machine: m?.name ?? "-", ip: m?.ip ?? "0.0.0.0", ssh });
   if (existsSync(cluster.dir)) writePrivate(join(cluster.dir, ENV_FILE), text);
   return text;
 }
@@ -249,8 +283,9 @@ export async function startMachine(cluster: Cluster, record: SandboxRecord, name
   if (m.isStarted()) throw new Error(`Cannot start ${name}: it is already running`);
   progress.step(`Booting ${name}`);
   await m.boot();
-  progress.step(`Starting fleet in ${name}`);
+  progress.step(`Starting fleet${record.ssh ? " and sshd" : ""} in ${name}`);
   await installFleet(m, installOptions(record, name));
+  if (record.ssh) await (await SshAccess.open(sshDir(cluster))).startSshd(m);
   progress.step(`Waiting for ${name} to register in etcd`);
   await waitRegistered(record.etcd.endpoint, [m]);
   progress.done();

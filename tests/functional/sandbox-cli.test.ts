@@ -1,7 +1,7 @@
 // `fleet sandbox` through the real binary: up (machines, etcd, fleet installed from
-// contrib/systemd, registration, env, the examples through fleet ctl), up again, kill and start of one machine, ssh, down
-// leaving nothing behind, a crashed up cleaned by the next one, and the refusals (not root,
-// no etcd). Needs root and a built bin/fleet. Every test tears its sandbox down in finally.
+// contrib/systemd, registration, env, the examples through fleet ctl, fleet ctl status and
+// journal over ssh), up again, kill and start of one machine, ssh, down leaving nothing behind,
+// a crashed up cleaned by the next one, and the refusals (not root, no etcd). Needs root and a built bin/fleet. Every test tears its sandbox down in finally.
 import { expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -86,6 +86,16 @@ async function teardown(name: string): Promise<void> {
   if (r.code !== 0 && existsSync(join(dirOf(name), "cluster.json"))) await removeSandbox({ name }, { hard: true });
 }
 
+/** `fleet ctl <args>` in a shell that sourced the sandbox's env file (args are shell words). */
+function sourcedCtl(name: string, args: string): Ran {
+  const r = Bun.spawnSync(["/bin/sh", "-c", `. "$1" && exec "$2" ctl ${args}`, "sh", join(dirOf(name), "env"), FLEET], {
+    stdin: "ignore",
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", LANG: "C.UTF-8" },
+    timeout: 60_000,
+  });
+  return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
 async function registeredIds(endpoint: string): Promise<string[]> {
   const client = new EtcdClient({ endpoints: [endpoint], retries: 0 });
   try {
@@ -129,6 +139,9 @@ test("up boots machines running fleet from contrib/systemd; env, status, ssh, up
       "export FLEETCTL_DRIVER=API",
       `export FLEETCTL_ENDPOINT=http://${m1.ip}:49153`,
       `export FLEETCTL_TOKEN=${sandbox.token}`,
+      "export FLEETCTL_SSH_USERNAME=root",
+      `export FLEETCTL_KNOWN_HOSTS_FILE=${dirOf(name)}/ssh/known_hosts`,
+      `export FLEETCTL_SSH_IDENTITY_FILE=${dirOf(name)}/ssh/id_ed25519`,
     ];
     for (const line of envLines) expect(up.stdout).toContain(`${line}\n`);
 
@@ -150,6 +163,26 @@ test("up boots machines running fleet from contrib/systemd; env, status, ssh, up
     expect(where("hello.service")).toHaveLength(1);
     expect(where("monitor.service")).toEqual(both);
     expect([...where("web@1.service"), ...where("web@2.service")].sort()).toEqual(both);
+
+    // status and journal with the env alone: ssh as root with the sandbox's key to the machine
+    // running hello.service, its host key checked against the sandbox's known_hosts.
+    const helloAt = record.machines.find((m) => m.machineId === where("hello.service")[0]);
+    if (!helloAt) throw new Error("hello.service runs on no machine of the record");
+    const helloStatus = sourcedCtl(name, "status hello.service");
+    expect({ code: helloStatus.code, stderr: helloStatus.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(helloStatus.stdout).toMatch(/^. hello\.service - Say hello every second\n/);
+    expect(helloStatus.stdout).toMatch(/^\s+Active: active \(running\) since /m);
+    expect(helloStatus.stdout).toContain(`Hello from ${helloAt.hostname}\n`);
+    // Once it has said hello three times (it says so every second).
+    const hellos = `Hello from ${helloAt.hostname}\n`.repeat(3);
+    const helloJournal = await waitFor(
+      () => {
+        const r = sourcedCtl(name, "journal --lines 3 --output cat hello.service");
+        return r.code !== 0 || r.stdout === hellos ? r : undefined;
+      },
+      { timeoutMs: 30_000, what: "journal to show three hellos", intervalMs: 300 },
+    );
+    expect(helloJournal).toEqual({ code: 0, stdout: hellos, stderr: "" });
 
     // Both daemons registered in etcd and run as the shipped, enabled units.
     expect(await registeredIds(sandbox.etcd.endpoint)).toEqual([m1.machineId, m2.machineId].sort());
@@ -179,8 +212,12 @@ test("up boots machines running fleet from contrib/systemd; env, status, ssh, up
     expect(isAlive(m2.pid!)).toBe(false);
     expect((await ok(["sandbox", "status", "--name", name])).stdout).toMatch(/m2 .* stopped +-\n/);
     await waitFor(async () => (await registeredIds(sandbox.etcd.endpoint)).length === 1, { timeoutMs: 30_000, what: "m2's lease to expire" });
+    const knownHosts = readFileSync(join(dirOf(name), "ssh", "known_hosts"), "utf8");
     await ok(["sandbox", "start", "--name", name, "m2"]);
     expect(await registeredIds(sandbox.etcd.endpoint)).toEqual([m1.machineId, m2.machineId].sort());
+    // sshd is back in m2, with the host key it had.
+    expect(sourcedCtl(name, `ssh ${m2.machineId.slice(0, 8)} hostname`)).toEqual({ code: 0, stdout: `${m2.hostname}\n`, stderr: "" });
+    expect(readFileSync(join(dirOf(name), "ssh", "known_hosts"), "utf8")).toBe(knownHosts);
     record = clusterRecord(name);
 
     const before = (await traces(name, record)).join("\n");

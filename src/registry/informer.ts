@@ -51,6 +51,8 @@ const GLOBAL_TIMERS: Timers = {
 interface Entry<T> {
   value: T;
   modRevision: number;
+  /** "0" when the key has no lease. */
+  lease: string;
 }
 
 const DEFAULT_RETRY: Backoff = { baseMs: 100, capMs: 5000 };
@@ -109,6 +111,11 @@ export class Informer<T> {
     return this.cache.get(key)?.modRevision;
   }
 
+  /** The lease the key is attached to ("0" for none), if the key is cached. */
+  leaseOf(key: string): string | undefined {
+    return this.cache.get(key)?.lease;
+  }
+
   *entries(): IterableIterator<[string, T]> {
     for (const [k, e] of this.cache) yield [k, e.value];
   }
@@ -140,6 +147,16 @@ export class Informer<T> {
    */
   resync(): Promise<number> {
     return this.exclusive(() => this.relist());
+  }
+
+  /**
+   * The safety net's re-list, skipped when `observedRevision` (the highest revision etcd has
+   * reported to this client, keepalives included) is no newer than the cache: nothing in etcd
+   * changed since, so a list could find nothing, and an idle cluster costs etcd no reads.
+   */
+  resyncIfBehind(observedRevision: number): Promise<number> {
+    if (observedRevision > 0 && observedRevision <= this.rev) return Promise.resolve(0);
+    return this.resync();
   }
 
   async close(): Promise<void> {
@@ -236,7 +253,7 @@ export class Informer<T> {
       if (old && old.modRevision === kv.modRevision) continue;
       const value = this.decode(kv);
       if (value === undefined) continue;
-      this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision });
+      this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision, lease: kv.lease });
       changes.push({ key: kv.key, type: old ? "update" : "add", value: value.v, prev: old?.value, source: "list" });
     }
     for (const [key, old] of this.cache) {
@@ -263,7 +280,7 @@ export class Informer<T> {
       }
       const value = this.decode(kv);
       if (value === undefined) continue;
-      this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision });
+      this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision, lease: kv.lease });
       changes.push({ key: kv.key, type: old ? "update" : "add", value: value.v, prev: old?.value, source: "watch" });
     }
     this.advance(revision);

@@ -1,7 +1,12 @@
 // The brake on moving units off lost machines (design.md §4, §9 "reschedule storms"):
-//  - settle: a machine's units wait until no machine has vanished for `settleMs`. Machines cut
-//    off together stop renewing together, so their leases expire within one keepalive interval
-//    (agent_ttl / 3) of each other; waiting that long lets the partition guard see all of them.
+//  - lease probe: machines cut off together stop renewing together, but their leases expire up
+//    to one keepalive interval (agent_ttl / 3) apart. So when a machine vanishes, the engine asks
+//    etcd for the remaining TTL of every live machine's lease: a lease renewed every agent_ttl/3
+//    never has less than 2/3 of its TTL left, while those cut off with the vanished one have at
+//    most 1/3 left. Those below half are suspects, counted by the partition guard as vanishing;
+//    the vanished machine's units move as soon as the answer is in, with no waiting.
+//  - settle (when a probe is not possible or failed): a machine's units wait until no machine
+//    has vanished for `settleMs`, so that leases expiring close together are seen together.
 //  - partition guard: when more than half of the machines vanished within one agent TTL, no
 //    unit moves. It resumes when enough machines return (no longer more than half gone), when
 //    `pauseMaxMs` passed (then those machines are treated as failed), or when an operator says
@@ -22,6 +27,8 @@ export interface EvictionPolicy {
   settleMs: number;
   /** 0: stay paused until machines return or resume() is called. */
   pauseMaxMs: number;
+  /** Whether the engine can probe the live machines' leases (else the settle applies). */
+  probe?: boolean;
 }
 
 export interface EvictionBudget {
@@ -30,6 +37,15 @@ export interface EvictionBudget {
   hold: string;
   /** When the budget may grow: plan again then if units are still waiting. */
   recheckAt: number | undefined;
+  /** Probe the live machines' leases (then report with probed() and plan again). */
+  probe?: true;
+}
+
+interface Probe {
+  startedAt: number;
+  /** Live machines whose lease missed a renewal, with when it runs out. */
+  suspects: Map<string, number>;
+  failed: boolean;
 }
 
 interface Pause {
@@ -44,6 +60,7 @@ export class EvictionGovernor {
   /** Vanished machines that no longer count towards a partition (resumed past them). */
   private readonly accepted = new Set<string>();
   private pause: Pause | undefined;
+  private probe: Probe | undefined;
   private tokens: number;
   private refilledAt: number;
 
@@ -63,6 +80,25 @@ export class EvictionGovernor {
   machineAdded(id: string): void {
     this.vanished.delete(id);
     this.accepted.delete(id);
+    this.probe?.suspects.delete(id);
+  }
+
+  /**
+   * The answer to a probe started at `startedAt`: each live machine's remaining lease time in
+   * ms (0 for a lease already gone). Below half a TTL means it missed a renewal.
+   */
+  probed(startedAt: number, remainingMs: ReadonlyMap<string, number>): void {
+    const suspects = new Map<string, number>();
+    for (const [id, ms] of remainingMs) if (ms < this.policy.windowMs / 2) suspects.set(id, startedAt + ms);
+    this.probe = { startedAt, suspects, failed: false };
+    if (suspects.size > 0) {
+      this.log.info(`Lease probe: ${suspects.size} more machine${suspects.size === 1 ? "" : "s"} stopped renewing: ${[...suspects.keys()].sort().slice(0, 10).join(", ")}${suspects.size > 10 ? ", ..." : ""}`);
+    }
+  }
+
+  /** A probe started at `startedAt` failed: machines lost by then wait out the settle instead. */
+  probeFailed(startedAt: number): void {
+    this.probe = { startedAt, suspects: new Map(), failed: true };
   }
 
   /**
@@ -79,31 +115,48 @@ export class EvictionGovernor {
     const recent = [...this.vanished]
       .filter(([id, at]) => now - at <= this.policy.windowMs && !this.accepted.has(id))
       .map(([id]) => id);
+    // Suspects count as vanishing until their lease should have run out (and a little after,
+    // for etcd to notice); one still live after that renewed after all.
+    const grace = Math.max(1000, this.policy.windowMs / 10);
+    const suspects = [...(this.probe?.suspects ?? [])]
+      .filter(([id, until]) => live.has(id) && now <= until + grace && !this.accepted.has(id))
+      .map(([id]) => id);
+    const suspectsEnd = Math.min(...suspects.map((id) => this.probe!.suspects.get(id)! + grace));
     if (this.pause) {
-      for (const id of recent) this.pause.machines.add(id);
-      const gone = [...this.pause.machines].filter((id) => !live.has(id));
-      const total = live.size + gone.length;
-      if (!partitionSuspected(total, live.size)) {
-        this.resume(`${this.pause.machines.size - gone.length} of ${this.pause.machines.size} vanished machines are back`);
+      for (const id of [...recent, ...suspects]) this.pause.machines.add(id);
+      const away = [...this.pause.machines].filter((id) => !live.has(id)).length;
+      const gone = away + suspects.length;
+      const total = live.size + away;
+      if (!partitionSuspected(total, total - gone)) {
+        this.resume(`${this.pause.machines.size - gone} of ${this.pause.machines.size} vanished machines are back`);
       } else if (this.policy.pauseMaxMs > 0 && now - this.pause.since >= this.policy.pauseMaxMs) {
-        this.resume(`${gone.length} of ${total} machines stayed away for ${seconds(now - this.pause.since)}; treating them as failed`);
+        this.resume(`${gone} of ${total} machines stayed away for ${seconds(now - this.pause.since)}; treating them as failed`);
       }
-    } else if (recent.length > 0 && partitionSuspected(live.size + recent.length, live.size)) {
+    } else if (recent.length > 0 && partitionSuspected(live.size + recent.length, live.size - suspects.length)) {
       const total = live.size + recent.length;
-      this.pause = { since: now, machines: new Set(recent), total };
+      this.pause = { since: now, machines: new Set([...recent, ...suspects]), total };
+      const more = suspects.length > 0 ? ` and ${suspects.length} more stopped renewing their leases` : "";
       this.log.warn(
-        `Pausing evictions: ${recent.length} of ${total} machines vanished within ${seconds(this.policy.windowMs)}; this looks like a partition, not failures`,
+        `Pausing evictions: ${recent.length} of ${total} machines vanished${more} within ${seconds(this.policy.windowMs)}; this looks like a partition, not failures`,
       );
     }
 
     if (this.pause) {
-      const recheckAt = this.policy.pauseMaxMs > 0 ? this.pause.since + this.policy.pauseMaxMs : undefined;
+      let recheckAt = this.policy.pauseMaxMs > 0 ? this.pause.since + this.policy.pauseMaxMs : undefined;
+      // A suspect that renews after all may end the pause: look again when its lease would end.
+      if (suspects.length > 0) recheckAt = Math.min(recheckAt ?? Infinity, suspectsEnd + 1);
       return { maxEvictions: 0, hold: `evictions paused: ${this.pause.machines.size} of ${this.pause.total} machines vanished at once`, recheckAt };
     }
     if (lost.size === 0 && !draining) return { maxEvictions: 0, hold: "", recheckAt: undefined };
 
-    let last = -Infinity;
-    for (const [id, at] of this.vanished) if (!live.has(id) && !this.accepted.has(id)) last = Math.max(last, at);
+    // Machines lost since the last probe that it did not already see going.
+    const lostNow = [...this.vanished].filter(([id]) => !live.has(id) && !this.accepted.has(id));
+    const probe = this.probe;
+    if (this.policy.probe && lostNow.some(([id, at]) => !probe || (at > probe.startedAt && !probe.suspects.has(id)))) {
+      return { maxEvictions: 0, hold: "checking whether more machines are vanishing", recheckAt: undefined, probe: true };
+    }
+    // Every lost machine is covered by a probe now; a failed one leaves the settle to guard.
+    const last = !this.policy.probe || probe?.failed ? Math.max(-Infinity, ...lostNow.map(([, at]) => at)) : -Infinity;
     if (now - last < this.policy.settleMs) {
       return { maxEvictions: 0, hold: "waiting to see whether more machines vanish", recheckAt: last + this.policy.settleMs };
     }

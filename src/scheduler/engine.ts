@@ -5,7 +5,7 @@
 // A new leader adopts the schedule it finds: nothing moves because leadership changed.
 import { backoffDelay } from "../registry/etcd/backoff.ts";
 import { cmp, op } from "../registry/etcd/index.ts";
-import type { Op } from "../registry/etcd/index.ts";
+import type { EtcdClient, Op } from "../registry/etcd/index.ts";
 import { Informer, jsonDecoder, type InformerChange } from "../registry/informer.ts";
 import { childName, type KeySpace } from "../registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
@@ -17,6 +17,7 @@ import {
   batches, describeAction, evictionsIn, opFor, snapshotOf, unreferencedFiles, type EngineCaches,
 } from "./engine-state.ts";
 import { LeaderElection, type ElectionEtcd, type Term } from "./leader.ts";
+import { probeLeases } from "./lease-probe.ts";
 import { planSchedule } from "./plan.ts";
 import type { EngineAction } from "./types.ts";
 
@@ -25,7 +26,10 @@ export interface EngineConfig {
   reconcileIntervalMs: number;
   /** agent_ttl: the partition guard's window. */
   agentTtlMs: number;
-  /** The safety-net re-list runs every reconcileIntervalMs x this, jittered (default 30). */
+  /**
+   * The safety-net re-list runs every reconcileIntervalMs x this, jittered (default 300, so 10
+   * min), and lists only when etcd's revision moved past what the informers hold.
+   */
   resyncEvery?: number;
   /** How long a change waits for others to plan them together (default 20 ms). */
   coalesceMs?: number;
@@ -41,7 +45,7 @@ export interface EngineConfig {
 }
 
 /** The etcd calls the engine makes (an EtcdClient; tests may wrap one). */
-export type EngineEtcd = ElectionEtcd;
+export type EngineEtcd = ElectionEtcd & Partial<Pick<EtcdClient, "observedRevision" | "leaseTimeToLive">>;
 
 export interface EngineDeps {
   etcd: EngineEtcd;
@@ -88,6 +92,7 @@ export class Engine {
   /** When the last plan (snapshot + planSchedule, which hold the event loop) ended, and its length. */
   private lastPlan = { endedAt: 0, ms: 0 };
   private readonly stopAc = new AbortController();
+  private probing: Promise<void> | undefined;
   private started = false;
   private stopped = false;
 
@@ -108,12 +113,11 @@ export class Engine {
       perSecond: config.evictionsPerSecond ?? 500,
       burst: config.evictionBurst ?? 1000,
       windowMs: config.agentTtlMs,
-      // Leases cut off together expire up to one keepalive interval (agent_ttl / 3) apart; a
-      // settle that long would alone break the agent_ttl + 5 s target at the default 30 s TTL.
-      // 2 s still catches a partition of many machines (their expirations come far closer than
-      // 2 s apart, each restarting the quiet time); see docs/design-decisions.md for the cost.
+      // Only when the leases cannot be probed: leases cut off together expire up to agent_ttl/3
+      // apart, and a settle that long would alone break the agent_ttl + 5 s target.
       settleMs: config.evictionSettleMs ?? Math.min(2000, Math.round(config.agentTtlMs / 3)),
       pauseMaxMs: config.evictionPauseMaxMs ?? 10 * config.agentTtlMs,
+      probe: deps.etcd.leaseTimeToLive !== undefined,
     }, this.clock, this.log);
     const make = <T>(prefix: string, decode = jsonDecoder<T>()) =>
       new Informer<T>({ etcd, prefix, decode, log: this.log, random: this.random, timers: this.clock });
@@ -153,6 +157,7 @@ export class Engine {
     this.clearTimer("resync");
     await this.election.stop({ resign: opts.resign ?? true });
     await this.working;
+    await this.probing;
     await Promise.all(this.all.map((i) => i.close()));
   }
 
@@ -275,6 +280,7 @@ export class Engine {
     const planStart = this.clock.now();
     const snap = snapshotOf(this.keys, this.caches());
     const budget = this.governor.budget(snap.live, snap.lost, snap.draining.size > 0);
+    if (budget.probe) this.probeLeases(snap.live);
     const actions = planSchedule(snap.state, { maxEvictions: budget.maxEvictions, evictionHold: budget.hold });
     const now = this.clock.now();
     this.lastPlan = { endedAt: now, ms: now - planStart };
@@ -297,6 +303,28 @@ export class Engine {
     this.countUnplaced(actions);
     await this.collectFiles(term);
     if ((snap.lost.size > 0 || snap.draining.size > 0) && budget.recheckAt !== undefined) this.wakeAt(budget.recheckAt);
+  }
+
+  /** Asks etcd how long the live machines' leases have left, then plans again. */
+  private probeLeases(live: ReadonlySet<string>): void {
+    const etcd = this.deps.etcd;
+    if (this.probing || !etcd.leaseTimeToLive) return;
+    const startedAt = this.clock.now();
+    const leases = new Map<string, string>();
+    for (const id of live) {
+      const lease = this.machines.leaseOf(this.keys.machine(id));
+      if (lease && lease !== "0") leases.set(id, lease);
+    }
+    this.probing = probeLeases({ leaseTimeToLive: etcd.leaseTimeToLive.bind(etcd) }, leases)
+      .then((remaining) => this.governor.probed(startedAt, remaining))
+      .catch((e) => {
+        this.log.warn(`Cannot probe the machines' leases; lost machines' units wait until no more vanish instead: ${text(e)}`);
+        this.governor.probeFailed(startedAt);
+      })
+      .finally(() => {
+        this.probing = undefined;
+        this.kick(0);
+      });
   }
 
   /** Once per round: every unit left pending after this round's plan, by why it waits. */
@@ -403,7 +431,7 @@ export class Engine {
 
   /** The safety net: re-list everything now and then, and plan if a watch missed something. */
   private scheduleResync(): void {
-    const every = this.deps.config.reconcileIntervalMs * (this.deps.config.resyncEvery ?? 30);
+    const every = this.deps.config.reconcileIntervalMs * (this.deps.config.resyncEvery ?? 300);
     this.resyncTimer = this.clock.setTimeout(() => {
       this.resyncTimer = undefined;
       void this.resync().finally(() => {
@@ -415,7 +443,8 @@ export class Engine {
   private async resync(): Promise<void> {
     if (!this.term || !this.ready) return;
     try {
-      const found = (await Promise.all(this.all.map((i) => i.resync()))).reduce((a, b) => a + b, 0);
+      const seen = this.deps.etcd.observedRevision?.() ?? 0;
+      const found = (await Promise.all(this.all.map((i) => i.resyncIfBehind(seen)))).reduce((a, b) => a + b, 0);
       if (found > 0) this.log.warn(`Resync found ${found} change${found === 1 ? "" : "s"} the watches had not delivered`);
       this.kick(0);
     } catch (e) {

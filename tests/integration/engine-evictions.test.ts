@@ -69,3 +69,34 @@ test("when most machines vanish at once evictions pause; they resume once most a
   }
   for (const u of stranded) await until(`${u}'s pending reason cleared`, async () => (await c.pending(u)) === undefined);
 }, 60_000);
+
+test("a partition whose leases run out apart is seen whole: the lease probe finds the rest before anything moves", async () => {
+  await using c = await Cluster.start();
+  // TTL 9 s renewed every 3 s, as agents do; the engine's partition window is the same TTL. Its
+  // settle stays at the harness's 300 ms, far shorter than the gap between the expiries below,
+  // so only the probe can see that m1 does not go alone.
+  const agents = await Promise.all(["m1", "m2", "m3", "m4", "m5"].map((id) => c.agent(id, {}, 9)));
+  const { engine, log } = c.engine("e1", { agentTtlMs: 9000 });
+  engine.start();
+  for (let i = 0; i < 10; i++) await c.submit(`u${i}.service`);
+  await until("ten units scheduled", async () => (await c.entries()).length === 10);
+  const before = byUnit(await c.entries());
+
+  // m1, m2 and m3 are cut off together, but m2 and m3 were later in their keepalive cycle: their
+  // last renewal came a second or two after m1's, so their leases run out that much later.
+  agents[0]!.stopRenewing();
+  await until("a second of m1's lease gone", async () => ((await c.client.leaseTimeToLive(agents[0]!.leaseId))?.ttl ?? 0) <= 7);
+  for (const a of agents.slice(1, 3)) {
+    a.stopRenewing();
+    await c.client.leaseKeepAlive(a.leaseId);
+  }
+  await log.waitFor("Lease probe: 2 more machines stopped renewing: m2, m3", 30_000);
+  await log.waitFor("Pausing evictions: 1 of 5 machines vanished and 2 more stopped renewing their leases within 9s; this looks like a partition, not failures");
+  await until("m2 and m3 gone too", async () => (await c.client.range(c.keys.machines, { prefix: true })).kvs.length === 2, 30_000);
+  const stranded = [...before.values()].filter((e) => ["m1", "m2", "m3"].includes(e.machine)).map((e) => e.unit);
+  for (const u of stranded) {
+    await until(`${u}'s pending reason`, async () => (await c.pending(u))?.reason.includes("evictions paused: 3 of 5 machines vanished at once"));
+  }
+  expect(byUnit(await c.entries())).toEqual(before);
+  expect(log.lines.filter((l) => l.includes("Lease probe")).length).toBe(1);
+}, 90_000);

@@ -150,3 +150,90 @@ describe("EvictionGovernor", () => {
     expect(gov.paused).toBe(true);
   });
 });
+
+describe("EvictionGovernor with lease probes", () => {
+  const probing = () => setup({ probe: true });
+  const remaining = (entries: Record<string, number>) => new Map(Object.entries(entries));
+
+  test("a lost machine asks for a probe; when no other lease missed a renewal its units move at once", () => {
+    const { clock, lines, gov } = probing();
+    const live = set("m2", "m3", "m4");
+    gov.machineRemoved("m1");
+    expect(gov.budget(live, set("m1"))).toEqual({ maxEvictions: 0, hold: "checking whether more machines are vanishing", recheckAt: undefined, probe: true });
+    clock.advance(300);
+    gov.probed(clock.now() - 300, remaining({ m2: 25_500, m3: 20_500, m4: 29_500 }));
+    // No settle: the probe already showed who else is going.
+    expect(gov.budget(live, set("m1"))).toEqual({ maxEvictions: 4, hold: "eviction rate limit", recheckAt: undefined });
+    expect(lines.some((l) => l.includes("Lease probe"))).toBe(false);
+  });
+
+  test("leases that missed a renewal count as vanishing: a partition is seen at its first expiry", () => {
+    const { clock, lines, gov } = probing();
+    const live = set(...ids(4, 2));
+    gov.machineRemoved("m1");
+    expect(gov.budget(live, set("m1")).probe).toBe(true);
+    // m2 and m3 were cut off with m1; their leases run out within a keepalive interval.
+    gov.probed(clock.now(), remaining({ m2: 3_500, m3: 8_500, m4: 24_500, m5: 21_500 }));
+    expect(gov.budget(live, set("m1"))).toEqual({ maxEvictions: 0, hold: "evictions paused: 3 of 5 machines vanished at once", recheckAt: clock.now() + 3_500 + 3_000 + 1 });
+    expect(lines.some((l) => l.includes("INFO Lease probe: 2 more machines stopped renewing: m2, m3"))).toBe(true);
+    expect(lines.some((l) => l.includes("WARN Pausing evictions: 1 of 5 machines vanished and 2 more stopped renewing their leases within 30s; this looks like a partition, not failures"))).toBe(true);
+
+    // Their leases run out as predicted: no new probe is needed, the pause holds.
+    clock.advance(8_600);
+    for (const id of ["m2", "m3"]) {
+      gov.machineRemoved(id);
+      live.delete(id);
+    }
+    const b = gov.budget(live, set("m1", "m2", "m3"));
+    expect(b.probe).toBeUndefined();
+    expect(b.maxEvictions).toBe(0);
+    expect(gov.paused).toBe(true);
+  });
+
+  test("a suspect that renews after all stops counting once its lease would have run out", () => {
+    const { clock, gov } = probing();
+    const live = set("m2", "m3", "m4");
+    gov.machineRemoved("m1");
+    gov.budget(live, set("m1"));
+    gov.probed(clock.now(), remaining({ m2: 2_500, m3: 24_500, m4: 24_500 }));
+    // m1 gone and m2 suspect: 2 of 4 is not more than half.
+    expect(gov.budget(live, set("m1")).maxEvictions).toBe(4);
+
+    const p = probing();
+    const live2 = set("m2", "m3");
+    p.gov.machineRemoved("m1");
+    p.gov.budget(live2, set("m1"));
+    p.gov.probed(p.clock.now(), remaining({ m2: 2_500, m3: 24_500 }));
+    const paused = p.gov.budget(live2, set("m1"));
+    expect(paused.maxEvictions).toBe(0);
+    expect(paused.recheckAt).toBe(p.clock.now() + 2_500 + 3_000 + 1);
+    // m2 is still there after its lease should have ended: it renewed, so 1 of 3 is gone.
+    p.clock.advance(5_501);
+    expect(p.gov.budget(live2, set("m1")).maxEvictions).toBe(4);
+    expect(p.lines.some((l) => l.includes("Resuming evictions: 1 of 2 vanished machines are back"))).toBe(true);
+  });
+
+  test("a machine lost after a probe, that the probe did not see going, asks for a new one", () => {
+    const { clock, gov } = probing();
+    const live = set("m2", "m3", "m4", "m5");
+    gov.machineRemoved("m1");
+    gov.budget(live, set("m1"));
+    gov.probed(clock.now(), remaining({ m2: 24_500, m3: 24_500, m4: 24_500, m5: 24_500 }));
+    expect(gov.budget(live, set("m1")).maxEvictions).toBe(4);
+    clock.advance(40_000);
+    gov.machineRemoved("m2");
+    live.delete("m2");
+    expect(gov.budget(live, set("m2")).probe).toBe(true);
+  });
+
+  test("when a probe fails, the machines lost by then wait out the settle", () => {
+    const { clock, gov } = probing();
+    const live = set("m2", "m3", "m4");
+    gov.machineRemoved("m1");
+    expect(gov.budget(live, set("m1")).probe).toBe(true);
+    gov.probeFailed(clock.now());
+    expect(gov.budget(live, set("m1"))).toEqual({ maxEvictions: 0, hold: "waiting to see whether more machines vanish", recheckAt: clock.now() + 10_000 });
+    clock.advance(10_000);
+    expect(gov.budget(live, set("m1")).maxEvictions).toBe(4);
+  });
+});

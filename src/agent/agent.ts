@@ -19,14 +19,20 @@ import { Sleeper } from "./sleeper.ts";
 import { UnitTexts } from "./unit-texts.ts";
 
 export interface AgentOptions {
-  etcd: Pick<EtcdClient, "range" | "watch" | "txn" | "get">;
+  etcd: Pick<EtcdClient, "range" | "watch" | "txn" | "get"> & Partial<Pick<EtcdClient, "observedRevision">>;
   keys: KeySpace;
   machineId: string;
   units: UnitManager;
   stateDir: string;
   log: Logger;
-  /** Safety net: re-read the schedule, the files and systemd this often (default 5 min). */
+  /** Safety net: re-read the unit files and states from systemd this often (default 5 min, ±10 %). */
   resyncIntervalMs?: number;
+  /**
+   * Safety net: re-list the schedule from etcd this often (default 30 min), and only when etcd's
+   * revision moved since the cache was current. The watch resumes at the exact revision after
+   * any break, so this guards against bugs, not against outages.
+   */
+  relistIntervalMs?: number;
   /** Per-unit retry after a failed action (default 1 s doubling to 60 s). */
   unitRetry?: Backoff;
   /** How long a change waits for others to join its reconcile (default 20 ms). */
@@ -64,8 +70,9 @@ export class Agent {
   private worker: Promise<void> | undefined;
   private reloadPending = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private resyncTimer: ReturnType<typeof setInterval> | undefined;
+  private resyncTimer: ReturnType<typeof setTimeout> | undefined;
   private resyncDue = false;
+  private relistedAt = Date.now();
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.log;
@@ -84,10 +91,17 @@ export class Agent {
     this.records.load();
     this.unsubscribe = await this.opts.units.subscribe((name, state) => this.onUnitState(name, state));
     await this.readActual();
-    const interval = this.opts.resyncIntervalMs ?? 300_000;
-    this.resyncTimer = setInterval(() => {
+    this.scheduleResync();
+  }
+
+  private scheduleResync(): void {
+    // Jittered, so machines started together (a rack powered on at once) drift apart.
+    const interval = (this.opts.resyncIntervalMs ?? 300_000) * (0.9 + 0.2 * Math.random());
+    this.resyncTimer = setTimeout(() => {
+      if (this.stopped) return;
       this.resyncDue = true;
       this.kick();
+      this.scheduleResync();
     }, interval);
   }
 
@@ -120,7 +134,7 @@ export class Agent {
     this.stopped = true;
     this.active = false;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
     this.sleeper.wakeAll();
     this.unsubscribe?.();
     await this.schedule?.close();
@@ -280,7 +294,11 @@ export class Agent {
   }
 
   private async resync(): Promise<void> {
-    await this.schedule?.resync();
+    if (this.schedule && Date.now() - this.relistedAt >= (this.opts.relistIntervalMs ?? 1_800_000)) {
+      this.relistedAt = Date.now();
+      const found = await this.schedule.resyncIfBehind(this.opts.etcd.observedRevision?.() ?? 0);
+      if (found > 0) this.log.warn(`Resync found ${found} schedule change${found === 1 ? "" : "s"} the watch had not delivered`);
+    }
     await this.readActual();
   }
 

@@ -167,3 +167,39 @@ test("close ends the watch and releases anyone waiting", async () => {
     c.close();
   }
 }, 30_000);
+
+test("the safety-net re-list reads etcd only when etcd's revision moved past the cache", async () => {
+  await using etcd = await startEtcd();
+  const c = new EtcdClient({ endpoints: [etcd.endpoint] });
+  let ranges = 0;
+  const counting = { range: (...a: Parameters<EtcdClient["range"]>) => (ranges++, c.range(...a)), watch: c.watch.bind(c) };
+  const inf = new Informer<string>({ etcd: counting, prefix: "/g/", decode: (kv) => kv.value });
+  try {
+    await c.put("/g/a", "a0");
+    const lease = await c.leaseGrant(60);
+    inf.start();
+    await inf.synced;
+    const afterList = ranges;
+    // A keepalive tells the client etcd's revision; nothing changed since the list.
+    await c.leaseKeepAlive(lease.id);
+    expect(c.observedRevision()).toBe(inf.revision);
+    expect(await inf.resyncIfBehind(c.observedRevision())).toBe(0);
+    expect(ranges).toBe(afterList);
+
+    // A change elsewhere moves the revision: the cache cannot know it missed nothing, so it lists.
+    await c.put("/elsewhere", "x");
+    await c.leaseKeepAlive(lease.id);
+    expect(c.observedRevision()).toBeGreaterThan(inf.revision);
+    expect(await inf.resyncIfBehind(c.observedRevision())).toBe(0);
+    expect(ranges).toBe(afterList + 1);
+    // The list brought the cache up to etcd's revision, so the next check is free again.
+    expect(await inf.resyncIfBehind(c.observedRevision())).toBe(0);
+    expect(ranges).toBe(afterList + 1);
+    // An unknown revision (0: the client has not heard from etcd) always lists.
+    expect(await inf.resyncIfBehind(0)).toBe(0);
+    expect(ranges).toBe(afterList + 2);
+  } finally {
+    await inf.close();
+    c.close();
+  }
+}, 30_000);

@@ -25,6 +25,11 @@ export class EtcdClient {
     return this.transport.endpoint;
   }
 
+  /** The highest store revision seen in any answer, keepalives included (0 before the first). */
+  observedRevision(): number {
+    return this.transport.observedRevision;
+  }
+
   async get(key: string, opts: { revision?: number } = {}): Promise<KeyValue | undefined> {
     const r = await this.range(key, opts);
     return r.kvs[0];

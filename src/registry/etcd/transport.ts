@@ -46,6 +46,7 @@ export class Transport {
   readonly tokens: TokenCache;
   private current = 0;
   private closed = false;
+  private highestRevision = 0;
   private readonly timeoutMs: number;
   private readonly retries: number;
   private readonly tls: FetchTls | undefined;
@@ -69,6 +70,14 @@ export class Transport {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /**
+   * The highest store revision any answer's header carried (keepalives included). When it is no
+   * higher than what a cache has seen, nothing in etcd changed since: no read needed to know.
+   */
+  get observedRevision(): number {
+    return this.highestRevision;
   }
 
   close(): void {
@@ -108,7 +117,10 @@ export class Transport {
       const pending = withToken ? this.tokens.get() : "";
       const token = typeof pending === "string" ? pending : await pending;
       const r = await this.attempt(endpoint, spec, json, token);
-      if (r.ok) return { body: r.body as T, endpoint };
+      if (r.ok) {
+        this.observe(r.body);
+        return { body: r.body as T, endpoint };
+      }
       const { failure, error } = r;
       if (tokenRejected(error) && this.tokens.enabled && withToken && !reauthenticated) {
         // The token expired, was revoked, or predates a change of permissions: get a new one and
@@ -172,6 +184,12 @@ export class Transport {
       this.failedOver(index);
       throw error;
     }
+  }
+
+  private observe(body: unknown): void {
+    const b = body as { header?: { revision?: string }; result?: { header?: { revision?: string } } } | null;
+    const rev = Number(b?.header?.revision ?? b?.result?.header?.revision ?? 0);
+    if (rev > this.highestRevision) this.highestRevision = rev;
   }
 
   private async attempt(endpoint: string, spec: CallSpec, json: string, token: string): Promise<Attempt> {

@@ -193,8 +193,13 @@ test("a cluster whose owner died is found stale and cleaned up completely", asyn
   );
   try {
     const reader = child.stdout.getReader();
-    const { value } = await reader.read();
-    expect(new TextDecoder().decode(value)).toContain("up");
+    let said = "";
+    while (!said.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      said += new TextDecoder().decode(value);
+    }
+    expect(said).toBe("up\n");
     const bridge = discoverClusters().find((c) => c.name === name)?.bridge;
     expect(discoverClusters().find((c) => c.name === name)?.stale).toBe(false);
     child.kill("SIGKILL");

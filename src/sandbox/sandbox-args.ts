@@ -13,13 +13,14 @@ fleet daemon (installed from contrib/systemd), and an etcd on the machines' brid
 
 Commands:
   up [--machines N] [--etcd URL] [--metadata [mN:]K=V,...] [--examples]
-                      boot N machines (default ${DEFAULT_MACHINES}) and an etcd, start fleet in each, wait
-                      until all have registered, and print the FLEETCTL_* lines to use it
+                      boot N machines (default ${DEFAULT_MACHINES}) and an etcd, start fleet (and the host's
+                      sshd, for fleet ctl status, journal and ssh) in each, wait until all
+                      have registered, and print the FLEETCTL_* lines to use it
   env                 print those lines again (also in /run/fleet-sandbox/NAME/env)
   status              the machines: address, machine ID, systemd state, fleet state
   ssh mN [COMMAND...] a shell in machine mN, or run COMMAND there
   kill mN             kill machine mN at once (its units move to other machines)
-  start mN            boot machine mN again (same machine ID) and start fleet in it
+  start mN            boot machine mN again (same machine ID) and start fleet and sshd in it
   down                remove everything the sandbox made
 
 Options:

@@ -9,3 +9,5 @@ export { serviceUnitText } from "./service-unit.ts";
 export type { ServiceSpec } from "./service-unit.ts";
 export { waitFor, WaitTimeoutError } from "./wait.ts";
 export { journalTails, withJournalOnFailure } from "./diagnostics.ts";
+export { SshAccess, sshCtlEnv, sshdAvailable, SSHD_MISSING, SSHD_UNIT } from "./ssh-access.ts";
+export type { SshAccessOptions } from "./ssh-access.ts";

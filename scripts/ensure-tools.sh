@@ -36,15 +36,18 @@ ensure_openssh() {
     return 1
   fi
   echo "fleet: installing openssh-server for ssh into the sandbox machines (apt-get install openssh-server; the host's sshd is not started)" >&2
-  local policy=/usr/sbin/policy-rc.d own="" rc=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod 0755 "$policy"
-    own=1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 || true
-  apt-get install -y -qq --no-install-recommends openssh-server openssh-client >&2 || rc=$?
-  if [ -n "$own" ]; then rm -f "$policy"; fi
-  return "$rc"
+  # A subshell, so the trap removes our policy-rc.d however the install ends (Ctrl-C included);
+  # left behind, it would stop the host from starting any service.
+  (
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+      trap 'rm -f "$policy"' EXIT
+      trap 'exit 130' INT TERM
+      printf '#!/bin/sh\nexit 101\n' >"$policy"
+      chmod 0755 "$policy"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 || true
+    apt-get install -y -qq --no-install-recommends openssh-server openssh-client >&2
+  )
 }

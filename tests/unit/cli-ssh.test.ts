@@ -53,6 +53,17 @@ describe("ssh argv", () => {
     expect(proxyOptions({ ...s, knownHostsFile: "/k%h" })[1]).toContain("UserKnownHostsFile=/k%%h");
   });
 
+  test("--ssh-identity-file offers only that key, on the machine and through the tunnel", () => {
+    const s = { ...base, identityFile: "/run/fleet-sandbox/fleet/ssh/id_ed25519", tunnel: "bastion:22" };
+    const argv = sshArgv("10.0.0.5", s, "true");
+    expect(argv.slice(0, 11)).toEqual([
+      "ssh", "-o", "ConnectTimeout=10", "-i", "/run/fleet-sandbox/fleet/ssh/id_ed25519", "-o", "IdentitiesOnly=yes", ...strict.slice(2),
+    ]);
+    expect(proxyOptions(s)[1]).toContain("-i /run/fleet-sandbox/fleet/ssh/id_ed25519 -o IdentitiesOnly=yes");
+    // Unset, nothing is added: ssh's agent and default keys apply, as in the original.
+    expect(sshArgv("10.0.0.5", base, "true").join(" ")).not.toContain("-i ");
+  });
+
   test("tunnel forwarders: -W to a TCP target, fleetctl fd-forward to a unix socket", () => {
     const s = { ...base, tunnel: "bastion:22" };
     expect(tunnelForwardArgv(s, "10.0.0.1:49153")).toEqual(["ssh", ...strict, "-p", "22", "-l", "core", "-W", "10.0.0.1:49153", "bastion"]);

@@ -13,6 +13,7 @@ import { jsonResponse } from "./json.ts";
 import { paginate, requestedPage } from "./page-token.ts";
 import { checkJsonContentType, decodeUnitBody, type UnitBody } from "./request-body.ts";
 import { describeForApi, unitRecord } from "./unit-record.ts";
+import type { DescribedUnit } from "../unit/describe-unit.ts";
 import type { UnitFileCache } from "./unit-file-cache.ts";
 import type { ListingSnapshots } from "./listing-snapshots.ts";
 
@@ -93,23 +94,29 @@ export async function putUnit(ctx: UnitsContext, urlName: string, req: Request):
   const invalid = validateUnitName(name);
   if (invalid !== undefined) throw new ApiError(400, invalid);
 
+  // With options, try to create first: the transaction that finds the unit existing returns it,
+  // so a submission costs etcd one request, not a read and then a write.
+  const submitted = body.options.length > 0 ? describeForApi(name, body.options) : undefined;
   // A create that loses a race with another create is decided again against the winner.
   for (let attempt = 0; attempt < 3; attempt++) {
-    const existing = await ctx.registry.getUnit(name);
-    const outcome = await putDecided(ctx, name, body, existing);
+    let existing: UnitRecord | undefined;
+    if (submitted) {
+      const r = await ctx.registry.createUnitOrGet(unitRecord(submitted, initialState(name, body.desiredState)), submitted.text);
+      if (r.created) return new Response(null, { status: 201 });
+      existing = r.existing;
+    } else {
+      existing = await ctx.registry.getUnit(name);
+    }
+    const outcome = existing ? await putExisting(ctx, name, body, submitted, existing) : undefined;
     if (outcome) return outcome;
+    if (!submitted && !existing) throw new ApiError(409, "unit does not exist and options field empty");
   }
   throw new ApiError(409, `unit ${goQuote(name)} is being changed concurrently, try again`);
 }
 
-async function putDecided(ctx: UnitsContext, name: string, body: UnitBody, existing: UnitRecord | undefined): Promise<Response | undefined> {
-  if (!existing) {
-    if (body.options.length === 0) throw new ApiError(409, "unit does not exist and options field empty");
-    const unit = describeForApi(name, body.options);
-    const created = await ctx.registry.createUnit(unitRecord(unit, initialState(name, body.desiredState)), unit.text);
-    return created ? new Response(null, { status: 201 }) : undefined;
-  }
-  const submitted = body.options.length > 0 ? describeForApi(name, body.options) : undefined;
+async function putExisting(
+  ctx: UnitsContext, name: string, body: UnitBody, submitted: DescribedUnit | undefined, existing: UnitRecord,
+): Promise<Response | undefined> {
   if (submitted && submitted.hash !== existing.hash) {
     await ctx.registry.replaceUnit(unitRecord(submitted, initialState(name, body.desiredState)), submitted.text);
     return new Response(null, { status: 201 });

@@ -63,14 +63,24 @@ export class Registry {
    * nothing, when a unit of that name already exists.
    */
   async createUnit(unit: UnitRecord, text: string): Promise<boolean> {
+    return (await this.createUnitOrGet(unit, text)).created;
+  }
+
+  /**
+   * createUnit() that, when the unit exists, writes nothing and returns the existing record from
+   * the same transaction: one request whether it creates or not.
+   */
+  async createUnitOrGet(unit: UnitRecord, text: string): Promise<{ created: true } | { created: false; existing: UnitRecord | undefined }> {
+    const key = this.keys.unit(unit.name);
     const res = await this.etcd.txn({
-      compare: [cmp.createRevision(this.keys.unit(unit.name), "=", 0)],
-      success: [
-        op.put(this.keys.unitFile(unit.hash), text),
-        op.put(this.keys.unit(unit.name), JSON.stringify(unit)),
-      ],
+      compare: [cmp.createRevision(key, "=", 0)],
+      success: [op.put(this.keys.unitFile(unit.hash), text), op.put(key, JSON.stringify(unit))],
+      failure: [op.get(key)],
     });
-    return res.succeeded;
+    if (res.succeeded) return { created: true };
+    const got = res.responses[0];
+    const kv = got?.type === "range" ? got.kvs[0] : undefined;
+    return { created: false, existing: kv ? decode<UnitRecord>(kv) : undefined };
   }
 
   /** Overwrites a unit (used by --replace): the file is stored first so readers never miss it. */

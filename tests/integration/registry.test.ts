@@ -32,6 +32,21 @@ test("a unit is created once with its file; a second create of the same name wri
   expect(await registry.getUnitFile("b".repeat(40))).toBeUndefined();
 });
 
+test("createUnitOrGet creates, or returns the unit that exists from the same one request", async () => {
+  const ops: string[] = [];
+  const counted = new EtcdClient({ endpoints: [etcd.endpoint], onOperation: (o) => ops.push(o.type) });
+  try {
+    const r = new Registry(counted, "/fleet-test/");
+    expect(await r.createUnitOrGet(unit("once.service"), "x")).toEqual({ created: true });
+    expect(await r.createUnitOrGet(unit("once.service", "d".repeat(40)), "y")).toEqual({ created: false, existing: unit("once.service") });
+    expect(ops).toEqual(["txn", "txn"]);
+    expect(await registry.getUnitFile("d".repeat(40))).toBeUndefined();
+  } finally {
+    counted.close();
+    await registry.destroyUnit("once.service");
+  }
+});
+
 test("units are listed by name; replace points a unit at a new file", async () => {
   await registry.createUnit(unit("b.service"), "x");
   await registry.createUnit(unit("a.service"), "x");

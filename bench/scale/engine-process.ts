@@ -32,6 +32,8 @@ async function main(): Promise<void> {
     leaseKeepAlive: (id) => etcd.leaseKeepAlive(id),
     leaseRevoke: (id) => etcd.leaseRevoke(id),
     watch: (k, o) => etcd.watch(k, o),
+    observedRevision: () => etcd.observedRevision(),
+    leaseTimeToLive: (id, o) => etcd.leaseTimeToLive(id, o),
     txn: async (t: Txn) => {
       const res = await etcd.txn(t);
       counts.txns++;

@@ -81,6 +81,8 @@ async function start(config: WorkerConfig): Promise<number> {
       get: (...a: Parameters<EtcdClient["get"]>) => (count("get"), client.get(...a)),
       txn: (...a: Parameters<EtcdClient["txn"]>) => (count("txn"), client.txn(...a)),
       watch: (...a: Parameters<EtcdClient["watch"]>) => (count("watch"), countedWatch(client.watch(...a), own, tally)),
+      // Not a request: the revision the worker's shared client last heard of.
+      observedRevision: () => client.observedRevision(),
     };
     const presenceEtcd = {
       txn: (...a: Parameters<EtcdClient["txn"]>) => (count("presence-txn"), client.txn(...a)),

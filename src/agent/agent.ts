@@ -19,7 +19,7 @@ import { Sleeper } from "./sleeper.ts";
 import { UnitTexts } from "./unit-texts.ts";
 
 export interface AgentOptions {
-  etcd: Pick<EtcdClient, "range" | "watch" | "txn" | "get"> & Partial<Pick<EtcdClient, "observedRevision">>;
+  etcd: Pick<EtcdClient, "range" | "watch" | "txn" | "get" | "observedRevision">;
   keys: KeySpace;
   machineId: string;
   units: UnitManager;
@@ -296,7 +296,7 @@ export class Agent {
   private async resync(): Promise<void> {
     if (this.schedule && Date.now() - this.relistedAt >= (this.opts.relistIntervalMs ?? 1_800_000)) {
       this.relistedAt = Date.now();
-      const found = await this.schedule.resyncIfBehind(this.opts.etcd.observedRevision?.() ?? 0);
+      const found = await this.schedule.resyncIfBehind(this.opts.etcd.observedRevision());
       if (found > 0) this.log.warn(`Resync found ${found} schedule change${found === 1 ? "" : "s"} the watch had not delivered`);
     }
     await this.readActual();

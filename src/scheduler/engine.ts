@@ -45,7 +45,7 @@ export interface EngineConfig {
 }
 
 /** The etcd calls the engine makes (an EtcdClient; tests may wrap one). */
-export type EngineEtcd = ElectionEtcd & Partial<Pick<EtcdClient, "observedRevision" | "leaseTimeToLive">>;
+export type EngineEtcd = ElectionEtcd & Pick<EtcdClient, "observedRevision" | "leaseTimeToLive">;
 
 export interface EngineDeps {
   etcd: EngineEtcd;
@@ -117,7 +117,7 @@ export class Engine {
       // apart, and a settle that long would alone break the agent_ttl + 5 s target.
       settleMs: config.evictionSettleMs ?? Math.min(2000, Math.round(config.agentTtlMs / 3)),
       pauseMaxMs: config.evictionPauseMaxMs ?? 10 * config.agentTtlMs,
-      probe: deps.etcd.leaseTimeToLive !== undefined,
+      probe: true,
     }, this.clock, this.log);
     const make = <T>(prefix: string, decode = jsonDecoder<T>()) =>
       new Informer<T>({ etcd, prefix, decode, log: this.log, random: this.random, timers: this.clock });
@@ -295,10 +295,10 @@ export class Engine {
       else this.log.info(describeAction(a));
     }
     if (ops.length > 0) {
-      const revision = await this.write(term, ops, kindOf);
-      if (revision === undefined) return;
+      const echoes = await this.write(term, ops, kindOf);
+      if (echoes === undefined) return;
       this.governor.consumed(evictionsIn(actions, snap));
-      await this.echo(ops, revision);
+      await this.echo(echoes);
     }
     this.countUnplaced(actions);
     await this.collectFiles(term);
@@ -308,7 +308,7 @@ export class Engine {
   /** Asks etcd how long the live machines' leases have left, then plans again. */
   private probeLeases(live: ReadonlySet<string>): void {
     const etcd = this.deps.etcd;
-    if (this.probing || !etcd.leaseTimeToLive) return;
+    if (this.probing) return;
     const startedAt = this.clock.now();
     const leases = new Map<string, string>();
     for (const id of live) {
@@ -350,8 +350,11 @@ export class Engine {
    * Writes `ops` in fenced transactions; undefined when this engine turned out to be deposed.
    * Tasks are counted by kind once written, and as failed by kind when their transaction fails.
    */
-  private async write(term: Term, ops: Op[], kindOf: ReadonlyMap<Op, string>): Promise<number | undefined> {
-    let revision = 0;
+  private async write(term: Term, ops: Op[], kindOf: ReadonlyMap<Op, string>): Promise<Map<Informer<unknown>, number> | undefined> {
+    // Per informer, the revision of the last batch that changed a key of its prefix: the one its
+    // cache must reach. A delete of a key that was not there changes nothing and sends no event.
+    const echoes = new Map<Informer<unknown>, number>();
+    const watched = [this.schedule, this.pending] as Informer<unknown>[];
     for (const batch of batches(ops, this.deps.config.maxOpsPerTxn ?? 100)) {
       if (this.term !== term) return undefined;
       let res;
@@ -365,19 +368,24 @@ export class Engine {
         this.election.deposed(term, `etcd refused a write of epoch ${term.epoch}: another engine leads`);
         return undefined;
       }
-      for (const o of batch) this.metrics.engineTaskCount.inc({ type: kindOf.get(o) ?? "unknown" });
-      revision = res.revision;
+      batch.forEach((o, i) => {
+        this.metrics.engineTaskCount.inc({ type: kindOf.get(o) ?? "unknown" });
+        const r = res.responses[i];
+        if (o.type === "range" || (r?.type === "delete" && r.deleted === 0)) return;
+        const inf = watched.find((w) => o.key.startsWith(w.prefix));
+        if (inf) echoes.set(inf, res.revision);
+      });
     }
-    return revision;
+    return echoes;
   }
 
   /** Waits until the informers our writes touched have seen them, so the next plan does too. */
-  private async echo(ops: Op[], revision: number): Promise<void> {
-    const touched = [this.schedule, this.pending].filter((i) => ops.some((o) => o.key.startsWith(i.prefix)));
+  private async echo(echoes: ReadonlyMap<Informer<unknown>, number>): Promise<void> {
     let timer: TimerHandle | undefined;
-    const timeout = new Promise<void>((r) => (timer = this.clock.setTimeout(r, ECHO_TIMEOUT_MS)));
-    await Promise.race([Promise.all(touched.map((i) => i.waitForRevision(revision))), timeout]);
+    const timeout = new Promise<boolean>((r) => (timer = this.clock.setTimeout(() => r(true), ECHO_TIMEOUT_MS)));
+    const timedOut = await Promise.race([Promise.all([...echoes].map(([i, rev]) => i.waitForRevision(rev))).then(() => false), timeout]);
     this.clock.clearTimeout(timer);
+    if (timedOut) this.log.warn(`The engine's own writes did not come back through its watches within ${ECHO_TIMEOUT_MS} ms; planning on`);
   }
 
   /**
@@ -443,7 +451,7 @@ export class Engine {
   private async resync(): Promise<void> {
     if (!this.term || !this.ready) return;
     try {
-      const seen = this.deps.etcd.observedRevision?.() ?? 0;
+      const seen = this.deps.etcd.observedRevision();
       const found = (await Promise.all(this.all.map((i) => i.resyncIfBehind(seen)))).reduce((a, b) => a + b, 0);
       if (found > 0) this.log.warn(`Resync found ${found} change${found === 1 ? "" : "s"} the watches had not delivered`);
       this.kick(0);

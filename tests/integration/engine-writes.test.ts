@@ -60,6 +60,7 @@ function withValves(client: EtcdClient) {
     get: client.get.bind(client), range: client.range.bind(client), txn: client.txn.bind(client),
     leaseGrant: client.leaseGrant.bind(client), leaseKeepAlive: client.leaseKeepAlive.bind(client),
     leaseRevoke: client.leaseRevoke.bind(client),
+    observedRevision: client.observedRevision.bind(client), leaseTimeToLive: client.leaseTimeToLive.bind(client),
     watch(key: string, opts: WatchOptions = {}): Watch {
       const inner = client.watch(key, opts);
       return {
@@ -123,6 +124,7 @@ function withHookOnFileDelete(client: EtcdClient, unitFiles: string, before: (ha
     outcome: undefined as { hashes: string[]; result?: TxnResult; error?: unknown } | undefined,
     etcd: {
       get: client.get.bind(client), range: client.range.bind(client), watch: client.watch.bind(client),
+      observedRevision: client.observedRevision.bind(client), leaseTimeToLive: client.leaseTimeToLive.bind(client),
       leaseGrant: client.leaseGrant.bind(client), leaseKeepAlive: client.leaseKeepAlive.bind(client),
       leaseRevoke: client.leaseRevoke.bind(client),
       async txn(t: Txn): Promise<TxnResult> {

@@ -10,6 +10,7 @@ import { findCgroup2Root } from "../../src/sandbox/cgroup.ts";
 import { listLinks, subnetOverlaps } from "../../src/sandbox/network.ts";
 import { quoteExecArg } from "../../src/sandbox/service-unit.ts";
 import { startEtcd } from "../support/etcd-server.ts";
+import { readLine } from "../support/read-line.ts";
 
 const CANARY = `/tmp/fleet-machines-test-canary-${process.pid}`;
 const HOST_FILES = ["/etc/hostname", "/etc/machine-id"];
@@ -192,14 +193,7 @@ test("a cluster whose owner died is found stale and cleaned up completely", asyn
     { stdout: "pipe", stderr: "inherit" },
   );
   try {
-    const reader = child.stdout.getReader();
-    let said = "";
-    while (!said.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      said += new TextDecoder().decode(value);
-    }
-    expect(said).toBe("up\n");
+    expect(await readLine(child.stdout.getReader())).toBe("up\n");
     const bridge = discoverClusters().find((c) => c.name === name)?.bridge;
     expect(discoverClusters().find((c) => c.name === name)?.stale).toBe(false);
     child.kill("SIGKILL");

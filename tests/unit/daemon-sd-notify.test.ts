@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sdNotify } from "../../src/daemon/sd-notify.ts";
+import { readLine } from "../support/read-line.ts";
 
 // Bun cannot bind a unix datagram socket, so a small python3 receiver plays systemd.
 test("READY=1 reaches the datagram socket named by NOTIFY_SOCKET", async () => {
@@ -18,14 +19,7 @@ test("READY=1 reaches the datagram socket named by NOTIFY_SOCKET", async () => {
   ].join("\n")], { stdout: "pipe" });
   try {
     const reader = receiver.stdout.getReader();
-    // A pipe may hand the line over in pieces, so read up to its newline.
-    let first = "";
-    while (!first.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      first += new TextDecoder().decode(value);
-    }
-    expect(first).toBe("bound\n");
+    expect(await readLine(reader)).toBe("bound\n");
     expect(existsSync(sock)).toBe(true);
     // libsystemd reads the C environment, so the sender is a process started with it.
     const sender = Bun.spawnSync([process.execPath, "-e",

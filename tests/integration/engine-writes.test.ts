@@ -198,3 +198,22 @@ test("the periodic resync finds what a watch lost, and the engine acts on it", a
   await until("lost.service scheduled", async () => (await c.placements())["lost.service"]);
 }, 60_000);
 
+
+test("a plan in several transactions waits for each informer's own last write, not the plan's last revision", async () => {
+  await using c = await Cluster.start();
+  await c.agent("m1");
+  // One op per transaction: the schedule entry and the pending reason land at different
+  // revisions, and the informer of the earlier one never sees the later one's revision.
+  const { engine, log } = c.engine("e1", { maxOpsPerTxn: 1 });
+  engine.start();
+  await until("leadership", () => engine.isLeader());
+  await c.submit("placed.service");
+  await c.submit("stuck.service", "MachineID=nosuchmachine");
+  await until("stuck.service pending", async () => (await c.registry.getPending("stuck.service")) !== undefined);
+  await until("placed.service scheduled", async () => (await c.placements())["placed.service"]);
+  // The next change is planned once the last round's echo came back; had the round waited for a
+  // revision its informers cannot reach, it would have given up after 5 s and said so first.
+  await c.submit("next.service");
+  await until("next.service scheduled", async () => (await c.placements())["next.service"]);
+  expect(log.lines.filter((l) => l.includes("did not come back"))).toEqual([]);
+}, 60_000);

@@ -109,10 +109,16 @@ export class SshAccess {
     );
   }
 
-  /** Replaces the machine's line in known_hosts (read and written without yielding). */
+  /**
+   * Sets the machine's line in known_hosts (read and written without yielding). Lines are kept
+   * in address order, so the file does not depend on which machine's sshd came up first.
+   */
   private recordKnownHost(ip: string, key: string): void {
     const lines = readFileSync(this.knownHostsFile, "utf8").split("\n").filter((l) => l !== "" && l.split(" ")[0] !== ip);
-    writeFileSync(this.knownHostsFile, [...lines, `${ip} ${key}`, ""].join("\n"));
+    lines.push(`${ip} ${key}`);
+    const address = (l: string) => l.split(" ")[0]!.split(".").map((n) => n.padStart(3, "0")).join(".");
+    lines.sort((a, b) => address(a).localeCompare(address(b)));
+    writeFileSync(this.knownHostsFile, [...lines, ""].join("\n"));
   }
 }
 

@@ -7,7 +7,7 @@ import { emptyRequirements } from "../../src/unit/types.ts";
 import { UnitFileError, loadUnitFile } from "../../src/unit/unit-file.ts";
 import { UnitNameError } from "../../src/unit/unit-name.ts";
 
-const examplesDir = join(import.meta.dir, "../../../shared/examples/units");
+const examplesDir = join(import.meta.dir, "../../examples/units");
 const example = (file: string) => readFileSync(join(examplesDir, file), "utf8");
 
 function thrown(fn: () => unknown): unknown {

@@ -353,7 +353,7 @@ describe("unitDescription and hasInstallSection", () => {
 });
 
 describe("round trips", () => {
-  const examplesDir = join(import.meta.dir, "../../../shared/examples/units");
+  const examplesDir = join(import.meta.dir, "../../examples/units");
   const examples = readdirSync(examplesDir).sort();
 
   test("the example units are present", () => {

@@ -4,7 +4,6 @@
 // (planSchedule), and writes only the difference, in transactions fenced by the leader epoch.
 // A new leader adopts the schedule it finds: nothing moves because leadership changed.
 import { backoffDelay } from "../registry/etcd/backoff.ts";
-import { cmp, op } from "../registry/etcd/index.ts";
 import type { EtcdClient, Op } from "../registry/etcd/index.ts";
 import { Informer, jsonDecoder, type InformerChange } from "../registry/informer.ts";
 import { childName, type KeySpace } from "../registry/keys.ts";
@@ -14,10 +13,11 @@ import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
 import { jitter, sleep, systemClock, type Clock, type TimerHandle } from "./engine-clock.ts";
 import { EvictionGovernor } from "./engine-evictions.ts";
 import {
-  batches, describeAction, evictionsIn, opFor, snapshotOf, unreferencedFiles, type EngineCaches,
+  batches, describeAction, evictionsIn, opFor, snapshotOf, type EngineCaches,
 } from "./engine-state.ts";
 import { LeaderElection, type ElectionEtcd, type Term } from "./leader.ts";
 import { probeLeases } from "./lease-probe.ts";
+import { collectUnitFiles } from "./unit-file-collector.ts";
 import { planSchedule } from "./plan.ts";
 import type { EngineAction } from "./types.ts";
 
@@ -301,7 +301,10 @@ export class Engine {
       await this.echo(echoes);
     }
     this.countUnplaced(actions);
-    await this.collectFiles(term);
+    await collectUnitFiles({
+      etcd: this.deps.etcd, keys: this.keys, election: this.election, log: this.log,
+      units: this.units, schedule: this.schedule, files: this.files, leads: () => this.term === term,
+    }, term);
     if ((snap.lost.size > 0 || snap.draining.size > 0) && budget.recheckAt !== undefined) this.wakeAt(budget.recheckAt);
   }
 
@@ -386,45 +389,6 @@ export class Engine {
     const timedOut = await Promise.race([Promise.all([...echoes].map(([i, rev]) => i.waitForRevision(rev))).then(() => false), timeout]);
     this.clock.clearTimeout(timer);
     if (timedOut) this.log.warn(`The engine's own writes did not come back through its watches within ${ECHO_TIMEOUT_MS} ms; planning on`);
-  }
-
-  /**
-   * Deletes unit files no unit or schedule entry refers to. Each delete also requires that the
-   * file was last written no later than the units cache: a unit created since (which writes its
-   * file in the same transaction) makes the delete fail instead of losing the file.
-   */
-  private async collectFiles(term: Term): Promise<void> {
-    const seen = this.units.revision;
-    const unused = unreferencedFiles(this.keys, this.files.keys(), { units: this.units.entries(), schedule: this.schedule.entries() });
-    // A file newer than the units we have seen is most likely a unit being created: wait for it.
-    const hashes = unused.filter((h) => (this.files.modRevision(this.keys.unitFile(h)) ?? 0) <= seen);
-    if (hashes.length < unused.length) {
-      this.log.debug(`Not collecting unit files ${unused.filter((h) => !hashes.includes(h)).join(", ")} yet: written after the units this engine has seen`);
-    }
-    if (hashes.length === 0) return;
-    const attempt = async (group: string[]): Promise<boolean> => {
-      const res = await this.deps.etcd.txn({
-        compare: [this.election.fence(term), ...group.map((h) => cmp.modRevision(this.keys.unitFile(h), "<", seen + 1))],
-        success: group.map((h) => op.del(this.keys.unitFile(h))),
-      });
-      return res.succeeded;
-    };
-    for (let i = 0; i < hashes.length; i += 50) {
-      if (this.term !== term) return;
-      const group = hashes.slice(i, i + 50);
-      let removed = group;
-      if (!(await attempt(group))) {
-        if (!(await this.election.holds(term))) {
-          this.election.deposed(term, `etcd refused a write of epoch ${term.epoch}: another engine leads`);
-          return;
-        }
-        removed = [];
-        for (const h of group) if (group.length > 1 && (await attempt([h]))) removed.push(h);
-      }
-      for (const h of removed) this.log.info(`Removed unit file ${h}: no unit refers to it`);
-      const kept = group.filter((h) => !removed.includes(h));
-      if (kept.length > 0) this.log.debug(`Kept unit files ${kept.join(", ")}: written again since the units were read`);
-    }
   }
 
   private wakeAt(at: number): void {

@@ -91,6 +91,11 @@ export function parseConfig(
   const warnings: string[] = [];
   for (const [key, active] of ctx.deprecated) if (active) warnings.push(DEPRECATED_WARNING(key));
   warnings.push(...securityWarnings(config));
+  if (config.disableWatches) {
+    // The original's scale workaround: its watches woke every machine on every change. Ours
+    // cover only the machine's own keys, and without them nothing would be noticed.
+    warnings.push("Config option disable_watches has no effect: each machine watches only its own keys in etcd - ignoring");
+  }
   return { config, warnings };
 }
 

@@ -399,6 +399,13 @@ describe("warnings", () => {
   const cases: [string, string, Env, string[]][] = [
     ["verify_units=true", "verify_units = true", {}, ["Config option verify_units is no longer supported - ignoring"]],
     ["verify_units=false", "verify_units = false", {}, []],
+    [
+      "disable_watches=true",
+      "disable_watches = true",
+      {},
+      ["Config option disable_watches has no effect: each machine watches only its own keys in etcd - ignoring"],
+    ],
+    ["disable_watches=false", "", { FLEET_DISABLE_WATCHES: "false" }, []],
     ["verify_units turned off by the environment", "verify_units = true", { FLEET_VERIFY_UNITS: "false" }, []],
     [
       "authorized_keys_file set",

@@ -163,14 +163,14 @@ async function status(ref: SandboxRef): Promise<number> {
   const found = findSandbox(ref);
   if (found.kind !== "live") return notLive(ref, found);
   const { cluster, record } = found;
-  const rows = await machineStatuses(cluster);
+  const rows = await machineStatuses(cluster, record);
   const lines = [
     `Sandbox ${ref.name}: ${plural(cluster.machines.length, "machine")} on ${cluster.bridge ?? "-"} (${cluster.subnet}.0/24)`,
     `etcd: ${record.etcd.endpoint}${record.etcd.own ? " (started by the sandbox)" : ""}`,
     `env: ${join(cluster.dir, ENV_FILE)}`,
     "",
   ];
-  const table = [["MACHINE", "IP", "MACHINE ID", "SYSTEMD", "FLEET"], ...rows.map((r) => [r.name, r.ip, r.machineId, r.systemd, r.fleet])];
+  const table = [["MACHINE", "IP", "MACHINE ID", "SYSTEMD", "FLEET", "SSHD"], ...rows.map((r) => [r.name, r.ip, r.machineId, r.systemd, r.fleet, r.sshd])];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   for (const row of table) lines.push(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  "));
   process.stdout.write(`${lines.join("\n")}\n`);

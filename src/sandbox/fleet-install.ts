@@ -96,7 +96,12 @@ export async function installFleet(m: Machine, opts: InstallOptions): Promise<vo
 
 /** `systemctl is-active fleet.service` in the machine ("inactive" when it is not running). */
 export async function fleetActiveState(m: Machine): Promise<string> {
+  return unitActiveState(m, SERVICE);
+}
+
+/** `systemctl is-active` of a unit in the machine; "-" when the machine is not running. */
+export async function unitActiveState(m: Machine, unit: string): Promise<string> {
   if (!m.isStarted()) return "-";
-  const r = await m.exec(["systemctl", "is-active", SERVICE], { timeoutMs: 5_000 });
+  const r = await m.exec(["systemctl", "is-active", unit], { timeoutMs: 5_000 });
   return r.stdout.trim() || (r.timedOut ? "unresponsive" : "unknown");
 }

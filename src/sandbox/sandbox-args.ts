@@ -17,7 +17,7 @@ Commands:
                       sshd, for fleet ctl status, journal and ssh) in each, wait until all
                       have registered, and print the FLEETCTL_* lines to use it
   env                 print those lines again (also in /run/fleet-sandbox/NAME/env)
-  status              the machines: address, machine ID, systemd state, fleet state
+  status              the machines: address, machine ID, systemd, fleet and sshd state
   ssh mN [COMMAND...] a shell in machine mN, or run COMMAND there
   kill mN             kill machine mN at once (its units move to other machines)
   start mN            boot machine mN again (same machine ID) and start fleet and sshd in it

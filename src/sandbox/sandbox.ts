@@ -10,13 +10,13 @@ import { Cluster, DEFAULT_STATE_ROOT, discoverClusters } from "./cluster.ts";
 import { journalTails } from "./diagnostics.ts";
 import { etcdRunning, startEtcd, stopEtcd } from "./etcd-process.ts";
 import { EXAMPLE_UNITS, startExamples, waitGlobalExample } from "./examples.ts";
-import { fleetActiveState, installFleet, SERVICE } from "./fleet-install.ts";
+import { fleetActiveState, installFleet, SERVICE, unitActiveState } from "./fleet-install.ts";
 import type { Machine } from "./machine.ts";
 import type { Progress } from "./progress.ts";
 import {
   API_PORT, ENV_FILE, envText, hasSandboxRecord, KEY_PREFIX, readSandboxRecord, type SandboxRecord, writePrivate, writeSandboxRecord,
 } from "./sandbox-record.ts";
-import { SshAccess, sshCtlEnv, sshdAvailable } from "./ssh-access.ts";
+import { SshAccess, sshCtlEnv, sshdAvailable, SSHD_UNIT } from "./ssh-access.ts";
 import { readRecord } from "./state.ts";
 import { waitFor } from "./wait.ts";
 
@@ -283,9 +283,11 @@ export async function startMachine(cluster: Cluster, record: SandboxRecord, name
   if (m.isStarted()) throw new Error(`Cannot start ${name}: it is already running`);
   progress.step(`Booting ${name}`);
   await m.boot();
-  progress.step(`Starting fleet${record.ssh ? " and sshd" : ""} in ${name}`);
+  // openssh-server may have been removed from the host since the sandbox was made.
+  const ssh = record.ssh && sshdAvailable();
+  progress.step(`Starting fleet${ssh ? " and sshd" : ""} in ${name}`);
   await installFleet(m, installOptions(record, name));
-  if (record.ssh) await (await SshAccess.open(sshDir(cluster))).startSshd(m);
+  if (ssh) await (await SshAccess.open(sshDir(cluster))).startSshd(m);
   progress.step(`Waiting for ${name} to register in etcd`);
   await waitRegistered(record.etcd.endpoint, [m]);
   progress.done();
@@ -298,9 +300,11 @@ export interface MachineStatus {
   machineId: string;
   systemd: string;
   fleet: string;
+  /** "-" when the sandbox runs no sshd (the host had none). */
+  sshd: string;
 }
 
-export async function machineStatuses(cluster: Cluster): Promise<MachineStatus[]> {
+export async function machineStatuses(cluster: Cluster, record: SandboxRecord): Promise<MachineStatus[]> {
   return Promise.all(
     cluster.machines.map(async (m) => ({
       name: m.name,
@@ -308,6 +312,7 @@ export async function machineStatuses(cluster: Cluster): Promise<MachineStatus[]
       machineId: m.machineId,
       systemd: await m.systemState().catch(() => "unknown"),
       fleet: await fleetActiveState(m).catch(() => "unknown"),
+      sshd: record.ssh ? await unitActiveState(m, SSHD_UNIT).catch(() => "unknown") : "-",
     })),
   );
 }

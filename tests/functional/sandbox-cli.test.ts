@@ -198,8 +198,8 @@ test("up boots machines running fleet from contrib/systemd; env, status, ssh, up
 
     const status = await ok(["sandbox", "status", "--name", name]);
     expect(status.stdout).toContain(`etcd: ${sandbox.etcd.endpoint}`);
-    expect(status.stdout).toMatch(new RegExp(`m1 +${m1.ip.replaceAll(".", "\\.")} +${m1.machineId} +(running|degraded) +active`));
-    expect(status.stdout).toMatch(new RegExp(`m2 +${m2.ip.replaceAll(".", "\\.")} +${m2.machineId} +(running|degraded) +active`));
+    expect(status.stdout).toMatch(new RegExp(`m1 +${m1.ip.replaceAll(".", "\\.")} +${m1.machineId} +(running|degraded) +active +active\n`));
+    expect(status.stdout).toMatch(new RegExp(`m2 +${m2.ip.replaceAll(".", "\\.")} +${m2.machineId} +(running|degraded) +active +active\n`));
 
     // A second up finds it and changes nothing.
     const again = await ok(["sandbox", "up", "--machines", "2", "--name", name]);
@@ -210,7 +210,7 @@ test("up boots machines running fleet from contrib/systemd; env, status, ssh, up
     // kill: gone from etcd once its lease runs out; start: back with the same identity.
     await ok(["sandbox", "kill", "--name", name, "m2"]);
     expect(isAlive(m2.pid!)).toBe(false);
-    expect((await ok(["sandbox", "status", "--name", name])).stdout).toMatch(/m2 .* stopped +-\n/);
+    expect((await ok(["sandbox", "status", "--name", name])).stdout).toMatch(/m2 .* stopped +- +-\n/);
     await waitFor(async () => (await registeredIds(sandbox.etcd.endpoint)).length === 1, { timeoutMs: 30_000, what: "m2's lease to expire" });
     const knownHosts = readFileSync(join(dirOf(name), "ssh", "known_hosts"), "utf8");
     await ok(["sandbox", "start", "--name", name, "m2"]);

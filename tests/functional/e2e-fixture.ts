@@ -399,6 +399,11 @@ async function runIn(cwd: string, argv: string[]): Promise<CtlResult> {
     stderr: "pipe",
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", LANG: "C.UTF-8" },
   });
+  return ctlResult(proc);
+}
+
+/** Waits for a `fleet ctl` child to end (killed with its children after CTL_TIMEOUT_MS). */
+export async function ctlResult(proc: { pid: number; stdout: ReadableStream<Uint8Array>; stderr: ReadableStream<Uint8Array>; exited: Promise<number> }): Promise<CtlResult> {
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;

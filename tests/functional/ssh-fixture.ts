@@ -9,12 +9,11 @@ import { killTree, run } from "../../src/sandbox/command.ts";
 import { type Machine, waitFor } from "../../src/sandbox/index.ts";
 import { SshAccess, sshdAvailable } from "../../src/sandbox/ssh-access.ts";
 import { FLEET_BIN } from "./agent-harness.ts";
-import type { CtlResult, E2eCluster } from "./e2e-fixture.ts";
+import { ctlResult, type CtlResult, type E2eCluster } from "./e2e-fixture.ts";
 
 export { SSHD_UNIT } from "../../src/sandbox/ssh-access.ts";
 export const KEY_COMMENT = "fleet-e2e";
 const ENSURE_TOOLS = join(import.meta.dir, "../../scripts/ensure-tools.sh");
-const CTL_TIMEOUT_MS = 60_000;
 
 /** Installs openssh-server and the client on the host when missing, as ./quickstart does (no service started). */
 export async function ensureOpenSsh(): Promise<void> {
@@ -79,20 +78,9 @@ export class E2eSsh implements AsyncDisposable {
     return Bun.spawn([FLEET_BIN, "ctl", ...conn, ...args], { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: this.env(), detached: true });
   }
 
-  /** Runs `bin/fleet ctl` to its end (killed after CTL_TIMEOUT_MS). */
-  async fleetctl(c: E2eCluster, args: string[], connection?: string[]): Promise<CtlResult> {
-    const proc = this.spawnFleetctl(c, args, connection);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killTree(proc.pid);
-    }, CTL_TIMEOUT_MS);
-    try {
-      const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-      return { code, stdout, stderr, timedOut };
-    } finally {
-      clearTimeout(timer);
-    }
+  /** Runs `bin/fleet ctl` to its end (killed after a minute). */
+  fleetctl(c: E2eCluster, args: string[], connection?: string[]): Promise<CtlResult> {
+    return ctlResult(this.spawnFleetctl(c, args, connection));
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -168,7 +168,15 @@ test("up boots machines running fleet from contrib/systemd; env, status, ssh, up
     // running hello.service, its host key checked against the sandbox's known_hosts.
     const helloAt = record.machines.find((m) => m.machineId === where("hello.service")[0]);
     if (!helloAt) throw new Error("hello.service runs on no machine of the record");
-    const helloStatus = sourcedCtl(name, "status hello.service");
+    // The unit may have started a moment ago: wait until its first hello is in the journal that
+    // status shows (or status fails, which the assertions below report).
+    const helloStatus = await waitFor(
+      () => {
+        const r = sourcedCtl(name, "status hello.service");
+        return r.code !== 0 || r.stdout.includes(`Hello from ${helloAt.hostname}\n`) ? r : undefined;
+      },
+      { timeoutMs: 30_000, what: "status to show a hello", intervalMs: 300 },
+    );
     expect({ code: helloStatus.code, stderr: helloStatus.stderr }).toEqual({ code: 0, stderr: "" });
     expect(helloStatus.stdout).toMatch(/^. hello\.service - Say hello every second\n/);
     expect(helloStatus.stdout).toMatch(/^\s+Active: active \(running\) since /m);

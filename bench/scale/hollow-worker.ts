@@ -32,7 +32,9 @@ const logLines = { warn: 0, error: 0 };
 // Coarse: this timer's CPU would otherwise count as the agents' own.
 const lag = monitorLoopLag(500);
 /** Counters of killed machines, so totals never go down. */
-const retired = { own: 0, foreign: 0, withForeign: 0, reconciles: 0, actions: 0, publishTxns: 0, publishOps: 0 };
+type AgentTotals = Pick<WorkerStats, "ownEvents" | "foreignEvents" | "agentsWithForeignEvents" | "reconciles" | "actions" | "publishTxns" | "publishOps">;
+/** What killed machines' agents counted, so the totals survive them. */
+const retired: AgentTotals = { ownEvents: 0, foreignEvents: 0, agentsWithForeignEvents: 0, reconciles: 0, actions: 0, publishTxns: 0, publishOps: 0 };
 
 function count(call: string): void {
   calls[call] = (calls[call] ?? 0) + 1;
@@ -117,21 +119,21 @@ function registered(): number {
 
 function stats(): WorkerStats {
   const s: WorkerStats = {
-    process: processStats(), agents: hollows.size, registered: registered(), ownEvents: retired.own, foreignEvents: retired.foreign,
-    agentsWithForeignEvents: retired.withForeign, reconciles: retired.reconciles, actions: retired.actions,
-    publishTxns: retired.publishTxns, publishOps: retired.publishOps, calls: { ...calls, ...prefixed(logLines) },
+    process: processStats(), agents: hollows.size, registered: registered(), ...retired, calls: { ...calls, ...prefixed(logLines) },
     loopMaxStallMs: Math.round(lag.maxMs),
   };
-  for (const h of hollows.values()) {
-    s.ownEvents += h.tally.own;
-    s.foreignEvents += h.tally.foreign;
-    if (h.tally.foreign > 0) s.agentsWithForeignEvents++;
-    s.reconciles += h.agent.stats.reconciles;
-    s.actions += h.agent.stats.actions;
-    s.publishTxns += h.agent.publisher.stats.txns;
-    s.publishOps += h.agent.publisher.stats.ops;
-  }
+  for (const h of hollows.values()) addTotals(s, h);
   return s;
+}
+
+function addTotals(t: AgentTotals, h: Hollow): void {
+  t.ownEvents += h.tally.own;
+  t.foreignEvents += h.tally.foreign;
+  if (h.tally.foreign > 0) t.agentsWithForeignEvents++;
+  t.reconciles += h.agent.stats.reconciles;
+  t.actions += h.agent.stats.actions;
+  t.publishTxns += h.agent.publisher.stats.txns;
+  t.publishOps += h.agent.publisher.stats.ops;
 }
 
 function prefixed(o: Record<string, number>): Record<string, number> {
@@ -147,13 +149,7 @@ async function kill(ids: string[]): Promise<number> {
     hollows.delete(id);
     await Promise.all([h.presence.stop(), h.agent.stop()]);
     await h.units.close();
-    retired.own += h.tally.own;
-    retired.foreign += h.tally.foreign;
-    if (h.tally.foreign > 0) retired.withForeign++;
-    retired.reconciles += h.agent.stats.reconciles;
-    retired.actions += h.agent.stats.actions;
-    retired.publishTxns += h.agent.publisher.stats.txns;
-    retired.publishOps += h.agent.publisher.stats.ops;
+    addTotals(retired, h);
     n++;
   }));
   return n;

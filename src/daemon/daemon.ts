@@ -72,7 +72,7 @@ export class Daemon {
   ) {
     this.notify = opts.notify ?? sdNotify;
     this.metrics = opts.metrics ?? fleetMetrics;
-    this.detect = opts.detectPublicIp ?? (() => detectPublicIp(undefined));
+    this.detect = detectorOf(opts);
     this.configNow = opts.config;
     this.presenceNow = this.newPresence();
     this.refresher = new MachineRefresher({
@@ -94,7 +94,7 @@ export class Daemon {
     const { config, log, version } = opts;
     log.info(`Starting fleetd version ${version}`);
     const machineId = readMachineId(config.machineId);
-    const detect = opts.detectPublicIp ?? (() => detectPublicIp(undefined));
+    const detect = detectorOf(opts);
     const machine: MachineRecord = {
       id: machineId,
       publicIP: config.publicIp || detect(),
@@ -321,4 +321,9 @@ export class Daemon {
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** How the daemon finds its public IP when public_ip is not set: the default route's interface. */
+function detectorOf(opts: DaemonOptions): () => string {
+  return opts.detectPublicIp ?? (() => detectPublicIp(undefined));
 }

@@ -310,7 +310,6 @@ export class Engine {
 
   /** Asks etcd how long the live machines' leases have left, then plans again. */
   private probeLeases(live: ReadonlySet<string>): void {
-    const etcd = this.deps.etcd;
     if (this.probing) return;
     const startedAt = this.clock.now();
     const leases = new Map<string, string>();
@@ -318,7 +317,7 @@ export class Engine {
       const lease = this.machines.leaseOf(this.keys.machine(id));
       if (lease && lease !== "0") leases.set(id, lease);
     }
-    this.probing = probeLeases({ leaseTimeToLive: etcd.leaseTimeToLive.bind(etcd) }, leases)
+    this.probing = probeLeases(this.deps.etcd, leases)
       .then((remaining) => this.governor.probed(startedAt, remaining))
       .catch((e) => {
         this.log.warn(`Cannot probe the machines' leases; lost machines' units wait until no more vanish instead: ${text(e)}`);

@@ -15,14 +15,15 @@ export async function probeLeases(
   leases: ReadonlyMap<string, string>,
 ): Promise<Map<string, number>> {
   const remaining = new Map<string, number>();
-  const queue = [...leases];
+  const entries = [...leases];
+  let next = 0;
   const worker = async () => {
-    for (let next = queue.shift(); next; next = queue.shift()) {
-      const [machine, lease] = next;
+    while (next < entries.length) {
+      const [machine, lease] = entries[next++]!;
       const ttl = await etcd.leaseTimeToLive(lease);
       remaining.set(machine, ttl === undefined ? 0 : ttl.ttl * 1000 + 500);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, entries.length) }, worker));
   return remaining;
 }

@@ -110,7 +110,9 @@ export async function createBridge(name: string, subnet: string, alias: string):
 
 export async function deleteLink(name: string): Promise<void> {
   const result = await run(["ip", "link", "del", "dev", name]);
-  if (result.code !== 0 && !/Cannot find device|does not exist/.test(result.stderr)) {
+  // Already gone is done: a veth vanishes by itself when its peer's namespace dies, which can
+  // happen between listing the links and deleting them ("RTNETLINK answers: No such device").
+  if (result.code !== 0 && !/Cannot find device|does not exist|No such device/.test(result.stderr)) {
     throw new Error(`Cannot delete link ${name}: ${result.stderr.trim()}`);
   }
 }

@@ -35,6 +35,12 @@ export interface ApiListeners {
 
 export const UNAUTHORIZED_MESSAGE = "missing or invalid bearer token";
 
+/**
+ * Bun answers a body over its own limit (128 MiB by default) with an empty 413 before the
+ * handler runs; the handler enforces api_max_request_bytes with fleet's error body instead.
+ */
+const NO_BUN_BODY_LIMIT = Number.MAX_SAFE_INTEGER;
+
 export async function serveApi(handler: ApiHandler, opts: ServeApiOptions): Promise<ApiListeners> {
   const { log } = opts;
   const tls = opts.tls ? loadTls(opts.tls) : undefined;
@@ -68,7 +74,7 @@ export async function serveApi(handler: ApiHandler, opts: ServeApiOptions): Prom
         const sock = describeInheritedSocket(fd);
         const plain = sock.kind === "unix";
         const upstream = join(dir, `fd${fd}.sock`);
-        servers.push(Bun.serve({ unix: upstream, fetch: plain ? handler : tcpHandler }));
+        servers.push(Bun.serve({ unix: upstream, fetch: plain ? handler : tcpHandler, maxRequestBodySize: NO_BUN_BODY_LIMIT }));
         proxies.push(proxyInheritedFd(fd, upstream, plain ? undefined : tls, (err) => log.debug(`API connection on ${sock.address}: ${err.message}`)));
         if (!plain) warnOpen(sock.address);
         addresses.push(sock.address);
@@ -115,7 +121,7 @@ function loadTls(files: { cert: string; key: string; ca?: string }): TLSOptions 
 
 function listenTcp(a: Extract<ListenAddress, { kind: "tcp" }>, fetch: ApiHandler, tls: TLSOptions | undefined): Server<undefined> {
   try {
-    return Bun.serve({ hostname: a.host, port: a.port, fetch, tls });
+    return Bun.serve({ hostname: a.host, port: a.port, fetch, tls, maxRequestBodySize: NO_BUN_BODY_LIMIT });
   } catch (err) {
     throw new Error(`Cannot listen on tcp://${a.host}:${a.port}: ${(err as Error).message}`);
   }
@@ -141,7 +147,7 @@ async function listenUnix(path: string, fetch: ApiHandler): Promise<Server<undef
   mkdirSync(dirname(path), { recursive: true });
   let server: Server<undefined>;
   try {
-    server = Bun.serve({ unix: path, fetch });
+    server = Bun.serve({ unix: path, fetch, maxRequestBodySize: NO_BUN_BODY_LIMIT });
   } catch (err) {
     throw new Error(`Cannot listen on ${where}: ${(err as Error).message}`);
   }

@@ -125,7 +125,7 @@ export class Daemon {
 
     try {
       const handler = createApiHandler({
-        registry, tokenLimit: config.tokenLimit, version, isReady: () => daemon.ready, log: log.child("api"), metrics: daemon.metrics,
+        registry, tokenLimit: config.tokenLimit, maxRequestBytes: config.apiMaxRequestBytes, version, isReady: () => daemon.ready, log: log.child("api"), metrics: daemon.metrics,
       });
       const tls = config.apiTlsCert && config.apiTlsKey ? { cert: config.apiTlsCert, key: config.apiTlsKey, ca: config.apiTlsCa } : undefined;
       daemon.listeners = await serveApi(handler, { listen: config.apiListen, tls, tokens: config.apiTokens, log: log.child("api"), version });

@@ -128,7 +128,9 @@ export class Daemon {
         registry, tokenLimit: config.tokenLimit, maxRequestBytes: config.apiMaxRequestBytes, version, isReady: () => daemon.ready, log: log.child("api"), metrics: daemon.metrics,
       });
       const tls = config.apiTlsCert && config.apiTlsKey ? { cert: config.apiTlsCert, key: config.apiTlsKey, ca: config.apiTlsCa } : undefined;
-      daemon.listeners = await serveApi(handler, { listen: config.apiListen, tls, tokens: config.apiTokens, log: log.child("api"), version });
+      daemon.listeners = await serveApi(handler, {
+        listen: config.apiListen, tls, tokens: config.apiTokens, insecure: config.apiInsecure, log: log.child("api"), version,
+      });
       await agent.start();
     } catch (e) {
       await daemon.listeners?.close();

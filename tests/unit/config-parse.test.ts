@@ -425,20 +425,20 @@ describe("warnings", () => {
       { FLEET_AUTHORIZED_KEYS_FILE: "/root/.ssh/authorized_keys" },
       ["Config option authorized_keys_file is no longer supported - ignoring"],
     ],
+    // Refused (or warned about, with api_insecure) when the daemon opens it: listener-policy.ts.
+    ["a TCP listener without TLS or tokens", 'api_listen = "unix:///a.sock,tcp://0.0.0.0:49153"', {}, []],
     [
-      "a TCP listener without TLS or tokens",
-      'api_listen = "unix:///a.sock,tcp://0.0.0.0:49153"',
+      "etcd credentials over http://",
+      'etcd_servers = "https://a:2379,http://b:2379,http://c:2379"\netcd_username = "fleet"\netcd_password = "pw"',
       {},
-      ["API listener tcp://0.0.0.0:49153 has neither TLS nor api_tokens: anyone who can reach it controls the cluster"],
+      ["etcd_username and etcd_password are sent in clear text to http://b:2379, http://c:2379: anyone on the path can read them; use https:// etcd_servers"],
     ],
+    ["etcd credentials over https:// only", 'etcd_servers = "https://a:2379"\netcd_username = "fleet"', {}, []],
+    ["etcd over http:// without credentials", 'etcd_servers = "http://a:2379"', {}, []],
     ["a TCP listener with tokens", 'api_listen = "tcp://[::]:1"\napi_tokens = "t"', {}, []],
     ["a TCP listener with TLS", `api_listen = "tcp://[::]:1"\n${TLS}`, {}, []],
-    [
-      "TLS without a TCP listener",
-      TLS,
-      {},
-      ["api_tls_cert is set but api_listen has no tcp:// address, so TLS is not used"],
-    ],
+    // Warned about when the daemon opens its listeners: systemd may pass a TCP socket.
+    ["TLS without a TCP listener", TLS, {}, []],
   ];
   test.each(cases)("%s", (_name, text, env, warnings) => {
     expect(parseConfig(text, FILE, env).warnings).toEqual(warnings);

@@ -101,16 +101,16 @@ describe("request body limit", () => {
 
   test("a 13 MB unit: 413 under the default limit (it was a 500 with an empty message)", async () => {
     const f = apiFixture(client);
-    const res = await f.call("PUT", "/fleet/v1/units/big.service", { body: { desiredState: "launched", options: wideOptions(1300, 10_000) } });
+    const res = await f.call("PUT", "/fleet/v1/units/big.service", { body: { desiredState: "launched", options: wideOptions(13_000, 1000) } });
     expect(await errorOf(res)).toEqual({ status: 413, body: TOO_LARGE_1MIB });
     expect(await keysUnder(f.registry)).toEqual([]);
   });
 });
 
 describe("unit file limits", () => {
-  test("a unit file over 512 KiB is a 400 naming the unit and the limit, even under a larger body limit", async () => {
+  test("a unit file over 512 KiB is a 400 naming the unit and the limit, even under a larger body limit (it was a 500)", async () => {
     const f = apiFixture(client, { maxRequestBytes: 64 << 20 });
-    const res = await f.call("PUT", "/fleet/v1/units/big.service", { body: { desiredState: "launched", options: wideOptions(1300, 10_000) } });
+    const res = await f.call("PUT", "/fleet/v1/units/big.service", { body: { desiredState: "launched", options: wideOptions(4000, 1000) } });
     const { status, body } = await errorOf(res);
     expect(status).toBe(400);
     expect(JSON.parse(body).error.message).toMatch(/^unit file big\.service is \d+ bytes, more than the limit of 524288 \(512 KiB\)$/);

@@ -1,6 +1,6 @@
 // Where the API is served: a unix socket (mode 0660; file permissions are its access control),
-// TCP listeners (optionally TLS, optionally requiring client certificates and/or bearer
-// tokens), or the sockets systemd passed by socket activation.
+// TCP listeners (TLS, client certificates and/or bearer tokens, as listener-policy.ts requires),
+// or the sockets systemd passed by socket activation.
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";

@@ -1,4 +1,6 @@
-// The API's one error type and its JSON body, `{"error":{"code":N,"message":"..."}}`.
+// The API's one error type and its JSON body, `{"error":{"code":N,"message":"..."}}`, and the
+// one place other errors are turned into it.
+import { EtcdError } from "../registry/etcd/errors.ts";
 import { jsonResponse } from "./json.ts";
 
 /** An error answered to the client as is: `message` is sent, so it must not leak internals. */
@@ -19,12 +21,26 @@ export function errorResponse(status: number, message: string, headers?: Record<
 }
 
 /**
- * Turns anything a route threw into a response. An ApiError is answered as is; anything else
+ * The client's error for a failure that is the request's fault, or undefined for one that is
+ * not (a registry or internal failure). etcd refusing a write for its size is the request's
+ * fault: retrying cannot help, so it is a 413 that says so rather than a 500.
+ */
+export function clientErrorOf(err: unknown): ApiError | undefined {
+  if (err instanceof ApiError) return err;
+  if (err instanceof EtcdError && err.kind === "too-large") {
+    return new ApiError(413, `request is too large for etcd (${err.detail}): the change must fit in etcd's --max-request-bytes`);
+  }
+  return undefined;
+}
+
+/**
+ * Turns anything a route threw into a response. A client error is answered as is; anything else
  * is a registry or internal failure, answered as 500 with an empty message (the detail only
  * goes to the log, as in the original).
  */
 export function toErrorResponse(err: unknown, logError: (message: string) => void): Response {
-  if (err instanceof ApiError) return errorResponse(err.status, err.message, err.headers);
+  const known = clientErrorOf(err);
+  if (known) return errorResponse(known.status, known.message, known.headers);
   logError(err instanceof Error ? err.message : String(err));
   return errorResponse(500, "");
 }

@@ -1,6 +1,7 @@
 // The v1 HTTP API as one fetch handler (fleet-reference.md §7): the availability gate, path
 // cleaning, the route table, the Server header, and every error mapped to fleet's JSON body
 // in one place. Listeners are wired separately (listeners.ts).
+import { DEFAULTS } from "../config/defaults.ts";
 import type { Registry } from "../registry/registry.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
@@ -10,6 +11,7 @@ import { ApiError, errorResponse, toErrorResponse } from "./errors.ts";
 import { JSON_CONTENT_TYPE } from "./json.ts";
 import { ListingSnapshots } from "./listing-snapshots.ts";
 import { drainMachine, listMachines, patchMachines, undrainMachine } from "./machines.ts";
+import { checkContentLength, readRequestBody } from "./request-body.ts";
 import { cleanRequestPath, decodeRequestPath, encodeRequestPath, matchRoute, type Route } from "./routes.ts";
 import { getState, listStates } from "./state.ts";
 import { UnitFileCache } from "./unit-file-cache.ts";
@@ -20,6 +22,8 @@ export interface ApiDeps {
   /** Page size and the only limit a page token may carry (config `token_limit`). */
   tokenLimit: number;
   version: string;
+  /** The largest request body accepted (config `api_max_request_bytes`); larger ones get 413. */
+  maxRequestBytes?: number;
   /** False until this daemon has registered with etcd: every request then gets 503. */
   isReady: () => boolean;
   /** Where requests are counted and /metrics comes from; the daemon's by default. */
@@ -38,12 +42,14 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
   if (!Number.isInteger(deps.tokenLimit) || deps.tokenLimit < 1 || deps.tokenLimit > 0xffff) {
     throw new Error(`Invalid token limit ${deps.tokenLimit}: must be an integer from 1 to 65535`);
   }
+  const maxRequestBytes = deps.maxRequestBytes ?? DEFAULTS.apiMaxRequestBytes;
   const metrics = deps.metrics ?? fleetMetrics;
   const log = deps.log ?? createLogger({ verbosity: 0 }).child("api");
   const snapshots = new ListingSnapshots();
   const units: UnitsContext = {
     registry: deps.registry,
     tokenLimit: deps.tokenLimit,
+    maxRequestBytes,
     log,
     files: new UnitFileCache(deps.registry),
     snapshots,
@@ -66,7 +72,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         return new Response(DISCOVERY_JSON, { headers: { "Content-Type": JSON_CONTENT_TYPE } });
       case "machines":
         if (m === "GET") return listMachines(deps.registry, deps.tokenLimit, url.searchParams, snapshots);
-        if (m === "PATCH") return patchMachines(deps.registry, await req.text());
+        if (m === "PATCH") return patchMachines(deps.registry, await readRequestBody(req, maxRequestBytes));
         throw new ApiError(405, "only GET and PATCH supported against this resource");
       case "drain":
         if (m === "PUT") return drainMachine(deps.registry, r.machineId);
@@ -91,6 +97,8 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
 
   const serve = async (req: Request): Promise<Response> => {
     try {
+      // Before routing: a body too large for any route is refused before a byte of it is read.
+      checkContentLength(req.headers, maxRequestBytes);
       const url = new URL(req.url);
       const path = decodeRequestPath(url.pathname);
       const clean = cleanRequestPath(path);

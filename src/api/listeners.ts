@@ -1,15 +1,15 @@
 // Where the API is served: a unix socket (mode 0660; file permissions are its access control),
-// TCP listeners (optionally TLS, optionally requiring client certificates and/or bearer
-// tokens), or the sockets systemd passed by socket activation.
-import { timingSafeEqual, createHash } from "node:crypto";
+// TCP listeners (TLS, client certificates and/or bearer tokens, as listener-policy.ts requires),
+// or the sockets systemd passed by socket activation.
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Server, SocketListener, TLSOptions } from "bun";
 import type { ListenAddress } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
-import { errorResponse } from "./errors.ts";
 import type { ApiHandler } from "./handler.ts";
+import { guardTcpHandler, judgeTcpListener, type TcpSecurity } from "./listener-policy.ts";
+import { isLoopbackHost } from "./loopback.ts";
 import { describeInheritedSocket, proxyInheritedFd, takeListenFds } from "./socket-activation.ts";
 
 export interface ServeApiOptions {
@@ -19,6 +19,8 @@ export interface ServeApiOptions {
   tls?: { cert: string; key: string; ca?: string };
   /** Bearer tokens required on TCP listeners (`Authorization: Bearer <token>`); none: no check. */
   tokens?: string[];
+  /** Serve TCP listeners that break the rules of listener-policy.ts, with a warning (api_insecure). */
+  insecure?: boolean;
   log: Logger;
   /** For the Server header of 401 answers. */
   version?: string;
@@ -33,13 +35,27 @@ export interface ApiListeners {
   addresses: string[];
 }
 
-export const UNAUTHORIZED_MESSAGE = "missing or invalid bearer token";
+export { UNAUTHORIZED_MESSAGE, withBearerTokens } from "./listener-policy.ts";
+
+/**
+ * Bun answers a body over its own limit (128 MiB by default) with an empty 413 before the
+ * handler runs; the handler enforces api_max_request_bytes with fleet's error body instead.
+ */
+const NO_BUN_BODY_LIMIT = Number.MAX_SAFE_INTEGER;
 
 export async function serveApi(handler: ApiHandler, opts: ServeApiOptions): Promise<ApiListeners> {
   const { log } = opts;
   const tls = opts.tls ? loadTls(opts.tls) : undefined;
-  const tcpHandler = opts.tokens?.length ? withBearerTokens(handler, opts.tokens, opts.version) : handler;
-  const tcpAuthenticated = Boolean(opts.tls?.ca) || Boolean(opts.tokens?.length);
+  const security: TcpSecurity = {
+    tls: tls !== undefined, clientCerts: Boolean(opts.tls?.ca), tokens: Boolean(opts.tokens?.length), insecure: opts.insecure === true,
+  };
+  /** The guarded handler for a TCP listener, once the rules allow it (else it throws). */
+  const tcpHandler = (address: string, host: string | undefined): ApiHandler => {
+    const verdict = judgeTcpListener(address, host, security);
+    if (!verdict.serve) throw new Error(verdict.error);
+    if (verdict.warning) log.warn(verdict.warning);
+    return guardTcpHandler(handler, { loopback: host !== undefined && isLoopbackHost(host), tokens: opts.tokens, version: opts.version });
+  };
   const servers: Server<undefined>[] = [];
   const proxies: SocketListener<unknown>[] = [];
   const ownSockets: string[] = [];
@@ -52,12 +68,6 @@ export async function serveApi(handler: ApiHandler, opts: ServeApiOptions): Prom
     for (const path of ownSockets.splice(0)) rmSync(path, { force: true });
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   };
-  const warnOpen = (address: string) => {
-    if (!tcpAuthenticated) {
-      log.warn(`API listener ${address} has no authentication: anyone who can reach it can run any command as root on every machine`);
-    }
-  };
-
   try {
     const fds = opts.socketActivation === false ? [] : takeListenFds();
     if (fds.length > 0) {
@@ -68,9 +78,9 @@ export async function serveApi(handler: ApiHandler, opts: ServeApiOptions): Prom
         const sock = describeInheritedSocket(fd);
         const plain = sock.kind === "unix";
         const upstream = join(dir, `fd${fd}.sock`);
-        servers.push(Bun.serve({ unix: upstream, fetch: plain ? handler : tcpHandler }));
+        const fetch = plain ? handler : tcpHandler(sock.address, sock.host);
+        servers.push(Bun.serve({ unix: upstream, fetch, maxRequestBodySize: NO_BUN_BODY_LIMIT }));
         proxies.push(proxyInheritedFd(fd, upstream, plain ? undefined : tls, (err) => log.debug(`API connection on ${sock.address}: ${err.message}`)));
-        if (!plain) warnOpen(sock.address);
         addresses.push(sock.address);
       }
     } else {
@@ -80,11 +90,11 @@ export async function serveApi(handler: ApiHandler, opts: ServeApiOptions): Prom
           ownSockets.push(a.path);
           addresses.push(`unix://${a.path}`);
         } else {
-          const server = listenTcp(a, tcpHandler, tls);
-          servers.push(server);
           const host = a.host.includes(":") ? `[${a.host}]` : a.host;
+          const fetch = tcpHandler(`tcp://${host}:${a.port}`, a.host);
+          const server = listenTcp(a, fetch, tls);
+          servers.push(server);
           addresses.push(`tcp://${host}:${server.port}`);
-          warnOpen(addresses.at(-1) as string);
         }
       }
     }
@@ -93,6 +103,9 @@ export async function serveApi(handler: ApiHandler, opts: ServeApiOptions): Prom
     throw err;
   }
   for (const a of addresses) log.info(`Serving the API on ${a}`);
+  if (tls && addresses.every((a) => a.startsWith("unix://"))) {
+    log.warn("api_tls_cert is set but the API has no TCP listener (api_listen has no tcp:// address and systemd passed none), so TLS is not used");
+  }
   return { close, addresses };
 }
 
@@ -115,7 +128,7 @@ function loadTls(files: { cert: string; key: string; ca?: string }): TLSOptions 
 
 function listenTcp(a: Extract<ListenAddress, { kind: "tcp" }>, fetch: ApiHandler, tls: TLSOptions | undefined): Server<undefined> {
   try {
-    return Bun.serve({ hostname: a.host, port: a.port, fetch, tls });
+    return Bun.serve({ hostname: a.host, port: a.port, fetch, tls, maxRequestBodySize: NO_BUN_BODY_LIMIT });
   } catch (err) {
     throw new Error(`Cannot listen on tcp://${a.host}:${a.port}: ${(err as Error).message}`);
   }
@@ -141,7 +154,7 @@ async function listenUnix(path: string, fetch: ApiHandler): Promise<Server<undef
   mkdirSync(dirname(path), { recursive: true });
   let server: Server<undefined>;
   try {
-    server = Bun.serve({ unix: path, fetch });
+    server = Bun.serve({ unix: path, fetch, maxRequestBodySize: NO_BUN_BODY_LIMIT });
   } catch (err) {
     throw new Error(`Cannot listen on ${where}: ${(err as Error).message}`);
   }
@@ -162,24 +175,4 @@ async function socketAnswers(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/**
- * Requires `Authorization: Bearer <one of tokens>`, else 401. Tokens are compared by their
- * SHA-256 in constant time, so neither length nor content leaks through timing.
- */
-export function withBearerTokens(handler: ApiHandler, tokens: readonly string[], version?: string): ApiHandler {
-  const digests = tokens.map((t) => createHash("sha256").update(t).digest());
-  const headers: Record<string, string> = { "WWW-Authenticate": 'Bearer realm="fleet"' };
-  if (version) headers.Server = `fleetd/${version}`;
-  return async (req) => {
-    const m = /^Bearer +(\S+) *$/i.exec(req.headers.get("authorization") ?? "");
-    if (m) {
-      const digest = createHash("sha256").update(m[1] as string).digest();
-      let ok = false;
-      for (const d of digests) ok = timingSafeEqual(d, digest) || ok;
-      if (ok) return handler(req);
-    }
-    return errorResponse(401, UNAUTHORIZED_MESSAGE, headers);
-  };
 }

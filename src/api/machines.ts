@@ -1,7 +1,8 @@
 // /machines (fleet-reference.md §7.6): the live machines, and PATCH of dynamic metadata.
+import { patchLiveMetadata } from "../registry/metadata-patch.ts";
 import type { Registry } from "../registry/registry.ts";
 import { apiMachine, apiPage } from "./entities.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError, clientErrorOf } from "./errors.ts";
 import { jsonResponse } from "./json.ts";
 import type { ListingSnapshots } from "./listing-snapshots.ts";
 import { paginate, requestedPage } from "./page-token.ts";
@@ -13,22 +14,38 @@ export async function listMachines(registry: Registry, tokenLimit: number, param
   return jsonResponse(200, apiPage("itemsFirst", "machines", page.items.map(apiMachine), page.nextPageToken));
 }
 
+/** The most operations one PATCH may carry: 2,000 ids used to take 2.8 s of one-by-one writes. */
+export const MAX_METADATA_OPS = 1000;
+
 /**
- * Applies the operations in order. `remove` stores an empty value, which also hides a config
- * key of that name. The machine need not exist. Each machine's changes are folded and written
- * in one atomic update (the same end state as applying them one by one); a registry failure is
- * a 500 that names it, and machines already updated stay updated, as in the original.
+ * Applies the operations in order, to live machines only: an id that is not a live machine is
+ * a 404 naming it, and nothing is written (metadata of ids that need not exist used to pile up
+ * in etcd forever). `remove` stores an empty value, which also hides a config key of that name.
+ * Each machine's changes are folded and written in one atomic update (the same end state as
+ * applying them one by one), 64 machines per transaction; a registry failure is a 500 that
+ * names it, and machines already updated stay updated, as in the original.
  */
 export async function patchMachines(registry: Registry, body: string): Promise<Response> {
   const ops = decodeMetadataOps(body);
-  for (const [machineId, changes] of foldByMachine(ops)) {
-    try {
-      await registry.updateDynamicMetadata(machineId, changes);
-    } catch (err) {
-      throw new ApiError(500, err instanceof Error ? err.message : String(err));
-    }
+  if (ops.length > MAX_METADATA_OPS) {
+    throw new ApiError(400, `too many operations: ${ops.length}, at most ${MAX_METADATA_OPS} per request`);
   }
+  let notLive: string[];
+  try {
+    ({ notLive } = await patchLiveMetadata(registry, foldByMachine(ops)));
+  } catch (err) {
+    throw clientErrorOf(err) ?? new ApiError(500, err instanceof Error ? err.message : String(err));
+  }
+  if (notLive.length > 0) throw new ApiError(404, notLiveMessage(notLive));
   return new Response(null, { status: 204, headers: { "Content-Type": "application/json" } });
+}
+
+function notLiveMessage(ids: readonly string[]): string {
+  const shown = ids.slice(0, 5).map((id) => JSON.stringify(id)).join(", ");
+  const more = ids.length > 5 ? ` and ${ids.length - 5} more` : "";
+  return ids.length === 1
+    ? `machine ${shown} does not exist (metadata can be set on live machines only)`
+    : `machines ${shown}${more} do not exist (metadata can be set on live machines only)`;
 }
 
 /**

@@ -21,6 +21,52 @@ export interface MetadataOp {
   value: string;
 }
 
+/** The 413 for a body over the limit; the limit is named so the client knows what to change. */
+function tooLarge(maxBytes: number): ApiError {
+  return new ApiError(413, `request body is larger than the limit of ${maxBytes} bytes (api_max_request_bytes)`);
+}
+
+/**
+ * Checks a request's Content-Length before anything reads the body: 400 when it is not a
+ * number, 413 when it is over the limit (the claim is believed: a client that announces a huge
+ * body is refused before sending it). Fetch joins repeated headers with ", "; equal repeats are
+ * one length, as in Go's server.
+ */
+export function checkContentLength(headers: Headers, maxBytes: number): void {
+  const raw = headers.get("content-length");
+  if (raw === null) return;
+  const values = new Set(raw.split(",").map((v) => v.trim()));
+  const [only] = values;
+  if (values.size !== 1 || only === undefined || !/^\d{1,15}$/.test(only)) {
+    throw new ApiError(400, `invalid Content-Length ${JSON.stringify(raw.slice(0, 64))}`);
+  }
+  if (Number(only) > maxBytes) throw tooLarge(maxBytes);
+}
+
+/**
+ * The body as text, read as it streams and refused with 413 as soon as it passes the limit, so
+ * a huge body (chunked, or longer than its Content-Length said) is never held whole.
+ */
+export async function readRequestBody(req: Request, maxBytes: number): Promise<string> {
+  checkContentLength(req.headers, maxBytes);
+  if (req.body === null) return "";
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  // Like Request.text(): UTF-8, a leading BOM dropped, invalid bytes replaced.
+  return new TextDecoder().decode(Buffer.concat(chunks, total));
+}
+
 /** 415 unless exactly one Content-Type is given and its media type is application/json. */
 export function checkJsonContentType(headers: Headers): void {
   const raw = headers.get("content-type");

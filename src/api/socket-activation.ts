@@ -27,6 +27,8 @@ export interface InheritedSocket {
   kind: "unix" | "tcp" | "unknown";
   /** `unix:///path` or `tcp://host:port` when known, else `fd://N`. */
   address: string;
+  /** The address a TCP socket is bound to (IPv6 in brackets); undefined for the others. */
+  host?: string;
 }
 
 /** What kind of socket an inherited fd is, from its inode in /proc/net. */
@@ -42,7 +44,10 @@ export function describeInheritedSocket(fd: number): InheritedSocket {
     if (unix) return { fd, kind: "unix", address: unix[7] ? `unix://${unix[7]}` : `fd://${fd}` };
     for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
       const tcp = procLines(file).find((f) => f[9] === inode);
-      if (tcp) return { fd, kind: "tcp", address: `tcp://${decodeProcAddress(tcp[1] ?? "")}` };
+      if (tcp) {
+        const hostPort = decodeProcAddress(tcp[1] ?? "");
+        return { fd, kind: "tcp", address: `tcp://${hostPort}`, host: hostPort.slice(0, hostPort.lastIndexOf(":")) };
+      }
     }
   }
   return { fd, kind: "unknown", address: `fd://${fd}` };

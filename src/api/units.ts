@@ -11,7 +11,7 @@ import { apiPage, apiUnit } from "./entities.ts";
 import { ApiError } from "./errors.ts";
 import { jsonResponse } from "./json.ts";
 import { paginate, requestedPage } from "./page-token.ts";
-import { checkJsonContentType, decodeUnitBody, type UnitBody } from "./request-body.ts";
+import { checkJsonContentType, decodeUnitBody, readRequestBody, type UnitBody } from "./request-body.ts";
 import { describeForApi, unitRecord } from "./unit-record.ts";
 import type { DescribedUnit } from "../unit/describe-unit.ts";
 import type { UnitFileCache } from "./unit-file-cache.ts";
@@ -20,6 +20,7 @@ import type { ListingSnapshots } from "./listing-snapshots.ts";
 export interface UnitsContext {
   registry: Registry;
   tokenLimit: number;
+  maxRequestBytes: number;
   log: Logger;
   files: UnitFileCache;
   snapshots: ListingSnapshots;
@@ -86,7 +87,7 @@ export async function deleteUnit(ctx: UnitsContext, name: string): Promise<Respo
  */
 export async function putUnit(ctx: UnitsContext, urlName: string, req: Request): Promise<Response> {
   checkJsonContentType(req.headers);
-  const body = decodeUnitBody(await req.text());
+  const body = decodeUnitBody(await readRequestBody(req, ctx.maxRequestBytes));
   const name = body.name === "" ? urlName : body.name;
   if (name !== urlName) {
     throw new ApiError(400, `name in URL ${goQuote(urlName)} differs from unit name in request body ${goQuote(name)}`);

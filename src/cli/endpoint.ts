@@ -1,4 +1,5 @@
 // Interpreting --endpoint and --driver (fleet-reference.md §6.2, §6.3). Pure.
+import { isLoopbackHost } from "../api/loopback.ts";
 import type { GlobalOptions } from "./global-flags.ts";
 import { DEFAULT_ENDPOINT } from "./global-flags.ts";
 
@@ -85,5 +86,20 @@ export function planConnection(g: GlobalOptions): ConnectPlan {
   const first = endpoints[0];
   if (first === undefined) throw new InitError("URL scheme undefined");
   if (endpoints.length > 1) warnings.push(`multiple endpoints provided but only the first (${first}) is used`);
-  return { driver, target: parseApiEndpoint(first), warnings };
+  const target = parseApiEndpoint(first);
+  if (g.token) refuseTokenInClear(target);
+  return { driver, target, warnings };
+}
+
+/**
+ * The bearer token goes over plain http:// only to a loopback address, where it never crosses
+ * the network (with --tunnel, that is the loopback of the host at the tunnel's far end). Anyone
+ * on the path who reads it can run any command as root on every machine.
+ */
+function refuseTokenInClear(target: ApiTarget): void {
+  if (target.kind !== "http" || target.url.protocol !== "http:" || isLoopbackHost(target.url.hostname)) return;
+  throw new InitError(
+    `refusing to send the bearer token (--token or FLEETCTL_TOKEN) over plain http:// to ${target.endpoint}: anyone on the network path could read it; ` +
+      "use an https:// endpoint (with --ca-file), the unix socket, or --tunnel with an endpoint on the far host's loopback",
+  );
 }

@@ -37,6 +37,8 @@ export const DEFAULTS: Readonly<Config> = deepFreeze<Config>({
   apiTlsKey: undefined,
   apiTlsCa: undefined,
   apiTokens: [],
+  apiMaxRequestBytes: 1 << 20,
+  apiInsecure: false,
   machineId: undefined,
   stateDir: "/run/fleet",
 });

@@ -85,6 +85,10 @@ export const KEYS: Readonly<Record<string, Apply>> = {
   api_tls_key: field("apiTlsKey", optional),
   api_tls_ca: field("apiTlsCa", optional),
   api_tokens: field("apiTokens", asTokens),
+  // Below 4 KiB ordinary requests fail; above 64 MiB no valid request needs it (a unit file is
+  // at most 512 KiB and a PATCH at most 1000 operations) and each request may hold that much.
+  api_max_request_bytes: field("apiMaxRequestBytes", (v) => asInt(v, 4096, 64 << 20)),
+  api_insecure: field("apiInsecure", asBool),
   machine_id: field("machineId", asMachineId),
   state_dir: field("stateDir", asAbsolutePath),
 };

@@ -3,7 +3,7 @@ import TOML from "@iarna/toml";
 import { DEFAULTS } from "./defaults.ts";
 import { KEYS, envName, suggestKey, type ApplyContext } from "./keys.ts";
 import type { Config } from "./types.ts";
-import { BadValue, formatListenAddress } from "./values.ts";
+import { BadValue } from "./values.ts";
 
 /** A configuration the daemon cannot start with; one line per problem found. */
 export class ConfigError extends Error {
@@ -116,17 +116,14 @@ function crossCheck(c: Config): string[] {
 }
 
 function securityWarnings(c: Config): string[] {
-  const tcp = c.apiListen.filter((a) => a.kind === "tcp");
   const out: string[] = [];
-  if (c.apiTlsCert && tcp.length === 0) {
-    out.push("api_tls_cert is set but api_listen has no tcp:// address, so TLS is not used");
-  }
-  if (!c.apiTlsCert && c.apiTokens.length === 0) {
-    for (const a of tcp) {
-      out.push(
-        `API listener ${formatListenAddress(a)} has neither TLS nor api_tokens: anyone who can reach it controls the cluster`,
-      );
-    }
+  // What the API's TCP listeners lack (or TLS without one) is judged when the daemon opens them
+  // (src/api/listeners.ts): only then are the sockets systemd passes known too.
+  const plain = c.etcdServers.filter((s) => s.startsWith("http://"));
+  if ((c.etcdUsername || c.etcdPassword) && plain.length > 0) {
+    out.push(
+      `etcd_username and etcd_password are sent in clear text to ${plain.join(", ")}: anyone on the path can read them; use https:// etcd_servers`,
+    );
   }
   return out;
 }

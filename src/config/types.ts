@@ -37,6 +37,10 @@ export interface Config {
   apiTlsCa: string | undefined;
   /** Bearer tokens accepted on TCP listeners; empty means no token is required. */
   apiTokens: string[];
+  /** The largest API request body accepted, in bytes; larger ones are refused with 413. */
+  apiMaxRequestBytes: number;
+  /** Allows TCP listeners that break the security rules (docs/configuration.md, "Security"). */
+  apiInsecure: boolean;
   /** undefined: read /etc/machine-id. */
   machineId: string | undefined;
   /** Where the daemon keeps state across restarts (the machine's lease id). */

@@ -125,10 +125,12 @@ export class Daemon {
 
     try {
       const handler = createApiHandler({
-        registry, tokenLimit: config.tokenLimit, version, isReady: () => daemon.ready, log: log.child("api"), metrics: daemon.metrics,
+        registry, tokenLimit: config.tokenLimit, maxRequestBytes: config.apiMaxRequestBytes, version, isReady: () => daemon.ready, log: log.child("api"), metrics: daemon.metrics,
       });
       const tls = config.apiTlsCert && config.apiTlsKey ? { cert: config.apiTlsCert, key: config.apiTlsKey, ca: config.apiTlsCa } : undefined;
-      daemon.listeners = await serveApi(handler, { listen: config.apiListen, tls, tokens: config.apiTokens, log: log.child("api"), version });
+      daemon.listeners = await serveApi(handler, {
+        listen: config.apiListen, tls, tokens: config.apiTokens, insecure: config.apiInsecure, log: log.child("api"), version,
+      });
       await agent.start();
     } catch (e) {
       await daemon.listeners?.close();

@@ -34,6 +34,8 @@ const NEEDS_RESTART = {
   apiTlsKey: "api_tls_key",
   apiTlsCa: "api_tls_ca",
   apiTokens: "api_tokens",
+  apiMaxRequestBytes: "api_max_request_bytes",
+  apiInsecure: "api_insecure",
   machineId: "machine_id",
   stateDir: "state_dir",
 } as const satisfies Partial<Record<keyof Config, string>>;

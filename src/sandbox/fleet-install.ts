@@ -5,7 +5,8 @@
 // - /usr/local gets an overlay inside the machine (its writes land in the machine directory)
 //   and the host's binary is bind-mounted read-only at /usr/local/bin/fleet, so nothing is
 //   written to the host's /usr and nothing is copied (the binary is over 100 MB).
-// - a socket drop-in adds a TCP listener on the machine's address, so the host reaches the API.
+// - a socket drop-in adds a TCP listener on the machine's address, so the host reaches the API;
+//   it serves TLS with the sandbox's certificate (api-tls.ts) and requires the sandbox's token.
 // Mounts do not survive a reboot of the machine: `fleet sandbox start` installs again.
 import fleetService from "../../contrib/systemd/fleet.service" with { type: "text" };
 import fleetSocket from "../../contrib/systemd/fleet.socket" with { type: "text" };
@@ -17,6 +18,8 @@ export const BINARY_PATH = "/usr/local/bin/fleet";
 export const SERVICE = "fleet.service";
 export const SOCKET = "fleet.socket";
 const SOCKET_DROP_IN = "/etc/systemd/system/fleet.socket.d/50-sandbox.conf";
+const TLS_CERT_PATH = "/etc/fleet/api.pem";
+const TLS_KEY_PATH = "/etc/fleet/api-key.pem";
 /** Paths a machine does not share with the host (see boot-script.ts). */
 
 export interface InstallOptions {
@@ -27,6 +30,8 @@ export interface InstallOptions {
   metadata: Record<string, string>;
   /** Bearer token of the TCP API listener. */
   token: string;
+  /** PEM certificate and key the TCP API listener serves (a TCP listener off loopback needs TLS). */
+  tls: { cert: string; key: string };
   apiPort: number;
   agentTtl: string;
 }
@@ -41,7 +46,9 @@ export function sandboxConfig(m: { name: string; ip: string }, o: InstallOptions
     `public_ip = ${toml(m.ip)}`,
     "# Short, so that a machine that dies hands its units over within seconds.",
     `agent_ttl = ${toml(o.agentTtl)}`,
-    "# Required on the TCP listener that fleet.socket.d/50-sandbox.conf adds.",
+    "# The TCP listener that fleet.socket.d/50-sandbox.conf adds: TLS, and this token required.",
+    `api_tls_cert = ${toml(TLS_CERT_PATH)}`,
+    `api_tls_key = ${toml(TLS_KEY_PATH)}`,
     `api_tokens = [${toml(o.token)}]`,
   ];
   const meta = Object.entries(o.metadata);
@@ -86,6 +93,8 @@ export async function installFleet(m: Machine, opts: InstallOptions): Promise<vo
   await m.writeFile(`/etc/systemd/system/${SERVICE}`, fleetService);
   await m.writeFile(`/etc/systemd/system/${SOCKET}`, fleetSocket);
   await m.writeFile(SOCKET_DROP_IN, socketDropIn(m.ip, opts.apiPort));
+  await m.writeFile(TLS_CERT_PATH, opts.tls.cert);
+  await m.writeFile(TLS_KEY_PATH, opts.tls.key, "0600");
   await m.writeFile(CONFIG_PATH, sandboxConfig(m, opts), "0600");
   try {
     await m.execOk(["/bin/sh", "-c", INSTALL_SCRIPT, "install-fleet", opts.binary], { timeoutMs: 30_000 });

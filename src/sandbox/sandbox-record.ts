@@ -3,6 +3,7 @@
 // of a stale cluster) removes it with everything else.
 import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { ApiTlsFiles } from "./api-tls.ts";
 
 export const SANDBOX_FILE = "sandbox.json";
 export const ENV_FILE = "env";
@@ -27,6 +28,11 @@ export interface SandboxRecord {
   /** Bearer token of the machines' TCP API listeners. */
   token: string;
   apiPort: number;
+  /**
+   * The API's CA and server certificate on the host. Records written before the API had TLS lack
+   * it: such a sandbox counts as broken (fleet ctl would refuse to send it the token).
+   */
+  tls: ApiTlsFiles;
   /** Host path of the fleet binary bind-mounted into the machines. */
   binary: string;
   /** Metadata of each machine by machine name ("m1"); machines not listed have none. */
@@ -75,9 +81,7 @@ export interface EnvTarget {
 export function envText(record: SandboxRecord, target: EnvTarget): string {
   return [
     `# fleet sandbox ${record.name}: fleet ctl talks to the API of ${target.machine} (${target.ip}).`,
-    `export FLEETCTL_DRIVER=API`,
-    `export FLEETCTL_ENDPOINT=http://${target.ip}:${record.apiPort}`,
-    `export FLEETCTL_TOKEN=${record.token}`,
+    ...Object.entries(apiEnv(record, target.ip)).map(([k, v]) => `export ${k}=${shellWord(v)}`),
     ...(target.ssh
       ? ["# fleet ctl status, journal and ssh: as root with the sandbox's key, checking host keys.", ...Object.entries(target.ssh).map(([k, v]) => `export ${k}=${shellWord(v)}`)]
       : []),
@@ -85,6 +89,16 @@ export function envText(record: SandboxRecord, target: EnvTarget): string {
     `# export FLEETCTL_DRIVER=etcd FLEETCTL_ENDPOINT=${record.etcd.endpoint} FLEETCTL_ETCD_KEY_PREFIX=${KEY_PREFIX}`,
     "",
   ].join("\n");
+}
+
+/** The FLEETCTL_* settings that reach one machine's API: over TLS, against the sandbox's CA. */
+export function apiEnv(record: SandboxRecord, ip: string): Record<string, string> {
+  return {
+    FLEETCTL_DRIVER: "API",
+    FLEETCTL_ENDPOINT: `https://${ip}:${record.apiPort}`,
+    FLEETCTL_CA_FILE: record.tls.caFile,
+    FLEETCTL_TOKEN: record.token,
+  };
 }
 
 /** A value for the shell that sources the env file: bare when safe, otherwise single-quoted. */

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { EtcdClient } from "../registry/etcd/index.ts";
+import { makeApiTls, readServerPem } from "./api-tls.ts";
 import { keySpace } from "../registry/keys.ts";
 import { Cluster, DEFAULT_STATE_ROOT, discoverClusters } from "./cluster.ts";
 import { journalTails } from "./diagnostics.ts";
@@ -14,7 +15,7 @@ import { fleetActiveState, installFleet, SERVICE, unitActiveState } from "./flee
 import type { Machine } from "./machine.ts";
 import type { Progress } from "./progress.ts";
 import {
-  API_PORT, ENV_FILE, envText, hasSandboxRecord, KEY_PREFIX, readSandboxRecord, type SandboxRecord, writePrivate, writeSandboxRecord,
+  API_PORT, apiEnv, ENV_FILE, envText, hasSandboxRecord, KEY_PREFIX, readSandboxRecord, type SandboxRecord, writePrivate, writeSandboxRecord,
 } from "./sandbox-record.ts";
 import { SshAccess, sshCtlEnv, sshdAvailable, SSHD_UNIT } from "./ssh-access.ts";
 import { readRecord } from "./state.ts";
@@ -57,6 +58,7 @@ export function findSandbox(ref: SandboxRef): Found {
   const record = readSandboxRecord(info.dir);
   const node = cluster.cgroupNode;
   if (record.etcd.own && (!node || !etcdRunning(node))) return { kind: "broken", why: "its etcd is no longer running" };
+  if (record.tls === undefined) return { kind: "broken", why: "an older fleet made it, whose API had no TLS" };
   return { kind: "live", cluster, record };
 }
 
@@ -139,12 +141,15 @@ export async function bootSandbox(o: UpOptions): Promise<UpResult> {
   // Owned by this process until complete: if it dies on the way, the cluster is stale.
   const cluster = await Cluster.create({ name: o.name, machines: o.machines, stateRoot: o.stateRoot, detached: false });
   try {
+    progress.step("Making the API's certificate authority and certificate");
+    const tls = await makeApiTls(join(cluster.dir, "tls"), o.name, cluster.machines.map((m) => m.ip));
     const record: SandboxRecord = {
       version: 1,
       name: o.name,
       etcd: { endpoint: o.etcd ?? "", own: o.etcd === undefined },
       token: randomBytes(24).toString("base64url"),
       apiPort: API_PORT,
+      tls,
       binary: o.binary,
       metadata: o.metadata,
       agentTtl: o.agentTtl,
@@ -219,6 +224,7 @@ function installOptions(record: SandboxRecord, machine: string) {
     keyPrefix: KEY_PREFIX,
     metadata: record.metadata[machine] ?? {},
     token: record.token,
+    tls: readServerPem(record.tls),
     apiPort: record.apiPort,
     agentTtl: record.agentTtl,
   };
@@ -253,11 +259,7 @@ export function envMachine(cluster: Cluster): Machine | undefined {
 
 export function envVars(cluster: Cluster, record: SandboxRecord): Record<string, string> {
   const m = envMachine(cluster) ?? cluster.machines[0];
-  return {
-    FLEETCTL_DRIVER: "API",
-    FLEETCTL_ENDPOINT: `http://${m?.ip ?? "0.0.0.0"}:${record.apiPort}`,
-    FLEETCTL_TOKEN: record.token,
-  };
+  return apiEnv(record, m?.ip ?? "0.0.0.0");
 }
 
 /** Writes <dir>/env for the first running machine (mode 0600: it holds the token); returns its text. */

@@ -18,6 +18,7 @@ import {
 import { LeaderElection, type ElectionEtcd, type Term } from "./leader.ts";
 import { probeLeases } from "./lease-probe.ts";
 import { collectUnitFiles } from "./unit-file-collector.ts";
+import { MetadataCollector } from "./metadata-collector.ts";
 import { planSchedule } from "./plan.ts";
 import type { EngineAction } from "./types.ts";
 
@@ -42,6 +43,8 @@ export interface EngineConfig {
   evictionPauseMaxMs?: number;
   /** Operations per transaction (default 100; etcd's own limit is 128). */
   maxOpsPerTxn?: number;
+  /** How long a machine is gone before the leader removes its dynamic metadata (default 24 h). */
+  orphanMetadataAfterMs?: number;
 }
 
 /** The etcd calls the engine makes (an EtcdClient; tests may wrap one). */
@@ -79,6 +82,7 @@ export class Engine {
   private readonly files: Informer<true>;
   private readonly drains: Informer<DrainRecord>;
   private readonly all: Informer<unknown>[];
+  private readonly metadataCollector: MetadataCollector;
   private term: Term | undefined;
   /** The term's caches are known to include everything up to the epoch. */
   private ready = false;
@@ -130,6 +134,9 @@ export class Engine {
     this.files = make<true>(this.keys.unitFiles, () => true);
     this.drains = make<DrainRecord>(this.keys.drains);
     this.all = [this.units, this.machines, this.metadata, this.schedule, this.pending, this.files, this.drains] as Informer<unknown>[];
+    this.metadataCollector = new MetadataCollector({
+      etcd, keys: this.keys, election: this.election, log: this.log, afterMs: config.orphanMetadataAfterMs,
+    });
   }
 
   /** Starts the informers and the candidate. */
@@ -181,7 +188,10 @@ export class Engine {
       const id = childName(this.keys.machines, c.key);
       if (id === undefined) continue;
       if (c.type === "delete") this.governor.machineRemoved(id);
-      else if (c.type === "add") this.governor.machineAdded(id);
+      else if (c.type === "add") {
+        this.governor.machineAdded(id);
+        this.metadataCollector.machineSeen(id);
+      }
     }
   }
 
@@ -189,6 +199,7 @@ export class Engine {
     this.term = term;
     this.ready = false;
     this.clearTimer("wake");
+    this.metadataCollector.reset();
     if (!term) return;
     this.metrics.engineLeaderStartTime.set(undefined, this.clock.now() / 1000);
     void this.adopt(term);
@@ -305,6 +316,9 @@ export class Engine {
       etcd: this.deps.etcd, keys: this.keys, election: this.election, log: this.log,
       units: this.units, schedule: this.schedule, files: this.files, leads: () => this.term === term,
     }, term);
+    if (this.term !== term) return;
+    const metadataDue = await this.metadataCollector.collect(term, { machines: this.machines, metadata: this.metadata }, this.clock.now());
+    if (metadataDue !== undefined) this.wakeAt(metadataDue);
     if ((snap.lost.size > 0 || snap.draining.size > 0) && budget.recheckAt !== undefined) this.wakeAt(budget.recheckAt);
   }
 

@@ -8,6 +8,21 @@ import type { UnitOption } from "./types.ts";
 /** systemd's LINE_MAX on Linux; go-systemd refuses longer lines rather than let systemd truncate. */
 export const LINE_MAX = 2048;
 
+/**
+ * The largest unit file fleet takes, in bytes of its text (as read, and in canonical form). A
+ * unit's text goes to etcd in one request (etcd refuses requests over 1.5 MiB by default), is
+ * cached by every engine and API server, and arrives at the API as JSON options inside a body
+ * of at most api_max_request_bytes (1 MiB by default): 512 KiB leaves room for that JSON. Real
+ * unit files are a few KiB.
+ */
+export const MAX_UNIT_FILE_BYTES = 512 * 1024;
+/**
+ * The most options a unit file may have. Each option costs more as JSON than as text (its
+ * section name is repeated, plus ~35 bytes of syntax): 4096 options of a 512 KiB file still fit
+ * a 1 MiB body. Real units have a few dozen.
+ */
+export const MAX_UNIT_OPTIONS = 4096;
+
 /** A unit file that does not parse. `reason` is go-systemd's own message. */
 export class UnitFileError extends Error {
   override readonly name = "UnitFileError";
@@ -19,6 +34,22 @@ export class UnitFileError extends Error {
   ) {
     super(`Cannot parse unit file${unitName ? ` ${unitName}` : ""}: line ${line}: ${reason}`);
   }
+}
+
+/** A unit file over a limit (MAX_UNIT_FILE_BYTES, MAX_UNIT_OPTIONS); `reason` names the unit and the limit. */
+export class UnitFileLimitError extends UnitFileError {
+  constructor(reason: string, unitName?: string) {
+    super(reason, 1, unitName);
+    this.message = `Cannot use unit file${unitName ? ` ${unitName}` : ""}: ${reason}`;
+  }
+}
+
+function unitLabel(unitName: string | undefined): string {
+  return unitName ? `unit file ${unitName}` : "the unit file";
+}
+
+function tooManyOptions(unitName: string | undefined): UnitFileLimitError {
+  return new UnitFileLimitError(`${unitLabel(unitName)} has more options than the limit of ${MAX_UNIT_OPTIONS}`, unitName);
 }
 
 const NL = 0x0a;
@@ -50,6 +81,9 @@ class Lexer {
   ) {
     this.bytes = utf8Encoder.encode(text);
     const n = this.bytes.length;
+    if (n > MAX_UNIT_FILE_BYTES) {
+      throw new UnitFileLimitError(`${unitLabel(unitName)} is ${n} bytes, more than the limit of ${MAX_UNIT_FILE_BYTES} (512 KiB)`, unitName);
+    }
     this.nextTerminator = new Int32Array(n + 1);
     this.nextTerminator[n] = n;
     for (let i = n - 1; i >= 0; i--) {
@@ -210,6 +244,7 @@ class Lexer {
         }
         partial = value;
       }
+      if (this.options.length === MAX_UNIT_OPTIONS) throw tooManyOptions(this.unitName);
       this.options.push({ section, name, value: trimOptionValue(partial) });
       return this.sectionOrOption(section);
     };
@@ -284,6 +319,8 @@ const MAX_CANONICAL_ROUNDS = 4;
  * round settles it; the fixed point is what gets hashed, stored and deployed.
  */
 function canonicalize(options: readonly UnitOption[], name: string | undefined): UnitFile {
+  // Before serialising: options from the API have not been counted by the parser.
+  if (options.length > MAX_UNIT_OPTIONS) throw tooManyOptions(name);
   let text = serializeUnitFile(options);
   for (let round = 0; round < MAX_CANONICAL_ROUNDS; round++) {
     const reparsed = parseUnitFile(text, name);

@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MachineRecord } from "../../src/registry/models.ts";
+import { makeApiTls, readServerPem } from "../../src/sandbox/api-tls.ts";
 import { killTree } from "../../src/sandbox/command.ts";
 import { installFleet, SERVICE } from "../../src/sandbox/fleet-install.ts";
 import { journalTails, type Machine, waitFor } from "../../src/sandbox/index.ts";
@@ -85,6 +86,8 @@ export class E2eCluster implements AsyncDisposable {
   private readonly synced = new Map<string, { pid: number | undefined; files: Map<string, string> }>();
 
   private readonly token = randomBytes(18).toString("base64url");
+  /** The certificate of the machines' TCP API listeners (the sandbox's own maker): off loopback it needs TLS. */
+  private tls: { cert: string; key: string } | undefined;
 
   private constructor(
     readonly fleet: Fleet,
@@ -98,6 +101,7 @@ export class E2eCluster implements AsyncDisposable {
     const unitDir = mkdtempSync(join(tmpdir(), "fleet-e2e-units-"));
     const c = new E2eCluster(fleet, unitDir, opts.metadata ?? (() => ({})));
     try {
+      c.tls = readServerPem(await makeApiTls(join(unitDir, ".tls"), fleet.cluster.name, c.machines.map((m) => m.ip)));
       await Promise.all(c.machines.map((m) => c.install(m)));
       await c.waitForMachines(c.machines);
     } catch (e) {
@@ -135,6 +139,7 @@ export class E2eCluster implements AsyncDisposable {
       keyPrefix: this.fleet.keys.prefix,
       metadata: this.metadata(m),
       token: this.token,
+      tls: this.tls!,
       apiPort: API_PORT,
       agentTtl: `${AGENT_TTL_MS / 1000}s`,
     });

@@ -13,6 +13,7 @@ import { listLinks } from "../../src/sandbox/network.ts";
 import { removeSandbox } from "../../src/sandbox/sandbox.ts";
 import type { SandboxRecord } from "../../src/sandbox/sandbox-record.ts";
 import type { ClusterRecord } from "../../src/sandbox/state.ts";
+import { generateTestCerts } from "../support/tls/certs.ts";
 
 const FLEET = join(import.meta.dir, "../../bin/fleet");
 const NEEDS_ROOT = "fleet sandbox needs root: it boots systemd machines in Linux namespaces\n";
@@ -137,7 +138,8 @@ test("up boots machines running fleet from contrib/systemd; env, status, ssh, up
     if (!m1 || !m2) throw new Error("the cluster record lists fewer than 2 machines");
     const envLines = [
       "export FLEETCTL_DRIVER=API",
-      `export FLEETCTL_ENDPOINT=http://${m1.ip}:49153`,
+      `export FLEETCTL_ENDPOINT=https://${m1.ip}:49153`,
+      `export FLEETCTL_CA_FILE=${dirOf(name)}/tls/ca.pem`,
       `export FLEETCTL_TOKEN=${sandbox.token}`,
       "export FLEETCTL_SSH_USERNAME=root",
       `export FLEETCTL_KNOWN_HOSTS_FILE=${dirOf(name)}/ssh/known_hosts`,
@@ -153,6 +155,14 @@ test("up boots machines running fleet from contrib/systemd; env, status, ssh, up
     const listed = sourced.stdout.toString();
     expect(listed).toMatch(new RegExp(`^${m1.machineId}\t+${m1.ip}\t+-$`, "m"));
     expect(listed).toMatch(new RegExp(`^${m2.machineId}\t+${m2.ip}\t+disk=ssd$`, "m"));
+    // The API on the machines' TCP listener is TLS only, with the sandbox's own CA, and wants the token.
+    expect(sourcedCtl(name, `--endpoint http://${m1.ip}:49153 --token '' list-machines`).code).toBe(1);
+    const withoutToken = sourcedCtl(name, "--token '' list-units");
+    expect(withoutToken).toEqual({ code: 1, stdout: "", stderr: "Error retrieving list of units from repository: googleapi: Error 401: missing or invalid bearer token\n" });
+    const otherCa = await generateTestCerts(join(dirOf(name), "other-ca"), ["127.0.0.1"]);
+    const untrusted = sourcedCtl(name, `--ca-file ${otherCa.caFile} list-units`);
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toStartWith(`Error retrieving list of units from repository: cannot reach fleet at https://${m1.ip}:49153: `);
 
     // The examples, started through fleet ctl: one anywhere, the global one on both, web@1 and
     // web@2 apart (Conflicts), all active.

@@ -1,5 +1,6 @@
 // Run by api-listeners.test.ts under `systemd-socket-activate`: serves the real API handler
-// (over the test's etcd) on the inherited socket, prints its addresses, stops on SIGTERM.
+// (over the test's etcd) on the inherited socket, prints its addresses (or why it refused to
+// serve), stops on SIGTERM.
 import { createApiHandler } from "../../src/api/handler.ts";
 import { serveApi } from "../../src/api/listeners.ts";
 import { createLogger } from "../../src/log/logger.ts";
@@ -20,6 +21,9 @@ const listeners = await serveApi(handler, {
   tls: tlsDir ? { cert: `${tlsDir}/server.crt`, key: `${tlsDir}/server.key`, ca: `${tlsDir}/ca.crt` } : undefined,
   log,
   version: "activated",
+}).catch((err: Error) => {
+  process.stdout.write(`${JSON.stringify({ error: err.message })}\n`);
+  process.exit(1);
 });
 process.stdout.write(`${JSON.stringify({ addresses: listeners.addresses, listenFds, leftInEnv: env.LISTEN_FDS ?? null })}\n`);
 process.on("SIGTERM", () => {

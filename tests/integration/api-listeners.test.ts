@@ -1,6 +1,8 @@
 // The API's listeners for real: a unix socket (mode 0660, stale socket replaced), TCP with
-// bearer tokens, TCP with TLS client certificates, and systemd socket activation through
-// `systemd-socket-activate`, all in front of the real handler over a real etcd.
+// bearer tokens, TCP with TLS client certificates, the rules TCP listeners must follow to start
+// (api_insecure), the Host check of loopback listeners, the body limit over a socket, and
+// systemd socket activation through `systemd-socket-activate`, all in front of the real handler
+// over a real etcd.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -119,15 +121,84 @@ describe("TCP", () => {
     expect(logged.some((line) => line.includes("has no authentication"))).toBe(false);
   });
 
-  test("without TLS client certificates or tokens, a warning names the listener", async () => {
+  test("without tokens or client certificates it refuses to start; api_insecure serves it with a warning", async () => {
+    const listen = [{ kind: "tcp" as const, host: "127.0.0.1", port: 0 }];
+    await expect(serving({ listen })).rejects.toThrow(
+      "Refusing to serve the API on tcp://127.0.0.1:0: it has no authentication (api_tokens, or api_tls_ca for client certificates), so anyone who can reach it " +
+        "could run any command as root on every machine. Configure them, or set api_insecure = true to serve it anyway",
+    );
     const logged: string[] = [];
-    await using l = await serving({ listen: [{ kind: "tcp", host: "127.0.0.1", port: 0 }] }, logged);
+    await using l = await serving({ listen, insecure: true }, logged);
     const address = l.addresses[0] as string;
     expect(address).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
     expect(logged.filter((line) => line.includes(
-      `WARN API listener ${address} has no authentication: anyone who can reach it can run any command as root on every machine`,
+      "WARN API listener tcp://127.0.0.1:0 is served although it has no authentication (api_tokens, or api_tls_ca for client certificates), so anyone who can reach it could run any command as root on every machine (api_insecure = true)",
     ))).toHaveLength(1);
     expect((await fetch(`${address.replace("tcp://", "http://")}/fleet/v1/units`)).status).toBe(200);
+  });
+
+  test("off loopback, tokens without TLS refuse to start (they would cross the network in clear text)", async () => {
+    const logged: string[] = [];
+    for (const host of ["0.0.0.0", "::"]) {
+      const shown = host.includes(":") ? `[${host}]` : host;
+      await expect(serving({ listen: [{ kind: "tcp", host, port: 0 }], tokens: ["s3cret"] }, logged)).rejects.toThrow(
+        `Refusing to serve the API on tcp://${shown}:0: it is not on a loopback address and has no TLS (api_tls_cert, api_tls_key), so requests and tokens would cross the network in clear text. ` +
+          "Configure them, or set api_insecure = true to serve it anyway",
+      );
+    }
+    // Both problems at once are both named.
+    await expect(serving({ listen: [{ kind: "tcp", host: "0.0.0.0", port: 0 }] })).rejects.toThrow(
+      "clear text; and it has no authentication (api_tokens, or api_tls_ca for client certificates)",
+    );
+    // With TLS it serves, and only over TLS, with the token required.
+    await using l = await serving({
+      listen: [{ kind: "tcp", host: "0.0.0.0", port: 0 }], tokens: ["s3cret"], tls: { cert: certs.serverCertFile, key: certs.serverKeyFile },
+    }, logged);
+    const port = (l.addresses[0] as string).split(":").at(-1);
+    const url = `https://127.0.0.1:${port}/fleet/v1/units`;
+    expect((await fetch(url, { tls: { ca: Bun.file(certs.caFile) } })).status).toBe(401);
+    expect((await fetch(url, { tls: { ca: Bun.file(certs.caFile) }, headers: { Authorization: "Bearer s3cret" } })).status).toBe(200);
+    // A wildcard listener is reachable under any name: the Host check is for loopback listeners.
+    expect((await fetch(url, { tls: { ca: Bun.file(certs.caFile) }, headers: { Authorization: "Bearer s3cret", Host: "fleet.example" } })).status).toBe(200);
+    expect(logged.filter((line) => line.includes("WARN"))).toEqual([]);
+  });
+
+  test("a loopback listener refuses requests addressed to other host names (DNS rebinding)", async () => {
+    await using l = await serving({ listen: [{ kind: "tcp", host: "127.0.0.1", port: 0 }], tokens: ["s3cret"] });
+    const port = (l.addresses[0] as string).split(":").at(-1);
+    const get = (host: string, auth = "Bearer s3cret") =>
+      fetch(`http://127.0.0.1:${port}/fleet/v1/units`, { headers: { Host: host, Authorization: auth } });
+    for (const host of ["attacker.example", `attacker.example:${port}`, "127.0.0.1.nip.io", `10.0.0.1:${port}`, "0.0.0.0"]) {
+      const res = await get(host);
+      expect({ host, status: res.status }).toEqual({ host, status: 421 });
+      expect(res.headers.get("Server")).toBe(`fleetd/${VERSION}`);
+      expect(await res.text()).toBe(errorBody(421, `request addressed to host ${JSON.stringify(host)} refused: this loopback listener answers only localhost, 127.0.0.1 and [::1] (a guard against DNS rebinding)`));
+    }
+    // Before the token is looked at: the page learns nothing about it.
+    expect((await get("attacker.example", "Bearer wrong")).status).toBe(421);
+    for (const host of [`127.0.0.1:${port}`, "localhost", `LOCALHOST:${port}`, "[::1]", `[::1]:${port}`, "api.localhost", "127.9.9.9"]) {
+      expect({ host, status: (await get(host)).status }).toEqual({ host, status: 200 });
+    }
+  });
+
+  test("bodies over api_max_request_bytes are refused with fleet's 413, four 120 MB PUTs at once", async () => {
+    await using l = await serving({ listen: [{ kind: "tcp", host: "127.0.0.1", port: 0 }], tokens: ["s3cret"] });
+    const url = `${(l.addresses[0] as string).replace("tcp://", "http://")}/fleet/v1/units/huge.service`;
+    const huge = new Uint8Array(120 << 20).fill(0x20);
+    const headers = { Authorization: "Bearer s3cret", "Content-Type": "application/json" };
+    const answers = await Promise.all(Array.from({ length: 4 }, async () => {
+      const res = await fetch(url, { method: "PUT", headers, body: huge });
+      return { status: res.status, body: await res.text() };
+    }));
+    const tooLarge = { status: 413, body: errorBody(413, "request body is larger than the limit of 1048576 bytes (api_max_request_bytes)") };
+    expect(answers).toEqual(Array(4).fill(tooLarge));
+    // Chunked (no Content-Length): counted as it streams.
+    async function* chunks() {
+      for (let i = 0; i < 120; i++) yield new Uint8Array(1 << 20).fill(0x20);
+    }
+    const chunked = await fetch(url, { method: "PUT", headers, body: chunks() as unknown as ReadableStream });
+    expect({ status: chunked.status, body: await chunked.text() }).toEqual(tooLarge);
+    expect((await fetch(url, { headers })).status).toBe(404);
   });
 
   test("TLS with a CA requires a client certificate signed by it", async () => {
@@ -145,6 +216,16 @@ describe("TCP", () => {
     expect(res.status).toBe(200);
     expect(await res.text()).toBe("{}");
     expect(logged.some((line) => line.includes("has no authentication"))).toBe(false);
+  });
+
+  test("TLS configured without any TCP listener is a warning", async () => {
+    const logged: string[] = [];
+    {
+      await using _l = await serving({ listen: [{ kind: "unix", path: join(dir, "tls-unused.sock") }], tls: { cert: certs.serverCertFile, key: certs.serverKeyFile } }, logged);
+    }
+    expect(logged.filter((line) => line.includes("WARN"))).toEqual([
+      expect.stringContaining("WARN api_tls_cert is set but the API has no TCP listener (api_listen has no tcp:// address and systemd passed none), so TLS is not used"),
+    ]);
   });
 
   test("unreadable TLS files are a start-up error naming the file", async () => {
@@ -179,7 +260,7 @@ describe.skipIf(!activate)("systemd socket activation", () => {
       proc, unused,
       async report() {
         const first = await lines.next();
-        return JSON.parse(first.value as string) as { addresses: string[]; listenFds: string | null; leftInEnv: string | null };
+        return JSON.parse(first.value as string) as { addresses: string[]; listenFds: string | null; leftInEnv: string | null; error?: string };
       },
       async [Symbol.asyncDispose]() {
         proc.kill("SIGTERM");
@@ -232,5 +313,23 @@ describe.skipIf(!activate)("systemd socket activation", () => {
     expect(ok.status).toBe(200);
     await expect(fetch(url, { tls: { ca: Bun.file(certs.caFile) }, headers: { Authorization: "Bearer tok" } })).rejects.toThrow();
     expect((await a.report()).addresses).toEqual([`tcp://127.0.0.1:${port}`]);
+  });
+
+  test("a TCP socket from systemd follows the same rules: off loopback without TLS it is refused", async () => {
+    const port = await freePort();
+    await using a = await activated(`0.0.0.0:${port}`, { FLEET_TEST_TOKENS: "tok" });
+    // The first connection starts the daemon, which refuses and exits: the connection fails.
+    await until("systemd-socket-activate to listen", async () => {
+      try {
+        await fetch(`http://127.0.0.1:${port}/fleet/v1/units`);
+        return false;
+      } catch (err) {
+        return !["ECONNREFUSED", "ConnectionRefused"].includes((err as { code?: string }).code ?? "");
+      }
+    });
+    expect(await a.report()).toEqual({
+      error: `Refusing to serve the API on tcp://0.0.0.0:${port}: it is not on a loopback address and has no TLS (api_tls_cert, api_tls_key), ` +
+        "so requests and tokens would cross the network in clear text. Configure them, or set api_insecure = true to serve it anyway",
+    } as never);
   });
 });

@@ -32,13 +32,13 @@ export function testLogger(lines: string[]): Logger {
 }
 
 /** A handler over a fresh key prefix of `client`'s etcd. */
-export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "tokenLimit">> = {}): ApiFixture {
+export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "tokenLimit" | "maxRequestBytes">> = {}): ApiFixture {
   const registry = new Registry(client, `/fleet-api-test-${process.pid}-${++prefixCounter}/`);
   const metrics = createFleetMetrics();
   const logged: string[] = [];
   const ready = { value: true };
   const handler = createApiHandler({
-    registry, tokenLimit: opts.tokenLimit ?? 100, version: VERSION, isReady: () => ready.value, metrics, log: testLogger(logged),
+    registry, tokenLimit: opts.tokenLimit ?? 100, maxRequestBytes: opts.maxRequestBytes, version: VERSION, isReady: () => ready.value, metrics, log: testLogger(logged),
   });
   const k = registry.keys;
   return {

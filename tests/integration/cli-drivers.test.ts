@@ -165,6 +165,18 @@ describe("API over TCP with TLS and a bearer token", () => {
     expect(r.err).toStartWith(`Error retrieving list of units from repository: cannot reach fleet at ${url}: `);
   });
 
+  test("a token is never sent over plain http:// to a non-loopback address: refused before connecting", async () => {
+    // Nothing listens on the TEST-NET address: the refusal comes before any connection attempt.
+    const endpoint = "http://192.0.2.10:49153";
+    const refused = {
+      code: 1, out: "",
+      err: `Unable to initialize client: refusing to send the bearer token (--token or FLEETCTL_TOKEN) over plain http:// to ${endpoint}: ` +
+        "anyone on the network path could read it; use an https:// endpoint (with --ca-file), the unix socket, or --tunnel with an endpoint on the far host's loopback\n",
+    };
+    expect(await spawnCtl([`--endpoint=${endpoint}`, "--token=s3cret", "list-units"], {}, c.dir)).toEqual(refused);
+    expect(await spawnCtl(["list-units"], { FLEETCTL_ENDPOINT: endpoint, FLEETCTL_TOKEN: "s3cret" }, c.dir)).toEqual(refused);
+  });
+
   test("a client certificate for a server that requires one", async () => {
     const args = [`--endpoint=${mtlsUrl}`, `--ca-file=${certs.caFile}`, "list-machines", "--no-legend"];
     const ok = await spawnCtl([...args, `--cert-file=${certs.clientCertFile}`, `--key-file=${certs.clientKeyFile}`], {}, c.dir);

@@ -102,6 +102,22 @@ describe("submit", () => {
     expect(odd.err).toMatch(/WARN Unit odd\.service: unrecognized requirement in \[X-Fleet\] section: "Foo"\n$/);
   });
 
+  test("a unit file over the limits is refused before anything is sent, naming the unit and the limit", async () => {
+    const line = `Environment=V=${"x".repeat(1000)}\n`;
+    const big = `[Service]\nExecStart=/bin/true\n${line.repeat(540)}`;
+    c.writeUnit("big.service", big);
+    expect(await c.ctl(["submit", "big.service"])).toEqual({
+      code: 1, out: "",
+      err: `Error creating units: failed getting Unit(big.service) from file: unit file big.service is ${Buffer.byteLength(big)} bytes, more than the limit of 524288 (512 KiB)\n`,
+    });
+    c.writeUnit("many.service", `[Service]\n${"Environment=A=1\n".repeat(4097)}`);
+    expect(await c.ctl(["submit", "many.service"])).toEqual({
+      code: 1, out: "",
+      err: "Error creating units: failed getting Unit(many.service) from file: unit file many.service has more options than the limit of 4096\n",
+    });
+    expect((await c.ctl(["list-unit-files", "--no-legend"])).out).not.toContain("big.service");
+  });
+
   test("a mix of existing and missing units exits 1; units created before the error remain", async () => {
     c.writeUnit("hello.service", HELLO);
     expect(await c.ctl(["submit", "hello.service", "nope.service"])).toEqual({

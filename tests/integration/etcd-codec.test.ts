@@ -106,6 +106,10 @@ describe("retry policy", () => {
     expect(kindFromGrpc(14, "etcdserver: no leader")).toBe("unavailable");
     expect(kindFromGrpc(1, "grpc: the client connection is closing")).toBe("unavailable");
     expect(kindFromGrpc(13, "boom")).toBe("internal");
+    // Size, not availability: retrying cannot help, and a write refused for it did not happen.
+    expect(kindFromGrpc(3, "etcdserver: request is too large")).toBe("too-large");
+    expect(kindFromGrpc(8, "grpc: received message larger than max (2306876 vs. 2097152)")).toBe("too-large");
+    expect(kindFromGrpc(8, "etcdserver: too many requests")).toBe("unavailable");
   });
 
   test("the message names endpoint, kind, op and key", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { ApiError } from "../../src/api/errors.ts";
 import { foldByMachine } from "../../src/api/machines.ts";
-import { checkJsonContentType, decodeMetadataOps, decodeUnitBody } from "../../src/api/request-body.ts";
+import { checkContentLength, checkJsonContentType, decodeMetadataOps, decodeUnitBody, readRequestBody } from "../../src/api/request-body.ts";
 
 function failure(f: () => unknown): [number, string] | "ok" {
   try {
@@ -12,6 +12,38 @@ function failure(f: () => unknown): [number, string] | "ok" {
   }
   return "ok";
 }
+
+describe("body limit", () => {
+  const length = (value: string | undefined, max = 100) => failure(() => checkContentLength(new Headers(value === undefined ? {} : { "Content-Length": value }), max));
+  const tooLarge: [number, string] = [413, "request body is larger than the limit of 100 bytes (api_max_request_bytes)"];
+
+  test("Content-Length: absent or within the limit is fine; over it 413; not a number 400", () => {
+    expect(length(undefined)).toBe("ok");
+    expect(length("100")).toBe("ok");
+    expect(length("100, 100")).toBe("ok");
+    expect(length("101")).toEqual(tooLarge);
+    expect(length("0101")).toEqual(tooLarge);
+    for (const bad of ["", "x", "-1", "+5", "1.0", "100, 101", "1234567890123456"]) {
+      expect(length(bad)).toEqual([400, `invalid Content-Length ${JSON.stringify(bad)}`]);
+    }
+  });
+
+  test("the body is decoded like Request.text() and refused once it passes the limit", async () => {
+    const read = async (body: string | Uint8Array, max = 100) => {
+      try {
+        return await readRequestBody(new Request("http://x/", { method: "PUT", body }), max);
+      } catch (e) {
+        if (e instanceof ApiError) return [e.status, e.message];
+        throw e;
+      }
+    };
+    expect(await read("\uFEFF{\"a\":\"é\"}")).toBe('{"a":"é"}');
+    expect(await read(new Uint8Array([0x22, 0xff, 0x22]))).toBe('"\uFFFD"');
+    expect(await read("x".repeat(100))).toBe("x".repeat(100));
+    expect(await read("x".repeat(101))).toEqual(tooLarge);
+    expect(await readRequestBody(new Request("http://x/"), 100)).toBe("");
+  });
+});
 
 describe("checkJsonContentType", () => {
   const check = (...values: string[]) => {

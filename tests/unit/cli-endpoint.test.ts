@@ -42,6 +42,30 @@ describe("API endpoints", () => {
   });
 });
 
+describe("bearer tokens in clear text", () => {
+  const refusal = (endpoint: string) =>
+    `refusing to send the bearer token (--token or FLEETCTL_TOKEN) over plain http:// to ${endpoint}: anyone on the network path could read it; ` +
+    "use an https:// endpoint (with --ca-file), the unix socket, or --tunnel with an endpoint on the far host's loopback";
+
+  test("a token over http:// to a non-loopback address is refused, naming the endpoint", () => {
+    for (const endpoint of ["http://10.250.0.2:49153", "http://fleet.example:49153/prefix", "HTTP://[2001:db8::1]:49153", "http://0.0.0.0:49153", "http://127.example:1"]) {
+      expect(initError(() => planConnection(opts("--endpoint", endpoint, "--token", "s3cret")))).toBe(refusal(endpoint));
+    }
+    // The tunnel's far end reaches a non-loopback address over the network in clear text too.
+    expect(initError(() => planConnection(opts("--endpoint", "http://10.0.0.2:49153", "--token", "t", "--tunnel", "bastion")))).toBe(refusal("http://10.0.0.2:49153"));
+  });
+
+  test("loopback, https://, a unix socket, or no token at all is fine", () => {
+    for (const endpoint of ["http://127.0.0.1:49153", "http://127.1.2.3:1", "http://localhost:49153", "http://[::1]:49153", "http://api.localhost:1", "https://10.250.0.2:49153"]) {
+      expect(planConnection(opts("--endpoint", endpoint, "--token", "s3cret")).driver).toBe("api");
+    }
+    expect(planConnection(opts("--endpoint", "unix:///var/run/fleet.sock", "--token", "s3cret")).driver).toBe("api");
+    expect(planConnection(opts("--endpoint", "http://10.250.0.2:49153")).driver).toBe("api");
+    // The etcd driver sends no bearer token.
+    expect(planConnection(opts("--driver", "etcd", "--endpoint", "http://10.250.0.1:2379", "--token", "t")).driver).toBe("etcd");
+  });
+});
+
 describe("drivers", () => {
   test("API and etcd in any case; unknown names refused; empty picks by etcd's ports", () => {
     expect(resolveDriver("API", [])).toBe("api");

@@ -42,6 +42,8 @@ test("the sample shows every key, and every example is valid", () => {
     "disableWatches",
     "apiListen",
     "tokenLimit",
+    "apiMaxRequestBytes",
+    "apiInsecure",
     "verbosity",
   ] as const;
   for (const field of shownAsDefault) expect({ field, value: config[field] }).toEqual({ field, value: DEFAULTS[field] });

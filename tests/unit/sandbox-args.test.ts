@@ -1,11 +1,17 @@
 // The pure parts of `fleet sandbox`: its command line, the fleet.conf and socket drop-in it
-// writes into machines, the env file, and the progress lines. No root, no machines.
+// writes into machines, the env file, the API's certificate (openssl), and the progress lines.
+// No root, no machines.
 // (Kept beside sandbox-cli.test.ts, which runs the same commands for real.)
 import { expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { judgeTcpListener } from "../../src/api/listener-policy.ts";
+import { parseFlags } from "../../src/cli/args.ts";
+import { planConnection } from "../../src/cli/endpoint.ts";
+import { GLOBAL_FLAGS, globalOptions } from "../../src/cli/global-flags.ts";
 import { loadConfig } from "../../src/config/index.ts";
+import { makeApiTls, readServerPem } from "../../src/sandbox/api-tls.ts";
 import { EXAMPLE_FILES } from "../../src/sandbox/examples.ts";
 import { sandboxConfig, socketDropIn } from "../../src/sandbox/fleet-install.ts";
 import { dirsToKeepVisible } from "../../src/sandbox/boot-script.ts";
@@ -70,14 +76,19 @@ test("the fleet.conf a machine gets is valid for the daemon and says what the sa
     const file = join(dir, "fleet.conf");
     writeFileSync(file, sandboxConfig({ name: "m2", ip: "10.250.3.3" }, {
       binary: "/x/fleet", etcdEndpoint: "http://10.250.3.1:2379", keyPrefix: "/fleet/", metadata: { disk: "ssd", "odd key": 'q"uote' },
-      token: "tok-1", apiPort: 49153, agentTtl: "5s",
+      token: "tok-1", tls: { cert: "CERT", key: "KEY" }, apiPort: 49153, agentTtl: "5s",
     }));
-    const { config } = loadConfig({ file, env: {} });
+    const { config, warnings } = loadConfig({ file, env: {} });
+    expect(warnings).toEqual([]);
     expect(config.etcdServers).toEqual(["http://10.250.3.1:2379"]);
     expect(config.publicIp).toBe("10.250.3.3");
     expect(config.metadata).toEqual({ disk: "ssd", "odd key": 'q"uote' });
     expect(config.apiTokens).toEqual(["tok-1"]);
     expect(config.agentTtlMs).toBe(5000);
+    expect([config.apiTlsCert, config.apiTlsKey]).toEqual(["/etc/fleet/api.pem", "/etc/fleet/api-key.pem"]);
+    // The TCP listener the socket drop-in adds on the machine's address is served, without a warning.
+    const security = { tls: Boolean(config.apiTlsCert), clientCerts: false, tokens: config.apiTokens.length > 0, insecure: config.apiInsecure };
+    expect(judgeTcpListener("tcp://10.250.3.3:49153", "10.250.3.3", security)).toEqual({ serve: true });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -87,14 +98,38 @@ test("the fleet.conf a machine gets is valid for the daemon and says what the sa
 test("the env file exports the API endpoint and token, and shows the etcd alternative", () => {
   const record: SandboxRecord = {
     version: 1, name: "demo", etcd: { endpoint: "http://10.250.0.1:2379", own: true }, token: "secret", apiPort: 49153,
-    binary: "/b/fleet", metadata: {}, agentTtl: "5s",
+    tls: { caFile: "/run/fleet-sandbox/demo/tls/ca.pem", certFile: "/c", keyFile: "/k" }, binary: "/b/fleet", metadata: {}, agentTtl: "5s",
   };
   const text = envText(record, { name: "demo", machine: "m1", ip: "10.250.0.2" });
   const exported = Bun.spawnSync(["/bin/sh", "-c", `${text}\nenv`]).stdout.toString();
   expect(exported).toContain("FLEETCTL_DRIVER=API\n");
-  expect(exported).toContain("FLEETCTL_ENDPOINT=http://10.250.0.2:49153\n");
+  expect(exported).toContain("FLEETCTL_ENDPOINT=https://10.250.0.2:49153\n");
+  expect(exported).toContain("FLEETCTL_CA_FILE=/run/fleet-sandbox/demo/tls/ca.pem\n");
   expect(exported).toContain("FLEETCTL_TOKEN=secret\n");
+  // What fleet ctl makes of it: a token over TLS is fine.
+  const g = globalOptions(parseFlags(["--endpoint", "https://10.250.0.2:49153", "--token", "secret"], GLOBAL_FLAGS).values);
+  expect(planConnection(g).driver).toBe("api");
   expect(text).toContain("# export FLEETCTL_DRIVER=etcd FLEETCTL_ENDPOINT=http://10.250.0.1:2379 FLEETCTL_ETCD_KEY_PREFIX=/fleet/\n");
+});
+
+test("the sandbox's certificate is signed by its own CA for every machine's address, and the CA's key is gone", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sandbox-tls-"));
+  try {
+    const files = await makeApiTls(join(dir, "tls"), "demo", ["10.250.0.2", "10.250.0.3"]);
+    expect(readdirSync(join(dir, "tls")).sort()).toEqual(["api-key.pem", "api.pem", "ca.pem"]);
+    expect(statSync(files.keyFile).mode & 0o777).toBe(0o600);
+    const text = Bun.spawnSync(["openssl", "x509", "-in", files.certFile, "-noout", "-text"]).stdout.toString();
+    expect(text).toContain("IP Address:10.250.0.2, IP Address:10.250.0.3, IP Address:127.0.0.1, DNS:localhost");
+    expect(text).toContain("Issuer: CN = fleet sandbox demo CA");
+    // A TLS server with it is trusted through the CA file alone (as FLEETCTL_CA_FILE does).
+    const { cert, key } = readServerPem(files);
+    using server = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: { cert, key }, fetch: () => new Response("ok") });
+    const res = await fetch(`https://127.0.0.1:${server.port}/`, { tls: { ca: readFileSync(files.caFile, "utf8") } });
+    expect(await res.text()).toBe("ok");
+    await expect(fetch(`https://127.0.0.1:${server.port}/`)).rejects.toThrow();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("progress: a line per step, redrawn with its duration on a terminal", () => {

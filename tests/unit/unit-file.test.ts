@@ -3,7 +3,10 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   LINE_MAX,
+  MAX_UNIT_FILE_BYTES,
+  MAX_UNIT_OPTIONS,
   UnitFileError,
+  UnitFileLimitError,
   hasInstallSection,
   loadUnitFile,
   parseUnitFile,
@@ -333,6 +336,52 @@ describe("unitFileFromOptions", () => {
     }
     expect(caught).toBeInstanceOf(UnitFileError);
     expect((caught as UnitFileError).reason).toBe("line too long (max 2048 bytes)");
+  });
+});
+
+describe("limits", () => {
+  const limitError = (f: () => unknown): UnitFileLimitError => {
+    try {
+      f();
+    } catch (err) {
+      if (err instanceof UnitFileLimitError) return err;
+      throw err;
+    }
+    throw new Error("no UnitFileLimitError");
+  };
+  /** A valid unit of `options` options, each line 100 bytes. */
+  const manyOptions = (n: number) => `[Service]\n${Array.from({ length: n }, (_, i) => `Environment=V${String(i).padStart(6, "0")}=${"x".repeat(84)}\n`).join("")}`;
+
+  test("a file over MAX_UNIT_FILE_BYTES is refused before parsing, naming the unit and the limit", () => {
+    const text = manyOptions(Math.ceil(MAX_UNIT_FILE_BYTES / 100) + 1);
+    const err = limitError(() => loadUnitFile(text, "big.service"));
+    const size = Buffer.byteLength(text);
+    expect(err.reason).toBe(`unit file big.service is ${size} bytes, more than the limit of 524288 (512 KiB)`);
+    expect(err.message).toBe(`Cannot use unit file big.service: ${err.reason}`);
+    expect(err).toBeInstanceOf(UnitFileError);
+  });
+
+  test("a file of exactly MAX_UNIT_FILE_BYTES is fine (comments count, as they are read)", () => {
+    const body = "[Service]\nExecStart=/bin/true\n";
+    const pad = MAX_UNIT_FILE_BYTES - body.length;
+    const comment = `#${"c".repeat(98)}\n`;
+    const text = `${body}${comment.repeat(Math.floor(pad / 100))}#${"c".repeat((pad % 100) - 2)}\n`;
+    expect(Buffer.byteLength(text)).toBe(MAX_UNIT_FILE_BYTES);
+    expect(loadUnitFile(text, "edge.service").options).toEqual([opt("Service", "ExecStart", "/bin/true")]);
+    expect(limitError(() => loadUnitFile(`${text} `, "edge.service")).reason).toContain("is 524289 bytes");
+  });
+
+  test("more than MAX_UNIT_OPTIONS options are refused, from a file and from the API's options", () => {
+    expect(loadUnitFile(`[Service]\n${"A=1\n".repeat(MAX_UNIT_OPTIONS)}`, "ok.service").options).toHaveLength(MAX_UNIT_OPTIONS);
+    const reason = "unit file many.service has more options than the limit of 4096";
+    expect(limitError(() => loadUnitFile(`[Service]\n${"A=1\n".repeat(MAX_UNIT_OPTIONS + 1)}`, "many.service")).reason).toBe(reason);
+    const options = Array.from({ length: MAX_UNIT_OPTIONS + 1 }, () => opt("Service", "A", "1"));
+    expect(limitError(() => unitFileFromOptions(options, "many.service")).reason).toBe(reason);
+  });
+
+  test("options whose canonical text is over the limit are refused", () => {
+    const options = Array.from({ length: 300 }, (_, i) => opt("Service", `Environment`, `V${i}=${"y".repeat(1900)}`));
+    expect(limitError(() => unitFileFromOptions(options, "wide.service")).reason).toMatch(/^unit file wide\.service is \d+ bytes, more than the limit of 524288 \(512 KiB\)$/);
   });
 });
 

@@ -9,6 +9,8 @@ export type EtcdErrorKind =
   | "unauthenticated"
   | "invalid-argument"
   | "failed-precondition"
+  /** etcd refused the request for its size (its --max-request-bytes); sending it again cannot help. */
+  | "too-large"
   | "internal";
 
 /** gRPC status codes that etcd and its gateway use. */
@@ -83,6 +85,9 @@ export class EtcdError extends Error {
 export function kindFromGrpc(code: number, message: string): EtcdErrorKind {
   if (message.includes("has been compacted")) return "compacted";
   if (message.includes("user name is empty") || message.includes("authentication failed")) return "unauthenticated";
+  // etcd says "request is too large" (InvalidArgument) up to its limit plus gRPC's 512 KiB slack,
+  // and gRPC itself "received message larger than max" (ResourceExhausted) beyond: both are size.
+  if (message.includes("request is too large") || message.includes("message larger than max")) return "too-large";
   switch (code) {
     case GrpcCode.notFound:
       return "not-found";

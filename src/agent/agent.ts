@@ -70,6 +70,7 @@ export class Agent {
   private worker: Promise<void> | undefined;
   private reloadPending = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryAt: number | undefined;
   private resyncTimer: ReturnType<typeof setTimeout> | undefined;
   private resyncDue = false;
   private relistedAt = Date.now();
@@ -134,6 +135,7 @@ export class Agent {
     this.stopped = true;
     this.active = false;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryAt = undefined;
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     this.sleeper.wakeAll();
     this.unsubscribe?.();
@@ -153,6 +155,7 @@ export class Agent {
         Desired: Object.fromEntries([...this.desired()].map(([n, d]) => [n, d])),
         Files: Object.fromEntries(this.files),
         Failures: Object.fromEntries(this.failures),
+        RetryAt: this.retryAt === undefined ? null : new Date(this.retryAt).toISOString(),
       },
       UnitStatePublisher: this.publisher.dump(),
     };
@@ -237,9 +240,26 @@ export class Agent {
       for (const [unit, error] of result.failed) this.noteFailure(unit, error);
       this.records.save();
       await this.refreshStates([...touched, ...result.failed.keys()]);
+      this.dropSettledFailures(now, result.failed, desired);
+    } else {
+      this.dropSettledFailures(now, new Map(), desired);
     }
     this.texts.retain(new Set([...desired.values()].map((d) => d.hash)));
     this.scheduleRetry();
+  }
+
+  /**
+   * Failure records that have nothing left to retry go: those of units neither scheduled here,
+   * nor on disk, nor recorded, and those whose retry was due when this reconcile planned (the
+   * retry ran now: it failed again and was noted anew, or it needed nothing). Kept, such a
+   * record would re-arm a retry in the past after every reconcile, forever.
+   */
+  private dropSettledFailures(plannedAt: number, failedNow: ReadonlyMap<string, string>, desired: ReadonlyMap<string, DesiredUnit>): void {
+    for (const [unit, f] of this.failures) {
+      if (failedNow.has(unit)) continue;
+      const gone = !desired.has(unit) && !this.files.has(unit) && !this.records.map.has(unit);
+      if (gone || f.retryAt <= plannedAt) this.failures.delete(unit);
+    }
   }
 
   private applyBookkeeping(plan: Plan): void {
@@ -265,18 +285,28 @@ export class Agent {
   private scheduleRetry(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.retryAt = undefined;
     let earliest = Infinity;
     for (const f of this.failures.values()) earliest = Math.min(earliest, f.retryAt);
+    // Every record left is one noted after this reconcile planned, so its time is still ahead
+    // (or just reached while executing: then the retry is due now, once).
     if (earliest !== Infinity) this.retryIn(Math.max(0, earliest - Date.now()));
   }
 
   private retryIn(ms: number): void {
     if (this.stopped) return;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryAt = Date.now() + ms;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
+      this.retryAt = undefined;
       this.kick();
     }, ms);
+  }
+
+  /** When the armed retry fires (ms since the epoch), or undefined when none is armed. */
+  get nextRetryAt(): number | undefined {
+    return this.retryAt;
   }
 
   /** Files on disk and systemd's view of them, read afresh. */

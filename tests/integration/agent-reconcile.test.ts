@@ -183,3 +183,43 @@ test("a unit that keeps failing is retried with back-off and never holds up the 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a failing unit that is unscheduled leaves no failure record and no retry behind: the agent goes quiet", async () => {
+  await using server = await startEtcd();
+  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
+  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  const node = await startNode(etcd, units, dir);
+  const failures = () => node.agent.dump().Agent as { Failures: Record<string, unknown>; Desired: Record<string, unknown> };
+  try {
+    // Its text is not in etcd, so its load fails and it backs off.
+    const hash = contentHash(unitText("/bin/sleep 7"));
+    await etcd.put(keys.schedule(ID, "broken.service"), JSON.stringify({ hash, desiredState: "launched", epoch: "1" }));
+    await waitFor(() => "broken.service" in failures().Failures, { timeoutMs: 10_000, what: "the failed load of broken.service to be recorded" });
+
+    await etcd.delete(keys.schedule(ID, "broken.service"));
+    // Dropped with the unit (at the latest when its back-off, at most 200 ms, runs out).
+    await waitFor(async () => {
+      await node.agent.settled();
+      return !("broken.service" in failures().Desired) && !("broken.service" in failures().Failures);
+    }, { timeoutMs: 10_000, what: "the failure record of the unscheduled broken.service to be dropped" });
+    expect(node.agent.nextRetryAt).toBeUndefined();
+
+    // From here on, only events make it reconcile: each of N schedule changes below takes one
+    // reconcile (two at most, if a change lands while the previous one runs). A spinning agent
+    // (a 0 ms retry re-armed after every reconcile) adds one per coalescing window meanwhile.
+    const before = node.agent.stats.reconciles;
+    const N = 5;
+    for (let i = 0; i < N; i++) {
+      await schedule(etcd, `quiet-${i}.service`, unitText(`/bin/sleep ${100 + i}`));
+      await waitFor(async () => (await state(etcd, `quiet-${i}.service`))?.activeState === "active", { timeoutMs: 10_000, what: `quiet-${i}.service active` });
+      await node.agent.settled();
+    }
+    expect({ failures: failures().Failures, retry: node.agent.nextRetryAt }).toEqual({ failures: {}, retry: undefined });
+    expect(node.agent.stats.reconciles - before).toBeLessThanOrEqual(2 * N);
+  } finally {
+    await node.stop();
+    etcd.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -39,7 +39,15 @@ export interface AgentOptions {
   coalesceMs?: number;
   /** How long a state report waits for others to join its transaction (default 50 ms). */
   publishCoalesceMs?: number;
+  /** allow_unit_shadowing: load units whose names the host already defines itself. */
+  allowShadowing?: boolean;
 }
+
+/**
+ * The state published for a unit refused on this machine: not systemd's (systemd never loaded
+ * it from us), in systemd's vocabulary so that fleet's columns read plainly, with the reason.
+ */
+export const REFUSED_STATE = { loadState: "error", activeState: "failed", subState: "shadowed" } as const;
 
 interface Failure {
   attempts: number;
@@ -61,6 +69,8 @@ export class Agent {
   private readonly files = new Map<string, string>();
   private readonly systemd = new Map<string, UnitState>();
   private readonly failures = new Map<string, Failure>();
+  /** Units refused here (the host defines them), with the hash scheduled and the reason. */
+  private readonly refused = new Map<string, { hash: string; reason: string }>();
   private readonly sleeper = new Sleeper();
   private schedule: Informer<ScheduleEntry> | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -155,6 +165,7 @@ export class Agent {
         Desired: Object.fromEntries([...this.desired()].map(([n, d]) => [n, d])),
         Files: Object.fromEntries(this.files),
         Failures: Object.fromEntries(this.failures),
+        Refused: Object.fromEntries(this.refused),
         RetryAt: this.retryAt === undefined ? null : new Date(this.retryAt).toISOString(),
       },
       UnitStatePublisher: this.publisher.dump(),
@@ -211,6 +222,7 @@ export class Agent {
     if (plan.actions.length > 0 || this.reloadPending) {
       const result = await executePlan(plan.actions, {
         units: this.opts.units, text: (h) => this.texts.get(h), log: this.log, forceReload: this.reloadPending,
+        allowShadowing: this.opts.allowShadowing,
       });
       if (result.reloaded) this.reloadPending = false;
       if (result.reloadFailed) this.reloadPending = true;
@@ -227,6 +239,7 @@ export class Agent {
           case "load":
             this.files.set(a.unit, a.hash!);
             this.records.set(a.unit, { state: "loaded", hash: a.hash! });
+            this.refused.delete(a.unit);
             break;
           case "start":
           case "stop": {
@@ -238,6 +251,10 @@ export class Agent {
       }
       for (const unit of touched) if (!result.failed.has(unit)) this.failures.delete(unit);
       for (const [unit, error] of result.failed) this.noteFailure(unit, error);
+      for (const [unit, reason] of result.refused) {
+        if (!this.refused.has(unit)) this.log.warn(`Refusing ${unit} on this machine: ${reason}`);
+        this.refused.set(unit, { hash: desired.get(unit)?.hash ?? "", reason });
+      }
       this.records.save();
       await this.refreshStates([...touched, ...result.failed.keys()]);
       this.dropSettledFailures(now, result.failed, desired);
@@ -259,6 +276,12 @@ export class Agent {
       if (failedNow.has(unit)) continue;
       const gone = !desired.has(unit) && !this.files.has(unit) && !this.records.map.has(unit);
       if (gone || f.retryAt <= plannedAt) this.failures.delete(unit);
+    }
+    // A refusal holds for the unit as scheduled; unscheduled (or rescheduled), it is over.
+    for (const [unit, r] of this.refused) {
+      if (desired.get(unit)?.hash === r.hash && !this.files.has(unit)) continue;
+      this.refused.delete(unit);
+      this.publish(unit);
     }
   }
 
@@ -320,7 +343,7 @@ export class Agent {
     for (const [name, state] of states) this.systemd.set(name, state);
     for (const name of names) this.publish(name);
     // States published for units that are no longer here.
-    for (const name of Object.keys(this.publisher.dump().states)) if (!this.files.has(name)) this.publisher.report(name, undefined);
+    for (const name of Object.keys(this.publisher.dump().states)) if (!this.files.has(name) && !this.refused.has(name)) this.publisher.report(name, undefined);
   }
 
   private async resync(): Promise<void> {
@@ -356,7 +379,8 @@ export class Agent {
   private publish(name: string): void {
     const hash = this.files.get(name);
     if (hash === undefined) {
-      this.publisher.report(name, undefined);
+      const refused = this.refused.get(name);
+      this.publisher.report(name, refused && { ...REFUSED_STATE, hash: refused.hash, reason: refused.reason });
       return;
     }
     const s = this.systemd.get(name) ?? { loadState: "not-found", activeState: "inactive", subState: "dead" };

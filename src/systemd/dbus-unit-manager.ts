@@ -293,6 +293,33 @@ export class DbusUnitManager implements UnitManager {
     return String(variant?.value ?? "unknown");
   }
 
+  async hostDefinition(name: string): Promise<string | undefined> {
+    assertUnitName("inspect", name);
+    // LoadUnit (not GetUnit): systemd looks the name up on disk as it would to start it.
+    const [path] = await this.invoke("inspect", name, (c) => c.call(MANAGER_PATH, MANAGER_IFACE, "LoadUnit", "s", [name]));
+    const read = async (property: string) => {
+      const [variant] = await this.invoke("inspect", name, (c) => c.call(path, PROPERTIES_IFACE, "Get", "ss", [UNIT_IFACE, property]));
+      return String(variant?.value ?? "");
+    };
+    const loadState = await read("LoadState");
+    if (loadState === "not-found") return undefined;
+    if (loadState === "masked") return "masked";
+    const fragment = await read("FragmentPath");
+    if (fragment === "") return "loaded by systemd without a unit file";
+    return this.isOwnFile(name, fragment) ? undefined : fragment;
+  }
+
+  /** Our file, or the runtime link LinkUnitFiles made to it (systemd reports either). */
+  private isOwnFile(name: string, fragment: string): boolean {
+    const own = join(this.unitsDirectory, name);
+    if (fragment === own) return true;
+    try {
+      return fragment === join(this.opts.runtimeUnitDirectory, name) && lstatSync(fragment).isSymbolicLink() && readlinkSync(fragment) === own;
+    } catch {
+      return false;
+    }
+  }
+
   async mainPid(name: string): Promise<number | undefined> {
     assertUnitName("read the main pid of", name);
     let path: string;

@@ -104,6 +104,20 @@ test("the units directory is fleet's own: checked at connect, written and emptie
   });
 }, 120_000);
 
+test("hostDefinition: what the host defines outside fleet's directory, as systemd would load it", async () => {
+  const r = await scenario("hostDefinition");
+  expect(r).toEqual({
+    dbus: expect.stringMatching(/^\/(usr\/)?lib\/systemd\/system\/dbus\.service$/),
+    hostOnly: "/etc/systemd/system/hostonly.service",
+    masked: "masked",
+    rootMount: "loaded by systemd without a unit file",
+    unknown: null,
+    ownLinked: null,
+    ownRunning: null,
+    badName: { message: "Cannot inspect no suffix: not a valid unit name", kind: "invalid-name" },
+  });
+}, 120_000);
+
 test("the manager reconnects by itself when dbus-daemon restarts, and signals keep coming", async () => {
   const r = await scenario("reconnect");
   const bus = "unix:path=/run/dbus/system_bus_socket";

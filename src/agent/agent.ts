@@ -39,7 +39,15 @@ export interface AgentOptions {
   coalesceMs?: number;
   /** How long a state report waits for others to join its transaction (default 50 ms). */
   publishCoalesceMs?: number;
+  /** allow_unit_shadowing: load units whose names the host already defines itself. */
+  allowShadowing?: boolean;
 }
+
+/**
+ * The state published for a unit refused on this machine: not systemd's (systemd never loaded
+ * it from us), in systemd's vocabulary so that fleet's columns read plainly, with the reason.
+ */
+export const REFUSED_STATE = { loadState: "error", activeState: "failed", subState: "shadowed" } as const;
 
 interface Failure {
   attempts: number;
@@ -61,6 +69,8 @@ export class Agent {
   private readonly files = new Map<string, string>();
   private readonly systemd = new Map<string, UnitState>();
   private readonly failures = new Map<string, Failure>();
+  /** Units refused here (the host defines them), with the hash scheduled and the reason. */
+  private readonly refused = new Map<string, { hash: string; reason: string }>();
   private readonly sleeper = new Sleeper();
   private schedule: Informer<ScheduleEntry> | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -70,6 +80,7 @@ export class Agent {
   private worker: Promise<void> | undefined;
   private reloadPending = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryAt: number | undefined;
   private resyncTimer: ReturnType<typeof setTimeout> | undefined;
   private resyncDue = false;
   private relistedAt = Date.now();
@@ -134,6 +145,7 @@ export class Agent {
     this.stopped = true;
     this.active = false;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryAt = undefined;
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     this.sleeper.wakeAll();
     this.unsubscribe?.();
@@ -153,6 +165,8 @@ export class Agent {
         Desired: Object.fromEntries([...this.desired()].map(([n, d]) => [n, d])),
         Files: Object.fromEntries(this.files),
         Failures: Object.fromEntries(this.failures),
+        Refused: Object.fromEntries(this.refused),
+        RetryAt: this.retryAt === undefined ? null : new Date(this.retryAt).toISOString(),
       },
       UnitStatePublisher: this.publisher.dump(),
     };
@@ -208,6 +222,7 @@ export class Agent {
     if (plan.actions.length > 0 || this.reloadPending) {
       const result = await executePlan(plan.actions, {
         units: this.opts.units, text: (h) => this.texts.get(h), log: this.log, forceReload: this.reloadPending,
+        allowShadowing: this.opts.allowShadowing,
       });
       if (result.reloaded) this.reloadPending = false;
       if (result.reloadFailed) this.reloadPending = true;
@@ -224,6 +239,7 @@ export class Agent {
           case "load":
             this.files.set(a.unit, a.hash!);
             this.records.set(a.unit, { state: "loaded", hash: a.hash! });
+            this.refused.delete(a.unit);
             break;
           case "start":
           case "stop": {
@@ -235,11 +251,38 @@ export class Agent {
       }
       for (const unit of touched) if (!result.failed.has(unit)) this.failures.delete(unit);
       for (const [unit, error] of result.failed) this.noteFailure(unit, error);
+      for (const [unit, reason] of result.refused) {
+        if (!this.refused.has(unit)) this.log.warn(`Refusing ${unit} on this machine: ${reason}`);
+        this.refused.set(unit, { hash: desired.get(unit)?.hash ?? "", reason });
+      }
       this.records.save();
       await this.refreshStates([...touched, ...result.failed.keys()]);
+      this.dropSettledFailures(now, result.failed, desired);
+    } else {
+      this.dropSettledFailures(now, new Map(), desired);
     }
     this.texts.retain(new Set([...desired.values()].map((d) => d.hash)));
     this.scheduleRetry();
+  }
+
+  /**
+   * Failure records that have nothing left to retry go: those of units neither scheduled here,
+   * nor on disk, nor recorded, and those whose retry was due when this reconcile planned (the
+   * retry ran now: it failed again and was noted anew, or it needed nothing). Kept, such a
+   * record would re-arm a retry in the past after every reconcile, forever.
+   */
+  private dropSettledFailures(plannedAt: number, failedNow: ReadonlyMap<string, string>, desired: ReadonlyMap<string, DesiredUnit>): void {
+    for (const [unit, f] of this.failures) {
+      if (failedNow.has(unit)) continue;
+      const gone = !desired.has(unit) && !this.files.has(unit) && !this.records.map.has(unit);
+      if (gone || f.retryAt <= plannedAt) this.failures.delete(unit);
+    }
+    // A refusal holds for the unit as scheduled; unscheduled (or rescheduled), it is over.
+    for (const [unit, r] of this.refused) {
+      if (desired.get(unit)?.hash === r.hash && !this.files.has(unit)) continue;
+      this.refused.delete(unit);
+      this.publish(unit);
+    }
   }
 
   private applyBookkeeping(plan: Plan): void {
@@ -265,18 +308,28 @@ export class Agent {
   private scheduleRetry(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.retryAt = undefined;
     let earliest = Infinity;
     for (const f of this.failures.values()) earliest = Math.min(earliest, f.retryAt);
+    // Every record left is one noted after this reconcile planned, so its time is still ahead
+    // (or just reached while executing: then the retry is due now, once).
     if (earliest !== Infinity) this.retryIn(Math.max(0, earliest - Date.now()));
   }
 
   private retryIn(ms: number): void {
     if (this.stopped) return;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryAt = Date.now() + ms;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
+      this.retryAt = undefined;
       this.kick();
     }, ms);
+  }
+
+  /** When the armed retry fires (ms since the epoch), or undefined when none is armed. */
+  get nextRetryAt(): number | undefined {
+    return this.retryAt;
   }
 
   /** Files on disk and systemd's view of them, read afresh. */
@@ -290,7 +343,7 @@ export class Agent {
     for (const [name, state] of states) this.systemd.set(name, state);
     for (const name of names) this.publish(name);
     // States published for units that are no longer here.
-    for (const name of Object.keys(this.publisher.dump().states)) if (!this.files.has(name)) this.publisher.report(name, undefined);
+    for (const name of Object.keys(this.publisher.dump().states)) if (!this.files.has(name) && !this.refused.has(name)) this.publisher.report(name, undefined);
   }
 
   private async resync(): Promise<void> {
@@ -326,7 +379,8 @@ export class Agent {
   private publish(name: string): void {
     const hash = this.files.get(name);
     if (hash === undefined) {
-      this.publisher.report(name, undefined);
+      const refused = this.refused.get(name);
+      this.publisher.report(name, refused && { ...REFUSED_STATE, hash: refused.hash, reason: refused.reason });
       return;
     }
     const s = this.systemd.get(name) ?? { loadState: "not-found", activeState: "inactive", subState: "dead" };

@@ -7,7 +7,7 @@ import type { UnitManager } from "../systemd/unit-manager.ts";
 import type { Action, UnitActionKind } from "./plan.ts";
 
 export interface ExecuteDeps {
-  units: Pick<UnitManager, "unload" | "writeUnit" | "linkUnits" | "reload" | "start" | "stop">;
+  units: Pick<UnitManager, "unload" | "writeUnit" | "linkUnits" | "reload" | "start" | "stop" | "hostDefinition">;
   /** The unit text for a hash (cached, fetched from etcd). */
   text: (hash: string) => Promise<string>;
   log: Logger;
@@ -15,6 +15,8 @@ export interface ExecuteDeps {
   forceReload?: boolean;
   /** Stop and start calls in flight at once. */
   concurrency?: number;
+  /** allow_unit_shadowing: load a unit even when the host defines one of that name itself. */
+  allowShadowing?: boolean;
 }
 
 export type UnitAction = Action & { kind: UnitActionKind; unit: string };
@@ -24,6 +26,11 @@ export interface ExecuteResult {
   done: UnitAction[];
   /** Units with a failed action, and the error; their later actions were skipped. */
   failed: Map<string, string>;
+  /**
+   * Units not loaded because the host already defines them (also in `failed`), with the
+   * reason: what defines them.
+   */
+  refused: Map<string, string>;
   /** Whether systemd was reloaded successfully (false when it was not needed, or failed). */
   reloaded: boolean;
   /** A reload was needed but failed: the next batch must reload. */
@@ -34,6 +41,7 @@ export async function executePlan(actions: readonly Action[], deps: ExecuteDeps)
   const { units, log } = deps;
   const done: UnitAction[] = [];
   const failed = new Map<string, string>();
+  const refused = new Map<string, string>();
   const ok = (a: UnitAction) => {
     done.push(a);
     log.info("AgentReconciler completed task", { type: a.kind, unit: a.unit, reason: a.reason });
@@ -50,10 +58,21 @@ export async function executePlan(actions: readonly Action[], deps: ExecuteDeps)
   const unloads = pending("unload");
   await batched(unloads, (names) => units.unload(names), ok, fail);
 
-  // Load: write each file, then link them all at once and enable those with [Install].
+  // Load: write each file, then link them all at once and enable those with [Install]. A name
+  // the host defines outside our directory (sshd.service) is refused: linking ours would
+  // replace the host's unit, or lose to it and make us start the host's.
   const written: { action: UnitAction; install: boolean }[] = [];
   for (const a of pending("load")) {
     try {
+      if (!deps.allowShadowing) {
+        const host = await units.hostDefinition(a.unit);
+        if (host !== undefined) {
+          const reason = shadowReason(a.unit, host);
+          refused.set(a.unit, reason);
+          fail(a, reason);
+          continue;
+        }
+      }
       if (!a.hash) throw new Error("no hash to load");
       const text = await deps.text(a.hash);
       const install = hasInstallSection(loadUnitFile(text, a.unit).options);
@@ -92,7 +111,13 @@ export async function executePlan(actions: readonly Action[], deps: ExecuteDeps)
 
   await parallel(pending("stop"), deps.concurrency ?? 16, (a) => units.stop(a.unit), ok, fail);
   await parallel(pending("start"), deps.concurrency ?? 16, (a) => units.start(a.unit), ok, fail);
-  return { done, failed, reloaded, reloadFailed };
+  return { done, failed, refused, reloaded, reloadFailed };
+}
+
+/** Why a unit is not loaded here: the host's own definition of the name. */
+export function shadowReason(unit: string, host: string): string {
+  const what = host === "masked" || host.startsWith("loaded ") ? host : `defined by ${host}`;
+  return `${unit} already exists on this host (${what}); fleet does not replace it unless allow_unit_shadowing is set`;
 }
 
 /** One call for all; when it fails, one call per unit so that only the failing ones fail. */

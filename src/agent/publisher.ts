@@ -13,6 +13,8 @@ export interface ReportedState {
   activeState: string;
   subState: string;
   hash: string;
+  /** Why the agent refused the unit here (fleet's, not systemd's); absent otherwise. */
+  reason?: string;
 }
 
 export interface PublisherOptions {
@@ -183,5 +185,5 @@ export class StatePublisher {
 }
 
 function same(a: UnitStateRecord, b: ReportedState): boolean {
-  return a.loadState === b.loadState && a.activeState === b.activeState && a.subState === b.subState && a.hash === b.hash;
+  return a.loadState === b.loadState && a.activeState === b.activeState && a.subState === b.subState && a.hash === b.hash && a.reason === b.reason;
 }

@@ -75,6 +75,7 @@ const schemas = {
       systemdActiveState: { type: "string" },
       systemdLoadState: { type: "string" },
       systemdSubState: { type: "string" },
+      reason: { type: "string", description: "Extension: why the machine's agent refused the unit instead of giving it to systemd." },
     },
   },
   UnitStatePage: {

@@ -39,6 +39,8 @@ export function apiUnitState(s: UnitStateView): Json {
     ["systemdActiveState", s.activeState],
     ["systemdLoadState", s.loadState],
     ["systemdSubState", s.subState],
+    // Extension: why the agent refused the unit on that machine (the host defines it itself).
+    ["reason", typeof s.reason === "string" ? s.reason : undefined],
   ]);
 }
 

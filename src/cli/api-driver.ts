@@ -37,6 +37,7 @@ interface WireState {
   systemdLoadState?: string;
   systemdActiveState?: string;
   systemdSubState?: string;
+  reason?: string;
 }
 
 interface WireMachine {
@@ -213,5 +214,6 @@ function toState(w: WireState): UnitState {
     systemdLoadState: w.systemdLoadState ?? "",
     systemdActiveState: w.systemdActiveState ?? "",
     systemdSubState: w.systemdSubState ?? "",
+    ...(w.reason ? { reason: w.reason } : {}),
   };
 }

@@ -24,6 +24,8 @@ export interface UnitState {
   systemdLoadState: string;
   systemdActiveState: string;
   systemdSubState: string;
+  /** Extension: why the machine's agent refused the unit (it did not reach systemd). */
+  reason?: string;
 }
 
 export interface Machine {

@@ -80,7 +80,7 @@ export const listUnitsCommand: Command = {
   short: "List the current state of units in the cluster",
   long: "Lists the state of all units in the cluster loaded onto a machine.\n\nFor easily parsable output, you can remove the column headers:\n\tfleetctl list-units --no-legend\n\nOutput the list without truncation:\n\tfleetctl list-units --full",
   usage: "list-units [--no-legend] [-l|--full] [--fields]",
-  flags: [fullFlag, noLegendFlag, fieldsFlag(UNIT_STATE_FIELDS_DEFAULT, "active,hash,load,machine,sub,unit")],
+  flags: [fullFlag, noLegendFlag, fieldsFlag(UNIT_STATE_FIELDS_DEFAULT, "active,hash,load,machine,reason,sub,unit")],
   needsClient: true,
   run: runListUnits,
 };

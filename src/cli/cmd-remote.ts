@@ -5,11 +5,24 @@ import { errorText, type Machine, type Unit } from "./client.ts";
 import { type Command, type Ctx, flagBool, flagInt, flagString, sshPortFlag } from "./command.ts";
 import { sshSettings } from "./connect.ts";
 import { localMachineId, prepareKnownHosts, runInteractive, runOnMachine, type RemoteRun } from "./remote.ts";
-import { journalctlArgv, sshArgv, systemctlArgv } from "./ssh.ts";
+import { journalctlArgv, machineAddressError, sshArgv, systemctlArgv } from "./ssh.ts";
 import { isGlobalUnit } from "./unit-info.ts";
 
 function remote(ctx: Ctx, port: number): RemoteRun {
   return { io: ctx.io, machines: () => ctx.machines(), ssh: sshSettings(ctx.global, port), localId: localMachineId() };
+}
+
+/**
+ * A command line from its builder, or undefined with the error printed: the builders refuse
+ * values that must not reach ssh, systemctl or journalctl (an invalid unit name, say).
+ */
+export function built(ctx: Ctx, build: () => string[]): string[] | undefined {
+  try {
+    return build();
+  } catch (err) {
+    ctx.io.err(`${errorText(err)}\n`);
+    return undefined;
+  }
 }
 
 /** Runs argv on every machine that reports a state for the unit (global units, quirk Q9). */
@@ -59,13 +72,17 @@ async function runStatus(ctx: Ctx): Promise<number> {
       ctx.io.err(`Unit ${name} does not appear to be loaded.\n`);
       return 1;
     }
+    const argv = built(ctx, () => systemctlArgv("status", name));
+    if (!argv) return 1;
     if (shown++ > 0) ctx.io.out("\n");
-    const code = await runOnMachine(remote(ctx, port), unit.machineID, systemctlArgv("status", name));
+    const code = await runOnMachine(remote(ctx, port), unit.machineID, argv);
     if (code !== 0) return code;
   }
   for (const name of globals) {
+    const argv = built(ctx, () => systemctlArgv("status", name));
+    if (!argv) return 1;
     if (shown++ > 0) ctx.io.out("\n");
-    const code = await runOnUnitMachines(ctx, name, systemctlArgv("status", name), port);
+    const code = await runOnUnitMachines(ctx, name, argv, port);
     if (code !== 0) return code;
   }
   return 0;
@@ -96,17 +113,20 @@ async function runJournal(ctx: Ctx): Promise<number> {
     ctx.io.err(`Unit ${name} does not appear to be running.\n`);
     return 1;
   }
-  const argv = journalctlArgv(name, {
-    lines: flagInt(ctx, "lines"),
-    follow: flagBool(ctx, "follow"),
-    output: flagString(ctx, "output"),
-    sudo: flagBool(ctx, "sudo"),
-  });
+  const argv = built(ctx, () =>
+    journalctlArgv(name, {
+      lines: flagInt(ctx, "lines"),
+      follow: flagBool(ctx, "follow"),
+      output: flagString(ctx, "output"),
+      sudo: flagBool(ctx, "sudo"),
+    }),
+  );
+  if (!argv) return 1;
   return runOnMachine(remote(ctx, flagInt(ctx, "ssh-port")), unit.machineID, argv);
 }
 
 /** Where `fleetctl ssh` connects: a machine id prefix or a unit's machine. */
-export async function sshTarget(ctx: Ctx, machines: readonly Machine[]): Promise<{ address: string; rest: string[] } | { error: string }> {
+export async function sshTarget(ctx: Ctx, machines: readonly Machine[]): Promise<{ machineId: string; address: string; rest: string[] } | { error: string }> {
   const machineFlag = flagString(ctx, "machine");
   const unitFlag = flagString(ctx, "unit");
   if (machineFlag && unitFlag) return { error: "Both machine and unit flags provided, please specify only one." };
@@ -146,7 +166,7 @@ export async function sshTarget(ctx: Ctx, machines: readonly Machine[]): Promise
   }
   const dash = rest.indexOf("--");
   if (dash >= 0) rest = rest.slice(dash + 1);
-  return { address: machine.primaryIP, rest };
+  return { machineId: machine.id, address: machine.primaryIP, rest };
 }
 
 async function runSsh(ctx: Ctx): Promise<number> {
@@ -166,9 +186,15 @@ async function runSsh(ctx: Ctx): Promise<number> {
     ctx.io.err("Could not determine address of machine.\n");
     return 1;
   }
+  const refused = machineAddressError(target.machineId, target.address);
+  if (refused) {
+    ctx.io.err(`${refused}\n`);
+    return 1;
+  }
   const settings = { ...sshSettings(ctx.global, flagInt(ctx, "ssh-port")), forwardAgent: flagBool(ctx, "forward-agent") };
+  const argv = built(ctx, () => sshArgv(target.address, settings, target.rest.join(" ")));
+  if (!argv) return 1;
   prepareKnownHosts(settings);
-  const argv = sshArgv(target.address, settings, target.rest.join(" "));
   return runInteractive(argv, ctx.io, "Failed building SSH client");
 }
 

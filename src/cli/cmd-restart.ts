@@ -5,8 +5,9 @@
 import { errorText, type Unit } from "./client.ts";
 import { blockAttemptsFlag, type Command, type Ctx, flagInt, sshPortFlag } from "./command.ts";
 import { waitAndReport } from "./cmd-start.ts";
-import { runOnUnitMachines } from "./cmd-remote.ts";
+import { built, runOnUnitMachines } from "./cmd-remote.ts";
 import { findUnits } from "./find-units.ts";
+import { systemctlArgv } from "./ssh.ts";
 import { lazyCreateUnits } from "./unit-files.ts";
 import { isGlobalUnit } from "./unit-info.ts";
 import { blockAttempts, type WaitGoal } from "./wait-logic.ts";
@@ -72,7 +73,9 @@ async function runRestart(ctx: Ctx): Promise<number> {
     ctx.log.info(plan.info);
   }
   for (const unit of globals) {
-    const code = await runOnUnitMachines(ctx, unit.name, ["systemctl", "restart", unit.name], flagInt(ctx, "ssh-port"));
+    const argv = built(ctx, () => systemctlArgv("restart", unit.name));
+    if (!argv) return 1;
+    const code = await runOnUnitMachines(ctx, unit.name, argv, flagInt(ctx, "ssh-port"));
     if (code !== 0) {
       ctx.io.err(`Error restarting global units ${JSON.stringify(globals.map((g) => g.name))} err: exit status ${code}\n`);
       return 1;

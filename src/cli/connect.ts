@@ -7,7 +7,7 @@ import type { FleetClient } from "./client.ts";
 import { apiBaseUrl, InitError, planConnection } from "./endpoint.ts";
 import { EtcdDriver } from "./etcd-driver.ts";
 import type { GlobalOptions } from "./global-flags.ts";
-import { expandHome, splitHostPort, tunnelFdForwardArgv, tunnelForwardArgv, type SshSettings } from "./ssh.ts";
+import { expandHome, splitHostPort, sshAddressProblem, tunnelFdForwardArgv, tunnelForwardArgv, type SshSettings } from "./ssh.ts";
 import { startTunnel, type Tunnel } from "./tunnel.ts";
 import { homeOfUser } from "./remote.ts";
 
@@ -43,6 +43,8 @@ export async function connect(g: GlobalOptions, debug?: (line: string) => void):
   }
   let tunnel: Tunnel | undefined;
   const ssh = sshSettings(g);
+  const tunnelProblem = ssh.tunnel === undefined ? undefined : sshAddressProblem(ssh.tunnel);
+  if (tunnelProblem) throw new InitError(`--tunnel ${JSON.stringify(g.tunnel)} is ${tunnelProblem}`);
 
   if (plan.driver === "etcd") {
     let endpoints = plan.endpoints;

@@ -116,6 +116,7 @@ export class EtcdDriver implements FleetClient {
         systemdLoadState: s.loadState,
         systemdActiveState: s.activeState,
         systemdSubState: s.subState,
+        ...(typeof s.reason === "string" && s.reason !== "" ? { reason: s.reason } : {}),
       }));
     });
   }

@@ -85,6 +85,7 @@ export function formatUnitStates(states: readonly UnitState[], machines: readonl
       hash: (s, full) => dash(full ? s.hash : shortUnitHash(s.hash)),
       load: (s) => dash(s.systemdLoadState),
       machine: (s, full) => (s.machineID ? machineLegendFor(s.machineID, machines, full) : "-"),
+      reason: (s) => dash(s.reason),
       sub: (s) => dash(s.systemdSubState),
       unit: (s) => dash(s.name),
     },

@@ -5,7 +5,7 @@ import { dirname } from "node:path";
 import type { Machine } from "./client.ts";
 import { errorText } from "./client.ts";
 import type { Io } from "./io.ts";
-import { remoteCommand, sshArgv, type SshSettings } from "./ssh.ts";
+import { machineAddressError, remoteCommand, sshArgv, type SshSettings } from "./ssh.ts";
 
 /** This host's machine id, or "" when /etc/machine-id cannot be read. */
 export function localMachineId(path = "/etc/machine-id"): string {
@@ -66,9 +66,20 @@ export async function runOnMachine(r: RemoteRun, machineID: string, argv: readon
     r.io.err(`Error getting machine IP: ${errorText(err)}\n`);
     return 1;
   }
+  const refused = machineAddressError(machineID, ip);
+  if (refused) {
+    r.io.err(`${refused}\n`);
+    return 1;
+  }
+  let sshCommand: string[];
+  try {
+    sshCommand = sshArgv(ip, r.ssh, remoteCommand(argv));
+  } catch (err) {
+    r.io.err(`${errorText(err)}\n`);
+    return 1;
+  }
   prepareKnownHosts(r.ssh);
-  const code = await runInteractive(sshArgv(ip, r.ssh, remoteCommand(argv)), r.io, "Unable to SSH to remote host");
-  return code;
+  return runInteractive(sshCommand, r.io, "Unable to SSH to remote host");
 }
 
 /** ssh records new host keys but does not create the directory of the known hosts file. */

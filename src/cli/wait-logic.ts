@@ -95,7 +95,8 @@ export function decide(name: string, goal: WaitGoal, obs: Observation): Verdict 
 }
 
 function systemd(s: UnitState): string {
-  return `${s.systemdLoadState || "-"}/${s.systemdActiveState || "-"}/${s.systemdSubState || "-"}`;
+  const states = `${s.systemdLoadState || "-"}/${s.systemdActiveState || "-"}/${s.systemdSubState || "-"}`;
+  return s.reason ? `${states}: ${s.reason}` : states;
 }
 
 /** The error when a goal's attempts run out (the first wording is the original's). */

@@ -30,6 +30,7 @@ export const DEFAULTS: Readonly<Config> = deepFreeze<Config>({
   disableWatches: false,
   tokenLimit: 100,
   unitsDirectory: "/run/fleet/units/",
+  allowUnitShadowing: false,
   verbosity: 0,
   systemdUser: false,
   apiListen: [{ kind: "unix", path: "/var/run/fleet.sock" }],

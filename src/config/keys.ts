@@ -18,6 +18,7 @@ import {
   asSecret,
   asString,
   asTokens,
+  asUnitsDirectory,
 } from "./values.ts";
 
 /** What applying a key may leave behind besides Config fields. */
@@ -66,7 +67,8 @@ export const KEYS: Readonly<Record<string, Apply>> = {
   disable_engine: field("disableEngine", asBool),
   disable_watches: field("disableWatches", asBool),
   token_limit: field("tokenLimit", (v) => asInt(v, 1, 10000)),
-  units_directory: field("unitsDirectory", asAbsolutePath),
+  units_directory: field("unitsDirectory", asUnitsDirectory),
+  allow_unit_shadowing: field("allowUnitShadowing", asBool),
   verbosity: field("verbosity", (v) => asInt(v, 0, Number.MAX_SAFE_INTEGER)),
   systemd_user: field("systemdUser", asBool),
   enable_grpc: (_ctx, raw) => {

@@ -28,6 +28,8 @@ export interface Config {
   /** API page size. */
   tokenLimit: number;
   unitsDirectory: string;
+  /** Load units whose names the host already defines outside unitsDirectory (default false). */
+  allowUnitShadowing: boolean;
   /** > 0 enables debug logging. */
   verbosity: number;
   systemdUser: boolean;

@@ -2,6 +2,7 @@
 // into its typed form. Each function throws BadValue with a message meant to follow
 // "<key>: ", e.g. `"abc" is not an integer`.
 import { isIP } from "node:net";
+import { OWN_DIRECTORY_WHY, unitsDirectoryProblem } from "../systemd/unit-paths.ts";
 import { durationProblem, parseDuration } from "./duration.ts";
 import type { ListenAddress } from "./types.ts";
 
@@ -138,6 +139,14 @@ export function asKeyPrefix(v: unknown): string {
 export function asAbsolutePath(v: unknown): string {
   const s = asString(v);
   if (!s.startsWith("/")) throw new BadValue(`${show(s)} is not an absolute path`);
+  return s;
+}
+
+/** units_directory: an absolute path outside systemd's own unit directories. */
+export function asUnitsDirectory(v: unknown): string {
+  const s = asAbsolutePath(v);
+  const problem = unitsDirectoryProblem(s);
+  if (problem) throw new BadValue(`${show(s)} is ${problem} (${OWN_DIRECTORY_WHY})`);
   return s;
 }
 

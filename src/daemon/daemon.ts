@@ -119,7 +119,7 @@ export class Daemon {
     });
     const registry = new Registry(etcd, config.etcdKeyPrefix);
     const agent = new Agent({
-      etcd, keys: registry.keys, machineId, units, stateDir: config.stateDir, log: log.child("agent"),
+      etcd, keys: registry.keys, machineId, units, stateDir: config.stateDir, log: log.child("agent"), allowShadowing: config.allowUnitShadowing,
     });
     const daemon = new Daemon(opts, machine, etcd, registry, units, agent);
 

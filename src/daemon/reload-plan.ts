@@ -28,6 +28,7 @@ const NEEDS_RESTART = {
   etcdKeyfile: "etcd_keyfile",
   tokenLimit: "token_limit",
   unitsDirectory: "units_directory",
+  allowUnitShadowing: "allow_unit_shadowing",
   systemdUser: "systemd_user",
   apiListen: "api_listen",
   apiTlsCert: "api_tls_cert",

@@ -59,6 +59,12 @@ export interface UnitStateRecord {
   subState: string;
   hash: string;
   since: string;
+  /**
+   * Set when the agent refused the unit on this machine instead of giving it to systemd (the
+   * host defines a unit of that name itself): why, in words. The states are then
+   * `error`/`failed`/`shadowed`.
+   */
+  reason?: string;
 }
 
 /** `<p>/leader`: the engine leader, bound to the leader lease. */

@@ -1,5 +1,5 @@
 // The UnitManager that drives the host's systemd over D-Bus (dbus-next, loaded lazily).
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, readlinkSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import {
   CallError, DbusConnection, MANAGER_IFACE, MANAGER_PATH, PRIVATE_SOCKET, PROPERTIES_IFACE, type Signal, SYSTEM_BUS_SOCKET,
@@ -10,6 +10,7 @@ import {
   assertUnitName, contentHash, DEFAULT_UNITS_DIRECTORY, isValidUnitName, type ManagedUnitFile, sameState,
   type StateListener, type UnitManager, UnitManagerError, type UnitState,
 } from "./unit-manager.ts";
+import { prepareUnitsDirectory, readUnitFile, removeUnitFile, unitFileNames, writeUnitFile } from "./units-directory.ts";
 
 export interface DbusUnitManagerOptions {
   unitsDirectory?: string;
@@ -62,6 +63,8 @@ export class DbusUnitManager implements UnitManager {
       stopTimeoutMs: options.stopTimeoutMs ?? 100_000,
       runtimeUnitDirectory: options.runtimeUnitDirectory ?? "/run/systemd/system",
     };
+    // Before anything is written or removed there: the directory must be fleet's own.
+    prepareUnitsDirectory(opts.unitsDirectory);
     const manager = new DbusUnitManager(await DbusUnitManager.open(opts), opts);
     await manager.prepare(manager.conn);
     return manager;
@@ -154,10 +157,9 @@ export class DbusUnitManager implements UnitManager {
   async writeUnit(name: string, text: string): Promise<void> {
     assertUnitName("write", name);
     try {
-      mkdirSync(this.unitsDirectory, { recursive: true, mode: 0o755 });
-      const tmp = join(this.unitsDirectory, `.${name}.tmp`);
-      writeFileSync(tmp, text, { mode: 0o644 });
-      renameSync(tmp, join(this.unitsDirectory, name));
+      // Checked again: it may have been removed (and must then be made again) or changed since.
+      prepareUnitsDirectory(this.unitsDirectory);
+      writeUnitFile(this.unitsDirectory, name, text);
     } catch (err) {
       throw new UnitManagerError("write", name, "io", undefined, (err as Error).message);
     }
@@ -200,7 +202,12 @@ export class DbusUnitManager implements UnitManager {
     );
     for (const name of names) {
       this.removeRuntimeLink(name);
-      rmSync(join(this.unitsDirectory, name), { force: true });
+      try {
+        // Only a file fleet wrote; a link or directory planted under the name stays.
+        removeUnitFile(this.unitsDirectory, name);
+      } catch (err) {
+        throw new UnitManagerError("remove", name, "io", undefined, (err as Error).message);
+      }
       this.lastStates.delete(name);
     }
     await this.reload();
@@ -240,20 +247,17 @@ export class DbusUnitManager implements UnitManager {
   }
 
   async listManaged(): Promise<ManagedUnitFile[]> {
-    let entries: string[];
+    let names: string[];
     try {
-      entries = readdirSync(this.unitsDirectory);
+      names = unitFileNames(this.unitsDirectory, isValidUnitName);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw new UnitManagerError("list", this.unitsDirectory, "io", undefined, (err as Error).message);
     }
     const files: ManagedUnitFile[] = [];
-    for (const name of entries.filter(isValidUnitName).sort()) {
-      try {
-        files.push({ name, hash: contentHash(readFileSync(join(this.unitsDirectory, name), "utf8")) });
-      } catch {
-        // removed meanwhile
-      }
+    for (const name of names) {
+      // Only files fleet wrote: not links (never read through), not what was removed meanwhile.
+      const text = readUnitFile(this.unitsDirectory, name);
+      if (text !== undefined) files.push({ name, hash: contentHash(text) });
     }
     return files;
   }
@@ -287,6 +291,33 @@ export class DbusUnitManager implements UnitManager {
       c.call(MANAGER_PATH, PROPERTIES_IFACE, "Get", "ss", [MANAGER_IFACE, "SystemState"]),
     );
     return String(variant?.value ?? "unknown");
+  }
+
+  async hostDefinition(name: string): Promise<string | undefined> {
+    assertUnitName("inspect", name);
+    // LoadUnit (not GetUnit): systemd looks the name up on disk as it would to start it.
+    const [path] = await this.invoke("inspect", name, (c) => c.call(MANAGER_PATH, MANAGER_IFACE, "LoadUnit", "s", [name]));
+    const read = async (property: string) => {
+      const [variant] = await this.invoke("inspect", name, (c) => c.call(path, PROPERTIES_IFACE, "Get", "ss", [UNIT_IFACE, property]));
+      return String(variant?.value ?? "");
+    };
+    const loadState = await read("LoadState");
+    if (loadState === "not-found") return undefined;
+    if (loadState === "masked") return "masked";
+    const fragment = await read("FragmentPath");
+    if (fragment === "") return "loaded by systemd without a unit file";
+    return this.isOwnFile(name, fragment) ? undefined : fragment;
+  }
+
+  /** Our file, or the runtime link LinkUnitFiles made to it (systemd reports either). */
+  private isOwnFile(name: string, fragment: string): boolean {
+    const own = join(this.unitsDirectory, name);
+    if (fragment === own) return true;
+    try {
+      return fragment === join(this.opts.runtimeUnitDirectory, name) && lstatSync(fragment).isSymbolicLink() && readlinkSync(fragment) === own;
+    } catch {
+      return false;
+    }
   }
 
   async mainPid(name: string): Promise<number | undefined> {

@@ -20,6 +20,8 @@ export class FakeUnitManager implements UnitManager {
   readonly calls: FakeCall[] = [];
   /** Units whose start ends in failed/failed instead of active/running. */
   readonly failingUnits = new Set<string>();
+  /** Units the host defines itself (name to unit file path or "masked"), for hostDefinition. */
+  readonly hostUnits = new Map<string, string>();
   /** What systemState() answers. */
   systemStateValue = "running";
   private readonly files = new Map<string, string>();
@@ -128,6 +130,11 @@ export class FakeUnitManager implements UnitManager {
   async systemState(): Promise<string> {
     this.assertOpen();
     return this.systemStateValue;
+  }
+
+  async hostDefinition(name: string): Promise<string | undefined> {
+    this.check("inspect", name);
+    return this.hostUnits.get(name);
   }
 
   async mainPid(name: string): Promise<number | undefined> {

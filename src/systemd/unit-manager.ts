@@ -45,6 +45,12 @@ export interface UnitManager {
   subscribe(listener: StateListener): Promise<() => void>;
   /** Manager.SystemState: "running", "degraded", "starting", "stopping", ... */
   systemState(): Promise<string>;
+  /**
+   * What already defines `name` on this host outside fleet's directory, as systemd would load
+   * it: the path of its unit file, or `masked`, or `loaded by systemd without a unit file`.
+   * undefined when the name is free, or when the definition is fleet's own (its file, linked).
+   */
+  hostDefinition(name: string): Promise<string | undefined>;
   /** MainPID of a service, undefined when it has none or the unit is not loaded. */
   mainPid(name: string): Promise<number | undefined>;
   close(): Promise<void>;

@@ -38,6 +38,8 @@ export function validateUnitName(name: string): string | undefined {
     if (!ALLOWED_CHARS.test(ch)) return `invalid character ${goQuoteRune(ch)} in unit name`;
   }
   if (name.startsWith("@")) return 'unit name cannot start in "@"';
+  // Programs given the name on a command line (systemctl over ssh) would read it as an option.
+  if (name.startsWith("-")) return 'unit name cannot start in "-"';
   return undefined;
 }
 

@@ -219,3 +219,31 @@ test("co-location: web-announce@1 follows web@1, and both move together when tha
     await c.waitForMachines(c.machines.filter((m) => m !== host));
   });
 }, T);
+
+test("a unit whose name the machine already defines itself is refused there, and list-units says why", async () => {
+  const HOST_UNIT = "/etc/systemd/system/hostonly.service";
+  await c.step(async () => {
+    await m1.writeFile(HOST_UNIT, serviceUnit("the machine's own hostonly"));
+    await m1.execOk(["systemctl", "daemon-reload"]);
+    try {
+      c.writeUnit("hostonly.service", serviceUnit("fleet's hostonly", [`MachineID=${m1.machineId}`]));
+      const r = await c.fleetctl("host", "start", "--block-attempts=10", "hostonly.service");
+      const reason = `hostonly.service already exists on this host (defined by ${HOST_UNIT}); fleet does not replace it unless allow_unit_shadowing is set`;
+      expect({ code: r.code, stdout: r.stdout }).toEqual({
+        code: 1, stdout: `Unit hostonly.service inactive\nUnit hostonly.service launched on ${short(m1)}\n`,
+      });
+      expect(r.stderr).toContain(`(now error/failed/shadowed: ${reason})`);
+      // fleet's columns read plainly; the reason is a field of its own, from etcd and from the API.
+      expect(await c.listUnits("host")).toEqual([{ unit: "hostonly.service", machineId: m1.machineId, ip: m1.ip, active: "failed", sub: "shadowed" }]);
+      for (const where of ["host", m2] as const) {
+        expect(await c.fleetctlOk(where, "list-units", "--no-legend", "--fields", "unit,load,reason")).toBe(`hostonly.service\terror\t${reason}\n`);
+      }
+      // Neither the machine's unit nor a copy of fleet's was started; nothing of fleet's is there.
+      expect(await c.activeIn(m1, "hostonly.service")).toBe("inactive");
+      expect((await m1.execOk(["/bin/sh", "-c", "ls -A /run/fleet/units; ls /run/systemd/system | grep -c hostonly || true"])).trim()).toBe("0");
+    } finally {
+      await m1.execOk(["rm", "-f", HOST_UNIT]);
+      await m1.execOk(["systemctl", "daemon-reload"]);
+    }
+  });
+}, T);

@@ -92,6 +92,32 @@ test("errors name the operation, the unit and systemd's error", async () => {
   expect(r.notFoundState).toEqual({ loadState: "not-found", activeState: "inactive", subState: "dead" });
 }, 120_000);
 
+test("the units directory is fleet's own: checked at connect, written and emptied without following links", async () => {
+  const r = await scenario("ownDirectory");
+  const why = "fleet deletes the unit files it did not schedule from its units directory, so it must be fleet's own";
+  expect(r).toEqual({
+    victimAfterWrite: "precious\n",
+    managed: ["planted.service", "seed.service"],
+    linkKept: true,
+    openParent: { message: "Cannot use units_directory /run/fleet-open/units: /run/fleet-open is writable by group or others (mode 0777)" },
+    systemdOwn: { message: `Cannot use units_directory /etc/systemd/system: it is inside /etc/systemd, where systemd looks for units (${why})` },
+  });
+}, 120_000);
+
+test("hostDefinition: what the host defines outside fleet's directory, as systemd would load it", async () => {
+  const r = await scenario("hostDefinition");
+  expect(r).toEqual({
+    dbus: expect.stringMatching(/^\/(usr\/)?lib\/systemd\/system\/dbus\.service$/),
+    hostOnly: "/etc/systemd/system/hostonly.service",
+    masked: "masked",
+    rootMount: "loaded by systemd without a unit file",
+    unknown: null,
+    ownLinked: null,
+    ownRunning: null,
+    badName: { message: "Cannot inspect no suffix: not a valid unit name", kind: "invalid-name" },
+  });
+}, 120_000);
+
 test("the manager reconnects by itself when dbus-daemon restarts, and signals keep coming", async () => {
   const r = await scenario("reconnect");
   const bus = "unix:path=/run/dbus/system_bus_socket";

@@ -39,9 +39,9 @@ async function state(etcd: EtcdClient, name: string): Promise<UnitStateRecord | 
 }
 
 /** Presence and agent wired as the daemon wires them. */
-async function startNode(etcd: EtcdClient, units: FakeUnitManager, stateDir: string, ttlMs = 5000) {
+async function startNode(etcd: EtcdClient, units: FakeUnitManager, stateDir: string, ttlMs = 5000, allowShadowing = false) {
   const presence = new Presence({ etcd, keys, machine: () => ({ id: ID, publicIP: "10.1.1.1", metadata: {}, version: "t", startedAt: "" }), ttlMs, stateDir, log: quiet, retry: { baseMs: 50, capMs: 200 } });
-  const agent = new Agent({ etcd, keys, machineId: ID, units, stateDir, log: quiet, unitRetry: { baseMs: 50, capMs: 200 } });
+  const agent = new Agent({ etcd, keys, machineId: ID, units, stateDir, log: quiet, unitRetry: { baseMs: 50, capMs: 200 }, allowShadowing });
   await agent.start();
   presence.onRegistered((r) => agent.activate(r));
   presence.onLost(() => agent.deactivate());
@@ -177,6 +177,99 @@ test("a unit that keeps failing is retried with back-off and never holds up the 
     expect(await state(etcd, "a-broken.service")).toBeUndefined();
     await etcd.put(keys.unitFile(hash), text);
     await waitFor(async () => (await state(etcd, "a-broken.service"))?.activeState === "active", { timeoutMs: 10_000, what: "a-broken.service active once its file exists" });
+  } finally {
+    await node.stop();
+    etcd.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a failing unit that is unscheduled leaves no failure record and no retry behind: the agent goes quiet", async () => {
+  await using server = await startEtcd();
+  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
+  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  const node = await startNode(etcd, units, dir);
+  const failures = () => node.agent.dump().Agent as { Failures: Record<string, unknown>; Desired: Record<string, unknown> };
+  try {
+    // Its text is not in etcd, so its load fails and it backs off.
+    const hash = contentHash(unitText("/bin/sleep 7"));
+    await etcd.put(keys.schedule(ID, "broken.service"), JSON.stringify({ hash, desiredState: "launched", epoch: "1" }));
+    await waitFor(() => "broken.service" in failures().Failures, { timeoutMs: 10_000, what: "the failed load of broken.service to be recorded" });
+
+    await etcd.delete(keys.schedule(ID, "broken.service"));
+    // Dropped with the unit (at the latest when its back-off, at most 200 ms, runs out).
+    await waitFor(async () => {
+      await node.agent.settled();
+      return !("broken.service" in failures().Desired) && !("broken.service" in failures().Failures);
+    }, { timeoutMs: 10_000, what: "the failure record of the unscheduled broken.service to be dropped" });
+    expect(node.agent.nextRetryAt).toBeUndefined();
+
+    // From here on, only events make it reconcile: each of N schedule changes below takes one
+    // reconcile (two at most, if a change lands while the previous one runs). A spinning agent
+    // (a 0 ms retry re-armed after every reconcile) adds one per coalescing window meanwhile.
+    const before = node.agent.stats.reconciles;
+    const N = 5;
+    for (let i = 0; i < N; i++) {
+      await schedule(etcd, `quiet-${i}.service`, unitText(`/bin/sleep ${100 + i}`));
+      await waitFor(async () => (await state(etcd, `quiet-${i}.service`))?.activeState === "active", { timeoutMs: 10_000, what: `quiet-${i}.service active` });
+      await node.agent.settled();
+    }
+    expect({ failures: failures().Failures, retry: node.agent.nextRetryAt }).toEqual({ failures: {}, retry: undefined });
+    expect(node.agent.stats.reconciles - before).toBeLessThanOrEqual(2 * N);
+  } finally {
+    await node.stop();
+    etcd.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a unit the host defines itself is refused on this machine, with the reason published; unscheduled, its state goes", async () => {
+  await using server = await startEtcd();
+  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
+  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  units.hostUnits.set("sshd.service", "/lib/systemd/system/ssh.service");
+  const node = await startNode(etcd, units, dir);
+  try {
+    const hash = await schedule(etcd, "sshd.service", unitText("/bin/sleep 1000"));
+    await schedule(etcd, "web.service", unitText("/bin/sleep 1001"));
+    await waitFor(async () => (await state(etcd, "sshd.service")) !== undefined && (await state(etcd, "web.service"))?.activeState === "active", {
+      timeoutMs: 10_000, what: "both units published",
+    });
+    expect(await state(etcd, "sshd.service")).toEqual({
+      loadState: "error", activeState: "failed", subState: "shadowed", hash, since: expect.any(String),
+      reason: "sshd.service already exists on this host (defined by /lib/systemd/system/ssh.service); fleet does not replace it unless allow_unit_shadowing is set",
+    });
+    // Nothing of fleet's under that name reached the machine.
+    expect(units.calls.filter((c) => c.name === "sshd.service")).toEqual([]);
+    expect((await units.listManaged()).map((f) => f.name)).toEqual(["web.service"]);
+
+    await etcd.delete(keys.schedule(ID, "sshd.service"));
+    await waitFor(async () => (await state(etcd, "sshd.service")) === undefined, { timeoutMs: 10_000, what: "the refused state removed" });
+    await waitFor(async () => {
+      await node.agent.settled();
+      const a = node.agent.dump().Agent as { Refused: object; Failures: object };
+      return Object.keys(a.Refused).length === 0 && Object.keys(a.Failures).length === 0;
+    }, { timeoutMs: 10_000, what: "the refusal and its failure record to be dropped" });
+  } finally {
+    await node.stop();
+    etcd.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("allow_unit_shadowing: the same unit is loaded and started", async () => {
+  await using server = await startEtcd();
+  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
+  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  units.hostUnits.set("sshd.service", "/lib/systemd/system/ssh.service");
+  const node = await startNode(etcd, units, dir, 5000, true);
+  try {
+    await schedule(etcd, "sshd.service", unitText("/bin/sleep 1000"));
+    await waitFor(async () => (await state(etcd, "sshd.service"))?.activeState === "active", { timeoutMs: 10_000, what: "sshd.service active" });
+    expect((await state(etcd, "sshd.service"))?.reason).toBeUndefined();
   } finally {
     await node.stop();
     etcd.close();

@@ -55,7 +55,7 @@ describe("status and journal", () => {
   test("status runs systemctl over ssh on the unit's machine and exits with its status", async () => {
     await started();
     const r = await c.ctl(["status", "hello.service"], { env: { ...env, FAKE_SSH_EXIT: "3" } });
-    expect(r).toEqual({ code: 3, out: `ssh ${strict()} -p 22 -l core ${M1.ip} -- systemctl status -l hello.service\n`, err: "" });
+    expect(r).toEqual({ code: 3, out: `ssh ${strict()} -p 22 -l core -- ${M1.ip} systemctl status -l -- hello.service\n`, err: "" });
     // ssh does not create the known hosts directory; fleetctl does, private.
     expect(statSync(join(home, ".fleetctl")).mode & 0o777).toBe(0o700);
   });
@@ -73,7 +73,7 @@ describe("status and journal", () => {
     const r = await c.ctl(["--strict-host-key-checking=false", "journal", "--lines", "5", "-f", "--sudo", "--output=cat", "--ssh-port=2222", "hello"], { env });
     expect(r).toEqual({
       code: 0,
-      out: `ssh -o ConnectTimeout=10 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p 2222 -l core ${M1.ip} -- sudo journalctl --unit hello.service --no-pager -n 5 --output cat -f\n`,
+      out: `ssh -o ConnectTimeout=10 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p 2222 -l core -- ${M1.ip} sudo journalctl --unit=hello.service --no-pager -n 5 --output cat -f\n`,
       err: "",
     });
   });
@@ -84,12 +84,12 @@ describe("status and journal", () => {
     await c.until("both machines to report g.service", async () => (await c.registry.listStates({ units: ["g.service"] })).length === 2);
     expect(await c.ctl(["status", "g.service"], { env })).toEqual({
       code: 0,
-      out: `ssh ${strict()} -p 22 -l core ${M1.ip} -- systemctl status -l g.service\n\nssh ${strict()} -p 22 -l core ${M2.ip} -- systemctl status -l g.service\n`,
+      out: `ssh ${strict()} -p 22 -l core -- ${M1.ip} systemctl status -l -- g.service\n\nssh ${strict()} -p 22 -l core -- ${M2.ip} systemctl status -l -- g.service\n`,
       err: "",
     });
     expect(await c.ctl(["restart", "g.service"], { env })).toEqual({
       code: 0,
-      out: `ssh ${strict()} -p 22 -l core ${M1.ip} -- systemctl restart g.service\n\nssh ${strict()} -p 22 -l core ${M2.ip} -- systemctl restart g.service\n`,
+      out: `ssh ${strict()} -p 22 -l core -- ${M1.ip} systemctl restart -- g.service\n\nssh ${strict()} -p 22 -l core -- ${M2.ip} systemctl restart -- g.service\n`,
       err: "",
     });
     expect(await c.ctl(["journal", "g.service"], { env })).toEqual({ code: 1, out: "", err: "Unable to retrieve journal of global unit g.service.\n" });
@@ -115,15 +115,15 @@ describe("status and journal", () => {
 describe("ssh", () => {
   test("to a machine by id prefix, with -A, a port and a command after --", async () => {
     const r = await c.ctl(["ssh", "-A", "--ssh-port", "2022", M2.id.slice(0, 5), "--", "ls", "-l", "/"], { env });
-    expect(r).toEqual({ code: 0, out: `ssh ${strict()} -A -p 2022 -l core ${M2.ip} -- ls -l /\n`, err: "" });
+    expect(r).toEqual({ code: 0, out: `ssh ${strict()} -A -p 2022 -l core -- ${M2.ip} ls -l /\n`, err: "" });
   });
 
   test("to the machine of a unit; the remote command keeps its own flags; exit status passes through", async () => {
     await started();
     expect(await c.ctl(["ssh", "hello.service", "uptime", "-p"], { env: { ...env, FAKE_SSH_EXIT: "7" } })).toEqual({
-      code: 7, out: `ssh ${strict()} -p 22 -l core ${M1.ip} -- uptime -p\n`, err: "",
+      code: 7, out: `ssh ${strict()} -p 22 -l core -- ${M1.ip} uptime -p\n`, err: "",
     });
-    expect((await c.ctl(["ssh", "--unit", "hello", "--ssh-username=ops"], { env })).out).toBe(`ssh ${strict()} -p 22 -l ops ${M1.ip}\n`);
+    expect((await c.ctl(["ssh", "--unit", "hello", "--ssh-username=ops"], { env })).out).toBe(`ssh ${strict()} -p 22 -l ops -- ${M1.ip}\n`);
   });
 
   test("lookup errors", async () => {
@@ -134,6 +134,47 @@ describe("ssh", () => {
     expect(await c.ctl(["ssh"], { env })).toEqual({ code: 1, out: "", err: "Unable to proceed: one machine or unit must be provided\n" });
     expect(await c.ctl(["ssh", "--machine", "ffff"], { env })).toEqual({ code: 1, out: "", err: "Unable to proceed: machine does not exist\n" });
     expect(await c.ctl(["ssh", "--unit", "nope"], { env })).toEqual({ code: 1, out: "", err: "Unable to proceed: unit does not exist\n" });
+  });
+});
+
+describe("a hostile public IP never reaches ssh (the real OpenSSH client here)", () => {
+  // A machine record anyone with write access to etcd could have put there. Before the fix,
+  // `ssh ... -l core -oProxyCommand=touch <marker> -- uptime` ran touch on this host.
+  const EVIL = "e7117e7117e7117e7117e7117e7117e7";
+
+  for (const driver of ["api", "etcd"] as const) {
+    test(`ssh and status refuse it with the machine and the value named (--driver ${driver})`, async () => {
+      const marker = join(c.dir, `pwned-${driver}`);
+      const hostile = `-oProxyCommand=touch ${marker}`;
+      // The real ssh from PATH, with host key checking on (the default).
+      const real = { HOME: home };
+      c.writeUnit("evil.service", HELLO);
+      expect((await c.ctl(["submit", "evil.service"], { env: real })).code).toBe(0);
+      c.frozen = true;
+      try {
+        await c.etcdClient.put(c.registry.keys.machine(EVIL), JSON.stringify({ id: EVIL, publicIP: hostile, metadata: {}, version: "t", startedAt: "" }));
+        await c.etcdClient.put(c.registry.keys.schedule(EVIL, "evil.service"), JSON.stringify({ hash: "x", desiredState: "launched", epoch: "1" }));
+        await c.etcdClient.put(c.registry.keys.state("evil.service", EVIL), JSON.stringify({ loadState: "loaded", activeState: "active", subState: "running", hash: "x", since: "" }));
+        const refused = `Cannot SSH to machine ${EVIL}: its public IP ${JSON.stringify(hostile)} is not an IP address or host name\n`;
+        // Whether ssh ran the hostile option is part of each result.
+        const run = async (args: string[]) => ({ ...(await c.ctl(args, { env: real, etcd: driver === "etcd" })), pwned: existsSync(marker) });
+        expect(await run(["ssh", EVIL.slice(0, 8), "uptime"])).toEqual({ code: 1, out: "", err: refused, pwned: false });
+        expect(await run(["ssh", "--unit", "evil.service", "uptime"])).toEqual({ code: 1, out: "", err: refused, pwned: false });
+        expect(await run(["status", "evil.service"])).toEqual({ code: 1, out: "", err: refused, pwned: false });
+        expect(await run(["journal", "evil.service"])).toEqual({ code: 1, out: "", err: refused, pwned: false });
+      } finally {
+        await c.etcdClient.delete(c.registry.keys.machine(EVIL));
+        c.frozen = false;
+      }
+    });
+  }
+
+  test("an invalid --tunnel is refused before ssh runs", async () => {
+    const marker = join(c.dir, "pwned-tunnel");
+    const r = await c.ctl(["--tunnel", `-oProxyCommand=touch ${marker}`, "list-machines"], { env: { HOME: home } });
+    expect({ ...r, pwned: existsSync(marker) }).toEqual({
+      code: 1, out: "", err: `Unable to initialize client: --tunnel ${JSON.stringify(`-oProxyCommand=touch ${marker}`)} is not an IP address or host name\n`, pwned: false,
+    });
   });
 });
 

@@ -51,6 +51,13 @@ test.skipIf(!built)("the binary: version, usage errors exit 2, configuration err
     expect(invalid.err).toBe(`Invalid configuration in ${bad}: agent_ttl: "30x" is not a duration (e.g. "30s", "1m30s")\n`);
     const env = run("fleetd", ["--config", bad], { FLEET_TOKEN_LIMIT: "abc" });
     expect(env.code).toBe(1);
+    // The agent empties its units directory of unscheduled unit files: never systemd's.
+    const good = join(dir, "good.conf");
+    writeFileSync(good, 'units_directory = "/etc/systemd/system/"\n');
+    expect(run("fleetd", ["--config", good])).toEqual({
+      code: 1, out: "",
+      err: `Invalid configuration in ${good}: units_directory: "/etc/systemd/system/" is inside /etc/systemd, where systemd looks for units (fleet deletes the unit files it did not schedule from its units directory, so it must be fleet's own)\n`,
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -16,6 +16,8 @@ class Recorder {
   calls: string[] = [];
   /** "op unit" pairs that throw, e.g. "start b.service" or "link b.service". */
   failing = new Set<string>();
+  /** What the host defines itself, by unit name. */
+  host = new Map<string, string>();
   failReload = false;
 
   private check(op: string, names: string[]): void {
@@ -46,6 +48,10 @@ class Recorder {
     stop: async (name) => {
       this.calls.push(`stop ${name}`);
       this.check("stop", [name]);
+    },
+    hostDefinition: async (name) => {
+      this.check("inspect", [name]);
+      return this.host.get(name);
     },
   };
 }
@@ -168,4 +174,32 @@ test("a plan with only stops and starts does not reload", async () => {
   }).actions;
   await executePlan(actions, deps(r));
   expect(r.calls).toEqual(["stop a.service", "start b.service"]);
+});
+
+test("a unit the host defines itself is refused before anything is written; the others go on", async () => {
+  const r = new Recorder();
+  r.host.set("sshd.service", "/lib/systemd/system/ssh.service");
+  r.host.set("m.service", "masked");
+  const lines: string[] = [];
+  const actions = plan({
+    "a.service": { hash: H, desiredState: "launched" },
+    "m.service": { hash: H, desiredState: "launched" },
+    "sshd.service": { hash: H, desiredState: "launched" },
+  });
+  const res = await executePlan(actions, deps(r, lines));
+  expect(r.calls).toEqual(["write a.service", "link a.service", "reload", "start a.service"]);
+  const why = "fleet does not replace it unless allow_unit_shadowing is set";
+  expect(Object.fromEntries(res.refused)).toEqual({
+    "m.service": `m.service already exists on this host (masked); ${why}`,
+    "sshd.service": `sshd.service already exists on this host (defined by /lib/systemd/system/ssh.service); ${why}`,
+  });
+  expect(Object.fromEntries(res.failed)).toEqual(Object.fromEntries(res.refused));
+  expect(lines.some((l) => l.includes("AgentReconciler task failed type=load unit=sshd.service"))).toBe(true);
+
+  // allow_unit_shadowing: loaded like any other unit.
+  const allowed = new Recorder();
+  allowed.host.set("sshd.service", "/lib/systemd/system/ssh.service");
+  const ok = await executePlan(plan({ "sshd.service": { hash: H, desiredState: "launched" } }), { ...deps(allowed), allowShadowing: true });
+  expect(allowed.calls).toEqual(["write sshd.service", "link sshd.service", "reload", "start sshd.service"]);
+  expect(ok.refused.size).toBe(0);
 });

@@ -54,6 +54,9 @@ describe("entities", () => {
   test("UnitState fields in fleet's order", () => {
     const s = apiUnitState({ name: "a.service", machineId: "m", hash: "h", loadState: "loaded", activeState: "active", subState: "running", since: "" });
     expect(encodeJson(s)).toBe('{"hash":"h","machineID":"m","name":"a.service","systemdActiveState":"active","systemdLoadState":"loaded","systemdSubState":"running"}');
+    // Extension, last: why the agent refused the unit there.
+    const refused = apiUnitState({ name: "sshd.service", machineId: "m", hash: "h", loadState: "error", activeState: "failed", subState: "shadowed", since: "", reason: "why" });
+    expect(encodeJson(refused)).toBe('{"hash":"h","machineID":"m","name":"sshd.service","systemdActiveState":"failed","systemdLoadState":"error","systemdSubState":"shadowed","reason":"why"}');
   });
 
   test("pages: an empty collection is {}; the token's position follows fleet's structs", () => {

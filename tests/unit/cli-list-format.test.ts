@@ -83,6 +83,21 @@ describe("list-units", () => {
     expect(cells(full)).toEqual([["a0f275d46bc6ee0eca06be7c339913c07d99c0c7", `${M2}/5.6.7.8`]]);
   });
 
+  test("a unit refused on its machine reads plainly in the default columns; reason is a field of its own", () => {
+    const refused: UnitState = {
+      name: "sshd.service", machineID: M1, hash: "", systemdLoadState: "error", systemdActiveState: "failed", systemdSubState: "shadowed",
+      reason: "sshd.service already exists on this host (defined by /lib/systemd/system/ssh.service)",
+    };
+    expect(cells(ok(formatUnitStates([refused, states[0]!], machines, defaults(UNIT_STATE_FIELDS_DEFAULT))))).toEqual([
+      ["UNIT", "MACHINE", "ACTIVE", "SUB"],
+      ["sshd.service", "113f16a7.../172.17.8.103", "failed", "shadowed"],
+      ["web.service", "595989bb.../5.6.7.8", "active", "running"],
+    ]);
+    expect(ok(formatUnitStates([refused, states[0]!], machines, { fields: "unit,reason", full: false, noLegend: true }))).toBe(
+      "sshd.service\tsshd.service already exists on this host (defined by /lib/systemd/system/ssh.service)\nweb.service\t-\n",
+    );
+  });
+
   test("an unknown key or an empty --fields is refused", () => {
     expect(formatUnitStates(states, machines, defaults("foo"))).toEqual({ ok: false, error: 'Invalid key in output format: "foo"' });
     expect(formatUnitStates(states, machines, defaults("unit,"))).toEqual({ ok: false, error: 'Invalid key in output format: ""' });

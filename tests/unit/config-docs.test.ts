@@ -35,6 +35,7 @@ test("the sample shows every key, and every example is valid", () => {
     "etcdRequestTimeoutMs",
     "agentTtlMs",
     "unitsDirectory",
+    "allowUnitShadowing",
     "stateDir",
     "systemdUser",
     "disableEngine",

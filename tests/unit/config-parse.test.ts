@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { ConfigError, DEFAULTS, KEY_NAMES, envName, parseConfig, type Config, type Env } from "../../src/config/index.ts";
 
 const FILE = "/etc/fleet/fleet.conf";
+const OWN = "fleet deletes the unit files it did not schedule from its units directory, so it must be fleet's own";
 
 function config(partial: Partial<Config>): Config {
   return { ...(structuredClone(DEFAULTS) as Config), ...partial };
@@ -66,6 +67,7 @@ const fileCases: [string, Partial<Config>][] = [
   ["api_max_request_bytes = 67108864", { apiMaxRequestBytes: 67108864 }],
   ["api_insecure = true", { apiInsecure: true }],
   ['units_directory = "/tmp/units"', { unitsDirectory: "/tmp/units" }],
+  ["allow_unit_shadowing = true", { allowUnitShadowing: true }],
   ["verbosity = 2", { verbosity: 2 }],
   ['verbosity = "1"', { verbosity: 1 }],
   ["enable_grpc = false", {}],
@@ -113,6 +115,7 @@ const envCases: [string, string, Partial<Config>][] = [
   ["FLEET_API_MAX_REQUEST_BYTES", "2097152", { apiMaxRequestBytes: 2097152 }],
   ["FLEET_API_INSECURE", "yes", { apiInsecure: true }],
   ["FLEET_UNITS_DIRECTORY", "/srv/units/", { unitsDirectory: "/srv/units/" }],
+  ["FLEET_ALLOW_UNIT_SHADOWING", "yes", { allowUnitShadowing: true }],
   ["FLEET_VERBOSITY", "2", { verbosity: 2 }],
   ["FLEET_SYSTEMD_USER", "1", { systemdUser: true }],
   ["FLEET_ENABLE_GRPC", "false", {}],
@@ -168,6 +171,7 @@ test("no file and no environment gives the documented defaults", () => {
     disableWatches: false,
     tokenLimit: 100,
     unitsDirectory: "/run/fleet/units/",
+    allowUnitShadowing: false,
     verbosity: 0,
     systemdUser: false,
     apiListen: [{ kind: "unix", path: "/var/run/fleet.sock" }],
@@ -270,6 +274,13 @@ const fileErrors: [string, string][] = [
   ["metadata = 5", `${F} metadata: 5 is not a list of key=value pairs or a table`],
   ["metadata = { a = [1] }", `${F} metadata: a: [1] is not a string`],
   ['units_directory = "run/units"', `${F} units_directory: "run/units" is not an absolute path`],
+  // The agent deletes unscheduled unit files from its directory: never one of systemd's.
+  ['units_directory = "/etc/systemd/system"', `${F} units_directory: "/etc/systemd/system" is inside /etc/systemd, where systemd looks for units (${OWN})`],
+  ['units_directory = "/lib/systemd/system/"', `${F} units_directory: "/lib/systemd/system/" is inside /lib/systemd, where systemd looks for units (${OWN})`],
+  ['units_directory = "/run//systemd/./transient"', `${F} units_directory: "/run//systemd/./transient" is inside /run/systemd, where systemd looks for units (${OWN})`],
+  ['units_directory = "/etc/systemd/system/multi-user.target.wants"', `${F} units_directory: "/etc/systemd/system/multi-user.target.wants" is inside /etc/systemd, where systemd looks for units (${OWN})`],
+  ['units_directory = "/run"', `${F} units_directory: "/run" is above /run/systemd, where systemd looks for units (${OWN})`],
+  ['units_directory = "/"', `${F} units_directory: "/" is above /etc/systemd, where systemd looks for units (${OWN})`],
   ["enable_grpc = true", `${F} enable_grpc: gRPC mode is not supported; set it to false or remove it`],
   ['enable_grpc = "on"', `${F} enable_grpc: "on" ${BOOL}`],
   ['verify_units = "sure"', `${F} verify_units: "sure" ${BOOL}`],

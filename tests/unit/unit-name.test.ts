@@ -38,6 +38,9 @@ describe("validateUnitName", () => {
     ["this+that.mount", "invalid character '+' in unit name"],
     ["dog=woof@.mount", 'invalid unit type for template: "mount"'],
     ["@foo.service", 'unit name cannot start in "@"'],
+    // It would be read as an option by systemctl on the unit's machine.
+    ["-H.service", 'unit name cannot start in "-"'],
+    ["--host.service", 'unit name cannot start in "-"'],
     ["foo@1.mount", 'invalid unit type for template: "mount"'],
     ["foo@{1,3}.service", "invalid character '{' in unit name"],
     ["foo@{1..3}.service", "invalid character '{' in unit name"],

@@ -1,4 +1,5 @@
 // /machines (fleet-reference.md §7.6): the live machines, and PATCH of dynamic metadata.
+import { InvalidRecordError } from "../registry/records.ts";
 import type { Registry } from "../registry/registry.ts";
 import { apiMachine, apiPage } from "./entities.ts";
 import { ApiError } from "./errors.ts";
@@ -25,6 +26,7 @@ export async function patchMachines(registry: Registry, body: string): Promise<R
     try {
       await registry.updateDynamicMetadata(machineId, changes);
     } catch (err) {
+      if (err instanceof InvalidRecordError) throw err;
       throw new ApiError(500, err instanceof Error ? err.message : String(err));
     }
   }

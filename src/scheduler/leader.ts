@@ -7,6 +7,7 @@ import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
 import { cmp, EtcdError, op } from "../registry/etcd/index.ts";
 import type { Compare, EtcdClient, KeyValue } from "../registry/etcd/index.ts";
 import type { LeaderRecord } from "../registry/models.ts";
+import { decodeLeaderAt, encodeLeaderAt } from "../registry/records.ts";
 import type { Logger } from "../log/logger.ts";
 import { sleep, systemClock, type Clock } from "./engine-clock.ts";
 
@@ -158,7 +159,7 @@ export class LeaderElection {
     try {
       res = await this.etcd.txn({
         compare: [cmp.createRevision(this.opts.key, "=", 0)],
-        success: [op.put(this.opts.key, JSON.stringify(record), { lease: lease.id })],
+        success: [op.put(this.opts.key, encodeLeaderAt(this.opts.key, record), { lease: lease.id })],
         failure: [op.get(this.opts.key)],
       });
     } catch (e) {
@@ -275,12 +276,9 @@ export class LeaderElection {
   }
 
   private noteLeader(kv: KeyValue): void {
-    let id = kv.value;
-    try {
-      id = (JSON.parse(kv.value) as LeaderRecord).machineID ?? kv.value;
-    } catch {
-      // Not ours to repair: show the raw value.
-    }
+    // Not ours to repair (the key is bound to the leader's lease): name what it holds.
+    const decoded = decodeLeaderAt(kv);
+    const id = decoded.ok ? decoded.value.machineID : `an unreadable record (${decoded.failure.reason})`;
     if (id === this.knownLeader) return;
     const from = this.knownLeader;
     this.knownLeader = id;

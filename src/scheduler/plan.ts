@@ -338,6 +338,7 @@ export function partitionSuspected(previousLiveCount: number, currentLiveCount: 
 
 function staleness(entry: Placement, unit: PlacementUnit): string | undefined {
   const parts: string[] = [];
+  if (entry.unreadable !== undefined) parts.push(`the stored entry is unreadable (${entry.unreadable})`);
   if (entry.hash !== undefined && unit.hash !== undefined && entry.hash !== unit.hash) parts.push("unit file changed");
   if (entry.desiredState !== undefined && entry.desiredState !== unit.desiredState) {
     parts.push(`desired state ${unit.desiredState} (was ${entry.desiredState})`);

@@ -239,6 +239,7 @@ export class LeaderElection {
             for (const ev of batch.events) {
               if (ev.type === "delete") return this.endTerm(term, "the leader key was deleted", true);
               if (ev.kv.createRevision !== term.epoch) return this.endTerm(term, "the leader key was replaced", true);
+              if (ev.kv.lease !== term.leaseId) await this.reclaim(term, ev.kv);
             }
             from = batch.revision + 1;
           } else if (batch.kind === "compacted") {
@@ -254,6 +255,21 @@ export class LeaderElection {
         await sleep(this.clock, delay, signal);
       }
     }
+  }
+
+  /**
+   * Someone overwrote the leader key (same epoch, but no longer on our lease): left so, it would
+   * outlive this leader and no candidate could ever win. Writes our record back on our lease.
+   */
+  private async reclaim(term: Term, kv: KeyValue): Promise<void> {
+    const decoded = decodeLeaderAt(kv);
+    const what = decoded.ok ? `a record of ${decoded.value.machineID}` : `an unreadable record (${decoded.failure.reason})`;
+    this.log.warn(`The leader key was overwritten with ${what}, not on the leader lease; writing it again`, { epoch: term.epoch });
+    const record: LeaderRecord = { machineID: this.opts.machineId, since: term.since };
+    await this.etcd.txn({
+      compare: [this.fence(term)],
+      success: [op.put(this.opts.key, encodeLeaderAt(this.opts.key, record), { lease: term.leaseId })],
+    });
   }
 
   /** Returns when the leader key is deleted, or after one TTL to look again (a safety net). */

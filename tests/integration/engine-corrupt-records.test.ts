@@ -57,3 +57,26 @@ test("units/bad.service = {} does not loop the engine: it is skipped, told about
   expect(log.lines.filter((l) => l.includes("Reconcile failed"))).toEqual([]);
   expect((await c.placements())["bad.service"]).toBeUndefined();
 }, 60_000);
+
+test("a leader key overwritten off the leader's lease is written back, so a successor can still win", async () => {
+  await using c = await Cluster.start();
+  const first = c.engine("e1");
+  const second = c.engine("e2");
+  first.engine.start();
+  await until("e1 leads", () => first.engine.isLeader());
+  second.engine.start();
+  const epoch = first.engine.epoch;
+  // A plain put keeps the key's create revision (the epoch) but takes it off the leader lease:
+  // left so, the key would outlive e1 and e2 could never win.
+  await c.client.put(c.keys.leader, '{"machineID":');
+  const back = await until("the leader key back on a lease", async () => {
+    const kv = await c.client.get(c.keys.leader);
+    return kv && kv.lease !== "0" ? kv : undefined;
+  });
+  expect(back.createRevision).toBe(epoch!);
+  expect(JSON.parse(back.value)).toMatchObject({ machineID: "e1" });
+  await first.log.waitFor("The leader key was overwritten with an unreadable record (not JSON: JSON Parse error: Unexpected EOF), not on the leader lease; writing it again");
+
+  await first.engine.stop({ resign: false });
+  await until("e2 leads once e1's lease expires", () => second.engine.isLeader());
+}, 60_000);

@@ -100,6 +100,18 @@ test("malformed records under every key kind: good units are still placed, start
       hashes.add(u!.hash);
     };
     for (let i = 0; i < 3; i++) await submit(`good-${i}.service`);
+    // Where the first units run, and their main pids: the fuzz must neither move nor restart them.
+    const before = new Map<string, { node: Node; pid: number }>();
+    for (const u of good) {
+      const { node, pid } = await waitFor(async () => {
+        for (const n of nodes) {
+          const pid = (await n.units.states([u])).get(u)?.activeState === "active" ? await n.units.mainPid(u) : undefined;
+          if (pid !== undefined) return { node: n, pid };
+        }
+        return undefined;
+      }, { timeoutMs: 30_000, what: `${u} running before the fuzz` });
+      before.set(u, { node, pid });
+    }
 
     const fuzzer = new RecordFuzzer(seed, { keys: keySpace(PREFIX), machines: () => IDS, goodUnits: () => good, goodHashes: () => hashes });
     const tried = new Map<string, number>();
@@ -134,6 +146,10 @@ test("malformed records under every key kind: good units are still placed, start
       expect(listed.sort()).toEqual([...good].sort());
       const states = (await (await call(node, "GET", "/fleet/v1/state")).json()) as { states: { name: string; systemdActiveState: string }[] };
       for (const u of good) expect(states.states.find((s) => s.name === u)?.systemdActiveState).toBe("active");
+    }
+
+    for (const [u, was] of before) {
+      expect({ u, machine: [...placed.get(u)!.keys()][0], pid: await was.node.units.mainPid(u) }).toEqual({ u, machine: was.node.id, pid: was.pid });
     }
 
     // Nothing failed, and every daemon told about each refused record it read exactly once.

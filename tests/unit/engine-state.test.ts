@@ -83,6 +83,14 @@ describe("unreadable schedule and pending records (the engine owns both)", () =>
     });
   });
 
+  test("an unreadable entry on another machine than the unit's readable one is the duplicate that goes", () => {
+    const snap = snapshotOf(k, {
+      ...caches({ machines: [machine("m1"), machine("m2")], units: [unit("a.service")], schedule: [entry("a.service", "m2")] }),
+      invalidSchedule: [failure(k.schedule("m1", "a.service"))],
+    });
+    expect(planSchedule(snap.state)).toEqual([{ kind: "unschedule", unit: "a.service", machine: "m1", reason: "duplicate placement (kept on m2)" }]);
+  });
+
   test("an unreadable entry of a unit that is gone is deleted; one whose key names no valid unit or machine is left alone", () => {
     const snap = snapshotOf(k, {
       ...caches({ machines: [machine("m1")], units: [unit("a.service")] }),

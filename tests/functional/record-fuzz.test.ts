@@ -104,7 +104,7 @@ test("malformed records under every key kind of a live cluster: good units are p
     for (const m of c.machines) {
       expect({ machine: m.name, ...(await daemonFacts(m)) }).toEqual({ machine: m.name, ...daemons.get(m)! });
       const journal = await m.journal(DAEMON_UNIT);
-      expect(journal.split("\n").filter((l) => /Unhandled|uncaught|\berror: |Reconcile failed| ERROR /.test(l))).toEqual([]);
+      expect(journal.split("\n").filter((l) => /Unhandled|uncaught|\]: error: |Reconcile failed|: ERROR /.test(l))).toEqual([]);
       const counts = await invalidCounts(m);
       for (const kind of WATCHED) expect({ kind, counted: counts.get(kind) ?? 0 }).toEqual({ kind, counted: fuzzer.written.get(kind) ?? 0 });
       counted.push([...counts.values()].reduce((a, b) => a + b, 0));

@@ -24,6 +24,7 @@ export const TEMPLATE_UNIT_TYPES: readonly string[] = ["path", "service", "socke
 export const UNIT_NAME_MAX = 255;
 
 const ALLOWED_CHARS = /^[0-9a-zA-Z:\-_.\\@]$/;
+const ALL_ALLOWED = /^[0-9a-zA-Z:\-_.\\@]*$/;
 const utf8 = new TextEncoder();
 
 /**
@@ -34,8 +35,8 @@ const utf8 = new TextEncoder();
  */
 export function validateUnitName(name: string): string | undefined {
   if (name.length === 0) return "unit name cannot be empty";
-  // Go measures the length in bytes.
-  if (utf8.encode(name).length > UNIT_NAME_MAX) {
+  // Go measures the length in bytes (a name of ASCII only needs no encoding to tell).
+  if (name.length > UNIT_NAME_MAX || (name.length * 3 > UNIT_NAME_MAX && utf8.encode(name).length > UNIT_NAME_MAX)) {
     return `unit name exceeds maximum length (${UNIT_NAME_MAX})`;
   }
   const dot = name.lastIndexOf(".");
@@ -49,8 +50,11 @@ export function validateUnitName(name: string): string | undefined {
   if (name.includes("@") && !TEMPLATE_UNIT_TYPES.includes(suffix)) {
     return `invalid unit type for template: ${goQuote(suffix)}`;
   }
-  for (const ch of name.slice(0, dot)) {
-    if (!ALLOWED_CHARS.test(ch)) return `invalid character ${goQuoteRune(ch)} in unit name`;
+  const prefix = name.slice(0, dot);
+  if (!ALL_ALLOWED.test(prefix)) {
+    for (const ch of prefix) {
+      if (!ALLOWED_CHARS.test(ch)) return `invalid character ${goQuoteRune(ch)} in unit name`;
+    }
   }
   if (name.startsWith("@")) return 'unit name cannot start in "@"';
   if (dot === 0) return `unit name ${goQuote(name)} has nothing before the unit type`;

@@ -2,7 +2,7 @@
 // machines, and which machines are live. Two informers (states/, machines/) on their own client;
 // the events they receive are counted so they can be taken out of etcd's watch-event figures.
 import { EtcdClient, type Watch, type WatchBatch } from "../../src/registry/etcd/index.ts";
-import { Informer } from "../../src/registry/informer.ts";
+import { acceptAll, Informer } from "../../src/registry/informer.ts";
 import { childName, childPair, keySpace, type KeySpace } from "../../src/registry/keys.ts";
 import type { UnitStateRecord } from "../../src/registry/models.ts";
 
@@ -29,9 +29,9 @@ export class Observer {
     };
     this.states = new Informer<boolean>({
       etcd, prefix: this.keys.states, pageSize: 5000,
-      decode: (kv) => (JSON.parse(kv.value) as UnitStateRecord).activeState === "active",
+      decode: acceptAll((kv) => (JSON.parse(kv.value) as UnitStateRecord).activeState === "active"),
     });
-    this.machines = new Informer<true>({ etcd, prefix: this.keys.machines, decode: () => true });
+    this.machines = new Informer<true>({ etcd, prefix: this.keys.machines, decode: acceptAll(() => true as const) });
     this.states.onChange((changes) => {
       for (const c of changes) {
         const pair = childPair(this.keys.states, c.key);

@@ -6,7 +6,8 @@
 import type { Logger } from "../log/logger.ts";
 import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
 import type { EtcdClient } from "../registry/etcd/index.ts";
-import { Informer, jsonDecoder } from "../registry/informer.ts";
+import { Informer, recordDecoder } from "../registry/informer.ts";
+import type { InvalidRecords } from "../registry/invalid-records.ts";
 import { childName, type KeySpace } from "../registry/keys.ts";
 import type { ScheduleEntry } from "../registry/models.ts";
 import type { UnitManager, UnitState } from "../systemd/unit-manager.ts";
@@ -41,6 +42,8 @@ export interface AgentOptions {
   publishCoalesceMs?: number;
   /** allow_unit_shadowing: load units whose names the host already defines itself. */
   allowShadowing?: boolean;
+  /** Where skipped records are told about (the daemon's one reporter by default). */
+  invalid?: InvalidRecords;
 }
 
 /**
@@ -88,7 +91,7 @@ export class Agent {
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.log;
     this.records = new LaunchRecords(opts.stateDir, opts.machineId, opts.units.unitsDirectory, opts.log);
-    this.texts = new UnitTexts(async (hash) => (await opts.etcd.get(opts.keys.unitFile(hash)))?.value);
+    this.texts = new UnitTexts(opts.keys, (hash) => opts.etcd.get(opts.keys.unitFile(hash)), opts.log, opts.invalid);
     this.publisher = new StatePublisher({
       etcd: opts.etcd, keys: opts.keys, machineId: opts.machineId, log: opts.log, coalesceMs: opts.publishCoalesceMs,
     });
@@ -122,7 +125,9 @@ export class Agent {
     this.publisher.setLease(reg.lease, reg.leaseKeys);
     if (!this.schedule) {
       const prefix = this.opts.keys.machineSchedule(this.opts.machineId);
-      this.schedule = new Informer<ScheduleEntry>({ etcd: this.opts.etcd, prefix, decode: jsonDecoder<ScheduleEntry>(), log: this.log });
+      // An unreadable entry keeps the last good one: the unit runs on until the engine rewrites it.
+      const decode = recordDecoder("schedule", this.opts.keys);
+      this.schedule = new Informer<ScheduleEntry>({ etcd: this.opts.etcd, prefix, decode, log: this.log, invalid: this.opts.invalid });
       this.schedule.onChange(() => this.kick());
       this.schedule.start();
     }

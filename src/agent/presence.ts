@@ -9,6 +9,7 @@ import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
 import { cmp, EtcdError, op, type EtcdClient, type KeyValue } from "../registry/etcd/index.ts";
 import type { KeySpace } from "../registry/keys.ts";
 import type { MachineRecord } from "../registry/models.ts";
+import { decodeRecord, encodeRecord } from "../registry/records.ts";
 import { isRecord, readJsonFile, removeFile, writeJsonFile } from "./state-file.ts";
 import { Sleeper } from "./sleeper.ts";
 
@@ -149,7 +150,7 @@ export class Presence {
     if (!lease) return false;
     const record = this.opts.machine();
     const key = this.opts.keys.machine(record.id);
-    const value = JSON.stringify(record);
+    const value = encodeRecord("machines", this.opts.keys, key, record);
     const r = await this.opts.etcd.txn({
       compare: [cmp.lease(key, "=", lease)],
       success: [op.put(key, value, { lease })],
@@ -240,6 +241,8 @@ export class Presence {
     const { etcd, keys } = this.opts;
     const record = this.opts.machine();
     const key = keys.machine(record.id);
+    // Checked before any lease is taken: a record no reader would accept is never registered.
+    const value = encodeRecord("machines", keys, key, record);
     const saved = this.readSaved(record.id);
     let lease = this.lease;
     let resumed = false;
@@ -263,7 +266,6 @@ export class Presence {
     // A lease from the file with another TTL (agent_ttl changed) is still ours to take over
     // from; left alone, it expires with whatever stale states are bound to it.
     const ours = new Set([lease, ...(saved ? [saved.lease] : [])]);
-    const value = JSON.stringify(record);
     this.written = value;
 
     const created = await etcd.txn({
@@ -295,7 +297,7 @@ export class Presence {
     } else {
       this.lease = undefined;
     }
-    return { kind: "duplicate", reason: duplicateReason(record.id, existing) };
+    return { kind: "duplicate", reason: duplicateReason(keys, record.id, existing) };
   }
 
   /**
@@ -334,14 +336,10 @@ export class Presence {
   }
 }
 
-function duplicateReason(machineId: string, existing: KeyValue): string {
-  let ip = "";
-  try {
-    const rec = JSON.parse(existing.value) as Partial<MachineRecord>;
-    ip = typeof rec.publicIP === "string" ? rec.publicIP : "";
-  } catch {
-    // An unreadable record still names its lease.
-  }
+function duplicateReason(keys: KeySpace, machineId: string, existing: KeyValue): string {
+  // An unreadable record still names its lease.
+  const decoded = decodeRecord("machines", keys, existing);
+  const ip = decoded.ok ? decoded.value.publicIP : "";
   return `Machine id ${machineId} is already registered by another live daemon (lease ${leaseHex(existing.lease)}, public IP ${ip || "-"}); not registering until it goes away`;
 }
 

@@ -7,6 +7,7 @@ import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
 import { op, type EtcdClient, type Op } from "../registry/etcd/index.ts";
 import { childPair, type KeySpace } from "../registry/keys.ts";
 import type { UnitStateRecord } from "../registry/models.ts";
+import { encodeRecord, InvalidRecordError } from "../registry/records.ts";
 
 export interface ReportedState {
   loadState: string;
@@ -146,8 +147,8 @@ export class StatePublisher {
     for (const unit of units) {
       const key = this.opts.keys.state(unit, this.opts.machineId);
       const rec = this.states.get(unit);
-      if (rec) {
-        const value = JSON.stringify(rec);
+      const value = rec && this.encode(unit, key, rec);
+      if (value !== undefined) {
         if (this.written.get(unit) !== value) ops.push({ unit, op: op.put(key, value, { lease }), value });
       } else if (this.written.has(unit)) {
         ops.push({ unit, op: op.del(key), value: undefined });
@@ -175,6 +176,17 @@ export class StatePublisher {
     }
     if (this.failures > 0) this.opts.log.info("Publishing unit states again");
     this.failures = 0;
+  }
+
+  /** The record's JSON, or undefined (logged) when a reader would refuse it: then none is published. */
+  private encode(unit: string, key: string, rec: UnitStateRecord): string | undefined {
+    try {
+      return encodeRecord("states", this.opts.keys, key, rec);
+    } catch (e) {
+      if (!(e instanceof InvalidRecordError)) throw e;
+      this.opts.log.warn(`Not publishing the state of ${unit}: ${e.failure.reason}`);
+      return undefined;
+    }
   }
 
   private wakeIdle(): void {

@@ -1,12 +1,21 @@
 // Unit file texts by hash, fetched from `unitfiles/<hash>` once and kept while a schedule entry
 // or a file on disk refers to them (content-addressed, so an entry never goes stale).
-import { contentHash } from "../systemd/unit-manager.ts";
+import type { Logger } from "../log/logger.ts";
+import type { KeyValue } from "../registry/etcd/index.ts";
+import { invalidRecords, type InvalidRecords } from "../registry/invalid-records.ts";
+import type { KeySpace } from "../registry/keys.ts";
+import { decodeUnitFile } from "../registry/records.ts";
 
 export class UnitTexts {
   private readonly texts = new Map<string, string>();
   private readonly inFlight = new Map<string, Promise<string>>();
 
-  constructor(private readonly fetch: (hash: string) => Promise<string | undefined>) {}
+  constructor(
+    private readonly keys: KeySpace,
+    private readonly fetch: (hash: string) => Promise<KeyValue | undefined>,
+    private readonly log?: Logger,
+    private readonly invalid: InvalidRecords = invalidRecords,
+  ) {}
 
   get size(): number {
     return this.texts.size;
@@ -29,12 +38,15 @@ export class UnitTexts {
   }
 
   private async load(hash: string): Promise<string> {
-    const text = await this.fetch(hash);
-    if (text === undefined) throw new Error(`Unit file ${hash} is not in etcd (unitfiles/${hash} is missing)`);
-    // The hash is the name: a text that does not match it must never reach systemd.
-    const actual = contentHash(text);
-    if (actual !== hash) throw new Error(`Unit file ${hash} in etcd does not match its hash (its content hashes to ${actual})`);
-    this.texts.set(hash, text);
-    return text;
+    const kv = await this.fetch(hash);
+    if (kv === undefined) throw new Error(`Unit file ${hash} is not in etcd (unitfiles/${hash} is missing)`);
+    // The hash is the name: a text that does not match it, or is no unit file, never reaches systemd.
+    const decoded = decodeUnitFile(this.keys, kv);
+    if (!decoded.ok) {
+      this.invalid.report(decoded.failure, kv.modRevision, this.log);
+      throw new Error(`Unit file ${hash} in etcd cannot be used: ${decoded.failure.reason}`);
+    }
+    this.texts.set(hash, decoded.value.text);
+    return decoded.value.text;
   }
 }

@@ -1,6 +1,7 @@
 // The API's one error type and its JSON body, `{"error":{"code":N,"message":"..."}}`, and the
 // one place other errors are turned into it.
 import { EtcdError } from "../registry/etcd/errors.ts";
+import { InvalidRecordError } from "../registry/records.ts";
 import { jsonResponse } from "./json.ts";
 
 /** An error answered to the client as is: `message` is sent, so it must not leak internals. */
@@ -23,13 +24,16 @@ export function errorResponse(status: number, message: string, headers?: Record<
 /**
  * The client's error for a failure that is the request's fault, or undefined for one that is
  * not (a registry or internal failure). etcd refusing a write for its size is the request's
- * fault: retrying cannot help, so it is a 413 that says so rather than a 500.
+ * fault: retrying cannot help, so it is a 413 that says so rather than a 500. A record the
+ * request would have stored is refused by every reader (e.g. a machine id with "/"): a 400
+ * naming it.
  */
 export function clientErrorOf(err: unknown): ApiError | undefined {
   if (err instanceof ApiError) return err;
   if (err instanceof EtcdError && err.kind === "too-large") {
     return new ApiError(413, `request is too large for etcd (${err.detail}): the change must fit in etcd's --max-request-bytes`);
   }
+  if (err instanceof InvalidRecordError) return new ApiError(400, err.message);
   return undefined;
 }
 

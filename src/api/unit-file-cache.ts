@@ -2,7 +2,6 @@
 // stale: listing units reads each distinct file from etcd once per daemon, not per request.
 import type { Registry } from "../registry/registry.ts";
 import type { UnitOption } from "../unit/types.ts";
-import { parseUnitFile } from "../unit/unit-file.ts";
 
 export class UnitFileCache {
   private readonly entries = new Map<string, readonly UnitOption[]>();
@@ -12,13 +11,13 @@ export class UnitFileCache {
     private readonly maxEntries = 4096,
   ) {}
 
-  /** The options of the unit file with this hash; undefined when etcd does not have it. */
+  /** The options of the unit file with this hash; undefined when etcd has no readable file. */
   async options(hash: string): Promise<readonly UnitOption[] | undefined> {
     const hit = this.entries.get(hash);
     if (hit) return hit;
-    const text = await this.registry.getUnitFile(hash);
-    if (text === undefined) return undefined;
-    const options = parseUnitFile(text);
+    const file = await this.registry.getUnitFile(hash);
+    if (file === undefined) return undefined;
+    const { options } = file;
     if (this.entries.size >= this.maxEntries) {
       // Map iteration follows insertion order: drop the oldest entry.
       const oldest = this.entries.keys().next().value;

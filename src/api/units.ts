@@ -102,8 +102,14 @@ export async function putUnit(ctx: UnitsContext, urlName: string, req: Request):
   for (let attempt = 0; attempt < 3; attempt++) {
     let existing: UnitRecord | undefined;
     if (submitted) {
-      const r = await ctx.registry.createUnitOrGet(unitRecord(submitted, initialState(name, body.desiredState)), submitted.text);
+      const record = unitRecord(submitted, initialState(name, body.desiredState));
+      const r = await ctx.registry.createUnitOrGet(record, submitted.text);
       if (r.created) return new Response(null, { status: 201 });
+      if (!r.existing) {
+        // The stored record is unreadable (told about in the log): the submission replaces it.
+        await ctx.registry.replaceUnit(record, submitted.text);
+        return new Response(null, { status: 201 });
+      }
       existing = r.existing;
     } else {
       existing = await ctx.registry.getUnit(name);

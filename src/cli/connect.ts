@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { ApiDriver } from "./api-driver.ts";
+import type { Logger } from "../log/logger.ts";
 import type { FleetClient } from "./client.ts";
 import { apiBaseUrl, InitError, planConnection } from "./endpoint.ts";
 import { EtcdDriver } from "./etcd-driver.ts";
@@ -36,7 +37,7 @@ export function sshSettings(g: GlobalOptions, port = 22): SshSettings {
   };
 }
 
-export async function connect(g: GlobalOptions, debug?: (line: string) => void): Promise<Connection> {
+export async function connect(g: GlobalOptions, debug?: (line: string) => void, log?: Pick<Logger, "warn">): Promise<Connection> {
   const plan = planConnection(g);
   if (Boolean(g.certFile) !== Boolean(g.keyFile)) {
     throw new InitError("a TLS client certificate needs both --cert-file and --key-file");
@@ -55,7 +56,7 @@ export async function connect(g: GlobalOptions, debug?: (line: string) => void):
       endpoints = [`${target.protocol}//${tunnel.tcpAddress}`];
     }
     const tls = g.caFile || g.certFile ? { caFile: g.caFile || undefined, certFile: g.certFile || undefined, keyFile: g.keyFile || undefined } : undefined;
-    const driver = new EtcdDriver({ endpoints, prefix: g.etcdKeyPrefix, requestTimeout: g.requestTimeout, tls });
+    const driver = new EtcdDriver({ endpoints, prefix: g.etcdKeyPrefix, requestTimeout: g.requestTimeout, tls, log });
     return { client: withTunnel(driver, tunnel), warnings: plan.warnings };
   }
 

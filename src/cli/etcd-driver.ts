@@ -1,11 +1,11 @@
 // FleetClient straight over etcd through the registry module (--driver=etcd). It writes what the
 // API writes and derives currentState the way the API does, so both drivers answer alike.
 import { deriveUnitStatus } from "../api/current-state.ts";
+import type { Logger } from "../log/logger.ts";
 import { EtcdClient, EtcdError } from "../registry/etcd/index.ts";
 import type { UnitRecord } from "../registry/models.ts";
 import { Registry } from "../registry/registry.ts";
 import { unitRecord } from "../api/unit-record.ts";
-import { parseUnitFile } from "../unit/unit-file.ts";
 import { unitNameInfo } from "../unit/unit-name.ts";
 import type { DesiredState, UnitOption } from "../unit/types.ts";
 import { ClientError, type FleetClient, type Machine, type StateFilter, type Unit, type UnitState } from "./client.ts";
@@ -17,6 +17,8 @@ export interface EtcdDriverOptions {
   /** Per-request timeout in seconds; 0 or less means the client's default. */
   requestTimeout: number;
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** Where a record skipped as unreadable is told about (fleetctl's stderr), once per key. */
+  log?: Pick<Logger, "warn">;
 }
 
 export class EtcdDriver implements FleetClient {
@@ -33,7 +35,7 @@ export class EtcdDriver implements FleetClient {
       // A command fails fast and names the endpoint rather than retrying behind the user's back.
       retries: 0,
     });
-    this.registry = new Registry(this.etcd, opts.prefix);
+    this.registry = new Registry(this.etcd, opts.prefix, { log: opts.log });
   }
 
   async listUnits(): Promise<Unit[]> {
@@ -150,17 +152,10 @@ export class EtcdDriver implements FleetClient {
 
   private async unitFiles(hashes: string[]): Promise<Map<string, UnitOption[]>> {
     const unique = [...new Set(hashes)];
-    const texts = await Promise.all(unique.map((h) => this.registry.getUnitFile(h)));
+    const files = await Promise.all(unique.map((h) => this.registry.getUnitFile(h)));
     const out = new Map<string, UnitOption[]>();
-    unique.forEach((h, i) => {
-      const text = texts[i];
-      if (text === undefined) return;
-      try {
-        out.set(h, parseUnitFile(text));
-      } catch {
-        // A stored file that does not parse shows as a unit without options.
-      }
-    });
+    // A file that is missing or unreadable shows as a unit without options.
+    for (const f of files) if (f) out.set(f.hash, f.options);
     return out;
   }
 

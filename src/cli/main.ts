@@ -80,7 +80,7 @@ export async function runCtl(args: string[], environment: CtlEnvironment = {}): 
     let client: FleetClient | undefined;
     if (cmd.needsClient) {
       try {
-        const conn = await connect(global, global.debug ? (line) => log.debug(line) : undefined);
+        const conn = await connect(global, global.debug ? (line) => log.debug(line) : undefined, log);
         client = conn.client;
         for (const w of conn.warnings) log.warn(w);
       } catch (err) {

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { loadUnitFile, UnitFileError, unitHash } from "../unit/unit-file.ts";
-import { appendDefaultUnitType, mangleUnitName, unitNameInfo } from "../unit/unit-name.ts";
+import { appendDefaultUnitType, mangleUnitName, unitNameInfo, validateUnitName } from "../unit/unit-name.ts";
 import type { DesiredState, UnitOption } from "../unit/types.ts";
 import { errorText, type Unit } from "./client.ts";
 import type { Ctx } from "./command.ts";
@@ -109,6 +109,9 @@ export async function lazyCreateUnits(ctx: Ctx, args: readonly string[], o: Lazy
     for (const rawArg of args) {
       const arg = appendDefaultUnitType(rawArg);
       const name = mangleUnitName(arg);
+      // A name no part of fleet accepts is refused before any request is made.
+      const invalid = validateUnitName(name);
+      if (invalid !== undefined) throw new CreateError(invalid);
       let existing: Unit | undefined;
       try {
         existing = await ctx.client.getUnit(name);

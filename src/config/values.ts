@@ -3,6 +3,7 @@
 // "<key>: ", e.g. `"abc" is not an integer`.
 import { isIP } from "node:net";
 import { OWN_DIRECTORY_WHY, unitsDirectoryProblem } from "../systemd/unit-paths.ts";
+import { MACHINE_ID_RULE, machineIdProblem } from "../registry/record-values.ts";
 import { durationProblem, parseDuration } from "./duration.ts";
 import type { ListenAddress } from "./types.ts";
 
@@ -158,9 +159,8 @@ export function asIp(v: unknown): string {
 
 export function asMachineId(v: unknown): string {
   const s = asString(v);
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(s)) {
-    throw new BadValue(`${show(s)} is not a machine ID (letters, digits, "-", "_" and ".")`);
-  }
+  // The registry's rule: a machine id its readers would refuse is refused here.
+  if (machineIdProblem(s) !== undefined) throw new BadValue(`${show(s)} is not a machine ID (${MACHINE_ID_RULE})`);
   return s;
 }
 

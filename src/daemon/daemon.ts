@@ -19,6 +19,7 @@ import type { UnitManager } from "../systemd/unit-manager.ts";
 import { detectPublicIp, readMachineId } from "./identity.ts";
 import { MachineRefresher, type RefreshClock } from "./machine-refresher.ts";
 import { registryMetricsObserver } from "./registry-metrics.ts";
+import { InvalidRecords, invalidRecords } from "../registry/invalid-records.ts";
 import { planReload, type ReloadPlan } from "./reload-plan.ts";
 import { sdNotify } from "./sd-notify.ts";
 
@@ -117,9 +118,11 @@ export class Daemon {
       tls: { caFile: config.etcdCafile, certFile: config.etcdCertfile, keyFile: config.etcdKeyfile },
       onOperation: registryMetricsObserver(opts.metrics ?? fleetMetrics),
     });
-    const registry = new Registry(etcd, config.etcdKeyPrefix);
+    // One reporter for the engine, the agent and the API: a bad record is told about once.
+    const invalid = opts.metrics ? new InvalidRecords(opts.metrics) : invalidRecords;
+    const registry = new Registry(etcd, config.etcdKeyPrefix, { log: log.child("registry"), invalid });
     const agent = new Agent({
-      etcd, keys: registry.keys, machineId, units, stateDir: config.stateDir, log: log.child("agent"), allowShadowing: config.allowUnitShadowing,
+      etcd, keys: registry.keys, machineId, units, stateDir: config.stateDir, log: log.child("agent"), allowShadowing: config.allowUnitShadowing, invalid,
     });
     const daemon = new Daemon(opts, machine, etcd, registry, units, agent);
 

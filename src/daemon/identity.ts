@@ -1,6 +1,7 @@
 // Who this machine is: its id, its public IP. Reads the host, so kept apart from the pure parts.
 import { readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
+import { MACHINE_ID_RULE, machineIdProblem, show } from "../registry/record-values.ts";
 
 export class IdentityError extends Error {
   override name = "IdentityError";
@@ -17,6 +18,9 @@ export function readMachineId(configured: string | undefined, file = "/etc/machi
   }
   const id = text.trim();
   if (!id) throw new IdentityError(`Unable to determine local machine ID: ${file} is empty`);
+  if (machineIdProblem(id) !== undefined) {
+    throw new IdentityError(`Unable to determine local machine ID: ${file} holds ${show(id)}, not a machine ID (${MACHINE_ID_RULE}); set machine_id`);
+  }
   return id;
 }
 

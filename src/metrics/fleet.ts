@@ -22,6 +22,8 @@ export interface FleetMetrics {
   readonly registryOperationFailedCount: Counter<"type">;
   /** API responses, by HTTP method and status code. */
   readonly apiRequestCount: Counter<"method" | "code">;
+  /** Stored records refused by their decoder, once per key and revision, by key family. */
+  readonly registryInvalidRecords: Counter<"kind">;
 }
 
 /** Creates fleet's metrics in `registry` (a fresh one by default), with the process metrics. */
@@ -76,6 +78,11 @@ export function createFleetMetrics(registry = new MetricsRegistry()): FleetMetri
       name: "fleet_api_request_count_total",
       help: "HTTP API requests answered, by method and status code.",
       labelNames: ["method", "code"],
+    })),
+    registryInvalidRecords: r(new Counter({
+      name: "fleet_registry_invalid_records_total",
+      help: "Records in etcd that were skipped because they could not be read, once per key and revision, by key family.",
+      labelNames: ["kind"],
     })),
   };
 }

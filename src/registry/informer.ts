@@ -2,10 +2,15 @@
 // watch resumed from the list's revision. When the watch cannot resume (history compacted, or
 // a failure the client cannot reconnect through) it re-lists and emits the difference, so a
 // consumer sees every add, update and delete exactly once and never the same change twice.
+// A value its decoder refuses is skipped: told about once (invalid-records.ts), the last good
+// value of the key kept, and the key listed in invalidEntries() until it is fixed or deleted.
 import { backoffDelay, type Backoff } from "./etcd/backoff.ts";
 import { EtcdError, prefixEnd } from "./etcd/index.ts";
 import type { EtcdClient, KeyValue, Watch } from "./etcd/index.ts";
 import type { Logger } from "../log/logger.ts";
+import { invalidRecords, type InvalidRecords } from "./invalid-records.ts";
+import { decodeRecord, type Decoded, type RecordFailure, type RecordKind, type RecordTypes } from "./records.ts";
+import type { KeySpace } from "./keys.ts";
 
 export type ChangeType = "add" | "update" | "delete";
 
@@ -21,14 +26,20 @@ export interface InformerChange<T> {
   source: "list" | "watch";
 }
 
+/**
+ * Called with each batch of changes; an empty batch when only the set of invalid keys changed
+ * (a key turned unreadable, or an unreadable one was fixed or deleted).
+ */
 export type ChangeListener<T> = (changes: InformerChange<T>[]) => void;
 
 export interface InformerOptions<T> {
   etcd: Pick<EtcdClient, "range" | "watch">;
   prefix: string;
-  /** Decodes one value; a throw skips the key (an existing cached value is kept) and logs. */
-  decode: (kv: KeyValue) => T;
+  /** Decodes one value; a failure (or a throw) skips the key, keeping a cached value. */
+  decode: (kv: KeyValue) => Decoded<T>;
   log?: Logger;
+  /** Where refused values are told about (default: the daemon's one reporter). */
+  invalid?: InvalidRecords;
   /** Keys per range request while listing (default 1000); pages share one revision. */
   pageSize?: number;
   /** Back-off between failed list or watch attempts. */
@@ -62,6 +73,8 @@ export class Informer<T> {
   /** Resolves once the first list is in the cache (or when closed before that). */
   readonly synced: Promise<void>;
   private readonly cache = new Map<string, Entry<T>>();
+  /** Keys whose current value was refused, with why and at which revision. */
+  private readonly invalid = new Map<string, { failure: RecordFailure; modRevision: number }>();
   private readonly listeners = new Set<ChangeListener<T>>();
   private readonly waiters: { revision: number; resolve: () => void }[] = [];
   private readonly log: Logger | undefined;
@@ -126,6 +139,11 @@ export class Informer<T> {
 
   keys(): IterableIterator<string> {
     return this.cache.keys();
+  }
+
+  /** Keys whose current value could not be decoded, and why (a cached last good value may remain). */
+  *invalidEntries(): IterableIterator<[string, RecordFailure]> {
+    for (const [k, e] of this.invalid) yield [k, e.failure];
   }
 
   /** Calls `cb` with each batch of changes, synchronously after the cache has applied it. */
@@ -247,12 +265,18 @@ export class Informer<T> {
   private applyList(kvs: KeyValue[], revision: number): number {
     const changes: InformerChange<T>[] = [];
     const seen = new Set<string>();
+    let invalidChanged = false;
     for (const kv of kvs) {
       seen.add(kv.key);
       const old = this.cache.get(kv.key);
       if (old && old.modRevision === kv.modRevision) continue;
+      if (this.invalid.get(kv.key)?.modRevision === kv.modRevision) continue;
+      if (this.invalid.has(kv.key)) invalidChanged = true;
       const value = this.decode(kv);
-      if (value === undefined) continue;
+      if (value === undefined) {
+        invalidChanged = true;
+        continue;
+      }
       this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision, lease: kv.lease });
       changes.push({ key: kv.key, type: old ? "update" : "add", value: value.v, prev: old?.value, source: "list" });
     }
@@ -261,39 +285,59 @@ export class Informer<T> {
       this.cache.delete(key);
       changes.push({ key, type: "delete", value: undefined, prev: old.value, source: "list" });
     }
+    for (const key of this.invalid.keys()) {
+      if (seen.has(key)) continue;
+      this.invalid.delete(key);
+      invalidChanged = true;
+    }
     this.advance(revision);
-    this.emit(changes);
+    this.emit(changes, invalidChanged);
     return changes.length;
   }
 
   private applyEvents(events: { type: "put" | "delete"; kv: KeyValue }[], revision: number): void {
     const changes: InformerChange<T>[] = [];
+    let invalidChanged = false;
     for (const { type, kv } of events) {
       // Already reflected by a list that was newer than this event.
       if (kv.modRevision <= this.rev || !kv.key.startsWith(this.prefix)) continue;
       const old = this.cache.get(kv.key);
+      if (this.invalid.has(kv.key)) invalidChanged = true;
       if (type === "delete") {
+        this.invalid.delete(kv.key);
         if (!old) continue;
         this.cache.delete(kv.key);
         changes.push({ key: kv.key, type: "delete", value: undefined, prev: old.value, source: "watch" });
         continue;
       }
       const value = this.decode(kv);
-      if (value === undefined) continue;
+      if (value === undefined) {
+        invalidChanged = true;
+        continue;
+      }
       this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision, lease: kv.lease });
       changes.push({ key: kv.key, type: old ? "update" : "add", value: value.v, prev: old?.value, source: "watch" });
     }
     this.advance(revision);
-    this.emit(changes);
+    this.emit(changes, invalidChanged);
   }
 
+  /** The decoded value, or undefined (told about, and the key marked invalid) when refused. */
   private decode(kv: KeyValue): { v: T } | undefined {
+    let decoded: Decoded<T>;
     try {
-      return { v: this.opts.decode(kv) };
+      decoded = this.opts.decode(kv);
     } catch (e) {
-      this.log?.error(`Ignoring ${kv.key} at revision ${kv.modRevision}: ${errorText(e)}`);
-      return undefined;
+      // A decoder that throws is a bug; the key is still skipped rather than the informer stopped.
+      decoded = { ok: false, failure: { kind: "unknown", key: kv.key, reason: `the decoder failed: ${errorText(e)}` } };
     }
+    if (decoded.ok) {
+      this.invalid.delete(kv.key);
+      return { v: decoded.value };
+    }
+    this.invalid.set(kv.key, { failure: decoded.failure, modRevision: kv.modRevision });
+    (this.opts.invalid ?? invalidRecords).report(decoded.failure, kv.modRevision, this.log);
+    return undefined;
   }
 
   private advance(revision: number): void {
@@ -311,8 +355,8 @@ export class Informer<T> {
     }
   }
 
-  private emit(changes: InformerChange<T>[]): void {
-    if (changes.length === 0) return;
+  private emit(changes: InformerChange<T>[], invalidChanged = false): void {
+    if (changes.length === 0 && !invalidChanged) return;
     for (const cb of [...this.listeners]) {
       try {
         cb(changes);
@@ -336,9 +380,14 @@ export class Informer<T> {
   }
 }
 
-/** JSON decoding for informers of fleet's records. */
-export function jsonDecoder<T>(): (kv: KeyValue) => T {
-  return (kv) => JSON.parse(kv.value) as T;
+/** The registry's decoder for one kind of record (records.ts), for an informer of that family. */
+export function recordDecoder<K extends RecordKind>(kind: K, keys: KeySpace): (kv: KeyValue) => Decoded<RecordTypes[K]> {
+  return (kv) => decodeRecord(kind, keys, kv);
+}
+
+/** Accepts every value as `read` makes it (for families whose keys alone matter). */
+export function acceptAll<T>(read: (kv: KeyValue) => T): (kv: KeyValue) => Decoded<T> {
+  return (kv) => ({ ok: true, value: read(kv) });
 }
 
 function errorText(e: unknown): string {

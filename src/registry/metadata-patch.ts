@@ -4,7 +4,8 @@
 // its metadata unchanged since the read.
 import { cmp, op } from "./etcd/txn.ts";
 import type { KeyValue, Op } from "./etcd/types.ts";
-import { decode, type Registry, RegistryError } from "./registry.ts";
+import { encodeRecord } from "./records.ts";
+import { type Registry, RegistryError } from "./registry.ts";
 
 /** Machines per transaction: each costs two ops or compares, and etcd allows 128 by default. */
 export const MACHINES_PER_TXN = 64;
@@ -71,7 +72,8 @@ async function writeGroup(registry: Registry, group: readonly string[], current:
   const success: Op[] = [];
   for (const id of group) {
     const { kv } = current.get(id)!;
-    const next: Record<string, string> = kv ? { ...decode<Record<string, string>>(kv) } : {};
+    // An unreadable record is replaced: it held nothing anyone could use.
+    const next: Record<string, string> = { ...((kv && registry.read("metadata", kv)) || {}) };
     for (const [key, value] of Object.entries(changes.get(id) ?? {})) {
       if (value === undefined) delete next[key];
       else next[key] = value;
@@ -79,7 +81,7 @@ async function writeGroup(registry: Registry, group: readonly string[], current:
     const key = k.metadata(id);
     compare.push(cmp.createRevision(k.machine(id), ">", 0));
     compare.push(kv ? cmp.modRevision(key, "=", kv.modRevision) : cmp.createRevision(key, "=", 0));
-    success.push(Object.keys(next).length > 0 ? op.put(key, JSON.stringify(next)) : op.del(key));
+    success.push(Object.keys(next).length > 0 ? op.put(key, encodeRecord("metadata", k, key, next)) : op.del(key));
   }
   return (await registry.etcd.txn({ compare, success })).succeeded;
 }

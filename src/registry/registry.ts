@@ -1,15 +1,21 @@
 // Typed reads and writes of fleet's records in etcd, shared by the API, the CLI's etcd driver,
-// the engine and the agent. Raw etcd stays in src/registry/etcd/; JSON shapes in models.ts.
+// the engine and the agent. Raw etcd stays in src/registry/etcd/; JSON shapes in models.ts;
+// every value read or written goes through its decoder in records.ts. A stored record that
+// fails its decoder is treated as absent (told about once, see invalid-records.ts): it never
+// fails a listing or a lookup of other records, and a write of the same key replaces it.
+import type { Logger } from "../log/logger.ts";
 import type { EtcdClient } from "./etcd/client.ts";
 import type { KeyValue } from "./etcd/types.ts";
 import { cmp, op } from "./etcd/txn.ts";
+import { invalidRecords, type InvalidRecords } from "./invalid-records.ts";
 import { childName, childPair, keySpace, type KeySpace } from "./keys.ts";
 import type {
   DrainRecord, LeaderRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord, UnitStateRecord,
 } from "./models.ts";
+import { decodeRecord, encodeRecord, encodeUnitFile, type RecordKind, type RecordTypes, type UnitFileRecord } from "./records.ts";
 import type { DesiredState } from "../unit/types.ts";
 
-/** A record that could not be decoded: the key is named so an operator can repair it. */
+/** A registry operation that could not complete (too many concurrent changes). */
 export class RegistryError extends Error {
   constructor(message: string, readonly key?: string) {
     super(message);
@@ -17,12 +23,10 @@ export class RegistryError extends Error {
   }
 }
 
-export function decode<T>(kv: KeyValue): T {
-  try {
-    return JSON.parse(kv.value) as T;
-  } catch (err) {
-    throw new RegistryError(`Cannot decode ${kv.key}: ${(err as Error).message}`, kv.key);
-  }
+export interface RegistryOptions {
+  /** Where a skipped record is told about (the daemon's logger, or fleetctl's stderr). */
+  log?: Pick<Logger, "warn">;
+  invalid?: InvalidRecords;
 }
 
 export interface MachineView extends MachineRecord {
@@ -37,25 +41,57 @@ export interface UnitStateView extends UnitStateRecord {
 
 export class Registry {
   readonly keys: KeySpace;
+  /** Where this registry's readers tell about skipped records; the engine and agent share it. */
+  readonly invalid: InvalidRecords;
 
-  constructor(readonly etcd: EtcdClient, prefix: string) {
+  constructor(readonly etcd: EtcdClient, prefix: string, private readonly opts: RegistryOptions = {}) {
     this.keys = keySpace(prefix);
+    this.invalid = opts.invalid ?? invalidRecords;
+  }
+
+  /** The decoded record, or undefined (told about once) when its decoder refuses it. */
+  read<K extends RecordKind>(kind: K, kv: KeyValue): RecordTypes[K] | undefined {
+    const decoded = decodeRecord(kind, this.keys, kv);
+    if (decoded.ok) return decoded.value;
+    this.invalid.report(decoded.failure, kv.modRevision, this.opts.log);
+    return undefined;
+  }
+
+  /** Each readable record with its key, in key order. */
+  private readAll<K extends RecordKind>(kind: K, kvs: readonly KeyValue[]): [KeyValue, RecordTypes[K]][] {
+    const out: [KeyValue, RecordTypes[K]][] = [];
+    for (const kv of kvs) {
+      const value = this.read(kind, kv);
+      if (value !== undefined) out.push([kv, value]);
+    }
+    return out;
+  }
+
+  private unitOps(unit: UnitRecord, text: string) {
+    const key = this.keys.unit(unit.name);
+    return {
+      key,
+      file: op.put(this.keys.unitFile(unit.hash), encodeUnitFile(this.keys, unit.hash, text)),
+      record: op.put(key, encodeRecord("units", this.keys, key, unit)),
+    };
   }
 
   // ---- units and unit files ------------------------------------------------------------
 
   async getUnit(name: string): Promise<UnitRecord | undefined> {
     const kv = await this.etcd.get(this.keys.unit(name));
-    return kv ? decode<UnitRecord>(kv) : undefined;
+    return kv ? this.read("units", kv) : undefined;
   }
 
   async listUnits(): Promise<UnitRecord[]> {
     const { kvs } = await this.etcd.range(this.keys.units, { prefix: true });
-    return kvs.map((kv) => decode<UnitRecord>(kv)).sort(byName);
+    return this.readAll("units", kvs).map(([, u]) => u).sort(byName);
   }
 
-  async getUnitFile(hash: string): Promise<string | undefined> {
-    return (await this.etcd.get(this.keys.unitFile(hash)))?.value;
+  /** The unit file with this hash: its text (which hashes to it) and its options. */
+  async getUnitFile(hash: string): Promise<UnitFileRecord | undefined> {
+    const kv = await this.etcd.get(this.keys.unitFile(hash));
+    return kv ? this.read("unitfiles", kv) : undefined;
   }
 
   /**
@@ -68,30 +104,26 @@ export class Registry {
 
   /**
    * createUnit() that, when the unit exists, writes nothing and returns the existing record from
-   * the same transaction: one request whether it creates or not.
+   * the same transaction: one request whether it creates or not. `existing` is undefined when
+   * the stored record cannot be read (the caller may replace it).
    */
   async createUnitOrGet(unit: UnitRecord, text: string): Promise<{ created: true } | { created: false; existing: UnitRecord | undefined }> {
-    const key = this.keys.unit(unit.name);
+    const { key, file, record } = this.unitOps(unit, text);
     const res = await this.etcd.txn({
       compare: [cmp.createRevision(key, "=", 0)],
-      success: [op.put(this.keys.unitFile(unit.hash), text), op.put(key, JSON.stringify(unit))],
+      success: [file, record],
       failure: [op.get(key)],
     });
     if (res.succeeded) return { created: true };
     const got = res.responses[0];
     const kv = got?.type === "range" ? got.kvs[0] : undefined;
-    return { created: false, existing: kv ? decode<UnitRecord>(kv) : undefined };
+    return { created: false, existing: kv ? this.read("units", kv) : undefined };
   }
 
   /** Overwrites a unit (used by --replace): the file is stored first so readers never miss it. */
   async replaceUnit(unit: UnitRecord, text: string): Promise<void> {
-    await this.etcd.txn({
-      compare: [],
-      success: [
-        op.put(this.keys.unitFile(unit.hash), text),
-        op.put(this.keys.unit(unit.name), JSON.stringify(unit)),
-      ],
-    });
+    const { file, record } = this.unitOps(unit, text);
+    await this.etcd.txn({ compare: [], success: [file, record] });
   }
 
   /**
@@ -102,12 +134,12 @@ export class Registry {
     const key = this.keys.unit(name);
     for (let attempt = 0; attempt < 10; attempt++) {
       const kv = await this.etcd.get(key);
-      if (!kv) return false;
-      const unit = decode<UnitRecord>(kv);
+      const unit = kv ? this.read("units", kv) : undefined;
+      if (!kv || !unit) return false;
       if (unit.desiredState === desiredState) return true;
       const res = await this.etcd.txn({
         compare: [cmp.modRevision(key, "=", kv.modRevision)],
-        success: [op.put(key, JSON.stringify({ ...unit, desiredState }))],
+        success: [op.put(key, encodeRecord("units", this.keys, key, { ...unit, desiredState }))],
       });
       if (res.succeeded) return true;
     }
@@ -128,16 +160,11 @@ export class Registry {
       this.etcd.range(this.keys.metadatas, { prefix: true }),
       this.etcd.range(this.keys.drains, { prefix: true }),
     ]);
-    const drained = new Set(drains.kvs.map((kv) => childName(this.keys.drains, kv.key)));
+    const drained = new Set(this.readAll("drain", drains.kvs).map(([kv]) => childName(this.keys.drains, kv.key)));
     const meta = new Map<string, Record<string, string>>();
-    for (const kv of dynamic.kvs) {
-      const id = childName(this.keys.metadatas, kv.key);
-      if (id) meta.set(id, decode<Record<string, string>>(kv));
-    }
-    return machines.kvs
-      .map((kv) => decode<MachineRecord>(kv))
-      .filter((m) => m.id !== "")
-      .map((m) => {
+    for (const [kv, m] of this.readAll("metadata", dynamic.kvs)) meta.set(childName(this.keys.metadatas, kv.key)!, m);
+    return this.readAll("machines", machines.kvs)
+      .map(([, m]) => {
         const view: MachineView = { ...m, metadata: mergeMetadata(m.metadata, meta.get(m.id)) };
         // The drain mark lives apart from the lease-bound record; a record's own flag is ignored.
         delete view.drained;
@@ -149,7 +176,7 @@ export class Registry {
 
   async getDynamicMetadata(machineId: string): Promise<Record<string, string>> {
     const kv = await this.etcd.get(this.keys.metadata(machineId));
-    return kv ? decode<Record<string, string>>(kv) : {};
+    return (kv && this.read("metadata", kv)) || {};
   }
 
   /**
@@ -160,7 +187,8 @@ export class Registry {
     const key = this.keys.metadata(machineId);
     for (let attempt = 0; attempt < 10; attempt++) {
       const kv = await this.etcd.get(key);
-      const current = kv ? decode<Record<string, string>>(kv) : {};
+      // An unreadable record is replaced: it held nothing anyone could use.
+      const current = (kv && this.read("metadata", kv)) || {};
       const next: Record<string, string> = { ...current };
       for (const [k, v] of Object.entries(changes)) {
         if (v === undefined) delete next[k];
@@ -168,7 +196,7 @@ export class Registry {
       }
       const res = await this.etcd.txn({
         compare: [kv ? cmp.modRevision(key, "=", kv.modRevision) : cmp.createRevision(key, "=", 0)],
-        success: [Object.keys(next).length ? op.put(key, JSON.stringify(next)) : op.del(key)],
+        success: [Object.keys(next).length ? op.put(key, encodeRecord("metadata", this.keys, key, next)) : op.del(key)],
       });
       if (res.succeeded) return next;
     }
@@ -186,7 +214,7 @@ export class Registry {
     const record: DrainRecord = { since: since.toISOString() };
     const res = await this.etcd.txn({
       compare: [cmp.createRevision(key, "=", 0)],
-      success: [op.put(key, JSON.stringify(record))],
+      success: [op.put(key, encodeRecord("drain", this.keys, key, record))],
     });
     return res.succeeded;
   }
@@ -201,10 +229,7 @@ export class Registry {
   async listDrains(): Promise<Map<string, DrainRecord>> {
     const { kvs } = await this.etcd.range(this.keys.drains, { prefix: true });
     const out = new Map<string, DrainRecord>();
-    for (const kv of kvs) {
-      const id = childName(this.keys.drains, kv.key);
-      if (id) out.set(id, decode<DrainRecord>(kv));
-    }
+    for (const [kv, d] of this.readAll("drain", kvs)) out.set(childName(this.keys.drains, kv.key)!, d);
     return out;
   }
 
@@ -214,13 +239,11 @@ export class Registry {
   async listSchedule(): Promise<Map<string, Map<string, ScheduleEntry>>> {
     const { kvs } = await this.etcd.range(this.keys.schedules, { prefix: true });
     const out = new Map<string, Map<string, ScheduleEntry>>();
-    for (const kv of kvs) {
-      const pair = childPair(this.keys.schedules, kv.key);
-      if (!pair) continue;
-      const [machineId, unit] = pair;
+    for (const [kv, entry] of this.readAll("schedule", kvs)) {
+      const [machineId, unit] = childPair(this.keys.schedules, kv.key)!;
       let m = out.get(unit);
       if (!m) out.set(unit, (m = new Map()));
-      m.set(machineId, decode<ScheduleEntry>(kv));
+      m.set(machineId, entry);
     }
     return out;
   }
@@ -228,16 +251,13 @@ export class Registry {
   async listPending(): Promise<Map<string, PendingRecord>> {
     const { kvs } = await this.etcd.range(this.keys.pendings, { prefix: true });
     const out = new Map<string, PendingRecord>();
-    for (const kv of kvs) {
-      const name = childName(this.keys.pendings, kv.key);
-      if (name) out.set(name, decode<PendingRecord>(kv));
-    }
+    for (const [kv, p] of this.readAll("pending", kvs)) out.set(childName(this.keys.pendings, kv.key)!, p);
     return out;
   }
 
   async getPending(unit: string): Promise<PendingRecord | undefined> {
     const kv = await this.etcd.get(this.keys.pending(unit));
-    return kv ? decode<PendingRecord>(kv) : undefined;
+    return kv ? this.read("pending", kv) : undefined;
   }
 
   /** Unit states, optionally only those of the given units and/or machines. */
@@ -250,10 +270,9 @@ export class Registry {
     for (const { kvs } of ranges) {
       for (const kv of kvs) {
         const pair = childPair(this.keys.states, kv.key);
-        if (!pair) continue;
-        const [name, machineId] = pair;
-        if (machines && !machines.has(machineId)) continue;
-        out.push({ ...decode<UnitStateRecord>(kv), name, machineId });
+        if (!pair || (machines && !machines.has(pair[1]))) continue;
+        const state = this.read("states", kv);
+        if (state) out.push({ ...state, name: pair[0], machineId: pair[1] });
       }
     }
     return out.sort((a, b) => compare(a.name, b.name) || compare(a.machineId, b.machineId));
@@ -261,7 +280,8 @@ export class Registry {
 
   async getLeader(): Promise<(LeaderRecord & { epoch: number }) | undefined> {
     const kv = await this.etcd.get(this.keys.leader);
-    return kv ? { ...decode<LeaderRecord>(kv), epoch: kv.createRevision } : undefined;
+    const leader = kv && this.read("leader", kv);
+    return kv && leader ? { ...leader, epoch: kv.createRevision } : undefined;
   }
 }
 

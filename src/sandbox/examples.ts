@@ -7,8 +7,7 @@ import hello from "../../examples/units/hello.service" with { type: "text" };
 import monitor from "../../examples/units/monitor.service" with { type: "text" };
 import web from "../../examples/units/web@.service" with { type: "text" };
 import { EtcdClient } from "../registry/etcd/index.ts";
-import { keySpace } from "../registry/keys.ts";
-import type { UnitStateRecord } from "../registry/models.ts";
+import { Registry } from "../registry/registry.ts";
 import { run } from "./command.ts";
 import { waitFor } from "./wait.ts";
 
@@ -43,14 +42,14 @@ export async function startExamples(binary: string, dir: string, env: Record<str
 
 /** Waits until the global example is active on every machine (by its state in etcd). */
 export async function waitGlobalExample(etcdEndpoint: string, keyPrefix: string, machines: readonly { name: string; machineId: string }[], timeoutMs = 30_000): Promise<void> {
-  const keys = keySpace(keyPrefix);
   const client = new EtcdClient({ endpoints: [etcdEndpoint], retries: 0 });
+  const registry = new Registry(client, keyPrefix);
   let lagging = [...machines];
   try {
     await waitFor(
       async () => {
-        const { kvs } = await client.range(keys.unitStates(GLOBAL_EXAMPLE), { prefix: true });
-        const active = new Set(kvs.filter((kv) => (JSON.parse(kv.value) as UnitStateRecord).activeState === "active").map((kv) => kv.key.split("/").at(-1)));
+        const states = await registry.listStates({ units: [GLOBAL_EXAMPLE] });
+        const active = new Set(states.filter((s) => s.activeState === "active").map((s) => s.machineId));
         lagging = machines.filter((m) => !active.has(m.machineId));
         return lagging.length === 0;
       },

@@ -4,6 +4,7 @@ import { op } from "../registry/etcd/index.ts";
 import type { Op } from "../registry/etcd/index.ts";
 import { childName, childPair, type KeySpace } from "../registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
+import { encodeRecord, pendingKeyUnit, scheduleKeyParts, type RecordFailure } from "../registry/records.ts";
 import { mergeMetadata } from "../registry/registry.ts";
 import type { ClusterState, EngineAction, Placement, PlacementMachine, PlacementUnit } from "./types.ts";
 
@@ -16,6 +17,13 @@ export interface EngineCaches {
   pending: Iterable<[string, PendingRecord]>;
   /** `drain/<machine>` marks (optional: a cache without them drains nothing). */
   drains?: Iterable<[string, DrainRecord]>;
+  /**
+   * Schedule and pending keys whose value could not be read. The engine owns both families, so
+   * it repairs them: an unreadable entry is rewritten (or deleted if the unit no longer runs
+   * there), an unreadable pending reason rewritten or cleared.
+   */
+  invalidSchedule?: Iterable<[string, RecordFailure]>;
+  invalidPending?: Iterable<[string, RecordFailure]>;
 }
 
 export interface EngineSnapshot {
@@ -59,11 +67,16 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
   const schedule: Placement[] = [];
   const lost = new Set<string>();
   const draining = new Set<string>();
-  for (const [k, e] of c.schedule) {
+  const unreadable = new Map<string, string>();
+  for (const [k, f] of c.invalidSchedule ?? []) if (scheduleKeyParts(keys, k)) unreadable.set(k, f.reason);
+  const entries: [string, Partial<ScheduleEntry>][] = [...c.schedule].filter(([k]) => !unreadable.has(k));
+  for (const k of unreadable.keys()) entries.push([k, {}]);
+  for (const [k, e] of entries) {
     const pair = childPair(keys.schedules, k);
     if (!pair) continue;
     const [machine, unit] = pair;
-    schedule.push({ unit, machine, hash: e.hash, desiredState: e.desiredState });
+    const why = unreadable.get(k);
+    schedule.push(why === undefined ? { unit, machine, hash: e.hash, desiredState: e.desiredState } : { unit, machine, unreadable: why });
     const u = units.get(unit);
     if (!live.has(machine) && u && !u.global && u.desiredState !== "inactive") lost.add(machine);
     if (drained.has(machine) && live.has(machine) && u && !u.global && u.desiredState !== "inactive") draining.add(machine);
@@ -72,6 +85,11 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
   for (const [k, p] of c.pending) {
     const name = childName(keys.pendings, k);
     if (name !== undefined) pending.set(name, p.reason);
+  }
+  // No real reason is empty: the planner rewrites or clears each of these.
+  for (const [k] of c.invalidPending ?? []) {
+    const name = pendingKeyUnit(keys, k);
+    if (name !== undefined) pending.set(name, "");
   }
   const placementUnits: PlacementUnit[] = [...units.values()];
   return { state: { machines, units: placementUnits, schedule, pending }, live, lost, draining, units };
@@ -114,13 +132,15 @@ export function opFor(keys: KeySpace, a: EngineAction, snap: EngineSnapshot, epo
       const u = snap.units.get(a.unit);
       if (!u || u.desiredState === "inactive") return undefined;
       const entry: ScheduleEntry = { hash: u.hash, desiredState: u.desiredState, epoch: String(epoch) };
-      return op.put(keys.schedule(a.machine, a.unit), JSON.stringify(entry));
+      const key = keys.schedule(a.machine, a.unit);
+      return op.put(key, encodeRecord("schedule", keys, key, entry));
     }
     case "unschedule":
       return op.del(keys.schedule(a.machine, a.unit));
     case "pending": {
       const rec: PendingRecord = { reason: a.reason, since: new Date(now).toISOString() };
-      return op.put(keys.pending(a.unit), JSON.stringify(rec));
+      const key = keys.pending(a.unit);
+      return op.put(key, encodeRecord("pending", keys, key, rec));
     }
     case "clear-pending":
       return op.del(keys.pending(a.unit));

@@ -4,8 +4,10 @@
 // (planSchedule), and writes only the difference, in transactions fenced by the leader epoch.
 // A new leader adopts the schedule it finds: nothing moves because leadership changed.
 import { backoffDelay } from "../registry/etcd/backoff.ts";
-import type { EtcdClient, Op } from "../registry/etcd/index.ts";
-import { Informer, jsonDecoder, type InformerChange } from "../registry/informer.ts";
+import type { EtcdClient, KeyValue, Op } from "../registry/etcd/index.ts";
+import { acceptAll, Informer, recordDecoder, type InformerChange } from "../registry/informer.ts";
+import type { InvalidRecords } from "../registry/invalid-records.ts";
+import { InvalidRecordError, type Decoded } from "../registry/records.ts";
 import { childName, type KeySpace } from "../registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
 import type { Logger } from "../log/logger.ts";
@@ -52,7 +54,8 @@ export type EngineEtcd = ElectionEtcd & Pick<EtcdClient, "observedRevision" | "l
 
 export interface EngineDeps {
   etcd: EngineEtcd;
-  registry: { readonly keys: KeySpace };
+  /** The key space, and where skipped records are told about (the daemon's one reporter by default). */
+  registry: { readonly keys: KeySpace; readonly invalid?: InvalidRecords };
   machineId: string;
   config: EngineConfig;
   log: Logger;
@@ -123,16 +126,18 @@ export class Engine {
       pauseMaxMs: config.evictionPauseMaxMs ?? 10 * config.agentTtlMs,
       probe: true,
     }, this.clock, this.log);
-    const make = <T>(prefix: string, decode = jsonDecoder<T>()) =>
-      new Informer<T>({ etcd, prefix, decode, log: this.log, random: this.random, timers: this.clock });
-    this.units = make<UnitRecord>(this.keys.units);
-    this.machines = make<MachineRecord>(this.keys.machines);
-    this.metadata = make<Record<string, string>>(this.keys.metadatas);
-    this.schedule = make<ScheduleEntry>(this.keys.schedules);
-    this.pending = make<PendingRecord>(this.keys.pendings);
-    // Only the names matter: which hashes have a file.
-    this.files = make<true>(this.keys.unitFiles, () => true);
-    this.drains = make<DrainRecord>(this.keys.drains);
+    const make = <T>(prefix: string, decode: (kv: KeyValue) => Decoded<T>) =>
+      new Informer<T>({ etcd, prefix, decode, log: this.log, random: this.random, timers: this.clock, invalid: deps.registry.invalid });
+    const k = this.keys;
+    this.units = make<UnitRecord>(k.units, recordDecoder("units", k));
+    this.machines = make<MachineRecord>(k.machines, recordDecoder("machines", k));
+    this.metadata = make<Record<string, string>>(k.metadatas, recordDecoder("metadata", k));
+    this.schedule = make<ScheduleEntry>(k.schedules, recordDecoder("schedule", k));
+    this.pending = make<PendingRecord>(k.pendings, recordDecoder("pending", k));
+    // Only the names matter: which hashes have a file. A key here that no unit or entry names is
+    // collected whatever it holds, so junk under unitfiles/ goes away too.
+    this.files = make<true>(k.unitFiles, acceptAll(() => true));
+    this.drains = make<DrainRecord>(k.drains, recordDecoder("drain", k));
     this.all = [this.units, this.machines, this.metadata, this.schedule, this.pending, this.files, this.drains] as Informer<unknown>[];
     this.metadataCollector = new MetadataCollector({
       etcd, keys: this.keys, election: this.election, log: this.log, afterMs: config.orphanMetadataAfterMs,
@@ -271,6 +276,7 @@ export class Engine {
     return {
       units: this.units.entries(), machines: this.machines.entries(), metadata: this.metadata.entries(),
       schedule: this.schedule.entries(), pending: this.pending.entries(), drains: this.drains.entries(),
+      invalidSchedule: this.schedule.invalidEntries(), invalidPending: this.pending.invalidEntries(),
     };
   }
 
@@ -298,7 +304,15 @@ export class Engine {
     const ops: Op[] = [];
     const kindOf = new Map<Op, string>();
     for (const a of actions) {
-      const o = opFor(this.keys, a, snap, term.epoch, now);
+      let o;
+      try {
+        o = opFor(this.keys, a, snap, term.epoch, now);
+      } catch (e) {
+        // Never store what a reader would refuse; the other actions go ahead.
+        if (!(e instanceof InvalidRecordError)) throw e;
+        this.log.error(`Not writing the action "${describeAction(a)}": ${e.message}`);
+        continue;
+      }
       if (!o) continue;
       ops.push(o);
       kindOf.set(o, a.kind);

@@ -7,6 +7,7 @@ import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
 import { cmp, EtcdError, op } from "../registry/etcd/index.ts";
 import type { Compare, EtcdClient, KeyValue } from "../registry/etcd/index.ts";
 import type { LeaderRecord } from "../registry/models.ts";
+import { decodeLeaderAt, encodeLeaderAt } from "../registry/records.ts";
 import type { Logger } from "../log/logger.ts";
 import { sleep, systemClock, type Clock } from "./engine-clock.ts";
 
@@ -158,7 +159,7 @@ export class LeaderElection {
     try {
       res = await this.etcd.txn({
         compare: [cmp.createRevision(this.opts.key, "=", 0)],
-        success: [op.put(this.opts.key, JSON.stringify(record), { lease: lease.id })],
+        success: [op.put(this.opts.key, encodeLeaderAt(this.opts.key, record), { lease: lease.id })],
         failure: [op.get(this.opts.key)],
       });
     } catch (e) {
@@ -238,6 +239,7 @@ export class LeaderElection {
             for (const ev of batch.events) {
               if (ev.type === "delete") return this.endTerm(term, "the leader key was deleted", true);
               if (ev.kv.createRevision !== term.epoch) return this.endTerm(term, "the leader key was replaced", true);
+              if (ev.kv.lease !== term.leaseId) await this.reclaim(term, ev.kv);
             }
             from = batch.revision + 1;
           } else if (batch.kind === "compacted") {
@@ -253,6 +255,21 @@ export class LeaderElection {
         await sleep(this.clock, delay, signal);
       }
     }
+  }
+
+  /**
+   * Someone overwrote the leader key (same epoch, but no longer on our lease): left so, it would
+   * outlive this leader and no candidate could ever win. Writes our record back on our lease.
+   */
+  private async reclaim(term: Term, kv: KeyValue): Promise<void> {
+    const decoded = decodeLeaderAt(kv);
+    const what = decoded.ok ? `a record of ${decoded.value.machineID}` : `an unreadable record (${decoded.failure.reason})`;
+    this.log.warn(`The leader key was overwritten with ${what}, not on the leader lease; writing it again`, { epoch: term.epoch });
+    const record: LeaderRecord = { machineID: this.opts.machineId, since: term.since };
+    await this.etcd.txn({
+      compare: [this.fence(term)],
+      success: [op.put(this.opts.key, encodeLeaderAt(this.opts.key, record), { lease: term.leaseId })],
+    });
   }
 
   /** Returns when the leader key is deleted, or after one TTL to look again (a safety net). */
@@ -275,12 +292,9 @@ export class LeaderElection {
   }
 
   private noteLeader(kv: KeyValue): void {
-    let id = kv.value;
-    try {
-      id = (JSON.parse(kv.value) as LeaderRecord).machineID ?? kv.value;
-    } catch {
-      // Not ours to repair: show the raw value.
-    }
+    // Not ours to repair (the key is bound to the leader's lease): name what it holds.
+    const decoded = decodeLeaderAt(kv);
+    const id = decoded.ok ? decoded.value.machineID : `an unreadable record (${decoded.failure.reason})`;
     if (id === this.knownLeader) return;
     const from = this.knownLeader;
     this.knownLeader = id;

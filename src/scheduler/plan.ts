@@ -69,9 +69,13 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
   const globalsNow = new Map<string, Set<string>>();
   const liveEntries = new Map<string, string[]>();
   const lostEntries = new Map<string, string[]>();
+  // An unreadable entry comes after the readable ones, so a unit is kept where an agent can
+  // read that it runs, and a stray unreadable entry elsewhere is the duplicate that goes.
+  const unreadable = (unit: string, m: string): number => (original.get(key(unit, m))?.unreadable === undefined ? 0 : 1);
   for (const [name, machines] of entriesOf) {
     const u = units.get(name);
-    for (const m of machines.sort()) {
+    machines.sort((a, b) => unreadable(name, a) - unreadable(name, b) || (a < b ? -1 : a > b ? 1 : 0));
+    for (const m of machines) {
       if (u === undefined) drop(name, m, "unit no longer exists");
       else if (!active(u)) drop(name, m, "desired state inactive");
       else if (!view.machines.has(m)) {
@@ -338,6 +342,7 @@ export function partitionSuspected(previousLiveCount: number, currentLiveCount: 
 
 function staleness(entry: Placement, unit: PlacementUnit): string | undefined {
   const parts: string[] = [];
+  if (entry.unreadable !== undefined) parts.push(`the stored entry is unreadable (${entry.unreadable})`);
   if (entry.hash !== undefined && unit.hash !== undefined && entry.hash !== unit.hash) parts.push("unit file changed");
   if (entry.desiredState !== undefined && entry.desiredState !== unit.desiredState) {
     parts.push(`desired state ${unit.desiredState} (was ${entry.desiredState})`);

@@ -29,6 +29,8 @@ export interface Placement {
   machine: string;
   hash?: string;
   desiredState?: DesiredState;
+  /** Why the stored entry could not be read: a kept entry is then rewritten. */
+  unreadable?: string;
 }
 
 export interface ClusterState {

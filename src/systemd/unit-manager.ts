@@ -1,6 +1,7 @@
 // The port through which the agent drives systemd. Implementations: DbusUnitManager (real,
 // over D-Bus) and FakeUnitManager (in memory, for pure tests and benchmarks only).
 import { createHash } from "node:crypto";
+import { isValidUnitName } from "../unit/unit-name.ts";
 
 /** Where fleet writes the unit files it manages (runtime, gone at reboot). */
 export const DEFAULT_UNITS_DIRECTORY = "/run/fleet/units";
@@ -77,14 +78,8 @@ export class UnitManagerError extends Error {
   }
 }
 
-const UNIT_TYPES = "service|socket|device|mount|automount|swap|target|path|timer|slice|scope";
-const NAME_CHARS = "[A-Za-z0-9:_.\\\\-]";
-const UNIT_NAME = new RegExp(`^${NAME_CHARS}+(@${NAME_CHARS}*)?\\.(${UNIT_TYPES})$`);
-
-/** systemd's unit name rules (plain, template or instance names), at most 255 characters. */
-export function isValidUnitName(name: string): boolean {
-  return name.length <= 255 && UNIT_NAME.test(name) && !name.startsWith("@");
-}
+// The one unit name rule, shared with the API and the engine: what the API accepts, the agent can run.
+export { isValidUnitName };
 
 export function assertUnitName(operation: string, name: string): void {
   if (!isValidUnitName(name)) throw new UnitManagerError(operation, name, "invalid-name", undefined, "not a valid unit name");

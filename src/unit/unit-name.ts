@@ -1,29 +1,42 @@
-// Unit names: validation (fleet-reference.md §1.1), decomposition into prefix, template and
-// instance (§1.2), and how fleetctl turns a command-line argument into a unit name (§1.3).
+// Unit names: validation (fleet-reference.md §1.1, tightened to systemd's unit_name_is_valid),
+// decomposition into prefix, template and instance (§1.2), and how fleetctl turns a command-line
+// argument into a unit name (§1.3). The API, fleetctl, the registry's decoders, the engine and
+// the agent all use validateUnitName: a name one of them accepts, all of them accept.
 import { goQuote, goQuoteRune } from "./go-text.ts";
 
-/** Every unit type the API accepts, in the order the reference lists them. */
+/**
+ * Every unit type fleetctl recognises in an argument, in the order the reference lists them.
+ * `busname` and `snapshot` stay recognised (so `x.busname` is not mangled into
+ * `x.busname.service`) but are refused: see REMOVED_UNIT_TYPES.
+ */
 export const UNIT_TYPES: readonly string[] = [
   "automount", "busname", "device", "mount", "path", "scope", "service", "slice", "snapshot",
   "socket", "swap", "target", "timer",
 ];
 
-/** The unit types that may be templates (`foo@.timer`). */
+/** Types systemd no longer has (snapshot since v228, busname since v231): no agent can run them. */
+export const REMOVED_UNIT_TYPES: readonly string[] = ["busname", "snapshot"];
+
+/** The unit types that may be templates (`foo@.timer`), as systemd's unit_type_may_template. */
 export const TEMPLATE_UNIT_TYPES: readonly string[] = ["path", "service", "socket", "target", "timer"];
 
-export const UNIT_NAME_MAX = 256;
+/** systemd's UNIT_NAME_MAX is 256 with the terminating NUL: 255 characters at most. */
+export const UNIT_NAME_MAX = 255;
 
 const ALLOWED_CHARS = /^[0-9a-zA-Z:\-_.\\@]$/;
+const ALL_ALLOWED = /^[0-9a-zA-Z:\-_.\\@]*$/;
 const utf8 = new TextEncoder();
 
 /**
- * Checks a unit name the way the API and fleetctl do, returning the first problem with the
- * original's exact message, or undefined when the name is valid.
+ * Checks a unit name, returning the first problem, or undefined when the name is valid. The
+ * checks the original made come first, in its order and with its messages; then systemd's own
+ * rules the original left out (one "@" at most, a non-empty prefix, no removed unit type), and
+ * a leading "-", which systemctl, journalctl and ssh would read as an option.
  */
 export function validateUnitName(name: string): string | undefined {
   if (name.length === 0) return "unit name cannot be empty";
-  // Go measures the length in bytes.
-  if (utf8.encode(name).length > UNIT_NAME_MAX) {
+  // Go measures the length in bytes (a name of ASCII only needs no encoding to tell).
+  if (name.length > UNIT_NAME_MAX || (name.length * 3 > UNIT_NAME_MAX && utf8.encode(name).length > UNIT_NAME_MAX)) {
     return `unit name exceeds maximum length (${UNIT_NAME_MAX})`;
   }
   const dot = name.lastIndexOf(".");
@@ -31,16 +44,28 @@ export function validateUnitName(name: string): string | undefined {
   if (dot === name.length - 1) return 'unit name cannot end in "."';
   const suffix = name.slice(dot + 1);
   if (!UNIT_TYPES.includes(suffix)) return `invalid unit type: ${goQuote(suffix)}`;
+  if (REMOVED_UNIT_TYPES.includes(suffix)) {
+    return `unit type ${goQuote(suffix)} of ${goQuote(name)} is not supported: systemd no longer has it`;
+  }
   if (name.includes("@") && !TEMPLATE_UNIT_TYPES.includes(suffix)) {
     return `invalid unit type for template: ${goQuote(suffix)}`;
   }
-  for (const ch of name.slice(0, dot)) {
-    if (!ALLOWED_CHARS.test(ch)) return `invalid character ${goQuoteRune(ch)} in unit name`;
+  const prefix = name.slice(0, dot);
+  if (!ALL_ALLOWED.test(prefix)) {
+    for (const ch of prefix) {
+      if (!ALLOWED_CHARS.test(ch)) return `invalid character ${goQuoteRune(ch)} in unit name`;
+    }
   }
   if (name.startsWith("@")) return 'unit name cannot start in "@"';
-  // Programs given the name on a command line (systemctl over ssh) would read it as an option.
-  if (name.startsWith("-")) return 'unit name cannot start in "-"';
+  if (dot === 0) return `unit name ${goQuote(name)} has nothing before the unit type`;
+  if (name.indexOf("@") !== name.lastIndexOf("@")) return `unit name ${goQuote(name)} has more than one "@"`;
+  if (name.startsWith("-")) return `unit name ${goQuote(name)} cannot start with "-": programs would read it as an option`;
   return undefined;
+}
+
+/** True when `name` is a unit name every part of fleet accepts. */
+export function isValidUnitName(name: string): boolean {
+  return validateUnitName(name) === undefined;
 }
 
 /** A unit name that failed validation; `reason` is the original's message. */

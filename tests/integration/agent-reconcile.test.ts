@@ -40,7 +40,7 @@ async function state(etcd: EtcdClient, name: string): Promise<UnitStateRecord | 
 
 /** Presence and agent wired as the daemon wires them. */
 async function startNode(etcd: EtcdClient, units: FakeUnitManager, stateDir: string, ttlMs = 5000, allowShadowing = false) {
-  const presence = new Presence({ etcd, keys, machine: () => ({ id: ID, publicIP: "10.1.1.1", metadata: {}, version: "t", startedAt: "" }), ttlMs, stateDir, log: quiet, retry: { baseMs: 50, capMs: 200 } });
+  const presence = new Presence({ etcd, keys, machine: () => ({ id: ID, publicIP: "10.1.1.1", metadata: {}, version: "t", startedAt: new Date().toISOString() }), ttlMs, stateDir, log: quiet, retry: { baseMs: 50, capMs: 200 } });
   const agent = new Agent({ etcd, keys, machineId: ID, units, stateDir, log: quiet, unitRetry: { baseMs: 50, capMs: 200 }, allowShadowing });
   await agent.start();
   presence.onRegistered((r) => agent.activate(r));

@@ -79,7 +79,7 @@ describe("PUT creates and replaces canonical units", () => {
       hash: unitHash(options.map((o) => ({ ...o, value: o.value.trim() }))),
     });
     expect(record.requirements.machineMetadata).toEqual({ region: ["eu"] });
-    expect(await f.registry.getUnitFile(record.hash)).toBe(text);
+    expect((await f.registry.getUnitFile(record.hash))?.text).toBe(text);
     expect(serializeUnitFile(options)).toBe(text);
 
     const body = await (await f.call("GET", "/fleet/v1/units/web.service")).text();

@@ -119,17 +119,18 @@ describe("discovery document", () => {
 });
 
 describe("/state", () => {
+  const H = { ha1: "a1".repeat(20), ha2: "a2".repeat(20), hb2: "b2".repeat(20) };
   test("sorted by unit then machine, filtered, paginated; GET /state/{name}", async () => {
     const f = apiFixture(client, { tokenLimit: 2 });
-    await f.state("b.service", "m2", { hash: "hb2" });
-    await f.state("a.service", "m2", { hash: "ha2", activeState: "failed", subState: "failed" });
-    await f.state("a.service", "m1", { hash: "ha1" });
+    await f.state("b.service", "m2", { hash: H.hb2 });
+    await f.state("a.service", "m2", { hash: H.ha2, activeState: "failed", subState: "failed" });
+    await f.state("a.service", "m1", { hash: H.ha1 });
     const page1 = await (await f.call("GET", "/fleet/v1/state")).text();
     expect(page1).toBe(JSON.stringify({
       nextPageToken: encodePageToken({ limit: 2, page: 2 }),
       states: [
-        { hash: "ha1", machineID: "m1", name: "a.service", systemdActiveState: "active", systemdLoadState: "loaded", systemdSubState: "running" },
-        { hash: "ha2", machineID: "m2", name: "a.service", systemdActiveState: "failed", systemdLoadState: "loaded", systemdSubState: "failed" },
+        { hash: H.ha1, machineID: "m1", name: "a.service", systemdActiveState: "active", systemdLoadState: "loaded", systemdSubState: "running" },
+        { hash: H.ha2, machineID: "m2", name: "a.service", systemdActiveState: "failed", systemdLoadState: "loaded", systemdSubState: "failed" },
       ],
     }));
     const page2 = await (await f.call("GET", `/fleet/v1/state?nextPageToken=${encodePageToken({ limit: 2, page: 2 })}`)).json() as any;
@@ -143,7 +144,7 @@ describe("/state", () => {
     expect(await names("machineID=")).toHaveLength(2);
     expect(await (await f.call("GET", "/fleet/v1/state?unitName=none.service")).text()).toBe("{}");
 
-    expect(await (await f.call("GET", "/fleet/v1/state/a.service")).json()).toMatchObject({ machineID: "m1", hash: "ha1" });
+    expect(await (await f.call("GET", "/fleet/v1/state/a.service")).json()).toMatchObject({ machineID: "m1", hash: H.ha1 });
     expect(await errorOf(await f.call("GET", "/fleet/v1/state/none.service")))
       .toEqual({ status: 404, body: errorBody(404, "unit state does not exist") });
     expect((await f.call("GET", "/fleet/v1/state?nextPageToken=EwBMLg==")).status).toBe(400);

@@ -5,6 +5,7 @@ import { createLogger, type Logger } from "../../src/log/logger.ts";
 import { createFleetMetrics, type FleetMetrics } from "../../src/metrics/fleet.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import type { MachineRecord, PendingRecord, ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
+import { InvalidRecords } from "../../src/registry/invalid-records.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import type { UnitOption } from "../../src/unit/types.ts";
 
@@ -33,9 +34,12 @@ export function testLogger(lines: string[]): Logger {
 
 /** A handler over a fresh key prefix of `client`'s etcd. */
 export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "tokenLimit" | "maxRequestBytes">> = {}): ApiFixture {
-  const registry = new Registry(client, `/fleet-api-test-${process.pid}-${++prefixCounter}/`);
   const metrics = createFleetMetrics();
   const logged: string[] = [];
+  // Skipped records are told about in this fixture's log and counted in its metrics, as in a daemon.
+  const registry = new Registry(client, `/fleet-api-test-${process.pid}-${++prefixCounter}/`, {
+    log: testLogger(logged), invalid: new InvalidRecords(metrics),
+  });
   const ready = { value: true };
   const handler = createApiHandler({
     registry, tokenLimit: opts.tokenLimit ?? 100, maxRequestBytes: opts.maxRequestBytes, version: VERSION, isReady: () => ready.value, metrics, log: testLogger(logged),
@@ -50,15 +54,15 @@ export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "toke
       return handler(new Request(`http://fleet.test${path}`, { method, headers, body }));
     },
     async schedule(machineId, unit, entry) {
-      const e: ScheduleEntry = { hash: "h", desiredState: "launched", epoch: "1", ...entry };
+      const e: ScheduleEntry = { hash: HASH, desiredState: "launched", epoch: "1", ...entry };
       await client.put(k.schedule(machineId, unit), JSON.stringify(e));
     },
     async state(unit, machineId, rec = {}) {
-      const s: UnitStateRecord = { loadState: "loaded", activeState: "active", subState: "running", hash: "h", since: "", ...rec };
+      const s: UnitStateRecord = { loadState: "loaded", activeState: "active", subState: "running", hash: HASH, since: new Date().toISOString(), ...rec };
       await client.put(k.state(unit, machineId), JSON.stringify(s));
     },
     async machine(rec) {
-      const m: MachineRecord = { publicIP: "", metadata: {}, version: VERSION, startedAt: "", ...rec };
+      const m: MachineRecord = { publicIP: "", metadata: {}, version: VERSION, startedAt: new Date().toISOString(), ...rec };
       await client.put(k.machine(rec.id), JSON.stringify(m));
     },
     async pending(unit, reason) {
@@ -67,6 +71,9 @@ export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "toke
     },
   };
 }
+
+/** A well-formed hash for records whose unit file does not matter. */
+export const HASH = "0123456789abcdef0123456789abcdef01234567";
 
 export const SLEEP_OPTIONS: UnitOption[] = [
   { section: "Service", name: "ExecStart", value: "/usr/bin/sleep 3000" },

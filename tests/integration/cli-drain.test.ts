@@ -53,7 +53,7 @@ describe("drain and undrain", () => {
     // FakeCluster plays no engine: this test writes what the engine would for a pinned unit.
     c.frozen = true;
     await c.registry.etcd.put(c.registry.keys.pending("a.service"), JSON.stringify({
-      reason: `waiting to leave drained machine ${on.slice(0, 8)}: no other machine fits: 1 is drained`, since: "",
+      reason: `waiting to leave drained machine ${on.slice(0, 8)}: no other machine fits: 1 is drained`, since: new Date().toISOString(),
     }));
     const res = await c.ctl(["drain", on]);
     c.frozen = false;

@@ -11,6 +11,7 @@ import { createLogger } from "../../src/log/logger.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import type { MachineRecord, ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
+import { InvalidRecords } from "../../src/registry/invalid-records.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import { VERSION } from "../../src/version.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
@@ -82,7 +83,7 @@ export class FakeCluster implements AsyncDisposable {
   private constructor(readonly etcd: EtcdServer, readonly machines: FakeMachine[]) {
     this.etcdClient = new EtcdClient({ endpoints: [etcd.endpoint] });
     this.prefix = `/fleet-cli-${process.pid}-${Math.random().toString(36).slice(2, 8)}/`;
-    this.registry = new Registry(this.etcdClient, this.prefix);
+    this.registry = new Registry(this.etcdClient, this.prefix, { invalid: new InvalidRecords(createFleetMetrics()) });
     this.dir = mkdtempSync(join(tmpdir(), "fleet-cli-"));
     this.socket = join(this.dir, "fleet.sock");
   }
@@ -213,7 +214,7 @@ export class FakeCluster implements AsyncDisposable {
 
   private stateFor(name: string, desired: string, hash: string): UnitStateRecord {
     const sd = desired === "launched" ? this.systemd.get(name) ?? { activeState: "active", subState: "running" } : { activeState: "inactive", subState: "dead" };
-    return { loadState: "loaded", ...sd, hash, since: "" };
+    return { loadState: "loaded", ...sd, hash, since: new Date().toISOString() };
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

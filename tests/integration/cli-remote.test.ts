@@ -101,8 +101,8 @@ describe("status and journal", () => {
     c.frozen = true;
     try {
       const gone = "deadbeefdeadbeefdeadbeefdeadbeef";
-      await c.etcdClient.put(c.registry.keys.schedule(gone, "lost.service"), JSON.stringify({ hash: "x", desiredState: "launched", epoch: "1" }));
-      await c.etcdClient.put(c.registry.keys.state("lost.service", gone), JSON.stringify({ loadState: "loaded", activeState: "active", subState: "running", hash: "x", since: "" }));
+      await c.etcdClient.put(c.registry.keys.schedule(gone, "lost.service"), JSON.stringify({ hash: "f".repeat(40), desiredState: "launched", epoch: "1" }));
+      await c.etcdClient.put(c.registry.keys.state("lost.service", gone), JSON.stringify({ loadState: "loaded", activeState: "active", subState: "running", hash: "f".repeat(40), since: new Date().toISOString() }));
       expect(await c.ctl(["status", "lost.service"], { env })).toEqual({
         code: 1, out: "", err: `Error getting machine IP: machine ${gone} is not in the cluster\n`,
       });

@@ -2,6 +2,7 @@
 // real etcd, with the engine and agents played by FakeCluster. stdout, stderr and the exit code
 // are asserted together. Numbers in test names refer to fleet-reference.md §13.
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { unitHash, parseUnitFile } from "../../src/unit/unit-file.ts";
@@ -352,9 +353,11 @@ describe("lists", () => {
   test("list-unit-files sorts by name across pages; global units show global", async () => {
     const names = Array.from({ length: 105 }, (_, i) => `u${String(i).padStart(3, "0")}.service`);
     // More units than one page of the API (100): written straight into etcd, which is quicker.
-    await c.etcdClient.put(c.registry.keys.unitFile("f"), "[Service]\nExecStart=/bin/true\n");
+    const text = "[Service]\nExecStart=/bin/true\n";
+    const f = createHash("sha1").update(text).digest("hex");
+    await c.etcdClient.put(c.registry.keys.unitFile(f), text);
     for (const n of names.slice(0, 104)) {
-      await c.etcdClient.put(c.registry.keys.unit(n), JSON.stringify({ name: n, hash: "f", desiredState: "inactive", global: false, requirements: { machineOf: [], machineMetadata: {}, conflicts: [], replaces: [], global: false }, description: "" }));
+      await c.etcdClient.put(c.registry.keys.unit(n), JSON.stringify({ name: n, hash: f, desiredState: "inactive", global: false, requirements: { machineOf: [], machineMetadata: {}, conflicts: [], replaces: [], global: false }, description: "" }));
     }
     c.writeUnit(names[104]!, "[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\n");
     expect((await c.ctl(["submit", names[104]!])).code).toBe(0);

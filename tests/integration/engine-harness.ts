@@ -6,6 +6,7 @@ import { MetricsRegistry } from "../../src/metrics/metrics.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import type { MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../src/registry/models.ts";
+import { InvalidRecords } from "../../src/registry/invalid-records.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import { childPair } from "../../src/registry/keys.ts";
 import { Engine, type EngineConfig, type EngineDeps } from "../../src/scheduler/engine.ts";
@@ -58,7 +59,9 @@ export class Cluster implements AsyncDisposable {
 
   private constructor(readonly etcd: EtcdServer) {
     this.client = new EtcdClient({ endpoints: [etcd.endpoint] });
-    this.registry = new Registry(this.client, PREFIX);
+    // A reporter of its own: each test's etcd starts at revision 1, and "once per key and
+    // revision" must not carry over from another test in the same process.
+    this.registry = new Registry(this.client, PREFIX, { invalid: new InvalidRecords(createFleetMetrics(new MetricsRegistry())) });
   }
 
   static async start(): Promise<Cluster> {

@@ -175,7 +175,7 @@ test("a unit file written again between the collector's reads and its delete is 
   // etcd refused it: the file's mod revision is newer than the units the engine had read.
   expect(outcome.result?.succeeded).toBe(false);
   await log.waitFor(`Kept unit files ${x.hash}: written again since the units were read`);
-  expect(await c.registry.getUnitFile(x.hash)).toBe(unitText("", body));
+  expect((await c.registry.getUnitFile(x.hash))?.text).toBe(unitText("", body));
 
   await until("y scheduled", async () => (await c.placements())["y.service"]);
   // The very file y wrote, neither deleted nor written since.

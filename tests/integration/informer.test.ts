@@ -3,6 +3,14 @@
 import { expect, test } from "bun:test";
 import { EtcdClient, type Watch, type WatchBatch, type WatchOptions } from "../../src/registry/etcd/index.ts";
 import { Informer, type InformerChange } from "../../src/registry/informer.ts";
+import type { KeyValue } from "../../src/registry/etcd/index.ts";
+import { InvalidRecords } from "../../src/registry/invalid-records.ts";
+import type { Decoded } from "../../src/registry/records.ts";
+import { createLogger } from "../../src/log/logger.ts";
+import { createFleetMetrics } from "../../src/metrics/fleet.ts";
+import { MetricsRegistry } from "../../src/metrics/metrics.ts";
+
+const text = (kv: KeyValue): Decoded<string> => ({ ok: true, value: kv.value });
 import { startEtcd } from "../support/etcd-server.ts";
 
 async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
@@ -27,7 +35,7 @@ function snapshot(inf: Informer<string>): Record<string, string> {
 test("initial keys arrive as adds, then each put and delete exactly once, in order", async () => {
   await using etcd = await startEtcd();
   const c = new EtcdClient({ endpoints: [etcd.endpoint] });
-  const inf = new Informer<string>({ etcd: c, prefix: "/i/", decode: (kv) => kv.value, pageSize: 2 });
+  const inf = new Informer<string>({ etcd: c, prefix: "/i/", decode: text, pageSize: 2 });
   try {
     for (const k of ["a", "b", "c", "d", "e"]) await c.put(`/i/${k}`, `${k}0`);
     await c.put("/i-not-mine", "x");
@@ -57,21 +65,52 @@ test("initial keys arrive as adds, then each put and delete exactly once, in ord
   }
 }, 30_000);
 
-test("a value that cannot be decoded is skipped and the last good value kept", async () => {
+test("a value that cannot be decoded is skipped, told about once, and the last good value kept", async () => {
   await using etcd = await startEtcd();
   const c = new EtcdClient({ endpoints: [etcd.endpoint] });
-  const inf = new Informer<{ n: number }>({ etcd: c, prefix: "/j/", decode: (kv) => JSON.parse(kv.value) as { n: number } });
+  const metrics = createFleetMetrics(new MetricsRegistry());
+  const invalid = new InvalidRecords(metrics);
+  const lines: string[] = [];
+  const log = createLogger({ verbosity: 0, journal: false, write: (l) => lines.push(l) });
+  const decode = (kv: KeyValue): Decoded<{ n: number }> => {
+    const v = JSON.parse(kv.value === "" ? "null" : kv.value.startsWith("{") ? kv.value : "null") as { n?: unknown } | null;
+    return typeof v?.n === "number" ? { ok: true, value: { n: v.n } } : { ok: false, failure: { kind: "units", key: kv.key, reason: "no n" } };
+  };
+  const inf = new Informer<{ n: number }>({ etcd: c, prefix: "/j/", decode, log, invalid });
+  let batches = 0;
+  inf.onChange(() => batches++);
   try {
     await c.put("/j/good", JSON.stringify({ n: 1 }));
-    await c.put("/j/bad", "{not json");
+    const bad = await c.put("/j/bad", "{}");
     inf.start();
     await inf.synced;
     expect([...inf.keys()]).toEqual(["/j/good"]);
-    await c.put("/j/good", "also not json");
+    expect([...inf.invalidEntries()]).toEqual([["/j/bad", { kind: "units", key: "/j/bad", reason: "no n" }]]);
+    const broken = await c.put("/j/good", "also not json");
     const r = await c.put("/j/good2", JSON.stringify({ n: 2 }));
     await inf.waitForRevision(r.revision);
     expect(inf.get("/j/good")).toEqual({ n: 1 });
     expect(inf.get("/j/good2")).toEqual({ n: 2 });
+    expect([...inf.invalidEntries()].map(([k]) => k).sort()).toEqual(["/j/bad", "/j/good"]);
+
+    // Re-listing meets the same revisions again: nothing more is logged or counted.
+    await inf.resync();
+    expect(lines.map((l) => l.slice(l.indexOf("WARN")))).toEqual([
+      `WARN Skipping /j/bad at revision ${bad.revision}: no n`,
+      `WARN Skipping /j/good at revision ${broken.revision}: no n`,
+    ]);
+    expect(invalid.count).toBe(2);
+    expect(metrics.registry.expose()).toContain('fleet_registry_invalid_records_total{kind="units"} 2\n');
+
+    // Fixing or deleting an unreadable key is news even when no value changes: listeners hear it.
+    const before = batches;
+    const fixed = await c.put("/j/bad", JSON.stringify({ n: 3 }));
+    await inf.waitForRevision(fixed.revision);
+    const gone = await c.delete("/j/good");
+    await inf.waitForRevision(gone.revision);
+    expect([...inf.invalidEntries()]).toEqual([]);
+    expect(inf.get("/j/bad")).toEqual({ n: 3 });
+    expect(batches).toBe(before + 2);
   } finally {
     await inf.close();
     c.close();
@@ -113,7 +152,7 @@ test("a watch that falls behind compaction re-lists and reports only the differe
   await using etcd = await startEtcd();
   const c = new EtcdClient({ endpoints: [etcd.endpoint] });
   const held = withHeldWatches(c);
-  const inf = new Informer<string>({ etcd: held.etcd, prefix: "/k/", decode: (kv) => kv.value, pageSize: 3 });
+  const inf = new Informer<string>({ etcd: held.etcd, prefix: "/k/", decode: text, pageSize: 3 });
   try {
     for (const k of ["a", "b", "c", "d"]) await c.put(`/k/${k}`, `${k}0`);
     const rec = recorder(inf);
@@ -155,7 +194,7 @@ test("a watch that falls behind compaction re-lists and reports only the differe
 test("close ends the watch and releases anyone waiting", async () => {
   await using etcd = await startEtcd();
   const c = new EtcdClient({ endpoints: [etcd.endpoint] });
-  const inf = new Informer<string>({ etcd: c, prefix: "/l/", decode: (kv) => kv.value }).start();
+  const inf = new Informer<string>({ etcd: c, prefix: "/l/", decode: text }).start();
   try {
     await inf.synced;
     const waiting = inf.waitForRevision(inf.revision + 1000);
@@ -173,7 +212,7 @@ test("the safety-net re-list reads etcd only when etcd's revision moved past the
   const c = new EtcdClient({ endpoints: [etcd.endpoint] });
   let ranges = 0;
   const counting = { range: (...a: Parameters<EtcdClient["range"]>) => (ranges++, c.range(...a)), watch: c.watch.bind(c) };
-  const inf = new Informer<string>({ etcd: counting, prefix: "/g/", decode: (kv) => kv.value });
+  const inf = new Informer<string>({ etcd: counting, prefix: "/g/", decode: text });
   try {
     await c.put("/g/a", "a0");
     const lease = await c.leaseGrant(60);

@@ -295,7 +295,7 @@ const fileErrors: [string, string][] = [
   ["api_tls_ca = 1", `${F} api_tls_ca: 1 is not a string (quote it)`],
   ['api_tokens = ["has space"]', `${F} api_tokens: a token contains spaces or characters that are not printable ASCII`],
   ["api_tokens = 12345", `${F} api_tokens: the value ${LIST}`],
-  ['machine_id = "a/b"', `${F} machine_id: "a/b" is not a machine ID (letters, digits, "-", "_" and ".")`],
+  ['machine_id = "a/b"', `${F} machine_id: "a/b" is not a machine ID (letters, digits, "-", "_" and ".", not starting with "-", "_" or ".", at most 128 characters)`],
   ['state_dir = "run/fleet"', `${F} state_dir: "run/fleet" is not an absolute path`],
   ['Agent_TTL = "x"', `${F} Agent_TTL: "x" ${DURATION}`],
   ['agent_ttl = "3s"\nAGENT_TTL = "4s"', `${F} AGENT_TTL: given twice (also as agent_ttl)`],
@@ -330,7 +330,7 @@ const envErrors: [string, string, string][] = [
   ["FLEET_API_LISTEN", "unix://x", `"unix://x" ${LISTEN}`],
   ["FLEET_PUBLIC_IP", "abc", '"abc" is not an IP address'],
   ["FLEET_VERBOSITY", "-1", '"-1" is out of range (0 or more)'],
-  ["FLEET_MACHINE_ID", "has space", '"has space" is not a machine ID (letters, digits, "-", "_" and ".")'],
+  ["FLEET_MACHINE_ID", "has space", '"has space" is not a machine ID (letters, digits, "-", "_" and ".", not starting with "-", "_" or ".", at most 128 characters)'],
   ["FLEET_API_TOKENS", "a\tb", "a token contains spaces or characters that are not printable ASCII"],
 ];
 

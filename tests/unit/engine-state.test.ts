@@ -9,8 +9,9 @@ import { emptyRequirements, type DesiredState } from "../../src/unit/types.ts";
 
 const k = keySpace("/fleet/");
 
-function unit(name: string, opts: Partial<UnitRecord> & { machineOf?: string[] } = {}): [string, UnitRecord] {
+function unit(name: string, opts: Partial<UnitRecord> & { machineOf?: string[]; machineId?: string } = {}): [string, UnitRecord] {
   const requirements = { ...emptyRequirements(), machineOf: opts.machineOf ?? [], global: opts.global ?? false };
+  if (opts.machineId) requirements.machineId = opts.machineId;
   return [k.unit(name), { name, hash: opts.hash ?? `h-${name}`, desiredState: opts.desiredState ?? "launched", global: opts.global ?? false, requirements, description: "" }];
 }
 
@@ -65,6 +66,52 @@ describe("snapshotOf", () => {
   });
 });
 
+describe("unreadable schedule and pending records (the engine owns both)", () => {
+  const failure = (key: string) => [key, { kind: "schedule", key, reason: "not JSON: null" }] as [string, { kind: "schedule"; key: string; reason: string }];
+
+  test("an unreadable entry of a unit that runs there is rewritten in place, not moved", () => {
+    const snap = snapshotOf(k, {
+      ...caches({ machines: [machine("m1"), machine("m2")], units: [unit("a.service"), unit("b.service", { hash: "b".repeat(40) })], schedule: [entry("a.service", "m1")] }),
+      // b's entry on m2 reads as null: the cache may still hold its last good value.
+      invalidSchedule: [failure(k.schedule("m2", "b.service"))],
+    });
+    expect(snap.state.schedule).toContainEqual({ unit: "b.service", machine: "m2", unreadable: "not JSON: null" });
+    const actions = planSchedule(snap.state);
+    expect(actions).toEqual([{ kind: "update", unit: "b.service", machine: "m2", reason: "the stored entry is unreadable (not JSON: null)" }]);
+    expect(opFor(k, actions[0]!, snap, 9, 0)).toEqual({
+      type: "put", key: k.schedule("m2", "b.service"), value: JSON.stringify({ hash: "b".repeat(40), desiredState: "launched", epoch: "9" }),
+    });
+  });
+
+  test("an unreadable entry on another machine than the unit's readable one is the duplicate that goes", () => {
+    const snap = snapshotOf(k, {
+      ...caches({ machines: [machine("m1"), machine("m2")], units: [unit("a.service")], schedule: [entry("a.service", "m2")] }),
+      invalidSchedule: [failure(k.schedule("m1", "a.service"))],
+    });
+    expect(planSchedule(snap.state)).toEqual([{ kind: "unschedule", unit: "a.service", machine: "m1", reason: "duplicate placement (kept on m2)" }]);
+  });
+
+  test("an unreadable entry of a unit that is gone is deleted; one whose key names no valid unit or machine is left alone", () => {
+    const snap = snapshotOf(k, {
+      ...caches({ machines: [machine("m1")], units: [unit("a.service")] }),
+      invalidSchedule: [failure(k.schedule("m1", "gone.service")), failure(k.schedule("m1", "-x.service")), failure(k.schedule("a b", "a.service"))],
+    });
+    const actions = planSchedule(snap.state).filter((a) => a.kind !== "schedule");
+    expect(actions).toEqual([{ kind: "unschedule", unit: "gone.service", machine: "m1", reason: "unit no longer exists" }]);
+  });
+
+  test("an unreadable pending reason is rewritten while the unit waits, cleared once it is placed", () => {
+    const snap = snapshotOf(k, {
+      ...caches({ machines: [machine("m1")], units: [unit("a.service"), unit("pinned.service", { machineId: "m9" })] }),
+      invalidPending: [failure(k.pending("a.service")), failure(k.pending("pinned.service")), failure(k.pending("-bad.service"))],
+    });
+    expect(snap.state.pending).toEqual(new Map([["a.service", ""], ["pinned.service", ""]]));
+    const actions = planSchedule(snap.state);
+    expect(actions.filter((a) => a.kind === "clear-pending")).toEqual([{ kind: "clear-pending", unit: "a.service" }]);
+    expect(actions.filter((a) => a.kind === "pending").map((a) => a.unit)).toEqual(["pinned.service"]);
+  });
+});
+
 describe("evictionsIn", () => {
   test("counts units moved off lost machines; a follower moving with its target is free", () => {
     const snap = snapshotOf(k, caches({
@@ -96,14 +143,22 @@ describe("evictionsIn", () => {
 });
 
 describe("opFor", () => {
-  const snap = snapshotOf(k, caches({ units: [unit("a.service", { hash: "abc", desiredState: "loaded" }), unit("off.service", { desiredState: "inactive" })] }));
+  const abc = "abc".padEnd(40, "0");
+  const snap = snapshotOf(k, caches({ units: [unit("a.service", { hash: abc, desiredState: "loaded" }), unit("off.service", { desiredState: "inactive" })] }));
 
   test("schedule and update write the unit's hash and desired state with the epoch", () => {
     for (const kind of ["schedule", "update"] as const) {
       expect(opFor(k, { kind, unit: "a.service", machine: "m1", reason: "r" }, snap, 42, 0)).toEqual({
-        type: "put", key: "/fleet/schedule/m1/a.service", value: JSON.stringify({ hash: "abc", desiredState: "loaded", epoch: "42" }),
+        type: "put", key: "/fleet/schedule/m1/a.service", value: JSON.stringify({ hash: abc, desiredState: "loaded", epoch: "42" }),
       });
     }
+  });
+
+  test("an entry a reader would refuse is not written", () => {
+    const bad = snapshotOf(k, caches({ units: [unit("a.service", { hash: "not-a-hash" })] }));
+    expect(() => opFor(k, { kind: "schedule", unit: "a.service", machine: "m1", reason: "r" }, bad, 1, 0)).toThrow(
+      'Refusing to write /fleet/schedule/m1/a.service: field "hash": "not-a-hash" is not a SHA-1 hash (40 lowercase hex digits)',
+    );
   });
 
   test("a unit gone or inactive since the snapshot writes nothing", () => {

@@ -3,6 +3,7 @@ import {
   escapeBusLabel, unescapeBusLabel, unitNameFromPath, unitObjectPath,
 } from "../../src/systemd/object-path.ts";
 import { contentHash, isValidUnitName, UnitManagerError } from "../../src/systemd/unit-manager.ts";
+import { validateUnitName } from "../../src/unit/unit-name.ts";
 
 test("unit names escape like systemd's object paths", () => {
   // Paths as systemd 252 lists them (busctl tree org.freedesktop.systemd1).
@@ -42,6 +43,13 @@ test("unit names follow systemd's rules", () => {
   for (const bad of ["", "nosuffix", "a.unknown", "../x.service", "a/b.service", "@x.service", "a b.service", `${"a".repeat(250)}.service`]) {
     expect(isValidUnitName(bad)).toBe(false);
   }
+});
+
+test("the agent refuses exactly what the API refuses", () => {
+  // These the API accepted (201, scheduled) while the agent failed them forever.
+  const names = ["x.busname", "x.snapshot", "a@b@c.service", "-x.service", ".service", `${"a".repeat(248)}.service`, "web@1.service", "x.swap"];
+  for (const name of names) expect(isValidUnitName(name)).toBe(validateUnitName(name) === undefined);
+  expect(names.filter(isValidUnitName)).toEqual(["web@1.service", "x.swap"]);
 });
 
 test("errors name the operation, the unit and systemd's error without its trailing period", () => {

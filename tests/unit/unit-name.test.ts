@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import {
+  REMOVED_UNIT_TYPES,
   UNIT_TYPES,
   UnitNameError,
+  isValidUnitName,
   appendDefaultUnitType,
   assertValidUnitName,
   isRecognizedUnitType,
@@ -11,22 +13,24 @@ import {
   validateUnitName,
 } from "../../src/unit/unit-name.ts";
 
-const name256 = `${"a".repeat(248)}.service`;
+// systemd's UNIT_NAME_MAX counts the terminating NUL: 255 characters at most (the original allowed 256).
+const name255 = `${"a".repeat(247)}.service`;
 
 describe("validateUnitName", () => {
   test.each([
     "foo.service", "hello.mount", "foo@123.service", "foo@.service", "yo.yo.service",
     "hello@world.path", "hello:world.service", "yes@no\\.service", "foo-bar.mount",
-    "jalapano_chips.service", name256,
+    "jalapano_chips.service", name255, "a\\x2db.service", "x-.service", "a-b@-c.service",
   ])("accepts %p", (name) => {
-    expect(name256.length).toBe(256);
+    expect(name255.length).toBe(255);
     expect(validateUnitName(name)).toBeUndefined();
+    expect(isValidUnitName(name)).toBe(true);
     expect(() => assertValidUnitName(name)).not.toThrow();
   });
 
   test.each([
     ["", "unit name cannot be empty"],
-    [`a${name256}`, "unit name exceeds maximum length (256)"],
+    [`a${name255}`, "unit name exceeds maximum length (255)"],
     ["fooservice", 'unit name must contain "."'],
     ["bar@foo", 'unit name must contain "."'],
     ["foo.", 'unit name cannot end in "."'],
@@ -50,17 +54,36 @@ describe("validateUnitName", () => {
     ["café.service", "invalid character 'é' in unit name"],
     ['foo."x".bar', 'invalid unit type: "bar"'],
     ["foo.a\"b", 'invalid unit type: "a\\"b"'],
+    // systemd's rules the original did not check, and a leading "-" (read as an option).
+    ["a@b@c.service", 'unit name "a@b@c.service" has more than one "@"'],
+    ["foo@@.service", 'unit name "foo@@.service" has more than one "@"'],
+    [".service", 'unit name ".service" has nothing before the unit type'],
+    ["-x.service", 'unit name "-x.service" cannot start with "-": programs would read it as an option'],
+    ["--help.service", 'unit name "--help.service" cannot start with "-": programs would read it as an option'],
+    ["-oProxyCommand=x.service", "invalid character '=' in unit name"],
+    ["x.busname", 'unit type "busname" of "x.busname" is not supported: systemd no longer has it'],
+    ["x.snapshot", 'unit type "snapshot" of "x.snapshot" is not supported: systemd no longer has it'],
+    ["x@1.busname", 'unit type "busname" of "x@1.busname" is not supported: systemd no longer has it'],
   ])("rejects %p with %p", (name, message) => {
     expect(validateUnitName(name)).toBe(message);
+    expect(isValidUnitName(name)).toBe(false);
   });
 
-  test.each(["automount", "busname", "device", "scope", "slice", "snapshot", "swap", "mount"])(
+  test.each(["automount", "device", "scope", "slice", "swap", "mount"])(
     "a template of type %p is rejected",
     (type) => {
       expect(validateUnitName(`foo@1.${type}`)).toBe(`invalid unit type for template: "${type}"`);
       expect(validateUnitName(`foo.${type}`)).toBeUndefined();
     },
   );
+
+  test("the types systemd removed are recognised but refused", () => {
+    for (const type of REMOVED_UNIT_TYPES) {
+      expect(UNIT_TYPES).toContain(type);
+      expect(mangleUnitName(`x.${type}`)).toBe(`x.${type}`);
+      expect(validateUnitName(`x.${type}`)).toContain("systemd no longer has it");
+    }
+  });
 
   test.each(["path", "service", "socket", "target", "timer"])("a %p template is valid", (type) => {
     expect(validateUnitName(`foo@.${type}`)).toBeUndefined();
@@ -74,8 +97,8 @@ describe("validateUnitName", () => {
     expect(validateUnitName("@fo%o.service")).toBe("invalid character '%' in unit name");
     // The length limit counts UTF-8 bytes, as Go's len does.
     const multiByte = `${"é".repeat(125)}.service`;
-    expect(multiByte.length).toBeLessThanOrEqual(256);
-    expect(validateUnitName(multiByte)).toBe("unit name exceeds maximum length (256)");
+    expect(multiByte.length).toBeLessThanOrEqual(255);
+    expect(validateUnitName(multiByte)).toBe("unit name exceeds maximum length (255)");
   });
 
   test("assertValidUnitName throws a UnitNameError carrying the original reason", () => {

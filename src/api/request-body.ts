@@ -2,6 +2,7 @@
 // case-insensitively (the last match wins), unknown keys ignored, null leaves a field empty,
 // and type mismatches reported with Go's decoder wording.
 import { ApiError } from "./errors.ts";
+import { machineIdProblem } from "../registry/record-values.ts";
 import type { UnitOption } from "../unit/types.ts";
 
 /** The fields of a PUT /units/{name} body that the server uses ("" when absent). */
@@ -219,6 +220,8 @@ export function decodeMetadataOps(text: string): MetadataOp[] {
     }
     const m = METADATA_PATH.exec(path);
     if (!m) throw new ApiError(400, "machine metadata path invalid");
+    const idProblem = machineIdProblem(m[1] as string);
+    if (idProblem) throw new ApiError(400, `machine metadata path invalid: ${idProblem}`);
     if (op !== "remove" && value === "") {
       throw new ApiError(400, "invalid value: add and replace require a value");
     }

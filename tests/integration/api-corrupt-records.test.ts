@@ -76,12 +76,12 @@ describe("the API", () => {
     expect((await client.range(f.registry.keys.unitFiles, { prefix: true })).kvs).toEqual([]);
   });
 
-  test("a metadata change that would store an unreadable record is a 400 naming the key", async () => {
+  test("a metadata change for an id that is not a machine ID is a 400 naming it", async () => {
     const f = apiFixture(client);
     const res = await f.call("PATCH", "/fleet/v1/machines", { body: [{ op: "add", path: "/a:b/metadata/k", value: "v" }] });
     expect(await errorOf(res)).toEqual({
       status: 400,
-      body: errorBody(400, `Refusing to write ${f.registry.keys.metadata("a:b")}: the key names an invalid machine: "a:b" is not a machine ID (letters, digits, "-", "_" and ".", not starting with "-", "_" or ".", at most 128 characters)`),
+      body: errorBody(400, `machine metadata path invalid: "a:b" is not a machine ID (letters, digits, "-", "_" and ".", not starting with "-", "_" or ".", at most 128 characters)`),
     });
   });
 });

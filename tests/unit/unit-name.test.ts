@@ -43,8 +43,8 @@ describe("validateUnitName", () => {
     ["dog=woof@.mount", 'invalid unit type for template: "mount"'],
     ["@foo.service", 'unit name cannot start in "@"'],
     // It would be read as an option by systemctl on the unit's machine.
-    ["-H.service", 'unit name cannot start in "-"'],
-    ["--host.service", 'unit name cannot start in "-"'],
+    ["-H.service", 'unit name "-H.service" cannot start with "-": programs would read it as an option'],
+    ["--host.service", 'unit name "--host.service" cannot start with "-": programs would read it as an option'],
     ["foo@1.mount", 'invalid unit type for template: "mount"'],
     ["foo@{1,3}.service", "invalid character '{' in unit name"],
     ["foo@{1..3}.service", "invalid character '{' in unit name"],

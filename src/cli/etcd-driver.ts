@@ -187,7 +187,7 @@ export class EtcdDriver implements FleetClient {
         const where = err.endpoint || this.endpoint;
         const silent = `did not answer within ${this.opts.requestTimeout}s (--request-timeout)`;
         if (err.tried.length > 0) {
-          const each = err.tried.map((f) => `${f.endpoint} (${f.kind === "timeout" ? silent : f.detail})`);
+          const each = err.tried.map((f) => `${f.endpoint} ${f.kind === "timeout" ? silent : `(${f.detail})`}`);
           throw new ClientError(`every etcd endpoint failed: ${each.join(", ")}`);
         }
         if (err.kind === "timeout") throw new ClientError(`etcd at ${where} ${silent}`);

@@ -36,7 +36,7 @@ export async function startEtcdCluster(opts: StartEtcdClusterOptions = {}): Prom
   const baseDir = mkdtempSync(join(tmpdir(), "fleet-etcd-cluster-"));
   try {
     const members = await startOnFreePorts(size, (ports) => {
-      const names = ports.map((_, i) => `m${i}`);
+      const names = ports.map((_, i) => `etcd${i + 1}`);
       const initialCluster = ports.map((p, i) => `${names[i]}=http://127.0.0.1:${p.peerPort}`).join(",");
       return ports.map((p, i) => {
         const dir = join(baseDir, names[i]!);

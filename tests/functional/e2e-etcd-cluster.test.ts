@@ -118,7 +118,7 @@ test("the raft leader killed: no unit restarts or moves; a unit submitted while 
     expectUntouched(before, await expectEachRunsOnce(c, APPS));
     expect(await c.activeIn(placed.machine, "app@7.service")).toBe("active");
     report("raft leader killed", {
-      killed: `${etcd.nameOf(leader)} (SIGKILL)`,
+      killed: `${etcd.nameOf(leader)} (the raft leader, SIGKILL)`,
       "new leader": `${etcd.nameOf(next)} after ${election}`,
       "unit submitted with two members": `running on ${placed.machine.name} after ${placed.took}`,
       "listings converged": `after ${settled} more`,
@@ -158,7 +158,7 @@ test("the member listed first killed: every client moves on to the next member a
     expect(byName(afterReturn)).toMatchObject({ [n(first)]: 0, [n(third)]: 0 });
     expectUntouched(before, await expectEachRunsOnce(c, APPS));
     report("member listed first killed", {
-      killed: `${etcd.nameOf(first)} (SIGKILL, a follower)`,
+      killed: `${etcd.nameOf(first)} (listed first, a follower, SIGKILL)`,
       "lease renewals": `all at ${etcd.nameOf(second)} within ${movedOn}, none at ${etcd.nameOf(third)}; none back at ${etcd.nameOf(first)} once it returned`,
       "unit submitted": `running on ${placed.machine.name} after ${placed.took}`,
       "units restarted or moved": `0 of ${APPS.length}`,
@@ -201,7 +201,7 @@ test("the quorum lost for 15 s: no unit restarts or moves meanwhile; once it is 
     const placed = await submit("app@7.service");
     expectUntouched(before, await expectEachRunsOnce(c, APPS));
     report("quorum lost", {
-      killed: `${etcd.nameOf(first)} and ${etcd.nameOf(second)} (SIGKILL; ${etcd.nameOf(leader)} led), ${etcd.nameOf(third)} left alone`,
+      killed: `${etcd.nameOf(first)} and ${etcd.nameOf(second)} (listed first and second, ${etcd.nameOf(leader)} the raft leader, SIGKILL), ${etcd.nameOf(third)} left alone`,
       "survivor without a leader": `after ${noticed}`,
       "quorum lost for": `${outage} (every unit's MainPID checked ${checks} times meanwhile)`,
       "back with a leader": `${etcd.nameOf(next)} after ${quorum}`,

@@ -181,9 +181,12 @@ export class EtcdDriver implements FleetClient {
     } catch (err) {
       if (err instanceof EtcdError) {
         const where = err.endpoint || this.endpoint;
-        if (err.kind === "timeout") {
-          throw new ClientError(`etcd at ${where} did not answer within ${this.opts.requestTimeout}s (--request-timeout)`);
+        const silent = `did not answer within ${this.opts.requestTimeout}s (--request-timeout)`;
+        if (err.tried.length > 0) {
+          const each = err.tried.map((f) => `${f.endpoint} ${f.kind === "timeout" ? silent : `(${f.detail})`}`);
+          throw new ClientError(`every etcd endpoint failed: ${each.join(", ")}`);
         }
+        if (err.kind === "timeout") throw new ClientError(`etcd at ${where} ${silent}`);
         if (err.kind === "unavailable") throw new ClientError(`cannot reach etcd at ${where}: ${err.detail}`);
         throw new ClientError(`etcd at ${where}: ${err.detail}`);
       }

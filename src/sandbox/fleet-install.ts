@@ -25,7 +25,8 @@ const TLS_KEY_PATH = "/etc/fleet/api-key.pem";
 export interface InstallOptions {
   /** Host path of the fleet binary; machines see the host's files outside their private paths. */
   binary: string;
-  etcdEndpoint: string;
+  /** Every etcd member's client URL, as the machine reaches it. */
+  etcdEndpoints: readonly string[];
   keyPrefix: string;
   metadata: Record<string, string>;
   /** Bearer token of the TCP API listener. */
@@ -41,7 +42,7 @@ const toml = (s: string) => JSON.stringify(s);
 export function sandboxConfig(m: { name: string; ip: string }, o: InstallOptions): string {
   const lines = [
     `# Written by fleet sandbox for ${m.name}. Reference: docs/configuration.md.`,
-    `etcd_servers = [${toml(o.etcdEndpoint)}]`,
+    `etcd_servers = [${o.etcdEndpoints.map(toml).join(", ")}]`,
     `etcd_key_prefix = ${toml(o.keyPrefix)}`,
     `public_ip = ${toml(m.ip)}`,
     "# Short, so that a machine that dies hands its units over within seconds.",

@@ -220,7 +220,7 @@ export async function runExamples(cluster: Cluster, record: SandboxRecord): Prom
 function installOptions(record: SandboxRecord, machine: string) {
   return {
     binary: record.binary,
-    etcdEndpoint: record.etcd.endpoint,
+    etcdEndpoints: [record.etcd.endpoint],
     keyPrefix: KEY_PREFIX,
     metadata: record.metadata[machine] ?? {},
     token: record.token,

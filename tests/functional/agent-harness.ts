@@ -8,6 +8,7 @@ import { keySpace, type KeySpace } from "../../src/registry/keys.ts";
 import type { ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
 import { Cluster, cleanupStale, type Machine, randomClusterName } from "../../src/sandbox/index.ts";
 import { contentHash } from "../../src/systemd/unit-manager.ts";
+import { type EtcdCluster, startEtcdCluster } from "../support/etcd-cluster.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
 
 export const FLEET_BIN = join(import.meta.dir, "../../bin/fleet");
@@ -16,18 +17,21 @@ export const DAEMON_UNIT = "fleet.service";
 
 export interface Fleet extends AsyncDisposable {
   cluster: Cluster;
-  etcd: EtcdServer;
-  /** A client on the host's loopback endpoint. */
+  /** One etcd, or a cluster of them (FleetOptions.etcdMembers); either stops and starts as a whole. */
+  etcd: EtcdServer | EtcdCluster;
+  /** A client on the host's loopback endpoints (every member's). */
   client: EtcdClient;
   keys: KeySpace;
-  /** The endpoint machines use (the bridge address). */
-  machineEndpoint: string;
+  /** The endpoints machines use (on the bridge address), one per etcd member, in member order. */
+  machineEndpoints: string[];
   destroy(): Promise<void>;
 }
 
 export interface FleetOptions {
   machines: number;
   prefix?: string;
+  /** Run a real etcd cluster of this many members instead of a single etcd. */
+  etcdMembers?: number;
 }
 
 /** Machines plus an etcd they can reach; `await using` tears everything down. */
@@ -35,15 +39,18 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   if (!existsSync(FLEET_BIN)) throw new Error(`Cannot run the daemon: ${FLEET_BIN} is missing (run ./build first)`);
   await cleanupStale();
   const cluster = await Cluster.create({ name: randomClusterName("ag"), machines: opts.machines });
-  let etcd: EtcdServer | undefined;
+  // The bridge address exists from Cluster.create on: etcd can listen on it.
+  const listenHosts = ["127.0.0.1", cluster.bridgeIp];
+  let etcd: EtcdServer | EtcdCluster | undefined;
   try {
-    etcd = await startEtcd({ listenHosts: ["127.0.0.1", cluster.bridgeIp] });
+    etcd = opts.etcdMembers ? await startEtcdCluster({ members: opts.etcdMembers, listenHosts }) : await startEtcd({ listenHosts });
   } catch (e) {
     await cluster.destroy();
     throw e;
   }
   const server = etcd;
-  const client = new EtcdClient({ endpoints: [server.endpoint] });
+  const members = "members" in server ? server.members : [server];
+  const client = new EtcdClient({ endpoints: members.map((m) => m.endpoint) });
   const destroy = async () => {
     client.close();
     try {
@@ -57,7 +64,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     etcd: server,
     client,
     keys: keySpace(opts.prefix ?? "/fleet/"),
-    machineEndpoint: `http://${cluster.bridgeIp}:${server.clientPort}`,
+    machineEndpoints: members.map((m) => `http://${cluster.bridgeIp}:${m.clientPort}`),
     destroy,
     [Symbol.asyncDispose]: destroy,
   };
@@ -66,7 +73,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
 /** The config file the daemon reads inside the machine. */
 export function daemonConfig(fleet: Fleet, m: Machine, extra: Record<string, string | number | boolean> = {}): string {
   const values: Record<string, string | number | boolean> = {
-    etcd_servers: fleet.machineEndpoint,
+    etcd_servers: fleet.machineEndpoints.join(","),
     etcd_key_prefix: fleet.keys.prefix,
     agent_ttl: "3s",
     disable_engine: true,

@@ -3,7 +3,8 @@
 // as `fleet ctl` and systemd inside the machines show them. Needs root and bin/fleet (./build).
 import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import type { Machine } from "../../src/sandbox/index.ts";
-import { AGENT_TTL_MS, DAEMON_UNIT, E2eCluster, MOVE_DEADLINE_MS, serviceUnit, type UnitRow } from "./e2e-fixture.ts";
+import { AGENT_TTL_MS, DAEMON_UNIT, E2eCluster, MOVE_DEADLINE_MS, serviceUnit } from "./e2e-fixture.ts";
+import { allRunOn, deploy, eventually, expectEachRunsOnce, expectUntouched, type Placed, snapshot } from "./e2e-placed.ts";
 
 let c: E2eCluster;
 const T = 120_000;
@@ -23,49 +24,6 @@ beforeEach(async () => {
   await c.step(() => c.reset());
 }, T);
 
-interface Placed {
-  machine: Machine;
-  pid: number;
-}
-
-/** Starts the units and returns where each runs (from list-units) with its MainPID there. */
-async function deploy(units: readonly string[], where: Machine | "host" = "host"): Promise<Map<string, Placed>> {
-  await c.fleetctlOk(where, "start", "--block-attempts=10", ...units);
-  return snapshot(units);
-}
-
-/** Where each unit runs now according to list-units, checked against systemd in that machine. */
-async function snapshot(units: readonly string[]): Promise<Map<string, Placed>> {
-  const rows = await c.listUnits();
-  const out = new Map<string, Placed>();
-  for (const unit of units) {
-    const found = rows.filter((r) => r.unit === unit);
-    expect(found).toHaveLength(1);
-    const row = found[0]!;
-    expect(row).toMatchObject({ active: "active", sub: "running" });
-    const machine = c.machineById(row.machineId);
-    expect(row.ip).toBe(machine.ip);
-    out.set(unit, { machine, pid: await c.mainPid(machine, unit) });
-  }
-  return out;
-}
-
-/** Every unit has exactly one active row, on one of `allowed`. */
-function allRunOn(rows: UnitRow[], units: readonly string[], allowed: readonly Machine[]): boolean {
-  const ids = new Set(allowed.map((m) => m.machineId));
-  return units.every((u) => {
-    const mine = rows.filter((r) => r.unit === u);
-    return mine.length === 1 && mine[0]!.active === "active" && ids.has(mine[0]!.machineId);
-  });
-}
-
-/** No unit runs twice: systemd has it active on exactly the machine list-units names. */
-async function expectEachRunsOnce(units: readonly string[]): Promise<Map<string, Placed>> {
-  const now = await snapshot(units);
-  for (const [unit, p] of now) expect(await c.runningCopies(unit)).toEqual([p.machine]);
-  return now;
-}
-
 const unitsOn = (placed: Map<string, Placed>, m: Machine) => [...placed].filter(([, p]) => p.machine === m).map(([u]) => u);
 
 /** The units of a lost machine run on the others within MOVE_DEADLINE_MS, and it leaves list-machines. */
@@ -75,34 +33,15 @@ async function expectMovedOff(lost: Machine, units: readonly string[]): Promise<
   await c.waitForMachines(survivors, MOVE_DEADLINE_MS);
 }
 
-/**
- * Waits until `check` passes (list-units may briefly lag behind a machine that re-registers);
- * on timeout the error names the last failed expectation.
- */
-async function eventually(what: string, check: () => Promise<void>): Promise<void> {
-  await c.waitFor(what, async () => {
-    await check();
-    return true;
-  });
-}
-
-/** Units that were not on `lost` kept their machine and their process. */
-function expectUntouched(before: Map<string, Placed>, after: Map<string, Placed>, lost?: Machine): void {
-  for (const [unit, p] of before) {
-    if (p.machine === lost) continue;
-    expect({ unit, machine: after.get(unit)?.machine.name, pid: after.get(unit)?.pid }).toEqual({ unit, machine: p.machine.name, pid: p.pid });
-  }
-}
-
 test("hard kill: the machine's units run elsewhere within agent_ttl + 5 s; on its return nothing moves back or runs twice", async () => {
   await c.step(async () => {
-    const before = await deploy(APPS);
+    const before = await deploy(c, APPS);
     const victim = before.get("app@1.service")!.machine;
     expect(unitsOn(before, victim).length).toBeGreaterThan(0);
 
     await victim.kill();
     await expectMovedOff(victim, APPS);
-    const moved = await expectEachRunsOnce(APPS);
+    const moved = await expectEachRunsOnce(c, APPS);
     expectUntouched(before, moved, victim);
 
     // The machine comes back with the same id: it rejoins empty and takes new work, nothing else changes.
@@ -111,7 +50,7 @@ test("hard kill: the machine's units run elsewhere within agent_ttl + 5 s; on it
     c.writeUnit("fresh.service", serviceUnit("after the return"));
     const out = await c.fleetctlOk(victim, "start", "--block-attempts=10", "fresh.service");
     expect(out).toContain(`Unit fresh.service launched on ${victim.machineId.slice(0, 8)}.../${victim.ip}\n`);
-    const after = await expectEachRunsOnce(APPS);
+    const after = await expectEachRunsOnce(c, APPS);
     expectUntouched(moved, after);
     expect(unitsOn(after, victim)).toEqual([]);
   });
@@ -119,7 +58,7 @@ test("hard kill: the machine's units run elsewhere within agent_ttl + 5 s; on it
 
 test("freeze: the machine's units run elsewhere within agent_ttl + 5 s; after the thaw its old copies stop and nothing runs twice", async () => {
   await c.step(async () => {
-    const before = await deploy(APPS);
+    const before = await deploy(c, APPS);
     const victim = before.get("app@2.service")!.machine;
     const old = unitsOn(before, victim);
     expect(old.length).toBeGreaterThan(0);
@@ -127,7 +66,7 @@ test("freeze: the machine's units run elsewhere within agent_ttl + 5 s; after th
     await victim.freeze();
     try {
       await expectMovedOff(victim, APPS);
-      expectUntouched(before, await snapshot(APPS), victim);
+      expectUntouched(before, await snapshot(c, APPS), victim);
     } finally {
       await victim.thaw();
     }
@@ -135,8 +74,8 @@ test("freeze: the machine's units run elsewhere within agent_ttl + 5 s; after th
     for (const unit of old) {
       await c.waitFor(`the old copy of ${unit} on ${victim.name} to stop`, async () => (await c.activeIn(victim, unit)) !== "active");
     }
-    await eventually("each unit to run exactly once, none on the thawed machine", async () => {
-      expect(unitsOn(await expectEachRunsOnce(APPS), victim)).toEqual([]);
+    await eventually(c, "each unit to run exactly once, none on the thawed machine", async () => {
+      expect(unitsOn(await expectEachRunsOnce(c, APPS), victim)).toEqual([]);
     });
     expect(await c.activeIn(victim, DAEMON_UNIT)).toBe("active");
   });
@@ -149,21 +88,21 @@ test("halt: the daemon revokes its lease as the host shuts down, so the units mo
     await c.restartDaemonWith(victim, { FLEET_AGENT_TTL: "120s" });
     const lease = (await c.registration(victim))?.lease;
     expect(lease).toBeDefined();
-    const before = await deploy(APPS);
+    const before = await deploy(c, APPS);
     expect(unitsOn(before, victim).length).toBeGreaterThan(0);
 
     expect(await victim.halt()).toBe("halted");
     expect(await c.registration(victim)).toBeUndefined();
     expect(await c.fleet.client.leaseTimeToLive(lease!)).toBeUndefined();
     await expectMovedOff(victim, APPS);
-    expectUntouched(before, await expectEachRunsOnce(APPS), victim);
+    expectUntouched(before, await expectEachRunsOnce(c, APPS), victim);
   });
 }, T);
 
 test("a daemon restart restarts no unit and moves nothing", async () => {
   await c.step(async () => {
     c.writeUnit("everywhere.service", serviceUnit("global", ["Global=true"]));
-    const before = await deploy(APPS);
+    const before = await deploy(c, APPS);
     const m = before.get("app@1.service")!.machine;
     await c.fleetctlOk("host", "start", "everywhere.service");
     await c.waitFor("the global unit on every machine", async () =>
@@ -179,14 +118,14 @@ test("a daemon restart restarts no unit and moves nothing", async () => {
     const pinned = `pin@${m.machineId}.service`;
     expect(await c.fleetctlOk(m, "start", "--block-attempts=10", pinned)).toContain(`Unit ${pinned} launched on ${m.machineId.slice(0, 8)}...`);
 
-    expectUntouched(before, await expectEachRunsOnce(APPS));
+    expectUntouched(before, await expectEachRunsOnce(c, APPS));
     expect(await c.mainPid(m, "everywhere.service")).toBe(globalPid);
   });
 }, T);
 
 test("etcd stopped for 10 s: no unit restarts or moves; once it is back list-units works again", async () => {
   await c.step(async () => {
-    const before = await deploy(APPS);
+    const before = await deploy(c, APPS);
     await c.stopEtcd();
     try {
       const down = await c.fleetctl("host", "list-units");
@@ -201,8 +140,8 @@ test("etcd stopped for 10 s: no unit restarts or moves; once it is back list-uni
     }
     await c.waitForMachines(c.machines);
     // A machine whose lease lapsed meanwhile registers again and republishes its states.
-    await eventually("every unit listed again where it ran, with the same process", async () => {
-      expectUntouched(before, await expectEachRunsOnce(APPS));
+    await eventually(c, "every unit listed again where it ran, with the same process", async () => {
+      expectUntouched(before, await expectEachRunsOnce(c, APPS));
     });
     const m = c.machines[0]!;
     await c.waitFor(`list-units to work inside ${m.name} (API)`, async () => allRunOn(await c.listUnits(m), APPS, c.machines));
@@ -218,9 +157,9 @@ test("leader loss: stopping the leader's daemon hands the engine to another mach
     c.writeUnit("app@.service", serviceUnit("app %i", ["Conflicts=pin@*.service"]));
     try {
       const pinned = `pin@${leader.machineId}.service`;
-      const pinnedPid = (await deploy([pinned])).get(pinned)!.pid;
+      const pinnedPid = (await deploy(c, [pinned])).get(pinned)!.pid;
       const apps = APPS.slice(0, 4);
-      const before = await deploy(apps);
+      const before = await deploy(c, apps);
       for (const [, p] of before) expect(others).toContain(p.machine);
 
       await c.systemctlIn(leader, "stop", DAEMON_UNIT);
@@ -239,7 +178,7 @@ test("leader loss: stopping the leader's daemon hands the engine to another mach
 
       // Even once the leader's machine has expired, the other machines' units stay put.
       await c.waitForMachines(others, MOVE_DEADLINE_MS + AGENT_TTL_MS);
-      expectUntouched(before, await expectEachRunsOnce(apps));
+      expectUntouched(before, await expectEachRunsOnce(c, apps));
 
       // The daemon comes back with a new lease: the pinned unit, which fits no other machine,
       // kept its schedule entry meanwhile, so the agent adopts it instead of restarting it.
@@ -249,7 +188,7 @@ test("leader loss: stopping the leader's daemon hands the engine to another mach
       expect(await c.activeIn(leader, pinned)).toBe("active");
       expect(await c.mainPid(leader, pinned)).toBe(pinnedPid);
       expect(await c.runningCopies(pinned)).toEqual([leader]);
-      expectUntouched(before, await expectEachRunsOnce(apps));
+      expectUntouched(before, await expectEachRunsOnce(c, apps));
     } finally {
       c.writeUnit("app@.service", serviceUnit("app %i"));
     }

@@ -15,6 +15,7 @@ import { killTree } from "../../src/sandbox/command.ts";
 import { installFleet, SERVICE } from "../../src/sandbox/fleet-install.ts";
 import { journalTails, type Machine, waitFor } from "../../src/sandbox/index.ts";
 import { API_PORT } from "../../src/sandbox/sandbox-record.ts";
+import type { EtcdCluster } from "../support/etcd-cluster.ts";
 import { daemonConfig, FLEET_BIN, type Fleet, startFleet } from "./agent-harness.ts";
 
 /** The daemon's unit, as contrib/systemd ships it. */
@@ -65,6 +66,8 @@ export interface MachineRow {
 
 export interface E2eOptions {
   machines?: number;
+  /** A real etcd cluster of this many members, every daemon and fleet ctl given them all. */
+  etcdMembers?: number;
   /** Config metadata of each machine, besides hostname=<machine name>. */
   metadata?: (index: number) => Record<string, string>;
 }
@@ -97,7 +100,7 @@ export class E2eCluster implements AsyncDisposable {
 
   /** Boots the machines and etcd and installs fleet in every machine; resolves once all registered. */
   static async start(opts: E2eOptions = {}): Promise<E2eCluster> {
-    const fleet = await startFleet({ machines: opts.machines ?? 3 });
+    const fleet = await startFleet({ machines: opts.machines ?? 3, etcdMembers: opts.etcdMembers });
     const unitDir = mkdtempSync(join(tmpdir(), "fleet-e2e-units-"));
     const c = new E2eCluster(fleet, unitDir, opts.metadata ?? (() => ({})));
     try {
@@ -116,9 +119,19 @@ export class E2eCluster implements AsyncDisposable {
     return this.fleet.cluster.machines;
   }
 
-  /** The etcd endpoint on the bridge, as machines (and the host's fleet ctl) reach it. */
+  /**
+   * The etcd endpoints on the bridge, as machines (and the host's fleet ctl) reach them: one per
+   * member, comma-separated, in member order.
+   */
   get etcdEndpoint(): string {
-    return this.fleet.machineEndpoint;
+    return this.fleet.machineEndpoints.join(",");
+  }
+
+  /** The etcd cluster (only when started with etcdMembers). */
+  get etcdCluster(): EtcdCluster {
+    const e = this.fleet.etcd;
+    if (!("members" in e)) throw new Error("This e2e cluster runs a single etcd, not an etcd cluster (E2eOptions.etcdMembers)");
+    return e;
   }
 
   metadata(m: Machine): Record<string, string> {
@@ -135,7 +148,7 @@ export class E2eCluster implements AsyncDisposable {
     await m.writeFile(`/etc/systemd/system/${DAEMON_UNIT}.d/50-e2e.conf`, dropIn);
     await installFleet(m, {
       binary: FLEET_BIN,
-      etcdEndpoint: this.etcdEndpoint,
+      etcdEndpoints: this.fleet.machineEndpoints,
       keyPrefix: this.fleet.keys.prefix,
       metadata: this.metadata(m),
       token: this.token,
@@ -303,7 +316,9 @@ export class E2eCluster implements AsyncDisposable {
   async dumpJournals(): Promise<void> {
     const readable: Machine[] = [];
     for (const m of this.machines) if (await reachable(m)) readable.push(m);
-    process.stderr.write(`${await journalTails(readable, 80)}\n${this.fleet.etcd.running ? "" : "(etcd is stopped)\n"}`);
+    const etcd = this.fleet.etcd;
+    const etcdState = "members" in etcd ? `${etcd.logTail(20)}\n` : etcd.running ? "" : "(etcd is stopped)\n";
+    process.stderr.write(`${await journalTails(readable, 80)}\n${etcdState}`);
   }
 
   /**

@@ -120,6 +120,20 @@ describe("unreachable and silent endpoints", () => {
       silentUnix.stop(true);
     }
   });
+
+  test("several etcd endpoints, none of them answering: each is named with how it failed", async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const quiet = `http://127.0.0.1:${silent.port}`;
+      expect(await spawnCtl(["--driver=etcd", `--endpoint=${closed},${quiet}`, "--request-timeout=0.5", "cat", "x"], {}, c.dir)).toEqual({
+        code: 1, out: "",
+        err: `Error retrieving Unit x.service: every etcd endpoint failed: ${closed} (connect ECONNREFUSED), ${quiet} did not answer within 0.5s (--request-timeout)\n`,
+      });
+    } finally {
+      silent.stop(true);
+    }
+  });
 });
 
 describe("API over TCP with TLS and a bearer token", () => {

@@ -57,50 +57,88 @@ let exitHookInstalled = false;
 
 /** Start an etcd; `await using etcd = await startEtcd()` kills it and removes its files. */
 export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdServer> {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    // A runner that exits early, or a test that forgot to dispose, must not leave etcd
-    // processes or data directories behind.
-    process.on("exit", () => {
-      for (const server of undisposed) server.disposeSync();
-    });
-  }
   const baseDir = mkdtempSync(join(tmpdir(), "fleet-etcd-"));
   try {
     const tls = opts.tls || opts.clientCertAuth;
     const hosts = opts.listenHosts ?? ["127.0.0.1"];
     const certs = tls ? await generateTestCerts(join(baseDir, "tls"), hosts) : undefined;
-    for (let attempt = 1; ; attempt++) {
-      const clientPort = await freePort();
-      let peerPort = await freePort();
-      while (peerPort === clientPort) peerPort = await freePort();
-      const server = new LocalEtcd(baseDir, opts, hosts, certs, clientPort, peerPort);
-      try {
-        await server.start();
-        if (opts.auth) await server.enableAuth();
-        return server;
-      } catch (e) {
-        await server.kill();
-        undisposed.delete(server);
-        // Another process may take a "free" port between our probe and etcd's bind. The next
-        // attempt starts from an empty data dir: a member is bound to the ports it was made with.
-        if (attempt < 5 && server.logTail(50).includes("address already in use")) {
-          rmSync(server.dataDir, { recursive: true, force: true });
-          continue;
-        }
-        throw e;
-      }
-    }
+    const [server] = await startOnFreePorts(1, (ports) => {
+      const p = ports[0]!;
+      return [new LocalEtcd(baseDir, opts, hosts, certs, p, { name: "test", initialCluster: `test=http://127.0.0.1:${p.peerPort}` })];
+    });
+    if (opts.auth) await server!.enableAuth();
+    return server!;
   } catch (e) {
     rmSync(baseDir, { recursive: true, force: true });
     throw e;
   }
 }
 
-class LocalEtcd implements EtcdServer {
+/** A member's client and peer port. */
+export interface MemberPorts {
+  clientPort: number;
+  peerPort: number;
+}
+
+/** Who a member is in its cluster: its name and the whole `--initial-cluster` (name=peerURL,...). */
+export interface MemberIdentity {
+  name: string;
+  initialCluster: string;
+}
+
+/**
+ * Starts `count` members built by `build` on distinct free ports, all at once (a member of a new
+ * cluster answers only once a quorum of them runs). Another process may take a "free" port
+ * between our probe and etcd's bind: then every member is killed, its data dir emptied (a member
+ * is bound to the ports it was made with) and the whole set tried again on new ports.
+ */
+export async function startOnFreePorts(count: number, build: (ports: MemberPorts[]) => LocalEtcd[]): Promise<LocalEtcd[]> {
+  for (let attempt = 1; ; attempt++) {
+    const servers = build(await distinctFreePorts(count));
+    const started = await Promise.allSettled(servers.map((s) => s.start()));
+    const failed = started.find((r) => r.status === "rejected");
+    if (!failed) return servers;
+    await Promise.all(servers.map((s) => s.kill()));
+    for (const s of servers) undisposed.delete(s);
+    const portTaken = servers.some((s) => s.logTail(50).includes("address already in use"));
+    if (attempt < 5 && portTaken) {
+      for (const s of servers) rmSync(s.dataDir, { recursive: true, force: true });
+      continue;
+    }
+    throw failed.reason;
+  }
+}
+
+async function distinctFreePorts(count: number): Promise<MemberPorts[]> {
+  const taken = new Set<number>();
+  const next = async () => {
+    let p = await freePort();
+    while (taken.has(p)) p = await freePort();
+    taken.add(p);
+    return p;
+  };
+  const out: MemberPorts[] = [];
+  for (let i = 0; i < count; i++) out.push({ clientPort: await next(), peerPort: await next() });
+  return out;
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // A runner that exits early, or a test that forgot to dispose, must not leave etcd
+  // processes or data directories behind.
+  process.on("exit", () => {
+    for (const server of undisposed) server.disposeSync();
+  });
+}
+
+/** One etcd process: a single-node server, or one member of a cluster (etcd-cluster.ts). */
+export class LocalEtcd implements EtcdServer {
   readonly endpoints: string[];
   readonly dataDir: string;
   readonly rootPassword = ROOT_PASSWORD;
+  readonly clientPort: number;
+  private readonly peerPort: number;
   private proc: Subprocess | undefined;
   private readonly logFile: string;
   private readonly scheme: string;
@@ -110,18 +148,26 @@ class LocalEtcd implements EtcdServer {
     private readonly opts: StartEtcdOptions,
     private readonly hosts: string[],
     readonly certs: TestCerts | undefined,
-    readonly clientPort: number,
-    private readonly peerPort: number,
+    ports: MemberPorts,
+    readonly identity: MemberIdentity,
   ) {
+    this.clientPort = ports.clientPort;
+    this.peerPort = ports.peerPort;
     this.scheme = certs ? "https" : "http";
-    this.endpoints = hosts.map((h) => `${this.scheme}://${h}:${clientPort}`);
+    this.endpoints = hosts.map((h) => `${this.scheme}://${h}:${this.clientPort}`);
     this.dataDir = join(baseDir, "data");
     this.logFile = join(baseDir, "etcd.log");
+    installExitHook();
     undisposed.add(this);
   }
 
   get endpoint(): string {
     return this.endpoints[0]!;
+  }
+
+  /** The URL peers reach this member on. */
+  get peerUrl(): string {
+    return `http://127.0.0.1:${this.peerPort}`;
   }
 
   get running(): boolean {
@@ -130,13 +176,13 @@ class LocalEtcd implements EtcdServer {
 
   async start(): Promise<void> {
     if (this.running) return;
-    const peer = `http://127.0.0.1:${this.peerPort}`;
+    const peer = this.peerUrl;
     const urls = this.endpoints.join(",");
     const args = [
-      "etcd", "--name", "test", "--data-dir", this.dataDir,
+      "etcd", "--name", this.identity.name, "--data-dir", this.dataDir,
       "--listen-client-urls", urls, "--advertise-client-urls", urls,
       "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-      "--initial-cluster", `test=${peer}`,
+      "--initial-cluster", this.identity.initialCluster,
       "--logger", "zap", "--log-outputs", "stderr",
     ];
     if (this.certs) {

@@ -75,7 +75,7 @@ test("the fleet.conf a machine gets is valid for the daemon and says what the sa
   try {
     const file = join(dir, "fleet.conf");
     writeFileSync(file, sandboxConfig({ name: "m2", ip: "10.250.3.3" }, {
-      binary: "/x/fleet", etcdEndpoint: "http://10.250.3.1:2379", keyPrefix: "/fleet/", metadata: { disk: "ssd", "odd key": 'q"uote' },
+      binary: "/x/fleet", etcdEndpoints: ["http://10.250.3.1:2379"], keyPrefix: "/fleet/", metadata: { disk: "ssd", "odd key": 'q"uote' },
       token: "tok-1", tls: { cert: "CERT", key: "KEY" }, apiPort: 49153, agentTtl: "5s",
     }));
     const { config, warnings } = loadConfig({ file, env: {} });

@@ -34,6 +34,13 @@ export const GrpcCode = {
   unauthenticated: 16,
 } as const;
 
+/** How one endpoint failed, within a call that tried several. */
+export interface EndpointFailure {
+  endpoint: string;
+  kind: EtcdErrorKind;
+  detail: string;
+}
+
 export interface EtcdErrorInit {
   kind: EtcdErrorKind;
   endpoint: string;
@@ -45,6 +52,8 @@ export interface EtcdErrorInit {
   httpStatus?: number;
   uncertain?: boolean;
   cause?: unknown;
+  /** Every endpoint the call failed on, when there was more than one (see EtcdError.tried). */
+  tried?: readonly EndpointFailure[];
 }
 
 export class EtcdError extends Error {
@@ -64,12 +73,24 @@ export class EtcdError extends Error {
    * a connection lost after the request was sent). The caller must read back before redoing it.
    */
   readonly uncertain: boolean;
+  /**
+   * When the call failed on more than one endpoint: how each failed (the last one is this error's
+   * own endpoint and detail), in the order the endpoints are configured. Empty otherwise. A lost
+   * quorum shows here as refused connections to the dead members and no answer from the others.
+   */
+  readonly tried: readonly EndpointFailure[];
 
   constructor(init: EtcdErrorInit) {
     const what = init.key === undefined ? init.op : `${init.op} ${init.key}`;
-    super(`etcd ${init.endpoint || "(no endpoint)"} ${init.kind.replace("-", " ")} for ${what}: ${init.detail}`, {
-      cause: init.cause,
-    });
+    const kind = init.kind.replace("-", " ");
+    const tried = init.tried && init.tried.length > 1 ? init.tried : [];
+    super(
+      tried.length > 0
+        ? `etcd ${kind} for ${what} at every endpoint tried: ${tried.map((f) => `${f.endpoint} (${f.detail})`).join(", ")}`
+        : `etcd ${init.endpoint || "(no endpoint)"} ${kind} for ${what}: ${init.detail}`,
+      { cause: init.cause },
+    );
+    this.tried = tried;
     this.kind = init.kind;
     this.endpoint = init.endpoint;
     this.op = init.op;

@@ -1,7 +1,7 @@
 // The etcd v3 client (JSON gateway). Import from here.
 export { EtcdClient } from "./client.ts";
 export { prefixEnd } from "./codec.ts";
-export { EtcdError, type EtcdErrorKind, GrpcCode } from "./errors.ts";
+export { type EndpointFailure, EtcdError, type EtcdErrorKind, GrpcCode } from "./errors.ts";
 export { cmp, op } from "./txn.ts";
 export type * from "./types.ts";
 export { type Backoff, backoffDelay } from "./backoff.ts";

@@ -109,6 +109,8 @@ export class Transport {
     const n = this.endpoints.length;
     const maxAttempts = (this.retries + 1) * n;
     let reauthenticated = false;
+    // The latest failure on each endpoint, for an error that says how every one of them failed.
+    const failed = new Map<string, EtcdError>();
     for (let attempt = 1; ; attempt++) {
       if (this.closed) throw this.closedError(spec);
       const index = this.current;
@@ -130,7 +132,8 @@ export class Transport {
         attempt--;
         continue;
       }
-      if (failure.permanent || !shouldRetry(failure, spec.idempotent) || attempt >= maxAttempts) throw error;
+      failed.set(endpoint, error);
+      if (failure.permanent || !shouldRetry(failure, spec.idempotent) || attempt >= maxAttempts) throw this.everyFailure(error, failed);
       this.failedOver(index);
       // A full round over the endpoints failed: wait before the next one.
       if (attempt % n === 0) await Bun.sleep(backoffDelay(attempt / n, RETRY));
@@ -261,6 +264,19 @@ export class Transport {
     const uncertain = !idempotent && reach === "maybe";
     const error = new EtcdError({ kind, endpoint, op: spec.op, key: spec.key, code: grpc, detail, uncertain, cause: e });
     return { failure: { kind, reach, detail, permanent }, error };
+  }
+
+  /** `last`, naming how each endpoint failed when the call failed on more than one. */
+  private everyFailure(last: EtcdError, failed: ReadonlyMap<string, EtcdError>): EtcdError {
+    if (failed.size < 2) return last;
+    const tried = this.endpoints.filter((e) => failed.has(e)).map((endpoint) => {
+      const { kind, detail } = failed.get(endpoint)!;
+      return { endpoint, kind, detail };
+    });
+    return new EtcdError({
+      kind: last.kind, endpoint: last.endpoint, op: last.op, key: last.key, code: last.code, httpStatus: last.httpStatus,
+      detail: last.detail, uncertain: last.uncertain, cause: last.cause, tried,
+    });
   }
 
   private failedOver(index: number): void {

@@ -110,7 +110,7 @@ test("hostDefinition: what the host defines outside fleet's directory, as system
     dbus: expect.stringMatching(/^\/(usr\/)?lib\/systemd\/system\/dbus\.service$/),
     hostOnly: "/etc/systemd/system/hostonly.service",
     masked: "masked",
-    rootMount: "loaded by systemd without a unit file",
+    tmpMount: "loaded by systemd without a unit file",
     unknown: null,
     ownLinked: null,
     ownRunning: null,

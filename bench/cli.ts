@@ -13,7 +13,7 @@ import type { UnitRecord } from "../src/registry/models.ts";
 import { loadUnitFile } from "../src/unit/unit-file.ts";
 import { emptyRequirements } from "../src/unit/types.ts";
 import { VERSION } from "../src/version.ts";
-import { startEtcd } from "../tests/support/etcd-server.ts";
+import { startEtcd } from "../test/support/etcd-server.ts";
 
 const UNITS = Number(process.env.BENCH_UNITS ?? 10_000);
 const MACHINES = 50;

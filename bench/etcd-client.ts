@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { EtcdClient } from "../src/registry/etcd/index.ts";
-import { startEtcd } from "../tests/support/etcd-server.ts";
+import { startEtcd } from "../test/support/etcd-server.ts";
 
 const SEQ_PUTS = 2000;
 const PAR_PUTS = 10_000;

@@ -1,4 +1,4 @@
-# Sourced by ./build, ./test and ./quickstart: installs what a fresh Debian machine lacks (Bun and
+# Sourced by ./build, scripts/test.sh (npm test) and ./quickstart: installs what a fresh Debian machine lacks (Bun and
 # the packages through npm; etcd and openssh-server through apt-get, on request: ensure_etcd,
 # ensure_openssh) and puts the project's Bun on PATH.
 # (sourced: the caller chooses its own shell options)

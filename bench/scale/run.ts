@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
-import { startEtcd } from "../../tests/support/etcd-server.ts";
+import { startEtcd } from "../../test/support/etcd-server.ts";
 import { Child } from "./children.ts";
 import { scrape } from "./etcd-metrics.ts";
 import type { EngineReply, EngineRequest, WorkerReply, WorkerRequest } from "./ipc.ts";

@@ -1,5 +1,5 @@
 // The daemon's wiring against a real etcd, with the in-memory UnitManager standing in for
-// systemd (the real daemon on real systemd is tests/functional/agent-*.test.ts): the API is 503
+// systemd (the real daemon on real systemd is test/functional/agent-*.test.ts): the API is 503
 // until registration, READY=1 follows registration, a duplicate machine id stays at 503 and
 // says why, the engine and agent together run a unit submitted through the API, and stopping
 // keeps the lease unless the host is going down.

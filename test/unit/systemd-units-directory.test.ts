@@ -1,5 +1,5 @@
 // fleet's units directory on disk, in a scratch directory (as root: ownership is part of the
-// rule). The same checks run through the real DbusUnitManager in tests/functional/systemd-dbus.
+// rule). The same checks run through the real DbusUnitManager in test/functional/systemd-dbus.
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

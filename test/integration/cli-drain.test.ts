@@ -1,6 +1,6 @@
 // fleetctl drain and undrain end to end: the real binary against the real API handler (and the
 // etcd driver) over a real etcd, with FakeCluster playing the agents. Moving units is the
-// engine's part (tests/integration/engine-drain.test.ts); here: lookup, output, exit codes.
+// engine's part (test/integration/engine-drain.test.ts); here: lookup, output, exit codes.
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { FakeCluster, MACHINES, rows } from "./cli-harness.ts";
 

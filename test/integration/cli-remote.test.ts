@@ -141,7 +141,7 @@ describe("a hostile public IP never reaches ssh (the real OpenSSH client here)",
   // A machine record anyone with write access to etcd could have put there. Before the fix,
   // `ssh ... -l core -oProxyCommand=touch <marker> -- uptime` ran touch on this host. Now the
   // machine decoder refuses the record (so the machine is unknown), and the ssh command builder
-  // refuses such an address as well (tests/unit/cli-ssh.test.ts covers that second wall).
+  // refuses such an address as well (test/unit/cli-ssh.test.ts covers that second wall).
   const EVIL = "e7117e7117e7117e7117e7117e7117e7";
 
   for (const driver of ["api", "etcd"] as const) {

@@ -1,4 +1,4 @@
-// Fuzzing the keyspace in process (the cheap variant of tests/functional/record-fuzz.test.ts):
+// Fuzzing the keyspace in process (the cheap variant of test/functional/record-fuzz.test.ts):
 // a real etcd, three "daemons" wired as the daemon wires them (presence, agent, engine
 // candidate, API), with the in-memory unit manager standing in for systemd. Seeded malformed
 // records go under every key kind while good units are submitted; the good units must still be

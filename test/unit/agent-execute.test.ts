@@ -1,5 +1,5 @@
 // The executor, against an in-memory recorder of UnitManager calls (pure: no systemd here; the
-// real thing is exercised by tests/functional/agent-*.test.ts). What matters: the plan's order,
+// real thing is exercised by test/functional/agent-*.test.ts). What matters: the plan's order,
 // one reload per batch, and a failing unit that never blocks the others.
 import { expect, test } from "bun:test";
 import { executePlan, type ExecuteDeps } from "../../src/agent/execute.ts";

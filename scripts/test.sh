@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Runs every test under tests/ (unit, integration against a real etcd, functional on real
-# systemd machines). Extra arguments go to `bun test` (a path, or -t PATTERN).
+# `npm test` runs this: every test under test/ (unit, integration against a real etcd, functional
+# on real systemd machines). Extra arguments go to `bun test` (`npm test -- test/unit`, or
+# `-- -t PATTERN`).
 # The last line is `N passed, N failed`.
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."
 source scripts/ensure-tools.sh || { echo "0 passed, 1 failed"; exit 1; }
 ensure_etcd || { echo "0 passed, 1 failed"; exit 1; }
 if ! ./build >&2; then echo "0 passed, 1 failed"; exit 1; fi
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-if [ $# -eq 0 ]; then set -- ./tests; fi
+if [ $# -eq 0 ]; then set -- ./test; fi
 bun test --timeout 120000 "$@" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 passed=$(grep -E '^ *[0-9]+ pass$' "$out" | tail -1 | tr -dc 0-9)

@@ -1,4 +1,4 @@
-// The etcd client against a real 3-member cluster (tests/support/etcd-cluster.ts): the raft leader
+// The etcd client against a real 3-member cluster (test/support/etcd-cluster.ts): the raft leader
 // killed under a watch, a lease and a stream of writes; the quorum lost for longer than a lease's
 // TTL; and what a request says when every member fails it. fleet's promise that no unit moves
 // through these rests on what is checked here: no watch event lost or repeated, and leases

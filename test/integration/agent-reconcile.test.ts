@@ -1,5 +1,5 @@
 // The agent's loop against a real etcd, with the in-memory UnitManager standing in for systemd
-// (the real one needs a machine: tests/functional/agent-*.test.ts). Proves the wiring: schedule
+// (the real one needs a machine: test/functional/agent-*.test.ts). Proves the wiring: schedule
 // entries become started units and published states, unscheduling unloads, a changed hash
 // reloads, a restart adopts instead of restarting, and a lost lease re-registers and reconciles.
 import { expect, test } from "bun:test";

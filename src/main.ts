@@ -2,6 +2,7 @@
 // Each role is imported lazily so `fleet --version` loads nothing else.
 import { basename } from "node:path";
 import { VERSION } from "./version.ts";
+import { errorText } from "./lib/error-text.ts";
 
 const USAGE = `Usage: fleet <command> [args...]
 
@@ -69,7 +70,7 @@ if (import.meta.main) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      process.stderr.write(`fleet: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`fleet: ${errorText(err)}\n`);
       process.exit(1);
     },
   );

@@ -18,6 +18,7 @@ import type { Registration } from "./presence.ts";
 import { StatePublisher } from "./publisher.ts";
 import { Sleeper } from "./sleeper.ts";
 import { UnitTexts } from "./unit-texts.ts";
+import { errorText } from "../lib/error-text.ts";
 
 export interface AgentOptions {
   etcd: Pick<EtcdClient, "range" | "watch" | "txn" | "get" | "observedRevision">;
@@ -393,6 +394,3 @@ export class Agent {
   }
 }
 
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}

@@ -5,6 +5,7 @@ import type { Logger } from "../log/logger.ts";
 import { hasInstallSection, loadUnitFile } from "../unit/unit-file.ts";
 import type { UnitManager } from "../systemd/unit-manager.ts";
 import type { Action, UnitActionKind } from "./plan.ts";
+import { errorText } from "../lib/error-text.ts";
 
 export interface ExecuteDeps {
   units: Pick<UnitManager, "unload" | "writeUnit" | "linkUnits" | "reload" | "start" | "stop" | "hostDefinition">;
@@ -47,7 +48,7 @@ export async function executePlan(actions: readonly Action[], deps: ExecuteDeps)
     log.info("AgentReconciler completed task", { type: a.kind, unit: a.unit, reason: a.reason });
   };
   const fail = (a: UnitAction, e: unknown) => {
-    const err = e instanceof Error ? e.message : String(e);
+    const err = errorText(e);
     failed.set(a.unit, err);
     log.warn("AgentReconciler task failed", { type: a.kind, unit: a.unit, reason: a.reason, err });
   };
@@ -101,7 +102,7 @@ export async function executePlan(actions: readonly Action[], deps: ExecuteDeps)
       log.info("AgentReconciler completed task", { type: "reload", reason: reload?.reason ?? "a previous reload failed" });
     } catch (e) {
       reloadFailed = true;
-      const err = e instanceof Error ? e.message : String(e);
+      const err = errorText(e);
       log.warn("AgentReconciler task failed", { type: "reload", reason: reload?.reason ?? "a previous reload failed", err });
       // systemd may still hold the old definitions: these units are retried after a reload.
       for (const a of loaded) failed.set(a.unit, `systemd reload failed: ${err}`);

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Logger } from "../log/logger.ts";
 import type { LaunchRecord } from "./plan.ts";
 import { isRecord, readJsonFile, writeJsonFile } from "./state-file.ts";
+import { errorText } from "../lib/error-text.ts";
 
 const FORMAT = 1;
 
@@ -66,7 +67,7 @@ export class LaunchRecords {
       writeJsonFile(this.path, { format: FORMAT, machineId: this.machineId, unitsDirectory: this.unitsDirectory, units });
       this.dirty = false;
     } catch (e) {
-      this.log.warn(`Cannot save ${this.path}; a restart may start units again: ${e instanceof Error ? e.message : String(e)}`);
+      this.log.warn(`Cannot save ${this.path}; a restart may start units again: ${errorText(e)}`);
     }
   }
 }

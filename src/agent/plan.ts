@@ -1,3 +1,4 @@
+import { compareStrings } from "../lib/compare.ts";
 // The agent's reconcile planner: desired (this machine's schedule) and actual (unit files on
 // disk, what this agent recorded as launched, what systemd says) in, typed actions with a reason
 // out. Pure: no I/O, no clock. The task table is fleet-reference.md §8.6.3, with two changes:
@@ -157,10 +158,7 @@ export function planReconcile(input: PlanInput): Plan {
       units: [...new Set(changed)].sort(),
     });
   }
-  actions.sort((a, b) => ACTION_ORDER[a.kind] - ACTION_ORDER[b.kind] || compare(a.unit ?? "", b.unit ?? ""));
+  actions.sort((a, b) => ACTION_ORDER[a.kind] - ACTION_ORDER[b.kind] || compareStrings(a.unit ?? "", b.unit ?? ""));
   return { actions, adoptions, forget, deferred };
 }
 
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}

@@ -12,6 +12,7 @@ import type { MachineRecord } from "../registry/models.ts";
 import { decodeRecord, encodeRecord } from "../registry/records.ts";
 import { isRecord, readJsonFile, removeFile, writeJsonFile } from "./state-file.ts";
 import { Sleeper } from "./sleeper.ts";
+import { errorText } from "../lib/error-text.ts";
 
 export type PresenceEtcd = Pick<EtcdClient, "txn" | "leaseGrant" | "leaseKeepAlive" | "leaseRevoke" | "leaseTimeToLive">;
 
@@ -343,6 +344,3 @@ function duplicateReason(keys: KeySpace, machineId: string, existing: KeyValue):
   return `Machine id ${machineId} is already registered by another live daemon (lease ${leaseHex(existing.lease)}, public IP ${ip || "-"}); not registering until it goes away`;
 }
 
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}

@@ -8,6 +8,7 @@ import { op, type EtcdClient, type Op } from "../registry/etcd/index.ts";
 import { childPair, type KeySpace } from "../registry/keys.ts";
 import type { UnitStateRecord } from "../registry/models.ts";
 import { encodeRecord, InvalidRecordError } from "../registry/records.ts";
+import { errorText } from "../lib/error-text.ts";
 
 export interface ReportedState {
   loadState: string;
@@ -162,7 +163,7 @@ export class StatePublisher {
       } catch (e) {
         // Everything not yet written goes back into the queue, unless reported again meanwhile.
         for (const c of ops.slice(i)) this.dirty.add(c.unit);
-        if (this.failures === 0) this.opts.log.warn(`Cannot publish unit states, will retry: ${e instanceof Error ? e.message : String(e)}`);
+        if (this.failures === 0) this.opts.log.warn(`Cannot publish unit states, will retry: ${errorText(e)}`);
         this.failures++;
         return;
       }

@@ -3,6 +3,7 @@
 import { EtcdError } from "../registry/etcd/errors.ts";
 import { InvalidRecordError } from "../registry/records.ts";
 import { jsonResponse } from "./json.ts";
+import { errorText } from "../lib/error-text.ts";
 
 /** An error answered to the client as is: `message` is sent, so it must not leak internals. */
 export class ApiError extends Error {
@@ -45,6 +46,6 @@ export function clientErrorOf(err: unknown): ApiError | undefined {
 export function toErrorResponse(err: unknown, logError: (message: string) => void): Response {
   const known = clientErrorOf(err);
   if (known) return errorResponse(known.status, known.message, known.headers);
-  logError(err instanceof Error ? err.message : String(err));
+  logError(errorText(err));
   return errorResponse(500, "");
 }

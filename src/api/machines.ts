@@ -7,6 +7,7 @@ import { jsonResponse } from "./json.ts";
 import type { ListingSnapshots } from "./listing-snapshots.ts";
 import { paginate, requestedPage } from "./page-token.ts";
 import { decodeMetadataOps, type MetadataOp } from "./request-body.ts";
+import { errorText } from "../lib/error-text.ts";
 
 export async function listMachines(registry: Registry, tokenLimit: number, params: URLSearchParams, snapshots: ListingSnapshots): Promise<Response> {
   const tok = requestedPage(params, tokenLimit);
@@ -34,7 +35,7 @@ export async function patchMachines(registry: Registry, body: string): Promise<R
   try {
     ({ notLive } = await patchLiveMetadata(registry, foldByMachine(ops)));
   } catch (err) {
-    throw clientErrorOf(err) ?? new ApiError(500, err instanceof Error ? err.message : String(err));
+    throw clientErrorOf(err) ?? new ApiError(500, errorText(err));
   }
   if (notLive.length > 0) throw new ApiError(404, notLiveMessage(notLive));
   return new Response(null, { status: 204, headers: { "Content-Type": "application/json" } });

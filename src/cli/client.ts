@@ -73,7 +73,3 @@ export class ClientError extends Error {
     this.name = "ClientError";
   }
 }
-
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -1,7 +1,8 @@
 // cat (fleet-reference.md §6.6.7): the unit's canonical text, with no newline added.
 import { serializeUnitFile } from "../unit/unit-file.ts";
 import { mangleUnitName } from "../unit/unit-name.ts";
-import { errorText, type Unit } from "./client.ts";
+import { type Unit } from "./client.ts";
+import { errorText } from "../lib/error-text.ts";
 import type { Command, Ctx } from "./command.ts";
 
 async function runCat(ctx: Ctx): Promise<number> {

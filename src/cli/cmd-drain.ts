@@ -2,9 +2,11 @@
 // maintenance so the engine moves its non-global units elsewhere and places nothing new there.
 // drain waits until every unit that can leave has left, naming the ones that cannot and why.
 import { UsageError } from "./args.ts";
-import { errorText, type Machine, type Unit } from "./client.ts";
+import { type Machine, type Unit } from "./client.ts";
+import { errorText } from "../lib/error-text.ts";
 import { blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag } from "./command.ts";
 import { POLL_INTERVAL_MS, pollBudget } from "./wait-logic.ts";
+import { shortId } from "../lib/short-id.ts";
 
 /** A machine named by its full id or a unique prefix of it (as `ssh` looks machines up). */
 export function findMachine(machines: readonly Machine[], arg: string): Machine | string {
@@ -15,7 +17,7 @@ export function findMachine(machines: readonly Machine[], arg: string): Machine 
   return found.length === 0 ? `Machine ${arg} does not exist` : `Machine ${arg} is ambiguous: it is a prefix of ${found.length} machines`;
 }
 
-const legend = (id: string): string => `${id.slice(0, 8)}...`;
+const legend = (id: string): string => `${shortId(id)}...`;
 
 function oneMachineArg(ctx: Ctx, verb: string): string {
   if (ctx.args.length !== 1 || ctx.args[0] === "") throw new UsageError(`${verb} takes exactly one machine`);
@@ -46,7 +48,7 @@ async function runDrain(ctx: Ctx): Promise<number> {
   }
   // A unit that cannot leave says so in its pending reason: "waiting to leave drained machine
   // <id>: ..." (one held by the eviction rate limit reads "<id> (...)" and is still moving).
-  const stuckPrefix = `waiting to leave drained machine ${m.id.slice(0, 8)}: `;
+  const stuckPrefix = `waiting to leave drained machine ${shortId(m.id)}: `;
   const budget = pollBudget(flagInt(ctx, "block-attempts"));
   const left = new Set<string>();
   for (let polls = 0; ; polls++) {

@@ -2,7 +2,7 @@
 // The remote end of --tunnel when the API is on a unix socket. Quirk Q22 fixed: a failed dial
 // exits 1.
 import { connect as netConnect } from "node:net";
-import { errorText } from "./client.ts";
+import { errorText } from "../lib/error-text.ts";
 import type { Command, Ctx } from "./command.ts";
 
 async function runFdForward(ctx: Ctx): Promise<number> {

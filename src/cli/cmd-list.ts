@@ -1,5 +1,6 @@
 // list-machines, list-units and list-unit-files (fleet-reference.md §6.6.12-§6.6.14).
-import { errorText, type Machine, type Unit, type UnitState } from "./client.ts";
+import { type Machine, type Unit, type UnitState } from "./client.ts";
+import { errorText } from "../lib/error-text.ts";
 import { type Command, type Ctx, flagBool, flagString, fullFlag, noLegendFlag } from "./command.ts";
 import {
   formatMachines, formatUnitFiles, formatUnitStates, MACHINE_FIELDS_DEFAULT, type TableResult,

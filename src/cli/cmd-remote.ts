@@ -1,7 +1,8 @@
 // status, journal and ssh: commands that run on a unit's machine through the system ssh client
 // (fleet-reference.md §6.6.8, §6.6.10, §6.6.11, §6.7; quirks Q9 and Q22 fixed).
 import { mangleUnitName } from "../unit/unit-name.ts";
-import { errorText, type Machine, type Unit } from "./client.ts";
+import { type Machine, type Unit } from "./client.ts";
+import { errorText } from "../lib/error-text.ts";
 import { type Command, type Ctx, flagBool, flagInt, flagString, sshPortFlag } from "./command.ts";
 import { sshSettings } from "./connect.ts";
 import { localMachineId, prepareKnownHosts, runInteractive, runOnMachine, type RemoteRun } from "./remote.ts";

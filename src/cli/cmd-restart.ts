@@ -2,7 +2,8 @@
 // for loaded, then start and wait for launched and active (quirk Q8 fixed: the original waited
 // for launched both times). Global units are restarted with systemctl on every machine that
 // reports them (quirk Q9 fixed: that was a no-op).
-import { errorText, type Unit } from "./client.ts";
+import { type Unit } from "./client.ts";
+import { errorText } from "../lib/error-text.ts";
 import { blockAttemptsFlag, type Command, type Ctx, flagInt, sshPortFlag } from "./command.ts";
 import { waitAndReport } from "./cmd-start.ts";
 import { built, runOnUnitMachines } from "./cmd-remote.ts";

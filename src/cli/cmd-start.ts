@@ -3,7 +3,8 @@
 // --block-attempts and --no-block prints "Triggered unit X start" once).
 import { mangleUnitName } from "../unit/unit-name.ts";
 import type { DesiredState } from "../unit/types.ts";
-import { errorText, type Unit } from "./client.ts";
+import { type Unit } from "./client.ts";
+import { errorText } from "../lib/error-text.ts";
 import {
   blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag, replaceFlag, SIGN_WARNING, signFlag,
 } from "./command.ts";

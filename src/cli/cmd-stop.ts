@@ -1,7 +1,8 @@
 // stop and unload (fleet-reference.md §6.6.4, §6.6.5; quirk Q23 fixed: unload also clears the
 // desired state of a unit that is desired launched but currently inactive).
 import type { DesiredState } from "../unit/types.ts";
-import { errorText, type Unit } from "./client.ts";
+import { type Unit } from "./client.ts";
+import { errorText } from "../lib/error-text.ts";
 import { blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag } from "./command.ts";
 import { waitAndReport } from "./cmd-start.ts";
 import { findUnitsOrExit, goList } from "./find-units.ts";

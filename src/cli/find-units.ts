@@ -1,7 +1,8 @@
 // fleetctl's findUnits (fleet-reference.md §6.5.1): the registered units named by the
 // arguments, in argument order; unknown names are skipped (quirk Q10 kept).
 import { mangleUnitName } from "../unit/unit-name.ts";
-import { errorText, type FleetClient, type Unit } from "./client.ts";
+import { type FleetClient, type Unit } from "./client.ts";
+import { errorText } from "../lib/error-text.ts";
 import type { Ctx } from "./command.ts";
 
 export async function findUnits(client: FleetClient, args: readonly string[]): Promise<Unit[]> {

@@ -5,6 +5,9 @@ import { shortUnitHash, unitDescription, unitHash } from "../unit/unit-file.ts";
 import type { Machine, Unit, UnitState } from "./client.ts";
 import { isGlobalUnit } from "./unit-info.ts";
 import { renderTable } from "./table.ts";
+import { compareStrings } from "../lib/compare.ts";
+import { shortId } from "../lib/short-id.ts";
+import { SHORT_ID_LENGTH } from "../lib/short-id.ts";
 
 export interface TableOptions {
   /** The raw --fields value. */
@@ -17,7 +20,7 @@ export type TableResult = { ok: true; text: string; warnings: string[] } | { ok:
 
 /** `<id[:8]>...` (full id with --full), plus `/<ip>` when an IP is given and wanted. */
 export function machineLegend(id: string, ip: string | undefined, full: boolean): string {
-  const shown = full || id.length <= 8 ? id : `${id.slice(0, 8)}...`;
+  const shown = full || id.length <= SHORT_ID_LENGTH ? id : `${shortId(id)}...`;
   return ip ? `${shown}/${ip}` : shown;
 }
 
@@ -54,7 +57,7 @@ const dash = (s: string | undefined) => (s ? s : "-");
 export const MACHINE_FIELDS_DEFAULT = "machine,ip,metadata";
 
 export function formatMachines(machines: readonly Machine[], opts: TableOptions): TableResult {
-  const sorted = [...machines].sort((a, b) => compare(a.id, b.id));
+  const sorted = [...machines].sort((a, b) => compareStrings(a.id, b.id));
   return table<Machine>(
     {
       machine: (m, full) => machineLegend(m.id, undefined, full),
@@ -69,7 +72,7 @@ export function formatMachines(machines: readonly Machine[], opts: TableOptions)
 
 /** `k=v` pairs sorted by key, joined with `,`; `-` when there are none. */
 export function formatMetadata(metadata: Record<string, string>): string {
-  const keys = Object.keys(metadata).sort(compare);
+  const keys = Object.keys(metadata).sort(compareStrings);
   return keys.length === 0 ? "-" : keys.map((k) => `${k}=${metadata[k]}`).join(",");
 }
 
@@ -78,7 +81,7 @@ export function formatMetadata(metadata: Record<string, string>): string {
 export const UNIT_STATE_FIELDS_DEFAULT = "unit,machine,active,sub";
 
 export function formatUnitStates(states: readonly UnitState[], machines: readonly Machine[], opts: TableOptions): TableResult {
-  const sorted = [...states].sort((a, b) => compare(a.name, b.name) || compare(a.machineID, b.machineID));
+  const sorted = [...states].sort((a, b) => compareStrings(a.name, b.name) || compareStrings(a.machineID, b.machineID));
   return table<UnitState>(
     {
       active: (s) => dash(s.systemdActiveState),
@@ -101,7 +104,7 @@ export const UNIT_FILE_FIELDS_DEFAULT = "unit,hash,dstate,state,target";
 export const TMACHINE_WARNING = 'WARNING: The "tmachine" field is deprecated. Use "target" instead';
 
 export function formatUnitFiles(units: readonly Unit[], machines: readonly Machine[], opts: TableOptions): TableResult {
-  const sorted = [...units].sort((a, b) => compare(a.name, b.name));
+  const sorted = [...units].sort((a, b) => compareStrings(a.name, b.name));
   const target = (u: Unit, full: boolean) => {
     if (isGlobalUnit(u)) return "global";
     return u.machineID ? machineLegendFor(u.machineID, machines, full) : "-";
@@ -126,6 +129,3 @@ export function formatUnitFiles(units: readonly Unit[], machines: readonly Machi
   );
 }
 
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}

@@ -3,7 +3,8 @@
 import { createLogger } from "../log/logger.ts";
 import { VERSION } from "../version.ts";
 import { findCommandWord, parseFlags, UsageError, type FlagSpec, type ParsedFlags } from "./args.ts";
-import { errorText, type FleetClient, type Machine } from "./client.ts";
+import { type FleetClient, type Machine } from "./client.ts";
+import { errorText } from "../lib/error-text.ts";
 import type { Command, Ctx } from "./command.ts";
 import { COMMANDS, resolveCommand, suggestionText } from "./commands.ts";
 import { connect } from "./connect.ts";

@@ -3,7 +3,7 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Machine } from "./client.ts";
-import { errorText } from "./client.ts";
+import { errorText } from "../lib/error-text.ts";
 import type { Io } from "./io.ts";
 import { machineAddressError, remoteCommand, sshArgv, type SshSettings } from "./ssh.ts";
 

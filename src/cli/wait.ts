@@ -2,7 +2,7 @@
 // prints the result lines, reports why it still waits (pending reasons, progress), and gives up
 // after --block-attempts. All units are waited on together; the first error ends the wait.
 import type { FleetClient, Machine, UnitState } from "./client.ts";
-import { errorText } from "./client.ts";
+import { errorText } from "../lib/error-text.ts";
 import type { WaitReporter } from "./progress.ts";
 import { decide, POLL_INTERVAL_MS, pollBudget, POLLS_PER_ATTEMPT, timeoutError, type WaitGoal } from "./wait-logic.ts";
 

@@ -3,6 +3,7 @@ import { readFileSync, statSync } from "node:fs";
 import { DEFAULT_CONFIG_FILE } from "./defaults.ts";
 import { ConfigError, parseConfig, type Env } from "./parse.ts";
 import type { Config } from "./types.ts";
+import { errorText } from "../lib/error-text.ts";
 
 export interface LoadOptions {
   /** --config: must exist and be a file. */
@@ -26,7 +27,7 @@ function reason(err: unknown): string {
   if (code === "ENOENT") return "no such file or directory";
   if (code === "EACCES") return "permission denied";
   if (code === "ENOTDIR") return "not a directory";
-  return err instanceof Error ? err.message : String(err);
+  return errorText(err);
 }
 
 function read(path: string): string {

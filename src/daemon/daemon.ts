@@ -22,6 +22,7 @@ import { registryMetricsObserver } from "./registry-metrics.ts";
 import { InvalidRecords, invalidRecords } from "../registry/invalid-records.ts";
 import { planReload, type ReloadPlan } from "./reload-plan.ts";
 import { sdNotify } from "./sd-notify.ts";
+import { errorText } from "../lib/error-text.ts";
 
 export interface DaemonOptions {
   config: Config;
@@ -324,9 +325,6 @@ export class Daemon {
   }
 }
 
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** How the daemon finds its public IP when public_ip is not set: the default route's interface. */
 function detectorOf(opts: DaemonOptions): () => string {

@@ -2,6 +2,7 @@
 // public_ip is not configured, and re-put the machine record (under the same lease) when it
 // changed, so list-machines and SSH follow a DHCP renewal without a daemon restart.
 import type { Logger } from "../log/logger.ts";
+import { errorText } from "../lib/error-text.ts";
 
 /** Timers, replaceable so tests drive the refresher without waiting. */
 export interface RefreshClock {
@@ -58,7 +59,7 @@ export class MachineRefresher {
     try {
       ip = opts.detect();
     } catch (e) {
-      opts.log.warn(`Cannot detect the public IP: ${e instanceof Error ? e.message : String(e)}`);
+      opts.log.warn(`Cannot detect the public IP: ${errorText(e)}`);
       return false;
     }
     const before = opts.current();
@@ -69,7 +70,7 @@ export class MachineRefresher {
       this.retry = false;
     } catch (e) {
       this.retry = true;
-      opts.log.warn(`Cannot update the machine record with public IP ${ip || "-"}: ${e instanceof Error ? e.message : String(e)}`);
+      opts.log.warn(`Cannot update the machine record with public IP ${ip || "-"}: ${errorText(e)}`);
     }
     return ip !== before;
   }

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from "../config/index.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { VERSION } from "../version.ts";
 import { Daemon } from "./daemon.ts";
+import { errorText } from "../lib/error-text.ts";
 
 const USAGE = `fleetd is the server component of fleet, a simple orchestration system for scheduling systemd units in a cluster.
 
@@ -91,7 +92,7 @@ export async function runDaemon(args: string[]): Promise<number> {
   try {
     daemon = await Daemon.start({ config, log, version: VERSION });
   } catch (e) {
-    log.error(`Failed to start fleetd: ${e instanceof Error ? e.message : String(e)}`);
+    log.error(`Failed to start fleetd: ${errorText(e)}`);
     return 1;
   }
   const file = parsed.config;
@@ -113,7 +114,7 @@ export async function reloadDaemon(
   try {
     loaded = loadConfig({ file, env });
   } catch (e) {
-    log.error(`Cannot reload the configuration, keeping the running one: ${e instanceof Error ? e.message : String(e)}`);
+    log.error(`Cannot reload the configuration, keeping the running one: ${errorText(e)}`);
     return false;
   }
   for (const w of loaded.warnings) log.warn(w);
@@ -121,7 +122,7 @@ export async function reloadDaemon(
     await daemon.reload(loaded.config);
     return true;
   } catch (e) {
-    log.error(`Cannot apply the reloaded configuration: ${e instanceof Error ? e.message : String(e)}`);
+    log.error(`Cannot apply the reloaded configuration: ${errorText(e)}`);
     return false;
   }
 }
@@ -137,7 +138,7 @@ function untilSignalled(daemon: Daemon, log: Logger, onHup: () => void): Promise
       try {
         process.stdout.write(`${JSON.stringify(daemon.dump())}\n`);
       } catch (e) {
-        log.warn(`Cannot dump server state: ${e instanceof Error ? e.message : String(e)}`);
+        log.warn(`Cannot dump server state: ${errorText(e)}`);
       }
     };
     let stopping = false;

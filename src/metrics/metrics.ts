@@ -1,3 +1,4 @@
+import { compareStrings } from "../lib/compare.ts";
 // A small Prometheus client: counters, gauges and histograms with labels, and the text
 // exposition format 0.0.4. Enough for fleet's handful of metrics without a dependency.
 
@@ -249,5 +250,5 @@ function escapeLabelValue(s: string): string {
 }
 
 function sortedEntries<V>(m: Map<string, V>): [string, V][] {
-  return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return [...m.entries()].sort(([a], [b]) => compareStrings(a, b));
 }

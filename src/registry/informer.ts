@@ -5,12 +5,13 @@
 // A value its decoder refuses is skipped: told about once (invalid-records.ts), the last good
 // value of the key kept, and the key listed in invalidEntries() until it is fixed or deleted.
 import { backoffDelay, type Backoff } from "./etcd/backoff.ts";
-import { EtcdError, prefixEnd } from "./etcd/index.ts";
+import { prefixEnd } from "./etcd/index.ts";
 import type { EtcdClient, KeyValue, Watch } from "./etcd/index.ts";
 import type { Logger } from "../log/logger.ts";
 import { invalidRecords, type InvalidRecords } from "./invalid-records.ts";
 import { decodeRecord, type Decoded, type RecordFailure, type RecordKind, type RecordTypes } from "./records.ts";
 import type { KeySpace } from "./keys.ts";
+import { errorText } from "../lib/error-text.ts";
 
 export type ChangeType = "add" | "update" | "delete";
 
@@ -390,6 +391,3 @@ export function acceptAll<T>(read: (kv: KeyValue) => T): (kv: KeyValue) => Decod
   return (kv) => ({ ok: true, value: read(kv) });
 }
 
-function errorText(e: unknown): string {
-  return e instanceof EtcdError || e instanceof Error ? e.message : String(e);
-}

@@ -4,7 +4,6 @@
 // A decoder checks the shape and the values (names, ids, hashes, states, times, addresses) and
 // that the key agrees with the record, and returns the record or a failure saying why: data,
 // never a throw.
-import { createHash } from "node:crypto";
 import { parseUnitFile, UnitFileError } from "../unit/unit-file.ts";
 import { validateUnitName } from "../unit/unit-name.ts";
 import { DESIRED_STATES, type Requirements, type UnitOption } from "../unit/types.ts";
@@ -17,6 +16,7 @@ import {
   stringField, stringListField, stringListMap, stringMap, type JsonObject,
 } from "./record-shape.ts";
 import { epochProblem, hashProblem, machineIdProblem, publicIpProblem, show, timeProblem } from "./record-values.ts";
+import { sha1Hex } from "../lib/sha1.ts";
 
 /** The key families of the keyspace; also the `kind` label of the invalid-records metric. */
 export const RECORD_KINDS = [
@@ -161,7 +161,7 @@ export const decodeUnitFile: Decoder<"unitfiles"> = (keys, kv) => {
   if (hash === undefined) return recordFailure("unitfiles", kv.key, "the key is not <prefix>/unitfiles/<hash>");
   const problem = hashProblem(hash);
   if (problem !== undefined) return recordFailure("unitfiles", kv.key, `in the key: ${problem}`);
-  const actual = createHash("sha1").update(kv.value, "utf8").digest("hex");
+  const actual = sha1Hex(kv.value);
   if (actual !== hash) return recordFailure("unitfiles", kv.key, `the text does not match its hash (it hashes to ${actual})`);
   try {
     return { ok: true, value: { hash, text: kv.value, options: parseUnitFile(kv.value) } };

@@ -14,6 +14,8 @@ import type {
 } from "./models.ts";
 import { decodeRecord, encodeRecord, encodeUnitFile, type RecordKind, type RecordTypes, type UnitFileRecord } from "./records.ts";
 import type { DesiredState } from "../unit/types.ts";
+import { byName } from "../lib/compare.ts";
+import { compareStrings } from "../lib/compare.ts";
 
 /** A registry operation that could not complete (too many concurrent changes). */
 export class RegistryError extends Error {
@@ -171,7 +173,7 @@ export class Registry {
         if (drained.has(m.id)) view.drained = true;
         return view;
       })
-      .sort((a, b) => compare(a.id, b.id));
+      .sort((a, b) => compareStrings(a.id, b.id));
   }
 
   async getDynamicMetadata(machineId: string): Promise<Record<string, string>> {
@@ -275,7 +277,7 @@ export class Registry {
         if (state) out.push({ ...state, name: pair[0], machineId: pair[1] });
       }
     }
-    return out.sort((a, b) => compare(a.name, b.name) || compare(a.machineId, b.machineId));
+    return out.sort((a, b) => compareStrings(a.name, b.name) || compareStrings(a.machineId, b.machineId));
   }
 
   async getLeader(): Promise<(LeaderRecord & { epoch: number }) | undefined> {
@@ -295,10 +297,4 @@ export function mergeMetadata(config: Record<string, string> | undefined, dynami
   return out;
 }
 
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
-function byName(a: { name: string }, b: { name: string }): number {
-  return compare(a.name, b.name);
-}

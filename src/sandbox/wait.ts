@@ -1,4 +1,5 @@
 // Deadline-bound polling: the one way tests and the sandbox wait for a condition.
+import { errorText } from "../lib/error-text.ts";
 
 export interface WaitOptions {
   /** Give up after this long. */
@@ -15,7 +16,7 @@ export class WaitTimeoutError extends Error {
     readonly timeoutMs: number,
     readonly lastError?: unknown,
   ) {
-    const cause = lastError === undefined ? "" : `; last error: ${describe(lastError)}`;
+    const cause = lastError === undefined ? "" : `; last error: ${errorText(lastError)}`;
     super(`Timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
     this.name = "WaitTimeoutError";
   }
@@ -49,6 +50,3 @@ export async function waitFor<T>(
   }
 }
 
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -6,6 +6,7 @@ import type { Matcher } from "./rules.ts";
 import { conflictBetween, newMatcher } from "./rules.ts";
 import type { ConflictHit } from "./rules.ts";
 import type { ClusterState, PlacementMachine, PlacementUnit } from "./types.ts";
+import { compareStrings } from "../lib/compare.ts";
 
 const EMPTY: ReadonlySet<string> = new Set();
 
@@ -85,7 +86,7 @@ export class PlacementView {
 
   /** Live machine ids by (load ascending, id ascending): the least-loaded preference. */
   byLoad(ids: readonly string[] = this.machineIds): string[] {
-    return [...ids].sort((a, b) => this.load(a) - this.load(b) || (a < b ? -1 : a > b ? 1 : 0));
+    return [...ids].sort((a, b) => this.load(a) - this.load(b) || compareStrings(a, b));
   }
 
   /**

@@ -23,6 +23,7 @@ import { collectUnitFiles } from "./unit-file-collector.ts";
 import { MetadataCollector } from "./metadata-collector.ts";
 import { planSchedule } from "./plan.ts";
 import type { EngineAction } from "./types.ts";
+import { errorText } from "../lib/error-text.ts";
 
 export interface EngineConfig {
   /** engine_reconcile_interval: the leader lease TTL is 5 x this. */
@@ -221,7 +222,7 @@ export class Engine {
         break;
       } catch (e) {
         const delay = backoffDelay(++failures, { baseMs: 200, capMs: 5000 }, this.random);
-        this.log.warn(`Cannot read the cluster state as the new leader, retrying in ${delay} ms: ${text(e)}`);
+        this.log.warn(`Cannot read the cluster state as the new leader, retrying in ${delay} ms: ${errorText(e)}`);
         await sleep(this.clock, delay, this.stopAc.signal);
       }
     }
@@ -263,7 +264,7 @@ export class Engine {
         this.retryAfter = 0;
       } catch (e) {
         const delay = backoffDelay(++this.failures, { baseMs: 100, capMs: 5000 }, this.random);
-        this.log.warn(`Reconcile failed, retrying in ${delay} ms: ${text(e)}`);
+        this.log.warn(`Reconcile failed, retrying in ${delay} ms: ${errorText(e)}`);
         this.dirty = true;
         this.retryAfter = this.clock.now() + delay;
         this.wakeAt(this.retryAfter);
@@ -348,7 +349,7 @@ export class Engine {
     this.probing = probeLeases(this.deps.etcd, leases)
       .then((remaining) => this.governor.probed(startedAt, remaining))
       .catch((e) => {
-        this.log.warn(`Cannot probe the machines' leases; lost machines' units wait until no more vanish instead: ${text(e)}`);
+        this.log.warn(`Cannot probe the machines' leases; lost machines' units wait until no more vanish instead: ${errorText(e)}`);
         this.governor.probeFailed(startedAt);
       })
       .finally(() => {
@@ -447,7 +448,7 @@ export class Engine {
       if (found > 0) this.log.warn(`Resync found ${found} change${found === 1 ? "" : "s"} the watches had not delivered`);
       this.kick(0);
     } catch (e) {
-      this.log.warn(`Resync failed: ${text(e)}`);
+      this.log.warn(`Resync failed: ${errorText(e)}`);
     }
   }
 
@@ -461,6 +462,3 @@ export class Engine {
   }
 }
 
-function text(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}

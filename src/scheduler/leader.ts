@@ -10,6 +10,7 @@ import type { LeaderRecord } from "../registry/models.ts";
 import { decodeLeaderAt, encodeLeaderAt } from "../registry/records.ts";
 import type { Logger } from "../log/logger.ts";
 import { sleep, systemClock, type Clock } from "./engine-clock.ts";
+import { errorText } from "../lib/error-text.ts";
 
 export type ElectionEtcd = Pick<EtcdClient, "get" | "range" | "txn" | "leaseGrant" | "leaseKeepAlive" | "leaseRevoke" | "watch">;
 
@@ -145,7 +146,7 @@ export class LeaderElection {
       } catch (e) {
         if (signal.aborted) break;
         const delay = backoffDelay(++failures, this.opts.retry ?? DEFAULT_RETRY, this.opts.random);
-        this.log.warn(`Cannot campaign for engine leadership, retrying in ${delay} ms: ${text(e)}`);
+        this.log.warn(`Cannot campaign for engine leadership, retrying in ${delay} ms: ${errorText(e)}`);
         await sleep(this.clock, delay, signal);
       }
     }
@@ -217,10 +218,10 @@ export class LeaderElection {
         }
         // etcd counts the TTL from its last renewal, which was no earlier than ours.
         if (this.clock.now() - renewed >= term.ttlMs) {
-          this.endTerm(term, `cannot renew the leader lease for ${Math.round((this.clock.now() - renewed) / 1000)}s: ${text(e)}`, true);
+          this.endTerm(term, `cannot renew the leader lease for ${Math.round((this.clock.now() - renewed) / 1000)}s: ${errorText(e)}`, true);
           return;
         }
-        this.log.warn(`Cannot renew the leader lease, retrying: ${text(e)}`);
+        this.log.warn(`Cannot renew the leader lease, retrying: ${errorText(e)}`);
         wait = Math.max(50, Math.floor(interval / 4));
       }
     }
@@ -251,7 +252,7 @@ export class LeaderElection {
       } catch (e) {
         if (signal.aborted) return;
         const delay = backoffDelay(++failures, this.opts.retry ?? DEFAULT_RETRY, this.opts.random);
-        this.log.warn(`Cannot watch ${this.opts.key}, retrying in ${delay} ms: ${text(e)}`);
+        this.log.warn(`Cannot watch ${this.opts.key}, retrying in ${delay} ms: ${errorText(e)}`);
         await sleep(this.clock, delay, signal);
       }
     }
@@ -308,7 +309,7 @@ export class LeaderElection {
       try {
         cb(term);
       } catch (e) {
-        this.log.error(`A leadership listener failed: ${text(e)}`);
+        this.log.error(`A leadership listener failed: ${errorText(e)}`);
       }
     }
   }
@@ -319,11 +320,8 @@ export class LeaderElection {
       this.abandoned.delete(leaseId);
     } catch (e) {
       this.abandoned.add(leaseId);
-      this.log.debug(`Cannot revoke lease ${leaseId}; it will expire: ${text(e)}`);
+      this.log.debug(`Cannot revoke lease ${leaseId}; it will expire: ${errorText(e)}`);
     }
   }
 }
 
-function text(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}

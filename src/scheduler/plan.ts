@@ -35,8 +35,9 @@ import { leavingGroup, tryLeave } from "./drain.ts";
 import { blockerOn, globalSummary, globalTargets, placeUnit } from "./place.ts";
 import type { Blocker } from "./reasons.ts";
 import { awaitingLine, blockerText, leavingHoldLine, leavingLine } from "./reasons.ts";
-import { shortId } from "./rules.ts";
+import { shortId } from "../lib/short-id.ts";
 import type { ClusterState, EngineAction, Placement, PlanOptions, PlacementUnit } from "./types.ts";
+import { byName, compareStrings } from "../lib/compare.ts";
 
 const DEFAULT_HOLD = "eviction rate limit";
 const GLOBAL_REASON = "global unit, machine fits";
@@ -74,7 +75,7 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
   const unreadable = (unit: string, m: string): number => (original.get(key(unit, m))?.unreadable === undefined ? 0 : 1);
   for (const [name, machines] of entriesOf) {
     const u = units.get(name);
-    machines.sort((a, b) => unreadable(name, a) - unreadable(name, b) || (a < b ? -1 : a > b ? 1 : 0));
+    machines.sort((a, b) => unreadable(name, a) - unreadable(name, b) || compareStrings(a, b));
     for (const m of machines) {
       if (u === undefined) drop(name, m, "unit no longer exists");
       else if (!active(u)) drop(name, m, "desired state inactive");
@@ -365,9 +366,6 @@ function push(map: Map<string, string[]>, k: string, v: string): void {
   else list.push(v);
 }
 
-function byName(a: { name: string }, b: { name: string }): number {
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-}
 
 function sortActions(actions: EngineAction[]): EngineAction[] {
   const machineOf = (a: EngineAction): string => ("machine" in a ? a.machine : "");

@@ -1,6 +1,8 @@
 // The single-pair predicates behind every placement rule (fleet-reference.md §3.3).
 import { globMatch } from "../unit/glob.ts";
 import type { PlacementUnit } from "./types.ts";
+import { shortId } from "../lib/short-id.ts";
+import { SHORT_ID_LENGTH } from "../lib/short-id.ts";
 
 export type Matcher = (pattern: string, name: string) => boolean;
 
@@ -25,14 +27,10 @@ export function newMatcher(): Matcher {
   };
 }
 
-/** The 8-character short id shown by fleetctl and used in reasons. */
-export function shortId(machineId: string): string {
-  return machineId.slice(0, 8);
-}
 
 /** MachineID accepts the full id and, as the original did (Q16), the 8-character short id. */
 export function machineIdMatches(required: string, machineId: string): boolean {
-  return machineId === required || (machineId.length > 8 && shortId(machineId) === required);
+  return machineId === required || (machineId.length > SHORT_ID_LENGTH && shortId(machineId) === required);
 }
 
 /**

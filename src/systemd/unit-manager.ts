@@ -1,7 +1,7 @@
 // The port through which the agent drives systemd. Implementations: DbusUnitManager (real,
 // over D-Bus) and FakeUnitManager (in memory, for pure tests and benchmarks only).
-import { createHash } from "node:crypto";
 import { isValidUnitName } from "../unit/unit-name.ts";
+import { sha1Hex } from "../lib/sha1.ts";
 
 /** Where fleet writes the unit files it manages (runtime, gone at reboot). */
 export const DEFAULT_UNITS_DIRECTORY = "/run/fleet/units";
@@ -85,9 +85,8 @@ export function assertUnitName(operation: string, name: string): void {
   if (!isValidUnitName(name)) throw new UnitManagerError(operation, name, "invalid-name", undefined, "not a valid unit name");
 }
 
-export function contentHash(text: string): string {
-  return createHash("sha1").update(text).digest("hex");
-}
+/** The hash a unit file on disk is compared by: the same SHA-1 as its content address. */
+export const contentHash = sha1Hex;
 
 export function sameState(a: UnitState | undefined, b: UnitState): boolean {
   return a !== undefined && a.loadState === b.loadState && a.activeState === b.activeState && a.subState === b.subState;

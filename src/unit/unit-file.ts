@@ -1,9 +1,9 @@
 // Unit files: the go-systemd lexer (fleet-reference.md §2.1), the canonical serialisation
 // (§2.2) and the content hash (§2.3). The canonical text is what gets hashed, stored, written
 // by agents and shown by `fleetctl cat`, so parse → serialize must be a fixed point.
-import { createHash } from "node:crypto";
 import { goIsSpace, goQuote, goTrimSpace } from "./go-text.ts";
 import type { UnitOption } from "./types.ts";
+import { sha1Hex } from "../lib/sha1.ts";
 
 /** systemd's LINE_MAX on Linux; go-systemd refuses longer lines rather than let systemd truncate. */
 export const LINE_MAX = 2048;
@@ -291,7 +291,7 @@ export function serializeUnitFile(options: readonly UnitOption[]): string {
  * UnitFile for its own options; for options from elsewhere use unitFileFromOptions.
  */
 export function unitHash(options: readonly UnitOption[]): string {
-  return createHash("sha1").update(serializeUnitFile(options), "utf8").digest("hex");
+  return sha1Hex(serializeUnitFile(options));
 }
 
 /** The 7-character form of a unit hash shown by list-unit-files. */
@@ -326,7 +326,7 @@ function canonicalize(options: readonly UnitOption[], name: string | undefined):
     const reparsed = parseUnitFile(text, name);
     const next = serializeUnitFile(reparsed);
     if (next === text) {
-      return { options: reparsed, text, hash: createHash("sha1").update(text, "utf8").digest("hex") };
+      return { options: reparsed, text, hash: sha1Hex(text) };
     }
     text = next;
   }

@@ -121,17 +121,61 @@ export function evictionsIn(actions: readonly EngineAction[], snap: EngineSnapsh
   return n;
 }
 
+/** A unit a plan takes off one machine and places on another: where from, and why it left. */
+export interface Move {
+  from: string;
+  reason: string;
+}
+
+/**
+ * The moves in a plan: each non-global unit with exactly one unschedule and one schedule action.
+ * The engine records a move in the new entry and writes both halves in one transaction, so a
+ * watcher (the event stream) sees one move, not a removal and an unrelated placement.
+ */
+export function movesIn(actions: readonly EngineAction[], snap: EngineSnapshot): Map<string, Move> {
+  const off = new Map<string, EngineAction[]>();
+  const on = new Map<string, number>();
+  for (const a of actions) {
+    if (a.kind === "unschedule") off.set(a.unit, [...(off.get(a.unit) ?? []), a]);
+    else if (a.kind === "schedule") on.set(a.unit, (on.get(a.unit) ?? 0) + 1);
+  }
+  const out = new Map<string, Move>();
+  for (const [unit, removed] of off) {
+    const a = removed[0]!;
+    if (removed.length !== 1 || on.get(unit) !== 1 || snap.units.get(unit)?.global !== false || a.kind !== "unschedule") continue;
+    out.set(unit, { from: a.machine, reason: a.reason });
+  }
+  return out;
+}
+
+/**
+ * The actions in the order they are written: removals, then each move's removal and addition side
+ * by side, then the other additions, updates and pending reasons (the planner's order otherwise).
+ */
+export function writeOrder(actions: readonly EngineAction[], moves: ReadonlyMap<string, Move>): EngineAction[] {
+  const moving = (a: EngineAction): boolean => (a.kind === "unschedule" || a.kind === "schedule") && moves.has(a.unit);
+  const removals = actions.filter((a) => a.kind === "unschedule" && !moving(a));
+  const pairs = actions.filter((a) => a.kind === "schedule" && moving(a)).flatMap((add) => [
+    actions.find((a) => a.kind === "unschedule" && a.unit === add.unit)!, add,
+  ]);
+  const rest = actions.filter((a) => a.kind !== "unschedule" && !moving(a));
+  return [...removals, ...pairs, ...rest];
+}
+
 /**
  * The etcd operation for one action, or undefined when there is nothing to write (a unit that
- * vanished between snapshot and write is left to the next plan).
+ * vanished between snapshot and write is left to the next plan). A new entry records why the
+ * unit goes there, and `move` where it came from.
  */
-export function opFor(keys: KeySpace, a: EngineAction, snap: EngineSnapshot, epoch: number, now: number): Op | undefined {
+export function opFor(keys: KeySpace, a: EngineAction, snap: EngineSnapshot, epoch: number, now: number, move?: Move): Op | undefined {
   switch (a.kind) {
     case "schedule":
     case "update": {
       const u = snap.units.get(a.unit);
       if (!u || u.desiredState === "inactive") return undefined;
       const entry: ScheduleEntry = { hash: u.hash, desiredState: u.desiredState, epoch: String(epoch) };
+      if (a.kind === "schedule") entry.reason = a.reason;
+      if (a.kind === "schedule" && move) entry.moved = { from: move.from, reason: move.reason };
       const key = keys.schedule(a.machine, a.unit);
       return op.put(key, encodeRecord("schedule", keys, key, entry));
     }
@@ -147,8 +191,11 @@ export function opFor(keys: KeySpace, a: EngineAction, snap: EngineSnapshot, epo
   }
 }
 
-/** Ops split into transactions of at most `max`, one op per key (the last one wins). */
-export function batches(ops: readonly Op[], max: number): Op[][] {
+/**
+ * Ops split into transactions of at most `max`, one op per key (the last one wins). An op in
+ * `withNext` goes in the same transaction as the op after it (a move's two halves).
+ */
+export function batches(ops: readonly Op[], max: number, withNext: ReadonlySet<Op> = new Set()): Op[][] {
   const byKey = new Map<string, Op>();
   for (const o of ops) {
     byKey.delete(o.key);
@@ -156,7 +203,17 @@ export function batches(ops: readonly Op[], max: number): Op[][] {
   }
   const all = [...byKey.values()];
   const out: Op[][] = [];
-  for (let i = 0; i < all.length; i += max) out.push(all.slice(i, i + max));
+  let batch: Op[] = [];
+  for (let i = 0; i < all.length; i++) {
+    const size = withNext.has(all[i]!) && i + 1 < all.length && max >= 2 ? 2 : 1;
+    if (batch.length + size > max) {
+      out.push(batch);
+      batch = [];
+    }
+    batch.push(...all.slice(i, i + size));
+    i += size - 1;
+  }
+  if (batch.length > 0) out.push(batch);
   return out;
 }
 

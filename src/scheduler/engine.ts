@@ -15,7 +15,7 @@ import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
 import { jitter, sleep, systemClock, type Clock, type TimerHandle } from "./engine-clock.ts";
 import { EvictionGovernor } from "./engine-evictions.ts";
 import {
-  batches, describeAction, evictionsIn, opFor, snapshotOf, type EngineCaches,
+  batches, describeAction, evictionsIn, movesIn, opFor, snapshotOf, writeOrder, type EngineCaches,
 } from "./engine-state.ts";
 import { LeaderElection, type ElectionEtcd, type Term } from "./leader.ts";
 import { probeLeases } from "./lease-probe.ts";
@@ -304,10 +304,13 @@ export class Engine {
     this.lastPlan = { endedAt: now, ms: now - planStart };
     const ops: Op[] = [];
     const kindOf = new Map<Op, string>();
-    for (const a of actions) {
+    const moves = movesIn(actions, snap);
+    const withNext = new Set<Op>();
+    let removal: { unit: string; op: Op } | undefined;
+    for (const a of writeOrder(actions, moves)) {
       let o;
       try {
-        o = opFor(this.keys, a, snap, term.epoch, now);
+        o = opFor(this.keys, a, snap, term.epoch, now, a.kind === "schedule" ? moves.get(a.unit) : undefined);
       } catch (e) {
         // Never store what a reader would refuse; the other actions go ahead.
         if (!(e instanceof InvalidRecordError)) throw e;
@@ -315,13 +318,16 @@ export class Engine {
         continue;
       }
       if (!o) continue;
+      // A move's removal and addition are written in one transaction.
+      if (a.kind === "schedule" && removal?.unit === a.unit && ops.at(-1) === removal.op) withNext.add(removal.op);
+      removal = a.kind === "unschedule" && moves.has(a.unit) ? { unit: a.unit, op: o } : undefined;
       ops.push(o);
       kindOf.set(o, a.kind);
       if (a.kind === "clear-pending") this.log.debug(describeAction(a));
       else this.log.info(describeAction(a));
     }
     if (ops.length > 0) {
-      const echoes = await this.write(term, ops, kindOf);
+      const echoes = await this.write(term, ops, kindOf, withNext);
       if (echoes === undefined) return;
       this.governor.consumed(evictionsIn(actions, snap));
       await this.echo(echoes);
@@ -381,12 +387,12 @@ export class Engine {
    * Writes `ops` in fenced transactions; undefined when this engine turned out to be deposed.
    * Tasks are counted by kind once written, and as failed by kind when their transaction fails.
    */
-  private async write(term: Term, ops: Op[], kindOf: ReadonlyMap<Op, string>): Promise<Map<Informer<unknown>, number> | undefined> {
+  private async write(term: Term, ops: Op[], kindOf: ReadonlyMap<Op, string>, withNext: ReadonlySet<Op>): Promise<Map<Informer<unknown>, number> | undefined> {
     // Per informer, the revision of the last batch that changed a key of its prefix: the one its
     // cache must reach. A delete of a key that was not there changes nothing and sends no event.
     const echoes = new Map<Informer<unknown>, number>();
     const watched = [this.schedule, this.pending] as Informer<unknown>[];
-    for (const batch of batches(ops, this.deps.config.maxOpsPerTxn ?? 100)) {
+    for (const batch of batches(ops, this.deps.config.maxOpsPerTxn ?? 100, withNext)) {
       if (this.term !== term) return undefined;
       let res;
       try {

@@ -105,6 +105,16 @@ describe("values", () => {
     expect(reason("schedule", e, `${k.schedules}${M}/a/b.service`)).toBe("the key is not <prefix>/schedule/<machine id>/<unit>");
   });
 
+  test("schedule: the optional placement reason and move are checked when present", () => {
+    const e = good.schedule.value as Record<string, unknown>;
+    const moved = { ...e, reason: "least loaded fitting machine", moved: { from: M, reason: "machine 01234567 went away" } };
+    expect(decodeRecord("schedule", k, stored("schedule", moved))).toEqual({ ok: true, value: moved });
+    expect(reason("schedule", { ...e, reason: 3 })).toBe('field "reason" is the number 3, not a string');
+    expect(reason("schedule", { ...e, moved: "m1" })).toBe('field "moved" is the string "m1", not a JSON object');
+    expect(reason("schedule", { ...e, moved: { from: "-x", reason: "r" } })).toStartWith('field "moved": field "from": "-x" is not a machine ID');
+    expect(reason("schedule", { ...e, moved: { from: M } })).toBe('field "moved": field "reason" is missing, not a string');
+  });
+
   test("machines: the id agrees with the key, the public IP is an address, metadata maps strings to strings", () => {
     expect(reason("machines", { ...machine, id: "someone-else" })).toBe(`the key names machine "${M}" but the record names "someone-else"`);
     for (const ip of ["-oProxyCommand=touch /tmp/x", "example.com", "10.0.0.1 -p 2", "fe80::1%eth0", "1.2.3.4\n"]) {

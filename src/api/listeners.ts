@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import type { Server, SocketListener, TLSOptions } from "bun";
 import type { ListenAddress } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
+import { withConnection } from "./connection.ts";
 import type { ApiHandler } from "./handler.ts";
 import { guardTcpHandler, judgeTcpListener, type TcpSecurity } from "./listener-policy.ts";
 import { isLoopbackHost } from "./loopback.ts";
@@ -79,7 +80,7 @@ export async function serveApi(handler: ApiHandler, opts: ServeApiOptions): Prom
         const plain = sock.kind === "unix";
         const upstream = join(dir, `fd${fd}.sock`);
         const fetch = plain ? handler : tcpHandler(sock.address, sock.host);
-        servers.push(Bun.serve({ unix: upstream, fetch, maxRequestBodySize: NO_BUN_BODY_LIMIT }));
+        servers.push(Bun.serve({ unix: upstream, fetch: withConnection(fetch), maxRequestBodySize: NO_BUN_BODY_LIMIT }));
         proxies.push(proxyInheritedFd(fd, upstream, plain ? undefined : tls, (err) => log.debug(`API connection on ${sock.address}: ${err.message}`)));
         addresses.push(sock.address);
       }
@@ -128,7 +129,7 @@ function loadTls(files: { cert: string; key: string; ca?: string }): TLSOptions 
 
 function listenTcp(a: Extract<ListenAddress, { kind: "tcp" }>, fetch: ApiHandler, tls: TLSOptions | undefined): Server<undefined> {
   try {
-    return Bun.serve({ hostname: a.host, port: a.port, fetch, tls, maxRequestBodySize: NO_BUN_BODY_LIMIT });
+    return Bun.serve({ hostname: a.host, port: a.port, fetch: withConnection(fetch), tls, maxRequestBodySize: NO_BUN_BODY_LIMIT });
   } catch (err) {
     throw new Error(`Cannot listen on tcp://${a.host}:${a.port}: ${(err as Error).message}`);
   }
@@ -154,7 +155,7 @@ async function listenUnix(path: string, fetch: ApiHandler): Promise<Server<undef
   mkdirSync(dirname(path), { recursive: true });
   let server: Server<undefined>;
   try {
-    server = Bun.serve({ unix: path, fetch, maxRequestBodySize: NO_BUN_BODY_LIMIT });
+    server = Bun.serve({ unix: path, fetch: withConnection(fetch), maxRequestBodySize: NO_BUN_BODY_LIMIT });
   } catch (err) {
     throw new Error(`Cannot listen on ${where}: ${(err as Error).message}`);
   }

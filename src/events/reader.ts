@@ -74,9 +74,13 @@ export class EventReader {
         this.pendingReset = undefined;
         return r;
       }
-      const step = this.mode === "ring" ? this.fromRing() : await this.fromHistory(deadline);
+      if (this.mode === "history") {
+        const step = await this.fromHistory(deadline);
+        if (step) return step;
+        continue;
+      }
+      const step = this.fromRing();
       if (step) return step;
-      if (this.mode === "history") continue;
       if (!(await within(this.hub.changed(), deadline))) return { kind: "idle" };
     }
   }

@@ -88,7 +88,7 @@ export async function indexedRead(
     changedAt = (await hub.waitForChange(wait.waitIndex, relevance(keys, route, params), wait.waitMs, req.signal)) ?? 0;
   }
   // A revision known to exist now: every read that starts later reflects at least it.
-  const at = { index: Math.max(hub.knownRevision(), changedAt) };
+  const at = { index: Math.max(await hub.knownRevision(), changedAt) };
   let res: Response;
   try {
     res = await readIndex.run(at, read);

@@ -51,9 +51,13 @@ export class EventHub implements ReaderHub {
     return this.readers.size;
   }
 
-  /** The latest revision this daemon knows to exist (a lower bound of any read made after now). */
-  knownRevision(): number {
-    return Math.max(this.opts.etcd.observedRevision(), this.watch ? this.ring.head : 0);
+  /**
+   * A revision this daemon knows etcd has reached: every read that starts later reflects at least
+   * it. Asks etcd only when nothing was heard from it yet.
+   */
+  async knownRevision(): Promise<number> {
+    const known = Math.max(this.opts.etcd.observedRevision(), this.watch ? this.ring.head : 0);
+    return known > 0 ? known : (await this.opts.etcd.range(this.opts.keys.version)).revision;
   }
 
   /**

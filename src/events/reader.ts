@@ -139,15 +139,16 @@ export class EventReader {
       this.iterator = this.watch[Symbol.asyncIterator]();
     }
     this.pendingWatch ??= this.iterator.next();
-    let r: IteratorResult<WatchBatch> | undefined;
+    let outcome: { value: IteratorResult<WatchBatch> } | undefined;
     try {
-      r = await within(this.pendingWatch, deadline);
+      outcome = await within(this.pendingWatch, deadline);
     } catch (e) {
       this.pendingWatch = undefined;
       this.end(`reading etcd's history failed: ${errorText(e)}`, "failed");
       return undefined;
     }
-    if (r === undefined) return { kind: "idle" };
+    if (outcome === undefined) return { kind: "idle" };
+    const r = outcome.value;
     this.pendingWatch = undefined;
     if (r.done) {
       this.end("reading etcd's history ended", "failed");
@@ -184,15 +185,16 @@ export class EventReader {
   }
 }
 
-/** The promise's value, or undefined when `deadline` (a Date.now() time) comes first. */
-async function within<T>(p: Promise<T>, deadline: number): Promise<T | undefined> {
+/** The promise's outcome, or undefined when `deadline` (a Date.now() time) comes first. */
+async function within<T>(p: Promise<T>, deadline: number): Promise<{ value: T } | undefined> {
+  const settled = p.then((value) => ({ value }));
   const ms = deadline - Date.now();
-  if (ms === Number.POSITIVE_INFINITY || Number.isNaN(ms)) return p;
-  if (ms <= 0) return Promise.race([p, Promise.resolve(undefined)]);
+  if (ms === Number.POSITIVE_INFINITY || Number.isNaN(ms)) return settled;
+  if (ms <= 0) return Promise.race([settled, Promise.resolve(undefined)]);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
   try {
-    return await Promise.race([p, timeout]);
+    return await Promise.race([settled, timeout]);
   } finally {
     clearTimeout(timer);
   }

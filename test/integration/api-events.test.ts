@@ -7,10 +7,9 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serveApi } from "../../src/api/listeners.ts";
-import { EventHub } from "../../src/events/hub.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
 import { errorBody, HASH, testLogger } from "./api-support.ts";
-import { brief, eventsFixture, SseReader, until } from "./events-support.ts";
+import { brief, eventsFixture, until } from "./events-support.ts";
 
 const M1 = "1111111111111111aaaaaaaaaaaaaaaa";
 const M2 = "2222222222222222bbbbbbbbbbbbbbbb";
@@ -138,26 +137,17 @@ describe("resume", () => {
     await s.close();
     await earlier[Symbol.asyncDispose]();
 
-    // A fresh hub over the same prefix: its ring starts now, so the resume reads history first.
-    await using f = fixture();
-    const hub = new EventHub({ etcd: f.etcd, keys: earlier.registry.keys, log: testLogger(f.logged) });
-    const { createApiHandler } = await import("../../src/api/handler.ts");
-    const handler = createApiHandler({ registry: earlier.registry, tokenLimit: 100, version: "t", isReady: () => true, events: hub, log: testLogger(f.logged) });
-    try {
-      const res = await handler(new Request("http://fleet.test/fleet/v1/events", { headers: { "Last-Event-ID": joined.data.id as string } }));
-      const r = new SseReader(res);
-      await r.event();
-      expect(hub.ring.floor).toBeGreaterThan(joined.data.revision as number);
-      expect((await r.events(2)).map((e) => [e.id, brief(e)])).toEqual(rest);
-      // Now live, after the switch to the shared ring: the next change once, and its successor.
-      const etcd2 = f.etcd;
-      await etcd2.put(earlier.registry.keys.drain(M1), JSON.stringify({ since: new Date().toISOString() }));
-      await etcd2.delete(earlier.registry.keys.drain(M1));
-      expect((await r.events(2)).map(brief)).toEqual([`machine.drained ${M1}`, `machine.undrained ${M1}`]);
-      await r.close();
-    } finally {
-      hub.close();
-    }
+    // Another daemon of the same cluster: its ring starts now, so the resume reads history first.
+    await using f = fixture({ prefix: earlier.registry.keys.prefix });
+    const r = await f.events("", { "Last-Event-ID": joined.data.id as string });
+    await r.event();
+    expect(f.hub.ring.floor).toBeGreaterThan(joined.data.revision as number);
+    expect((await r.events(2)).map((e) => [e.id, brief(e)])).toEqual(rest);
+    // Now live, after the switch to the shared ring: the next change once, and its successor.
+    await f.etcd.put(f.registry.keys.drain(M1), JSON.stringify({ since: new Date().toISOString() }));
+    await f.etcd.delete(f.registry.keys.drain(M1));
+    expect((await r.events(2)).map(brief)).toEqual([`machine.drained ${M1}`, `machine.undrained ${M1}`]);
+    await r.close();
   });
 
   test("a resume point etcd compacted away gets a reset to the current revision, then live events", async () => {
@@ -172,12 +162,9 @@ describe("resume", () => {
     const now = await old.revision();
     await old.etcd.compact(now);
 
-    await using f = eventsFixture({ endpoint: own.endpoint });
-    const hub = new EventHub({ etcd: f.etcd, keys: old.registry.keys, log: testLogger(f.logged) });
-    const { createApiHandler } = await import("../../src/api/handler.ts");
-    const handler = createApiHandler({ registry: old.registry, tokenLimit: 100, version: "t", isReady: () => true, events: hub, log: testLogger(f.logged) });
-    try {
-      const r = new SseReader(await handler(new Request(`http://fleet.test/fleet/v1/events?since=${gone}`)));
+    await using f = eventsFixture({ endpoint: own.endpoint, prefix: old.registry.keys.prefix });
+    {
+      const r = await f.events(`?since=${gone}`);
       expect((await r.event()).data.kind).toBe("open");
       const reset = await r.event();
       expect(reset.id).toBe(String(reset.data.revision));
@@ -191,14 +178,12 @@ describe("resume", () => {
       await r.close();
 
       // A place etcd never reached (restored from a backup, or another cluster): a reset too.
-      const ahead = new SseReader(await handler(new Request(`http://fleet.test/fleet/v1/events?since=${now + 1000}`)));
+      const ahead = await f.events(`?since=${now + 1000}`);
       await ahead.event();
       const r2 = (await ahead.event()).data;
       expect(r2.kind).toBe("reset");
       expect(r2.reason).toStartWith(`event ${now + 1000} is ahead of etcd, which is at revision `);
       await ahead.close();
-    } finally {
-      hub.close();
     }
   });
 });

@@ -35,6 +35,9 @@ export interface EventsFixture extends AsyncDisposable {
 export interface FixtureOptions extends Partial<Pick<EventHubOptions, "limits" | "lingerMs">> {
   endpoint: string;
   heartbeatMs?: number;
+  tokenLimit?: number;
+  /** Another fixture's key prefix, to be a second daemon of the same cluster. */
+  prefix?: string;
 }
 
 export function eventsFixture(opts: FixtureOptions): EventsFixture {
@@ -43,10 +46,10 @@ export function eventsFixture(opts: FixtureOptions): EventsFixture {
   const metrics = createFleetMetrics();
   const logged: string[] = [];
   const log = testLogger(logged);
-  const registry = new Registry(etcd, `/fleet-events-test-${process.pid}-${++prefixes}/`, { log, invalid: new InvalidRecords(metrics) });
+  const registry = new Registry(etcd, opts.prefix ?? `/fleet-events-test-${process.pid}-${++prefixes}/`, { log, invalid: new InvalidRecords(metrics) });
   const hub = new EventHub({ etcd, keys: registry.keys, log, invalid: registry.invalid, limits: opts.limits, lingerMs: opts.lingerMs });
   const handler = createApiHandler({
-    registry, tokenLimit: 100, version: VERSION, isReady: () => true, metrics, log, events: hub, heartbeatMs: opts.heartbeatMs,
+    registry, tokenLimit: opts.tokenLimit ?? 100, version: VERSION, isReady: () => true, metrics, log, events: hub, heartbeatMs: opts.heartbeatMs,
   });
   const k = registry.keys;
   const get = (path: string, headers: Record<string, string> = {}) => handler(new Request(`http://fleet.test${path}`, { headers }));

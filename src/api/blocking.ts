@@ -1,6 +1,6 @@
 // Blocking reads (docs/api.md): GET of units, state and machines with `waitIndex=REV` answers once
 // something the answer depends on changed after etcd revision REV, or after `wait` (default
-// 60 s, at most 5 min) with the answer unchanged. Every answer of these GETs carries
+// 60 s, at most 4 min) with the answer unchanged. Every answer of these GETs carries
 // `X-Fleet-Index`: a revision the answer reflects at least, to pass as the next waitIndex.
 import { AsyncLocalStorage } from "node:async_hooks";
 import { parseDuration } from "../config/duration.ts";
@@ -12,7 +12,8 @@ import type { Route } from "./routes.ts";
 
 export const INDEX_HEADER = "X-Fleet-Index";
 export const DEFAULT_WAIT_MS = 60_000;
-export const MAX_WAIT_MS = 5 * 60_000;
+/** Below the idle timeout of unix-socket listeners (255 s, listeners.ts), with room to read. */
+export const MAX_WAIT_MS = 4 * 60_000;
 
 /** The revision an answer reflects, per request; listing snapshots lower it to their own. */
 export const readIndex = new AsyncLocalStorage<{ index: number }>();

@@ -81,7 +81,7 @@ describe("waitIndex", () => {
     await using f = fixture();
     const index = indexOf(await f.get("/fleet/v1/machines"));
     await f.machine(M1);
-    // wait=10m is capped at 5 min: only an immediate answer passes this test in time.
+    // wait=10m is capped at 4 min: only an immediate answer passes this test in time.
     const res = await f.get(`/fleet/v1/machines?waitIndex=${index}&wait=10m`);
     expect(((await res.json()) as { machines: { id: string }[] }).machines.map((m) => m.id)).toEqual([M1]);
     const next = pending(f.get(`/fleet/v1/machines?waitIndex=${indexOf(res)}&wait=2m`));

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { serveApi } from "../../src/api/listeners.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
 import { errorBody, HASH, testLogger } from "./api-support.ts";
-import { brief, eventsFixture, until } from "./events-support.ts";
+import { brief, eventsFixture, SseReader, until } from "./events-support.ts";
 
 const M1 = "1111111111111111aaaaaaaaaaaaaaaa";
 const M2 = "2222222222222222bbbbbbbbbbbbbbbb";
@@ -250,6 +250,31 @@ describe("filters", () => {
     }
     expect(f.hub.readerCount).toBe(0);
   });
+});
+
+describe("over the daemon's unix socket", () => {
+  test("a quiet stream and a long blocking read outlive Bun's 10 s idle timeout", async () => {
+    // Heartbeats every 16 s: the first comes after 16 s of silence, which Bun's default cuts
+    // (after 10 to 14 s: its timer ticks every 4 s).
+    await using f = fixture({ heartbeatMs: 16_000 });
+    const dir = mkdtempSync(join(tmpdir(), "fleet-events-"));
+    // Two listeners, as Bun's per-request timeout on one connection can leak to its server's others.
+    const [path, other] = [join(dir, "api.sock"), join(dir, "other.sock")];
+    const listeners = await serveApi(f.handler, { listen: [{ kind: "unix", path }, { kind: "unix", path: other }], log: testLogger(f.logged), socketActivation: false });
+    try {
+      const index = Number((await fetch("http://localhost/fleet/v1/machines", { unix: other })).headers.get("X-Fleet-Index"));
+      const blocking = fetch(`http://localhost/fleet/v1/machines?waitIndex=${index}&wait=16s`, { unix: other });
+      const s = new SseReader(await fetch("http://localhost/fleet/v1/events", { unix: path }));
+      expect((await s.event()).data.kind).toBe("open");
+      expect(await s.next()).toEqual({ comment: "heartbeat" });
+      const res = await blocking;
+      expect([res.status, Number(res.headers.get("X-Fleet-Index")) >= index]).toEqual([200, true]);
+      await s.close();
+    } finally {
+      await listeners.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe("slow clients", () => {

@@ -252,7 +252,40 @@ describe("filters", () => {
   });
 });
 
-describe("over the daemon's unix socket", () => {
+describe("over real listeners", () => {
+  test("on TCP the stream needs a token like every path, and a dropped client is named by its address", async () => {
+    await using f = fixture({ limits: { maxEvents: 10_000, maxBytes: 1 << 20 } });
+    const listeners = await serveApi(f.handler, {
+      listen: [{ kind: "tcp", host: "127.0.0.1", port: 0 }], tokens: ["s3cret"], log: testLogger(f.logged), socketActivation: false,
+    });
+    try {
+      const hostPort = listeners.addresses[0]!.slice("tcp://".length);
+      const refused = await fetch(`http://${hostPort}/fleet/v1/events`);
+      expect([refused.status, await refused.text()]).toEqual([401, errorBody(401, "missing or invalid bearer token")]);
+      expect(f.hub.watching).toBe(false);
+      // A client that stops reading once the stream is open.
+      let received = "";
+      const sock = connect(Number(hostPort.split(":")[1]), "127.0.0.1");
+      sock.setEncoding("utf8");
+      sock.on("data", (d: string) => void (received += d));
+      sock.on("error", () => {});
+      await new Promise<void>((resolve) => sock.on("connect", () => resolve()));
+      sock.write(`GET /fleet/v1/events HTTP/1.1\r\nHost: ${hostPort}\r\nAuthorization: Bearer s3cret\r\n\r\n`);
+      await until("the stream to open", () => received.includes('"kind":"open"'));
+      sock.pause();
+      const reason = "x".repeat(64 * 1024);
+      for (let i = 0; !f.logged.some((l) => l.includes("Dropping event stream client")); i++) {
+        await f.etcd.put(f.registry.keys.pending(`u${i}.service`), JSON.stringify({ reason, since: new Date().toISOString() }));
+        if (i > 1000) throw new Error("Not dropped after 1000 events of 64 KiB");
+      }
+      const line = f.logged.find((l) => l.includes("Dropping event stream client"))!;
+      expect(line).toMatch(new RegExp(`Dropping event stream client 127\\.0\\.0\\.1:${sock.localPort}: it is \\d+ revisions behind`));
+      sock.destroy();
+    } finally {
+      await listeners.close();
+    }
+  });
+
   test("a quiet stream and a long blocking read outlive Bun's 10 s idle timeout", async () => {
     // Heartbeats every 16 s: the first comes after 16 s of silence, which Bun's default cuts
     // (after 10 to 14 s: its timer ticks every 4 s).

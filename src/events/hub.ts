@@ -172,18 +172,21 @@ export class EventHub implements ReaderHub {
           // Only a watch cut off for longer than etcd keeps history gets here.
           this.opts.log.warn(`The event watch fell behind etcd's compaction (revision ${b.compactRevision}); starting again from now`);
           this.watch = undefined;
-          await this.start();
+          await this.start().catch((e) => this.fail(`the daemon cannot watch etcd again: ${errorText(e)}`));
           return;
         }
       }
     } catch (e) {
-      if (this.watch !== watch) return;
-      const reason = `the daemon's watch of etcd failed: ${errorText(e)}`;
-      this.opts.log.error(`Ending ${this.readers.size} event reader(s): ${reason}`);
-      for (const r of [...this.readers]) r.end(reason, "failed");
-      this.readers.clear();
-      this.stop();
+      if (this.watch === watch) this.fail(`the daemon's watch of etcd failed: ${errorText(e)}`);
     }
+  }
+
+  /** Ends every reader: the watch cannot go on. The next reader starts it again. */
+  private fail(reason: string): void {
+    this.opts.log.error(`Ending ${this.readers.size} event reader(s): ${reason}`);
+    for (const r of [...this.readers]) r.end(reason, "failed");
+    this.readers.clear();
+    this.stop();
   }
 
   private append(batch: RevisionBatch): void {

@@ -85,18 +85,6 @@ export class EventRing {
     return this.batches[lo];
   }
 
-  /** The revision itself, if held. */
-  at(revision: number): RevisionBatch | undefined {
-    const b = this.after(revision - 1);
-    return b?.revision === revision ? b : undefined;
-  }
-
-  /** How many events are held after `revision`: how far behind a reader there is. */
-  eventsAfter(revision: number): number {
-    let n = 0;
-    for (let i = this.batches.length - 1; i >= this.start && this.batches[i]!.revision > revision; i--) n += this.batches[i]!.events.length;
-    return n;
-  }
 }
 
 function sizeOf(b: RevisionBatch): number {

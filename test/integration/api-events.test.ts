@@ -310,6 +310,34 @@ describe("over real listeners", () => {
   }, 60_000);
 });
 
+describe("failures", () => {
+  test("when the daemon's watch fails for good, every stream ends saying why, and the next one starts it again", async () => {
+    await using own = await startEtcd({ auth: true });
+    const prefix = `/fleet-events-auth-${process.pid}/`;
+    const b64 = (s: string) => Buffer.from(s).toString("base64");
+    // A user who may read one key of the prefix, not watch all of it.
+    await own.admin("/v3/auth/user/add", { name: "narrow", password: "pw" });
+    await own.admin("/v3/auth/role/add", { name: "one-key" });
+    await own.admin("/v3/auth/role/grant", { name: "one-key", perm: { permType: "READ", key: b64(`${prefix}version`) } });
+    await own.admin("/v3/auth/user/grant", { user: "narrow", role: "one-key" });
+    await using f = eventsFixture({ endpoint: own.endpoint, prefix, auth: { username: "narrow", password: "pw" } });
+    const s = await f.events();
+    expect((await s.event()).data.kind).toBe("open");
+    const end = (await s.event()).data;
+    expect(end.kind).toBe("end");
+    expect(end.reason).toStartWith("the daemon's watch of etcd failed: ");
+    expect(end.reason).toContain("permission denied");
+    expect(await s.next()).toBeUndefined();
+    expect(f.logged.some((l) => l.includes("Ending 1 event reader(s): the daemon's watch of etcd failed: "))).toBe(true);
+    expect(f.metrics.registry.expose()).toContain('fleet_api_event_stream_clients_dropped_total{reason="failed"} 1\n');
+    expect([f.hub.watching, f.hub.readerCount]).toEqual([false, 0]);
+    // The next client makes the daemon try again (here it fails the same way).
+    const again = await f.events();
+    expect((await again.events(2)).map((e) => e.kind)).toEqual(["open", "end"]);
+    expect(f.watches()).toBe(2);
+  });
+});
+
 describe("slow clients", () => {
   test("a client that never reads is dropped once the ring moves past it, logged with how far behind; memory stays bounded", async () => {
     await using f = fixture({ limits: { maxEvents: 20, maxBytes: 1 << 20 } });

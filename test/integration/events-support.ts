@@ -38,11 +38,13 @@ export interface FixtureOptions extends Partial<Pick<EventHubOptions, "limits" |
   tokenLimit?: number;
   /** Another fixture's key prefix, to be a second daemon of the same cluster. */
   prefix?: string;
+  /** etcd credentials. */
+  auth?: { username: string; password: string };
 }
 
 export function eventsFixture(opts: FixtureOptions): EventsFixture {
   let watches = 0;
-  const etcd = new EtcdClient({ endpoints: [opts.endpoint], onOperation: (o: EtcdOperation) => void (o.type === "watch" && watches++) });
+  const etcd = new EtcdClient({ endpoints: [opts.endpoint], ...opts.auth, onOperation: (o: EtcdOperation) => void (o.type === "watch" && watches++) });
   const metrics = createFleetMetrics();
   const logged: string[] = [];
   const log = testLogger(logged);

@@ -94,6 +94,8 @@ class EventStream {
   readonly body: ReadableStream<Uint8Array>;
   private controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   private done = false;
+  /** When the client was last sent anything: a heartbeat is due heartbeatMs after it. */
+  private wrote = Date.now();
 
   constructor(
     private readonly reader: EventReader,
@@ -113,14 +115,19 @@ class EventStream {
     }, { highWaterMark: 0 });
   }
 
-  /** Writes what the reader has next: events that pass the filter, a reset, or a heartbeat. */
+  /**
+   * Writes what the reader has next: events that pass the filter, a reset, or a heartbeat when
+   * nothing was written for heartbeatMs (however many events the filter held back meanwhile).
+   */
   private async pull(): Promise<void> {
     while (!this.done) {
-      const step = await this.reader.next(this.heartbeatMs);
+      const due = this.wrote + this.heartbeatMs - Date.now();
+      const step: ReaderStep = due > 0 ? await this.reader.next(due) : { kind: "idle" };
       if (this.done) return;
       const text = this.render(step);
       if (text === undefined) continue;
       this.controller!.enqueue(encoder.encode(text));
+      this.wrote = Date.now();
       if (step.kind === "end") this.close();
       return;
     }

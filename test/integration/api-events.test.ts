@@ -63,12 +63,27 @@ describe("the stream", () => {
     await s.close();
   });
 
-  test("a quiet stream gets heartbeat comments", async () => {
-    await using f = fixture({ heartbeatMs: 20 });
+  test("a quiet stream gets heartbeat comments, also while its filter holds back a busy cluster's events", async () => {
+    await using f = fixture({ heartbeatMs: 300 });
     const s = await f.events();
     await s.next();
     expect(await s.next()).toEqual({ comment: "heartbeat" });
     await s.close();
+    const narrow = await f.events("?unit=nothing.service");
+    await narrow.next();
+    const next = narrow.next();
+    let done = false;
+    void next.then(() => (done = true));
+    // Changes keep coming from four writers, none for the filter: the heartbeat is still sent.
+    let writes = 0;
+    await Promise.all([1, 2, 3, 4].map(async (w) => {
+      while (!done) {
+        await f.state(`w${w}.service`, M1, { subState: `s${writes++}` });
+        if (writes > 4000) throw new Error(`No heartbeat while ${writes} filtered-out changes came`);
+      }
+    }));
+    expect(await next).toEqual({ comment: "heartbeat" });
+    await narrow.close();
   });
 
   test("only GET; the stream needs no etcd watch of its own: clients share the daemon's one, which stops after the last leaves", async () => {

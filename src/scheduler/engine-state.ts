@@ -69,14 +69,20 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
   const draining = new Set<string>();
   const unreadable = new Map<string, string>();
   for (const [k, f] of c.invalidSchedule ?? []) if (scheduleKeyParts(keys, k)) unreadable.set(k, f.reason);
-  const entries: [string, Partial<ScheduleEntry>][] = [...c.schedule].filter(([k]) => !unreadable.has(k));
-  for (const k of unreadable.keys()) entries.push([k, {}]);
+  const entries = new Map<string, ScheduleEntry | undefined>(c.schedule);
+  for (const k of unreadable.keys()) if (!entries.has(k)) entries.set(k, undefined);
   for (const [k, e] of entries) {
     const pair = childPair(keys.schedules, k);
     if (!pair) continue;
     const [machine, unit] = pair;
     const why = unreadable.get(k);
-    schedule.push(why === undefined ? { unit, machine, hash: e.hash, desiredState: e.desiredState } : { unit, machine, unreadable: why });
+    const p: Placement = e === undefined ? { unit, machine } : { unit, machine, hash: e.hash, desiredState: e.desiredState };
+    if (why !== undefined) {
+      p.unreadable = why;
+      // The informer kept the key's last good value: the agent there runs the unit on it.
+      if (e !== undefined) p.lastGood = true;
+    }
+    schedule.push(p);
     const u = units.get(unit);
     if (!live.has(machine) && u && !u.global && u.desiredState !== "inactive") lost.add(machine);
     if (drained.has(machine) && live.has(machine) && u && !u.global && u.desiredState !== "inactive") draining.add(machine);

@@ -70,9 +70,13 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
   const globalsNow = new Map<string, Set<string>>();
   const liveEntries = new Map<string, string[]>();
   const lostEntries = new Map<string, string[]>();
-  // An unreadable entry comes after the readable ones, so a unit is kept where an agent can
-  // read that it runs, and a stray unreadable entry elsewhere is the duplicate that goes.
-  const unreadable = (unit: string, m: string): number => (original.get(key(unit, m))?.unreadable === undefined ? 0 : 1);
+  // An unreadable entry without a last good value comes after the others, so a unit is kept
+  // where an agent reads (or still holds) that it runs, and a stray unreadable entry elsewhere is
+  // the duplicate that goes, whichever machine id sorts first.
+  const unreadable = (unit: string, m: string): number => {
+    const e = original.get(key(unit, m));
+    return e?.unreadable === undefined || e.lastGood === true ? 0 : 1;
+  };
   for (const [name, machines] of entriesOf) {
     const u = units.get(name);
     machines.sort((a, b) => unreadable(name, a) - unreadable(name, b) || compareStrings(a, b));

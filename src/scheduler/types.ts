@@ -31,6 +31,12 @@ export interface Placement {
   desiredState?: DesiredState;
   /** Why the stored entry could not be read: a kept entry is then rewritten. */
   unreadable?: string;
+  /**
+   * An unreadable entry whose key held a good value before (hash and desiredState are that
+   * value): the agent there still runs the unit on it, so of a unit's entries it counts as
+   * readable. One without is a stray nobody runs on, the first of a unit's duplicates to go.
+   */
+  lastGood?: boolean;
 }
 
 export interface ClusterState {

@@ -51,12 +51,12 @@ describe("drain and undrain", () => {
     expect((await c.ctl(["start", "a.service"])).code).toBe(0);
     const on = (await c.registry.listSchedule()).get("a.service")!.keys().next().value!;
     // FakeCluster plays no engine: this test writes what the engine would for a pinned unit.
-    c.frozen = true;
+    await c.freeze();
     await c.registry.etcd.put(c.registry.keys.pending("a.service"), JSON.stringify({
       reason: `waiting to leave drained machine ${on.slice(0, 8)}: no other machine fits: 1 is drained`, since: new Date().toISOString(),
     }));
     const res = await c.ctl(["drain", on]);
-    c.frozen = false;
+    c.thaw();
     expect(res).toEqual({
       code: 0,
       out: `Unit a.service stays: waiting to leave drained machine ${on.slice(0, 8)}: no other machine fits: 1 is drained\n` +

@@ -91,6 +91,23 @@ describe("unreadable schedule and pending records (the engine owns both)", () =>
     expect(planSchedule(snap.state)).toEqual([{ kind: "unschedule", unit: "a.service", machine: "m1", reason: "duplicate placement (kept on m2)" }]);
   });
 
+  test("of two unreadable entries, the one that held a good value stays: a stray never moves the unit, whatever ids sort first", () => {
+    // a runs on m2; garbage lands on its entry there (the informer keeps the last good value)
+    // and on a stray key on m1 before the engine plans. m1 sorts first: it must still go.
+    const snap = snapshotOf(k, {
+      ...caches({ machines: [machine("m1"), machine("m2")], units: [unit("a.service")], schedule: [entry("a.service", "m2")] }),
+      invalidSchedule: [failure(k.schedule("m1", "a.service")), failure(k.schedule("m2", "a.service"))],
+    });
+    expect(snap.state.schedule).toEqual([
+      { unit: "a.service", machine: "m2", hash: "h-a.service", desiredState: "launched", unreadable: "not JSON: null", lastGood: true },
+      { unit: "a.service", machine: "m1", unreadable: "not JSON: null" },
+    ]);
+    expect(planSchedule(snap.state)).toEqual([
+      { kind: "unschedule", unit: "a.service", machine: "m1", reason: "duplicate placement (kept on m2)" },
+      { kind: "update", unit: "a.service", machine: "m2", reason: "the stored entry is unreadable (not JSON: null)" },
+    ]);
+  });
+
   test("an unreadable entry of a unit that is gone is deleted; one whose key names no valid unit or machine is left alone", () => {
     const snap = snapshotOf(k, {
       ...caches({ machines: [machine("m1")], units: [unit("a.service")] }),

@@ -47,8 +47,9 @@ export function parseDaemonArgs(args: readonly string[], self: string): DaemonAr
   }
   if (read.flags.has("version")) return { kind: "version" };
   if (read.flags.has("help")) return { kind: "help" };
-  if (read.words.length === 1 && read.words[0] === "version") return { kind: "version" };
-  if (read.words.length > 0) return { kind: "error", message: `${self} takes no arguments. Did you mean to invoke fleetctl instead?` };
+  const words = [...read.words, ...read.rest];
+  if (words.length === 1 && words[0] === "version") return { kind: "version" };
+  if (words.length > 0) return { kind: "error", message: `${self} takes no arguments. Did you mean to invoke fleetctl instead?` };
   return { kind: "run", config: read.flags.get("config")?.at(-1) };
 }
 

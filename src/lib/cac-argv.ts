@@ -20,7 +20,7 @@ export type FlagProblem =
 export interface ReadRules {
   /**
    * Called with the words so far after each word: true ends the flags there, and the rest of
-   * argv is words as it stands (the daemon stops at its first word, as Go's flag package does;
+   * argv is `rest` as it stands (the daemon stops at its first word, as Go's flag package does;
    * `fleet sandbox ssh mN` passes what follows to the machine).
    */
   stopAfter?: (words: readonly string[]) => boolean;
@@ -29,8 +29,10 @@ export interface ReadRules {
 }
 
 export interface ReadArgv {
-  /** The words (not flags) in order, those after `--` or a stop included, verbatim. */
+  /** The words (not flags) before `--` or a stop, in order. */
   words: string[];
+  /** What follows `--` or a stop, verbatim. */
+  rest: string[];
   /** Each flag given, by its long name, in the order first given: its values, [] for a switch. */
   flags: Map<string, string[]>;
 }
@@ -74,16 +76,17 @@ export function readArgv(cli: CAC, argv: readonly string[], rules: ReadRules = {
   const tokens: string[] = [];
   const values: string[] = [];
   const words: string[] = [];
+  let rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--") {
-      words.push(...argv.slice(i + 1));
+      rest = argv.slice(i + 1);
       break;
     }
     if (!arg.startsWith("-") || arg === "-") {
       words.push(arg);
       if (rules.stopAfter?.(words)) {
-        words.push(...argv.slice(i + 1));
+        rest = argv.slice(i + 1);
         break;
       }
       continue;
@@ -115,5 +118,5 @@ export function readArgv(cli: CAC, argv: readonly string[], rules: ReadRules = {
     if (!spec || flags.has(spec.long)) continue;
     flags.set(spec.long, spec.takesValue ? [value].flat().map((v) => values[Number(String(v).slice(VALUE.length))]!) : []);
   }
-  return { words, flags };
+  return { words, rest, flags };
 }

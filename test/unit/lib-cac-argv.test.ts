@@ -20,12 +20,12 @@ test("spellings and long names come from cac's declarations", () => {
 test("values stay the text typed: no numbers, booleans, flags or empty-value lookahead", () => {
   const values = ["0x10", "1e1", "2.50", "010", "-x", "--", "", "true", "false", "@0", "a=b", " 3"];
   for (const v of values) {
-    expect(readArgv(cli(), ["--name", v])).toEqual({ words: [], flags: new Map([["name", [v]]]) });
-    expect(readArgv(cli(), [`-name=${v}`, "w"])).toEqual({ words: ["w"], flags: new Map([["name", [v]]]) });
+    expect(readArgv(cli(), ["--name", v])).toEqual({ words: [], rest: [], flags: new Map([["name", [v]]]) });
+    expect(readArgv(cli(), [`-name=${v}`, "w"])).toEqual({ words: ["w"], rest: [], flags: new Map([["name", [v]]]) });
   }
   // A typed value that looks like cac's placeholder is still the typed value, in its place.
   expect(readArgv(cli(), ["--metadata", "@1", "--metadata", "x", "--name=@0"])).toEqual({
-    words: [], flags: new Map([["metadata", ["@1", "x"]], ["name", ["@0"]]]),
+    words: [], rest: [], flags: new Map([["metadata", ["@1", "x"]], ["name", ["@0"]]]),
   });
 });
 
@@ -33,6 +33,7 @@ test("flags in the order first given, repeated values in order, aliases under th
   const read = readArgv(cli(), ["--examples", "up", "-state-root", "/s", "-h", "--machines=2", "--examples", "--state-root=/t", "-", "x"]);
   expect(read).toEqual({
     words: ["up", "-", "x"],
+    rest: [],
     flags: new Map([["examples", []], ["state-root", ["/s", "/t"]], ["help", []], ["machines", ["2"]]]),
   });
 });
@@ -49,11 +50,11 @@ test("what cac would read otherwise is a problem naming the flag", () => {
 });
 
 test("-- and a stop keep the rest as words; a final flag ends the command line", () => {
-  expect(readArgv(cli(), ["up", "--", "--name", "x"])).toEqual({ words: ["up", "--name", "x"], flags: new Map() });
+  expect(readArgv(cli(), ["up", "--", "--name", "x"])).toEqual({ words: ["up"], rest: ["--name", "x"], flags: new Map() });
   const ssh = { stopAfter: (w: readonly string[]) => w[0] === "ssh" && w.length >= 2 };
   expect(readArgv(cli(), ["ssh", "--name", "a", "m1", "ls", "--name", "--bogus"], ssh)).toEqual({
-    words: ["ssh", "m1", "ls", "--name", "--bogus"], flags: new Map([["name", ["a"]]]),
+    words: ["ssh", "m1"], rest: ["ls", "--name", "--bogus"], flags: new Map([["name", ["a"]]]),
   });
   const final = { final: ["help"] };
-  expect(readArgv(cli(), ["--name", "a", "--help=x", "--bogus", "w"], final)).toEqual({ words: [], flags: new Map([["name", ["a"]], ["help", []]]) });
+  expect(readArgv(cli(), ["--name", "a", "--help=x", "--bogus", "w"], final)).toEqual({ words: [], rest: [], flags: new Map([["name", ["a"]], ["help", []]]) });
 });

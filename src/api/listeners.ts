@@ -9,7 +9,7 @@ import type { ListenAddress } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ApiHandler } from "./handler.ts";
 import { guardTcpHandler, judgeTcpListener, type TcpSecurity } from "./listener-policy.ts";
-import { isLoopbackHost } from "./loopback.ts";
+import { isLoopbackHost } from "../lib/loopback.ts";
 import { describeInheritedSocket, proxyInheritedFd, takeListenFds } from "./socket-activation.ts";
 
 export interface ServeApiOptions {

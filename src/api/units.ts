@@ -6,13 +6,13 @@ import { goQuote } from "../unit/go-text.ts";
 import { unitNameInfo, validateUnitName } from "../unit/unit-name.ts";
 import type { DesiredState } from "../unit/types.ts";
 import { DESIRED_STATES } from "../unit/types.ts";
-import { deriveUnitStatus } from "./current-state.ts";
+import { deriveUnitStatus, publishersByUnit, unitRecord } from "../registry/unit-views.ts";
 import { apiPage, apiUnit } from "./entities.ts";
 import { ApiError } from "./errors.ts";
 import { jsonResponse } from "./json.ts";
 import { paginate, requestedPage } from "./page-token.ts";
 import { checkJsonContentType, decodeUnitBody, readRequestBody, type UnitBody } from "./request-body.ts";
-import { describeForApi, unitRecord } from "./unit-record.ts";
+import { describeForApi } from "./describe-for-api.ts";
 import type { DescribedUnit } from "../unit/describe-unit.ts";
 import type { UnitFileCache } from "./unit-file-cache.ts";
 import type { ListingSnapshots } from "./listing-snapshots.ts";
@@ -35,13 +35,7 @@ export async function listUnits(ctx: UnitsContext, params: URLSearchParams): Pro
     const [all, schedule, pending, states] = await Promise.all([
       registry.listUnits(), registry.listSchedule(), registry.listPending(), registry.listStates(),
     ]);
-    const publishedBy = new Map<string, Set<string>>();
-    for (const s of states) {
-      let set = publishedBy.get(s.name);
-      if (!set) publishedBy.set(s.name, (set = new Set()));
-      set.add(s.machineId);
-    }
-    return { all, schedule, pending, publishedBy };
+    return { all, schedule, pending, publishedBy: publishersByUnit(states) };
   });
   const page = paginate(all, tok);
   const options = await Promise.all(page.items.map((u) => ctx.files.options(u.hash)));

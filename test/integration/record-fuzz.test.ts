@@ -19,7 +19,7 @@ import { InvalidRecords } from "../../src/registry/invalid-records.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import type { RecordKind } from "../../src/registry/records.ts";
-import { waitFor } from "../../src/sandbox/wait.ts";
+import { waitFor } from "../../src/lib/wait-for.ts";
 import { Engine } from "../../src/scheduler/engine.ts";
 import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
 import { startEtcd } from "../support/etcd-server.ts";

@@ -13,7 +13,7 @@ import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
 import { EtcdClient } from "../registry/etcd/index.ts";
 import type { MachineRecord } from "../registry/models.ts";
 import { Registry } from "../registry/registry.ts";
-import { Engine } from "../scheduler/engine.ts";
+import { Engine } from "../engine/engine.ts";
 import { DbusUnitManager } from "../systemd/dbus-unit-manager.ts";
 import type { UnitManager } from "../systemd/unit-manager.ts";
 import { detectPublicIp, readMachineId } from "./identity.ts";

@@ -5,8 +5,8 @@
 import { expect, test } from "bun:test";
 import { cmp } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
-import { MetadataCollector, ORPHAN_METADATA_AFTER_MS } from "../../src/scheduler/metadata-collector.ts";
-import type { Term } from "../../src/scheduler/leader.ts";
+import { MetadataCollector, ORPHAN_METADATA_AFTER_MS } from "../../src/engine/metadata-collector.ts";
+import type { Term } from "../../src/engine/leader.ts";
 import { Cluster, memoryLog, until } from "./engine-harness.ts";
 
 const HOUR = 3_600_000;

@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../src/registry/models.ts";
-import { batches, evictionsIn, opFor, snapshotOf, unreferencedFiles, type EngineCaches } from "../../src/scheduler/engine-state.ts";
+import { batches, evictionsIn, opFor, snapshotOf, unreferencedFiles, type EngineCaches } from "../../src/engine/state.ts";
 import { planSchedule } from "../../src/scheduler/plan.ts";
 import { emptyRequirements, type DesiredState } from "../../src/unit/types.ts";
 

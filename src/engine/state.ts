@@ -6,7 +6,7 @@ import { childName, childPair, type KeySpace } from "../registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
 import { encodeRecord, pendingKeyUnit, scheduleKeyParts, type RecordFailure } from "../registry/records.ts";
 import { mergeMetadata } from "../registry/registry.ts";
-import type { ClusterState, EngineAction, Placement, PlacementMachine, PlacementUnit } from "./types.ts";
+import type { ClusterState, EngineAction, Placement, PlacementMachine, PlacementUnit } from "../scheduler/types.ts";
 
 /** What the engine's informers hold, keyed by full etcd key. */
 export interface EngineCaches {

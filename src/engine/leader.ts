@@ -9,7 +9,7 @@ import type { Compare, EtcdClient, KeyValue } from "../registry/etcd/index.ts";
 import type { LeaderRecord } from "../registry/models.ts";
 import { decodeLeaderAt, encodeLeaderAt } from "../registry/records.ts";
 import type { Logger } from "../log/logger.ts";
-import { sleep, systemClock, type Clock } from "./engine-clock.ts";
+import { sleep, systemClock, type Clock } from "../lib/clock.ts";
 import { errorText } from "../lib/error-text.ts";
 
 export type ElectionEtcd = Pick<EtcdClient, "get" | "range" | "txn" | "leaseGrant" | "leaseKeepAlive" | "leaseRevoke" | "watch">;

@@ -12,17 +12,17 @@ import { childName, type KeySpace } from "../registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
 import type { Logger } from "../log/logger.ts";
 import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
-import { jitter, sleep, systemClock, type Clock, type TimerHandle } from "./engine-clock.ts";
-import { EvictionGovernor } from "./engine-evictions.ts";
+import { jitter, sleep, systemClock, type Clock, type TimerHandle } from "../lib/clock.ts";
+import { EvictionGovernor } from "./evictions.ts";
 import {
   batches, describeAction, evictionsIn, opFor, snapshotOf, type EngineCaches,
-} from "./engine-state.ts";
+} from "./state.ts";
 import { LeaderElection, type ElectionEtcd, type Term } from "./leader.ts";
 import { probeLeases } from "./lease-probe.ts";
 import { collectUnitFiles } from "./unit-file-collector.ts";
 import { MetadataCollector } from "./metadata-collector.ts";
-import { planSchedule } from "./plan.ts";
-import type { EngineAction } from "./types.ts";
+import { planSchedule } from "../scheduler/plan.ts";
+import type { EngineAction } from "../scheduler/types.ts";
 import { errorText } from "../lib/error-text.ts";
 
 export interface EngineConfig {

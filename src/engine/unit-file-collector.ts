@@ -7,7 +7,7 @@ import type { Informer } from "../registry/informer.ts";
 import type { KeySpace } from "../registry/keys.ts";
 import type { ScheduleEntry, UnitRecord } from "../registry/models.ts";
 import type { Logger } from "../log/logger.ts";
-import { unreferencedFiles } from "./engine-state.ts";
+import { unreferencedFiles } from "./state.ts";
 import type { LeaderElection, Term } from "./leader.ts";
 
 export interface CollectorDeps {

@@ -4,7 +4,7 @@
 // change triggers a reconcile: plan (pure), execute, record. Nothing here ever stops a unit
 // because etcd is unreachable: without news from etcd the schedule simply does not change.
 import type { Logger } from "../log/logger.ts";
-import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
+import { backoffDelay, type Backoff } from "../lib/backoff.ts";
 import type { EtcdClient } from "../registry/etcd/index.ts";
 import { Informer, recordDecoder } from "../registry/informer.ts";
 import type { InvalidRecords } from "../registry/invalid-records.ts";

@@ -5,7 +5,7 @@
 // same machine id, and this one waits (its API answering 503) until the other goes away.
 import { join } from "node:path";
 import type { Logger } from "../log/logger.ts";
-import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
+import { backoffDelay, type Backoff } from "../lib/backoff.ts";
 import { cmp, EtcdError, op, type EtcdClient, type KeyValue } from "../registry/etcd/index.ts";
 import type { KeySpace } from "../registry/keys.ts";
 import type { MachineRecord } from "../registry/models.ts";

@@ -3,7 +3,7 @@
 // at etcd's per-transaction operation limit), and a unit whose state did not change is not
 // written again. Only this machine's key is ever deleted (quirk Q18 fixed).
 import type { Logger } from "../log/logger.ts";
-import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
+import { backoffDelay, type Backoff } from "../lib/backoff.ts";
 import { op, type EtcdClient, type Op } from "../registry/etcd/index.ts";
 import { childPair, type KeySpace } from "../registry/keys.ts";
 import type { UnitStateRecord } from "../registry/models.ts";

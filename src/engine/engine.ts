@@ -3,7 +3,7 @@
 // change marks the cluster dirty; a worker coalesces changes, plans the whole state in memory
 // (planSchedule), and writes only the difference, in transactions fenced by the leader epoch.
 // A new leader adopts the schedule it finds: nothing moves because leadership changed.
-import { backoffDelay } from "../registry/etcd/backoff.ts";
+import { backoffDelay } from "../lib/backoff.ts";
 import type { EtcdClient, KeyValue, Op } from "../registry/etcd/index.ts";
 import { acceptAll, Informer, recordDecoder, type InformerChange } from "../registry/informer.ts";
 import type { InvalidRecords } from "../registry/invalid-records.ts";
@@ -12,7 +12,8 @@ import { childName, type KeySpace } from "../registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
 import type { Logger } from "../log/logger.ts";
 import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
-import { jitter, sleep, systemClock, type Clock, type TimerHandle } from "../lib/clock.ts";
+import { jitter } from "../lib/backoff.ts";
+import { sleep, systemClock, type Clock, type TimerHandle } from "../lib/clock.ts";
 import { EvictionGovernor } from "./evictions.ts";
 import {
   batches, describeAction, evictionsIn, opFor, snapshotOf, type EngineCaches,

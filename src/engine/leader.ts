@@ -3,7 +3,7 @@
 // write. A leader keeps its lease alive at TTL/3 and steps down, at once, when the lease is lost
 // or the key is gone, then campaigns again. Resigning revokes the lease so another candidate
 // takes over without waiting for the TTL.
-import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
+import { backoffDelay, type Backoff } from "../lib/backoff.ts";
 import { cmp, EtcdError, op } from "../registry/etcd/index.ts";
 import type { Compare, EtcdClient, KeyValue } from "../registry/etcd/index.ts";
 import type { LeaderRecord } from "../registry/models.ts";

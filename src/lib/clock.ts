@@ -1,4 +1,5 @@
-// Time and randomness for the engine and the leader election, injectable so tests can drive them.
+// The one clock every loop reads and sets its timers on: the system's in the daemon, a manual one
+// in tests (test/support/manual-clock.ts), so any loop can run on fake time.
 
 export type TimerHandle = unknown;
 
@@ -27,9 +28,4 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     const handle = clock.setTimeout(done, Math.max(0, ms));
     signal?.addEventListener("abort", done, { once: true });
   });
-}
-
-/** `ms` scaled by a random factor in [1 - spread, 1 + spread). */
-export function jitter(ms: number, random: () => number, spread = 0.2): number {
-  return Math.round(ms * (1 - spread + 2 * spread * random()));
 }

@@ -4,7 +4,7 @@
 // consumer sees every add, update and delete exactly once and never the same change twice.
 // A value its decoder refuses is skipped: told about once (invalid-records.ts), the last good
 // value of the key kept, and the key listed in invalidEntries() until it is fixed or deleted.
-import { backoffDelay, type Backoff } from "./etcd/backoff.ts";
+import { backoffDelay, type Backoff } from "../lib/backoff.ts";
 import { prefixEnd } from "./etcd/index.ts";
 import type { EtcdClient, KeyValue, Watch } from "./etcd/index.ts";
 import type { Logger } from "../log/logger.ts";

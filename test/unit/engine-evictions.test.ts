@@ -2,18 +2,8 @@
 // three ways out (machines return, timeout, operator).
 import { describe, expect, test } from "bun:test";
 import { createLogger } from "../../src/log/logger.ts";
-import type { Clock } from "../../src/lib/clock.ts";
 import { EvictionGovernor, partitionSuspected, type EvictionPolicy } from "../../src/engine/evictions.ts";
-
-class ManualClock implements Clock {
-  t = 1_000_000;
-  now = () => this.t;
-  setTimeout = () => 0;
-  clearTimeout = () => {};
-  advance(ms: number) {
-    this.t += ms;
-  }
-}
+import { ManualClock } from "../support/manual-clock.ts";
 
 const POLICY: EvictionPolicy = { perSecond: 2, burst: 4, windowMs: 30_000, settleMs: 10_000, pauseMaxMs: 300_000 };
 

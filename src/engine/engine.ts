@@ -4,7 +4,8 @@
 // (planSchedule), and writes only the difference, in transactions fenced by the leader epoch.
 // A new leader adopts the schedule it finds: nothing moves because leadership changed.
 import { backoffDelay } from "../lib/backoff.ts";
-import type { EtcdClient, KeyValue, Op } from "../registry/etcd/index.ts";
+import type { EtcdClient, KeyValue } from "../registry/etcd/index.ts";
+import { batches, EngineWrites, prepareWrite, type PreparedWrite } from "../registry/engine-writes.ts";
 import { acceptAll, Informer, recordDecoder, type InformerChange } from "../registry/informer.ts";
 import type { InvalidRecords } from "../registry/invalid-records.ts";
 import { InvalidRecordError, type Decoded } from "../registry/records.ts";
@@ -15,9 +16,7 @@ import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
 import { jitter } from "../lib/backoff.ts";
 import { sleep, systemClock, type Clock, type TimerHandle } from "../lib/clock.ts";
 import { EvictionGovernor } from "./evictions.ts";
-import {
-  batches, describeAction, evictionsIn, opFor, snapshotOf, type EngineCaches,
-} from "./state.ts";
+import { describeAction, evictionsIn, snapshotOf, writeFor, type EngineCaches } from "./state.ts";
 import { LeaderElection, type ElectionEtcd, type Term } from "./leader.ts";
 import { probeLeases } from "./lease-probe.ts";
 import { collectUnitFiles } from "./unit-file-collector.ts";
@@ -88,6 +87,7 @@ export class Engine {
   private readonly drains: Informer<DrainRecord>;
   private readonly all: Informer<unknown>[];
   private readonly metadataCollector: MetadataCollector;
+  private readonly writes: EngineWrites;
   private term: Term | undefined;
   /** The term's caches are known to include everything up to the epoch. */
   private ready = false;
@@ -112,6 +112,7 @@ export class Engine {
     this.clock = deps.clock ?? systemClock;
     this.random = deps.random ?? Math.random;
     this.metrics = deps.metrics ?? fleetMetrics;
+    this.writes = new EngineWrites(etcd, this.keys);
     this.election = deps.election ?? new LeaderElection({
       etcd, key: this.keys.leader, machineId: deps.machineId, ttlMs: 5 * config.reconcileIntervalMs,
       log: this.log, clock: this.clock, random: this.random,
@@ -142,7 +143,7 @@ export class Engine {
     this.drains = make<DrainRecord>(k.drains, recordDecoder("drain", k));
     this.all = [this.units, this.machines, this.metadata, this.schedule, this.pending, this.files, this.drains] as Informer<unknown>[];
     this.metadataCollector = new MetadataCollector({
-      etcd, keys: this.keys, election: this.election, log: this.log, afterMs: config.orphanMetadataAfterMs,
+      writes: this.writes, keys: this.keys, election: this.election, log: this.log, afterMs: config.orphanMetadataAfterMs,
     });
   }
 
@@ -303,33 +304,34 @@ export class Engine {
     const actions = planSchedule(snap.state, { maxEvictions: budget.maxEvictions, evictionHold: budget.hold });
     const now = this.clock.now();
     this.lastPlan = { endedAt: now, ms: now - planStart };
-    const ops: Op[] = [];
-    const kindOf = new Map<Op, string>();
+    const writes: PreparedWrite[] = [];
+    const kindOf = new Map<PreparedWrite, string>();
     for (const a of actions) {
-      let o;
+      const w = writeFor(a, snap);
+      if (!w) continue;
+      let prepared;
       try {
-        o = opFor(this.keys, a, snap, term.epoch, now);
+        prepared = prepareWrite(this.keys, w, term.epoch, now);
       } catch (e) {
         // Never store what a reader would refuse; the other actions go ahead.
         if (!(e instanceof InvalidRecordError)) throw e;
         this.log.error(`Not writing the action "${describeAction(a)}": ${e.message}`);
         continue;
       }
-      if (!o) continue;
-      ops.push(o);
-      kindOf.set(o, a.kind);
+      writes.push(prepared);
+      kindOf.set(prepared, a.kind);
       if (a.kind === "clear-pending") this.log.debug(describeAction(a));
       else this.log.info(describeAction(a));
     }
-    if (ops.length > 0) {
-      const echoes = await this.write(term, ops, kindOf);
+    if (writes.length > 0) {
+      const echoes = await this.write(term, writes, kindOf);
       if (echoes === undefined) return;
       this.governor.consumed(evictionsIn(actions, snap));
       await this.echo(echoes);
     }
     this.countUnplaced(actions);
     await collectUnitFiles({
-      etcd: this.deps.etcd, keys: this.keys, election: this.election, log: this.log,
+      writes: this.writes, keys: this.keys, election: this.election, log: this.log,
       units: this.units, schedule: this.schedule, files: this.files, leads: () => this.term === term,
     }, term);
     if (this.term !== term) return;
@@ -379,32 +381,31 @@ export class Engine {
   }
 
   /**
-   * Writes `ops` in fenced transactions; undefined when this engine turned out to be deposed.
-   * Tasks are counted by kind once written, and as failed by kind when their transaction fails.
+   * Writes in fenced transactions; undefined when this engine turned out to be deposed. Tasks
+   * are counted by kind once written, and as failed by kind when their transaction fails.
    */
-  private async write(term: Term, ops: Op[], kindOf: ReadonlyMap<Op, string>): Promise<Map<Informer<unknown>, number> | undefined> {
+  private async write(term: Term, writes: PreparedWrite[], kindOf: ReadonlyMap<PreparedWrite, string>): Promise<Map<Informer<unknown>, number> | undefined> {
     // Per informer, the revision of the last batch that changed a key of its prefix: the one its
     // cache must reach. A delete of a key that was not there changes nothing and sends no event.
     const echoes = new Map<Informer<unknown>, number>();
     const watched = [this.schedule, this.pending] as Informer<unknown>[];
-    for (const batch of batches(ops, this.deps.config.maxOpsPerTxn ?? 100)) {
+    for (const batch of batches(writes, this.deps.config.maxOpsPerTxn ?? 100)) {
       if (this.term !== term) return undefined;
       let res;
       try {
-        res = await this.deps.etcd.txn({ compare: [this.election.fence(term)], success: batch });
+        res = await this.writes.commit(this.election.fence(term), batch);
       } catch (e) {
-        for (const o of batch) this.metrics.engineTaskFailureCount.inc({ type: kindOf.get(o) ?? "unknown" });
+        for (const w of batch) this.metrics.engineTaskFailureCount.inc({ type: kindOf.get(w) ?? "unknown" });
         throw e;
       }
       if (!res.succeeded) {
         this.election.deposed(term, `etcd refused a write of epoch ${term.epoch}: another engine leads`);
         return undefined;
       }
-      batch.forEach((o, i) => {
-        this.metrics.engineTaskCount.inc({ type: kindOf.get(o) ?? "unknown" });
-        const r = res.responses[i];
-        if (o.type === "range" || (r?.type === "delete" && r.deleted === 0)) return;
-        const inf = watched.find((w) => o.key.startsWith(w.prefix));
+      batch.forEach((w, i) => {
+        this.metrics.engineTaskCount.inc({ type: kindOf.get(w) ?? "unknown" });
+        if (!res.changed[i]) return;
+        const inf = watched.find((x) => w.key.startsWith(x.prefix));
         if (inf) echoes.set(inf, res.revision);
       });
     }

@@ -4,10 +4,9 @@
 // or the key is gone, then campaigns again. Resigning revokes the lease so another candidate
 // takes over without waiting for the TTL.
 import { backoffDelay, type Backoff } from "../lib/backoff.ts";
-import { cmp, EtcdError, op } from "../registry/etcd/index.ts";
-import type { Compare, EtcdClient, KeyValue } from "../registry/etcd/index.ts";
-import type { LeaderRecord } from "../registry/models.ts";
-import { decodeLeaderAt, encodeLeaderAt } from "../registry/records.ts";
+import { EtcdError } from "../registry/etcd/index.ts";
+import type { EtcdClient } from "../registry/etcd/index.ts";
+import { LeaderKey, type Fence, type LeaderHolder } from "../registry/leader-key.ts";
 import type { Logger } from "../log/logger.ts";
 import { sleep, systemClock, type Clock } from "../lib/clock.ts";
 import { errorText } from "../lib/error-text.ts";
@@ -42,6 +41,7 @@ const DEFAULT_RETRY: Backoff = { baseMs: 200, capMs: 5000 };
 
 export class LeaderElection {
   private readonly etcd: ElectionEtcd;
+  private readonly leaderKey: LeaderKey;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly listeners = new Set<(term: Term | undefined) => void>();
@@ -55,6 +55,7 @@ export class LeaderElection {
 
   constructor(private readonly opts: LeaderElectionOptions) {
     this.etcd = opts.etcd;
+    this.leaderKey = new LeaderKey(opts.etcd, opts.key);
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log;
   }
@@ -82,15 +83,14 @@ export class LeaderElection {
     return () => this.listeners.delete(cb);
   }
 
-  /** The compare every write of `term` carries: the leader key still has the term's epoch. */
-  fence(term: Term): Compare {
-    return cmp.createRevision(this.opts.key, "=", term.epoch);
+  /** The fence every write of `term` carries: the leader key still has the term's epoch. */
+  fence(term: Term): Fence {
+    return this.leaderKey.fence(term.epoch);
   }
 
   /** Whether the leader key in etcd still belongs to `term` (a read, for after a refused write). */
-  async holds(term: Term): Promise<boolean> {
-    const kv = await this.etcd.get(this.opts.key);
-    return kv?.createRevision === term.epoch;
+  holds(term: Term): Promise<boolean> {
+    return this.leaderKey.holds(term.epoch);
   }
 
   start(): void {
@@ -128,8 +128,7 @@ export class LeaderElection {
     let failures = 0;
     while (!signal.aborted) {
       try {
-        const { kvs, revision } = await this.etcd.range(this.opts.key);
-        const held = kvs[0];
+        const { holder: held, revision } = await this.leaderKey.read();
         if (signal.aborted) break;
         if (held && this.abandoned.has(held.lease)) {
           // Our own earlier term, whose lease could not be revoked then: end it now.
@@ -155,26 +154,20 @@ export class LeaderElection {
   private async tryAcquire(signal: AbortSignal): Promise<Term | undefined> {
     const lease = await this.etcd.leaseGrant(Math.max(1, Math.ceil(this.opts.ttlMs / 1000)));
     const since = new Date(this.clock.now()).toISOString();
-    const record: LeaderRecord = { machineID: this.opts.machineId, since };
     let res;
     try {
-      res = await this.etcd.txn({
-        compare: [cmp.createRevision(this.opts.key, "=", 0)],
-        success: [op.put(this.opts.key, encodeLeaderAt(this.opts.key, record), { lease: lease.id })],
-        failure: [op.get(this.opts.key)],
-      });
+      res = await this.leaderKey.campaign(this.opts.machineId, since, lease.id);
     } catch (e) {
       // Whether the key was created is unknown; revoking the lease removes it if it was.
       await this.revokeQuietly(lease.id);
       throw e;
     }
-    if (!res.succeeded || signal.aborted) {
+    if (!res.won || signal.aborted) {
       await this.revokeQuietly(lease.id);
-      const other = res.responses[0];
-      if (other?.type === "range" && other.kvs[0]) this.noteLeader(other.kvs[0]);
+      if (!res.won && res.holder) this.noteLeader(res.holder);
       return undefined;
     }
-    return { epoch: res.revision, leaseId: lease.id, since, ttlMs: lease.ttl * 1000 };
+    return { epoch: res.epoch, leaseId: lease.id, since, ttlMs: lease.ttl * 1000 };
   }
 
   /** Leads until the term ends (lease lost, key gone, deposed or stopped). */
@@ -240,12 +233,12 @@ export class LeaderElection {
             for (const ev of batch.events) {
               if (ev.type === "delete") return this.endTerm(term, "the leader key was deleted", true);
               if (ev.kv.createRevision !== term.epoch) return this.endTerm(term, "the leader key was replaced", true);
-              if (ev.kv.lease !== term.leaseId) await this.reclaim(term, ev.kv);
+              if (ev.kv.lease !== term.leaseId) await this.reclaim(term, this.leaderKey.holderOf(ev.kv));
             }
             from = batch.revision + 1;
           } else if (batch.kind === "compacted") {
-            const r = await this.etcd.range(this.opts.key);
-            if (r.kvs[0]?.createRevision !== term.epoch) return this.endTerm(term, "the leader key is gone", true);
+            const r = await this.leaderKey.read();
+            if (r.holder?.epoch !== term.epoch) return this.endTerm(term, "the leader key is gone", true);
             from = r.revision + 1;
           }
         }
@@ -262,15 +255,10 @@ export class LeaderElection {
    * Someone overwrote the leader key (same epoch, but no longer on our lease): left so, it would
    * outlive this leader and no candidate could ever win. Writes our record back on our lease.
    */
-  private async reclaim(term: Term, kv: KeyValue): Promise<void> {
-    const decoded = decodeLeaderAt(kv);
-    const what = decoded.ok ? `a record of ${decoded.value.machineID}` : `an unreadable record (${decoded.failure.reason})`;
+  private async reclaim(term: Term, holder: LeaderHolder): Promise<void> {
+    const what = holder.record.ok ? `a record of ${holder.record.value.machineID}` : `an unreadable record (${holder.record.failure.reason})`;
     this.log.warn(`The leader key was overwritten with ${what}, not on the leader lease; writing it again`, { epoch: term.epoch });
-    const record: LeaderRecord = { machineID: this.opts.machineId, since: term.since };
-    await this.etcd.txn({
-      compare: [this.fence(term)],
-      success: [op.put(this.opts.key, encodeLeaderAt(this.opts.key, record), { lease: term.leaseId })],
-    });
+    await this.leaderKey.reclaim(this.fence(term), this.opts.machineId, term.since, term.leaseId);
   }
 
   /** Returns when the leader key is deleted, or after one TTL to look again (a safety net). */
@@ -292,10 +280,9 @@ export class LeaderElection {
     }
   }
 
-  private noteLeader(kv: KeyValue): void {
+  private noteLeader(holder: LeaderHolder): void {
     // Not ours to repair (the key is bound to the leader's lease): name what it holds.
-    const decoded = decodeLeaderAt(kv);
-    const id = decoded.ok ? decoded.value.machineID : `an unreadable record (${decoded.failure.reason})`;
+    const id = holder.record.ok ? holder.record.value.machineID : `an unreadable record (${holder.record.failure.reason})`;
     if (id === this.knownLeader) return;
     const from = this.knownLeader;
     this.knownLeader = id;
@@ -316,7 +303,7 @@ export class LeaderElection {
 
   private async revokeQuietly(leaseId: string): Promise<void> {
     try {
-      await this.etcd.leaseRevoke(leaseId);
+      await this.leaderKey.resign(leaseId);
       this.abandoned.delete(leaseId);
     } catch (e) {
       this.abandoned.add(leaseId);

@@ -6,10 +6,10 @@
 import { join } from "node:path";
 import type { Logger } from "../log/logger.ts";
 import { backoffDelay, type Backoff } from "../lib/backoff.ts";
-import { cmp, EtcdError, op, type EtcdClient, type KeyValue } from "../registry/etcd/index.ts";
+import { EtcdError, type EtcdClient } from "../registry/etcd/index.ts";
 import type { KeySpace } from "../registry/keys.ts";
+import { MachineKey, type EncodedMachine, type MachineHolder } from "../registry/machine-key.ts";
 import type { MachineRecord } from "../registry/models.ts";
-import { decodeRecord, encodeRecord } from "../registry/records.ts";
 import { isRecord, readJsonFile, removeFile, writeJsonFile } from "./state-file.ts";
 import { Sleeper } from "./sleeper.ts";
 import { errorText } from "../lib/error-text.ts";
@@ -83,7 +83,8 @@ export class Presence {
   private stopped = false;
   private lastRenewal = 0;
   /** The record as last written to etcd, to notice a change made while registering. */
-  private written: string | undefined;
+  private written: EncodedMachine | undefined;
+  private readonly machineKey: MachineKey;
   private readonly registeredListeners = new Set<(r: Registration) => void | Promise<void>>();
   private readonly lostListeners = new Set<(lease: string) => void>();
 
@@ -91,6 +92,7 @@ export class Presence {
     // etcd leases count whole seconds.
     this.ttlSeconds = Math.max(1, Math.ceil(opts.ttlMs / 1000));
     this.file = join(opts.stateDir, "lease");
+    this.machineKey = new MachineKey(opts.etcd, opts.keys);
   }
 
   get status(): PresenceStatus {
@@ -149,15 +151,10 @@ export class Presence {
   async republish(): Promise<boolean> {
     const lease = this.current.state === "registered" ? this.current.lease : undefined;
     if (!lease) return false;
-    const record = this.opts.machine();
-    const key = this.opts.keys.machine(record.id);
-    const value = encodeRecord("machines", this.opts.keys, key, record);
-    const r = await this.opts.etcd.txn({
-      compare: [cmp.lease(key, "=", lease)],
-      success: [op.put(key, value, { lease })],
-    });
-    if (r.succeeded) this.written = value;
-    return r.succeeded;
+    const m = this.machineKey.encode(this.opts.machine());
+    const done = await this.machineKey.republish(m, lease);
+    if (done) this.written = m;
+    return done;
   }
 
   private machineId(): string {
@@ -191,7 +188,7 @@ export class Presence {
         `Registered machine ${this.machineId()} with ${reg.resumed ? "resumed" : "new"} lease ${leaseHex(reg.lease)} (TTL ${this.ttlSeconds}s)`,
       );
       // The record changed while registration was under way (a reload, a new IP): put it again.
-      if (this.written !== JSON.stringify(this.opts.machine())) {
+      if (!this.machineKey.same(this.written, this.opts.machine())) {
         await this.republish().catch((e) => this.opts.log.warn(`Cannot update machine ${this.machineId()}: ${errorText(e)}`));
       }
       for (const cb of [...this.registeredListeners]) {
@@ -241,9 +238,9 @@ export class Presence {
   private async register(): Promise<Attempt> {
     const { etcd, keys } = this.opts;
     const record = this.opts.machine();
-    const key = keys.machine(record.id);
     // Checked before any lease is taken: a record no reader would accept is never registered.
-    const value = encodeRecord("machines", keys, key, record);
+    const m = this.machineKey.encode(record);
+    const key = m.key;
     const saved = this.readSaved(record.id);
     let lease = this.lease;
     let resumed = false;
@@ -267,24 +264,15 @@ export class Presence {
     // A lease from the file with another TTL (agent_ttl changed) is still ours to take over
     // from; left alone, it expires with whatever stale states are bound to it.
     const ours = new Set([lease, ...(saved ? [saved.lease] : [])]);
-    this.written = value;
+    this.written = m;
 
-    const created = await etcd.txn({
-      compare: [cmp.createRevision(key, "=", 0)],
-      success: [op.put(key, value, { lease })],
-      failure: [op.get(key)],
-    });
-    if (created.succeeded) return this.done(lease, resumed, leaseKeys);
-    const res = created.responses[0];
-    const existing: KeyValue | undefined = res?.type === "range" ? res.kvs[0] : undefined;
+    const created = await this.machineKey.create(m, lease);
+    if (created.created) return this.done(lease, resumed, leaseKeys);
+    const existing = created.holder;
     if (!existing) return { kind: "retry", reason: `${key} vanished while registering` };
 
     if (ours.has(existing.lease) || existing.lease === "0") {
-      const took = await etcd.txn({
-        compare: [cmp.modRevision(key, "=", existing.modRevision)],
-        success: [op.put(key, value, { lease })],
-      });
-      if (took.succeeded) return this.done(lease, resumed, leaseKeys);
+      if (await this.machineKey.takeOver(m, lease, existing.modRevision)) return this.done(lease, resumed, leaseKeys);
       return { kind: "retry", reason: `${key} changed while registering` };
     }
 
@@ -298,7 +286,7 @@ export class Presence {
     } else {
       this.lease = undefined;
     }
-    return { kind: "duplicate", reason: duplicateReason(keys, record.id, existing) };
+    return { kind: "duplicate", reason: duplicateReason(record.id, existing) };
   }
 
   /**
@@ -337,10 +325,7 @@ export class Presence {
   }
 }
 
-function duplicateReason(keys: KeySpace, machineId: string, existing: KeyValue): string {
-  // An unreadable record still names its lease.
-  const decoded = decodeRecord("machines", keys, existing);
-  const ip = decoded.ok ? decoded.value.publicIP : "";
-  return `Machine id ${machineId} is already registered by another live daemon (lease ${leaseHex(existing.lease)}, public IP ${ip || "-"}); not registering until it goes away`;
+function duplicateReason(machineId: string, existing: MachineHolder): string {
+  return `Machine id ${machineId} is already registered by another live daemon (lease ${leaseHex(existing.lease)}, public IP ${existing.publicIP || "-"}); not registering until it goes away`;
 }
 

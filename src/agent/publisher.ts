@@ -4,10 +4,11 @@
 // written again. Only this machine's key is ever deleted (quirk Q18 fixed).
 import type { Logger } from "../log/logger.ts";
 import { backoffDelay, type Backoff } from "../lib/backoff.ts";
-import { op, type EtcdClient, type Op } from "../registry/etcd/index.ts";
-import { childPair, type KeySpace } from "../registry/keys.ts";
+import type { EtcdClient } from "../registry/etcd/index.ts";
+import type { KeySpace } from "../registry/keys.ts";
 import type { UnitStateRecord } from "../registry/models.ts";
-import { encodeRecord, InvalidRecordError } from "../registry/records.ts";
+import { InvalidRecordError } from "../registry/records.ts";
+import { UnitStates, type StateChange } from "../registry/unit-states.ts";
 import { errorText } from "../lib/error-text.ts";
 
 export interface ReportedState {
@@ -54,8 +55,11 @@ export class StatePublisher {
   private closed = false;
   private idleWaiters: (() => void)[] = [];
   readonly stats: PublisherStats = { txns: 0, ops: 0 };
+  private readonly store: UnitStates;
 
-  constructor(private readonly opts: PublisherOptions) {}
+  constructor(private readonly opts: PublisherOptions) {
+    this.store = new UnitStates(opts.etcd, opts.keys, opts.machineId);
+  }
 
   /**
    * Publishes under `lease` from now on (undefined: hold everything back). `existingKeys` are
@@ -67,10 +71,10 @@ export class StatePublisher {
     this.written.clear();
     this.failures = 0;
     for (const key of existingKeys) {
-      const pair = childPair(this.opts.keys.states, key);
-      if (pair && pair[1] === this.opts.machineId) {
-        this.written.set(pair[0], UNKNOWN);
-        this.dirty.add(pair[0]);
+      const unit = this.store.unitOf(key);
+      if (unit !== undefined) {
+        this.written.set(unit, UNKNOWN);
+        this.dirty.add(unit);
       }
     }
     for (const unit of this.states.keys()) this.dirty.add(unit);
@@ -144,22 +148,21 @@ export class StatePublisher {
     if (!lease) return;
     const units = [...this.dirty].sort();
     this.dirty.clear();
-    const ops: { unit: string; op: Op; value: string | undefined }[] = [];
+    const ops: StateChange[] = [];
     for (const unit of units) {
-      const key = this.opts.keys.state(unit, this.opts.machineId);
       const rec = this.states.get(unit);
-      const value = rec && this.encode(unit, key, rec);
+      const value = rec && this.encode(unit, rec);
       if (value !== undefined) {
-        if (this.written.get(unit) !== value) ops.push({ unit, op: op.put(key, value, { lease }), value });
+        if (this.written.get(unit) !== value) ops.push({ unit, value });
       } else if (this.written.has(unit)) {
-        ops.push({ unit, op: op.del(key), value: undefined });
+        ops.push({ unit, value: undefined });
       }
     }
     const max = this.opts.maxOpsPerTxn ?? 128;
     for (let i = 0; i < ops.length; i += max) {
       const chunk = ops.slice(i, i + max);
       try {
-        await this.opts.etcd.txn({ compare: [], success: chunk.map((c) => c.op) });
+        await this.store.write(lease, chunk);
       } catch (e) {
         // Everything not yet written goes back into the queue, unless reported again meanwhile.
         for (const c of ops.slice(i)) this.dirty.add(c.unit);
@@ -180,9 +183,9 @@ export class StatePublisher {
   }
 
   /** The record's JSON, or undefined (logged) when a reader would refuse it: then none is published. */
-  private encode(unit: string, key: string, rec: UnitStateRecord): string | undefined {
+  private encode(unit: string, rec: UnitStateRecord): string | undefined {
     try {
-      return encodeRecord("states", this.opts.keys, key, rec);
+      return this.store.encode(unit, rec);
     } catch (e) {
       if (!(e instanceof InvalidRecordError)) throw e;
       this.opts.log.warn(`Not publishing the state of ${unit}: ${e.failure.reason}`);

@@ -130,7 +130,7 @@ export class Engine {
       probe: true,
     }, this.clock, this.log);
     const make = <T>(prefix: string, decode: (kv: KeyValue) => Decoded<T>) =>
-      new Informer<T>({ etcd, prefix, decode, log: this.log, random: this.random, timers: this.clock, invalid: deps.registry.invalid });
+      new Informer<T>({ etcd, prefix, decode, log: this.log, random: this.random, clock: this.clock, invalid: deps.registry.invalid });
     const k = this.keys;
     this.units = make<UnitRecord>(k.units, recordDecoder("units", k));
     this.machines = make<MachineRecord>(k.machines, recordDecoder("machines", k));

@@ -2,8 +2,13 @@
 // reconcile): etcd is real, either running or unreachable, and nothing waits on real time: a
 // back-off after a failure passes only when the clock does.
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Presence } from "../../src/agent/presence.ts";
 import { StatePublisher } from "../../src/agent/publisher.ts";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
+import { EtcdClient, type EtcdOperation } from "../../src/registry/etcd/index.ts";
+import type { MachineRecord } from "../../src/registry/models.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import { startEtcd } from "../support/etcd-server.ts";
 import { ManualClock } from "../support/manual-clock.ts";
@@ -16,6 +21,12 @@ const HASH = "a".repeat(40);
 /** random() = 0.5 makes every back-off step exactly 3/4 of its nominal delay. */
 const half = () => 0.5;
 const running = { loadState: "loaded", activeState: "active", subState: "running", hash: HASH };
+const machine = (): MachineRecord => ({ id: ME, publicIP: "10.0.0.1", metadata: {}, version: "test", startedAt: new Date(0).toISOString() });
+
+function tempDir(): { path: string } & Disposable {
+  const path = mkdtempSync(join(tmpdir(), "fleet-fake-time-"));
+  return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
+}
 
 describe("state publisher", () => {
   test("reports wait for the coalescing delay on the clock; a failed write backs off, told about once", async () => {
@@ -67,6 +78,90 @@ describe("state publisher", () => {
       expect(clock.pending).toEqual([]);
     } finally {
       pub.close();
+      client.close();
+    }
+  });
+});
+
+describe("presence", () => {
+  test("registration starts only when the clock lets it, and failed attempts back off with the clock", async () => {
+    using dead = await unreachableEtcd();
+    using dir = tempDir();
+    const clock = new ManualClock();
+    const log = memoryLog("presence");
+    const p = new Presence({ etcd: dead.client, keys, machine, ttlMs: 5000, stateDir: dir.path, log: log.logger, clock, random: half });
+    try {
+      p.start();
+      expect(dead.calls).toEqual([]);
+      clock.advance(0);
+      await until("the first registration to fail", () => clock.pending.length === 1);
+      expect(p.status.state).toBe("unreachable");
+      // 1 s doubling, capped at the TTL, scaled by 3/4: 750, 1500, 3000, 3750.
+      for (const [n, delay] of [[2, 750], [3, 1500], [4, 3000], [5, 3750]] as const) {
+        expect(clock.pending).toEqual([delay]);
+        clock.advance(delay - 1);
+        expect(clock.pending).toEqual([delay]);
+        expect(dead.calls.length).toBe(n - 1);
+        clock.advance(1);
+        await until(`registration attempt ${n}`, () => dead.calls.length === n && clock.pending.length === 1);
+      }
+      expect(dead.calls.every((c) => c.type === "lease_grant" && !c.ok)).toBe(true);
+      expect(log.lines.filter((l) => l.includes("Server register machine failed"))).toHaveLength(5);
+    } finally {
+      await p.stop();
+    }
+    expect(clock.pending).toEqual([]);
+  });
+
+  test("renewals follow the clock: missed ones make the machine not ready, one that gets through makes it ready again", async () => {
+    await using etcd = await startEtcd();
+    using dir = tempDir();
+    const ops: EtcdOperation[] = [];
+    const client = new EtcdClient({ endpoints: [etcd.endpoint], retries: 0, requestTimeoutMs: 2000, onOperation: (op) => ops.push(op) });
+    const clock = new ManualClock();
+    const log = memoryLog("presence");
+    const p = new Presence({ etcd: client, keys, machine, ttlMs: 3000, stateDir: dir.path, log: log.logger, clock });
+    const keepalives = () => ops.filter((o) => o.type === "lease_keepalive");
+    try {
+      let registered = false;
+      p.onRegistered(() => void (registered = true));
+      p.start();
+      clock.advance(0);
+      await until("registration", () => registered && clock.pending.length === 1);
+      expect(p.ready).toBe(true);
+      // One renewal per TTL/3 of the clock, none in between.
+      expect(clock.pending).toEqual([1000]);
+      for (let n = 1; n <= 3; n++) {
+        clock.advance(999);
+        expect(keepalives().length).toBe(n - 1);
+        clock.advance(1);
+        await until(`renewal ${n}`, () => keepalives().length === n && clock.pending.length === 1);
+      }
+
+      // etcd goes away: renewals fail and come sooner (TTL/9); one TTL after the last success,
+      // on the clock, the machine is no longer ready.
+      const renewedAt = clock.now();
+      await etcd.stop();
+      clock.advance(1000);
+      await until("a failed renewal", () => keepalives().length === 4 && clock.pending.length === 1);
+      expect(keepalives()[3]!.ok).toBe(false);
+      expect(clock.pending).toEqual([333]);
+      while (clock.now() - renewedAt < 3000) {
+        expect(p.ready).toBe(true);
+        const n = keepalives().length + 1;
+        clock.advance(333);
+        await until(`failed renewal ${n}`, () => keepalives().length === n && clock.pending.length === 1);
+      }
+      expect(p.ready).toBe(false);
+      expect(log.lines.filter((l) => l.includes("Cannot renew lease"))).toHaveLength(1);
+
+      // Back before the lease's real TTL ran out (etcd's own clock), so it still exists.
+      await etcd.start();
+      clock.advance(333);
+      await until("a renewal that gets through", () => log.has("Renewed lease"));
+      expect(p.ready).toBe(true);
+    } finally {
+      await p.stop();
       client.close();
     }
   });

@@ -2,13 +2,15 @@
 // absent under a lease of its own; its create revision is the epoch that fences every engine
 // write. A leader keeps its lease alive at TTL/3 and steps down, at once, when the lease is lost
 // or the key is gone, then campaigns again. Resigning revokes the lease so another candidate
-// takes over without waiting for the TTL.
-import { backoffDelay, type Backoff } from "../lib/backoff.ts";
+// takes over without waiting for the TTL. Three loops, each a Worker on the one clock: the
+// campaign, and while leading the lease renewal and the watch of the leader key.
+import type { Backoff } from "../lib/backoff.ts";
 import { EtcdError } from "../registry/etcd/index.ts";
 import type { EtcdClient } from "../registry/etcd/index.ts";
 import { LeaderKey, type Fence, type LeaderHolder } from "../registry/leader-key.ts";
 import type { Logger } from "../log/logger.ts";
-import { sleep, systemClock, type Clock } from "../lib/clock.ts";
+import { systemClock, type Clock } from "../lib/clock.ts";
+import { Worker, type Round } from "../lib/worker.ts";
 import { errorText } from "../lib/error-text.ts";
 
 export type ElectionEtcd = Pick<EtcdClient, "get" | "range" | "txn" | "leaseGrant" | "leaseKeepAlive" | "leaseRevoke" | "watch">;
@@ -46,9 +48,10 @@ export class LeaderElection {
   private readonly log: Logger;
   private readonly listeners = new Set<(term: Term | undefined) => void>();
   private term: Term | undefined;
-  private termAc: AbortController | undefined;
-  private stopAc = new AbortController();
-  private loop: Promise<void> | undefined;
+  /** Resolves when the current term ends. */
+  private termEnded: (() => void) | undefined;
+  /** Campaigns, one step a round; a round lasts as long as a wait for vacancy or a term. */
+  private campaigner: Worker | undefined;
   private knownLeader: string | undefined;
   /** Leases of our ended terms that could not be revoked (etcd was unreachable). */
   private readonly abandoned = new Set<string>();
@@ -74,7 +77,7 @@ export class LeaderElection {
   }
 
   get running(): boolean {
-    return this.loop !== undefined;
+    return this.campaigner !== undefined;
   }
 
   /** Called synchronously whenever a term begins (term) or ends (undefined). */
@@ -94,9 +97,12 @@ export class LeaderElection {
   }
 
   start(): void {
-    if (this.loop) return;
-    this.stopAc = new AbortController();
-    this.loop = this.campaign(this.stopAc.signal);
+    if (this.campaigner) return;
+    this.campaigner = this.worker(
+      (round) => this.campaign(round),
+      (e, delay) => this.log.warn(`Cannot campaign for engine leadership, retrying in ${delay} ms: ${errorText(e)}`),
+    );
+    this.campaigner.kick(0);
   }
 
   /** Ends `term` at once because etcd refused one of its writes; campaigns again after. */
@@ -110,45 +116,41 @@ export class LeaderElection {
    * expire, as if this process had died.
    */
   async stop(opts: { resign?: boolean } = {}): Promise<void> {
-    const loop = this.loop;
-    if (!loop) return;
+    const campaigner = this.campaigner;
+    if (!campaigner) return;
     const resign = opts.resign ?? true;
     const term = this.term;
-    this.stopAc.abort();
+    const stopped = campaigner.stop();
     if (term) this.endTerm(term, resign ? "resigned" : "stopped", false);
-    await loop;
-    this.loop = undefined;
+    await stopped;
+    this.campaigner = undefined;
     if (term && resign) {
       await this.revokeQuietly(term.leaseId);
       this.log.info("Engine leadership resigned", { epoch: term.epoch });
     }
   }
 
-  private async campaign(signal: AbortSignal): Promise<void> {
-    let failures = 0;
-    while (!signal.aborted) {
-      try {
-        const { holder: held, revision } = await this.leaderKey.read();
-        if (signal.aborted) break;
-        if (held && this.abandoned.has(held.lease)) {
-          // Our own earlier term, whose lease could not be revoked then: end it now.
-          await this.revokeQuietly(held.lease);
-          if (this.abandoned.has(held.lease)) throw new Error(`cannot revoke lease ${held.lease} of an earlier term`);
-        } else if (held) {
-          this.noteLeader(held);
-          await this.waitForVacancy(revision + 1, signal);
-        } else {
-          const term = await this.tryAcquire(signal);
-          if (term) await this.hold(term);
-        }
-        failures = 0;
-      } catch (e) {
-        if (signal.aborted) break;
-        const delay = backoffDelay(++failures, this.opts.retry ?? DEFAULT_RETRY, this.opts.random);
-        this.log.warn(`Cannot campaign for engine leadership, retrying in ${delay} ms: ${errorText(e)}`);
-        await sleep(this.clock, delay, signal);
-      }
+  private worker(run: (round: Round) => Promise<number | undefined>, onError?: (e: unknown, delay: number) => void): Worker {
+    return new Worker({ clock: this.clock, random: this.opts.random, retry: this.opts.retry ?? DEFAULT_RETRY, run, onError });
+  }
+
+  /** One step: wait while another leads, take the key when it is free, then hold it until the term ends. */
+  private async campaign(round: Round): Promise<number | undefined> {
+    const signal = round.signal;
+    const { holder: held, revision } = await this.leaderKey.read();
+    if (signal.aborted) return undefined;
+    if (held && this.abandoned.has(held.lease)) {
+      // Our own earlier term, whose lease could not be revoked then: end it now.
+      await this.revokeQuietly(held.lease);
+      if (this.abandoned.has(held.lease)) throw new Error(`cannot revoke lease ${held.lease} of an earlier term`);
+    } else if (held) {
+      this.noteLeader(held);
+      await this.waitForVacancy(revision + 1, signal);
+    } else {
+      const term = await this.tryAcquire(signal);
+      if (term) await this.hold(term);
     }
+    return 0;
   }
 
   private async tryAcquire(signal: AbortSignal): Promise<Term | undefined> {
@@ -172,81 +174,93 @@ export class LeaderElection {
 
   /** Leads until the term ends (lease lost, key gone, deposed or stopped). */
   private async hold(term: Term): Promise<void> {
-    const ac = new AbortController();
+    const ended = new Promise<void>((resolve) => (this.termEnded = resolve));
     this.term = term;
-    this.termAc = ac;
     this.knownLeader = this.opts.machineId;
     this.log.info("Engine leadership acquired", { epoch: term.epoch, ttl: `${term.ttlMs / 1000}s` });
     this.notify(term);
-    await Promise.all([this.keepAlive(term, ac.signal), this.watchKey(term, ac.signal)]);
+    if (this.term !== term) return;
+    const interval = Math.max(100, Math.floor(term.ttlMs / 3));
+    let renewedAt = this.clock.now();
+    const renewal = this.worker(async () => {
+      const renewed = await this.renew(term, renewedAt);
+      if (renewed === undefined) return undefined;
+      if (renewed === false) return Math.max(50, Math.floor(interval / 4));
+      renewedAt = renewed;
+      return interval;
+    });
+    const cursor = { from: term.epoch + 1 };
+    const watch = this.worker(
+      async (round) => {
+        await this.watchKey(term, cursor, round);
+        return this.term === term && !round.signal.aborted ? 0 : undefined;
+      },
+      (e, delay) => this.log.warn(`Cannot watch ${this.opts.key}, retrying in ${delay} ms: ${errorText(e)}`),
+    );
+    renewal.kick(interval);
+    watch.kick(0);
+    await ended;
+    await Promise.all([renewal.stop(), watch.stop()]);
   }
 
   private endTerm(term: Term, reason: string, revoke: boolean): void {
     if (this.term !== term) return;
     this.term = undefined;
-    this.termAc?.abort();
-    this.termAc = undefined;
+    this.termEnded?.();
+    this.termEnded = undefined;
     if (reason !== "resigned" && reason !== "stopped") this.log.warn(`Engine leadership lost: ${reason}`, { epoch: term.epoch });
     this.notify(undefined);
     // The lease may outlive the key (deleted by hand, or a newer leader): do not leak it.
     if (revoke) void this.revokeQuietly(term.leaseId);
   }
 
-  private async keepAlive(term: Term, signal: AbortSignal): Promise<void> {
-    const interval = Math.max(100, Math.floor(term.ttlMs / 3));
-    let renewed = this.clock.now();
-    let wait = interval;
-    while (!signal.aborted) {
-      await sleep(this.clock, wait, signal);
-      if (signal.aborted) return;
-      const attempt = this.clock.now();
-      try {
-        await this.etcd.leaseKeepAlive(term.leaseId);
-        renewed = attempt;
-        wait = interval;
-      } catch (e) {
-        if (e instanceof EtcdError && e.kind === "not-found") {
-          this.endTerm(term, "the leader lease expired", true);
-          return;
-        }
-        // etcd counts the TTL from its last renewal, which was no earlier than ours.
-        if (this.clock.now() - renewed >= term.ttlMs) {
-          this.endTerm(term, `cannot renew the leader lease for ${Math.round((this.clock.now() - renewed) / 1000)}s: ${errorText(e)}`, true);
-          return;
-        }
-        this.log.warn(`Cannot renew the leader lease, retrying: ${errorText(e)}`);
-        wait = Math.max(50, Math.floor(interval / 4));
+  /**
+   * One renewal of the term's lease: the time it was renewed, false when it failed (try again
+   * sooner), undefined when the term ended (the lease expired, or could not be renewed for a TTL).
+   */
+  private async renew(term: Term, renewedAt: number): Promise<number | false | undefined> {
+    if (this.term !== term) return undefined;
+    const attempt = this.clock.now();
+    try {
+      await this.etcd.leaseKeepAlive(term.leaseId);
+      return attempt;
+    } catch (e) {
+      if (this.term !== term) return undefined;
+      if (e instanceof EtcdError && e.kind === "not-found") {
+        this.endTerm(term, "the leader lease expired", true);
+        return undefined;
       }
+      // etcd counts the TTL from its last renewal, which was no earlier than ours.
+      const since = this.clock.now() - renewedAt;
+      if (since >= term.ttlMs) {
+        this.endTerm(term, `cannot renew the leader lease for ${Math.round(since / 1000)}s: ${errorText(e)}`, true);
+        return undefined;
+      }
+      this.log.warn(`Cannot renew the leader lease, retrying: ${errorText(e)}`);
+      return false;
     }
   }
 
-  /** Ends the term when the leader key is deleted or recreated by someone else. */
-  private async watchKey(term: Term, signal: AbortSignal): Promise<void> {
-    let from = term.epoch + 1;
-    let failures = 0;
-    while (!signal.aborted) {
-      try {
-        const w = this.etcd.watch(this.opts.key, { startRevision: from, signal });
-        for await (const batch of w) {
-          if (batch.kind === "events") {
-            failures = 0;
-            for (const ev of batch.events) {
-              if (ev.type === "delete") return this.endTerm(term, "the leader key was deleted", true);
-              if (ev.kv.createRevision !== term.epoch) return this.endTerm(term, "the leader key was replaced", true);
-              if (ev.kv.lease !== term.leaseId) await this.reclaim(term, this.leaderKey.holderOf(ev.kv));
-            }
-            from = batch.revision + 1;
-          } else if (batch.kind === "compacted") {
-            const r = await this.leaderKey.read();
-            if (r.holder?.epoch !== term.epoch) return this.endTerm(term, "the leader key is gone", true);
-            from = r.revision + 1;
-          }
+  /**
+   * Watches the leader key from `cursor.from` (moved on as events arrive, so a new watch after a
+   * break resumes there) until the watch ends or breaks (a throw). Ends the term when the key is
+   * deleted or recreated by someone else.
+   */
+  private async watchKey(term: Term, cursor: { from: number }, round: Round): Promise<void> {
+    const w = this.etcd.watch(this.opts.key, { startRevision: cursor.from, signal: round.signal });
+    for await (const batch of w) {
+      if (batch.kind === "events") {
+        round.progressed();
+        for (const ev of batch.events) {
+          if (ev.type === "delete") return this.endTerm(term, "the leader key was deleted", true);
+          if (ev.kv.createRevision !== term.epoch) return this.endTerm(term, "the leader key was replaced", true);
+          if (ev.kv.lease !== term.leaseId) await this.reclaim(term, this.leaderKey.holderOf(ev.kv));
         }
-      } catch (e) {
-        if (signal.aborted) return;
-        const delay = backoffDelay(++failures, this.opts.retry ?? DEFAULT_RETRY, this.opts.random);
-        this.log.warn(`Cannot watch ${this.opts.key}, retrying in ${delay} ms: ${errorText(e)}`);
-        await sleep(this.clock, delay, signal);
+        cursor.from = batch.revision + 1;
+      } else if (batch.kind === "compacted") {
+        const r = await this.leaderKey.read();
+        if (r.holder?.epoch !== term.epoch) return this.endTerm(term, "the leader key is gone", true);
+        cursor.from = r.revision + 1;
       }
     }
   }

@@ -2,7 +2,8 @@
 // the engine's reconcile): etcd is real, either running or unreachable, and nothing waits on real
 // time: a back-off after a failure passes only when the clock does.
 import { describe, expect, test } from "bun:test";
-import { EtcdClient, type KeyValue } from "../../src/registry/etcd/index.ts";
+import { LeaderElection } from "../../src/engine/leader.ts";
+import { EtcdClient, type EtcdOperation, type KeyValue } from "../../src/registry/etcd/index.ts";
 import { Informer } from "../../src/registry/informer.ts";
 import type { Decoded } from "../../src/registry/records.ts";
 import { startEtcd } from "../support/etcd-server.ts";
@@ -63,6 +64,80 @@ describe("informer", () => {
       expect(clock.pending).toEqual([]);
     } finally {
       await inf.close();
+      client.close();
+    }
+  });
+});
+
+describe("leader election", () => {
+  test("a campaign that cannot reach etcd backs off with the clock", async () => {
+    using dead = await unreachableEtcd();
+    const clock = new ManualClock();
+    const log = memoryLog("election");
+    const election = new LeaderElection({ etcd: dead.client, key: "/ft/leader", machineId: "A", ttlMs: 6000, log: log.logger, clock, random: half });
+    try {
+      election.start();
+      expect(dead.calls).toEqual([]);
+      clock.advance(0);
+      await until("the first campaign to fail", () => clock.pending.length === 1);
+      // 200 ms doubling, scaled by 3/4: 150, 300, 600.
+      for (const [n, delay] of [[2, 150], [3, 300], [4, 600]] as const) {
+        expect(clock.pending).toEqual([delay]);
+        clock.advance(delay - 1);
+        expect(clock.pending).toEqual([delay]);
+        expect(dead.calls.length).toBe(n - 1);
+        clock.advance(1);
+        await until(`campaign ${n}`, () => dead.calls.length === n && clock.pending.length === 1);
+      }
+      expect(log.has("Cannot campaign for engine leadership, retrying in 150 ms")).toBe(true);
+      expect(election.isLeader()).toBe(false);
+    } finally {
+      await election.stop();
+    }
+    expect(clock.pending).toEqual([]);
+  });
+
+  test("the leader renews every TTL/3 of the clock, and steps down once renewals failed for a TTL of it", async () => {
+    await using etcd = await startEtcd();
+    const ops: EtcdOperation[] = [];
+    const client = new EtcdClient({ endpoints: [etcd.endpoint], retries: 0, requestTimeoutMs: 2000, onOperation: (op) => ops.push(op) });
+    const clock = new ManualClock();
+    const log = memoryLog("election");
+    const election = new LeaderElection({ etcd: client, key: "/ft/leader", machineId: "A", ttlMs: 6000, log: log.logger, clock, random: half });
+    const terms: (number | undefined)[] = [];
+    election.onChange((t) => terms.push(t?.epoch));
+    const keepalives = () => ops.filter((o) => o.type === "lease_keepalive");
+    try {
+      election.start();
+      clock.advance(0);
+      await until("leadership", () => election.isLeader());
+      clock.advance(0);
+      await until("the renewal to be armed", () => clock.pending.length === 1);
+      expect(clock.pending).toEqual([2000]);
+      let renewedAt = clock.now();
+      for (let n = 1; n <= 2; n++) {
+        clock.advance(1999);
+        expect(keepalives().length).toBe(n - 1);
+        clock.advance(1);
+        renewedAt = clock.now();
+        await until(`renewal ${n}`, () => keepalives().length === n && clock.pending.length === 1);
+      }
+      expect(keepalives().every((k) => k.ok)).toBe(true);
+
+      // etcd goes away: renewals fail and are retried every TTL/12; the term ends only when a
+      // whole TTL has passed on the clock since the last renewal that got through.
+      await etcd.stop();
+      while (election.isLeader()) {
+        expect(clock.now() - renewedAt).toBeLessThan(6000);
+        const n = keepalives().length + 1;
+        clock.advance(clock.pending[0]!);
+        await until(`renewal attempt ${n}`, () => keepalives().length === n && (clock.pending.length === 1 || !election.isLeader()));
+      }
+      expect(clock.now() - renewedAt).toBe(6000);
+      expect(log.has("Engine leadership lost: cannot renew the leader lease for 6s")).toBe(true);
+      expect(terms).toEqual([expect.any(Number), undefined]);
+    } finally {
+      await election.stop({ resign: false });
       client.close();
     }
   });

@@ -7,6 +7,8 @@
 import { backoffDelay, type Backoff } from "./backoff.ts";
 import { systemClock, type Clock, type TimerHandle } from "./clock.ts";
 
+const DEFAULT_RETRY: Backoff = { baseMs: 100, capMs: 5000 };
+
 /** What a round is told. */
 export interface Round {
   /** Aborted by stop(): a long round (a watch, a wait) ends on it. */
@@ -24,8 +26,8 @@ export interface WorkerOptions {
    * failure: the round runs again after the back-off.
    */
   run(round: Round): Promise<number | undefined | void>;
-  /** Back-off between failed rounds. */
-  retry: Backoff;
+  /** Back-off between failed rounds (default 100 ms doubling to 5 s; a round that never throws needs none). */
+  retry?: Backoff;
   clock?: Clock;
   random?: () => number;
   /** How long a kick waits for others to join its round (default 0). */
@@ -160,7 +162,7 @@ export class Worker {
       this.dueAt = typeof next === "number" ? this.clock.now() + Math.max(0, next) : undefined;
     } catch (e) {
       if (this.stopped) return;
-      const delay = backoffDelay(++this.failed, this.opts.retry, this.opts.random);
+      const delay = backoffDelay(++this.failed, this.opts.retry ?? DEFAULT_RETRY, this.opts.random);
       this.retryAt = this.clock.now() + delay;
       this.dueAt = this.retryAt;
       try {

@@ -5,10 +5,13 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Agent } from "../../src/agent/agent.ts";
 import { Presence } from "../../src/agent/presence.ts";
 import { StatePublisher } from "../../src/agent/publisher.ts";
 import { EtcdClient, type EtcdOperation } from "../../src/registry/etcd/index.ts";
-import type { MachineRecord } from "../../src/registry/models.ts";
+import type { MachineRecord, ScheduleEntry } from "../../src/registry/models.ts";
+import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
+import { contentHash } from "../../src/systemd/unit-manager.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import { startEtcd } from "../support/etcd-server.ts";
 import { ManualClock } from "../support/manual-clock.ts";
@@ -162,6 +165,50 @@ describe("presence", () => {
       expect(p.ready).toBe(true);
     } finally {
       await p.stop();
+      client.close();
+    }
+  });
+});
+
+describe("agent", () => {
+  test("a unit whose load fails is retried when its back-off has passed on the clock, and not before", async () => {
+    await using etcd = await startEtcd();
+    using dir = tempDir();
+    const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+    const clock = new ManualClock();
+    const units = new FakeUnitManager({ unitsDirectory: join(dir.path, "units") });
+    const agent = new Agent({ etcd: client, keys, machineId: ME, units, stateDir: dir.path, log: memoryLog("agent").logger, clock, random: half });
+    const failure = () => (agent.dump().Agent as { Failures: Record<string, { attempts: number }> }).Failures["web.service"];
+    try {
+      // Its text is not in etcd (yet): each load fails.
+      const text = "[Service]\nExecStart=/bin/sleep 1000\n";
+      const entry: ScheduleEntry = { hash: contentHash(text), desiredState: "launched", epoch: "1" };
+      await client.put(keys.schedule(ME, "web.service"), JSON.stringify(entry));
+      await agent.start();
+      agent.activate({ lease: (await client.leaseGrant(60)).id, resumed: false, leaseKeys: [] });
+      // Activation lists the schedule and asks for a reconcile after the 20 ms coalescing delay:
+      // nothing is attempted before the clock passes it.
+      clock.advance(0);
+      expect(clock.pending).toContain(20);
+      expect(agent.stats.reconciles).toBe(0);
+      clock.advance(20);
+      await until("the first failed load", () => failure()?.attempts === 1 && agent.nextRetryAt !== undefined);
+      // 1 s doubling, scaled by 3/4: 750, 1500, 3000.
+      for (const [n, delay] of [[2, 750], [3, 1500], [4, 3000]] as const) {
+        expect(agent.nextRetryAt).toBe(clock.now() + delay);
+        clock.advance(delay - 1);
+        expect(failure()?.attempts).toBe(n - 1);
+        clock.advance(1);
+        await until(`load attempt ${n}`, () => failure()?.attempts === n && agent.nextRetryAt !== undefined);
+      }
+      // The text arrives: the next retry, when the clock gets there, loads and starts the unit.
+      await client.put(keys.unitFile(entry.hash), text);
+      clock.advance(6000);
+      await until("web.service started", async () => (await units.states(["web.service"])).get("web.service")?.activeState === "active");
+      await agent.settled();
+      expect({ failure: failure(), retry: agent.nextRetryAt }).toEqual({ failure: undefined, retry: undefined });
+    } finally {
+      await agent.stop();
       client.close();
     }
   });

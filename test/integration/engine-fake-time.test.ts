@@ -9,11 +9,19 @@ import type { Decoded } from "../../src/registry/records.ts";
 import { startEtcd } from "../support/etcd-server.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { unreachableEtcd } from "../support/unreachable-etcd.ts";
-import { memoryLog, until } from "./engine-harness.ts";
+import { Cluster, memoryLog, until } from "./engine-harness.ts";
 
 const text = (kv: KeyValue): Decoded<string> => ({ ok: true, value: kv.value });
 /** random() = 0.5 makes every back-off step exactly 3/4 of its nominal delay. */
 const half = () => 0.5;
+
+/** Waits for `cond`, firing the timers due now (without moving the clock) while it waits. */
+function driven<T>(clock: ManualClock, what: string, cond: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
+  return until(what, () => {
+    clock.advance(0);
+    return cond();
+  });
+}
 
 describe("informer", () => {
   test("lists only when the clock lets it start; a failed list is retried after its back-off, not before", async () => {
@@ -141,4 +149,54 @@ describe("leader election", () => {
       client.close();
     }
   });
+});
+
+describe("engine", () => {
+  test("a change is planned once the coalescing delay passes on the clock; failed writes back off with it", async () => {
+    await using c = await Cluster.start();
+    await c.agent("m1");
+    const ops: EtcdOperation[] = [];
+    const client = new EtcdClient({ endpoints: [c.etcd.endpoint], retries: 0, requestTimeoutMs: 2000, onOperation: (op) => ops.push(op) });
+    const clock = new ManualClock();
+    const { engine, log } = c.engine("e1", {}, { etcd: client, clock, random: half });
+    const txns = () => ops.filter((o) => o.type === "txn");
+    try {
+      engine.start();
+      expect(ops).toEqual([]);
+      await driven(clock, "leadership and the adopted schedule", () => log.has("Adopting the schedule"));
+
+      await c.submit("a.service");
+      // The change arrived and asked for a plan in 20 ms; none runs before the clock gets there.
+      await driven(clock, "the plan to be asked for", () => clock.pending.includes(20));
+      expect(await c.placements()).toEqual({});
+      clock.advance(20);
+      await driven(clock, "a.service placed", async () => (await c.placements())["a.service"]);
+
+      // etcd goes away: the next plan's write fails and is retried after 100 ms doubling (x 3/4).
+      await c.submit("b.service");
+      await driven(clock, "the next plan to be asked for", () => clock.pending.includes(20));
+      await c.etcd.stop();
+      const before = txns().length;
+      clock.advance(20);
+      await until("the first failed write", () => txns().length === before + 1 && clock.pending.includes(75));
+      for (const [n, delay] of [[2, 75], [3, 150], [4, 300]] as const) {
+        clock.advance(delay - 1);
+        // The retry is the next timer, still 1 ms away: no attempt has started.
+        expect(clock.nextAt).toBe(clock.now() + 1);
+        expect(txns().length).toBe(before + n - 1);
+        clock.advance(1);
+        await until(`write attempt ${n}`, () => txns().length === before + n && clock.pending.includes(2 * delay));
+      }
+      expect(txns().slice(before).every((t) => !t.ok)).toBe(true);
+      expect(log.has("Reconcile failed, retrying in 75 ms")).toBe(true);
+
+      // Back: the retry, when the clock gets there, writes the plan.
+      await c.etcd.start();
+      clock.advance(600);
+      await driven(clock, "b.service placed", async () => (await c.placements())["b.service"]);
+    } finally {
+      await engine.stop({ resign: false });
+      client.close();
+    }
+  }, 60_000);
 });

@@ -271,13 +271,7 @@ export class Informer<T> {
       if (old && old.modRevision === kv.modRevision) continue;
       if (this.invalid.get(kv.key)?.modRevision === kv.modRevision) continue;
       if (this.invalid.has(kv.key)) invalidChanged = true;
-      const value = this.decode(kv);
-      if (value === undefined) {
-        invalidChanged = true;
-        continue;
-      }
-      this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision, lease: kv.lease });
-      changes.push({ key: kv.key, type: old ? "update" : "add", value: value.v, prev: old?.value, source: "list" });
+      if (!this.put(kv, old, "list", changes)) invalidChanged = true;
     }
     for (const [key, old] of this.cache) {
       if (seen.has(key)) continue;
@@ -309,16 +303,19 @@ export class Informer<T> {
         changes.push({ key: kv.key, type: "delete", value: undefined, prev: old.value, source: "watch" });
         continue;
       }
-      const value = this.decode(kv);
-      if (value === undefined) {
-        invalidChanged = true;
-        continue;
-      }
-      this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision, lease: kv.lease });
-      changes.push({ key: kv.key, type: old ? "update" : "add", value: value.v, prev: old?.value, source: "watch" });
+      if (!this.put(kv, old, "watch", changes)) invalidChanged = true;
     }
     this.advance(revision);
     this.emit(changes, invalidChanged);
+  }
+
+  /** Caches the decoded value of `kv` and records the change; false when the value was refused. */
+  private put(kv: KeyValue, old: Entry<T> | undefined, source: InformerChange<T>["source"], changes: InformerChange<T>[]): boolean {
+    const value = this.decode(kv);
+    if (value === undefined) return false;
+    this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision, lease: kv.lease });
+    changes.push({ key: kv.key, type: old ? "update" : "add", value: value.v, prev: old?.value, source });
+    return true;
   }
 
   /** The decoded value, or undefined (told about, and the key marked invalid) when refused. */

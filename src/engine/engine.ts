@@ -4,19 +4,20 @@
 // and writes only the difference, in transactions fenced by the leader epoch. A new leader
 // adopts the schedule it finds: nothing moves because leadership changed.
 import type { EtcdClient, KeyValue } from "../registry/etcd/index.ts";
-import { batches, EngineWrites, prepareWrite, type PreparedWrite } from "../registry/engine-writes.ts";
+import { EngineWrites } from "../registry/engine-writes.ts";
 import { acceptAll, Informer, recordDecoder, type InformerChange } from "../registry/informer.ts";
 import type { InvalidRecords } from "../registry/invalid-records.ts";
-import { InvalidRecordError, type Decoded } from "../registry/records.ts";
+import type { Decoded } from "../registry/records.ts";
 import { childName, type KeySpace } from "../registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
 import type { Logger } from "../log/logger.ts";
 import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
 import { jitter } from "../lib/backoff.ts";
-import { systemClock, type Clock, type TimerHandle } from "../lib/clock.ts";
+import { systemClock, type Clock } from "../lib/clock.ts";
 import { Worker } from "../lib/worker.ts";
 import { EvictionGovernor } from "./evictions.ts";
-import { describeAction, evictionsIn, snapshotOf, writeFor, type EngineCaches } from "./state.ts";
+import { awaitEcho, writePlan } from "./plan-writes.ts";
+import { evictionsIn, snapshotOf, type EngineCaches } from "./state.ts";
 import { LeaderElection, type ElectionEtcd, type Term } from "./leader.ts";
 import { probeLeases } from "./lease-probe.ts";
 import { collectUnitFiles } from "./unit-file-collector.ts";
@@ -66,9 +67,6 @@ export interface EngineDeps {
   /** The candidate; by default one on `<p>/leader` with TTL 5 x reconcileIntervalMs. */
   election?: LeaderElection;
 }
-
-/** How long a leader waits for its own writes to come back through the watches. */
-const ECHO_TIMEOUT_MS = 5000;
 
 export class Engine {
   readonly election: LeaderElection;
@@ -302,31 +300,14 @@ export class Engine {
     const actions = planSchedule(snap.state, { maxEvictions: budget.maxEvictions, evictionHold: budget.hold });
     const now = this.clock.now();
     this.lastPlan = { endedAt: now, ms: now - planStart };
-    const writes: PreparedWrite[] = [];
-    const kindOf = new Map<PreparedWrite, string>();
-    for (const a of actions) {
-      const w = writeFor(a, snap);
-      if (!w) continue;
-      let prepared;
-      try {
-        prepared = prepareWrite(this.keys, w, term.epoch, now);
-      } catch (e) {
-        // Never store what a reader would refuse; the other actions go ahead.
-        if (!(e instanceof InvalidRecordError)) throw e;
-        this.log.error(`Not writing the action "${describeAction(a)}": ${e.message}`);
-        continue;
-      }
-      writes.push(prepared);
-      kindOf.set(prepared, a.kind);
-      if (a.kind === "clear-pending") this.log.debug(describeAction(a));
-      else this.log.info(describeAction(a));
-    }
-    if (writes.length > 0) {
-      const echoes = await this.write(term, writes, kindOf);
-      if (echoes === undefined) return undefined;
-      this.governor.consumed(evictionsIn(actions, snap));
-      await this.echo(echoes);
-    }
+    const echoes = await writePlan({
+      keys: this.keys, writes: this.writes, election: this.election, log: this.log, metrics: this.metrics,
+      maxOpsPerTxn: this.deps.config.maxOpsPerTxn ?? 100, watched: [this.schedule, this.pending] as Informer<unknown>[],
+      leads: () => this.term === term,
+    }, term, actions, snap, now);
+    if (echoes === undefined) return undefined;
+    this.governor.consumed(evictionsIn(actions, snap));
+    await awaitEcho(this.clock, this.log, echoes);
     this.countUnplaced(actions);
     await collectUnitFiles({
       writes: this.writes, keys: this.keys, election: this.election, log: this.log,
@@ -377,47 +358,6 @@ export class Engine {
         : reason.startsWith("waiting to leave drained machine") ? "machine_drained" : "constraints";
       this.metrics.engineReconcileFailureCount.inc({ type });
     }
-  }
-
-  /**
-   * Writes in fenced transactions; undefined when this engine turned out to be deposed. Tasks
-   * are counted by kind once written, and as failed by kind when their transaction fails.
-   */
-  private async write(term: Term, writes: PreparedWrite[], kindOf: ReadonlyMap<PreparedWrite, string>): Promise<Map<Informer<unknown>, number> | undefined> {
-    // Per informer, the revision of the last batch that changed a key of its prefix: the one its
-    // cache must reach. A delete of a key that was not there changes nothing and sends no event.
-    const echoes = new Map<Informer<unknown>, number>();
-    const watched = [this.schedule, this.pending] as Informer<unknown>[];
-    for (const batch of batches(writes, this.deps.config.maxOpsPerTxn ?? 100)) {
-      if (this.term !== term) return undefined;
-      let res;
-      try {
-        res = await this.writes.commit(this.election.fence(term), batch);
-      } catch (e) {
-        for (const w of batch) this.metrics.engineTaskFailureCount.inc({ type: kindOf.get(w) ?? "unknown" });
-        throw e;
-      }
-      if (!res.succeeded) {
-        this.election.deposed(term, `etcd refused a write of epoch ${term.epoch}: another engine leads`);
-        return undefined;
-      }
-      batch.forEach((w, i) => {
-        this.metrics.engineTaskCount.inc({ type: kindOf.get(w) ?? "unknown" });
-        if (!res.changed[i]) return;
-        const inf = watched.find((x) => w.key.startsWith(x.prefix));
-        if (inf) echoes.set(inf, res.revision);
-      });
-    }
-    return echoes;
-  }
-
-  /** Waits until the informers our writes touched have seen them, so the next plan does too. */
-  private async echo(echoes: ReadonlyMap<Informer<unknown>, number>): Promise<void> {
-    let timer: TimerHandle | undefined;
-    const timeout = new Promise<boolean>((r) => (timer = this.clock.setTimeout(() => r(true), ECHO_TIMEOUT_MS)));
-    const timedOut = await Promise.race([Promise.all([...echoes].map(([i, rev]) => i.waitForRevision(rev))).then(() => false), timeout]);
-    this.clock.clearTimeout(timer);
-    if (timedOut) this.log.warn(`The engine's own writes did not come back through its watches within ${ECHO_TIMEOUT_MS} ms; planning on`);
   }
 
   private async resync(): Promise<void> {

@@ -171,11 +171,17 @@ export const decodeUnitFile: Decoder<"unitfiles"> = (keys, kv) => {
   }
 };
 
+/** The two names of a `<base><a>/<b>` key; `shape` says which, for the error. */
+function keyPair(base: string, key: string, shape: string): [string, string] {
+  const pair = childPair(base, key);
+  if (!pair) throw new ShapeError(`the key is not ${shape}`);
+  return pair;
+}
+
 export const decodeSchedule: Decoder<"schedule"> = (keys, kv) =>
   withKey("schedule", kv, () => {
-    const pair = childPair(keys.schedules, kv.key);
-    if (!pair) throw new ShapeError("the key is not <prefix>/schedule/<machine id>/<unit>");
-    return [keyMachine(pair[0]), keyUnit(pair[1])];
+    const [machine, unit] = keyPair(keys.schedules, kv.key, "<prefix>/schedule/<machine id>/<unit>");
+    return [keyMachine(machine), keyUnit(unit)];
   }, (v) => {
     const o = asObject(v);
     const epoch = stringField(o, "epoch");
@@ -218,9 +224,8 @@ export const decodeDrain: Decoder<"drain"> = (keys, kv) =>
 
 export const decodeState: Decoder<"states"> = (keys, kv) =>
   withKey("states", kv, () => {
-    const pair = childPair(keys.states, kv.key);
-    if (!pair) throw new ShapeError("the key is not <prefix>/states/<unit>/<machine id>");
-    return [keyUnit(pair[0]), keyMachine(pair[1])];
+    const [unit, machine] = keyPair(keys.states, kv.key, "<prefix>/states/<unit>/<machine id>");
+    return [keyUnit(unit), keyMachine(machine)];
   }, (v) => {
     const o = asObject(v);
     const subState = stringField(o, "subState");

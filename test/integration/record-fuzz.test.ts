@@ -20,7 +20,7 @@ import { keySpace } from "../../src/registry/keys.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import type { RecordKind } from "../../src/registry/records.ts";
 import { waitFor } from "../../src/lib/wait-for.ts";
-import { Engine } from "../../src/scheduler/engine.ts";
+import { Engine } from "../../src/engine/engine.ts";
 import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
 import { startEtcd } from "../support/etcd-server.ts";
 import { fuzzSeed, RecordFuzzer } from "../support/record-fuzz.ts";

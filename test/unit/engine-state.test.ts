@@ -1,13 +1,21 @@
-// The engine's pure glue: informer caches to planner input, actions to etcd operations, batches,
+// The engine's pure glue: informer caches to planner input, actions to the registry's writes, batches,
 // the eviction count and the unit files nobody refers to.
 import { describe, expect, test } from "bun:test";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../src/registry/models.ts";
-import { batches, evictionsIn, opFor, snapshotOf, unreferencedFiles, type EngineCaches } from "../../src/scheduler/engine-state.ts";
+import { evictionsIn, snapshotOf, unreferencedFiles, writeFor, type EngineCaches, type EngineSnapshot } from "../../src/engine/state.ts";
+import { batches, prepareWrite } from "../../src/registry/engine-writes.ts";
+import type { EngineAction } from "../../src/scheduler/types.ts";
 import { planSchedule } from "../../src/scheduler/plan.ts";
 import { emptyRequirements, type DesiredState } from "../../src/unit/types.ts";
 
 const k = keySpace("/fleet/");
+
+/** The etcd operation an action becomes: what to write (the engine), then the record (the registry). */
+function opFor(keys: typeof k, a: EngineAction, snap: EngineSnapshot, epoch: number, now: number) {
+  const w = writeFor(a, snap);
+  return w && prepareWrite(keys, w, epoch, now).op;
+}
 
 function unit(name: string, opts: Partial<UnitRecord> & { machineOf?: string[]; machineId?: string } = {}): [string, UnitRecord] {
   const requirements = { ...emptyRequirements(), machineOf: opts.machineOf ?? [], global: opts.global ?? false };
@@ -194,8 +202,8 @@ describe("opFor", () => {
 
 describe("batches", () => {
   test("splits at the limit and keeps one op per key, the last", () => {
-    const ops = Array.from({ length: 5 }, (_, i) => ({ type: "delete" as const, key: `/k/${i}` }));
-    const put = { type: "put" as const, key: "/k/1", value: "v" };
+    const ops = Array.from({ length: 5 }, (_, i) => ({ key: `/k/${i}`, op: { type: "delete" as const, key: `/k/${i}` } }));
+    const put = { key: "/k/1", op: { type: "put" as const, key: "/k/1", value: "v" } };
     const out = batches([...ops, put], 2);
     expect(out.map((b) => b.length)).toEqual([2, 2, 1]);
     expect(out.flat().filter((o) => o.key === "/k/1")).toEqual([put]);

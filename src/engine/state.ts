@@ -1,12 +1,11 @@
 // From the engine's informer caches to the planner's plain input, and from the planner's actions
-// to etcd operations. Pure: no I/O, no clock (the caller passes `now`).
-import { op } from "../registry/etcd/index.ts";
-import type { Op } from "../registry/etcd/index.ts";
+// to the registry's writes. Pure: no I/O, no clock.
+import type { EngineWrite } from "../registry/engine-writes.ts";
 import { childName, childPair, type KeySpace } from "../registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
-import { encodeRecord, pendingKeyUnit, scheduleKeyParts, type RecordFailure } from "../registry/records.ts";
+import { pendingKeyUnit, scheduleKeyParts, type RecordFailure } from "../registry/records.ts";
 import { mergeMetadata } from "../registry/registry.ts";
-import type { ClusterState, EngineAction, Placement, PlacementMachine, PlacementUnit } from "./types.ts";
+import type { ClusterState, EngineAction, Placement, PlacementMachine, PlacementUnit } from "../scheduler/types.ts";
 
 /** What the engine's informers hold, keyed by full etcd key. */
 export interface EngineCaches {
@@ -128,42 +127,24 @@ export function evictionsIn(actions: readonly EngineAction[], snap: EngineSnapsh
 }
 
 /**
- * The etcd operation for one action, or undefined when there is nothing to write (a unit that
- * vanished between snapshot and write is left to the next plan).
+ * What to write for one action, or undefined when there is nothing to write (a unit that
+ * vanished, or was stopped, between snapshot and write is left to the next plan).
  */
-export function opFor(keys: KeySpace, a: EngineAction, snap: EngineSnapshot, epoch: number, now: number): Op | undefined {
+export function writeFor(a: EngineAction, snap: EngineSnapshot): EngineWrite | undefined {
   switch (a.kind) {
     case "schedule":
     case "update": {
       const u = snap.units.get(a.unit);
       if (!u || u.desiredState === "inactive") return undefined;
-      const entry: ScheduleEntry = { hash: u.hash, desiredState: u.desiredState, epoch: String(epoch) };
-      const key = keys.schedule(a.machine, a.unit);
-      return op.put(key, encodeRecord("schedule", keys, key, entry));
+      return { kind: "schedule", machine: a.machine, unit: a.unit, hash: u.hash, desiredState: u.desiredState };
     }
     case "unschedule":
-      return op.del(keys.schedule(a.machine, a.unit));
-    case "pending": {
-      const rec: PendingRecord = { reason: a.reason, since: new Date(now).toISOString() };
-      const key = keys.pending(a.unit);
-      return op.put(key, encodeRecord("pending", keys, key, rec));
-    }
+      return { kind: "unschedule", machine: a.machine, unit: a.unit };
+    case "pending":
+      return { kind: "pending", unit: a.unit, reason: a.reason };
     case "clear-pending":
-      return op.del(keys.pending(a.unit));
+      return { kind: "clear-pending", unit: a.unit };
   }
-}
-
-/** Ops split into transactions of at most `max`, one op per key (the last one wins). */
-export function batches(ops: readonly Op[], max: number): Op[][] {
-  const byKey = new Map<string, Op>();
-  for (const o of ops) {
-    byKey.delete(o.key);
-    byKey.set(o.key, o);
-  }
-  const all = [...byKey.values()];
-  const out: Op[][] = [];
-  for (let i = 0; i < all.length; i += max) out.push(all.slice(i, i + max));
-  return out;
 }
 
 /**

@@ -335,16 +335,6 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
   return [...sortActions(unschedule), ...sortActions(schedule), ...sortActions(update), ...sortActions(pending), ...sortActions(cleared)];
 }
 
-/**
- * The partition guard's test: more than half of the machines vanished at once looks like a
- * partition, not failures, so the engine pauses evictions (`maxEvictions: 0`). The engine owns
- * the time window; this is only the arithmetic.
- */
-export function partitionSuspected(previousLiveCount: number, currentLiveCount: number): boolean {
-  const lost = previousLiveCount - currentLiveCount;
-  return lost > 0 && lost * 2 > previousLiveCount;
-}
-
 function staleness(entry: Placement, unit: PlacementUnit): string | undefined {
   const parts: string[] = [];
   if (entry.unreadable !== undefined) parts.push(`the stored entry is unreadable (${entry.unreadable})`);

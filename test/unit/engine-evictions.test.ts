@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { createLogger } from "../../src/log/logger.ts";
 import type { Clock } from "../../src/scheduler/engine-clock.ts";
-import { EvictionGovernor, type EvictionPolicy } from "../../src/scheduler/engine-evictions.ts";
+import { EvictionGovernor, partitionSuspected, type EvictionPolicy } from "../../src/scheduler/engine-evictions.ts";
 
 class ManualClock implements Clock {
   t = 1_000_000;
@@ -235,5 +235,21 @@ describe("EvictionGovernor with lease probes", () => {
     expect(gov.budget(live, set("m1"))).toEqual({ maxEvictions: 0, hold: "waiting to see whether more machines vanish", recheckAt: clock.now() + 10_000 });
     clock.advance(10_000);
     expect(gov.budget(live, set("m1")).maxEvictions).toBe(4);
+  });
+});
+
+describe("partitionSuspected", () => {
+  test.each([
+    [3, 3, false],
+    [3, 2, false],
+    [3, 1, true],
+    [4, 2, false],
+    [4, 1, true],
+    [2, 1, false],
+    [1, 0, true],
+    [0, 0, false],
+    [2, 5, false],
+  ] as const)("%d machines, then %d: %p", (before, after, expected) => {
+    expect(partitionSuspected(before, after)).toBe(expected);
   });
 });

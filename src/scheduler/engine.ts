@@ -15,7 +15,7 @@ import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
 import { jitter, sleep, systemClock, type Clock, type TimerHandle } from "./engine-clock.ts";
 import { EvictionGovernor } from "./engine-evictions.ts";
 import {
-  batches, describeAction, evictionsIn, opFor, snapshotOf, type EngineCaches,
+  batches, describeAction, evictionsIn, opFor, snapshotOf, unplacedByType, type EngineCaches,
 } from "./engine-state.ts";
 import { LeaderElection, type ElectionEtcd, type Term } from "./leader.ts";
 import { probeLeases } from "./lease-probe.ts";
@@ -358,22 +358,10 @@ export class Engine {
       });
   }
 
-  /** Once per round: every unit left pending after this round's plan, by why it waits. */
+  /** Once per round: every unit left pending after this round's plan, by the kind of its reason. */
   private countUnplaced(actions: readonly EngineAction[]): void {
-    const reasons = new Map<string, string>();
-    for (const [key, rec] of this.pending.entries()) {
-      const unit = childName(this.keys.pendings, key);
-      if (unit) reasons.set(unit, rec.reason);
-    }
-    for (const a of actions) {
-      if (a.kind === "pending") reasons.set(a.unit, a.reason);
-      else if (a.kind === "clear-pending") reasons.delete(a.unit);
-    }
-    for (const reason of reasons.values()) {
-      const type = reason.startsWith("waiting to move off lost machine")
-        ? "machine_away"
-        : reason.startsWith("waiting to leave drained machine") ? "machine_drained" : "constraints";
-      this.metrics.engineReconcileFailureCount.inc({ type });
+    for (const [type, n] of unplacedByType(this.keys, this.pending.entries(), actions)) {
+      this.metrics.engineReconcileFailureCount.inc({ type }, n);
     }
   }
 

@@ -51,6 +51,8 @@ export function noFitOf(unit: PlacementUnit, blockers: readonly Blocker[], ctx: 
     if (b.rule === "replaced") g.units.push(b.by);
   }
   const groups = [...found.values()].map(({ b, machines, units }) => groupOf(b, machines, [...new Set(units)].sort(), ctx));
+  if (groups.length === 1) return { kind: "blocked", groups };
+  // Ties are broken by the text, so the order is the same however the machines were listed.
   const ranked = groups.map((g) => ({ g, text: groupText(g) }));
   ranked.sort((a, b) => b.g.machines - a.g.machines || RULE_RANK[a.g.rule] - RULE_RANK[b.g.rule] || (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
   return { kind: "blocked", groups: ranked.map((r) => r.g) };

@@ -57,10 +57,16 @@ export function blockerOn(
 export type PlaceResult =
   | { machine: string; reason: string }
   /** Why no machine takes it; `summary` is that as the line for `pending/<unit>`. */
-  | { noFit: NoFit; summary: string };
+  | { noFit: NoFit; readonly summary: string };
 
+/** The summary is rendered when asked for: the planner tries many units that fit nowhere yet. */
 function unplaced(noFit: NoFit): PlaceResult {
-  return { noFit, summary: noFitText(noFit) };
+  return {
+    noFit,
+    get summary() {
+      return noFitText(noFit);
+    },
+  };
 }
 
 /**

@@ -3,7 +3,7 @@
 // drivers answer alike.
 import type { Logger } from "../log/logger.ts";
 import { EtcdClient, EtcdError } from "../registry/etcd/index.ts";
-import type { UnitRecord } from "../registry/models.ts";
+import type { PendingRecord, UnitRecord } from "../registry/models.ts";
 import { Registry } from "../registry/registry.ts";
 import { deriveUnitStatus, publishersByUnit, unitRecord } from "../registry/unit-views.ts";
 import { unitNameInfo } from "../unit/unit-name.ts";
@@ -49,7 +49,7 @@ export class EtcdDriver implements FleetClient {
       const files = await this.unitFiles(records.map((r) => r.hash));
       const published = publishersByUnit(states);
       return records.map((r) =>
-        this.toUnit(r, files.get(r.hash), schedule.get(r.name), published.get(r.name) ?? new Set(), pending.get(r.name)?.reason),
+        this.toUnit(r, files.get(r.hash), schedule.get(r.name), published.get(r.name) ?? new Set(), pending.get(r.name)),
       );
     });
   }
@@ -65,7 +65,7 @@ export class EtcdDriver implements FleetClient {
         this.registry.getPending(name),
       ]);
       const published = new Set(states.map((s) => s.machineId));
-      return this.toUnit(record, files.get(record.hash), schedule.get(name), published, pending?.reason);
+      return this.toUnit(record, files.get(record.hash), schedule.get(name), published, pending);
     });
   }
 
@@ -159,13 +159,15 @@ export class EtcdDriver implements FleetClient {
     options: UnitOption[] | undefined,
     schedule: Parameters<typeof deriveUnitStatus>[1],
     published: ReadonlySet<string>,
-    pendingReason: string | undefined,
+    pending: PendingRecord | undefined,
   ): Unit {
     const status = deriveUnitStatus(r.global, schedule, published);
     const unit: Unit = { name: r.name, options: options ?? [], desiredState: r.desiredState };
     if (status.currentState) unit.currentState = status.currentState;
     if (status.machineID) unit.machineID = status.machineID;
-    if (pendingReason) unit.pendingReason = pendingReason;
+    if (pending?.reason) unit.pendingReason = pending.reason;
+    if (pending?.kind) unit.pendingKind = pending.kind;
+    if (pending?.machine) unit.pendingMachineID = pending.machine;
     return unit;
   }
 

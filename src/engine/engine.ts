@@ -17,7 +17,7 @@ import { systemClock, type Clock } from "../lib/clock.ts";
 import { Worker } from "../lib/worker.ts";
 import { EvictionGovernor } from "./evictions.ts";
 import { awaitEcho, writePlan } from "./plan-writes.ts";
-import { evictionsIn, snapshotOf, type EngineCaches } from "./state.ts";
+import { evictionsIn, snapshotOf, unplacedByType, type EngineCaches } from "./state.ts";
 import { LeaderElection, type ElectionEtcd, type Term } from "./leader.ts";
 import { probeLeases } from "./lease-probe.ts";
 import { collectUnitFiles } from "./unit-file-collector.ts";
@@ -341,22 +341,10 @@ export class Engine {
       });
   }
 
-  /** Once per round: every unit left pending after this round's plan, by why it waits. */
+  /** Once per round: every unit left pending after this round's plan, by the kind of its reason. */
   private countUnplaced(actions: readonly EngineAction[]): void {
-    const reasons = new Map<string, string>();
-    for (const [key, rec] of this.pending.entries()) {
-      const unit = childName(this.keys.pendings, key);
-      if (unit) reasons.set(unit, rec.reason);
-    }
-    for (const a of actions) {
-      if (a.kind === "pending") reasons.set(a.unit, a.reason);
-      else if (a.kind === "clear-pending") reasons.delete(a.unit);
-    }
-    for (const reason of reasons.values()) {
-      const type = reason.startsWith("waiting to move off lost machine")
-        ? "machine_away"
-        : reason.startsWith("waiting to leave drained machine") ? "machine_drained" : "constraints";
-      this.metrics.engineReconcileFailureCount.inc({ type });
+    for (const [type, n] of unplacedByType(this.keys, this.pending.entries(), actions)) {
+      this.metrics.engineReconcileFailureCount.inc({ type }, n);
     }
   }
 

@@ -5,7 +5,8 @@ import { childName, childPair, type KeySpace } from "../registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
 import { pendingKeyUnit, scheduleKeyParts, type RecordFailure } from "../registry/records.ts";
 import { mergeMetadata } from "../registry/registry.ts";
-import type { ClusterState, EngineAction, Placement, PlacementMachine, PlacementUnit } from "../scheduler/types.ts";
+import type { PendingKind } from "../scheduler/reasons.ts";
+import type { ClusterState, EngineAction, Placement, PlacementMachine, PlacementUnit, StoredPendingData } from "../scheduler/types.ts";
 
 /** What the engine's informers hold, keyed by full etcd key. */
 export interface EngineCaches {
@@ -87,9 +88,12 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
     if (drained.has(machine) && live.has(machine) && u && !u.global && u.desiredState !== "inactive") draining.add(machine);
   }
   const pending = new Map<string, string>();
+  const pendingData = new Map<string, StoredPendingData>();
   for (const [k, p] of c.pending) {
     const name = childName(keys.pendings, k);
-    if (name !== undefined) pending.set(name, p.reason);
+    if (name === undefined) continue;
+    pending.set(name, p.reason);
+    pendingData.set(name, { kind: p.kind, machine: p.machine });
   }
   // No real reason is empty: the planner rewrites or clears each of these.
   for (const [k] of c.invalidPending ?? []) {
@@ -97,7 +101,7 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
     if (name !== undefined) pending.set(name, "");
   }
   const placementUnits: PlacementUnit[] = [...units.values()];
-  return { state: { machines, units: placementUnits, schedule, pending }, live, lost, draining, units };
+  return { state: { machines, units: placementUnits, schedule, pending, pendingData }, live, lost, draining, units };
 }
 
 /**
@@ -109,7 +113,7 @@ export function evictionsIn(actions: readonly EngineAction[], snap: EngineSnapsh
   const off = new Map<string, Set<string>>();
   for (const a of actions) {
     if (a.kind !== "unschedule") continue;
-    if (snap.live.has(a.machine) && !(snap.draining.has(a.machine) && a.reason.endsWith(" is drained"))) continue;
+    if (snap.live.has(a.machine) && !(snap.draining.has(a.machine) && a.why?.kind === "drained")) continue;
     const u = snap.units.get(a.unit);
     if (!u || u.global || u.desiredState === "inactive") continue;
     let set = off.get(a.machine);
@@ -126,6 +130,38 @@ export function evictionsIn(actions: readonly EngineAction[], snap: EngineSnapsh
   return n;
 }
 
+/** The metric's `type` label for a unit left pending, by the kind of its reason. */
+const UNPLACED_TYPE: Record<PendingKind, string> = {
+  "no-fit": "constraints",
+  "awaiting-return": "constraints",
+  "eviction-held": "machine_away",
+  "drain-held": "machine_drained",
+  "drain-blocked": "machine_drained",
+};
+
+/**
+ * Every unit left pending after a plan (the stored records, as the plan's actions change them),
+ * counted by the `type` label of its reason's kind.
+ */
+export function unplacedByType(keys: KeySpace, pending: Iterable<[string, PendingRecord]>, actions: readonly EngineAction[]): Map<string, number> {
+  const kinds = new Map<string, PendingKind | undefined>();
+  for (const [k, rec] of pending) {
+    const unit = childName(keys.pendings, k);
+    if (unit !== undefined) kinds.set(unit, rec.kind);
+  }
+  for (const a of actions) {
+    if (a.kind === "pending") kinds.set(a.unit, a.why?.kind);
+    else if (a.kind === "clear-pending") kinds.delete(a.unit);
+  }
+  const out = new Map<string, number>();
+  for (const kind of kinds.values()) {
+    // Without a kind (a record written before it was stored, which this plan rewrites): constraints.
+    const type = kind === undefined ? "constraints" : UNPLACED_TYPE[kind];
+    out.set(type, (out.get(type) ?? 0) + 1);
+  }
+  return out;
+}
+
 /**
  * What to write for one action, or undefined when there is nothing to write (a unit that
  * vanished, or was stopped, between snapshot and write is left to the next plan).
@@ -140,8 +176,12 @@ export function writeFor(a: EngineAction, snap: EngineSnapshot): EngineWrite | u
     }
     case "unschedule":
       return { kind: "unschedule", machine: a.machine, unit: a.unit };
-    case "pending":
-      return { kind: "pending", unit: a.unit, reason: a.reason };
+    case "pending": {
+      const w: EngineWrite = { kind: "pending", unit: a.unit, reason: a.reason };
+      if (a.why !== undefined) w.pendingKind = a.why.kind;
+      if (a.why !== undefined && "machine" in a.why) w.machine = a.why.machine;
+      return w;
+    }
     case "clear-pending":
       return { kind: "clear-pending", unit: a.unit };
   }

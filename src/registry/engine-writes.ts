@@ -9,12 +9,14 @@ import type { KeySpace } from "./keys.ts";
 import { fenceCompare, type Fence } from "./leader-key.ts";
 import type { PendingRecord, ScheduleEntry } from "./models.ts";
 import { encodeRecord } from "./records.ts";
+import type { PendingKind } from "../scheduler/reasons.ts";
 
 /** One change the engine decided on. */
 export type EngineWrite =
   | { kind: "schedule"; machine: string; unit: string; hash: string; desiredState: ScheduleEntry["desiredState"] }
   | { kind: "unschedule"; machine: string; unit: string }
-  | { kind: "pending"; unit: string; reason: string }
+  /** `pendingKind` and `machine` are the reason as data (models.ts, PendingRecord). */
+  | { kind: "pending"; unit: string; reason: string; pendingKind?: PendingKind; machine?: string }
   | { kind: "clear-pending"; unit: string };
 
 /** A write checked and encoded, ready for a fenced transaction. */
@@ -46,6 +48,8 @@ export function prepareWrite(keys: KeySpace, w: EngineWrite, epoch: number, now:
     }
     case "pending": {
       const rec: PendingRecord = { reason: w.reason, since: new Date(now).toISOString() };
+      if (w.pendingKind !== undefined) rec.kind = w.pendingKind;
+      if (w.machine !== undefined) rec.machine = w.machine;
       const key = keys.pending(w.unit);
       return { key, op: op.put(key, encodeRecord("pending", keys, key, rec)) };
     }

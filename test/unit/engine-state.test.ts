@@ -3,10 +3,10 @@
 import { describe, expect, test } from "bun:test";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../src/registry/models.ts";
-import { evictionsIn, snapshotOf, unreferencedFiles, writeFor, type EngineCaches, type EngineSnapshot } from "../../src/engine/state.ts";
+import { evictionsIn, snapshotOf, unplacedByType, unreferencedFiles, writeFor, type EngineCaches, type EngineSnapshot } from "../../src/engine/state.ts";
 import { batches, prepareWrite } from "../../src/registry/engine-writes.ts";
-import type { EngineAction } from "../../src/scheduler/types.ts";
 import { planSchedule } from "../../src/scheduler/plan.ts";
+import type { EngineAction } from "../../src/scheduler/types.ts";
 import { emptyRequirements, type DesiredState } from "../../src/unit/types.ts";
 
 const k = keySpace("/fleet/");
@@ -215,5 +215,64 @@ describe("unreferencedFiles", () => {
     const files = ["h1", "h2", "h3", "h4"].map((h) => k.unitFile(h));
     const c = { units: [unit("a.service", { hash: "h1" })], schedule: [entry("b.service", "m1", "h3")] };
     expect(unreferencedFiles(k, files, c)).toEqual(["h2", "h4"]);
+  });
+});
+
+describe("pending reasons as data: the kind and machine stored beside the text", () => {
+  const since = "2024-01-02T00:00:00.000Z";
+  const PINNED = "waiting to leave drained machine m0: no other machine fits: 1 is drained";
+  const LOST = "no machine fits: MachineID=m9 is not a live machine";
+  const state = (pending: [string, PendingRecord][] = []) => snapshotOf(k, caches({
+    machines: [machine("m0", {}, true), machine("m1")],
+    units: [unit("pinned.service", { machineId: "m0" }), unit("p.service", { machineId: "m9" })],
+    schedule: [entry("pinned.service", "m0")],
+    pending,
+  }));
+
+  test("opFor stores the planner's kind, and the machine of a reason about one", () => {
+    const snap = state();
+    const writes = planSchedule(snap.state).filter((a) => a.kind === "pending").map((a) => opFor(k, a, snap, 1, Date.parse(since)));
+    expect(writes).toEqual([
+      { type: "put", key: k.pending("p.service"), value: JSON.stringify({ reason: LOST, since, kind: "no-fit" }) },
+      { type: "put", key: k.pending("pinned.service"), value: JSON.stringify({ reason: PINNED, since, kind: "drain-blocked", machine: "m0" }) },
+    ]);
+  });
+
+  test("a record written before the kind was stored is rewritten once, then left alone", () => {
+    const old = state([[k.pending("p.service"), { reason: LOST, since }], [k.pending("pinned.service"), { reason: PINNED, since }]]);
+    expect(old.state.pending).toEqual(new Map([["p.service", LOST], ["pinned.service", PINNED]]));
+    expect(planSchedule(old.state).map((a) => `${a.kind} ${a.unit}`)).toEqual(["pending p.service", "pending pinned.service"]);
+    const current = state([
+      [k.pending("p.service"), { reason: LOST, since, kind: "no-fit" }],
+      [k.pending("pinned.service"), { reason: PINNED, since, kind: "drain-blocked", machine: "m0" }],
+    ]);
+    expect(planSchedule(current.state)).toEqual([]);
+  });
+
+  test("unplacedByType counts the units left pending by the kind of their reason, never by its text", () => {
+    const pending: [string, PendingRecord][] = [
+      [k.pending("a.service"), { reason: "r", since, kind: "eviction-held", machine: "m9" }],
+      [k.pending("b.service"), { reason: "r", since, kind: "drain-blocked", machine: "m0" }],
+      // Reads like a unit held on a lost machine, but says no kind: counted with the constraints.
+      [k.pending("c.service"), { reason: "waiting to move off lost machine m9 (eviction rate limit)", since }],
+      [k.pending("d.service"), { reason: "r", since, kind: "no-fit" }],
+      [k.pending("e.service"), { reason: "r", since, kind: "no-fit" }],
+    ];
+    const actions: EngineAction[] = [
+      { kind: "clear-pending", unit: "d.service" },
+      { kind: "pending", unit: "e.service", reason: "r", why: { kind: "drain-held", machine: "m0", hold: "eviction rate limit" } },
+      { kind: "pending", unit: "f.service", reason: "r", why: { kind: "awaiting-return", machine: "m9", noFit: { kind: "no-machines" } } },
+    ];
+    expect(unplacedByType(k, pending, actions)).toEqual(new Map([["machine_away", 1], ["machine_drained", 2], ["constraints", 2]]));
+  });
+
+  test("evictionsIn tells a unit leaving a drained machine by the data, not by the text", () => {
+    const snap = snapshotOf(k, caches({
+      machines: [machine("m1"), machine("m2")], drains: [[k.drain("m1"), { since }]], units: [unit("a.service")], schedule: [entry("a.service", "m1")],
+    }));
+    const text = { kind: "unschedule" as const, unit: "a.service", machine: "m1", reason: "machine m1 is drained" };
+    expect(evictionsIn([text], snap)).toBe(0);
+    expect(evictionsIn([{ ...text, why: { kind: "drained", machine: "m1" } }], snap)).toBe(1);
+    expect(evictionsIn(planSchedule(snap.state), snap)).toBe(1);
   });
 });

@@ -109,20 +109,12 @@ function pendingStored(state: ClusterState, unit: string, text: string, why: Pen
   return stored?.kind === why.kind && stored.machine === ("machine" in why ? why.machine : undefined);
 }
 
-/**
- * The reason's data rides on the action as `why`, not enumerable: an action compares, logs and
- * serialises as its text alone (as before reasons were data), while the engine reads the kind.
- */
-function withWhy<A extends EngineAction>(action: A, why: UnscheduleReason | PendingReason): A {
-  return Object.defineProperty(action, "why", { value: why, enumerable: false });
-}
-
 function unscheduleAction(unit: string, machine: string, why: UnscheduleReason): EngineAction {
-  return withWhy({ kind: "unschedule", unit, machine, reason: unscheduleText(why) }, why);
+  return { kind: "unschedule", unit, machine, reason: unscheduleText(why), why };
 }
 
 function pendingAction(unit: string, why: PendingReason): Extract<EngineAction, { kind: "pending" }> {
-  return withWhy({ kind: "pending" as const, unit, reason: pendingText(why) }, why);
+  return { kind: "pending", unit, reason: pendingText(why), why };
 }
 
 function staleness(entry: Placement, unit: PlacementUnit): string | undefined {

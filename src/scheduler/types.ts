@@ -66,8 +66,8 @@ export interface StoredPendingData {
  * desired state is stale. `pending` sets `pending/<unit>`; `clear-pending` deletes it.
  * `reason` is the text people read. On unschedule and pending actions the planner also sets
  * `why`, the same reason as data (reasons.ts renders `reason` from it), which readers use to
- * tell reasons apart; it is not enumerable, so an action compares and serialises as its text.
- * An action built without it (by hand, in tests) is written as its text alone.
+ * tell reasons apart. An action built without it (by hand, in tests) is written as its text
+ * alone.
  */
 export type EngineAction =
   | { kind: "schedule"; unit: string; machine: string; reason: string }

@@ -96,7 +96,9 @@ describe("unreadable schedule and pending records (the engine owns both)", () =>
       ...caches({ machines: [machine("m1"), machine("m2")], units: [unit("a.service")], schedule: [entry("a.service", "m2")] }),
       invalidSchedule: [failure(k.schedule("m1", "a.service"))],
     });
-    expect(planSchedule(snap.state)).toEqual([{ kind: "unschedule", unit: "a.service", machine: "m1", reason: "duplicate placement (kept on m2)" }]);
+    expect(planSchedule(snap.state)).toEqual([
+      { kind: "unschedule", unit: "a.service", machine: "m1", reason: "duplicate placement (kept on m2)", why: { kind: "duplicate", keptOn: "m2" } },
+    ]);
   });
 
   test("of two unreadable entries, the one that held a good value stays: a stray never moves the unit, whatever ids sort first", () => {
@@ -111,7 +113,7 @@ describe("unreadable schedule and pending records (the engine owns both)", () =>
       { unit: "a.service", machine: "m1", unreadable: "not JSON: null" },
     ]);
     expect(planSchedule(snap.state)).toEqual([
-      { kind: "unschedule", unit: "a.service", machine: "m1", reason: "duplicate placement (kept on m2)" },
+      { kind: "unschedule", unit: "a.service", machine: "m1", reason: "duplicate placement (kept on m2)", why: { kind: "duplicate", keptOn: "m2" } },
       { kind: "update", unit: "a.service", machine: "m2", reason: "the stored entry is unreadable (not JSON: null)" },
     ]);
   });
@@ -122,7 +124,7 @@ describe("unreadable schedule and pending records (the engine owns both)", () =>
       invalidSchedule: [failure(k.schedule("m1", "gone.service")), failure(k.schedule("m1", "-x.service")), failure(k.schedule("a b", "a.service"))],
     });
     const actions = planSchedule(snap.state).filter((a) => a.kind !== "schedule");
-    expect(actions).toEqual([{ kind: "unschedule", unit: "gone.service", machine: "m1", reason: "unit no longer exists" }]);
+    expect(actions).toEqual([{ kind: "unschedule", unit: "gone.service", machine: "m1", reason: "unit no longer exists", why: { kind: "unit-gone" } }]);
   });
 
   test("an unreadable pending reason is rewritten while the unit waits, cleared once it is placed", () => {

@@ -169,12 +169,10 @@ describe("the planner decides with data", () => {
     ]);
   });
 
-  test("the data does not change how actions compare: it is not an enumerable field", () => {
+  test("the data rides on the action beside its text", () => {
     const st = cluster([machine("m1")], [], { "gone.service": "m1" });
     const [a] = planSchedule(st);
-    expect(Object.keys(a!)).toEqual(["kind", "unit", "machine", "reason"]);
-    expect(a).toEqual({ kind: "unschedule", unit: "gone.service", machine: "m1", reason: "unit no longer exists" });
-    expect(a!.kind === "unschedule" && a!.why).toEqual({ kind: "unit-gone" });
+    expect(a).toEqual({ kind: "unschedule", unit: "gone.service", machine: "m1", reason: "unit no longer exists", why: { kind: "unit-gone" } });
   });
 
   test("a stored reason with the same text is rewritten when its kind or machine differ, or it has none", () => {
@@ -187,7 +185,10 @@ describe("the planner decides with data", () => {
     expect(planSchedule(same)).toEqual([]);
     for (const stored of [{}, { kind: "drain-blocked" as const, machine: "m1" }, { kind: "no-fit" as const, machine: "m1" }]) {
       const actions = planSchedule({ ...base, pendingData: new Map([["p.service", stored]]) });
-      expect(actions).toEqual([{ kind: "pending", unit: "p.service", reason: "no machine fits: MachineID=m9 is not a live machine" }]);
+      expect(actions).toEqual([{
+        kind: "pending", unit: "p.service", reason: "no machine fits: MachineID=m9 is not a live machine",
+        why: { kind: "no-fit", noFit: { kind: "machine-id-not-live", id: "m9" } },
+      }]);
     }
   });
 });

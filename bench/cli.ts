@@ -62,10 +62,12 @@ const api = await serveApi(
 try {
   // The cluster a list-units of 10,000 units sees: machines, units, files, schedule and states.
   const file = loadUnitFile("[Unit]\nDescription=bench\n\n[Service]\nExecStart=/bin/sleep 1000\n");
+  // Times must be ISO 8601: the registry skips a record whose time is not (records.ts).
+  const since = new Date().toISOString();
   const ops = [op.put(registry.keys.unitFile(file.hash), file.text)];
   for (let m = 0; m < MACHINES; m++) {
     const id = `${m.toString(16).padStart(8, "0")}${"0".repeat(24)}`;
-    ops.push(op.put(registry.keys.machine(id), JSON.stringify({ id, publicIP: `10.1.0.${m + 1}`, metadata: {}, version: VERSION, startedAt: "" })));
+    ops.push(op.put(registry.keys.machine(id), JSON.stringify({ id, publicIP: `10.1.0.${m + 1}`, metadata: {}, version: VERSION, startedAt: since })));
   }
   for (let i = 0; i < UNITS; i++) {
     const name = `bench-${i}.service`;
@@ -73,7 +75,7 @@ try {
     const unit: UnitRecord = { name, hash: file.hash, desiredState: "launched", global: false, requirements: emptyRequirements(), description: "bench" };
     ops.push(op.put(registry.keys.unit(name), JSON.stringify(unit)));
     ops.push(op.put(registry.keys.schedule(machine, name), JSON.stringify({ hash: file.hash, desiredState: "launched", epoch: "1" })));
-    ops.push(op.put(registry.keys.state(name, machine), JSON.stringify({ loadState: "loaded", activeState: "active", subState: "running", hash: file.hash, since: "" })));
+    ops.push(op.put(registry.keys.state(name, machine), JSON.stringify({ loadState: "loaded", activeState: "active", subState: "running", hash: file.hash, since })));
   }
   // etcd allows 128 operations per transaction by default.
   const batches: (typeof ops)[] = [];

@@ -1,29 +1,37 @@
-// Role dispatch only: argv[0]'s basename decides first, then the first word.
-// Each role is imported lazily so `fleet --version` loads nothing else.
+// Role dispatch only: argv[0]'s basename decides first, then the first word (fleet-args.ts).
+// Each role is imported lazily so `fleet ctl --version` loads nothing else.
 import { basename } from "node:path";
 import { VERSION } from "./version.ts";
 import { errorText } from "./lib/error-text.ts";
 
-const USAGE = `Usage: fleet <command> [args...]
-
-Commands:
-  daemon [--config FILE]   run the fleet daemon (engine, agent and API) on this host
-  ctl <command> ...        the fleetctl client (run "fleet ctl help")
-  sandbox <command> ...    a local cluster of systemd machines on this host (run "fleet sandbox help")
-  version                  print the version
-
-Invoked through a link named fleetd or fleetctl, fleet takes that role directly.
-`;
-
 export async function main(argv: string[]): Promise<number> {
   const self = basename(process.env.FLEET_ARGV0 ?? argv0());
-  const args = argv.slice();
-  let role: string | undefined;
-  if (self === "fleetd" || self === "fleetctl") {
-    role = self === "fleetd" ? "daemon" : "ctl";
-  } else {
-    role = args.shift();
+  if (self === "fleetd") return runRole("daemon", argv);
+  if (self === "fleetctl") return runRole("ctl", argv);
+  // Scripts start fleet ctl often: it goes its way before the top-level parser (cac) loads.
+  if (argv[0] === "ctl") return runRole("ctl", argv.slice(1));
+  const { fleetUsage, readFleetCommand } = await import("./fleet-args.ts");
+  const command = readFleetCommand(argv);
+  switch (command.role) {
+    case "version":
+      process.stdout.write(`fleet version ${VERSION}\n`);
+      return 0;
+    case "help":
+      process.stdout.write(fleetUsage());
+      return 0;
+    case undefined:
+      if (command.word === undefined) {
+        process.stderr.write(fleetUsage());
+        return 2;
+      }
+      process.stderr.write(`fleet: unknown command "${command.word}"\n\n${fleetUsage()}`);
+      return 2;
+    default:
+      return runRole(command.role, command.args);
   }
+}
+
+async function runRole(role: "daemon" | "ctl" | "sandbox", args: string[]): Promise<number> {
   switch (role) {
     case "daemon": {
       const { runDaemon } = await import("./daemon/main.ts");
@@ -42,22 +50,6 @@ export async function main(argv: string[]): Promise<number> {
       const { runSandbox } = await import("./sandbox/cli.ts");
       return runSandbox(args);
     }
-    case "version":
-    case "--version":
-    case "-v":
-      process.stdout.write(`fleet version ${VERSION}\n`);
-      return 0;
-    case "help":
-    case "--help":
-    case "-h":
-      process.stdout.write(USAGE);
-      return 0;
-    case undefined:
-      process.stderr.write(USAGE);
-      return 2;
-    default:
-      process.stderr.write(`fleet: unknown command "${role}"\n\n${USAGE}`);
-      return 2;
   }
 }
 

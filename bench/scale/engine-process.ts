@@ -9,7 +9,7 @@ import { createLogger } from "../../src/log/logger.ts";
 import { fleetMetrics } from "../../src/metrics/fleet.ts";
 import { EtcdClient, type Txn } from "../../src/registry/etcd/index.ts";
 import { Registry } from "../../src/registry/registry.ts";
-import { Engine, type EngineEtcd } from "../../src/scheduler/engine.ts";
+import { Engine, type EngineEtcd } from "../../src/engine/engine.ts";
 import { VERSION } from "../../src/version.ts";
 import { parseMetrics, sumOf } from "./etcd-metrics.ts";
 import type { EngineProcessConfig, EngineReply, EngineRequest, EngineStats } from "./ipc.ts";

@@ -4,7 +4,10 @@
 // change triggers a reconcile: plan (pure), execute, record. Nothing here ever stops a unit
 // because etcd is unreachable: without news from etcd the schedule simply does not change.
 import type { Logger } from "../log/logger.ts";
-import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
+import type { Backoff } from "../lib/backoff.ts";
+import { backoffDelay, jitter } from "../lib/backoff.ts";
+import { systemClock, type Clock } from "../lib/clock.ts";
+import { Worker } from "../lib/worker.ts";
 import type { EtcdClient } from "../registry/etcd/index.ts";
 import { Informer, recordDecoder } from "../registry/informer.ts";
 import type { InvalidRecords } from "../registry/invalid-records.ts";
@@ -16,7 +19,6 @@ import { LaunchRecords } from "./launch-records.ts";
 import { type DesiredUnit, type Plan, planReconcile } from "./plan.ts";
 import type { Registration } from "./presence.ts";
 import { StatePublisher } from "./publisher.ts";
-import { Sleeper } from "./sleeper.ts";
 import { UnitTexts } from "./unit-texts.ts";
 import { errorText } from "../lib/error-text.ts";
 
@@ -45,6 +47,8 @@ export interface AgentOptions {
   allowShadowing?: boolean;
   /** Where skipped records are told about (the daemon's one reporter by default). */
   invalid?: InvalidRecords;
+  clock?: Clock;
+  random?: () => number;
 }
 
 /**
@@ -75,26 +79,52 @@ export class Agent {
   private readonly failures = new Map<string, Failure>();
   /** Units refused here (the host defines them), with the hash scheduled and the reason. */
   private readonly refused = new Map<string, { hash: string; reason: string }>();
-  private readonly sleeper = new Sleeper();
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  /**
+   * Reconciles: a burst of changes joins one round, a round is due again when the earliest unit
+   * retry is, and a failed round is retried after the first step of the unit back-off, kicks
+   * meanwhile running at once (each unit backs off on its own; the round as a whole must not).
+   */
+  private readonly reconciler: Worker;
+  /** Marks the safety-net resync due, every resyncIntervalMs (jittered). */
+  private readonly resyncer: Worker;
   private schedule: Informer<ScheduleEntry> | undefined;
   private unsubscribe: (() => void) | undefined;
   private active = false;
   private stopped = false;
-  private dirty = false;
-  private worker: Promise<void> | undefined;
   private reloadPending = false;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private retryAt: number | undefined;
-  private resyncTimer: ReturnType<typeof setTimeout> | undefined;
   private resyncDue = false;
-  private relistedAt = Date.now();
+  private relistedAt: number;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.log;
+    this.clock = opts.clock ?? systemClock;
+    this.random = opts.random ?? Math.random;
+    this.relistedAt = this.clock.now();
+    const first = Math.min(this.retryPolicy().baseMs, this.retryPolicy().capMs);
+    this.reconciler = new Worker({
+      clock: this.clock,
+      random: this.random,
+      coalesceMs: opts.coalesceMs ?? 20,
+      retry: { baseMs: first, capMs: first },
+      kicksWaitForRetry: false,
+      run: () => this.round(),
+      onError: (e) => this.log.error(`Reconcile failed, will retry: ${errorText(e)}`),
+    });
+    this.resyncer = new Worker({
+      clock: this.clock,
+      run: async () => {
+        this.resyncDue = true;
+        this.kick();
+        return this.resyncInterval();
+      },
+    });
     this.records = new LaunchRecords(opts.stateDir, opts.machineId, opts.units.unitsDirectory, opts.log);
     this.texts = new UnitTexts(opts.keys, (hash) => opts.etcd.get(opts.keys.unitFile(hash)), opts.log, opts.invalid);
     this.publisher = new StatePublisher({
       etcd: opts.etcd, keys: opts.keys, machineId: opts.machineId, log: opts.log, coalesceMs: opts.publishCoalesceMs,
+      clock: this.clock, random: this.random,
     });
   }
 
@@ -106,18 +136,12 @@ export class Agent {
     this.records.load();
     this.unsubscribe = await this.opts.units.subscribe((name, state) => this.onUnitState(name, state));
     await this.readActual();
-    this.scheduleResync();
+    this.resyncer.kick(this.resyncInterval());
   }
 
-  private scheduleResync(): void {
+  private resyncInterval(): number {
     // Jittered, so machines started together (a rack powered on at once) drift apart.
-    const interval = (this.opts.resyncIntervalMs ?? 300_000) * (0.9 + 0.2 * Math.random());
-    this.resyncTimer = setTimeout(() => {
-      if (this.stopped) return;
-      this.resyncDue = true;
-      this.kick();
-      this.scheduleResync();
-    }, interval);
+    return jitter(this.opts.resyncIntervalMs ?? 300_000, this.random, 0.1);
   }
 
   /** Registered (again): publish under this lease, follow the schedule, reconcile. */
@@ -128,7 +152,9 @@ export class Agent {
       const prefix = this.opts.keys.machineSchedule(this.opts.machineId);
       // An unreadable entry keeps the last good one: the unit runs on until the engine rewrites it.
       const decode = recordDecoder("schedule", this.opts.keys);
-      this.schedule = new Informer<ScheduleEntry>({ etcd: this.opts.etcd, prefix, decode, log: this.log, invalid: this.opts.invalid });
+      this.schedule = new Informer<ScheduleEntry>({
+        etcd: this.opts.etcd, prefix, decode, log: this.log, invalid: this.opts.invalid, clock: this.clock, random: this.random,
+      });
       this.schedule.onChange(() => this.kick());
       this.schedule.start();
     }
@@ -144,19 +170,18 @@ export class Agent {
 
   /** Resolves when no reconcile is running or due (for tests and the benchmark). */
   async settled(): Promise<void> {
-    while (this.worker) await this.worker;
+    await this.reconciler.idle();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.active = false;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryAt = undefined;
-    if (this.resyncTimer) clearTimeout(this.resyncTimer);
-    this.sleeper.wakeAll();
+    // No round starts from here on; the one in flight ends once the schedule is closed.
+    const reconciling = this.reconciler.stop();
+    await this.resyncer.stop();
     this.unsubscribe?.();
     await this.schedule?.close();
-    await this.worker;
+    await reconciling;
     this.records.save();
     this.publisher.close();
   }
@@ -172,7 +197,7 @@ export class Agent {
         Files: Object.fromEntries(this.files),
         Failures: Object.fromEntries(this.failures),
         Refused: Object.fromEntries(this.refused),
-        RetryAt: this.retryAt === undefined ? null : new Date(this.retryAt).toISOString(),
+        RetryAt: this.nextRetryAt === undefined ? null : new Date(this.nextRetryAt).toISOString(),
       },
       UnitStatePublisher: this.publisher.dump(),
     };
@@ -180,26 +205,17 @@ export class Agent {
 
   private kick(): void {
     if (this.stopped) return;
-    this.dirty = true;
-    this.worker ??= this.work().finally(() => (this.worker = undefined));
+    this.reconciler.kick();
   }
 
-  private async work(): Promise<void> {
-    while (this.dirty && !this.stopped) {
-      // Let a burst of events (many schedule entries written at once) join one batch.
-      await this.sleeper.sleep(this.opts.coalesceMs ?? 20);
-      this.dirty = false;
-      try {
-        if (this.resyncDue) {
-          this.resyncDue = false;
-          await this.resync();
-        }
-        await this.reconcile();
-      } catch (e) {
-        this.log.error(`Reconcile failed, will retry: ${errorText(e)}`);
-        this.retryIn(backoffDelay(1, this.retryPolicy()));
-      }
+  /** One round: the resync when due, then a reconcile; due again when the earliest unit retry is. */
+  private async round(): Promise<number | undefined> {
+    if (this.stopped) return undefined;
+    if (this.resyncDue) {
+      this.resyncDue = false;
+      await this.resync();
     }
+    return this.reconcile();
   }
 
   private desired(): Map<string, DesiredUnit> {
@@ -214,12 +230,13 @@ export class Agent {
     return out;
   }
 
-  private async reconcile(): Promise<void> {
-    if (!this.active || !this.schedule) return;
+  /** Plans, executes and records; returns the delay until the earliest unit retry, if any. */
+  private async reconcile(): Promise<number | undefined> {
+    if (!this.active || !this.schedule) return undefined;
     await this.schedule.synced;
-    if (this.stopped) return;
+    if (this.stopped) return undefined;
     const desired = this.desired();
-    const now = Date.now();
+    const now = this.clock.now();
     const backingOff = new Set([...this.failures].filter(([, f]) => f.retryAt > now).map(([n]) => n));
     const plan = planReconcile({ desired, files: this.files, systemd: this.systemd, launched: this.records.map, backingOff });
     this.stats.reconciles++;
@@ -268,7 +285,7 @@ export class Agent {
       this.dropSettledFailures(now, new Map(), desired);
     }
     this.texts.retain(new Set([...desired.values()].map((d) => d.hash)));
-    this.scheduleRetry();
+    return this.retryDelay();
   }
 
   /**
@@ -302,8 +319,8 @@ export class Agent {
 
   private noteFailure(unit: string, error: string): void {
     const attempts = (this.failures.get(unit)?.attempts ?? 0) + 1;
-    const delay = backoffDelay(attempts, this.retryPolicy());
-    this.failures.set(unit, { attempts, retryAt: Date.now() + delay, error });
+    const delay = backoffDelay(attempts, this.retryPolicy(), this.random);
+    this.failures.set(unit, { attempts, retryAt: this.clock.now() + delay, error });
     this.log.warn(`Retrying ${unit} in ${(delay / 1000).toFixed(1)} s (attempt ${attempts} failed)`);
   }
 
@@ -311,31 +328,17 @@ export class Agent {
     return this.opts.unitRetry ?? { baseMs: 1000, capMs: 60_000 };
   }
 
-  private scheduleRetry(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.retryAt = undefined;
+  private retryDelay(): number | undefined {
     let earliest = Infinity;
     for (const f of this.failures.values()) earliest = Math.min(earliest, f.retryAt);
     // Every record left is one noted after this reconcile planned, so its time is still ahead
     // (or just reached while executing: then the retry is due now, once).
-    if (earliest !== Infinity) this.retryIn(Math.max(0, earliest - Date.now()));
+    return earliest === Infinity ? undefined : Math.max(0, earliest - this.clock.now());
   }
 
-  private retryIn(ms: number): void {
-    if (this.stopped) return;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryAt = Date.now() + ms;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.retryAt = undefined;
-      this.kick();
-    }, ms);
-  }
-
-  /** When the armed retry fires (ms since the epoch), or undefined when none is armed. */
+  /** When the next reconcile is due on its own (a retry; ms since the epoch), or undefined when none is. */
   get nextRetryAt(): number | undefined {
-    return this.retryAt;
+    return this.reconciler.nextDueAt;
   }
 
   /** Files on disk and systemd's view of them, read afresh. */
@@ -353,8 +356,8 @@ export class Agent {
   }
 
   private async resync(): Promise<void> {
-    if (this.schedule && Date.now() - this.relistedAt >= (this.opts.relistIntervalMs ?? 1_800_000)) {
-      this.relistedAt = Date.now();
+    if (this.schedule && this.clock.now() - this.relistedAt >= (this.opts.relistIntervalMs ?? 1_800_000)) {
+      this.relistedAt = this.clock.now();
       const found = await this.schedule.resyncIfBehind(this.opts.etcd.observedRevision());
       if (found > 0) this.log.warn(`Resync found ${found} schedule change${found === 1 ? "" : "s"} the watch had not delivered`);
     }

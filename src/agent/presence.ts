@@ -5,13 +5,14 @@
 // same machine id, and this one waits (its API answering 503) until the other goes away.
 import { join } from "node:path";
 import type { Logger } from "../log/logger.ts";
-import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
-import { cmp, EtcdError, op, type EtcdClient, type KeyValue } from "../registry/etcd/index.ts";
+import type { Backoff } from "../lib/backoff.ts";
+import { systemClock, type Clock } from "../lib/clock.ts";
+import { Worker } from "../lib/worker.ts";
+import { EtcdError, type EtcdClient } from "../registry/etcd/index.ts";
 import type { KeySpace } from "../registry/keys.ts";
+import { MachineKey, type EncodedMachine, type MachineHolder } from "../registry/machine-key.ts";
 import type { MachineRecord } from "../registry/models.ts";
-import { decodeRecord, encodeRecord } from "../registry/records.ts";
 import { isRecord, readJsonFile, removeFile, writeJsonFile } from "./state-file.ts";
-import { Sleeper } from "./sleeper.ts";
 import { errorText } from "../lib/error-text.ts";
 
 export type PresenceEtcd = Pick<EtcdClient, "txn" | "leaseGrant" | "leaseKeepAlive" | "leaseRevoke" | "leaseTimeToLive">;
@@ -28,6 +29,7 @@ export interface PresenceOptions {
   /** Registration back-off; defaults to 1 s doubling, capped at the TTL (at least 2 s, at most 60 s). */
   retry?: Backoff;
   random?: () => number;
+  clock?: Clock;
 }
 
 export type PresenceState = "starting" | "registered" | "duplicate" | "unreachable" | "stopped";
@@ -64,6 +66,13 @@ type Attempt =
   | { kind: "duplicate"; reason: string }
   | { kind: "retry"; reason: string };
 
+/** A registration attempt that did not register: the worker retries it after its back-off. */
+class NotRegistered extends Error {
+  constructor(readonly attempt: Exclude<Attempt, { kind: "registered" }>) {
+    super(attempt.reason);
+  }
+}
+
 /** A lease id as etcdctl shows it. */
 export function leaseHex(lease: string): string {
   try {
@@ -76,14 +85,21 @@ export function leaseHex(lease: string): string {
 export class Presence {
   private readonly ttlSeconds: number;
   private readonly file: string;
-  private readonly sleeper = new Sleeper();
+  private readonly clock: Clock;
   private lease: string | undefined;
   private current: PresenceStatus = { state: "starting" };
-  private loop: Promise<void> | undefined;
+  /** Registers (with back-off), then renews the lease every TTL/3 until it is lost, and again. */
+  private readonly worker: Worker;
+  /** The lease being renewed; undefined while registering. */
+  private kept: Registration | undefined;
+  /** The last renewal failed: the next comes sooner, and its success is told about. */
+  private failing = false;
+  private started = false;
   private stopped = false;
   private lastRenewal = 0;
   /** The record as last written to etcd, to notice a change made while registering. */
-  private written: string | undefined;
+  private written: EncodedMachine | undefined;
+  private readonly machineKey: MachineKey;
   private readonly registeredListeners = new Set<(r: Registration) => void | Promise<void>>();
   private readonly lostListeners = new Set<(lease: string) => void>();
 
@@ -91,6 +107,15 @@ export class Presence {
     // etcd leases count whole seconds.
     this.ttlSeconds = Math.max(1, Math.ceil(opts.ttlMs / 1000));
     this.file = join(opts.stateDir, "lease");
+    this.machineKey = new MachineKey(opts.etcd, opts.keys);
+    this.clock = opts.clock ?? systemClock;
+    this.worker = new Worker({
+      clock: this.clock,
+      random: opts.random,
+      retry: opts.retry ?? { baseMs: 1000, capMs: Math.min(60_000, Math.max(2000, opts.ttlMs)) },
+      run: () => (this.kept ? this.renew(this.kept) : this.registerOnce()),
+      onError: (e, delay) => this.notRegistered(e, delay),
+    });
   }
 
   get status(): PresenceStatus {
@@ -102,7 +127,7 @@ export class Presence {
    * the lease has probably expired and the engine may have moved our units: the API says 503.
    */
   get ready(): boolean {
-    return this.current.state === "registered" && Date.now() - this.lastRenewal < this.opts.ttlMs;
+    return this.current.state === "registered" && this.clock.now() - this.lastRenewal < this.opts.ttlMs;
   }
 
   /** Called after each registration (the first one, and again after the lease was lost). */
@@ -118,15 +143,15 @@ export class Presence {
   }
 
   start(): void {
-    if (this.loop || this.stopped) return;
-    this.loop = this.run();
+    if (this.started || this.stopped) return;
+    this.started = true;
+    this.worker.kick(0);
   }
 
   /** Stops registering and renewing; the lease stays alive until its TTL runs out. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.sleeper.wakeAll();
-    await this.loop;
+    await this.worker.stop();
     this.current = this.lease ? { state: "stopped", lease: this.lease } : { state: "stopped" };
   }
 
@@ -149,91 +174,84 @@ export class Presence {
   async republish(): Promise<boolean> {
     const lease = this.current.state === "registered" ? this.current.lease : undefined;
     if (!lease) return false;
-    const record = this.opts.machine();
-    const key = this.opts.keys.machine(record.id);
-    const value = encodeRecord("machines", this.opts.keys, key, record);
-    const r = await this.opts.etcd.txn({
-      compare: [cmp.lease(key, "=", lease)],
-      success: [op.put(key, value, { lease })],
-    });
-    if (r.succeeded) this.written = value;
-    return r.succeeded;
+    const m = this.machineKey.encode(this.opts.machine());
+    const done = await this.machineKey.republish(m, lease);
+    if (done) this.written = m;
+    return done;
   }
 
   private machineId(): string {
     return this.opts.machine().id;
   }
 
-  private async run(): Promise<void> {
-    let failures = 0;
-    while (!this.stopped) {
-      let attempt: Attempt;
-      try {
-        attempt = await this.register();
-      } catch (e) {
-        attempt = { kind: "retry", reason: errorText(e) };
-      }
-      if (this.stopped) return;
-      if (attempt.kind !== "registered") {
-        failures++;
-        const delay = backoffDelay(failures, this.retry(), this.opts.random);
-        this.current = { state: attempt.kind === "duplicate" ? "duplicate" : "unreachable", reason: attempt.reason };
-        if (attempt.kind === "duplicate") this.opts.log.warn(attempt.reason);
-        else this.opts.log.warn(`Server register machine failed: ${attempt.reason}, retrying in ${(delay / 1000).toFixed(1)} sec.`);
-        await this.sleeper.sleep(delay);
-        continue;
-      }
-      failures = 0;
-      const reg = attempt.registration;
-      this.lastRenewal = Date.now();
-      this.current = { state: "registered", lease: reg.lease };
-      this.opts.log.info(
-        `Registered machine ${this.machineId()} with ${reg.resumed ? "resumed" : "new"} lease ${leaseHex(reg.lease)} (TTL ${this.ttlSeconds}s)`,
-      );
-      // The record changed while registration was under way (a reload, a new IP): put it again.
-      if (this.written !== JSON.stringify(this.opts.machine())) {
-        await this.republish().catch((e) => this.opts.log.warn(`Cannot update machine ${this.machineId()}: ${errorText(e)}`));
-      }
-      for (const cb of [...this.registeredListeners]) {
-        try {
-          await cb(reg);
-        } catch (e) {
-          this.opts.log.error(`A registration listener failed: ${errorText(e)}`);
-        }
-      }
-      await this.keepAlive(reg.lease);
-      if (this.stopped) return;
-      this.lease = undefined;
-      this.current = { state: "starting", reason: "lease expired" };
-      for (const cb of [...this.lostListeners]) cb(reg.lease);
+  /** One registration attempt; registered, the lease is renewed from the next round on. */
+  private async registerOnce(): Promise<number | undefined> {
+    let attempt: Attempt;
+    try {
+      attempt = await this.register();
+    } catch (e) {
+      attempt = { kind: "retry", reason: errorText(e) };
     }
-  }
-
-  private retry(): Backoff {
-    return this.opts.retry ?? { baseMs: 1000, capMs: Math.min(60_000, Math.max(2000, this.opts.ttlMs)) };
-  }
-
-  /** Renews every TTL/3 until etcd says the lease is gone (returns) or stop() (returns). */
-  private async keepAlive(lease: string): Promise<void> {
-    const interval = Math.max(100, Math.floor(this.opts.ttlMs / 3));
-    let failing = false;
-    while (!this.stopped) {
-      // After a failed renewal try again sooner: the lease has at most two intervals left.
-      await this.sleeper.sleep(failing ? Math.max(100, Math.floor(interval / 3)) : interval);
-      if (this.stopped) return;
+    if (this.stopped) return undefined;
+    if (attempt.kind !== "registered") throw new NotRegistered(attempt);
+    const reg = attempt.registration;
+    this.lastRenewal = this.clock.now();
+    this.current = { state: "registered", lease: reg.lease };
+    this.opts.log.info(
+      `Registered machine ${this.machineId()} with ${reg.resumed ? "resumed" : "new"} lease ${leaseHex(reg.lease)} (TTL ${this.ttlSeconds}s)`,
+    );
+    // The record changed while registration was under way (a reload, a new IP): put it again.
+    if (!this.machineKey.same(this.written, this.opts.machine())) {
+      await this.republish().catch((e) => this.opts.log.warn(`Cannot update machine ${this.machineId()}: ${errorText(e)}`));
+    }
+    for (const cb of [...this.registeredListeners]) {
       try {
-        await this.opts.etcd.leaseKeepAlive(lease);
-        this.lastRenewal = Date.now();
-        if (failing) this.opts.log.info(`Renewed lease ${leaseHex(lease)} again`);
-        failing = false;
+        await cb(reg);
       } catch (e) {
-        if (e instanceof EtcdError && e.kind === "not-found") {
-          this.opts.log.warn(`Lease ${leaseHex(lease)} of machine ${this.machineId()} expired; registering again`);
-          return;
-        }
-        if (!failing) this.opts.log.warn(`Cannot renew lease ${leaseHex(lease)}, units keep running: ${errorText(e)}`);
-        failing = true;
+        this.opts.log.error(`A registration listener failed: ${errorText(e)}`);
       }
+    }
+    this.kept = reg;
+    this.failing = false;
+    return this.renewInterval();
+  }
+
+  private notRegistered(e: unknown, delay: number): void {
+    const attempt = e instanceof NotRegistered ? e.attempt : { kind: "retry" as const, reason: errorText(e) };
+    this.current = { state: attempt.kind === "duplicate" ? "duplicate" : "unreachable", reason: attempt.reason };
+    if (attempt.kind === "duplicate") this.opts.log.warn(attempt.reason);
+    else this.opts.log.warn(`Server register machine failed: ${attempt.reason}, retrying in ${(delay / 1000).toFixed(1)} sec.`);
+  }
+
+  private renewInterval(): number {
+    return Math.max(100, Math.floor(this.opts.ttlMs / 3));
+  }
+
+  /**
+   * One renewal; due again in TTL/3, or sooner after a failure (the lease then has at most two
+   * intervals left). When etcd says the lease is gone, registration starts again at once.
+   */
+  private async renew(reg: Registration): Promise<number | undefined> {
+    const lease = reg.lease;
+    try {
+      await this.opts.etcd.leaseKeepAlive(lease);
+      this.lastRenewal = this.clock.now();
+      if (this.failing) this.opts.log.info(`Renewed lease ${leaseHex(lease)} again`);
+      this.failing = false;
+      return this.renewInterval();
+    } catch (e) {
+      if (this.stopped) return undefined;
+      if (e instanceof EtcdError && e.kind === "not-found") {
+        this.opts.log.warn(`Lease ${leaseHex(lease)} of machine ${this.machineId()} expired; registering again`);
+        this.kept = undefined;
+        this.lease = undefined;
+        this.current = { state: "starting", reason: "lease expired" };
+        for (const cb of [...this.lostListeners]) cb(lease);
+        return 0;
+      }
+      if (!this.failing) this.opts.log.warn(`Cannot renew lease ${leaseHex(lease)}, units keep running: ${errorText(e)}`);
+      this.failing = true;
+      return Math.max(100, Math.floor(this.renewInterval() / 3));
     }
   }
 
@@ -241,9 +259,9 @@ export class Presence {
   private async register(): Promise<Attempt> {
     const { etcd, keys } = this.opts;
     const record = this.opts.machine();
-    const key = keys.machine(record.id);
     // Checked before any lease is taken: a record no reader would accept is never registered.
-    const value = encodeRecord("machines", keys, key, record);
+    const m = this.machineKey.encode(record);
+    const key = m.key;
     const saved = this.readSaved(record.id);
     let lease = this.lease;
     let resumed = false;
@@ -267,24 +285,15 @@ export class Presence {
     // A lease from the file with another TTL (agent_ttl changed) is still ours to take over
     // from; left alone, it expires with whatever stale states are bound to it.
     const ours = new Set([lease, ...(saved ? [saved.lease] : [])]);
-    this.written = value;
+    this.written = m;
 
-    const created = await etcd.txn({
-      compare: [cmp.createRevision(key, "=", 0)],
-      success: [op.put(key, value, { lease })],
-      failure: [op.get(key)],
-    });
-    if (created.succeeded) return this.done(lease, resumed, leaseKeys);
-    const res = created.responses[0];
-    const existing: KeyValue | undefined = res?.type === "range" ? res.kvs[0] : undefined;
+    const created = await this.machineKey.create(m, lease);
+    if (created.created) return this.done(lease, resumed, leaseKeys);
+    const existing = created.holder;
     if (!existing) return { kind: "retry", reason: `${key} vanished while registering` };
 
     if (ours.has(existing.lease) || existing.lease === "0") {
-      const took = await etcd.txn({
-        compare: [cmp.modRevision(key, "=", existing.modRevision)],
-        success: [op.put(key, value, { lease })],
-      });
-      if (took.succeeded) return this.done(lease, resumed, leaseKeys);
+      if (await this.machineKey.takeOver(m, lease, existing.modRevision)) return this.done(lease, resumed, leaseKeys);
       return { kind: "retry", reason: `${key} changed while registering` };
     }
 
@@ -298,7 +307,7 @@ export class Presence {
     } else {
       this.lease = undefined;
     }
-    return { kind: "duplicate", reason: duplicateReason(keys, record.id, existing) };
+    return { kind: "duplicate", reason: duplicateReason(record.id, existing) };
   }
 
   /**
@@ -337,10 +346,7 @@ export class Presence {
   }
 }
 
-function duplicateReason(keys: KeySpace, machineId: string, existing: KeyValue): string {
-  // An unreadable record still names its lease.
-  const decoded = decodeRecord("machines", keys, existing);
-  const ip = decoded.ok ? decoded.value.publicIP : "";
-  return `Machine id ${machineId} is already registered by another live daemon (lease ${leaseHex(existing.lease)}, public IP ${ip || "-"}); not registering until it goes away`;
+function duplicateReason(machineId: string, existing: MachineHolder): string {
+  return `Machine id ${machineId} is already registered by another live daemon (lease ${leaseHex(existing.lease)}, public IP ${existing.publicIP || "-"}); not registering until it goes away`;
 }
 

@@ -3,11 +3,14 @@
 // at etcd's per-transaction operation limit), and a unit whose state did not change is not
 // written again. Only this machine's key is ever deleted (quirk Q18 fixed).
 import type { Logger } from "../log/logger.ts";
-import { backoffDelay, type Backoff } from "../registry/etcd/backoff.ts";
-import { op, type EtcdClient, type Op } from "../registry/etcd/index.ts";
-import { childPair, type KeySpace } from "../registry/keys.ts";
+import type { Backoff } from "../lib/backoff.ts";
+import { systemClock, type Clock } from "../lib/clock.ts";
+import { Worker, type Round } from "../lib/worker.ts";
+import type { EtcdClient } from "../registry/etcd/index.ts";
+import type { KeySpace } from "../registry/keys.ts";
 import type { UnitStateRecord } from "../registry/models.ts";
-import { encodeRecord, InvalidRecordError } from "../registry/records.ts";
+import { InvalidRecordError } from "../registry/records.ts";
+import { UnitStates, type StateChange } from "../registry/unit-states.ts";
 import { errorText } from "../lib/error-text.ts";
 
 export interface ReportedState {
@@ -28,8 +31,10 @@ export interface PublisherOptions {
   coalesceMs?: number;
   /** etcd's --max-txn-ops (default 128). */
   maxOpsPerTxn?: number;
+  /** Back-off after a failed write (default 200 ms doubling to 5 s). */
   retry?: Backoff;
-  now?: () => Date;
+  clock?: Clock;
+  random?: () => number;
 }
 
 export interface PublisherStats {
@@ -48,14 +53,32 @@ export class StatePublisher {
   private readonly written = new Map<string, string>();
   private readonly dirty = new Set<string>();
   private lease: string | undefined;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private flushing: Promise<void> | undefined;
-  private failures = 0;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
   readonly stats: PublisherStats = { txns: 0, ops: 0 };
+  private readonly store: UnitStates;
+  private readonly clock: Clock;
+  /** Flushes: a burst of reports joins one, a failed one is retried after a back-off. */
+  private readonly worker: Worker;
 
-  constructor(private readonly opts: PublisherOptions) {}
+  constructor(private readonly opts: PublisherOptions) {
+    this.store = new UnitStates(opts.etcd, opts.keys, opts.machineId);
+    this.clock = opts.clock ?? systemClock;
+    this.worker = new Worker({
+      clock: this.clock,
+      random: opts.random,
+      retry: opts.retry ?? { baseMs: 200, capMs: 5000 },
+      coalesceMs: opts.coalesceMs ?? 50,
+      run: (round) => this.flush(round),
+      // Once per outage, not once per retry.
+      onError: (e, _delay, failures) => {
+        if (failures === 1) this.opts.log.warn(`Cannot publish unit states, will retry: ${errorText(e)}`);
+      },
+      onRoundEnd: () => {
+        if (this.dirty.size === 0) this.wakeIdle();
+      },
+    });
+  }
 
   /**
    * Publishes under `lease` from now on (undefined: hold everything back). `existingKeys` are
@@ -65,16 +88,16 @@ export class StatePublisher {
   setLease(lease: string | undefined, existingKeys: readonly string[] = []): void {
     this.lease = lease;
     this.written.clear();
-    this.failures = 0;
+    this.worker.resetFailures();
     for (const key of existingKeys) {
-      const pair = childPair(this.opts.keys.states, key);
-      if (pair && pair[1] === this.opts.machineId) {
-        this.written.set(pair[0], UNKNOWN);
-        this.dirty.add(pair[0]);
+      const unit = this.store.unitOf(key);
+      if (unit !== undefined) {
+        this.written.set(unit, UNKNOWN);
+        this.dirty.add(unit);
       }
     }
     for (const unit of this.states.keys()) this.dirty.add(unit);
-    this.schedule(0);
+    this.kick(0);
   }
 
   /** The current state of `unit`; undefined when it is no longer here (its key is deleted). */
@@ -85,17 +108,17 @@ export class StatePublisher {
       this.states.delete(unit);
     } else {
       if (old && same(old, state)) return;
-      this.states.set(unit, { ...state, since: (this.opts.now?.() ?? new Date()).toISOString() });
+      this.states.set(unit, { ...state, since: new Date(this.clock.now()).toISOString() });
     }
     this.dirty.add(unit);
-    this.schedule(this.opts.coalesceMs ?? 50);
+    this.kick();
   }
 
   /** Writes everything again (a safety net against keys changed behind our back). */
   republish(): void {
     this.written.clear();
     for (const unit of this.states.keys()) this.dirty.add(unit);
-    this.schedule(0);
+    this.kick(0);
   }
 
   get(unit: string): UnitStateRecord | undefined {
@@ -104,15 +127,15 @@ export class StatePublisher {
 
   /** Resolves once every report so far is in etcd (or the publisher is closed or has no lease). */
   async idle(): Promise<void> {
-    while (!this.closed && this.lease && (this.dirty.size > 0 || this.flushing)) {
+    while (!this.closed && this.lease && (this.dirty.size > 0 || this.worker.running)) {
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     }
   }
 
   close(): void {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    // A write in flight is not waited for: it is under the lease, which outlives the daemon.
+    void this.worker.stop();
     this.wakeIdle();
   }
 
@@ -121,51 +144,37 @@ export class StatePublisher {
     return { states: Object.fromEntries(this.states), toPublish: [...this.dirty].sort(), lease: this.lease };
   }
 
-  private schedule(delayMs: number): void {
-    if (this.closed || !this.lease || this.timer || this.flushing || this.dirty.size === 0) {
-      if (!this.lease || this.closed) this.wakeIdle();
-      return;
-    }
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.flushing = this.flush().finally(() => {
-        this.flushing = undefined;
-        const delay = this.failures > 0
-          ? backoffDelay(this.failures, this.opts.retry ?? { baseMs: 200, capMs: 5000 })
-          : (this.opts.coalesceMs ?? 50);
-        this.schedule(delay);
-        if (this.dirty.size === 0) this.wakeIdle();
-      });
-    }, delayMs);
+  /** A flush is wanted; none runs without a lease or with nothing to write. */
+  private kick(delayMs?: number): void {
+    if (this.closed || !this.lease) return this.wakeIdle();
+    if (this.dirty.size > 0) this.worker.kick(delayMs);
   }
 
-  private async flush(): Promise<void> {
+  /** Writes what changed, split at etcd's per-transaction limit; throws (to be retried) when etcd fails. */
+  private async flush(round: Round): Promise<void> {
     const lease = this.lease;
     if (!lease) return;
     const units = [...this.dirty].sort();
     this.dirty.clear();
-    const ops: { unit: string; op: Op; value: string | undefined }[] = [];
+    const ops: StateChange[] = [];
     for (const unit of units) {
-      const key = this.opts.keys.state(unit, this.opts.machineId);
       const rec = this.states.get(unit);
-      const value = rec && this.encode(unit, key, rec);
+      const value = rec && this.encode(unit, rec);
       if (value !== undefined) {
-        if (this.written.get(unit) !== value) ops.push({ unit, op: op.put(key, value, { lease }), value });
+        if (this.written.get(unit) !== value) ops.push({ unit, value });
       } else if (this.written.has(unit)) {
-        ops.push({ unit, op: op.del(key), value: undefined });
+        ops.push({ unit, value: undefined });
       }
     }
     const max = this.opts.maxOpsPerTxn ?? 128;
     for (let i = 0; i < ops.length; i += max) {
       const chunk = ops.slice(i, i + max);
       try {
-        await this.opts.etcd.txn({ compare: [], success: chunk.map((c) => c.op) });
+        await this.store.write(lease, chunk);
       } catch (e) {
         // Everything not yet written goes back into the queue, unless reported again meanwhile.
         for (const c of ops.slice(i)) this.dirty.add(c.unit);
-        if (this.failures === 0) this.opts.log.warn(`Cannot publish unit states, will retry: ${errorText(e)}`);
-        this.failures++;
-        return;
+        throw e;
       }
       if (this.lease !== lease) return;
       this.stats.txns++;
@@ -175,14 +184,13 @@ export class StatePublisher {
         else this.written.set(c.unit, c.value);
       }
     }
-    if (this.failures > 0) this.opts.log.info("Publishing unit states again");
-    this.failures = 0;
+    if (round.failures > 0) this.opts.log.info("Publishing unit states again");
   }
 
   /** The record's JSON, or undefined (logged) when a reader would refuse it: then none is published. */
-  private encode(unit: string, key: string, rec: UnitStateRecord): string | undefined {
+  private encode(unit: string, rec: UnitStateRecord): string | undefined {
     try {
-      return encodeRecord("states", this.opts.keys, key, rec);
+      return this.store.encode(unit, rec);
     } catch (e) {
       if (!(e instanceof InvalidRecordError)) throw e;
       this.opts.log.warn(`Not publishing the state of ${unit}: ${e.failure.reason}`);

@@ -18,6 +18,10 @@ export interface ApiUnitInput {
   machineID?: string;
   /** Extension: why the engine cannot place the unit now. */
   pendingReason?: string;
+  /** Extension: the kind of that reason (absent in records written before it was stored). */
+  pendingKind?: string;
+  /** Extension: the machine the unit keeps its entry on while it waits (a lost or drained one). */
+  pendingMachineID?: string;
 }
 
 export function apiUnit(u: ApiUnitInput): Json {
@@ -27,6 +31,8 @@ export function apiUnit(u: ApiUnitInput): Json {
     ["machineID", u.machineID],
     ["name", u.name],
     ["options", u.options.map(apiUnitOption)],
+    ["pendingKind", u.pendingKind],
+    ["pendingMachineID", u.pendingMachineID],
     ["pendingReason", u.pendingReason],
   ]);
 }

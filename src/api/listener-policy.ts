@@ -4,7 +4,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { errorResponse } from "./errors.ts";
 import type { ApiHandler } from "./handler.ts";
-import { hostOfHostHeader, isLoopbackHost } from "./loopback.ts";
+import { hostOfHostHeader, isLoopbackHost } from "../lib/loopback.ts";
 
 export interface TcpSecurity {
   /** api_tls_cert and api_tls_key are set. */

@@ -10,7 +10,7 @@ import type { Logger } from "../log/logger.ts";
 import { withConnection } from "./connection.ts";
 import type { ApiHandler } from "./handler.ts";
 import { guardTcpHandler, judgeTcpListener, type TcpSecurity } from "./listener-policy.ts";
-import { isLoopbackHost } from "./loopback.ts";
+import { isLoopbackHost } from "../lib/loopback.ts";
 import { describeInheritedSocket, proxyInheritedFd, takeListenFds } from "./socket-activation.ts";
 
 export interface ServeApiOptions {

@@ -1,18 +1,18 @@
 // /units and /units/{name} (fleet-reference.md §7.4), with every path validated (quirk Q12).
 import type { Registry } from "../registry/registry.ts";
-import type { UnitRecord } from "../registry/models.ts";
+import type { PendingRecord, UnitRecord } from "../registry/models.ts";
 import type { Logger } from "../log/logger.ts";
 import { goQuote } from "../unit/go-text.ts";
 import { unitNameInfo, validateUnitName } from "../unit/unit-name.ts";
 import type { DesiredState } from "../unit/types.ts";
 import { DESIRED_STATES } from "../unit/types.ts";
-import { deriveUnitStatus } from "./current-state.ts";
-import { apiPage, apiUnit } from "./entities.ts";
+import { deriveUnitStatus, publishersByUnit, unitRecord } from "../registry/unit-views.ts";
+import { apiPage, apiUnit, type ApiUnitInput } from "./entities.ts";
 import { ApiError } from "./errors.ts";
 import { jsonResponse } from "./json.ts";
 import { paginate, requestedPage } from "./page-token.ts";
 import { checkJsonContentType, decodeUnitBody, readRequestBody, type UnitBody } from "./request-body.ts";
-import { describeForApi, unitRecord } from "./unit-record.ts";
+import { describeForApi } from "./describe-for-api.ts";
 import type { DescribedUnit } from "../unit/describe-unit.ts";
 import type { UnitFileCache } from "./unit-file-cache.ts";
 import type { ListingSnapshots } from "./listing-snapshots.ts";
@@ -35,13 +35,7 @@ export async function listUnits(ctx: UnitsContext, params: URLSearchParams): Pro
     const [all, schedule, pending, states] = await Promise.all([
       registry.listUnits(), registry.listSchedule(), registry.listPending(), registry.listStates(),
     ]);
-    const publishedBy = new Map<string, Set<string>>();
-    for (const s of states) {
-      let set = publishedBy.get(s.name);
-      if (!set) publishedBy.set(s.name, (set = new Set()));
-      set.add(s.machineId);
-    }
-    return { all, schedule, pending, publishedBy };
+    return { all, schedule, pending, publishedBy: publishersByUnit(states) };
   });
   const page = paginate(all, tok);
   const options = await Promise.all(page.items.map((u) => ctx.files.options(u.hash)));
@@ -54,7 +48,7 @@ export async function listUnits(ctx: UnitsContext, params: URLSearchParams): Pro
       continue;
     }
     const status = deriveUnitStatus(u.global, schedule.get(u.name), publishedBy.get(u.name) ?? new Set());
-    units.push(apiUnit({ ...u, ...status, options: opts, pendingReason: pending.get(u.name)?.reason }));
+    units.push(apiUnit({ ...u, ...status, options: opts, ...pendingFields(pending.get(u.name)) }));
   }
   return jsonResponse(200, apiPage("tokenFirst", "units", units, page.nextPageToken));
 }
@@ -71,7 +65,12 @@ export async function getUnit(ctx: UnitsContext, name: string): Promise<Response
   ]);
   if (!options) throw new Error(`Unit file ${u.hash} of unit ${name} is missing from the registry`);
   const status = deriveUnitStatus(u.global, schedule, new Set(states.map((s) => s.machineId)));
-  return jsonResponse(200, apiUnit({ ...u, ...status, options, pendingReason: pending?.reason }));
+  return jsonResponse(200, apiUnit({ ...u, ...status, options, ...pendingFields(pending) }));
+}
+
+/** A unit's pending record as the entity's extension fields. */
+function pendingFields(p: PendingRecord | undefined): Pick<ApiUnitInput, "pendingReason" | "pendingKind" | "pendingMachineID"> {
+  return { pendingReason: p?.reason, pendingKind: p?.kind, pendingMachineID: p?.machine };
 }
 
 export async function deleteUnit(ctx: UnitsContext, name: string): Promise<Response> {

@@ -28,6 +28,8 @@ interface WireUnit {
   currentState?: DesiredState;
   machineID?: string;
   pendingReason?: string;
+  pendingKind?: string;
+  pendingMachineID?: string;
 }
 
 interface WireState {
@@ -203,6 +205,8 @@ function toUnit(w: WireUnit): Unit {
   if (w.currentState) unit.currentState = w.currentState;
   if (w.machineID) unit.machineID = w.machineID;
   if (w.pendingReason) unit.pendingReason = w.pendingReason;
+  if (w.pendingKind) unit.pendingKind = w.pendingKind;
+  if (w.pendingMachineID) unit.pendingMachineID = w.pendingMachineID;
   return unit;
 }
 

@@ -15,6 +15,10 @@ export interface Unit {
   machineID?: string;
   /** Why the engine cannot place the unit right now (our API extension). */
   pendingReason?: string;
+  /** The kind of that reason, when the engine stored it (see scheduler/reasons.ts). */
+  pendingKind?: string;
+  /** The machine the unit keeps its entry on while it waits (a lost or drained one). */
+  pendingMachineID?: string;
 }
 
 export interface UnitState {

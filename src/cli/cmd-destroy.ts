@@ -4,7 +4,7 @@ import { errorText } from "../lib/error-text.ts";
 import { blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag } from "./command.ts";
 import { findUnitsOrExit } from "./find-units.ts";
 import { isGlobalUnit } from "./unit-info.ts";
-import { waitForUnits, type WaitSpec } from "./wait.ts";
+import { waitAndReport, type WaitSpec } from "./wait.ts";
 import { blockAttempts } from "./wait-logic.ts";
 
 async function runDestroy(ctx: Ctx): Promise<number> {
@@ -30,19 +30,10 @@ async function runDestroy(ctx: Ctx): Promise<number> {
     if (!isGlobalUnit(unit)) waits.push({ name: unit.name, goals: [{ kind: "gone" }] });
   }
   const attempts = blockAttempts(flagBool(ctx, "no-block"), flagInt(ctx, "block-attempts"));
-  if (attempts < 0 || waits.length === 0) return code;
-  const res = await waitForUnits(waits, {
-    client: ctx.client,
-    attempts,
-    reporter: ctx.reporter,
-    machines: () => ctx.machines(),
-    refreshMachines: () => ctx.refreshMachines(),
-  });
-  if (!res.ok) {
-    ctx.io.err(`Error waiting for units: ${res.error}\n`);
-    return 1;
-  }
-  return code;
+  // --no-block: destroy prints no "Triggered" lines, unlike start and stop.
+  if (attempts < 0) return code;
+  const res = await waitAndReport(ctx, waits, attempts, "destroy");
+  return res.code !== 0 ? res.code : code;
 }
 
 export const destroyCommand: Command = {

@@ -7,6 +7,7 @@ import { errorText } from "../lib/error-text.ts";
 import { blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag } from "./command.ts";
 import { POLL_INTERVAL_MS, pollBudget } from "./wait-logic.ts";
 import { shortId } from "../lib/short-id.ts";
+import type { PendingKind } from "../scheduler/reasons.ts";
 
 /** A machine named by its full id or a unique prefix of it (as `ssh` looks machines up). */
 export function findMachine(machines: readonly Machine[], arg: string): Machine | string {
@@ -18,6 +19,9 @@ export function findMachine(machines: readonly Machine[], arg: string): Machine 
 }
 
 const legend = (id: string): string => `${shortId(id)}...`;
+
+/** The pending kind of a unit that fits no machine but the drained one it is on. */
+const DRAIN_BLOCKED: PendingKind = "drain-blocked";
 
 function oneMachineArg(ctx: Ctx, verb: string): string {
   if (ctx.args.length !== 1 || ctx.args[0] === "") throw new UsageError(`${verb} takes exactly one machine`);
@@ -46,9 +50,9 @@ async function runDrain(ctx: Ctx): Promise<number> {
     ctx.io.out(`Machine ${legend(m.id)} drained; not waiting for its ${initial.length} unit${initial.length === 1 ? "" : "s"} to move\n`);
     return 0;
   }
-  // A unit that cannot leave says so in its pending reason: "waiting to leave drained machine
-  // <id>: ..." (one held by the eviction rate limit reads "<id> (...)" and is still moving).
-  const stuckPrefix = `waiting to leave drained machine ${shortId(m.id)}: `;
+  // A unit that cannot leave says so in its pending record: kind drain-blocked, about this
+  // machine (one held by the eviction rate limit is drain-held, and still moving).
+  const cannotLeave = (u: Unit): boolean => u.pendingKind === DRAIN_BLOCKED && u.pendingMachineID === m.id;
   const budget = pollBudget(flagInt(ctx, "block-attempts"));
   const left = new Set<string>();
   for (let polls = 0; ; polls++) {
@@ -60,7 +64,7 @@ async function runDrain(ctx: Ctx): Promise<number> {
       const now = units.find((x) => x.name === u.name)?.machineID;
       ctx.io.out(now ? `Unit ${u.name} moved to ${legend(now)}\n` : `Unit ${u.name} left machine ${legend(m.id)}\n`);
     }
-    const stay = here.filter((u) => u.pendingReason?.startsWith(stuckPrefix) === true);
+    const stay = here.filter(cannotLeave);
     if (stay.length === here.length) {
       for (const u of stay) ctx.io.out(`Unit ${u.name} stays: ${u.pendingReason}\n`);
       const stays = stay.length === 0 ? "" : `, ${stay.length} stay${stay.length === 1 ? "s" : ""} (${stay.map((u) => u.name).join(", ")})`;

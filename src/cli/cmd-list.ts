@@ -1,9 +1,9 @@
 // list-machines, list-units and list-unit-files (fleet-reference.md §6.6.12-§6.6.14).
-import { type Machine, type Unit, type UnitState } from "./client.ts";
+import { type Machine } from "./client.ts";
 import { errorText } from "../lib/error-text.ts";
 import { type Command, type Ctx, flagBool, flagString, fullFlag, noLegendFlag } from "./command.ts";
 import {
-  formatMachines, formatUnitFiles, formatUnitStates, MACHINE_FIELDS_DEFAULT, type TableResult,
+  formatMachines, formatUnitFiles, formatUnitStates, MACHINE_FIELDS_DEFAULT, type TableOptions, type TableResult,
   UNIT_FILE_FIELDS_DEFAULT, UNIT_STATE_FIELDS_DEFAULT,
 } from "./list-format.ts";
 
@@ -17,7 +17,7 @@ function print(ctx: Ctx, result: TableResult): number {
   return 0;
 }
 
-function tableOptions(ctx: Ctx) {
+function tableOptions(ctx: Ctx): TableOptions {
   return { fields: flagString(ctx, "fields"), full: flagBool(ctx, "full"), noLegend: flagBool(ctx, "no-legend") };
 }
 
@@ -35,29 +35,23 @@ async function runListMachines(ctx: Ctx): Promise<number> {
   return print(ctx, formatMachines(machines, tableOptions(ctx)));
 }
 
-async function runListUnits(ctx: Ctx): Promise<number> {
-  let states: UnitState[];
+/** Lists `what` with the machines, and prints the table; list-units and list-unit-files. */
+async function listUnitsWith<T>(
+  ctx: Ctx, what: () => Promise<T[]>, format: (rows: T[], machines: Machine[], opts: TableOptions) => TableResult,
+): Promise<number> {
+  let rows: T[];
   let machines: Machine[];
   try {
-    [states, machines] = await Promise.all([ctx.client.listUnitStates(), ctx.machines()]);
+    [rows, machines] = await Promise.all([what(), ctx.machines()]);
   } catch (err) {
     ctx.io.err(`Error retrieving list of units from repository: ${errorText(err)}\n`);
     return 1;
   }
-  return print(ctx, formatUnitStates(states, machines, tableOptions(ctx)));
+  return print(ctx, format(rows, machines, tableOptions(ctx)));
 }
 
-async function runListUnitFiles(ctx: Ctx): Promise<number> {
-  let units: Unit[];
-  let machines: Machine[];
-  try {
-    [units, machines] = await Promise.all([ctx.client.listUnits(), ctx.machines()]);
-  } catch (err) {
-    ctx.io.err(`Error retrieving list of units from repository: ${errorText(err)}\n`);
-    return 1;
-  }
-  return print(ctx, formatUnitFiles(units, machines, tableOptions(ctx)));
-}
+const runListUnits = (ctx: Ctx) => listUnitsWith(ctx, () => ctx.client.listUnitStates(), formatUnitStates);
+const runListUnitFiles = (ctx: Ctx) => listUnitsWith(ctx, () => ctx.client.listUnits(), formatUnitFiles);
 
 const fieldsFlag = (def: string, keys: string) => ({
   name: "fields",

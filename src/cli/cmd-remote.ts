@@ -1,13 +1,16 @@
 // status, journal and ssh: commands that run on a unit's machine through the system ssh client
 // (fleet-reference.md §6.6.8, §6.6.10, §6.6.11, §6.7; quirks Q9 and Q22 fixed).
 import { mangleUnitName } from "../unit/unit-name.ts";
-import { type Machine, type Unit } from "./client.ts";
+import { type Machine } from "./client.ts";
 import { errorText } from "../lib/error-text.ts";
 import { type Command, type Ctx, flagBool, flagInt, flagString, sshPortFlag } from "./command.ts";
 import { sshSettings } from "./connect.ts";
+import { getUnitOrSay } from "./find-units.ts";
 import { localMachineId, prepareKnownHosts, runInteractive, runOnMachine, type RemoteRun } from "./remote.ts";
 import { journalctlArgv, machineAddressError, sshArgv, systemctlArgv } from "./ssh.ts";
 import { isGlobalUnit } from "./unit-info.ts";
+
+const doesNotExist = (name: string) => `Unit ${name} does not exist.`;
 
 function remote(ctx: Ctx, port: number): RemoteRun {
   return { io: ctx.io, machines: () => ctx.machines(), ssh: sshSettings(ctx.global, port), localId: localMachineId() };
@@ -54,17 +57,8 @@ async function runStatus(ctx: Ctx): Promise<number> {
   let shown = 0;
   for (const arg of ctx.args) {
     const name = mangleUnitName(arg);
-    let unit: Unit | undefined;
-    try {
-      unit = await ctx.client.getUnit(name);
-    } catch (err) {
-      ctx.io.err(`Error retrieving unit: ${errorText(err)}\n`);
-      return 1;
-    }
-    if (!unit) {
-      ctx.io.err(`Unit ${name} does not exist.\n`);
-      return 1;
-    }
+    const unit = await getUnitOrSay(ctx, name, { failed: (_, why) => `Error retrieving unit: ${why}`, missing: doesNotExist });
+    if (!unit) return 1;
     if (isGlobalUnit(unit)) {
       globals.push(name);
       continue;
@@ -95,17 +89,8 @@ async function runJournal(ctx: Ctx): Promise<number> {
     return 1;
   }
   const name = mangleUnitName(ctx.args[0]!);
-  let unit: Unit | undefined;
-  try {
-    unit = await ctx.client.getUnit(name);
-  } catch (err) {
-    ctx.io.err(`Error retrieving unit ${name}: ${errorText(err)}\n`);
-    return 1;
-  }
-  if (!unit) {
-    ctx.io.err(`Unit ${name} does not exist.\n`);
-    return 1;
-  }
+  const unit = await getUnitOrSay(ctx, name, { failed: (n, why) => `Error retrieving unit ${n}: ${why}`, missing: doesNotExist });
+  if (!unit) return 1;
   if (isGlobalUnit(unit)) {
     ctx.io.err(`Unable to retrieve journal of global unit ${name}.\n`);
     return 1;

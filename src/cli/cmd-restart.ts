@@ -5,12 +5,12 @@
 import { type Unit } from "./client.ts";
 import { errorText } from "../lib/error-text.ts";
 import { blockAttemptsFlag, type Command, type Ctx, flagInt, sshPortFlag } from "./command.ts";
-import { waitAndReport } from "./cmd-start.ts";
 import { built, runOnUnitMachines } from "./cmd-remote.ts";
-import { findUnits } from "./find-units.ts";
+import { findUnitsOrExit } from "./find-units.ts";
 import { systemctlArgv } from "./ssh.ts";
 import { lazyCreateUnits } from "./unit-files.ts";
 import { isGlobalUnit } from "./unit-info.ts";
+import { waitAndReport } from "./wait.ts";
 import { blockAttempts, type WaitGoal } from "./wait-logic.ts";
 
 /** The steps of restarting one non-global unit. Pure. */
@@ -25,28 +25,10 @@ export function restartPlan(unit: Unit): { skip: string } | { steps: { set: "loa
 }
 
 async function runRestart(ctx: Ctx): Promise<number> {
-  if (ctx.args.length === 0) {
-    ctx.io.err("No units given\n");
-    return 0;
-  }
   const attempts = blockAttempts(false, flagInt(ctx, "block-attempts"));
-  let units: Unit[];
-  try {
-    // Found before creating: units new from local files are created, not restarted.
-    units = await findUnits(ctx.client, ctx.args);
-  } catch (err) {
-    ctx.io.err(`${errorText(err)}\n`);
-    return 1;
-  }
-  const createErr = await lazyCreateUnits(ctx, ctx.args, { command: "restart", replace: false, attempts });
-  if (createErr !== undefined) {
-    ctx.io.err(`Error creating units: ${createErr}\n`);
-    return 1;
-  }
-  if (units.length === 0) {
-    ctx.io.err("Units not found in registry\n");
-    return 0;
-  }
+  // Found before creating: units new from local files are created, not restarted.
+  const units = await findUnitsOrExit(ctx, () => lazyCreateUnits(ctx, ctx.args, { command: "restart", replace: false, attempts }));
+  if (typeof units === "number") return units;
   const globals: Unit[] = [];
   for (const unit of units) {
     if (isGlobalUnit(unit)) {

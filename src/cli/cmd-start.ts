@@ -8,31 +8,14 @@ import { errorText } from "../lib/error-text.ts";
 import {
   blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag, replaceFlag, SIGN_WARNING, signFlag,
 } from "./command.ts";
+import { getUnitOrSay } from "./find-units.ts";
 import { lazyCreateUnits } from "./unit-files.ts";
 import { isGlobalUnit } from "./unit-info.ts";
-import { waitForUnits, type WaitSpec } from "./wait.ts";
+import { waitAndReport, type WaitSpec } from "./wait.ts";
 import { blockAttempts, type WaitGoal } from "./wait-logic.ts";
 
-/** Runs a wait and prints fleetctl's failure lines. Returns the exit code. */
-export async function waitAndReport(ctx: Ctx, specs: WaitSpec[], attempts: number, verb: string): Promise<{ code: number; error?: string; goal?: WaitGoal["kind"] }> {
-  if (specs.length === 0) return { code: 0 };
-  if (attempts < 0) {
-    for (const s of specs) ctx.io.out(`Triggered unit ${s.name} ${verb}\n`);
-    return { code: 0 };
-  }
-  const res = await waitForUnits(specs, {
-    client: ctx.client,
-    attempts,
-    reporter: ctx.reporter,
-    machines: () => ctx.machines(),
-    refreshMachines: () => ctx.refreshMachines(),
-  });
-  if (res.ok) return { code: 0 };
-  ctx.io.err(`Error waiting for units: ${res.error}\n`);
-  return { code: 1, error: res.error, goal: res.goal };
-}
-
-export async function runSubmit(ctx: Ctx): Promise<number> {
+/** What submit, load and start refuse before anything else: the exit code, or undefined to go on. */
+function refused(ctx: Ctx): number | undefined {
   if (flagBool(ctx, "sign")) {
     ctx.io.err(`${SIGN_WARNING}\n`);
     return 2;
@@ -41,47 +24,33 @@ export async function runSubmit(ctx: Ctx): Promise<number> {
     ctx.io.err("No units given\n");
     return 0;
   }
-  const err = await lazyCreateUnits(ctx, ctx.args, { command: "submit", replace: flagBool(ctx, "replace"), attempts: 0 });
-  if (err !== undefined) {
-    ctx.io.err(`Error creating units: ${err}\n`);
-    return 1;
-  }
-  return 0;
+  return undefined;
+}
+
+export async function runSubmit(ctx: Ctx): Promise<number> {
+  const refusal = refused(ctx);
+  if (refusal !== undefined) return refusal;
+  return (await lazyCreateUnits(ctx, ctx.args, { command: "submit", replace: flagBool(ctx, "replace"), attempts: 0 })) ?? 0;
 }
 
 async function runLoadOrStart(ctx: Ctx, target: Exclude<DesiredState, "inactive">): Promise<number> {
   const command = target === "loaded" ? "load" : "start";
   const failure = target === "loaded" ? "Error loading units" : "Error starting units";
-  if (flagBool(ctx, "sign")) {
-    ctx.io.err(`${SIGN_WARNING}\n`);
-    return 2;
-  }
-  if (ctx.args.length === 0) {
-    ctx.io.err("No units given\n");
-    return 0;
-  }
+  const refusal = refused(ctx);
+  if (refusal !== undefined) return refusal;
   const attempts = blockAttempts(flagBool(ctx, "no-block"), flagInt(ctx, "block-attempts"));
-  const createErr = await lazyCreateUnits(ctx, ctx.args, { command, replace: flagBool(ctx, "replace"), attempts });
-  if (createErr !== undefined) {
-    ctx.io.err(`Error creating units: ${createErr}\n`);
-    return 1;
-  }
+  const createCode = await lazyCreateUnits(ctx, ctx.args, { command, replace: flagBool(ctx, "replace"), attempts });
+  if (createCode !== undefined) return createCode;
 
   const units: Unit[] = [];
   for (const arg of ctx.args) {
     const name = mangleUnitName(arg);
     if (units.some((u) => u.name === name)) continue;
-    let unit: Unit | undefined;
-    try {
-      unit = await ctx.client.getUnit(name);
-    } catch (err) {
-      ctx.io.err(`${failure}: error retrieving unit ${name} from registry: ${errorText(err)}\n`);
-      return 1;
-    }
-    if (!unit) {
-      ctx.io.err(`${failure}: unable to find unit ${name}\n`);
-      return 1;
-    }
+    const unit = await getUnitOrSay(ctx, name, {
+      failed: (n, why) => `${failure}: error retrieving unit ${n} from registry: ${why}`,
+      missing: (n) => `${failure}: unable to find unit ${n}`,
+    });
+    if (!unit) return 1;
     units.push(unit);
   }
 

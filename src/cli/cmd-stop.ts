@@ -4,9 +4,9 @@ import type { DesiredState } from "../unit/types.ts";
 import { type Unit } from "./client.ts";
 import { errorText } from "../lib/error-text.ts";
 import { blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag } from "./command.ts";
-import { waitAndReport } from "./cmd-start.ts";
 import { findUnitsOrExit, goList } from "./find-units.ts";
 import { isGlobalUnit } from "./unit-info.ts";
+import { waitAndReport } from "./wait.ts";
 import { blockAttempts } from "./wait-logic.ts";
 
 /** What stop or unload does with one unit. Pure. */

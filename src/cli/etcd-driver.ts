@@ -1,11 +1,11 @@
 // FleetClient straight over etcd through the registry module (--driver=etcd). It writes what the
-// API writes and derives currentState the way the API does, so both drivers answer alike.
-import { deriveUnitStatus } from "../api/current-state.ts";
+// API writes and derives currentState with the functions the API uses (registry/unit-views.ts), so both
+// drivers answer alike.
 import type { Logger } from "../log/logger.ts";
 import { EtcdClient, EtcdError } from "../registry/etcd/index.ts";
-import type { UnitRecord } from "../registry/models.ts";
+import type { PendingRecord, UnitRecord } from "../registry/models.ts";
 import { Registry } from "../registry/registry.ts";
-import { unitRecord } from "../api/unit-record.ts";
+import { deriveUnitStatus, publishersByUnit, unitRecord } from "../registry/unit-views.ts";
 import { unitNameInfo } from "../unit/unit-name.ts";
 import type { DesiredState, UnitOption } from "../unit/types.ts";
 import { ClientError, type FleetClient, type Machine, type StateFilter, type Unit, type UnitState } from "./client.ts";
@@ -47,14 +47,9 @@ export class EtcdDriver implements FleetClient {
         this.registry.listPending(),
       ]);
       const files = await this.unitFiles(records.map((r) => r.hash));
-      const published = new Map<string, Set<string>>();
-      for (const s of states) {
-        let set = published.get(s.name);
-        if (!set) published.set(s.name, (set = new Set()));
-        set.add(s.machineId);
-      }
+      const published = publishersByUnit(states);
       return records.map((r) =>
-        this.toUnit(r, files.get(r.hash), schedule.get(r.name), published.get(r.name) ?? new Set(), pending.get(r.name)?.reason),
+        this.toUnit(r, files.get(r.hash), schedule.get(r.name), published.get(r.name) ?? new Set(), pending.get(r.name)),
       );
     });
   }
@@ -70,7 +65,7 @@ export class EtcdDriver implements FleetClient {
         this.registry.getPending(name),
       ]);
       const published = new Set(states.map((s) => s.machineId));
-      return this.toUnit(record, files.get(record.hash), schedule.get(name), published, pending?.reason);
+      return this.toUnit(record, files.get(record.hash), schedule.get(name), published, pending);
     });
   }
 
@@ -164,13 +159,15 @@ export class EtcdDriver implements FleetClient {
     options: UnitOption[] | undefined,
     schedule: Parameters<typeof deriveUnitStatus>[1],
     published: ReadonlySet<string>,
-    pendingReason: string | undefined,
+    pending: PendingRecord | undefined,
   ): Unit {
     const status = deriveUnitStatus(r.global, schedule, published);
     const unit: Unit = { name: r.name, options: options ?? [], desiredState: r.desiredState };
     if (status.currentState) unit.currentState = status.currentState;
     if (status.machineID) unit.machineID = status.machineID;
-    if (pendingReason) unit.pendingReason = pendingReason;
+    if (pending?.reason) unit.pendingReason = pending.reason;
+    if (pending?.kind) unit.pendingKind = pending.kind;
+    if (pending?.machine) unit.pendingMachineID = pending.machine;
     return unit;
   }
 

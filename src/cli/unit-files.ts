@@ -9,7 +9,7 @@ import { type Unit } from "./client.ts";
 import { errorText } from "../lib/error-text.ts";
 import type { Ctx } from "./command.ts";
 import { checkUnit } from "./unit-info.ts";
-import { waitForUnits, type WaitSpec } from "./wait.ts";
+import { waitForCommand, type WaitSpec } from "./wait.ts";
 
 export class CreateError extends Error {}
 
@@ -101,10 +101,17 @@ async function create(ctx: Ctx, name: string, options: UnitOption[]): Promise<vo
 
 /**
  * Creates the units that do not exist yet (and, with --replace, replaces changed ones), then
- * waits for them to report `inactive`. Returns the error text to print after
- * `Error creating units: `, or undefined.
+ * waits for them to report `inactive`. Returns undefined when that is done, else the exit code
+ * (1) after printing `Error creating units: <why>`.
  */
-export async function lazyCreateUnits(ctx: Ctx, args: readonly string[], o: LazyCreateOptions): Promise<string | undefined> {
+export async function lazyCreateUnits(ctx: Ctx, args: readonly string[], o: LazyCreateOptions): Promise<number | undefined> {
+  const why = await createAndWait(ctx, args, o);
+  if (why === undefined) return undefined;
+  ctx.io.err(`Error creating units: ${why}\n`);
+  return 1;
+}
+
+async function createAndWait(ctx: Ctx, args: readonly string[], o: LazyCreateOptions): Promise<string | undefined> {
   const waits: WaitSpec[] = [];
   try {
     for (const rawArg of args) {
@@ -145,13 +152,7 @@ export async function lazyCreateUnits(ctx: Ctx, args: readonly string[], o: Lazy
     return errorText(err);
   }
   if (waits.length === 0) return undefined;
-  const res = await waitForUnits(waits, {
-    client: ctx.client,
-    attempts: o.attempts,
-    reporter: ctx.reporter,
-    machines: () => ctx.machines(),
-    refreshMachines: () => ctx.refreshMachines(),
-  });
+  const res = await waitForCommand(ctx, waits, o.attempts);
   if (!res.ok) {
     ctx.io.err(`Error waiting on unit creation: ${res.error}\n`);
     return "One or more errors creating units";

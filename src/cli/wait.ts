@@ -1,7 +1,9 @@
 // Runs blocking waits: polls the units every 250 ms, moves each through its goals in order,
 // prints the result lines, reports why it still waits (pending reasons, progress), and gives up
 // after --block-attempts. All units are waited on together; the first error ends the wait.
+// The verdicts are wait-logic.ts's; the commands call waitAndReport (or waitForCommand).
 import type { FleetClient, Machine, UnitState } from "./client.ts";
+import type { Ctx } from "./command.ts";
 import { errorText } from "../lib/error-text.ts";
 import type { WaitReporter } from "./progress.ts";
 import { decide, POLL_INTERVAL_MS, pollBudget, POLLS_PER_ATTEMPT, timeoutError, type WaitGoal } from "./wait-logic.ts";
@@ -23,6 +25,39 @@ export interface WaitOptions {
 }
 
 export type WaitResult = { ok: true } | { ok: false; error: string; goal?: WaitGoal["kind"] };
+
+/** What a command's context gives a wait: the client, the progress reporter, the machines. */
+export type WaitCtx = Pick<Ctx, "client" | "reporter" | "machines" | "refreshMachines">;
+
+/** waitForUnits with the client, reporter and machine list of a command's context. */
+export function waitForCommand(ctx: WaitCtx, specs: readonly WaitSpec[], attempts: number): Promise<WaitResult> {
+  return waitForUnits(specs, {
+    client: ctx.client,
+    attempts,
+    reporter: ctx.reporter,
+    machines: () => ctx.machines(),
+    refreshMachines: () => ctx.refreshMachines(),
+  });
+}
+
+/**
+ * A command's wait: with --no-block (attempts < 0) fleetctl's `Triggered unit X <verb>` lines,
+ * else the wait, with `Error waiting for units: ...` on failure. Returns the exit code, and the
+ * error and the goal that failed for the command's own last line.
+ */
+export async function waitAndReport(
+  ctx: WaitCtx & Pick<Ctx, "io">, specs: WaitSpec[], attempts: number, verb: string,
+): Promise<{ code: number; error?: string; goal?: WaitGoal["kind"] }> {
+  if (specs.length === 0) return { code: 0 };
+  if (attempts < 0) {
+    for (const s of specs) ctx.io.out(`Triggered unit ${s.name} ${verb}\n`);
+    return { code: 0 };
+  }
+  const res = await waitForCommand(ctx, specs, attempts);
+  if (res.ok) return { code: 0 };
+  ctx.io.err(`Error waiting for units: ${res.error}\n`);
+  return { code: 1, error: res.error, goal: res.goal };
+}
 
 interface Progress {
   spec: WaitSpec;

@@ -13,11 +13,12 @@ import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
 import { EtcdClient } from "../registry/etcd/index.ts";
 import type { MachineRecord } from "../registry/models.ts";
 import { Registry } from "../registry/registry.ts";
-import { Engine } from "../scheduler/engine.ts";
+import { Engine } from "../engine/engine.ts";
 import { DbusUnitManager } from "../systemd/dbus-unit-manager.ts";
 import type { UnitManager } from "../systemd/unit-manager.ts";
 import { detectPublicIp, readMachineId } from "./identity.ts";
-import { MachineRefresher, type RefreshClock } from "./machine-refresher.ts";
+import { MachineRefresher } from "./machine-refresher.ts";
+import type { Clock } from "../lib/clock.ts";
 import { registryMetricsObserver } from "./registry-metrics.ts";
 import { InvalidRecords, invalidRecords } from "../registry/invalid-records.ts";
 import { planReload, type ReloadPlan } from "./reload-plan.ts";
@@ -37,9 +38,9 @@ export interface DaemonOptions {
   metrics?: FleetMetrics;
   /** Finds the public IP when public_ip is not configured; the default route's by default. */
   detectPublicIp?: () => string;
-  /** The machine refresher's period (default 60 s) and timers. */
+  /** The machine refresher's period (default 60 s) and clock. */
   refreshIntervalMs?: number;
-  refreshClock?: RefreshClock;
+  refreshClock?: Clock;
 }
 
 export interface StopOptions {

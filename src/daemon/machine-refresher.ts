@@ -2,13 +2,9 @@
 // public_ip is not configured, and re-put the machine record (under the same lease) when it
 // changed, so list-machines and SSH follow a DHCP renewal without a daemon restart.
 import type { Logger } from "../log/logger.ts";
+import type { Clock } from "../lib/clock.ts";
 import { errorText } from "../lib/error-text.ts";
-
-/** Timers, replaceable so tests drive the refresher without waiting. */
-export interface RefreshClock {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+import { Worker } from "../lib/worker.ts";
 
 export interface MachineRefresherOptions {
   /** The configured public_ip, read on every tick (a reload may set or clear it). */
@@ -22,33 +18,35 @@ export interface MachineRefresherOptions {
   log: Logger;
   /** Default 60 s. */
   intervalMs?: number;
-  clock?: RefreshClock;
+  /** The system clock by default; tests drive the refresher on a manual one. */
+  clock?: Clock;
 }
 
-const realClock: RefreshClock = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
-
 export class MachineRefresher {
-  private timer: unknown;
-  private running: Promise<void> | undefined;
+  /** One refresh a round, every intervalMs (a refresh tells about its own failures). */
+  private readonly worker: Worker;
   private stopped = false;
   /** The last update failed: try again on the next tick even if the IP stayed the same. */
   private retry = false;
 
-  constructor(private readonly opts: MachineRefresherOptions) {}
+  constructor(private readonly opts: MachineRefresherOptions) {
+    this.worker = new Worker({
+      clock: opts.clock,
+      run: async () => {
+        await this.refresh();
+        return this.interval();
+      },
+    });
+  }
 
   start(): void {
     if (this.stopped) return;
-    this.schedule();
+    this.worker.kick(this.interval());
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer !== undefined) this.clock().clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.worker.stop();
   }
 
   /** One refresh; returns whether the IP changed. The timer calls it; tests may too. */
@@ -75,17 +73,7 @@ export class MachineRefresher {
     return ip !== before;
   }
 
-  private clock(): RefreshClock {
-    return this.opts.clock ?? realClock;
-  }
-
-  private schedule(): void {
-    this.timer = this.clock().setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.refresh().then(() => undefined).finally(() => {
-        this.running = undefined;
-        if (!this.stopped) this.schedule();
-      });
-    }, this.opts.intervalMs ?? 60_000);
+  private interval(): number {
+    return this.opts.intervalMs ?? 60_000;
   }
 }

@@ -1,10 +1,12 @@
 // `fleet daemon [--config FILE] [--version]` (or `fleetd`): arguments, configuration, logger,
 // signals. Everything else is Daemon.
 import { basename } from "node:path";
+import { type CAC, cac } from "cac";
 import { ConfigError, loadConfig } from "../config/index.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { VERSION } from "../version.ts";
 import { Daemon } from "./daemon.ts";
+import { readArgv } from "../lib/cac-argv.ts";
 import { errorText } from "../lib/error-text.ts";
 
 const USAGE = `fleetd is the server component of fleet, a simple orchestration system for scheduling systemd units in a cluster.
@@ -21,38 +23,34 @@ export type DaemonArgs =
   | { kind: "help" }
   | { kind: "error"; message: string };
 
-/** Go flag syntax, as the original: `-x` and `--x`, `--x=v` and `--x v`. */
+/** The flags of `fleet daemon`; the help text is USAGE. */
+function daemonFlags(): CAC {
+  return cac("fleetd").option("--config <file>", "").option("--version", "").option("-h, --help", "");
+}
+
+/**
+ * Go flag syntax, as the original: `-x` and `--x`, `--x=v` and `--x v`; the first word ends the
+ * flags, and --version or --help ends the command line where it stands.
+ */
 export function parseDaemonArgs(args: readonly string[], self: string): DaemonArgs {
-  let config: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (!arg.startsWith("-") || arg === "-" || arg === "--") {
-      const rest = arg === "--" ? args.slice(i + 1) : args.slice(i);
-      if (rest.length === 0) break;
-      if (rest.length === 1 && rest[0] === "version") return { kind: "version" };
-      return { kind: "error", message: `${self} takes no arguments. Did you mean to invoke fleetctl instead?` };
-    }
-    const body = arg.replace(/^--?/, "");
-    const eq = body.indexOf("=");
-    const name = eq === -1 ? body : body.slice(0, eq);
-    const inline = eq === -1 ? undefined : body.slice(eq + 1);
-    switch (name) {
-      case "version":
-        return { kind: "version" };
-      case "h":
-      case "help":
-        return { kind: "help" };
-      case "config": {
-        const value = inline ?? args[++i];
-        if (value === undefined) return { kind: "error", message: "flag needs an argument: -config" };
-        config = value;
-        break;
-      }
-      default:
-        return { kind: "error", message: `flag provided but not defined: -${name}` };
+  const read = readArgv(daemonFlags(), args, { stopAfter: () => true, final: ["version", "help"] });
+  if ("problem" in read) {
+    const p = read.problem;
+    switch (p.kind) {
+      case "unknown-flag":
+        return { kind: "error", message: `flag provided but not defined: -${p.name}` };
+      case "needs-value":
+        return { kind: "error", message: `flag needs an argument: -${p.name}` };
+      case "takes-no-value":
+        return { kind: "error", message: `invalid boolean flag -${p.name}: it takes no value` };
     }
   }
-  return { kind: "run", config };
+  if (read.flags.has("version")) return { kind: "version" };
+  if (read.flags.has("help")) return { kind: "help" };
+  const words = [...read.words, ...read.rest];
+  if (words.length === 1 && words[0] === "version") return { kind: "version" };
+  if (words.length > 0) return { kind: "error", message: `${self} takes no arguments. Did you mean to invoke fleetctl instead?` };
+  return { kind: "run", config: read.flags.get("config")?.at(-1) };
 }
 
 export async function runDaemon(args: string[]): Promise<number> {

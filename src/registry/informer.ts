@@ -4,7 +4,9 @@
 // consumer sees every add, update and delete exactly once and never the same change twice.
 // A value its decoder refuses is skipped: told about once (invalid-records.ts), the last good
 // value of the key kept, and the key listed in invalidEntries() until it is fixed or deleted.
-import { backoffDelay, type Backoff } from "./etcd/backoff.ts";
+import type { Backoff } from "../lib/backoff.ts";
+import type { Clock } from "../lib/clock.ts";
+import { Worker, type Round } from "../lib/worker.ts";
 import { prefixEnd } from "./etcd/index.ts";
 import type { EtcdClient, KeyValue, Watch } from "./etcd/index.ts";
 import type { Logger } from "../log/logger.ts";
@@ -46,19 +48,9 @@ export interface InformerOptions<T> {
   /** Back-off between failed list or watch attempts. */
   retry?: Backoff;
   random?: () => number;
-  /** Timers for the back-off (default the global ones), so tests can drive them. */
-  timers?: Timers;
+  /** The clock of the back-off (default the system's), so tests can drive it. */
+  clock?: Clock;
 }
-
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const GLOBAL_TIMERS: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
 
 interface Entry<T> {
   value: T;
@@ -68,6 +60,9 @@ interface Entry<T> {
 }
 
 const DEFAULT_RETRY: Backoff = { baseMs: 100, capMs: 5000 };
+
+/** A watch ended without an error and without close(): back off before the next, quietly. */
+class WatchEnded extends Error {}
 
 export class Informer<T> {
   readonly prefix: string;
@@ -84,22 +79,33 @@ export class Informer<T> {
   private started = false;
   private closed = false;
   private watch: Watch | undefined;
-  private wake: (() => void) | undefined;
-  /** Serialises lists: the loop's and resync()'s. */
+  /** The next session lists first (at the start, and after a failure or a compaction). */
+  private needList = true;
+  /** Serialises lists: the sessions' and resync()'s. */
   private listing: Promise<unknown> = Promise.resolve();
-  private loop: Promise<void> | undefined;
+  /** Runs list+watch sessions, one after the other, backing off after a failure. */
+  private readonly worker: Worker;
 
   constructor(private readonly opts: InformerOptions<T>) {
     this.prefix = opts.prefix;
     this.log = opts.log;
     this.synced = new Promise((resolve) => (this.resolveSynced = resolve));
+    this.worker = new Worker({
+      clock: opts.clock,
+      random: opts.random,
+      retry: opts.retry ?? DEFAULT_RETRY,
+      run: (round) => this.session(round),
+      onError: (e, delay) => {
+        if (!(e instanceof WatchEnded)) this.log?.warn(`Cannot list or watch ${this.prefix}, retrying in ${delay} ms: ${errorText(e)}`);
+      },
+    });
   }
 
   /** Starts listing and watching; listeners added before see the initial keys as adds. */
   start(): this {
     if (this.started || this.closed) return this;
     this.started = true;
-    this.loop = this.run();
+    this.worker.kick(0);
     return this;
   }
 
@@ -182,50 +188,42 @@ export class Informer<T> {
     if (this.closed) return;
     this.closed = true;
     this.watch?.close();
-    this.wake?.();
     this.resolveSynced();
     this.flushWaiters(true);
-    await this.loop;
+    await this.worker.stop();
   }
 
-  private async run(): Promise<void> {
-    let needList = true;
-    let failures = 0;
-    while (!this.closed) {
-      try {
-        if (needList) {
-          await this.exclusive(() => this.relist());
-          needList = false;
-          this.resolveSynced();
-        }
-        const watch = this.opts.etcd.watch(this.prefix, { prefix: true, startRevision: this.rev + 1 });
-        this.watch = watch;
-        if (this.closed) watch.close();
-        for await (const batch of watch) {
-          failures = 0;
-          if (batch.kind === "events") this.applyEvents(batch.events, batch.revision);
-          else if (batch.kind === "progress") this.advance(batch.revision);
-          else {
-            this.log?.info(`Watch of ${this.prefix} fell behind compaction at revision ${batch.compactRevision}; listing again`);
-            needList = true;
-          }
-        }
-        if (!needList && !this.closed) {
-          // Only close() or a closed client ends a watch otherwise: do not spin.
-          failures++;
-          await this.pause(backoffDelay(failures, this.opts.retry ?? DEFAULT_RETRY, this.opts.random));
-        }
-      } catch (e) {
-        if (this.closed) break;
-        needList = true;
-        failures++;
-        const delay = backoffDelay(failures, this.opts.retry ?? DEFAULT_RETRY, this.opts.random);
-        this.log?.warn(`Cannot list or watch ${this.prefix}, retrying in ${delay} ms: ${errorText(e)}`);
-        await this.pause(delay);
-      } finally {
-        this.watch = undefined;
+  /** One session: list if needed, then watch until the watch ends; due again at once after a compaction. */
+  private async session(round: Round): Promise<number | undefined> {
+    if (this.closed) return undefined;
+    try {
+      if (this.needList) {
+        await this.exclusive(() => this.relist());
+        this.needList = false;
+        this.resolveSynced();
       }
+      const watch = this.opts.etcd.watch(this.prefix, { prefix: true, startRevision: this.rev + 1 });
+      this.watch = watch;
+      if (this.closed) watch.close();
+      for await (const batch of watch) {
+        round.progressed();
+        if (batch.kind === "events") this.applyEvents(batch.events, batch.revision);
+        else if (batch.kind === "progress") this.advance(batch.revision);
+        else {
+          this.log?.info(`Watch of ${this.prefix} fell behind compaction at revision ${batch.compactRevision}; listing again`);
+          this.needList = true;
+        }
+      }
+    } catch (e) {
+      if (!this.closed) this.needList = true;
+      throw e;
+    } finally {
+      this.watch = undefined;
     }
+    if (this.closed) return undefined;
+    // Only close() or a closed client ends a watch otherwise: do not spin.
+    if (!this.needList) throw new WatchEnded(`The watch of ${this.prefix} ended`);
+    return 0;
   }
 
   private exclusive<R>(fn: () => Promise<R>): Promise<R> {
@@ -273,13 +271,7 @@ export class Informer<T> {
       if (old && old.modRevision === kv.modRevision) continue;
       if (this.invalid.get(kv.key)?.modRevision === kv.modRevision) continue;
       if (this.invalid.has(kv.key)) invalidChanged = true;
-      const value = this.decode(kv);
-      if (value === undefined) {
-        invalidChanged = true;
-        continue;
-      }
-      this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision, lease: kv.lease });
-      changes.push({ key: kv.key, type: old ? "update" : "add", value: value.v, prev: old?.value, source: "list" });
+      if (!this.put(kv, old, "list", changes)) invalidChanged = true;
     }
     for (const [key, old] of this.cache) {
       if (seen.has(key)) continue;
@@ -311,16 +303,19 @@ export class Informer<T> {
         changes.push({ key: kv.key, type: "delete", value: undefined, prev: old.value, source: "watch" });
         continue;
       }
-      const value = this.decode(kv);
-      if (value === undefined) {
-        invalidChanged = true;
-        continue;
-      }
-      this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision, lease: kv.lease });
-      changes.push({ key: kv.key, type: old ? "update" : "add", value: value.v, prev: old?.value, source: "watch" });
+      if (!this.put(kv, old, "watch", changes)) invalidChanged = true;
     }
     this.advance(revision);
     this.emit(changes, invalidChanged);
+  }
+
+  /** Caches the decoded value of `kv` and records the change; false when the value was refused. */
+  private put(kv: KeyValue, old: Entry<T> | undefined, source: InformerChange<T>["source"], changes: InformerChange<T>[]): boolean {
+    const value = this.decode(kv);
+    if (value === undefined) return false;
+    this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision, lease: kv.lease });
+    changes.push({ key: kv.key, type: old ? "update" : "add", value: value.v, prev: old?.value, source });
+    return true;
   }
 
   /** The decoded value, or undefined (told about, and the key marked invalid) when refused. */
@@ -365,19 +360,6 @@ export class Informer<T> {
         this.log?.error(`A listener of ${this.prefix} failed: ${errorText(e)}`);
       }
     }
-  }
-
-  private pause(ms: number): Promise<void> {
-    const timers = this.opts.timers ?? GLOBAL_TIMERS;
-    return new Promise((resolve) => {
-      const done = () => {
-        timers.clearTimeout(handle);
-        this.wake = undefined;
-        resolve();
-      };
-      const handle = timers.setTimeout(done, ms);
-      this.wake = done;
-    });
   }
 }
 

@@ -1,4 +1,5 @@
 // The JSON records stored under the etcd key prefix (design.md §3). One type per key family.
+import type { PendingKind } from "../scheduler/reasons.ts";
 import type { DesiredState, Requirements } from "../unit/types.ts";
 
 /** `<p>/units/<name>`: a submitted unit. Its text lives at `<p>/unitfiles/<hash>`. */
@@ -30,9 +31,17 @@ export interface ScheduleEntry {
 
 /** `<p>/pending/<name>`: why a unit cannot be placed right now. */
 export interface PendingRecord {
+  /** The reason in words, as people read it. */
   reason: string;
   /** ISO 8601 time since when the unit has been pending for this reason. */
   since: string;
+  /**
+   * The kind of reason, for readers that tell reasons apart (the engine's metrics, fleet ctl
+   * drain). Absent in records written before it was stored.
+   */
+  kind?: PendingKind;
+  /** The machine the unit keeps its entry on and waits about: set for every kind but `no-fit`. */
+  machine?: string;
 }
 
 /** `<p>/machines/<machineID>`: a live machine, bound to its lease. */

@@ -58,6 +58,10 @@ export function oneOf<T extends string>(o: JsonObject, field: string, allowed: r
   return v as T;
 }
 
+export function optionalOneOf<T extends string>(o: JsonObject, field: string, allowed: readonly T[]): T | undefined {
+  return own(o, field) === undefined ? undefined : oneOf(o, field, allowed);
+}
+
 export function stringList(v: unknown, what: string): string[] {
   if (!Array.isArray(v)) throw new ShapeError(`${what} is ${describeJson(v)}, not a list of strings`);
   for (const item of v) if (typeof item !== "string") throw new ShapeError(`${what} holds ${describeJson(item)}, not only strings`);

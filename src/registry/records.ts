@@ -12,11 +12,12 @@ import type {
   DrainRecord, LeaderRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord, UnitStateRecord,
 } from "./models.ts";
 import {
-  asObject, booleanField, check, describeJson, field, oneOf, optionalBooleanField, optionalStringField, ShapeError,
+  asObject, booleanField, check, describeJson, field, oneOf, optionalBooleanField, optionalOneOf, optionalStringField, ShapeError,
   stringField, stringListField, stringListMap, stringMap, type JsonObject,
 } from "./record-shape.ts";
 import { epochProblem, hashProblem, machineIdProblem, publicIpProblem, show, timeProblem } from "./record-values.ts";
 import { sha1Hex } from "../lib/sha1.ts";
+import { PENDING_KINDS } from "../scheduler/reasons.ts";
 
 /** The key families of the keyspace; also the `kind` label of the invalid-records metric. */
 export const RECORD_KINDS = [
@@ -171,11 +172,17 @@ export const decodeUnitFile: Decoder<"unitfiles"> = (keys, kv) => {
   }
 };
 
+/** The two names of a `<base><a>/<b>` key; `shape` says which, for the error. */
+function keyPair(base: string, key: string, shape: string): [string, string] {
+  const pair = childPair(base, key);
+  if (!pair) throw new ShapeError(`the key is not ${shape}`);
+  return pair;
+}
+
 export const decodeSchedule: Decoder<"schedule"> = (keys, kv) =>
   withKey("schedule", kv, () => {
-    const pair = childPair(keys.schedules, kv.key);
-    if (!pair) throw new ShapeError("the key is not <prefix>/schedule/<machine id>/<unit>");
-    return [keyMachine(pair[0]), keyUnit(pair[1])];
+    const [machine, unit] = keyPair(keys.schedules, kv.key, "<prefix>/schedule/<machine id>/<unit>");
+    return [keyMachine(machine), keyUnit(unit)];
   }, (v) => {
     const o = asObject(v);
     const epoch = stringField(o, "epoch");
@@ -203,7 +210,20 @@ function movedFrom(v: unknown): { from: string; reason: string } {
 export const decodePending: Decoder<"pending"> = (keys, kv) =>
   withKey("pending", kv, () => keyUnit(childName(keys.pendings, kv.key)), (v) => {
     const o = asObject(v);
-    return { reason: stringField(o, "reason", { nonEmpty: true }), since: timeField(o, "since") };
+    const out: PendingRecord = { reason: stringField(o, "reason", { nonEmpty: true }), since: timeField(o, "since") };
+    const kind = optionalOneOf(o, "kind", PENDING_KINDS);
+    const machine = optionalStringField(o, "machine");
+    if (machine !== undefined) check(machineIdProblem(machine), "machine");
+    // A reason about a machine names it; a unit no machine takes waits about none.
+    if (kind === undefined) {
+      if (machine !== undefined) throw new ShapeError('field "machine" is set but field "kind" is missing');
+      return out;
+    }
+    if (kind === "no-fit" && machine !== undefined) throw new ShapeError('field "machine" is set, but a "no-fit" reason names no machine');
+    if (kind !== "no-fit" && machine === undefined) throw new ShapeError(`field "machine" is missing: a ${show(kind)} reason names its machine`);
+    out.kind = kind;
+    if (machine !== undefined) out.machine = machine;
+    return out;
   });
 
 export const decodeMachine: Decoder<"machines"> = (keys, kv) =>
@@ -235,9 +255,8 @@ export const decodeDrain: Decoder<"drain"> = (keys, kv) =>
 
 export const decodeState: Decoder<"states"> = (keys, kv) =>
   withKey("states", kv, () => {
-    const pair = childPair(keys.states, kv.key);
-    if (!pair) throw new ShapeError("the key is not <prefix>/states/<unit>/<machine id>");
-    return [keyUnit(pair[0]), keyMachine(pair[1])];
+    const [unit, machine] = keyPair(keys.states, kv.key, "<prefix>/states/<unit>/<machine id>");
+    return [keyUnit(unit), keyMachine(machine)];
   }, (v) => {
     const o = asObject(v);
     const subState = stringField(o, "subState");

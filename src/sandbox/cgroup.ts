@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runOk } from "./command.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../lib/wait-for.ts";
 
 /** Where a hybrid host (v1 controllers) gets its cgroup2 tree, the same place systemd uses. */
 const HYBRID_CGROUP2 = "/sys/fs/cgroup/unified";

@@ -6,7 +6,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { createNode, isPopulated, killNode, procsOf, removeTree, waitEmpty } from "./cgroup.ts";
 import type { EtcdRecord } from "./sandbox-record.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../lib/wait-for.ts";
 
 export const ETCD_MISSING = "etcd not found on PATH: install Debian's etcd-server package (apt-get install etcd-server)";
 const ETCD_NODE = "etcd";

@@ -9,7 +9,7 @@ import web from "../../examples/units/web@.service" with { type: "text" };
 import { EtcdClient } from "../registry/etcd/index.ts";
 import { Registry } from "../registry/registry.ts";
 import { run } from "./command.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../lib/wait-for.ts";
 
 export const EXAMPLE_FILES: Readonly<Record<string, string>> = {
   "hello.service": hello,

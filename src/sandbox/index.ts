@@ -7,7 +7,6 @@ export { CommandError } from "./command.ts";
 export type { RunResult } from "./command.ts";
 export { serviceUnitText } from "./service-unit.ts";
 export type { ServiceSpec } from "./service-unit.ts";
-export { waitFor, WaitTimeoutError } from "./wait.ts";
 export { journalTails, withJournalOnFailure } from "./diagnostics.ts";
 export { SshAccess, sshCtlEnv, sshdAvailable, SSHD_MISSING, SSHD_UNIT } from "./ssh-access.ts";
 export type { SshAccessOptions } from "./ssh-access.ts";

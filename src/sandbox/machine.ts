@@ -7,7 +7,7 @@ import { childrenOf, CommandError, isAlive, run, type RunResult } from "./comman
 import { attachMachine, deleteLink } from "./network.ts";
 import { type ServiceSpec, serviceUnitText } from "./service-unit.ts";
 import type { MachineRecord } from "./state.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../lib/wait-for.ts";
 
 /** What a machine needs from its cluster. */
 export interface MachineContext {

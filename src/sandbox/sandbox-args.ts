@@ -1,5 +1,8 @@
-// The command line of `fleet sandbox`. Pure: argv in, a typed command or an error out.
+// The command line of `fleet sandbox`. Pure: argv in, a typed command or an error out. cac
+// declares the flags and commands; lib/cac-argv.ts reads them in Go's flag syntax.
+import { type CAC, type Command, cac } from "cac";
 import { asDuration, asMetadata } from "../config/values.ts";
+import { type FlagProblem, longName, readArgv } from "../lib/cac-argv.ts";
 
 export const DEFAULT_NAME = "fleet";
 export const DEFAULT_MACHINES = 3;
@@ -55,58 +58,47 @@ export type SandboxArgs =
   | ({ command: "kill" | "start"; machine: string } & Common)
   | ({ command: "ssh"; machine: string; rest: string[] } & Common);
 
-const COMMANDS = ["up", "down", "status", "env", "ssh", "kill", "start", "help"] as const;
-const VALUE_FLAGS = new Set(["name", "machines", "etcd", "metadata", "agent-ttl", "binary", "state-root"]);
-const BOOL_FLAGS = new Set(["examples", "help"]);
-const UP_ONLY = new Set(["machines", "etcd", "metadata", "agent-ttl", "binary", "examples"]);
+/** The command line of `fleet sandbox`, declared for cac; the help text is USAGE. */
+function sandboxCli(): CAC {
+  const cli = cac("fleet sandbox").option("--name <name>", "").option("--state-root <dir>", "").option("-h, --help", "");
+  cli.command("up").option("--machines <n>", "").option("--etcd <url>", "").option("--metadata <spec>", "")
+    .option("--examples", "").option("--agent-ttl <duration>", "").option("--binary <path>", "");
+  for (const name of ["down", "status", "env", "ssh", "kill", "start", "help"]) cli.command(name);
+  return cli;
+}
+
+function problemText(p: FlagProblem): string {
+  switch (p.kind) {
+    case "unknown-flag":
+      return `unknown flag ${p.arg}`;
+    case "takes-no-value":
+      return `flag --${p.name} takes no value`;
+    case "needs-value":
+      return `flag --${p.name} needs a value`;
+  }
+}
 
 export function parseSandboxArgs(argv: readonly string[]): SandboxArgs {
-  const values = new Map<string, string[]>();
-  const positional: string[] = [];
-  let command: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    // After `ssh mN`, everything is the command to run in the machine.
-    if (command === "ssh" && positional.length >= 1) {
-      positional.push(...argv.slice(i));
-      break;
-    }
-    if (arg === "--") {
-      positional.push(...argv.slice(i + 1));
-      break;
-    }
-    if (arg.startsWith("-") && arg !== "-") {
-      const body = arg.replace(/^--?/, "");
-      const eq = body.indexOf("=");
-      const flag = eq < 0 ? body : body.slice(0, eq);
-      if (flag === "h") {
-        values.set("help", ["true"]);
-        continue;
-      }
-      if (BOOL_FLAGS.has(flag)) {
-        if (eq >= 0) throw new Error(`flag --${flag} takes no value`);
-        values.set(flag, ["true"]);
-        continue;
-      }
-      if (!VALUE_FLAGS.has(flag)) throw new Error(`unknown flag ${arg}`);
-      const value = eq >= 0 ? body.slice(eq + 1) : argv[++i];
-      if (value === undefined) throw new Error(`flag --${flag} needs a value`);
-      values.set(flag, [...(values.get(flag) ?? []), value]);
-      continue;
-    }
-    if (command === undefined) command = arg;
-    else positional.push(arg);
-  }
-  const last = (flag: string) => values.get(flag)?.at(-1);
+  const cli = sandboxCli();
+  // After `ssh mN`, everything is the command to run in the machine.
+  const read = readArgv(cli, argv, { stopAfter: (words) => words[0] === "ssh" && words.length >= 2 });
+  if ("problem" in read) throw new Error(problemText(read.problem));
+  const { flags } = read;
+  // A word after `--` is never the command.
+  const command = read.words[0];
+  const positional = [...read.words.slice(1), ...read.rest];
+  const last = (flag: string) => flags.get(flag)?.at(-1);
   const common: Common = { name: last("name") ?? DEFAULT_NAME, stateRoot: last("state-root") };
   if (!/^[a-z][a-z0-9]{0,15}$/.test(common.name)) {
     throw new Error(`cannot use sandbox name "${common.name}": a lowercase letter, then up to 15 letters or digits`);
   }
-  if (values.has("help") || command === undefined || command === "help") return { command: "help", ...common };
-  if (!(COMMANDS as readonly string[]).includes(command)) throw new Error(`unknown command "${command}"`);
-  if (command !== "up") {
-    const misplaced = [...values.keys()].find((f) => UP_ONLY.has(f));
-    if (misplaced) throw new Error(`flag --${misplaced} applies to up only`);
+  if (flags.has("help") || command === undefined || command === "help") return { command: "help", ...common };
+  const matched = cli.commands.find((c) => c.isMatched(command));
+  if (!matched) throw new Error(`unknown command "${command}"`);
+  const misplaced = [...flags.keys()].find((f) => !declares(cli.globalCommand, f) && !declares(matched, f));
+  if (misplaced) {
+    const owner = cli.commands.find((c) => declares(c, misplaced))!;
+    throw new Error(`flag --${misplaced} applies to ${owner.name} only`);
   }
   switch (command) {
     case "up": {
@@ -117,8 +109,8 @@ export function parseSandboxArgs(argv: readonly string[]): SandboxArgs {
         ...common,
         machines,
         etcd: parseEtcdUrl(last("etcd")),
-        metadata: parseMetadata(values.get("metadata") ?? [], machines),
-        examples: values.has("examples"),
+        metadata: parseMetadata(flags.get("metadata") ?? [], machines),
+        examples: flags.has("examples"),
         agentTtl: parseTtl(last("agent-ttl") ?? DEFAULT_AGENT_TTL),
         binary: last("binary"),
       };
@@ -139,6 +131,10 @@ export function parseSandboxArgs(argv: readonly string[]): SandboxArgs {
       return { command: "ssh", ...common, machine: machineName(machine), rest };
     }
   }
+}
+
+function declares(command: Command, flag: string): boolean {
+  return command.options.some((o) => longName(o) === flag);
 }
 
 function machineName(arg: string): string {

@@ -19,7 +19,7 @@ import {
 } from "./sandbox-record.ts";
 import { SshAccess, sshCtlEnv, sshdAvailable, SSHD_UNIT } from "./ssh-access.ts";
 import { readRecord } from "./state.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../lib/wait-for.ts";
 
 export interface SandboxRef {
   name: string;

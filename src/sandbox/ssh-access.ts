@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run, runOk } from "./command.ts";
 import type { Machine } from "./machine.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../lib/wait-for.ts";
 
 export const SSHD = "/usr/sbin/sshd";
 export const SSHD_UNIT = "fleet-sandbox-sshd.service";

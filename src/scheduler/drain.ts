@@ -6,12 +6,13 @@
 import type { PlacementView } from "./cluster-view.ts";
 import type { Relations } from "./order.ts";
 import { placeUnit } from "./place.ts";
+import type { NoFit } from "./reasons.ts";
 
 export interface LeaveTrial {
   /** unit -> machine it moved to, with the placement reason; empty when the group stays. */
   moved: Map<string, { machine: string; reason: string }>;
-  /** When the group stays: the unit that fits nowhere else and what placeUnit found. */
-  blocked?: { unit: string; reasons: string[] };
+  /** When the group stays: the unit that fits nowhere else and why. */
+  blocked?: { unit: string; noFit: NoFit };
 }
 
 /**
@@ -48,8 +49,8 @@ export function tryLeave(group: readonly string[], from: string, view: Placement
   let blocked: LeaveTrial["blocked"];
   for (const name of group) {
     const r = placeUnit(view.units.get(name)!, view, rel);
-    if ("reasons" in r) {
-      blocked = { unit: name, reasons: r.reasons };
+    if ("noFit" in r) {
+      blocked = { unit: name, noFit: r.noFit };
       break;
     }
     view.add(name, r.machine);

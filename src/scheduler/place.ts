@@ -3,8 +3,9 @@
 import type { PlacementView } from "./cluster-view.ts";
 import type { Relations } from "./order.ts";
 import { relationsOf } from "./order.ts";
-import type { Blocker } from "./reasons.ts";
-import { NO_MACHINES, summarise, summaryLine } from "./reasons.ts";
+import { noFitOf } from "./no-fit.ts";
+import type { Blocker, NoFit } from "./reasons.ts";
+import { noFitText } from "./reasons.ts";
 import { machineIdMatches, missingMetadata } from "./rules.ts";
 import type { PlacementUnit } from "./types.ts";
 
@@ -55,8 +56,18 @@ export function blockerOn(
 
 export type PlaceResult =
   | { machine: string; reason: string }
-  /** `reasons` are the parts; `summary` is the line for `pending/<unit>`. */
-  | { reasons: string[]; summary: string };
+  /** Why no machine takes it; `summary` is that as the line for `pending/<unit>`. */
+  | { noFit: NoFit; readonly summary: string };
+
+/** The summary is rendered when asked for: the planner tries many units that fit nowhere yet. */
+function unplaced(noFit: NoFit): PlaceResult {
+  return {
+    noFit,
+    get summary() {
+      return noFitText(noFit);
+    },
+  };
+}
 
 /**
  * Where a non-global unit should go now, given what the view says runs where. A unit with
@@ -67,12 +78,9 @@ export type PlaceResult =
  */
 export function placeUnit(unit: PlacementUnit, view: PlacementView, rel?: Relations): PlaceResult {
   const relations = rel ?? relationsOf(view.units.values(), view.match);
-  if (view.machineIds.length === 0) return { reasons: [NO_MACHINES], summary: NO_MACHINES };
+  if (view.machineIds.length === 0) return unplaced({ kind: "no-machines" });
   const cycle = relations.cycleOf(unit.name);
-  if (cycle !== undefined) {
-    const reasons = [`MachineOf cycle ${cycle.join(" -> ")}`];
-    return { reasons, summary: summaryLine(reasons) };
-  }
+  if (cycle !== undefined) return unplaced({ kind: "machine-of-cycle", cycle });
 
   const steered = steer(unit, view, relations);
   if (steered !== undefined) return steered;
@@ -84,8 +92,7 @@ export function placeUnit(unit: PlacementUnit, view: PlacementView, rel?: Relati
     if (b === undefined) return { machine: id, reason: placedReason(unit) };
     blockers.push(b);
   }
-  const reasons = summarise(unit, blockers, { scheduled: (peer) => view.hostsOf(peer).length > 0 });
-  return { reasons, summary: summaryLine(reasons) };
+  return unplaced(noFitOf(unit, blockers, { scheduled: (peer) => view.hostsOf(peer).length > 0 }));
 }
 
 function steer(unit: PlacementUnit, view: PlacementView, rel: Relations): PlaceResult | undefined {
@@ -144,10 +151,7 @@ export function globalTargets(
   return { machines, blocked };
 }
 
-/** The pending line for a global unit that runs nowhere. */
-export function globalSummary(unit: PlacementUnit, targets: GlobalTargets, view: PlacementView): string {
-  const reasons = summarise(unit, [...targets.blocked.values()], {
-    scheduled: (peer) => view.hostsOf(peer).length > 0,
-  });
-  return summaryLine(reasons);
+/** Why a global unit runs nowhere. */
+export function globalNoFit(unit: PlacementUnit, targets: GlobalTargets, view: PlacementView): NoFit {
+  return noFitOf(unit, [...targets.blocked.values()], { scheduled: (peer) => view.hostsOf(peer).length > 0 });
 }

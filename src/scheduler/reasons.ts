@@ -1,6 +1,11 @@
-// Reasons for people: why a machine cannot take a unit (a Blocker), and why no machine can
-// (a summary naming the rule, the value, how many machines it blocked and which units).
-import type { PlacementUnit } from "./types.ts";
+// Reasons as data, and the one place they become text. The planner decides with data: why a
+// machine cannot take a unit (a Blocker), why no machine can (a NoFit: the rules that blocked,
+// with how many machines each blocked and the units involved), why a unit waits (a
+// PendingReason) and why a schedule entry goes (an UnscheduleReason). The renderers below turn
+// each into the line people read (pending/<unit>, the engine's log, fleet ctl); readers that
+// need to tell reasons apart (the engine's metrics, fleet ctl drain) use the kind, never the
+// text.
+import { shortId } from "../lib/short-id.ts";
 
 /** The first rule that keeps a unit off one machine, in the order they are checked. */
 export type Blocker =
@@ -11,20 +16,65 @@ export type Blocker =
   | { rule: "replaced"; by: string }
   | { rule: "drained" };
 
-const RULE_RANK: Record<Blocker["rule"], number> = {
-  "machine-id": 0,
-  metadata: 1,
-  "machine-of": 2,
-  conflicts: 3,
-  replaced: 4,
-  drained: 5,
-};
+/**
+ * One rule, with one value, and the live machines it kept a unit off: how many, and the units
+ * involved (sorted, each once). `scheduled` says whether a MachineOf peer runs anywhere at all.
+ * (MachineID never forms a group: it either blocks every machine or leaves only one of interest.)
+ */
+export type BlockedGroup =
+  | { rule: "metadata"; key: string; values: readonly string[]; machines: number }
+  | { rule: "machine-of"; peer: string; scheduled: boolean; machines: number }
+  | { rule: "conflicts"; pattern: string; own: boolean; units: readonly string[]; machines: number }
+  | { rule: "replaced"; units: readonly string[]; machines: number }
+  | { rule: "drained"; machines: number };
+
+/** Why no live machine takes a unit. */
+export type NoFit =
+  | { kind: "no-machines" }
+  | { kind: "machine-of-cycle"; cycle: readonly string[] }
+  /** MachineID names no live machine. */
+  | { kind: "machine-id-not-live"; id: string }
+  /** The required metadata (every key) matches none of the `machines` considered. */
+  | { kind: "metadata-matches-none"; required: Readonly<Record<string, readonly string[]>>; machines: number }
+  /** Each rule that blocked some machines, biggest group first. */
+  | { kind: "blocked"; groups: readonly BlockedGroup[] };
+
+/** The kinds of pending reason, as stored in `pending/<unit>` beside the text. */
+export const PENDING_KINDS = ["no-fit", "awaiting-return", "eviction-held", "drain-held", "drain-blocked"] as const;
+export type PendingKind = (typeof PENDING_KINDS)[number];
+
+/** Why a unit waits. `machine` is the full id of the machine the unit keeps its entry on. */
+export type PendingReason =
+  /** No live machine takes the unit (a global unit: none at all). */
+  | { kind: "no-fit"; noFit: NoFit }
+  /** The unit keeps its entry on lost `machine`: no live machine takes it. */
+  | { kind: "awaiting-return"; machine: string; noFit: NoFit }
+  /** The unit keeps its entry on lost `machine`: it could move, but `hold` (the eviction budget). */
+  | { kind: "eviction-held"; machine: string; hold: string }
+  /** The unit stays on drained `machine` for now: `hold` (the eviction budget, or room freed late). */
+  | { kind: "drain-held"; machine: string; hold: string }
+  /** The unit stays on drained `machine`: it, or `movesWith` (the unit it must move with), fits no other. */
+  | { kind: "drain-blocked"; machine: string; noFit: NoFit; movesWith?: string };
+
+/** Why a schedule entry goes. `machine` is the full id of a machine involved. */
+export type UnscheduleReason =
+  | { kind: "unit-gone" }
+  | { kind: "inactive" }
+  | { kind: "machine-gone"; machine: string }
+  | { kind: "duplicate"; keptOn: string }
+  | { kind: "replaced"; by: string }
+  /** The unit's MachineOf target `peer` no longer runs on `machine`. */
+  | { kind: "peer-left"; peer: string; machine: string }
+  | { kind: "no-longer-fits"; machine: string; blocker: Blocker }
+  | { kind: "drained"; machine: string }
+  /** The plan keeps no entry of the unit here, for no reason of its own. */
+  | { kind: "not-scheduled" };
 
 /** Longer unit lists are cut so a reason stays one readable line. */
 const MAX_LISTED = 5;
 
-export const NO_MACHINES = "no machines are available";
-export const NO_FIT = "no machine fits";
+const NO_MACHINES = "no machines are available";
+const NO_FIT = "no machine fits";
 
 function metadataText(key: string, values: readonly string[]): string {
   return `${key}=${values.join("|")}`;
@@ -50,10 +100,9 @@ export function blockerText(b: Blocker): string {
   }
 }
 
-function listUnits(names: Iterable<string>): string {
-  const sorted = [...new Set(names)].sort();
-  const shown = sorted.slice(0, MAX_LISTED).join(", ");
-  return sorted.length > MAX_LISTED ? `${shown}, and ${sorted.length - MAX_LISTED} more` : shown;
+function listUnits(names: readonly string[]): string {
+  const shown = names.slice(0, MAX_LISTED).join(", ");
+  return names.length > MAX_LISTED ? `${shown}, and ${names.length - MAX_LISTED} more` : shown;
 }
 
 /** "1 runs" / "3 run": the count is the subject. */
@@ -61,114 +110,95 @@ function verb(n: number, singular: string, plural: string): string {
   return `${n} ${n === 1 ? singular : plural}`;
 }
 
-interface Part {
-  count: number;
-  rank: number;
-  text: string;
-}
-
-export interface SummaryContext {
-  /** Whether a MachineOf peer runs anywhere at all. */
-  scheduled(peer: string): boolean;
-}
-
-/**
- * Turns the blockers of every live machine (one each) into reason parts, biggest group first.
- * A rule that blocks every machine for the same value becomes a single statement about the
- * value (`MachineID=x is not a live machine`, `MachineOf=db.service is not scheduled`).
- */
-export function summarise(unit: PlacementUnit, blockers: readonly Blocker[], ctx: SummaryContext): string[] {
-  if (blockers.length === 0) return [NO_MACHINES];
-  if (blockers.every((b) => b.rule === "machine-id")) {
-    return [`MachineID=${unit.requirements.machineId ?? ""} is not a live machine`];
-  }
-  // With MachineID set only the matching machine is interesting; the others never were.
-  const rest = blockers.filter((b) => b.rule !== "machine-id");
-
-  const metadata = rest.filter((b) => b.rule === "metadata");
-  if (metadata.length > 0 && metadata.length === rest.length) {
-    const required = unit.requirements.machineMetadata;
-    const clause = Object.keys(required)
-      .sort()
-      .map((k) => metadataText(k, required[k] ?? []))
-      .join(" ");
-    const n = rest.length;
-    return [`MachineMetadata ${clause} matches none of ${n} machine${n === 1 ? "" : "s"}`];
-  }
-
-  const groups = new Map<string, { b: Blocker; count: number; units: string[] }>();
-  for (const b of rest) {
-    const key =
-      b.rule === "metadata"
-        ? `metadata\0${b.key}`
-        : b.rule === "machine-of"
-          ? `machine-of\0${b.peer}`
-          : b.rule === "conflicts"
-            ? `conflicts\0${b.own}\0${b.pattern}`
-            : b.rule;
-    let g = groups.get(key);
-    if (g === undefined) groups.set(key, (g = { b, count: 0, units: [] }));
-    g.count++;
-    if (b.rule === "conflicts") g.units.push(b.unit);
-    if (b.rule === "replaced") g.units.push(b.by);
-  }
-  const parts: Part[] = [];
-  for (const { b, count: n, units } of groups.values()) {
-    parts.push({ count: n, rank: RULE_RANK[b.rule], text: groupText(b, n, units, ctx) });
-  }
-  parts.sort((a, b) => b.count - a.count || a.rank - b.rank || (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
-  return parts.map((p) => p.text);
-}
-
-function groupText(b: Blocker, n: number, units: string[], ctx: SummaryContext): string {
-  switch (b.rule) {
-    case "machine-id":
-      return `MachineID=${b.id} is not a live machine`;
+/** One group as a phrase whose subject is its machines. */
+export function groupText(g: BlockedGroup): string {
+  const n = g.machines;
+  switch (g.rule) {
     case "metadata":
-      return `${verb(n, "lacks", "lack")} MachineMetadata ${metadataText(b.key, b.values)}`;
+      return `${verb(n, "lacks", "lack")} MachineMetadata ${metadataText(g.key, g.values)}`;
     case "machine-of":
-      return ctx.scheduled(b.peer)
-        ? `${verb(n, "does", "do")} not run MachineOf=${b.peer}`
-        : `MachineOf=${b.peer} is not scheduled`;
+      return g.scheduled ? `${verb(n, "does", "do")} not run MachineOf=${g.peer}` : `MachineOf=${g.peer} is not scheduled`;
     case "conflicts":
-      return b.own
-        ? `${verb(n, "runs", "run")} a unit matching Conflicts=${b.pattern} (${listUnits(units)})`
-        : `${verb(n, "runs", "run")} a unit with Conflicts=${b.pattern} (${listUnits(units)})`;
+      return g.own
+        ? `${verb(n, "runs", "run")} a unit matching Conflicts=${g.pattern} (${listUnits(g.units)})`
+        : `${verb(n, "runs", "run")} a unit with Conflicts=${g.pattern} (${listUnits(g.units)})`;
     case "replaced":
-      return `${verb(n, "runs", "run")} a unit that replaces it (${listUnits(units)})`;
+      return `${verb(n, "runs", "run")} a unit that replaces it (${listUnits(g.units)})`;
     case "drained":
       return `${verb(n, "is", "are")} drained`;
   }
 }
 
-/** The one-line form stored in `pending/<unit>`. */
-export function summaryLine(parts: readonly string[]): string {
-  if (parts.length === 1 && parts[0] === NO_MACHINES) return NO_MACHINES;
-  return `${NO_FIT}: ${parts.join("; ")}`;
+/** The parts of a NoFit, in order, as the pending line lists them after "no machine fits: ". */
+function noFitParts(f: Exclude<NoFit, { kind: "no-machines" }>): string[] {
+  switch (f.kind) {
+    case "machine-of-cycle":
+      return [`MachineOf cycle ${f.cycle.join(" -> ")}`];
+    case "machine-id-not-live":
+      return [`MachineID=${f.id} is not a live machine`];
+    case "metadata-matches-none": {
+      const clause = Object.keys(f.required)
+        .sort()
+        .map((k) => metadataText(k, f.required[k] ?? []))
+        .join(" ");
+      return [`MachineMetadata ${clause} matches none of ${f.machines} machine${f.machines === 1 ? "" : "s"}`];
+    }
+    case "blocked":
+      return f.groups.map(groupText);
+  }
 }
 
-/**
- * The pending line of a unit that keeps its entry on a lost machine because no live machine
- * fits it: `machine` is the short id, `parts` what placeUnit found on the live machines.
- */
-export function awaitingLine(machine: string, parts: readonly string[]): string {
-  const why = parts.length === 1 && parts[0] === NO_MACHINES ? "no other machines are available" : `no other machine fits: ${parts.join("; ")}`;
-  return `waiting for machine ${machine} to return: ${why}`;
+/** The line for a unit no machine takes: `no machines are available` or `no machine fits: ...`. */
+export function noFitText(f: NoFit): string {
+  return f.kind === "no-machines" ? NO_MACHINES : `${NO_FIT}: ${noFitParts(f).join("; ")}`;
 }
 
-/**
- * The pending line of a unit that stays on drained machine `machine` (the short id) because it,
- * or the MachineOf target or follower it must move with (`unit`), fits no other machine.
- */
-export function leavingLine(machine: string, parts: readonly string[], unit?: string): string {
-  const none = parts.length === 1 && parts[0] === NO_MACHINES;
-  const why = unit === undefined
-    ? none ? "no other machines are available" : `no other machine fits: ${parts.join("; ")}`
-    : none ? `moves with ${unit}, and no other machines are available` : `moves with ${unit}, and no other machine fits it: ${parts.join("; ")}`;
-  return `waiting to leave drained machine ${machine}: ${why}`;
+/** The same, said of the machines other than the one the unit is held on. */
+function noOtherText(f: NoFit): string {
+  return f.kind === "no-machines" ? "no other machines are available" : `no other machine fits: ${noFitParts(f).join("; ")}`;
 }
 
-/** The pending line of a unit held on a drained machine by the eviction budget. */
-export function leavingHoldLine(machine: string, hold: string): string {
-  return `waiting to leave drained machine ${machine} (${hold})`;
+/** The line stored in `pending/<unit>` and shown as the unit's pending reason. */
+export function pendingText(r: PendingReason): string {
+  switch (r.kind) {
+    case "no-fit":
+      return noFitText(r.noFit);
+    case "awaiting-return":
+      return `waiting for machine ${shortId(r.machine)} to return: ${noOtherText(r.noFit)}`;
+    case "eviction-held":
+      return `waiting to move off lost machine ${shortId(r.machine)} (${r.hold})`;
+    case "drain-held":
+      return `waiting to leave drained machine ${shortId(r.machine)} (${r.hold})`;
+    case "drain-blocked": {
+      const leave = `waiting to leave drained machine ${shortId(r.machine)}: `;
+      if (r.movesWith === undefined) return leave + noOtherText(r.noFit);
+      return r.noFit.kind === "no-machines"
+        ? `${leave}moves with ${r.movesWith}, and no other machines are available`
+        : `${leave}moves with ${r.movesWith}, and no other machine fits it: ${noFitParts(r.noFit).join("; ")}`;
+    }
+  }
+}
+
+/** The reason logged (and shown) for a schedule entry that goes. */
+export function unscheduleText(r: UnscheduleReason): string {
+  switch (r.kind) {
+    case "unit-gone":
+      return "unit no longer exists";
+    case "inactive":
+      return "desired state inactive";
+    case "machine-gone":
+      return `machine ${shortId(r.machine)} went away`;
+    case "duplicate":
+      return `duplicate placement (kept on ${shortId(r.keptOn)})`;
+    case "replaced":
+      return `replaced by ${r.by}`;
+    case "peer-left":
+      return `MachineOf=${r.peer} left machine ${shortId(r.machine)}`;
+    case "no-longer-fits":
+      return `machine ${shortId(r.machine)} no longer fits: ${blockerText(r.blocker)}`;
+    case "drained":
+      return `machine ${shortId(r.machine)} is drained`;
+    case "not-scheduled":
+      return "no longer scheduled here";
+  }
 }

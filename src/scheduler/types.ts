@@ -1,6 +1,7 @@
 // Plain data in and out of the pure scheduler. The registry records (UnitRecord, MachineRecord,
 // ScheduleEntry) fit these shapes structurally, so the engine passes them without copying.
 import type { DesiredState, Requirements } from "../unit/types.ts";
+import type { PendingKind, PendingReason, UnscheduleReason } from "./reasons.ts";
 
 /** A live machine. Machines absent from ClusterState.machines are gone (lease expired). */
 export interface PlacementMachine {
@@ -31,6 +32,12 @@ export interface Placement {
   desiredState?: DesiredState;
   /** Why the stored entry could not be read: a kept entry is then rewritten. */
   unreadable?: string;
+  /**
+   * An unreadable entry whose key held a good value before (hash and desiredState are that
+   * value): the agent there still runs the unit on it, so of a unit's entries it counts as
+   * readable. One without is a stray nobody runs on, the first of a unit's duplicates to go.
+   */
+  lastGood?: boolean;
 }
 
 export interface ClusterState {
@@ -39,18 +46,34 @@ export interface ClusterState {
   schedule: readonly Placement[];
   /** Current `pending/<unit>` reasons, so unchanged ones are not rewritten. */
   pending?: ReadonlyMap<string, string>;
+  /**
+   * What each current `pending/<unit>` record stores beside its text, when the caller knows it.
+   * Given, a record whose kind or machine differs from the new reason's, or that has none
+   * (written before reasons carried their kind), is rewritten even when its text is the same.
+   */
+  pendingData?: ReadonlyMap<string, StoredPendingData>;
+}
+
+/** The data a pending record stores beside its text (both absent in older records). */
+export interface StoredPendingData {
+  kind?: PendingKind;
+  machine?: string;
 }
 
 /**
  * What the engine should write. `schedule`/`unschedule`/`update` address one schedule entry
  * (a global unit gets one action per machine). `update` rewrites an entry whose hash or
  * desired state is stale. `pending` sets `pending/<unit>`; `clear-pending` deletes it.
+ * `reason` is the text people read. On unschedule and pending actions the planner also sets
+ * `why`, the same reason as data (reasons.ts renders `reason` from it), which readers use to
+ * tell reasons apart. An action built without it (by hand, in tests) is written as its text
+ * alone.
  */
 export type EngineAction =
   | { kind: "schedule"; unit: string; machine: string; reason: string }
-  | { kind: "unschedule"; unit: string; machine: string; reason: string }
+  | { kind: "unschedule"; unit: string; machine: string; reason: string; readonly why?: UnscheduleReason }
   | { kind: "update"; unit: string; machine: string; reason: string }
-  | { kind: "pending"; unit: string; reason: string }
+  | { kind: "pending"; unit: string; reason: string; readonly why?: PendingReason }
   | { kind: "clear-pending"; unit: string };
 
 export interface PlanOptions {

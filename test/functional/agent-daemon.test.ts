@@ -2,7 +2,8 @@
 // on the host bridge address, and schedule entries are written straight into etcd (no engine).
 // Needs root (namespaces, cgroups). Each test uses its own units; the machine is killed last.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { type Machine, waitFor, withJournalOnFailure } from "../../src/sandbox/index.ts";
+import { type Machine, withJournalOnFailure } from "../../src/sandbox/index.ts";
+import { waitFor } from "../../src/lib/wait-for.ts";
 import {
   activeState, DAEMON_UNIT, type Fleet, mainPid, scheduleUnit, serviceText, startDaemon, startFleet, unitState,
 } from "./agent-harness.ts";

@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  Cluster, cleanupStale, DEFAULT_STATE_ROOT, discoverClusters, type Machine, randomClusterName, waitFor, withJournalOnFailure,
+  Cluster, cleanupStale, DEFAULT_STATE_ROOT, discoverClusters, type Machine, randomClusterName, withJournalOnFailure,
 } from "../../src/sandbox/index.ts";
+import { waitFor } from "../../src/lib/wait-for.ts";
 import { findCgroup2Root } from "../../src/sandbox/cgroup.ts";
 import { listLinks, subnetOverlaps } from "../../src/sandbox/network.ts";
 import { quoteExecArg } from "../../src/sandbox/service-unit.ts";

@@ -5,7 +5,7 @@ import { StatePublisher, type ReportedState } from "../../src/agent/publisher.ts
 import { createLogger } from "../../src/log/logger.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
-import { waitFor } from "../../src/sandbox/wait.ts";
+import { waitFor } from "../../src/lib/wait-for.ts";
 import { startEtcd } from "../support/etcd-server.ts";
 
 const keys = keySpace("/fleet/");

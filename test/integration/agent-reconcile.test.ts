@@ -12,7 +12,7 @@ import { createLogger } from "../../src/log/logger.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
-import { waitFor } from "../../src/sandbox/wait.ts";
+import { waitFor } from "../../src/lib/wait-for.ts";
 import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
 import { contentHash } from "../../src/systemd/unit-manager.ts";
 import { startEtcd } from "../support/etcd-server.ts";

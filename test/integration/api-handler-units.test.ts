@@ -206,6 +206,28 @@ describe("GET, DELETE and current state", () => {
     }
   });
 
+  test("a pending reason's kind and machine, when stored, come with it", async () => {
+    const f = apiFixture(client);
+    for (const n of ["k.service", "old.service"]) {
+      expect((await f.call("PUT", `/fleet/v1/units/${n}`, { body: { desiredState: "launched", options: SLEEP_OPTIONS } })).status).toBe(201);
+    }
+    await f.schedule("m1", "k.service", { desiredState: "launched" });
+    const why = "waiting to leave drained machine m1: no other machine fits: 1 is drained";
+    await f.pending("k.service", why, { kind: "drain-blocked", machine: "m1" });
+    await f.pending("old.service", "no machine fits");
+    const unitOf = async (n: string) => {
+      const { options: _, ...u } = await (await f.call("GET", `/fleet/v1/units/${n}`)).json() as Record<string, unknown>;
+      return u;
+    };
+    expect(await unitOf("k.service")).toEqual({
+      currentState: "inactive", desiredState: "launched", machineID: "m1", name: "k.service", pendingKind: "drain-blocked", pendingMachineID: "m1", pendingReason: why,
+    });
+    // A record written before the kind was stored: the text alone, as before.
+    expect(await unitOf("old.service")).toEqual({ currentState: "inactive", desiredState: "launched", name: "old.service", pendingReason: "no machine fits" });
+    const list = await (await f.call("GET", "/fleet/v1/units")).json() as { units: Record<string, unknown>[] };
+    expect(list.units.find((u) => u.name === "k.service")).toMatchObject({ pendingKind: "drain-blocked", pendingMachineID: "m1" });
+  });
+
   test("DELETE removes the unit: 204, then 404", async () => {
     const f = apiFixture(client);
     expect((await f.call("PUT", "/fleet/v1/units/d.service", { body: { options: SLEEP_OPTIONS } })).status).toBe(201);

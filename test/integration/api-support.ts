@@ -25,7 +25,7 @@ export interface ApiFixture {
   schedule(machineId: string, unit: string, entry: Partial<ScheduleEntry>): Promise<void>;
   state(unit: string, machineId: string, rec?: Partial<UnitStateRecord>): Promise<void>;
   machine(rec: Partial<MachineRecord> & { id: string }): Promise<void>;
-  pending(unit: string, reason: string): Promise<void>;
+  pending(unit: string, reason: string, data?: Pick<PendingRecord, "kind" | "machine">): Promise<void>;
 }
 
 export function testLogger(lines: string[]): Logger {
@@ -65,8 +65,8 @@ export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "toke
       const m: MachineRecord = { publicIP: "", metadata: {}, version: VERSION, startedAt: new Date().toISOString(), ...rec };
       await client.put(k.machine(rec.id), JSON.stringify(m));
     },
-    async pending(unit, reason) {
-      const p: PendingRecord = { reason, since: new Date().toISOString() };
+    async pending(unit, reason, data = {}) {
+      const p: PendingRecord = { reason, since: new Date().toISOString(), ...data };
       await client.put(k.pending(unit), JSON.stringify(p));
     },
   };

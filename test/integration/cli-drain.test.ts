@@ -51,12 +51,13 @@ describe("drain and undrain", () => {
     expect((await c.ctl(["start", "a.service"])).code).toBe(0);
     const on = (await c.registry.listSchedule()).get("a.service")!.keys().next().value!;
     // FakeCluster plays no engine: this test writes what the engine would for a pinned unit.
-    c.frozen = true;
+    await c.freeze();
     await c.registry.etcd.put(c.registry.keys.pending("a.service"), JSON.stringify({
       reason: `waiting to leave drained machine ${on.slice(0, 8)}: no other machine fits: 1 is drained`, since: new Date().toISOString(),
+      kind: "drain-blocked", machine: on,
     }));
     const res = await c.ctl(["drain", on]);
-    c.frozen = false;
+    c.thaw();
     expect(res).toEqual({
       code: 0,
       out: `Unit a.service stays: waiting to leave drained machine ${on.slice(0, 8)}: no other machine fits: 1 is drained\n` +
@@ -64,6 +65,36 @@ describe("drain and undrain", () => {
       err: "",
     });
   });
+
+  for (const driver of ["api", "etcd"] as const) {
+    test(`${driver}: a unit stays by its reason's kind and machine, never by the text`, async () => {
+      c.writeUnit("c.service", "[Service]\nExecStart=/bin/sleep 1000\n");
+      expect((await c.ctl(["start", "c.service"])).code).toBe(0);
+      const on = (await c.registry.listSchedule()).get("c.service")!.keys().next().value!;
+      const other = MACHINES.find((m) => m.id !== on)!.id;
+      const text = `waiting to leave drained machine ${on.slice(0, 8)}: no other machine fits: 1 is drained`;
+      const opts = { etcd: driver === "etcd" };
+      await c.freeze();
+      try {
+        // The same words without the kind (an engine older than this CLI), and the kind about
+        // another machine: neither says the unit stays here, so the wait goes on.
+        for (const data of [{}, { kind: "drain-blocked", machine: other }, { kind: "drain-held", machine: on }]) {
+          await c.registry.etcd.put(c.registry.keys.pending("c.service"), JSON.stringify({ reason: text, since: new Date().toISOString(), ...data }));
+          expect(await c.ctl(["drain", "--block-attempts=1", on], opts)).toEqual({
+            code: 1, out: "", err: `Timed out waiting for machine ${on.slice(0, 8)}... to drain: 1 unit still to move (c.service)\n`,
+          });
+        }
+        await c.registry.etcd.put(c.registry.keys.pending("c.service"), JSON.stringify({
+          reason: text, since: new Date().toISOString(), kind: "drain-blocked", machine: on,
+        }));
+        expect(await c.ctl(["drain", "--block-attempts=1", on], opts)).toEqual({
+          code: 0, out: `Unit c.service stays: ${text}\nMachine ${on.slice(0, 8)}... drained: 0 units moved, 1 stays (c.service)\n`, err: "",
+        });
+      } finally {
+        c.thaw();
+      }
+    });
+  }
 
   test("drain gives up after --block-attempts when units do not move", async () => {
     c.writeUnit("b.service", "[Service]\nExecStart=/bin/sleep 1000\n");

@@ -74,8 +74,9 @@ export class FakeCluster implements AsyncDisposable {
   readonly unplaceable = new Map<string, string>();
   /** systemd's answer for launched units (default active/running). */
   readonly systemd = new Map<string, SystemdState>();
-  /** While true the fake engine and agents do nothing. */
-  frozen = false;
+  private frozen = false;
+  /** The fake engine's and agents' pass in flight, if any. */
+  private pass: Promise<void> | undefined;
   private stopped = false;
   private loop: Promise<void> | undefined;
   private listeners: ApiListeners | undefined;
@@ -136,9 +137,15 @@ export class FakeCluster implements AsyncDisposable {
   /** Removes every unit and what the fake engine and agents wrote for it. */
   async reset(): Promise<void> {
     const k = this.registry.keys;
+    // A pass in flight would write the last test's units back after the deletes.
+    await this.freeze();
     this.unplaceable.clear();
     this.systemd.clear();
-    for (const p of [k.units, k.unitFiles, k.schedules, k.pendings, k.states]) await this.etcdClient.delete(p, { prefix: true });
+    try {
+      for (const p of [k.units, k.unitFiles, k.schedules, k.pendings, k.states]) await this.etcdClient.delete(p, { prefix: true });
+    } finally {
+      this.thaw();
+    }
   }
 
   /** Waits for a condition with a deadline. */
@@ -152,12 +159,27 @@ export class FakeCluster implements AsyncDisposable {
     }
   }
 
+  /**
+   * Stops the fake engine and agents. Resolves once a pass in flight has ended: it may have
+   * listed after the caller's next write, and would undo it (the entries of an inactive unit).
+   */
+  async freeze(): Promise<void> {
+    this.frozen = true;
+    await this.pass?.catch(() => undefined);
+  }
+
+  thaw(): void {
+    this.frozen = false;
+  }
+
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
-        if (!this.frozen) await this.tick();
+        if (!this.frozen) await (this.pass = this.tick());
       } catch (e) {
         if (!this.stopped) console.error(`fake cluster: ${(e as Error).message}`);
+      } finally {
+        this.pass = undefined;
       }
       await Bun.sleep(25);
     }

@@ -98,7 +98,7 @@ describe("status and journal", () => {
   test("quirk Q22 fixed: a machine whose address is unknown fails the command", async () => {
     c.writeUnit("lost.service", HELLO);
     expect((await c.ctl(["submit", "lost.service"], { env })).code).toBe(0);
-    c.frozen = true;
+    await c.freeze();
     try {
       const gone = "deadbeefdeadbeefdeadbeefdeadbeef";
       await c.etcdClient.put(c.registry.keys.schedule(gone, "lost.service"), JSON.stringify({ hash: "f".repeat(40), desiredState: "launched", epoch: "1" }));
@@ -107,7 +107,7 @@ describe("status and journal", () => {
         code: 1, out: "", err: `Error getting machine IP: machine ${gone} is not in the cluster\n`,
       });
     } finally {
-      c.frozen = false;
+      c.thaw();
     }
   });
 });
@@ -152,7 +152,7 @@ describe("a hostile public IP never reaches ssh (the real OpenSSH client here)",
       const real = { HOME: home };
       c.writeUnit("evil.service", HELLO);
       expect((await c.ctl(["submit", "evil.service"], { env: real })).code).toBe(0);
-      c.frozen = true;
+      await c.freeze();
       try {
         const hash = "f".repeat(40);
         const since = new Date().toISOString();
@@ -174,7 +174,7 @@ describe("a hostile public IP never reaches ssh (the real OpenSSH client here)",
         expect(await run(["journal", "evil.service"])).toEqual(notInCluster);
       } finally {
         await c.etcdClient.delete(c.registry.keys.machine(EVIL));
-        c.frozen = false;
+        c.thaw();
       }
     });
   }

@@ -150,7 +150,7 @@ describe("start, load, stop, unload", () => {
   test("4: --no-block triggers once without waiting (quirk Q6 fixed); a new unit still reports its creation", async () => {
     c.writeUnit("x.service", HELLO);
     expect((await c.ctl(["submit", "x.service"])).code).toBe(0);
-    c.frozen = true;
+    await c.freeze();
     try {
       expect(await c.ctl(["start", "--no-block", "x.service"])).toEqual({ code: 0, out: "Triggered unit x.service start\n", err: "" });
       c.writeUnit("y.service", HELLO);
@@ -158,7 +158,7 @@ describe("start, load, stop, unload", () => {
         code: 0, out: "Unit y.service inactive\nTriggered unit y.service start\n", err: "",
       });
     } finally {
-      c.frozen = false;
+      c.thaw();
     }
   });
 
@@ -300,20 +300,20 @@ describe("restart, destroy, cat", () => {
   test("destroy --no-block does not wait; a bounded wait says what it waited for", async () => {
     c.writeUnit("hello.service", HELLO);
     expect((await c.ctl(["start", "hello.service"])).code).toBe(0);
-    c.frozen = true;
+    await c.freeze();
     try {
       expect(await c.ctl(["destroy", "--no-block", "hello.service"])).toEqual({ code: 0, out: "Destroyed hello.service\n", err: "" });
       c.writeUnit("two.service", HELLO);
-      c.frozen = false;
+      c.thaw();
       expect((await c.ctl(["start", "two.service"])).code).toBe(0);
-      c.frozen = true;
+      await c.freeze();
       const r = await c.ctl(["destroy", "--block-attempts=1", "two.service"]);
       expect(r).toEqual({
         code: 1, out: "Destroyed two.service\n",
         err: `Error waiting for units: timed out waiting for unit two.service to be destroyed (waiting for ${legend(M1)} to unload two.service (systemd reports loaded/active/running))\n`,
       });
     } finally {
-      c.frozen = false;
+      c.thaw();
     }
   });
 

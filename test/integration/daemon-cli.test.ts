@@ -28,6 +28,21 @@ test("flags parse as Go's flag package would", () => {
   expect(parseDaemonArgs(["--config"], "fleetd")).toEqual({ kind: "error", message: "flag needs an argument: -config" });
 });
 
+test("values stay as typed and flags keep Go's meaning under cac (no numbers, no --no-, first word ends the flags)", () => {
+  for (const [args, config] of [[["--config", "0x10"], "0x10"], [["--config=1e1"], "1e1"], [["--config", "-x.conf"], "-x.conf"], [["-config="], ""], [["--config", "a", "-config", "b"], "b"]] as const) {
+    expect(parseDaemonArgs(args, "fleetd")).toEqual({ kind: "run", config });
+  }
+  expect(parseDaemonArgs(["--no-config"], "fleetd")).toEqual({ kind: "error", message: "flag provided but not defined: -no-config" });
+  expect(parseDaemonArgs(["-vh"], "fleetd")).toEqual({ kind: "error", message: "flag provided but not defined: -vh" });
+  // --version and --help end the command line where they stand; a flag before them still counts.
+  expect(parseDaemonArgs(["--version", "--bogus"], "fleetd")).toEqual({ kind: "version" });
+  expect(parseDaemonArgs(["--help=1", "x"], "fleetd")).toEqual({ kind: "help" });
+  expect(parseDaemonArgs(["--bogus", "--version"], "fleetd")).toEqual({ kind: "error", message: "flag provided but not defined: -bogus" });
+  const noArgs = { kind: "error" as const, message: "fleetd takes no arguments. Did you mean to invoke fleetctl instead?" };
+  for (const args of [["extra", "--config", "x"], ["--", "--version"], ["-"], ["version", "--version"]]) expect(parseDaemonArgs(args, "fleetd")).toEqual(noArgs);
+  expect(parseDaemonArgs(["--", "version"], "fleetd")).toEqual({ kind: "version" });
+});
+
 const built = existsSync(join(bin, "fleet"));
 
 test.skipIf(!built)("the binary: version, usage errors exit 2, configuration errors exit 1", () => {

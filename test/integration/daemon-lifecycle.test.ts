@@ -7,7 +7,7 @@ import { expect, test } from "bun:test";
 import type { Config } from "../../src/config/index.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
-import { waitFor } from "../../src/sandbox/wait.ts";
+import { waitFor } from "../../src/lib/wait-for.ts";
 import { startEtcd } from "../support/etcd-server.ts";
 import { api as apiAt, type Node, startNode as startDaemonNode, tempDir } from "./daemon-harness.ts";
 

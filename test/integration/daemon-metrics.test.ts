@@ -9,7 +9,7 @@ import { Daemon } from "../../src/daemon/daemon.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { MetricsRegistry } from "../../src/metrics/metrics.ts";
-import { waitFor } from "../../src/sandbox/wait.ts";
+import { waitFor } from "../../src/lib/wait-for.ts";
 import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
 import { startEtcd } from "../support/etcd-server.ts";
 

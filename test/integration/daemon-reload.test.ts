@@ -11,8 +11,9 @@ import { createLogger } from "../../src/log/logger.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { MachineRecord } from "../../src/registry/models.ts";
-import { waitFor } from "../../src/sandbox/wait.ts";
+import { waitFor } from "../../src/lib/wait-for.ts";
 import { startEtcd } from "../support/etcd-server.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 import { api, daemonConfig, type Node, startNode as startDaemonNode, tempDir } from "./daemon-harness.ts";
 
 const keys = keySpace("/fleet/");
@@ -168,18 +169,18 @@ test("the machine refresher re-puts a changed public IP under the same lease", a
   using dir = tempDir();
   const client = new EtcdClient({ endpoints: [etcd.endpoint] });
   let ip = "192.0.2.10";
-  const due: (() => void)[] = [];
+  const refreshClock = new ManualClock();
   const node = await startNode(etcd.endpoint, dir.path, { publicIp: undefined, disableEngine: true }, {
     detectPublicIp: () => ip,
-    refreshClock: { setTimeout: (fn) => due.push(fn), clearTimeout: () => undefined },
+    refreshClock,
   });
   try {
     await waitFor(() => node.daemon.ready, { timeoutMs: 10_000, what: "registration" });
     const before = await machineRecord(client);
     expect(before?.record.publicIP).toBe("192.0.2.10");
     ip = "192.0.2.77";
-    expect(due.length).toBe(1);
-    due.shift()!();
+    expect(refreshClock.pending).toEqual([60_000]);
+    refreshClock.advance(60_000);
     await waitFor(async () => (await machineRecord(client))?.record.publicIP === "192.0.2.77", { timeoutMs: 10_000, what: "the new IP in etcd" });
     expect((await machineRecord(client))?.lease).toBe(before?.lease);
     expect(node.lines.some((l) => l.includes("Public IP changed from 192.0.2.10 to 192.0.2.77"))).toBe(true);

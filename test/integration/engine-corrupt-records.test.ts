@@ -31,6 +31,40 @@ test("schedule/<machine>/<unit> = null no longer stops every reconcile: a new un
   expect(log.has("Unscheduled ghost.service from machine m1: unit no longer exists")).toBe(true);
 }, 60_000);
 
+test("garbage over a unit's entry and over a stray entry on another machine, planned together: the unit does not move", async () => {
+  await using c = await Cluster.start();
+  await c.agent("m1");
+  await c.agent("m2");
+  // The test holds the leader key, so the engine follows every write below with its informers
+  // and plans them all at once when it wins: the order the fuzz once hit by timing.
+  const holder = await c.client.leaseGrant(60);
+  await c.client.put(c.keys.leader, JSON.stringify({ machineID: "holder", since: new Date().toISOString() }), { lease: holder.id });
+  const a = await c.submit("a.service");
+  await c.client.put(c.keys.schedule("m2", "a.service"), JSON.stringify({ hash: a.hash, desiredState: "launched", epoch: "1" }));
+  const { engine, log } = c.engine("e1");
+  engine.start();
+  // Once the engine tells about this probe, its schedule informer holds a's good entry on m2.
+  await c.client.put(c.keys.schedule("m1", "probe.service"), "null");
+  await log.waitFor("Skipping /fleet/schedule/m1/probe.service");
+
+  const stray = await c.client.put(c.keys.schedule("m1", "a.service"), '{"hash":');
+  const home = await c.client.put(c.keys.schedule("m2", "a.service"), "null");
+  await log.waitFor(`Skipping /fleet/schedule/m1/a.service at revision ${stray.revision}`);
+  await log.waitFor(`Skipping /fleet/schedule/m2/a.service at revision ${home.revision}`);
+  expect(engine.isLeader()).toBe(false);
+  await c.client.leaseRevoke(holder.id);
+
+  // m1 sorts before m2, but only m2's key ever held a good value (its agent runs a there): the
+  // stray goes and m2's entry is rewritten in place.
+  const dropped = await log.waitFor("Unscheduled a.service from machine");
+  expect(dropped.slice(dropped.indexOf("Unscheduled"))).toBe("Unscheduled a.service from machine m1: duplicate placement (kept on m2)");
+  await until("a's entry on m2 rewritten", async () => ((await c.client.get(c.keys.schedule("m2", "a.service")))?.modRevision ?? 0) > home.revision);
+  await until("the stray entry deleted", async () => (await c.client.get(c.keys.schedule("m1", "a.service"))) === undefined);
+  expect((await c.placements())["a.service"]).toEqual(["m2"]);
+  expect(log.has("Updated a.service on machine m2: the stored entry is unreadable (the value is null, not a JSON object)")).toBe(true);
+  expect(log.has("Unscheduled a.service from machine m2")).toBe(false);
+}, 60_000);
+
 test("units/bad.service = {} does not loop the engine: it is skipped, told about once, and others are placed", async () => {
   await using c = await Cluster.start();
   const { engine, log } = c.engine("e1");

@@ -9,7 +9,7 @@ import type { MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "..
 import { InvalidRecords } from "../../src/registry/invalid-records.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import { childPair } from "../../src/registry/keys.ts";
-import { Engine, type EngineConfig, type EngineDeps } from "../../src/scheduler/engine.ts";
+import { Engine, type EngineConfig, type EngineDeps } from "../../src/engine/engine.ts";
 import type { DesiredState } from "../../src/unit/types.ts";
 import { describeUnit } from "../../src/unit/describe-unit.ts";
 import { startEtcd, type EtcdServer } from "../support/etcd-server.ts";

@@ -3,10 +3,10 @@
 // since, or is live. The collector is driven with explicit times against a real etcd; the
 // engine test checks it is wired in (a window of 0 removes orphans at the first round).
 import { expect, test } from "bun:test";
-import { cmp } from "../../src/registry/etcd/index.ts";
+import { EngineWrites } from "../../src/registry/engine-writes.ts";
 import { keySpace } from "../../src/registry/keys.ts";
-import { MetadataCollector, ORPHAN_METADATA_AFTER_MS } from "../../src/scheduler/metadata-collector.ts";
-import type { Term } from "../../src/scheduler/leader.ts";
+import { MetadataCollector, ORPHAN_METADATA_AFTER_MS } from "../../src/engine/metadata-collector.ts";
+import type { Term } from "../../src/engine/leader.ts";
 import { Cluster, memoryLog, until } from "./engine-harness.ts";
 
 const HOUR = 3_600_000;
@@ -29,7 +29,7 @@ test("metadata of a machine absent for the whole window goes; a return, a write 
   const remaining = async () => (await etcd.range(keys.metadatas, { prefix: true, keysOnly: true })).kvs.map((kv) => kv.key.slice(keys.metadatas.length));
   const log = memoryLog("collector");
   // The fence always holds: no leader key under this prefix.
-  const collector = new MetadataCollector({ etcd, keys, log: log.logger, election: { fence: () => cmp.createRevision(keys.leader, "=", 0) } });
+  const collector = new MetadataCollector({ writes: new EngineWrites(etcd, keys), keys, log: log.logger, election: { fence: () => ({ key: keys.leader, epoch: 0 }) } });
   const term = { epoch: 1 } as Term;
   const round = async (now: number) => collector.collect(term, await caches(), now);
 
@@ -74,7 +74,7 @@ test("a delete needs the machine still gone and the metadata unchanged in etcd, 
   const etcd = c.client;
   await etcd.put(keys.metadata("m1"), JSON.stringify({ a: "1" }));
   const kv = await etcd.get(keys.metadata("m1"));
-  const collector = new MetadataCollector({ etcd, keys, log: memoryLog("race").logger, afterMs: 0, election: { fence: () => cmp.createRevision(keys.leader, "=", 0) } });
+  const collector = new MetadataCollector({ writes: new EngineWrites(etcd, keys), keys, log: memoryLog("race").logger, afterMs: 0, election: { fence: () => ({ key: keys.leader, epoch: 0 }) } });
   // A stale cache: the machine registered in etcd meanwhile.
   await etcd.put(keys.machine("m1"), "{}");
   const stale = { machines: { has: () => false }, metadata: { keys: () => [keys.metadata("m1")][Symbol.iterator](), modRevision: () => kv!.modRevision } };

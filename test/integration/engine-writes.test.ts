@@ -6,7 +6,7 @@ import { expect, test } from "bun:test";
 import type { EtcdClient, Txn, TxnResult, Watch, WatchBatch, WatchOptions } from "../../src/registry/etcd/index.ts";
 import { MetricsRegistry } from "../../src/metrics/metrics.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
-import type { EngineEtcd } from "../../src/scheduler/engine.ts";
+import type { EngineEtcd } from "../../src/engine/engine.ts";
 import { Cluster, memoryLog, unitRecord, unitText, until } from "./engine-harness.ts";
 
 test("250 units are placed in batched transactions, each written exactly once", async () => {

@@ -5,7 +5,7 @@
 // outliving an election and a lost quorum.
 import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import { EtcdClient, EtcdError, type Watch, type WatchEvent } from "../../src/registry/etcd/index.ts";
-import { waitFor } from "../../src/sandbox/wait.ts";
+import { waitFor } from "../../src/lib/wait-for.ts";
 import { type EtcdCluster, startEtcdCluster } from "../support/etcd-cluster.ts";
 import type { LocalEtcd } from "../support/etcd-server.ts";
 

@@ -1,6 +1,7 @@
 // The etcd client's pure parts: wire codec, prefix ends, back-off and the retry policy.
 import { describe, expect, test } from "bun:test";
-import { backoffDelay, shouldRetry } from "../../src/registry/etcd/backoff.ts";
+import { backoffDelay } from "../../src/lib/backoff.ts";
+import { shouldRetry } from "../../src/registry/etcd/retry.ts";
 import { b64 as encode, decodeKv, encodeRange, prefixEnd, prefixEndBytes, unb64 } from "../../src/registry/etcd/codec.ts";
 import { EtcdError, kindFromGrpc } from "../../src/registry/etcd/errors.ts";
 import { ndjson } from "../../src/registry/etcd/ndjson.ts";

@@ -7,7 +7,7 @@ import { EtcdClient, type EtcdOperation } from "../../src/registry/etcd/index.ts
 import { InvalidRecords } from "../../src/registry/invalid-records.ts";
 import type { MachineRecord, ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
 import { Registry } from "../../src/registry/registry.ts";
-import { waitFor } from "../../src/sandbox/wait.ts";
+import { waitFor } from "../../src/lib/wait-for.ts";
 import { HASH, SLEEP_OPTIONS, testLogger, VERSION } from "./api-support.ts";
 
 let prefixes = 0;
@@ -102,7 +102,7 @@ export interface SseFrame {
 
 /** Reads an event stream frame by frame, as EventSource would parse it. */
 export class SseReader {
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly reader: StreamReader;
   private readonly decoder = new TextDecoder();
   private buffer = "";
   /** Every frame read so far. */
@@ -110,7 +110,7 @@ export class SseReader {
   ended = false;
 
   constructor(readonly response: Response) {
-    this.reader = response.body!.getReader();
+    this.reader = readerOf(response);
   }
 
   /** The next frame, or undefined when the stream ended. */
@@ -162,6 +162,13 @@ export class SseReader {
   async close(): Promise<void> {
     await this.reader.cancel().catch(() => {});
   }
+}
+
+// Typed by what getReader returns: lib.dom's reader type, which Bun's global type does not match.
+type StreamReader = ReturnType<typeof readerOf>;
+
+function readerOf(res: Response) {
+  return res.body!.getReader();
 }
 
 function parseFrame(block: string): SseFrame {

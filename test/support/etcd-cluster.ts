@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { waitFor } from "../../src/sandbox/wait.ts";
+import { waitFor } from "../../src/lib/wait-for.ts";
 import { type EtcdServer, LocalEtcd, startOnFreePorts } from "./etcd-server.ts";
 
 export interface StartEtcdClusterOptions {

@@ -41,6 +41,17 @@ describe("entities", () => {
       .toBe('{"desiredState":"launched","name":"g.service","pendingReason":"no machine"}');
   });
 
+  test("a pending reason's kind and machine, when known, come in name order before it", () => {
+    const u = apiUnit({
+      name: "a.service", desiredState: "launched", options: [], machineID: "m1",
+      pendingKind: "drain-blocked", pendingMachineID: "m1", pendingReason: "waiting to leave drained machine m1: no other machines are available",
+    });
+    expect(encodeJson(u)).toBe(
+      '{"desiredState":"launched","machineID":"m1","name":"a.service","pendingKind":"drain-blocked","pendingMachineID":"m1",' +
+        '"pendingReason":"waiting to leave drained machine m1: no other machines are available"}',
+    );
+  });
+
   test("the reference's machine page example, metadata keys sorted", () => {
     const page = apiPage("itemsFirst", "machines", [
       apiMachine({ id: "XXX", publicIP: "", metadata: {}, version: "1", startedAt: "" }),

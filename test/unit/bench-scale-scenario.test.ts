@@ -1,7 +1,8 @@
 // The scale benchmark's scenario: the unit mix at any size, units the API accepts and
 // the planner can place, the instance count it expects, and which machines the kill phase stops.
 import { describe, expect, test } from "bun:test";
-import { describeForApi, unitRecord } from "../../src/api/unit-record.ts";
+import { describeForApi } from "../../src/api/describe-for-api.ts";
+import { unitRecord } from "../../src/registry/unit-views.ts";
 import { applyActions } from "../../src/scheduler/apply.ts";
 import { planSchedule } from "../../src/scheduler/plan.ts";
 import {

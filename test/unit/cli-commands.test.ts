@@ -103,6 +103,21 @@ describe("runCtl", () => {
     expect(await ctl("fd-forward")).toEqual({ code: 1, out: "", err: "Provide a single argument\n" });
   });
 
+  test("a unit lookup that cannot reach fleet fails with exit 1, in each command's own words", async () => {
+    const why = "cannot reach fleet at unix:///nonexistent/fleet.sock: connect ENOENT";
+    const expected: [string[], string][] = [
+      [["cat", "x"], `Error retrieving Unit x.service: ${why}`],
+      [["journal", "x"], `Error retrieving unit x.service: ${why}`],
+      [["status", "x"], `Error retrieving unit: ${why}`],
+      [["restart", "x"], why],
+      [["stop", "x"], why],
+      [["destroy", "x"], why],
+      [["start", "x"], `Error creating units: error retrieving Unit(x.service) from Registry: ${why}`],
+      [["submit", "x"], `Error creating units: error retrieving Unit(x.service) from Registry: ${why}`],
+    ];
+    for (const [args, err] of expected) expect({ args, ...(await ctl(...args)) }).toEqual({ args, code: 1, out: "", err: `${err}\n` });
+  });
+
   test("client set-up failures: bad endpoint, bad driver, half a client certificate", async () => {
     expect(await ctl("--endpoint", "localhost", "list-units")).toEqual({ code: 1, out: "", err: "Unable to initialize client: URL scheme undefined\n" });
     expect(await ctl("--driver=zz", "list-units")).toEqual({ code: 1, out: "", err: 'Unable to initialize client: unrecognized driver "zz"\n' });

@@ -1,28 +1,19 @@
 import { expect, test } from "bun:test";
-import { MachineRefresher, type RefreshClock } from "../../src/daemon/machine-refresher.ts";
+import { MachineRefresher } from "../../src/daemon/machine-refresher.ts";
 import { createLogger } from "../../src/log/logger.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 
-/** A clock whose timers fire only when the test says so, and which records their periods. */
+/** A clock whose timers fire only when the test says so. */
 function manualClock() {
-  const timers = new Map<number, { fn: () => void; ms: number }>();
-  let next = 1;
-  const clock: RefreshClock = {
-    setTimeout: (fn, ms) => {
-      timers.set(next, { fn, ms });
-      return next++;
-    },
-    clearTimeout: (h) => timers.delete(h as number),
-  };
+  const clock = new ManualClock();
   return {
     clock,
-    timers,
     /** Fires the one pending timer and returns its period. */
     fire(): number {
-      expect(timers.size).toBe(1);
-      const [id, t] = [...timers][0]!;
-      timers.delete(id);
-      t.fn();
-      return t.ms;
+      expect(clock.pending.length).toBe(1);
+      const ms = clock.pending[0]!;
+      clock.fireNext();
+      return ms;
     },
   };
 }
@@ -51,7 +42,7 @@ function setup(opts: { configured?: string; ip: string; failUpdates?: number }) 
 }
 
 test("every 60 s by default: a changed IP is recorded, an unchanged one is not", async () => {
-  const { refresher, state, lines, fire, timers } = setup({ ip: "10.0.0.1" });
+  const { refresher, state, lines, fire, clock } = setup({ ip: "10.0.0.1" });
   refresher.start();
   expect(fire()).toBe(60_000);
   await refresher.stop().then(() => undefined);
@@ -61,16 +52,16 @@ test("every 60 s by default: a changed IP is recorded, an unchanged one is not",
   r2.refresher.start();
   r2.state.detected = "10.0.0.2";
   r2.fire();
-  await waitUntil(() => r2.timers.size === 1);
+  await waitUntil(() => r2.clock.pending.length === 1);
   expect(r2.state.updates).toEqual(["10.0.0.2"]);
   expect(r2.lines).toEqual(["<6>INFO Public IP changed from 10.0.0.1 to 10.0.0.2; updating the machine record"]);
   r2.fire();
-  await waitUntil(() => r2.timers.size === 1);
+  await waitUntil(() => r2.clock.pending.length === 1);
   expect(r2.state.updates).toEqual(["10.0.0.2"]);
   await r2.refresher.stop();
-  expect(r2.timers.size).toBe(0);
+  expect(r2.clock.pending.length).toBe(0);
   expect(lines).toEqual([]);
-  expect(timers.size).toBe(0);
+  expect(clock.pending.length).toBe(0);
 });
 
 test("a configured public_ip is never replaced by detection", async () => {

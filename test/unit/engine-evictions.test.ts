@@ -2,18 +2,8 @@
 // three ways out (machines return, timeout, operator).
 import { describe, expect, test } from "bun:test";
 import { createLogger } from "../../src/log/logger.ts";
-import type { Clock } from "../../src/scheduler/engine-clock.ts";
-import { EvictionGovernor, type EvictionPolicy } from "../../src/scheduler/engine-evictions.ts";
-
-class ManualClock implements Clock {
-  t = 1_000_000;
-  now = () => this.t;
-  setTimeout = () => 0;
-  clearTimeout = () => {};
-  advance(ms: number) {
-    this.t += ms;
-  }
-}
+import { EvictionGovernor, partitionSuspected, type EvictionPolicy } from "../../src/engine/evictions.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 
 const POLICY: EvictionPolicy = { perSecond: 2, burst: 4, windowMs: 30_000, settleMs: 10_000, pauseMaxMs: 300_000 };
 
@@ -235,5 +225,21 @@ describe("EvictionGovernor with lease probes", () => {
     expect(gov.budget(live, set("m1"))).toEqual({ maxEvictions: 0, hold: "waiting to see whether more machines vanish", recheckAt: clock.now() + 10_000 });
     clock.advance(10_000);
     expect(gov.budget(live, set("m1")).maxEvictions).toBe(4);
+  });
+});
+
+describe("partitionSuspected", () => {
+  test.each([
+    [3, 3, false],
+    [3, 2, false],
+    [3, 1, true],
+    [4, 2, false],
+    [4, 1, true],
+    [2, 1, false],
+    [1, 0, true],
+    [0, 0, false],
+    [2, 5, false],
+  ] as const)("%d machines, then %d: %p", (before, after, expected) => {
+    expect(partitionSuspected(before, after)).toBe(expected);
   });
 });

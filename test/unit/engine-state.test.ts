@@ -1,14 +1,23 @@
-// The engine's pure glue: informer caches to planner input, actions to etcd operations, batches,
+// The engine's pure glue: informer caches to planner input, actions to the registry's writes, batches,
 // the eviction count and the unit files nobody refers to.
 import { describe, expect, test } from "bun:test";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../src/registry/models.ts";
-import { batches, evictionsIn, movesIn, opFor, snapshotOf, unreferencedFiles, writeOrder, type EngineCaches } from "../../src/scheduler/engine-state.ts";
-import type { EngineAction } from "../../src/scheduler/types.ts";
+import {
+  evictionsIn, movesIn, snapshotOf, unplacedByType, unreferencedFiles, writeFor, writeOrder, type EngineCaches, type EngineSnapshot, type Move,
+} from "../../src/engine/state.ts";
+import { batches, prepareWrite } from "../../src/registry/engine-writes.ts";
 import { planSchedule } from "../../src/scheduler/plan.ts";
+import type { EngineAction } from "../../src/scheduler/types.ts";
 import { emptyRequirements, type DesiredState } from "../../src/unit/types.ts";
 
 const k = keySpace("/fleet/");
+
+/** The etcd operation an action becomes: what to write (the engine), then the record (the registry). */
+function opFor(keys: typeof k, a: EngineAction, snap: EngineSnapshot, epoch: number, now: number, move?: Move) {
+  const w = writeFor(a, snap, move);
+  return w && prepareWrite(keys, w, epoch, now).op;
+}
 
 function unit(name: string, opts: Partial<UnitRecord> & { machineOf?: string[]; machineId?: string } = {}): [string, UnitRecord] {
   const requirements = { ...emptyRequirements(), machineOf: opts.machineOf ?? [], global: opts.global ?? false };
@@ -89,7 +98,26 @@ describe("unreadable schedule and pending records (the engine owns both)", () =>
       ...caches({ machines: [machine("m1"), machine("m2")], units: [unit("a.service")], schedule: [entry("a.service", "m2")] }),
       invalidSchedule: [failure(k.schedule("m1", "a.service"))],
     });
-    expect(planSchedule(snap.state)).toEqual([{ kind: "unschedule", unit: "a.service", machine: "m1", reason: "duplicate placement (kept on m2)" }]);
+    expect(planSchedule(snap.state)).toEqual([
+      { kind: "unschedule", unit: "a.service", machine: "m1", reason: "duplicate placement (kept on m2)", why: { kind: "duplicate", keptOn: "m2" } },
+    ]);
+  });
+
+  test("of two unreadable entries, the one that held a good value stays: a stray never moves the unit, whatever ids sort first", () => {
+    // a runs on m2; garbage lands on its entry there (the informer keeps the last good value)
+    // and on a stray key on m1 before the engine plans. m1 sorts first: it must still go.
+    const snap = snapshotOf(k, {
+      ...caches({ machines: [machine("m1"), machine("m2")], units: [unit("a.service")], schedule: [entry("a.service", "m2")] }),
+      invalidSchedule: [failure(k.schedule("m1", "a.service")), failure(k.schedule("m2", "a.service"))],
+    });
+    expect(snap.state.schedule).toEqual([
+      { unit: "a.service", machine: "m2", hash: "h-a.service", desiredState: "launched", unreadable: "not JSON: null", lastGood: true },
+      { unit: "a.service", machine: "m1", unreadable: "not JSON: null" },
+    ]);
+    expect(planSchedule(snap.state)).toEqual([
+      { kind: "unschedule", unit: "a.service", machine: "m1", reason: "duplicate placement (kept on m2)", why: { kind: "duplicate", keptOn: "m2" } },
+      { kind: "update", unit: "a.service", machine: "m2", reason: "the stored entry is unreadable (not JSON: null)" },
+    ]);
   });
 
   test("an unreadable entry of a unit that is gone is deleted; one whose key names no valid unit or machine is left alone", () => {
@@ -98,7 +126,7 @@ describe("unreadable schedule and pending records (the engine owns both)", () =>
       invalidSchedule: [failure(k.schedule("m1", "gone.service")), failure(k.schedule("m1", "-x.service")), failure(k.schedule("a b", "a.service"))],
     });
     const actions = planSchedule(snap.state).filter((a) => a.kind !== "schedule");
-    expect(actions).toEqual([{ kind: "unschedule", unit: "gone.service", machine: "m1", reason: "unit no longer exists" }]);
+    expect(actions).toEqual([{ kind: "unschedule", unit: "gone.service", machine: "m1", reason: "unit no longer exists", why: { kind: "unit-gone" } }]);
   });
 
   test("an unreadable pending reason is rewritten while the unit waits, cleared once it is placed", () => {
@@ -188,8 +216,8 @@ describe("opFor", () => {
 
 describe("batches", () => {
   test("splits at the limit and keeps one op per key, the last", () => {
-    const ops = Array.from({ length: 5 }, (_, i) => ({ type: "delete" as const, key: `/k/${i}` }));
-    const put = { type: "put" as const, key: "/k/1", value: "v" };
+    const ops = Array.from({ length: 5 }, (_, i) => ({ key: `/k/${i}`, op: { type: "delete" as const, key: `/k/${i}` } }));
+    const put = { key: "/k/1", op: { type: "put" as const, key: "/k/1", value: "v" } };
     const out = batches([...ops, put], 2);
     expect(out.map((b) => b.length)).toEqual([2, 2, 1]);
     expect(out.flat().filter((o) => o.key === "/k/1")).toEqual([put]);
@@ -230,7 +258,7 @@ describe("moves", () => {
   });
 
   test("batches never split a move's halves over two transactions", () => {
-    const ops = Array.from({ length: 5 }, (_, i) => ({ type: "delete" as const, key: `/k/${i}` }));
+    const ops = Array.from({ length: 5 }, (_, i) => ({ key: `/k/${i}`, op: { type: "delete" as const, key: `/k/${i}` } }));
     // Without the pair, ops 1 and 2 would be cut apart at the limit of 2.
     expect(batches(ops, 2).map((b) => b.map((o) => o.key))).toEqual([["/k/0", "/k/1"], ["/k/2", "/k/3"], ["/k/4"]]);
     expect(batches(ops, 2, new Set([ops[1]!])).map((b) => b.map((o) => o.key))).toEqual([["/k/0"], ["/k/1", "/k/2"], ["/k/3", "/k/4"]]);
@@ -242,5 +270,64 @@ describe("unreferencedFiles", () => {
     const files = ["h1", "h2", "h3", "h4"].map((h) => k.unitFile(h));
     const c = { units: [unit("a.service", { hash: "h1" })], schedule: [entry("b.service", "m1", "h3")] };
     expect(unreferencedFiles(k, files, c)).toEqual(["h2", "h4"]);
+  });
+});
+
+describe("pending reasons as data: the kind and machine stored beside the text", () => {
+  const since = "2024-01-02T00:00:00.000Z";
+  const PINNED = "waiting to leave drained machine m0: no other machine fits: 1 is drained";
+  const LOST = "no machine fits: MachineID=m9 is not a live machine";
+  const state = (pending: [string, PendingRecord][] = []) => snapshotOf(k, caches({
+    machines: [machine("m0", {}, true), machine("m1")],
+    units: [unit("pinned.service", { machineId: "m0" }), unit("p.service", { machineId: "m9" })],
+    schedule: [entry("pinned.service", "m0")],
+    pending,
+  }));
+
+  test("opFor stores the planner's kind, and the machine of a reason about one", () => {
+    const snap = state();
+    const writes = planSchedule(snap.state).filter((a) => a.kind === "pending").map((a) => opFor(k, a, snap, 1, Date.parse(since)));
+    expect(writes).toEqual([
+      { type: "put", key: k.pending("p.service"), value: JSON.stringify({ reason: LOST, since, kind: "no-fit" }) },
+      { type: "put", key: k.pending("pinned.service"), value: JSON.stringify({ reason: PINNED, since, kind: "drain-blocked", machine: "m0" }) },
+    ]);
+  });
+
+  test("a record written before the kind was stored is rewritten once, then left alone", () => {
+    const old = state([[k.pending("p.service"), { reason: LOST, since }], [k.pending("pinned.service"), { reason: PINNED, since }]]);
+    expect(old.state.pending).toEqual(new Map([["p.service", LOST], ["pinned.service", PINNED]]));
+    expect(planSchedule(old.state).map((a) => `${a.kind} ${a.unit}`)).toEqual(["pending p.service", "pending pinned.service"]);
+    const current = state([
+      [k.pending("p.service"), { reason: LOST, since, kind: "no-fit" }],
+      [k.pending("pinned.service"), { reason: PINNED, since, kind: "drain-blocked", machine: "m0" }],
+    ]);
+    expect(planSchedule(current.state)).toEqual([]);
+  });
+
+  test("unplacedByType counts the units left pending by the kind of their reason, never by its text", () => {
+    const pending: [string, PendingRecord][] = [
+      [k.pending("a.service"), { reason: "r", since, kind: "eviction-held", machine: "m9" }],
+      [k.pending("b.service"), { reason: "r", since, kind: "drain-blocked", machine: "m0" }],
+      // Reads like a unit held on a lost machine, but says no kind: counted with the constraints.
+      [k.pending("c.service"), { reason: "waiting to move off lost machine m9 (eviction rate limit)", since }],
+      [k.pending("d.service"), { reason: "r", since, kind: "no-fit" }],
+      [k.pending("e.service"), { reason: "r", since, kind: "no-fit" }],
+    ];
+    const actions: EngineAction[] = [
+      { kind: "clear-pending", unit: "d.service" },
+      { kind: "pending", unit: "e.service", reason: "r", why: { kind: "drain-held", machine: "m0", hold: "eviction rate limit" } },
+      { kind: "pending", unit: "f.service", reason: "r", why: { kind: "awaiting-return", machine: "m9", noFit: { kind: "no-machines" } } },
+    ];
+    expect(unplacedByType(k, pending, actions)).toEqual(new Map([["machine_away", 1], ["machine_drained", 2], ["constraints", 2]]));
+  });
+
+  test("evictionsIn tells a unit leaving a drained machine by the data, not by the text", () => {
+    const snap = snapshotOf(k, caches({
+      machines: [machine("m1"), machine("m2")], drains: [[k.drain("m1"), { since }]], units: [unit("a.service")], schedule: [entry("a.service", "m1")],
+    }));
+    const text = { kind: "unschedule" as const, unit: "a.service", machine: "m1", reason: "machine m1 is drained" };
+    expect(evictionsIn([text], snap)).toBe(0);
+    expect(evictionsIn([{ ...text, why: { kind: "drained", machine: "m1" } }], snap)).toBe(1);
+    expect(evictionsIn(planSchedule(snap.state), snap)).toBe(1);
   });
 });

@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import { join } from "node:path";
+import { fleetUsage, readFleetCommand } from "../../src/fleet-args.ts";
 import { VERSION } from "../../src/version.ts";
 
 const bin = join(import.meta.dir, "../../bin");
@@ -35,4 +36,34 @@ test("the fleetd link takes the daemon role and the fleetctl link the ctl role",
   const ctl = run("fleetctl", "version");
   expect(ctl.out).toContain(VERSION);
   expect(ctl.code).toBe(0);
+});
+
+const USAGE = `Usage: fleet <command> [args...]
+
+Commands:
+  daemon [--config FILE]   run the fleet daemon (engine, agent and API) on this host
+  ctl <command> ...        the fleetctl client (run "fleet ctl help")
+  sandbox <command> ...    a local cluster of systemd machines on this host (run "fleet sandbox help")
+  version                  print the version
+
+Invoked through a link named fleetd or fleetctl, fleet takes that role directly.
+`;
+
+test("help, --help and -h print the usage to stdout; the usage lists the roles cac declares", () => {
+  expect(fleetUsage()).toBe(USAGE);
+  for (const arg of ["help", "--help", "-h"]) expect(run("fleet", arg, "extra")).toEqual({ code: 0, out: USAGE, err: "" });
+  expect(run("fleet", "-v", "extra")).toEqual({ code: 0, out: `fleet version ${VERSION}\n`, err: "" });
+});
+
+test("only the first word is fleet's, in its listed spellings; the rest goes to the role untouched", () => {
+  expect(readFleetCommand(["daemon", "--config", "0x10", "--no-x"])).toEqual({ role: "daemon", args: ["--config", "0x10", "--no-x"] });
+  expect(readFleetCommand(["sandbox", "-h"])).toEqual({ role: "sandbox", args: ["-h"] });
+  expect(readFleetCommand(["-v", "x"])).toEqual({ role: "version", args: ["x"] });
+  expect(readFleetCommand([])).toEqual({ role: undefined, word: undefined });
+  // cac's flag parser would take these for --version or --help; fleet does not.
+  for (const word of ["-version", "--v", "--version=1", "-vh", "--h", "-help", "--", "-", "", "Daemon", "__proto__"]) {
+    expect(readFleetCommand([word, "daemon"])).toEqual({ role: undefined, word });
+  }
+  expect(run("fleet", "--version=1")).toEqual({ code: 2, out: "", err: `fleet: unknown command "--version=1"\n\n${USAGE}` });
+  expect(run("fleet", "--", "version")).toEqual({ code: 2, out: "", err: `fleet: unknown command "--"\n\n${USAGE}` });
 });

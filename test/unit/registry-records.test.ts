@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { keySpace } from "../../src/registry/keys.ts";
-import type { MachineRecord } from "../../src/registry/models.ts";
+import type { MachineRecord, PendingRecord, ScheduleEntry } from "../../src/registry/models.ts";
 import {
   decodeRecord, encodeRecord, encodeUnitFile, InvalidRecordError, kindOfKey, RECORD_KINDS, type RecordKind,
 } from "../../src/registry/records.ts";
@@ -107,7 +107,7 @@ describe("values", () => {
 
   test("schedule: the optional placement reason and move are checked when present", () => {
     const e = good.schedule.value as Record<string, unknown>;
-    const moved = { ...e, reason: "least loaded fitting machine", moved: { from: M, reason: "machine 01234567 went away" } };
+    const moved = { ...(e as unknown as ScheduleEntry), reason: "least loaded fitting machine", moved: { from: M, reason: "machine 01234567 went away" } };
     expect(decodeRecord("schedule", k, stored("schedule", moved))).toEqual({ ok: true, value: moved });
     expect(reason("schedule", { ...e, reason: 3 })).toBe('field "reason" is the number 3, not a string');
     expect(reason("schedule", { ...e, moved: "m1" })).toBe('field "moved" is the string "m1", not a JSON object');
@@ -137,6 +137,26 @@ describe("values", () => {
     expect(reason("leader", { machineID: "a/b", since: NOW })).toStartWith('field "machineID": "a/b" is not a machine ID');
     expect(reason("version", 0)).toBe("the value is the number 0, not a schema version (a positive integer)");
     expect(reason("version", "1")).toBe('the value is the string "1", not a schema version (a positive integer)');
+  });
+
+  test("pending: the reason's kind and machine, when stored, are checked; older records without them still decode", () => {
+    const old = decodeRecord("pending", k, stored("pending"));
+    expect(old.ok && old.value).toEqual({ reason: "no machine fits", since: NOW });
+    for (const value of <PendingRecord[]>[
+      { reason: "no machine fits", since: NOW, kind: "no-fit" },
+      { reason: "waiting to leave drained machine 01234567: no other machine fits: 1 is drained", since: NOW, kind: "drain-blocked", machine: M },
+    ]) {
+      const d = decodeRecord("pending", k, stored("pending", value));
+      expect(d.ok && d.value).toEqual(value);
+      expect(encodeRecord("pending", k, good.pending.key, value)).toBe(JSON.stringify(value));
+    }
+    const r = { reason: "x", since: NOW };
+    expect(reason("pending", { ...r, kind: "stuck" })).toStartWith('field "kind" is "stuck", not one of no-fit, awaiting-return, eviction-held, drain-held, drain-blocked');
+    expect(reason("pending", { ...r, kind: 3 })).toBe('field "kind" is the number 3, not a string');
+    expect(reason("pending", { ...r, kind: "drain-held" })).toBe('field "machine" is missing: a "drain-held" reason names its machine');
+    expect(reason("pending", { ...r, kind: "no-fit", machine: M })).toBe('field "machine" is set, but a "no-fit" reason names no machine');
+    expect(reason("pending", { ...r, machine: M })).toBe('field "machine" is set but field "kind" is missing');
+    expect(reason("pending", { ...r, kind: "eviction-held", machine: "-x" })).toStartWith('field "machine": "-x" is not a machine ID');
   });
 
   test("states: systemd's load and active states, a sub-state word, the hash", () => {

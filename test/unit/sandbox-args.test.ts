@@ -62,6 +62,31 @@ test("bad command lines name the problem", () => {
   for (const [argv, message] of bad) expect(() => parseSandboxArgs(argv)).toThrow(message);
 });
 
+test("cac reads the flags, but values stay as typed and Go's flag syntax holds", () => {
+  expect(parseSandboxArgs(["up", "-machines=2", "-binary", "0x10", "--metadata", "m1:a=1", "-metadata=b=2", "-examples"])).toMatchObject({
+    machines: 2, binary: "0x10", metadata: { m1: { a: "1", b: "2" }, m2: { b: "2" } }, examples: true,
+  });
+  expect(parseSandboxArgs(["--name", "a", "--name=b", "env"])).toMatchObject({ command: "env", name: "b" });
+  // A word after -- is never the command.
+  expect(parseSandboxArgs(["--", "up"])).toMatchObject({ command: "help" });
+  expect(parseSandboxArgs(["ssh", "--", "m1", "ls"])).toMatchObject({ command: "ssh", machine: "m1", rest: ["ls"] });
+  const bad: [string[], string][] = [
+    [["up", "--machines", "0x10"], `--machines must be a whole number from 1 to 64, got "0x10"`],
+    [["up", "--machines=1e1"], `--machines must be a whole number from 1 to 64, got "1e1"`],
+    [["up", "--machines", "2.50"], `--machines must be a whole number from 1 to 64, got "2.50"`],
+    [["up", "--no-examples"], "unknown flag --no-examples"],
+    [["up", "--fast=1"], "unknown flag --fast=1"],
+    [["up", "-mx"], "unknown flag -mx"],
+    [["up", "--examples=false"], "flag --examples takes no value"],
+    [["up", "-h=x"], "flag --h takes no value"],
+    [["--name", "123", "up"], `cannot use sandbox name "123": a lowercase letter, then up to 15 letters or digits`],
+    [["--name", "-x", "up"], `cannot use sandbox name "-x": a lowercase letter, then up to 15 letters or digits`],
+    [["up", "--etcd="], `--etcd must be a URL such as http://10.0.0.5:2379, got ""`],
+    [["status", "--examples", "--machines", "2"], "flag --examples applies to up only"],
+  ];
+  for (const [argv, message] of bad) expect(() => parseSandboxArgs(argv)).toThrow(message);
+});
+
 test("metadata for every machine and for one, later values winning", () => {
   expect(parseMetadata(["region=eu,disk=hdd", "m2:disk=ssd", "m2:rack=7"], 3)).toEqual({
     m1: { region: "eu", disk: "hdd" },

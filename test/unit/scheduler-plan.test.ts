@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { partitionSuspected, planSchedule } from "../../src/scheduler/plan.ts";
+import { planSchedule } from "../../src/scheduler/plan.ts";
 import type { ClusterState, PlacementMachine, PlacementUnit } from "../../src/scheduler/types.ts";
 import { brief, cluster, machine, settle, unit } from "./scheduler-fixtures.ts";
 
@@ -686,21 +686,5 @@ describe("determinism", () => {
     expect(planSchedule(reversed)).toEqual(plan);
     expect(plan.length).toBeGreaterThan(5);
     settle(st);
-  });
-});
-
-describe("partitionSuspected", () => {
-  test.each([
-    [3, 3, false],
-    [3, 2, false],
-    [3, 1, true],
-    [4, 2, false],
-    [4, 1, true],
-    [2, 1, false],
-    [1, 0, true],
-    [0, 0, false],
-    [2, 5, false],
-  ] as const)("%d machines, then %d: %p", (before, after, expected) => {
-    expect(partitionSuspected(before, after)).toBe(expected);
   });
 });

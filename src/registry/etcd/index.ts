@@ -4,4 +4,3 @@ export { prefixEnd } from "./codec.ts";
 export { type EndpointFailure, EtcdError, type EtcdErrorKind, GrpcCode } from "./errors.ts";
 export { cmp, op } from "./txn.ts";
 export type * from "./types.ts";
-export { type Backoff, backoffDelay } from "./backoff.ts";

@@ -2,7 +2,8 @@
 // and the auth token (re-authenticating once when etcd rejects it).
 import { readFileSync } from "node:fs";
 import { TokenCache } from "./auth.ts";
-import { type AttemptFailure, backoffDelay, type Reach, shouldRetry } from "./backoff.ts";
+import { backoffDelay } from "../../lib/backoff.ts";
+import { type AttemptFailure, type Reach, shouldRetry } from "./retry.ts";
 import { EtcdError, type EtcdErrorKind, GrpcCode, grpcFromHttp, kindFromGrpc } from "./errors.ts";
 import type { EtcdOperationType, EtcdOptions } from "./types.ts";
 

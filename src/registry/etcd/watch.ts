@@ -1,6 +1,6 @@
 // A watch over the gateway's streaming /v3/watch: one HTTP request per connection, reconnected
 // with back-off from the revision after the last one delivered, so nothing is lost or repeated.
-import { backoffDelay } from "./backoff.ts";
+import { backoffDelay } from "../../lib/backoff.ts";
 import { decodeKv, encodeRange, int, type WireKeyValue } from "./codec.ts";
 import { EtcdError, GrpcCode, kindFromGrpc } from "./errors.ts";
 import { ndjson } from "./ndjson.ts";

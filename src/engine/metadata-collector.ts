@@ -4,7 +4,7 @@
 // its key forever. The rule: a machine absent for ORPHAN_METADATA_AFTER_MS without a break, as
 // seen by this leader, loses its dynamic metadata. A new leader starts counting afresh, which
 // can only delay a removal, never hasten one.
-import { cmp, op, type EtcdClient } from "../registry/etcd/index.ts";
+import type { EngineWrites } from "../registry/engine-writes.ts";
 import type { Informer } from "../registry/informer.ts";
 import { childName, type KeySpace } from "../registry/keys.ts";
 import type { Logger } from "../log/logger.ts";
@@ -16,7 +16,7 @@ export const ORPHAN_METADATA_AFTER_MS = 24 * 3_600_000;
 const GROUP = 50;
 
 export interface MetadataCollectorDeps {
-  etcd: Pick<EtcdClient, "txn">;
+  writes: Pick<EngineWrites, "deleteMetadata">;
   keys: KeySpace;
   election: Pick<LeaderElection, "fence">;
   log: Logger;
@@ -72,14 +72,7 @@ export class MetadataCollector {
     for (const id of this.absent.keys()) if (!present.has(id)) this.absent.delete(id);
     for (let i = 0; i < due.length; i += GROUP) {
       const group = due.slice(i, i + GROUP);
-      const res = await this.d.etcd.txn({
-        compare: [
-          this.d.election.fence(term),
-          ...group.flatMap((g) => [cmp.createRevision(keys.machine(g.id), "=", 0), cmp.modRevision(keys.metadata(g.id), "=", g.modRevision)]),
-        ],
-        success: group.map((g) => op.del(keys.metadata(g.id))),
-      });
-      if (!res.succeeded) continue;
+      if (!(await this.d.writes.deleteMetadata(this.d.election.fence(term), group))) continue;
       for (const g of group) {
         this.absent.delete(g.id);
         this.d.log.info(`Removed the dynamic metadata of machine ${g.id}: the machine has been gone for ${span(this.afterMs)} or more`);

@@ -1,28 +1,29 @@
 // The engine (design.md §4): informers on units/, machines/, metadata/, schedule/, pending/ and
 // unitfiles/ run on every candidate, so a new leader starts warm. While this daemon leads, every
-// change marks the cluster dirty; a worker coalesces changes, plans the whole state in memory
-// (planSchedule), and writes only the difference, in transactions fenced by the leader epoch.
-// A new leader adopts the schedule it finds: nothing moves because leadership changed.
-import { backoffDelay } from "../registry/etcd/backoff.ts";
-import type { EtcdClient, KeyValue, Op } from "../registry/etcd/index.ts";
+// change kicks a worker that coalesces changes, plans the whole state in memory (planSchedule),
+// and writes only the difference, in transactions fenced by the leader epoch. A new leader
+// adopts the schedule it finds: nothing moves because leadership changed.
+import type { EtcdClient, KeyValue } from "../registry/etcd/index.ts";
+import { EngineWrites } from "../registry/engine-writes.ts";
 import { acceptAll, Informer, recordDecoder, type InformerChange } from "../registry/informer.ts";
 import type { InvalidRecords } from "../registry/invalid-records.ts";
-import { InvalidRecordError, type Decoded } from "../registry/records.ts";
+import type { Decoded } from "../registry/records.ts";
 import { childName, type KeySpace } from "../registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
 import type { Logger } from "../log/logger.ts";
 import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
-import { jitter, sleep, systemClock, type Clock, type TimerHandle } from "./engine-clock.ts";
-import { EvictionGovernor } from "./engine-evictions.ts";
-import {
-  batches, describeAction, evictionsIn, movesIn, opFor, snapshotOf, writeOrder, type EngineCaches,
-} from "./engine-state.ts";
+import { jitter } from "../lib/backoff.ts";
+import { systemClock, type Clock } from "../lib/clock.ts";
+import { Worker } from "../lib/worker.ts";
+import { EvictionGovernor } from "./evictions.ts";
+import { awaitEcho, writePlan } from "./plan-writes.ts";
+import { evictionsIn, snapshotOf, unplacedByType, type EngineCaches } from "./state.ts";
 import { LeaderElection, type ElectionEtcd, type Term } from "./leader.ts";
 import { probeLeases } from "./lease-probe.ts";
 import { collectUnitFiles } from "./unit-file-collector.ts";
 import { MetadataCollector } from "./metadata-collector.ts";
-import { planSchedule } from "./plan.ts";
-import type { EngineAction } from "./types.ts";
+import { planSchedule } from "../scheduler/plan.ts";
+import type { EngineAction } from "../scheduler/types.ts";
 import { errorText } from "../lib/error-text.ts";
 
 export interface EngineConfig {
@@ -67,9 +68,6 @@ export interface EngineDeps {
   election?: LeaderElection;
 }
 
-/** How long a leader waits for its own writes to come back through the watches. */
-const ECHO_TIMEOUT_MS = 5000;
-
 export class Engine {
   readonly election: LeaderElection;
   private readonly keys: KeySpace;
@@ -87,19 +85,18 @@ export class Engine {
   private readonly drains: Informer<DrainRecord>;
   private readonly all: Informer<unknown>[];
   private readonly metadataCollector: MetadataCollector;
+  private readonly writes: EngineWrites;
   private term: Term | undefined;
   /** The term's caches are known to include everything up to the epoch. */
   private ready = false;
-  private dirty = false;
-  private working: Promise<void> | undefined;
-  private kickTimer: TimerHandle | undefined;
-  private wakeTimer: { at: number; handle: TimerHandle } | undefined;
-  private resyncTimer: TimerHandle | undefined;
-  private failures = 0;
-  private retryAfter = 0;
+  /** Plans and writes, a round per burst of changes; due again when evictions or metadata are. */
+  private readonly reconciler: Worker;
+  /** Brings a new term's caches up to its epoch, retrying until they are. */
+  private readonly adopter: Worker;
+  /** The safety net: re-lists now and then, and plans if a watch missed something. */
+  private readonly resyncer: Worker;
   /** When the last plan (snapshot + planSchedule, which hold the event loop) ended, and its length. */
   private lastPlan = { endedAt: 0, ms: 0 };
-  private readonly stopAc = new AbortController();
   private probing: Promise<void> | undefined;
   private started = false;
   private stopped = false;
@@ -111,6 +108,7 @@ export class Engine {
     this.clock = deps.clock ?? systemClock;
     this.random = deps.random ?? Math.random;
     this.metrics = deps.metrics ?? fleetMetrics;
+    this.writes = new EngineWrites(etcd, this.keys);
     this.election = deps.election ?? new LeaderElection({
       etcd, key: this.keys.leader, machineId: deps.machineId, ttlMs: 5 * config.reconcileIntervalMs,
       log: this.log, clock: this.clock, random: this.random,
@@ -128,7 +126,7 @@ export class Engine {
       probe: true,
     }, this.clock, this.log);
     const make = <T>(prefix: string, decode: (kv: KeyValue) => Decoded<T>) =>
-      new Informer<T>({ etcd, prefix, decode, log: this.log, random: this.random, timers: this.clock, invalid: deps.registry.invalid });
+      new Informer<T>({ etcd, prefix, decode, log: this.log, random: this.random, clock: this.clock, invalid: deps.registry.invalid });
     const k = this.keys;
     this.units = make<UnitRecord>(k.units, recordDecoder("units", k));
     this.machines = make<MachineRecord>(k.machines, recordDecoder("machines", k));
@@ -141,7 +139,34 @@ export class Engine {
     this.drains = make<DrainRecord>(k.drains, recordDecoder("drain", k));
     this.all = [this.units, this.machines, this.metadata, this.schedule, this.pending, this.files, this.drains] as Informer<unknown>[];
     this.metadataCollector = new MetadataCollector({
-      etcd, keys: this.keys, election: this.election, log: this.log, afterMs: config.orphanMetadataAfterMs,
+      writes: this.writes, keys: this.keys, election: this.election, log: this.log, afterMs: config.orphanMetadataAfterMs,
+    });
+    const loop = { clock: this.clock, random: this.random };
+    this.reconciler = new Worker({
+      ...loop,
+      retry: { baseMs: 100, capMs: 5000 },
+      coalesceMs: config.coalesceMs ?? 20,
+      // The next plan starts no sooner than one plan's length after the last one ended: in a
+      // burst of changes (submissions, evictions at the rate limit) the engine plans more at a
+      // time and the API, which shares this event loop, keeps at least half of it.
+      notBefore: () => this.lastPlan.endedAt + this.lastPlan.ms,
+      run: () => this.work(),
+      onError: (e, delay) => this.log.warn(`Reconcile failed, retrying in ${delay} ms: ${errorText(e)}`),
+    });
+    this.adopter = new Worker({
+      ...loop,
+      retry: { baseMs: 200, capMs: 5000 },
+      // A new term adopts at once, whatever the last one's back-off.
+      kicksWaitForRetry: false,
+      run: () => this.adopt(),
+      onError: (e, delay) => this.log.warn(`Cannot read the cluster state as the new leader, retrying in ${delay} ms: ${errorText(e)}`),
+    });
+    this.resyncer = new Worker({
+      ...loop,
+      run: async () => {
+        await this.resync();
+        return this.resyncDelay();
+      },
     });
   }
 
@@ -154,7 +179,11 @@ export class Engine {
     for (const inf of this.all) inf.start();
     this.election.onChange((term) => this.onTerm(term));
     this.election.start();
-    this.scheduleResync();
+    this.resyncer.kick(this.resyncDelay());
+  }
+
+  private resyncDelay(): number {
+    return jitter(this.deps.config.reconcileIntervalMs * (this.deps.config.resyncEvery ?? 300), this.random);
   }
 
   /**
@@ -164,14 +193,15 @@ export class Engine {
   async stop(opts: { resign?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.stopAc.abort();
-    this.clearTimer("kick");
-    this.clearTimer("wake");
-    this.clearTimer("resync");
+    // No round starts from here on. An adoption or a resync may wait on the informers, so those
+    // are awaited once the informers are closed.
+    const reconciling = this.reconciler.stop();
+    const others = Promise.all([this.adopter.stop(), this.resyncer.stop()]);
     await this.election.stop({ resign: opts.resign ?? true });
-    await this.working;
+    await reconciling;
     await this.probing;
     await Promise.all(this.all.map((i) => i.close()));
+    await others;
   }
 
   isLeader(): boolean {
@@ -204,73 +234,40 @@ export class Engine {
   private onTerm(term: Term | undefined): void {
     this.term = term;
     this.ready = false;
-    this.clearTimer("wake");
     this.metadataCollector.reset();
     if (!term) return;
     this.metrics.engineLeaderStartTime.set(undefined, this.clock.now() / 1000);
-    void this.adopt(term);
+    this.adopter.resetFailures();
+    this.adopter.kick(0);
   }
 
   /** Brings the caches up to the epoch, then plans once; nothing moves unless it must. */
-  private async adopt(term: Term): Promise<void> {
-    for (let failures = 0; this.term === term; ) {
-      try {
-        await Promise.all(this.all.map((i) => i.synced));
-        // An informer's revision only moves with its own prefix: list again to be sure the
-        // cache holds every change up to the moment this engine won.
-        await Promise.all(this.all.map((i) => (i.revision >= term.epoch ? 0 : i.resync())));
-        break;
-      } catch (e) {
-        const delay = backoffDelay(++failures, { baseMs: 200, capMs: 5000 }, this.random);
-        this.log.warn(`Cannot read the cluster state as the new leader, retrying in ${delay} ms: ${errorText(e)}`);
-        await sleep(this.clock, delay, this.stopAc.signal);
-      }
-    }
-    if (this.term !== term || this.stopped) return;
+  private async adopt(): Promise<undefined> {
+    const term = this.term;
+    if (!term || this.ready || this.stopped) return undefined;
+    await Promise.all(this.all.map((i) => i.synced));
+    // An informer's revision only moves with its own prefix: list again to be sure the cache
+    // holds every change up to the moment this engine won.
+    await Promise.all(this.all.map((i) => (i.revision >= term.epoch ? 0 : i.resync())));
+    if (this.term !== term || this.stopped) return undefined;
     this.log.info(`Adopting the schedule: ${this.schedule.size} entries, ${this.units.size} units, ${this.machines.size} live machines`, { epoch: term.epoch });
     this.ready = true;
     this.kick(0);
+    return undefined;
   }
 
-  private kick(delay = this.deps.config.coalesceMs ?? 20): void {
-    this.dirty = true;
-    if (!this.term || !this.ready || this.stopped || this.working || this.kickTimer !== undefined) return;
-    // After a failure the wake-up timer retries; changes meanwhile wait for it.
-    const now = this.clock.now();
-    if (now < this.retryAfter) return;
-    // The next plan starts no sooner than one plan's length after the last one ended: in a burst
-    // of changes (submissions, evictions at the rate limit) the engine plans more at a time and
-    // the API, which shares this event loop, keeps at least half of it.
-    delay = Math.max(delay, this.lastPlan.endedAt + this.lastPlan.ms - now);
-    this.kickTimer = this.clock.setTimeout(() => {
-      this.kickTimer = undefined;
-      if (this.working) return;
-      this.working = this.work().finally(() => {
-        this.working = undefined;
-        // A change that came in while the last round was running.
-        if (this.dirty) this.kick();
-      });
-    }, delay);
+  /** A plan is wanted (while this engine leads with warm caches): after `delay`, paced, and after any back-off. */
+  private kick(delay?: number): void {
+    if (!this.term || !this.ready || this.stopped) return;
+    this.reconciler.kick(delay);
   }
 
-  /** One reconcile; changes that arrive meanwhile are planned by the next (paced) kick. */
-  private async work(): Promise<void> {
-    if (this.dirty && this.term && this.ready && !this.stopped) {
-      this.dirty = false;
-      const term = this.term;
-      try {
-        await this.reconcile(term);
-        this.failures = 0;
-        this.retryAfter = 0;
-      } catch (e) {
-        const delay = backoffDelay(++this.failures, { baseMs: 100, capMs: 5000 }, this.random);
-        this.log.warn(`Reconcile failed, retrying in ${delay} ms: ${errorText(e)}`);
-        this.dirty = true;
-        this.retryAfter = this.clock.now() + delay;
-        this.wakeAt(this.retryAfter);
-        return;
-      }
-    }
+  /** One reconcile; resolves to when the next is due on its own (evictions, metadata), if ever. */
+  private async work(): Promise<number | undefined> {
+    const term = this.term;
+    if (!term || !this.ready || this.stopped) return undefined;
+    const wakeAt = await this.reconcile(term);
+    return wakeAt === undefined ? undefined : Math.max(0, wakeAt - this.clock.now());
   }
 
   private caches(): EngineCaches {
@@ -281,11 +278,11 @@ export class Engine {
     };
   }
 
-  private async reconcile(term: Term): Promise<void> {
+  private async reconcile(term: Term): Promise<number | undefined> {
     const stopTimer = this.metrics.engineReconcileDuration.startTimer();
     this.metrics.engineReconcileCount.inc();
     try {
-      await this.reconcileRound(term);
+      return await this.reconcileRound(term);
     } finally {
       const seconds = stopTimer();
       if (seconds * 1000 > this.deps.config.reconcileIntervalMs) {
@@ -294,7 +291,8 @@ export class Engine {
     }
   }
 
-  private async reconcileRound(term: Term): Promise<void> {
+  /** One plan and its writes; resolves to when the next plan is due on its own, if ever. */
+  private async reconcileRound(term: Term): Promise<number | undefined> {
     const planStart = this.clock.now();
     const snap = snapshotOf(this.keys, this.caches());
     const budget = this.governor.budget(snap.live, snap.lost, snap.draining.size > 0);
@@ -302,45 +300,24 @@ export class Engine {
     const actions = planSchedule(snap.state, { maxEvictions: budget.maxEvictions, evictionHold: budget.hold });
     const now = this.clock.now();
     this.lastPlan = { endedAt: now, ms: now - planStart };
-    const ops: Op[] = [];
-    const kindOf = new Map<Op, string>();
-    const moves = movesIn(actions, snap);
-    const withNext = new Set<Op>();
-    let removal: { unit: string; op: Op } | undefined;
-    for (const a of writeOrder(actions, moves)) {
-      let o;
-      try {
-        o = opFor(this.keys, a, snap, term.epoch, now, a.kind === "schedule" ? moves.get(a.unit) : undefined);
-      } catch (e) {
-        // Never store what a reader would refuse; the other actions go ahead.
-        if (!(e instanceof InvalidRecordError)) throw e;
-        this.log.error(`Not writing the action "${describeAction(a)}": ${e.message}`);
-        continue;
-      }
-      if (!o) continue;
-      // A move's removal and addition are written in one transaction.
-      if (a.kind === "schedule" && removal?.unit === a.unit && ops.at(-1) === removal.op) withNext.add(removal.op);
-      removal = a.kind === "unschedule" && moves.has(a.unit) ? { unit: a.unit, op: o } : undefined;
-      ops.push(o);
-      kindOf.set(o, a.kind);
-      if (a.kind === "clear-pending") this.log.debug(describeAction(a));
-      else this.log.info(describeAction(a));
-    }
-    if (ops.length > 0) {
-      const echoes = await this.write(term, ops, kindOf, withNext);
-      if (echoes === undefined) return;
-      this.governor.consumed(evictionsIn(actions, snap));
-      await this.echo(echoes);
-    }
+    const echoes = await writePlan({
+      keys: this.keys, writes: this.writes, election: this.election, log: this.log, metrics: this.metrics,
+      maxOpsPerTxn: this.deps.config.maxOpsPerTxn ?? 100, watched: [this.schedule, this.pending] as Informer<unknown>[],
+      leads: () => this.term === term,
+    }, term, actions, snap, now);
+    if (echoes === undefined) return undefined;
+    this.governor.consumed(evictionsIn(actions, snap));
+    await awaitEcho(this.clock, this.log, echoes);
     this.countUnplaced(actions);
     await collectUnitFiles({
-      etcd: this.deps.etcd, keys: this.keys, election: this.election, log: this.log,
+      writes: this.writes, keys: this.keys, election: this.election, log: this.log,
       units: this.units, schedule: this.schedule, files: this.files, leads: () => this.term === term,
     }, term);
-    if (this.term !== term) return;
+    if (this.term !== term) return undefined;
     const metadataDue = await this.metadataCollector.collect(term, { machines: this.machines, metadata: this.metadata }, this.clock.now());
-    if (metadataDue !== undefined) this.wakeAt(metadataDue);
-    if ((snap.lost.size > 0 || snap.draining.size > 0) && budget.recheckAt !== undefined) this.wakeAt(budget.recheckAt);
+    const recheckAt = (snap.lost.size > 0 || snap.draining.size > 0) ? budget.recheckAt : undefined;
+    if (metadataDue === undefined) return recheckAt;
+    return recheckAt === undefined ? metadataDue : Math.min(metadataDue, recheckAt);
   }
 
   /** Asks etcd how long the live machines' leases have left, then plans again. */
@@ -364,86 +341,11 @@ export class Engine {
       });
   }
 
-  /** Once per round: every unit left pending after this round's plan, by why it waits. */
+  /** Once per round: every unit left pending after this round's plan, by the kind of its reason. */
   private countUnplaced(actions: readonly EngineAction[]): void {
-    const reasons = new Map<string, string>();
-    for (const [key, rec] of this.pending.entries()) {
-      const unit = childName(this.keys.pendings, key);
-      if (unit) reasons.set(unit, rec.reason);
+    for (const [type, n] of unplacedByType(this.keys, this.pending.entries(), actions)) {
+      this.metrics.engineReconcileFailureCount.inc({ type }, n);
     }
-    for (const a of actions) {
-      if (a.kind === "pending") reasons.set(a.unit, a.reason);
-      else if (a.kind === "clear-pending") reasons.delete(a.unit);
-    }
-    for (const reason of reasons.values()) {
-      const type = reason.startsWith("waiting to move off lost machine")
-        ? "machine_away"
-        : reason.startsWith("waiting to leave drained machine") ? "machine_drained" : "constraints";
-      this.metrics.engineReconcileFailureCount.inc({ type });
-    }
-  }
-
-  /**
-   * Writes `ops` in fenced transactions; undefined when this engine turned out to be deposed.
-   * Tasks are counted by kind once written, and as failed by kind when their transaction fails.
-   */
-  private async write(term: Term, ops: Op[], kindOf: ReadonlyMap<Op, string>, withNext: ReadonlySet<Op>): Promise<Map<Informer<unknown>, number> | undefined> {
-    // Per informer, the revision of the last batch that changed a key of its prefix: the one its
-    // cache must reach. A delete of a key that was not there changes nothing and sends no event.
-    const echoes = new Map<Informer<unknown>, number>();
-    const watched = [this.schedule, this.pending] as Informer<unknown>[];
-    for (const batch of batches(ops, this.deps.config.maxOpsPerTxn ?? 100, withNext)) {
-      if (this.term !== term) return undefined;
-      let res;
-      try {
-        res = await this.deps.etcd.txn({ compare: [this.election.fence(term)], success: batch });
-      } catch (e) {
-        for (const o of batch) this.metrics.engineTaskFailureCount.inc({ type: kindOf.get(o) ?? "unknown" });
-        throw e;
-      }
-      if (!res.succeeded) {
-        this.election.deposed(term, `etcd refused a write of epoch ${term.epoch}: another engine leads`);
-        return undefined;
-      }
-      batch.forEach((o, i) => {
-        this.metrics.engineTaskCount.inc({ type: kindOf.get(o) ?? "unknown" });
-        const r = res.responses[i];
-        if (o.type === "range" || (r?.type === "delete" && r.deleted === 0)) return;
-        const inf = watched.find((w) => o.key.startsWith(w.prefix));
-        if (inf) echoes.set(inf, res.revision);
-      });
-    }
-    return echoes;
-  }
-
-  /** Waits until the informers our writes touched have seen them, so the next plan does too. */
-  private async echo(echoes: ReadonlyMap<Informer<unknown>, number>): Promise<void> {
-    let timer: TimerHandle | undefined;
-    const timeout = new Promise<boolean>((r) => (timer = this.clock.setTimeout(() => r(true), ECHO_TIMEOUT_MS)));
-    const timedOut = await Promise.race([Promise.all([...echoes].map(([i, rev]) => i.waitForRevision(rev))).then(() => false), timeout]);
-    this.clock.clearTimeout(timer);
-    if (timedOut) this.log.warn(`The engine's own writes did not come back through its watches within ${ECHO_TIMEOUT_MS} ms; planning on`);
-  }
-
-  private wakeAt(at: number): void {
-    if (this.wakeTimer && this.wakeTimer.at <= at) return;
-    this.clearTimer("wake");
-    const handle = this.clock.setTimeout(() => {
-      this.wakeTimer = undefined;
-      this.kick(0);
-    }, Math.max(0, at - this.clock.now()));
-    this.wakeTimer = { at, handle };
-  }
-
-  /** The safety net: re-list everything now and then, and plan if a watch missed something. */
-  private scheduleResync(): void {
-    const every = this.deps.config.reconcileIntervalMs * (this.deps.config.resyncEvery ?? 300);
-    this.resyncTimer = this.clock.setTimeout(() => {
-      this.resyncTimer = undefined;
-      void this.resync().finally(() => {
-        if (!this.stopped) this.scheduleResync();
-      });
-    }, jitter(every, this.random));
   }
 
   private async resync(): Promise<void> {
@@ -457,14 +359,4 @@ export class Engine {
       this.log.warn(`Resync failed: ${errorText(e)}`);
     }
   }
-
-  private clearTimer(which: "kick" | "wake" | "resync"): void {
-    if (which === "kick" && this.kickTimer !== undefined) this.clock.clearTimeout(this.kickTimer);
-    if (which === "kick") this.kickTimer = undefined;
-    if (which === "wake" && this.wakeTimer) this.clock.clearTimeout(this.wakeTimer.handle);
-    if (which === "wake") this.wakeTimer = undefined;
-    if (which === "resync" && this.resyncTimer !== undefined) this.clock.clearTimeout(this.resyncTimer);
-    if (which === "resync") this.resyncTimer = undefined;
-  }
 }
-

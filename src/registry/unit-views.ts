@@ -1,7 +1,23 @@
-// A unit's `currentState` and `machineID` as the API reports them, derived from our keyspace
-// (design.md §3) the way the original derived them from its own (fleet-reference.md §5.2).
-import type { ScheduleEntry } from "../registry/models.ts";
+// A unit as the transports (the API and fleet ctl's etcd driver) read and write it through the
+// records: the record stored for a described unit, and the `currentState` and `machineID`
+// derived from its schedule entries and published states (design.md §3; the original derived
+// them from its own keyspace, fleet-reference.md §5.2). Pure: both drivers answer alike because
+// both call these.
+import type { DescribedUnit } from "../unit/describe-unit.ts";
 import type { DesiredState } from "../unit/types.ts";
+import type { ScheduleEntry, UnitRecord } from "./models.ts";
+
+/** The record stored under `<p>/units/<name>` for a described unit. */
+export function unitRecord(unit: DescribedUnit, desiredState: DesiredState): UnitRecord {
+  return {
+    name: unit.name,
+    hash: unit.hash,
+    desiredState,
+    global: unit.global,
+    requirements: unit.requirements,
+    description: unit.description,
+  };
+}
 
 export interface UnitStatus {
   /** Absent for global units: they have no single current state (quirk Q21). */
@@ -32,4 +48,15 @@ export function deriveUnitStatus(
   const entry = schedule.get(machineID) as ScheduleEntry;
   if (!publishedBy.has(machineID)) return { currentState: "inactive", machineID };
   return { currentState: entry.desiredState === "launched" ? "launched" : "loaded", machineID };
+}
+
+/** The machines that published a state, by unit name: deriveUnitStatus's `publishedBy` for each unit. */
+export function publishersByUnit(states: readonly { name: string; machineId: string }[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const s of states) {
+    let set = out.get(s.name);
+    if (!set) out.set(s.name, (set = new Set()));
+    set.add(s.machineId);
+  }
+  return out;
 }

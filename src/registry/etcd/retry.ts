@@ -1,19 +1,5 @@
-// Exponential back-off with jitter, and which failures may be retried.
+// Which failed etcd calls may be retried (the back-off between them is src/lib/backoff.ts).
 import type { EtcdErrorKind } from "./errors.ts";
-
-export interface Backoff {
-  baseMs: number;
-  capMs: number;
-}
-
-/**
- * Delay before retry number `n` (1-based): base * 2^(n-1), capped, then scaled by a random
- * factor in [0.5, 1) so that clients that failed together do not retry together.
- */
-export function backoffDelay(n: number, b: Backoff, random: () => number = Math.random): number {
-  const exp = Math.min(b.capMs, b.baseMs * 2 ** Math.max(0, n - 1));
-  return Math.round(exp * (0.5 + random() / 2));
-}
 
 /** How far a failed attempt got: never sent, possibly applied, or answered by etcd. */
 export type Reach = "not-sent" | "maybe" | "answered";

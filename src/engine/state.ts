@@ -1,12 +1,12 @@
 // From the engine's informer caches to the planner's plain input, and from the planner's actions
-// to etcd operations. Pure: no I/O, no clock (the caller passes `now`).
-import { op } from "../registry/etcd/index.ts";
-import type { Op } from "../registry/etcd/index.ts";
+// to the registry's writes. Pure: no I/O, no clock.
+import type { EngineWrite } from "../registry/engine-writes.ts";
 import { childName, childPair, type KeySpace } from "../registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
-import { encodeRecord, pendingKeyUnit, scheduleKeyParts, type RecordFailure } from "../registry/records.ts";
+import { pendingKeyUnit, scheduleKeyParts, type RecordFailure } from "../registry/records.ts";
 import { mergeMetadata } from "../registry/registry.ts";
-import type { ClusterState, EngineAction, Placement, PlacementMachine, PlacementUnit } from "./types.ts";
+import type { PendingKind } from "../scheduler/reasons.ts";
+import type { ClusterState, EngineAction, Placement, PlacementMachine, PlacementUnit, StoredPendingData } from "../scheduler/types.ts";
 
 /** What the engine's informers hold, keyed by full etcd key. */
 export interface EngineCaches {
@@ -69,22 +69,31 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
   const draining = new Set<string>();
   const unreadable = new Map<string, string>();
   for (const [k, f] of c.invalidSchedule ?? []) if (scheduleKeyParts(keys, k)) unreadable.set(k, f.reason);
-  const entries: [string, Partial<ScheduleEntry>][] = [...c.schedule].filter(([k]) => !unreadable.has(k));
-  for (const k of unreadable.keys()) entries.push([k, {}]);
+  const entries = new Map<string, ScheduleEntry | undefined>(c.schedule);
+  for (const k of unreadable.keys()) if (!entries.has(k)) entries.set(k, undefined);
   for (const [k, e] of entries) {
     const pair = childPair(keys.schedules, k);
     if (!pair) continue;
     const [machine, unit] = pair;
     const why = unreadable.get(k);
-    schedule.push(why === undefined ? { unit, machine, hash: e.hash, desiredState: e.desiredState } : { unit, machine, unreadable: why });
+    const p: Placement = e === undefined ? { unit, machine } : { unit, machine, hash: e.hash, desiredState: e.desiredState };
+    if (why !== undefined) {
+      p.unreadable = why;
+      // The informer kept the key's last good value: the agent there runs the unit on it.
+      if (e !== undefined) p.lastGood = true;
+    }
+    schedule.push(p);
     const u = units.get(unit);
     if (!live.has(machine) && u && !u.global && u.desiredState !== "inactive") lost.add(machine);
     if (drained.has(machine) && live.has(machine) && u && !u.global && u.desiredState !== "inactive") draining.add(machine);
   }
   const pending = new Map<string, string>();
+  const pendingData = new Map<string, StoredPendingData>();
   for (const [k, p] of c.pending) {
     const name = childName(keys.pendings, k);
-    if (name !== undefined) pending.set(name, p.reason);
+    if (name === undefined) continue;
+    pending.set(name, p.reason);
+    pendingData.set(name, { kind: p.kind, machine: p.machine });
   }
   // No real reason is empty: the planner rewrites or clears each of these.
   for (const [k] of c.invalidPending ?? []) {
@@ -92,7 +101,7 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
     if (name !== undefined) pending.set(name, "");
   }
   const placementUnits: PlacementUnit[] = [...units.values()];
-  return { state: { machines, units: placementUnits, schedule, pending }, live, lost, draining, units };
+  return { state: { machines, units: placementUnits, schedule, pending, pendingData }, live, lost, draining, units };
 }
 
 /**
@@ -104,7 +113,7 @@ export function evictionsIn(actions: readonly EngineAction[], snap: EngineSnapsh
   const off = new Map<string, Set<string>>();
   for (const a of actions) {
     if (a.kind !== "unschedule") continue;
-    if (snap.live.has(a.machine) && !(snap.draining.has(a.machine) && a.reason.endsWith(" is drained"))) continue;
+    if (snap.live.has(a.machine) && !(snap.draining.has(a.machine) && a.why?.kind === "drained")) continue;
     const u = snap.units.get(a.unit);
     if (!u || u.global || u.desiredState === "inactive") continue;
     let set = off.get(a.machine);
@@ -119,6 +128,38 @@ export function evictionsIn(actions: readonly EngineAction[], snap: EngineSnapsh
     }
   }
   return n;
+}
+
+/** The metric's `type` label for a unit left pending, by the kind of its reason. */
+const UNPLACED_TYPE: Record<PendingKind, string> = {
+  "no-fit": "constraints",
+  "awaiting-return": "constraints",
+  "eviction-held": "machine_away",
+  "drain-held": "machine_drained",
+  "drain-blocked": "machine_drained",
+};
+
+/**
+ * Every unit left pending after a plan (the stored records, as the plan's actions change them),
+ * counted by the `type` label of its reason's kind.
+ */
+export function unplacedByType(keys: KeySpace, pending: Iterable<[string, PendingRecord]>, actions: readonly EngineAction[]): Map<string, number> {
+  const kinds = new Map<string, PendingKind | undefined>();
+  for (const [k, rec] of pending) {
+    const unit = childName(keys.pendings, k);
+    if (unit !== undefined) kinds.set(unit, rec.kind);
+  }
+  for (const a of actions) {
+    if (a.kind === "pending") kinds.set(a.unit, a.why?.kind);
+    else if (a.kind === "clear-pending") kinds.delete(a.unit);
+  }
+  const out = new Map<string, number>();
+  for (const kind of kinds.values()) {
+    // Without a kind (a record written before it was stored, which this plan rewrites): constraints.
+    const type = kind === undefined ? "constraints" : UNPLACED_TYPE[kind];
+    out.set(type, (out.get(type) ?? 0) + 1);
+  }
+  return out;
 }
 
 /** A unit a plan takes off one machine and places on another: where from, and why it left. */
@@ -163,58 +204,32 @@ export function writeOrder(actions: readonly EngineAction[], moves: ReadonlyMap<
 }
 
 /**
- * The etcd operation for one action, or undefined when there is nothing to write (a unit that
- * vanished between snapshot and write is left to the next plan). A new entry records why the
- * unit goes there, and `move` where it came from.
+ * What to write for one action, or undefined when there is nothing to write (a unit that
+ * vanished, or was stopped, between snapshot and write is left to the next plan). A new entry
+ * records why the unit goes there, and `move` where it came from.
  */
-export function opFor(keys: KeySpace, a: EngineAction, snap: EngineSnapshot, epoch: number, now: number, move?: Move): Op | undefined {
+export function writeFor(a: EngineAction, snap: EngineSnapshot, move?: Move): EngineWrite | undefined {
   switch (a.kind) {
     case "schedule":
     case "update": {
       const u = snap.units.get(a.unit);
       if (!u || u.desiredState === "inactive") return undefined;
-      const entry: ScheduleEntry = { hash: u.hash, desiredState: u.desiredState, epoch: String(epoch) };
-      if (a.kind === "schedule") entry.reason = a.reason;
-      if (a.kind === "schedule" && move) entry.moved = { from: move.from, reason: move.reason };
-      const key = keys.schedule(a.machine, a.unit);
-      return op.put(key, encodeRecord("schedule", keys, key, entry));
+      const w: EngineWrite = { kind: "schedule", machine: a.machine, unit: a.unit, hash: u.hash, desiredState: u.desiredState };
+      if (a.kind === "schedule") w.reason = a.reason;
+      if (a.kind === "schedule" && move) w.moved = { from: move.from, reason: move.reason };
+      return w;
     }
     case "unschedule":
-      return op.del(keys.schedule(a.machine, a.unit));
+      return { kind: "unschedule", machine: a.machine, unit: a.unit };
     case "pending": {
-      const rec: PendingRecord = { reason: a.reason, since: new Date(now).toISOString() };
-      const key = keys.pending(a.unit);
-      return op.put(key, encodeRecord("pending", keys, key, rec));
+      const w: EngineWrite = { kind: "pending", unit: a.unit, reason: a.reason };
+      if (a.why !== undefined) w.pendingKind = a.why.kind;
+      if (a.why !== undefined && "machine" in a.why) w.machine = a.why.machine;
+      return w;
     }
     case "clear-pending":
-      return op.del(keys.pending(a.unit));
+      return { kind: "clear-pending", unit: a.unit };
   }
-}
-
-/**
- * Ops split into transactions of at most `max`, one op per key (the last one wins). An op in
- * `withNext` goes in the same transaction as the op after it (a move's two halves).
- */
-export function batches(ops: readonly Op[], max: number, withNext: ReadonlySet<Op> = new Set()): Op[][] {
-  const byKey = new Map<string, Op>();
-  for (const o of ops) {
-    byKey.delete(o.key);
-    byKey.set(o.key, o);
-  }
-  const all = [...byKey.values()];
-  const out: Op[][] = [];
-  let batch: Op[] = [];
-  for (let i = 0; i < all.length; i++) {
-    const size = withNext.has(all[i]!) && i + 1 < all.length && max >= 2 ? 2 : 1;
-    if (batch.length + size > max) {
-      out.push(batch);
-      batch = [];
-    }
-    batch.push(...all.slice(i, i + size));
-    i += size - 1;
-  }
-  if (batch.length > 0) out.push(batch);
-  return out;
 }
 
 /**

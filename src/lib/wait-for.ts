@@ -1,5 +1,6 @@
-// Deadline-bound polling: the one way tests and the sandbox wait for a condition.
-import { errorText } from "../lib/error-text.ts";
+// Deadline-bound polling: the one way the sandbox, the tests and the benchmarks wait for a
+// condition (fleet ctl's waits poll the API on their own terms, cli/wait.ts).
+import { errorText } from "./error-text.ts";
 
 export interface WaitOptions {
   /** Give up after this long. */

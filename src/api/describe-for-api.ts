@@ -1,9 +1,9 @@
-// From the options of a PUT body to the record and canonical text stored in etcd, with the
-// validation of `api.ValidateOptions` turned into 400s carrying the original's messages.
-import type { UnitRecord } from "../registry/models.ts";
+// From the options of a PUT body to the canonical unit (its record is registry/unit-views.ts's
+// unitRecord), with the validation of `api.ValidateOptions` turned into 400s carrying the
+// original's messages.
 import { describeUnitOptions, type DescribedUnit } from "../unit/describe-unit.ts";
 import { RequirementsError } from "../unit/requirements.ts";
-import type { DesiredState, UnitOption } from "../unit/types.ts";
+import type { UnitOption } from "../unit/types.ts";
 import { UnitFileError } from "../unit/unit-file.ts";
 import { UnitNameError } from "../unit/unit-name.ts";
 import { ApiError } from "./errors.ts";
@@ -17,15 +17,4 @@ export function describeForApi(name: string, options: readonly UnitOption[]): De
     if (err instanceof RequirementsError) throw new ApiError(400, err.message);
     throw err;
   }
-}
-
-export function unitRecord(unit: DescribedUnit, desiredState: DesiredState): UnitRecord {
-  return {
-    name: unit.name,
-    hash: unit.hash,
-    desiredState,
-    global: unit.global,
-    requirements: unit.requirements,
-    description: unit.description,
-  };
 }

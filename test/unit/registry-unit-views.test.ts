@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { deriveUnitStatus } from "../../src/api/current-state.ts";
+import { deriveUnitStatus, publishersByUnit, unitRecord } from "../../src/registry/unit-views.ts";
 import type { ScheduleEntry } from "../../src/registry/models.ts";
+import { describeUnit } from "../../src/unit/describe-unit.ts";
 
 const entry = (desiredState: ScheduleEntry["desiredState"]): ScheduleEntry => ({ hash: "h", desiredState, epoch: "1" });
 const sched = (...pairs: [string, ScheduleEntry][]) => new Map(pairs);
@@ -31,5 +32,26 @@ describe("deriveUnitStatus", () => {
   test("global units have neither (Q21)", () => {
     expect(deriveUnitStatus(true, sched(["m1", entry("launched")]), new Set(["m1"]))).toEqual({});
     expect(deriveUnitStatus(true, undefined, new Set())).toEqual({});
+  });
+});
+
+describe("publishersByUnit", () => {
+  test("the machines that published a state, by unit, each machine once", () => {
+    const states = [
+      { name: "a.service", machineId: "m2" }, { name: "b.service", machineId: "m1" },
+      { name: "a.service", machineId: "m1" }, { name: "a.service", machineId: "m2" },
+    ];
+    expect(publishersByUnit(states)).toEqual(new Map([["a.service", new Set(["m1", "m2"])], ["b.service", new Set(["m1"])]]));
+    expect(publishersByUnit([])).toEqual(new Map());
+  });
+});
+
+describe("unitRecord", () => {
+  test("the stored record keeps the described unit's hash, globality, requirements and description", () => {
+    const unit = describeUnit("web.service", "[Unit]\nDescription=Web\n[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\nMachineMetadata=disk=ssd\n");
+    expect(unitRecord(unit, "loaded")).toEqual({
+      name: "web.service", hash: unit.hash, desiredState: "loaded", global: true, requirements: unit.requirements, description: "Web",
+    });
+    expect(unit.requirements.machineMetadata).toEqual({ disk: ["ssd"] });
   });
 });

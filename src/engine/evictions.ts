@@ -16,8 +16,7 @@
 //    a drain is one more source of restarts elsewhere, and the bucket bounds them all.
 // Decisions are logged; the planner gets `maxEvictions` and the hold text for pending reasons.
 import type { Logger } from "../log/logger.ts";
-import { partitionSuspected } from "./plan.ts";
-import type { Clock } from "./engine-clock.ts";
+import type { Clock } from "../lib/clock.ts";
 
 export interface EvictionPolicy {
   perSecond: number;
@@ -191,4 +190,14 @@ export class EvictionGovernor {
 
 function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+/**
+ * The partition guard's test: more than half of the machines vanished at once looks like a
+ * partition, not failures, so the engine pauses evictions (`maxEvictions: 0`). The governor owns
+ * the time window; this is only the arithmetic.
+ */
+export function partitionSuspected(previousLiveCount: number, currentLiveCount: number): boolean {
+  const lost = previousLiveCount - currentLiveCount;
+  return lost > 0 && lost * 2 > previousLiveCount;
 }

@@ -1,17 +1,16 @@
 // The leader's collector of unit files no unit or schedule entry refers to (design.md §4). Unit
 // files are content-addressed and shared, so a file looks unused to the engine for a moment
 // whenever a unit with the same text is being created: two guards keep that file.
-import { cmp, op } from "../registry/etcd/index.ts";
-import type { EtcdClient } from "../registry/etcd/index.ts";
+import type { EngineWrites } from "../registry/engine-writes.ts";
 import type { Informer } from "../registry/informer.ts";
 import type { KeySpace } from "../registry/keys.ts";
 import type { ScheduleEntry, UnitRecord } from "../registry/models.ts";
 import type { Logger } from "../log/logger.ts";
-import { unreferencedFiles } from "./engine-state.ts";
+import { unreferencedFiles } from "./state.ts";
 import type { LeaderElection, Term } from "./leader.ts";
 
 export interface CollectorDeps {
-  etcd: Pick<EtcdClient, "txn">;
+  writes: Pick<EngineWrites, "deleteUnitFiles">;
   keys: KeySpace;
   election: Pick<LeaderElection, "fence" | "holds" | "deposed">;
   log: Logger;
@@ -40,13 +39,7 @@ export async function collectUnitFiles(d: CollectorDeps, term: Term): Promise<vo
     log.debug(`Not collecting unit files ${unused.filter((h) => !hashes.includes(h)).join(", ")} yet: written after the units this engine has seen`);
   }
   if (hashes.length === 0) return;
-  const attempt = async (group: string[]): Promise<boolean> => {
-    const res = await d.etcd.txn({
-      compare: [d.election.fence(term), ...group.map((h) => cmp.modRevision(keys.unitFile(h), "<", seen + 1))],
-      success: group.map((h) => op.del(keys.unitFile(h))),
-    });
-    return res.succeeded;
-  };
+  const attempt = (group: string[]): Promise<boolean> => d.writes.deleteUnitFiles(d.election.fence(term), group, seen);
   for (let i = 0; i < hashes.length; i += GROUP) {
     if (!d.leads()) return;
     const group = hashes.slice(i, i + GROUP);

@@ -6,8 +6,12 @@ import type { Registry } from "../registry/registry.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
 import { EXPOSITION_CONTENT_TYPE } from "../metrics/metrics.ts";
+import { EventHub } from "../events/hub.ts";
+import { indexedRead } from "./blocking.ts";
 import { DISCOVERY_JSON } from "./discovery.ts";
 import { ApiError, errorResponse, toErrorResponse } from "./errors.ts";
+import { eventStreamMetrics } from "./event-metrics.ts";
+import { streamEvents, type EventsContext } from "./events.ts";
 import { JSON_CONTENT_TYPE } from "./json.ts";
 import { ListingSnapshots } from "./listing-snapshots.ts";
 import { drainMachine, listMachines, patchMachines, undrainMachine } from "./machines.ts";
@@ -29,6 +33,13 @@ export interface ApiDeps {
   /** Where requests are counted and /metrics comes from; the daemon's by default. */
   metrics?: FleetMetrics;
   log?: Logger;
+  /**
+   * The daemon's event hub, behind GET /events and blocking reads; one over the registry's etcd
+   * by default. Its owner closes it.
+   */
+  events?: EventHub;
+  /** How often a quiet event stream gets a heartbeat (default 15 s). */
+  heartbeatMs?: number;
 }
 
 export type ApiHandler = (req: Request) => Promise<Response>;
@@ -55,6 +66,10 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     snapshots,
   };
   const server = `fleetd/${deps.version}`;
+  const hub = deps.events ?? new EventHub({ etcd: deps.registry.etcd, keys: deps.registry.keys, log, invalid: deps.registry.invalid });
+  const events: EventsContext = { hub, metrics: eventStreamMetrics(metrics.registry), heartbeatMs: deps.heartbeatMs };
+  const indexed = (req: Request, url: URL, r: Parameters<typeof indexedRead>[3], read: () => Promise<Response>) =>
+    indexedRead(hub, deps.registry.keys, req, r, url.searchParams, read);
 
   const route = async (req: Request, url: URL, r: Route): Promise<Response> => {
     const m = req.method;
@@ -71,7 +86,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         if (m !== "GET") throw new ApiError(400, "only HTTP GET supported against this resource");
         return new Response(DISCOVERY_JSON, { headers: { "Content-Type": JSON_CONTENT_TYPE } });
       case "machines":
-        if (m === "GET") return listMachines(deps.registry, deps.tokenLimit, url.searchParams, snapshots);
+        if (m === "GET") return indexed(req, url, r, () => listMachines(deps.registry, deps.tokenLimit, url.searchParams, snapshots));
         if (m === "PATCH") return patchMachines(deps.registry, await readRequestBody(req, maxRequestBytes));
         throw new ApiError(405, "only GET and PATCH supported against this resource");
       case "drain":
@@ -80,18 +95,21 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         throw new ApiError(405, "only PUT and DELETE supported against this resource");
       case "units":
         if (m !== "GET") throw new ApiError(405, ONLY_GET);
-        return listUnits(units, url.searchParams);
+        return indexed(req, url, r, () => listUnits(units, url.searchParams));
       case "unit":
-        if (m === "GET") return getUnit(units, r.name);
+        if (m === "GET") return indexed(req, url, r, () => getUnit(units, r.name));
         if (m === "PUT") return putUnit(units, r.name, req);
         if (m === "DELETE") return deleteUnit(units, r.name);
         throw new ApiError(405, "only GET, PUT and DELETE supported against this resource");
       case "states":
         if (m !== "GET") throw new ApiError(405, ONLY_GET);
-        return listStates(deps.registry, deps.tokenLimit, url.searchParams, snapshots);
+        return indexed(req, url, r, () => listStates(deps.registry, deps.tokenLimit, url.searchParams, snapshots));
       case "state":
         if (m !== "GET") throw new ApiError(405, ONLY_GET);
-        return getState(deps.registry, r.name);
+        return indexed(req, url, r, () => getState(deps.registry, r.name));
+      case "events":
+        if (m !== "GET") throw new ApiError(405, ONLY_GET);
+        return streamEvents(events, req, url.searchParams);
     }
   };
 

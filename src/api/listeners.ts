@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import type { Server, SocketListener, TLSOptions } from "bun";
 import type { ListenAddress } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
+import { withConnection } from "./connection.ts";
 import type { ApiHandler } from "./handler.ts";
 import { guardTcpHandler, judgeTcpListener, type TcpSecurity } from "./listener-policy.ts";
 import { isLoopbackHost } from "../lib/loopback.ts";
@@ -42,6 +43,17 @@ export { UNAUTHORIZED_MESSAGE, withBearerTokens } from "./listener-policy.ts";
  * handler runs; the handler enforces api_max_request_bytes with fleet's error body instead.
  */
 const NO_BUN_BODY_LIMIT = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Bun closes a connection idle for 10 s, and a route that answers slowly (a blocking read, the
+ * event stream) lifts that per request (connection.ts); but Bun 1.4 ignores the per-request
+ * timeout on unix sockets, so servers on them (our own socket, and systemd's sockets proxied to
+ * them) allow the most Bun allows. Blocking reads end sooner (blocking.ts MAX_WAIT_MS) and
+ * event streams send heartbeats.
+ */
+export const UNIX_IDLE_TIMEOUT_S = 255;
+/** bun-types offer idleTimeout for TCP servers only; Bun applies it on unix sockets too. */
+const UNIX_IDLE: object = { idleTimeout: UNIX_IDLE_TIMEOUT_S };
 
 export async function serveApi(handler: ApiHandler, opts: ServeApiOptions): Promise<ApiListeners> {
   const { log } = opts;
@@ -79,7 +91,7 @@ export async function serveApi(handler: ApiHandler, opts: ServeApiOptions): Prom
         const plain = sock.kind === "unix";
         const upstream = join(dir, `fd${fd}.sock`);
         const fetch = plain ? handler : tcpHandler(sock.address, sock.host);
-        servers.push(Bun.serve({ unix: upstream, fetch, maxRequestBodySize: NO_BUN_BODY_LIMIT }));
+        servers.push(Bun.serve({ unix: upstream, fetch: withConnection(fetch), maxRequestBodySize: NO_BUN_BODY_LIMIT, ...UNIX_IDLE }));
         proxies.push(proxyInheritedFd(fd, upstream, plain ? undefined : tls, (err) => log.debug(`API connection on ${sock.address}: ${err.message}`)));
         addresses.push(sock.address);
       }
@@ -128,7 +140,7 @@ function loadTls(files: { cert: string; key: string; ca?: string }): TLSOptions 
 
 function listenTcp(a: Extract<ListenAddress, { kind: "tcp" }>, fetch: ApiHandler, tls: TLSOptions | undefined): Server<undefined> {
   try {
-    return Bun.serve({ hostname: a.host, port: a.port, fetch, tls, maxRequestBodySize: NO_BUN_BODY_LIMIT });
+    return Bun.serve({ hostname: a.host, port: a.port, fetch: withConnection(fetch), tls, maxRequestBodySize: NO_BUN_BODY_LIMIT });
   } catch (err) {
     throw new Error(`Cannot listen on tcp://${a.host}:${a.port}: ${(err as Error).message}`);
   }
@@ -154,7 +166,7 @@ async function listenUnix(path: string, fetch: ApiHandler): Promise<Server<undef
   mkdirSync(dirname(path), { recursive: true });
   let server: Server<undefined>;
   try {
-    server = Bun.serve({ unix: path, fetch, maxRequestBodySize: NO_BUN_BODY_LIMIT });
+    server = Bun.serve({ unix: path, fetch: withConnection(fetch), maxRequestBodySize: NO_BUN_BODY_LIMIT, ...UNIX_IDLE });
   } catch (err) {
     throw new Error(`Cannot listen on ${where}: ${(err as Error).message}`);
   }

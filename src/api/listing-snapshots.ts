@@ -1,4 +1,5 @@
 // The listings behind paginated responses (units, states, machines).
+import { readIndex } from "./blocking.ts";
 
 /**
  * Page 1 of a listing always reads fresh; later pages reuse the snapshot taken for the most
@@ -7,7 +8,7 @@
  * for every page: quadratic at 10,000 units), and a client sees one consistent listing.
  */
 export class ListingSnapshots {
-  readonly #entries = new Map<string, { at: number; value: Promise<unknown> }>();
+  readonly #entries = new Map<string, { at: number; value: Promise<unknown>; index?: number }>();
 
   constructor(
     private readonly maxAgeMs = 30_000,
@@ -17,10 +18,15 @@ export class ListingSnapshots {
   get<T>(key: string, page: number, load: () => Promise<T>): Promise<T> {
     const at = this.now();
     const hit = this.#entries.get(key);
-    if (page > 1 && hit && at - hit.at <= this.maxAgeMs) return hit.value as Promise<T>;
+    // The revision a page reflects is that of its snapshot (X-Fleet-Index, blocking.ts).
+    const read = readIndex.getStore();
+    if (page > 1 && hit && at - hit.at <= this.maxAgeMs) {
+      if (read && hit.index !== undefined) read.index = hit.index;
+      return hit.value as Promise<T>;
+    }
     for (const [k, e] of this.#entries) if (at - e.at > this.maxAgeMs) this.#entries.delete(k);
     const value = load();
-    this.#entries.set(key, { at, value });
+    this.#entries.set(key, { at, value, index: read?.index });
     // A failed read is not kept: the next request tries again.
     value.catch(() => {
       if (this.#entries.get(key)?.value === value) this.#entries.delete(key);

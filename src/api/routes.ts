@@ -15,6 +15,8 @@ export type Route =
   | { kind: "unit"; name: string }
   | { kind: "states" }
   | { kind: "state"; name: string }
+  /** Extension: the event stream (Server-Sent Events). */
+  | { kind: "events" }
   | { kind: "metrics" }
   | { kind: "notFound" };
 
@@ -66,6 +68,7 @@ export function matchRoute(path: string): Route {
     if (rest === "machines") return { kind: "machines" };
     if (rest === "units") return { kind: "units" };
     if (rest === "state") return { kind: "states" };
+    if (rest === "events") return { kind: "events" };
     const drain = /^machines\/([^/]+)\/drain$/.exec(rest);
     if (drain !== null) return { kind: "drain", machineId: drain[1]! };
     const item = itemOf(rest, "units/") ?? itemOf(rest, "state/");

@@ -24,6 +24,7 @@ import { InvalidRecords, invalidRecords } from "../registry/invalid-records.ts";
 import { planReload, type ReloadPlan } from "./reload-plan.ts";
 import { sdNotify } from "./sd-notify.ts";
 import { errorText } from "../lib/error-text.ts";
+import { EventHub } from "../events/hub.ts";
 
 export interface DaemonOptions {
   config: Config;
@@ -60,6 +61,8 @@ export class Daemon {
   private notifiedReady = false;
   private saidEngineDisabled = false;
   private listeners: ApiListeners | undefined;
+  /** Behind the API's event stream and blocking reads; it watches etcd only while they are used. */
+  private events: EventHub | undefined;
   private presenceNow: Presence;
   private detachPresence: (() => void) | undefined;
   private configNow: Config;
@@ -129,8 +132,10 @@ export class Daemon {
     const daemon = new Daemon(opts, machine, etcd, registry, units, agent);
 
     try {
+      daemon.events = new EventHub({ etcd, keys: registry.keys, log: log.child("events"), invalid });
       const handler = createApiHandler({
         registry, tokenLimit: config.tokenLimit, maxRequestBytes: config.apiMaxRequestBytes, version, isReady: () => daemon.ready, log: log.child("api"), metrics: daemon.metrics,
+        events: daemon.events,
       });
       const tls = config.apiTlsCert && config.apiTlsKey ? { cert: config.apiTlsCert, key: config.apiTlsKey, ca: config.apiTlsCa } : undefined;
       daemon.listeners = await serveApi(handler, {
@@ -138,6 +143,7 @@ export class Daemon {
       });
       await agent.start();
     } catch (e) {
+      daemon.events?.close();
       await daemon.listeners?.close();
       await units.close();
       etcd.close();
@@ -307,6 +313,8 @@ export class Daemon {
     } else {
       await step("stop presence", () => this.presenceNow.stop());
     }
+    // Event streams end first, each with a last line saying why, so clients know to reconnect.
+    this.events?.close();
     await step("close the API listeners", async () => this.listeners?.close());
     this.listeners = undefined;
     await step("close the D-Bus connection", () => this.units.close());

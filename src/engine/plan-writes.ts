@@ -1,6 +1,7 @@
 // The leader's plan, written: each action logged with its reason, checked and encoded by the
-// registry, and written in transactions fenced by the term's epoch; then the wait until the
-// engine's own watches have seen the writes, so the next plan starts from them.
+// registry, and written in transactions fenced by the term's epoch (a move's removal and new
+// entry side by side, in one); then the wait until the engine's own watches have seen the
+// writes, so the next plan starts from them.
 import type { Clock, TimerHandle } from "../lib/clock.ts";
 import type { Logger } from "../log/logger.ts";
 import type { FleetMetrics } from "../metrics/fleet.ts";
@@ -10,7 +11,7 @@ import type { KeySpace } from "../registry/keys.ts";
 import { InvalidRecordError } from "../registry/records.ts";
 import type { EngineAction } from "../scheduler/types.ts";
 import type { LeaderElection, Term } from "./leader.ts";
-import { describeAction, writeFor, type EngineSnapshot } from "./state.ts";
+import { describeAction, movesIn, writeFor, writeOrder, type EngineSnapshot } from "./state.ts";
 
 /** How long a leader waits for its own writes to come back through the watches. */
 const ECHO_TIMEOUT_MS = 5000;
@@ -39,8 +40,11 @@ export async function writePlan(
 ): Promise<Map<Informer<unknown>, number> | undefined> {
   const writes: PreparedWrite[] = [];
   const kindOf = new Map<PreparedWrite, string>();
-  for (const a of actions) {
-    const w = writeFor(a, snap);
+  const moves = movesIn(actions, snap);
+  const withNext = new Set<PreparedWrite>();
+  let removal: { unit: string; write: PreparedWrite } | undefined;
+  for (const a of writeOrder(actions, moves)) {
+    const w = writeFor(a, snap, a.kind === "schedule" ? moves.get(a.unit) : undefined);
     if (!w) continue;
     let prepared;
     try {
@@ -51,13 +55,16 @@ export async function writePlan(
       d.log.error(`Not writing the action "${describeAction(a)}": ${e.message}`);
       continue;
     }
+    // A move's removal and addition are written in one transaction.
+    if (a.kind === "schedule" && removal?.unit === a.unit && writes.at(-1) === removal.write) withNext.add(removal.write);
+    removal = a.kind === "unschedule" && moves.has(a.unit) ? { unit: a.unit, write: prepared } : undefined;
     writes.push(prepared);
     kindOf.set(prepared, a.kind);
     if (a.kind === "clear-pending") d.log.debug(describeAction(a));
     else d.log.info(describeAction(a));
   }
   const echoes = new Map<Informer<unknown>, number>();
-  for (const batch of batches(writes, d.maxOpsPerTxn)) {
+  for (const batch of batches(writes, d.maxOpsPerTxn, withNext)) {
     if (!d.leads()) return undefined;
     let res;
     try {

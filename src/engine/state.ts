@@ -162,17 +162,62 @@ export function unplacedByType(keys: KeySpace, pending: Iterable<[string, Pendin
   return out;
 }
 
+/** A unit a plan takes off one machine and places on another: where from, and why it left. */
+export interface Move {
+  from: string;
+  reason: string;
+}
+
+/**
+ * The moves in a plan: each non-global unit with exactly one unschedule and one schedule action.
+ * The engine records a move in the new entry and writes both halves in one transaction, so a
+ * watcher (the event stream) sees one move, not a removal and an unrelated placement.
+ */
+export function movesIn(actions: readonly EngineAction[], snap: EngineSnapshot): Map<string, Move> {
+  const off = new Map<string, EngineAction[]>();
+  const on = new Map<string, number>();
+  for (const a of actions) {
+    if (a.kind === "unschedule") off.set(a.unit, [...(off.get(a.unit) ?? []), a]);
+    else if (a.kind === "schedule") on.set(a.unit, (on.get(a.unit) ?? 0) + 1);
+  }
+  const out = new Map<string, Move>();
+  for (const [unit, removed] of off) {
+    const a = removed[0]!;
+    if (removed.length !== 1 || on.get(unit) !== 1 || snap.units.get(unit)?.global !== false || a.kind !== "unschedule") continue;
+    out.set(unit, { from: a.machine, reason: a.reason });
+  }
+  return out;
+}
+
+/**
+ * The actions in the order they are written: removals, then each move's removal and addition side
+ * by side, then the other additions, updates and pending reasons (the planner's order otherwise).
+ */
+export function writeOrder(actions: readonly EngineAction[], moves: ReadonlyMap<string, Move>): EngineAction[] {
+  const moving = (a: EngineAction): boolean => (a.kind === "unschedule" || a.kind === "schedule") && moves.has(a.unit);
+  const removals = actions.filter((a) => a.kind === "unschedule" && !moving(a));
+  const pairs = actions.filter((a) => a.kind === "schedule" && moving(a)).flatMap((add) => [
+    actions.find((a) => a.kind === "unschedule" && a.unit === add.unit)!, add,
+  ]);
+  const rest = actions.filter((a) => a.kind !== "unschedule" && !moving(a));
+  return [...removals, ...pairs, ...rest];
+}
+
 /**
  * What to write for one action, or undefined when there is nothing to write (a unit that
- * vanished, or was stopped, between snapshot and write is left to the next plan).
+ * vanished, or was stopped, between snapshot and write is left to the next plan). A new entry
+ * records why the unit goes there, and `move` where it came from.
  */
-export function writeFor(a: EngineAction, snap: EngineSnapshot): EngineWrite | undefined {
+export function writeFor(a: EngineAction, snap: EngineSnapshot, move?: Move): EngineWrite | undefined {
   switch (a.kind) {
     case "schedule":
     case "update": {
       const u = snap.units.get(a.unit);
       if (!u || u.desiredState === "inactive") return undefined;
-      return { kind: "schedule", machine: a.machine, unit: a.unit, hash: u.hash, desiredState: u.desiredState };
+      const w: EngineWrite = { kind: "schedule", machine: a.machine, unit: a.unit, hash: u.hash, desiredState: u.desiredState };
+      if (a.kind === "schedule") w.reason = a.reason;
+      if (a.kind === "schedule" && move) w.moved = { from: move.from, reason: move.reason };
+      return w;
     }
     case "unschedule":
       return { kind: "unschedule", machine: a.machine, unit: a.unit };

@@ -13,7 +13,11 @@ import type { PendingKind } from "../scheduler/reasons.ts";
 
 /** One change the engine decided on. */
 export type EngineWrite =
-  | { kind: "schedule"; machine: string; unit: string; hash: string; desiredState: ScheduleEntry["desiredState"] }
+  /** `reason` and `moved` only for a new entry (models.ts, ScheduleEntry); an update leaves them out. */
+  | {
+    kind: "schedule"; machine: string; unit: string; hash: string; desiredState: ScheduleEntry["desiredState"];
+    reason?: string; moved?: { from: string; reason: string };
+  }
   | { kind: "unschedule"; machine: string; unit: string }
   /** `pendingKind` and `machine` are the reason as data (models.ts, PendingRecord). */
   | { kind: "pending"; unit: string; reason: string; pendingKind?: PendingKind; machine?: string }
@@ -39,6 +43,8 @@ export function prepareWrite(keys: KeySpace, w: EngineWrite, epoch: number, now:
   switch (w.kind) {
     case "schedule": {
       const entry: ScheduleEntry = { hash: w.hash, desiredState: w.desiredState, epoch: String(epoch) };
+      if (w.reason !== undefined) entry.reason = w.reason;
+      if (w.moved !== undefined) entry.moved = { from: w.moved.from, reason: w.moved.reason };
       const key = keys.schedule(w.machine, w.unit);
       return { key, op: op.put(key, encodeRecord("schedule", keys, key, entry)) };
     }
@@ -108,8 +114,11 @@ export class EngineWrites {
   }
 }
 
-/** Writes split into transactions of at most `max`, one write per key (the last one wins). */
-export function batches(writes: readonly PreparedWrite[], max: number): PreparedWrite[][] {
+/**
+ * Writes split into transactions of at most `max`, one write per key (the last one wins). A write
+ * in `withNext` goes in the same transaction as the write after it (a move's two halves).
+ */
+export function batches(writes: readonly PreparedWrite[], max: number, withNext: ReadonlySet<PreparedWrite> = new Set()): PreparedWrite[][] {
   const byKey = new Map<string, PreparedWrite>();
   for (const w of writes) {
     byKey.delete(w.key);
@@ -117,6 +126,16 @@ export function batches(writes: readonly PreparedWrite[], max: number): Prepared
   }
   const all = [...byKey.values()];
   const out: PreparedWrite[][] = [];
-  for (let i = 0; i < all.length; i += max) out.push(all.slice(i, i + max));
+  let batch: PreparedWrite[] = [];
+  for (let i = 0; i < all.length; i++) {
+    const size = withNext.has(all[i]!) && i + 1 < all.length && max >= 2 ? 2 : 1;
+    if (batch.length + size > max) {
+      out.push(batch);
+      batch = [];
+    }
+    batch.push(...all.slice(i, i + size));
+    i += size - 1;
+  }
+  if (batch.length > 0) out.push(batch);
   return out;
 }

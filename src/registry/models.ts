@@ -20,6 +20,13 @@ export interface ScheduleEntry {
   desiredState: Exclude<DesiredState, "inactive">;
   /** The create revision of the leader key of the engine that wrote this entry. */
   epoch: string;
+  /**
+   * Why the engine placed the unit on this machine, as it logged it. Written with a new entry
+   * (an `update` rewrite leaves it out); the event stream reports it. Readers may ignore it.
+   */
+  reason?: string;
+  /** Set when the same write took the unit off another machine: which machine, and why it left. */
+  moved?: { from: string; reason: string };
 }
 
 /** `<p>/pending/<name>`: why a unit cannot be placed right now. */

@@ -187,8 +187,25 @@ export const decodeSchedule: Decoder<"schedule"> = (keys, kv) =>
     const o = asObject(v);
     const epoch = stringField(o, "epoch");
     check(epochProblem(epoch), "epoch");
-    return { hash: hashField(o), desiredState: oneOf(o, "desiredState", ["loaded", "launched"] as const), epoch };
+    const entry: ScheduleEntry = { hash: hashField(o), desiredState: oneOf(o, "desiredState", ["loaded", "launched"] as const), epoch };
+    // Why the engine put it there, and where it moved from: only for the event stream.
+    const reason = optionalStringField(o, "reason");
+    if (reason !== undefined) entry.reason = reason;
+    if (field(o, "moved") !== undefined) entry.moved = movedFrom(field(o, "moved"));
+    return entry;
   });
+
+function movedFrom(v: unknown): { from: string; reason: string } {
+  const o = asObject(v, 'field "moved"');
+  try {
+    const from = stringField(o, "from");
+    check(machineIdProblem(from), "from");
+    return { from, reason: stringField(o, "reason") };
+  } catch (e) {
+    if (e instanceof ShapeError) throw new ShapeError(`field "moved": ${e.message}`);
+    throw e;
+  }
+}
 
 export const decodePending: Decoder<"pending"> = (keys, kv) =>
   withKey("pending", kv, () => keyUnit(childName(keys.pendings, kv.key)), (v) => {

@@ -33,10 +33,14 @@ test("units land by metadata, MachineOf, Conflicts and Global; a lost machine's 
   const why = await until("web@3's pending reason", () => c.pending("web@3.service"));
   expect(why.reason).toContain("web@");
 
-  // Every entry carries the unit's hash and desired state, and the writer's epoch.
+  // Every entry carries the unit's hash and desired state, the writer's epoch, and why it is there.
+  const placedWhy: Record<string, string> = {
+    "monitor.service": "global unit, machine fits", "sidecar.service": "MachineOf=web@1.service runs there",
+  };
   for (const e of await c.entries()) {
     const u = (await c.registry.getUnit(e.unit))!;
-    expect(e.entry).toEqual({ hash: u.hash, desiredState: "launched", epoch: String(engine.epoch) });
+    const reason = placedWhy[e.unit] ?? "least loaded fitting machine";
+    expect(e.entry).toEqual({ hash: u.hash, desiredState: "launched", epoch: String(engine.epoch), reason });
   }
 
   // web@1's machine goes away: web@1 has nowhere to go (the other web machine runs web@2), so
@@ -71,7 +75,7 @@ test("desired state and file changes reach the entries; inactive and destroy cle
 
   const v1 = await c.submit("app.service", "", "loaded");
   const entryOf = async (): Promise<ScheduleEntry | undefined> => (await c.entries()).find((e) => e.unit === "app.service")?.entry;
-  expect(await until("app scheduled", entryOf)).toEqual({ hash: v1.hash, desiredState: "loaded", epoch: String(engine.epoch) });
+  expect(await until("app scheduled", entryOf)).toEqual({ hash: v1.hash, desiredState: "loaded", epoch: String(engine.epoch), reason: "least loaded fitting machine" });
 
   await c.registry.setDesiredState("app.service", "launched");
   await until("desired state launched in the entry", async () => (await entryOf())?.desiredState === "launched");

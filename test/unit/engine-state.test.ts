@@ -3,7 +3,9 @@
 import { describe, expect, test } from "bun:test";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../src/registry/models.ts";
-import { evictionsIn, snapshotOf, unplacedByType, unreferencedFiles, writeFor, type EngineCaches, type EngineSnapshot } from "../../src/engine/state.ts";
+import {
+  evictionsIn, movesIn, snapshotOf, unplacedByType, unreferencedFiles, writeFor, writeOrder, type EngineCaches, type EngineSnapshot, type Move,
+} from "../../src/engine/state.ts";
 import { batches, prepareWrite } from "../../src/registry/engine-writes.ts";
 import { planSchedule } from "../../src/scheduler/plan.ts";
 import type { EngineAction } from "../../src/scheduler/types.ts";
@@ -12,8 +14,8 @@ import { emptyRequirements, type DesiredState } from "../../src/unit/types.ts";
 const k = keySpace("/fleet/");
 
 /** The etcd operation an action becomes: what to write (the engine), then the record (the registry). */
-function opFor(keys: typeof k, a: EngineAction, snap: EngineSnapshot, epoch: number, now: number) {
-  const w = writeFor(a, snap);
+function opFor(keys: typeof k, a: EngineAction, snap: EngineSnapshot, epoch: number, now: number, move?: Move) {
+  const w = writeFor(a, snap, move);
   return w && prepareWrite(keys, w, epoch, now).op;
 }
 
@@ -173,12 +175,22 @@ describe("opFor", () => {
   const abc = "abc".padEnd(40, "0");
   const snap = snapshotOf(k, caches({ units: [unit("a.service", { hash: abc, desiredState: "loaded" }), unit("off.service", { desiredState: "inactive" })] }));
 
-  test("schedule and update write the unit's hash and desired state with the epoch", () => {
-    for (const kind of ["schedule", "update"] as const) {
-      expect(opFor(k, { kind, unit: "a.service", machine: "m1", reason: "r" }, snap, 42, 0)).toEqual({
-        type: "put", key: "/fleet/schedule/m1/a.service", value: JSON.stringify({ hash: abc, desiredState: "loaded", epoch: "42" }),
-      });
-    }
+  test("schedule and update write the unit's hash and desired state with the epoch; a new entry says why it is there", () => {
+    expect(opFor(k, { kind: "update", unit: "a.service", machine: "m1", reason: "r" }, snap, 42, 0)).toEqual({
+      type: "put", key: "/fleet/schedule/m1/a.service", value: JSON.stringify({ hash: abc, desiredState: "loaded", epoch: "42" }),
+    });
+    expect(opFor(k, { kind: "schedule", unit: "a.service", machine: "m1", reason: "least loaded fitting machine" }, snap, 42, 0)).toEqual({
+      type: "put", key: "/fleet/schedule/m1/a.service",
+      value: JSON.stringify({ hash: abc, desiredState: "loaded", epoch: "42", reason: "least loaded fitting machine" }),
+    });
+  });
+
+  test("a moved unit's new entry names the machine it left and why", () => {
+    const o = opFor(k, { kind: "schedule", unit: "a.service", machine: "m2", reason: "least loaded fitting machine" }, snap, 42, 0, { from: "m1", reason: "machine m1 went away" });
+    expect(o).toEqual({
+      type: "put", key: "/fleet/schedule/m2/a.service",
+      value: JSON.stringify({ hash: abc, desiredState: "loaded", epoch: "42", reason: "least loaded fitting machine", moved: { from: "m1", reason: "machine m1 went away" } }),
+    });
   });
 
   test("an entry a reader would refuse is not written", () => {
@@ -209,6 +221,47 @@ describe("batches", () => {
     const out = batches([...ops, put], 2);
     expect(out.map((b) => b.length)).toEqual([2, 2, 1]);
     expect(out.flat().filter((o) => o.key === "/k/1")).toEqual([put]);
+  });
+});
+
+describe("moves", () => {
+  const snap = snapshotOf(k, caches({
+    machines: [machine("m2"), machine("m3")],
+    units: [unit("a.service"), unit("b.service"), unit("g.service", { global: true }), unit("d.service")],
+    schedule: [entry("a.service", "m1"), entry("b.service", "m2"), entry("g.service", "m1"), entry("d.service", "m1"), entry("d.service", "m2")],
+  }));
+  const actions: EngineAction[] = [
+    { kind: "unschedule", unit: "a.service", machine: "m1", reason: "machine m1 went away" },
+    { kind: "unschedule", unit: "c.service", machine: "m3", reason: "unit no longer exists" },
+    { kind: "unschedule", unit: "d.service", machine: "m1", reason: "machine m1 went away" },
+    { kind: "unschedule", unit: "d.service", machine: "m2", reason: "duplicate" },
+    { kind: "unschedule", unit: "g.service", machine: "m1", reason: "machine m1 went away" },
+    { kind: "schedule", unit: "a.service", machine: "m3", reason: "least loaded fitting machine" },
+    { kind: "schedule", unit: "d.service", machine: "m3", reason: "least loaded fitting machine" },
+    { kind: "schedule", unit: "e.service", machine: "m2", reason: "least loaded fitting machine" },
+    { kind: "schedule", unit: "g.service", machine: "m3", reason: "global unit, machine fits" },
+    { kind: "pending", unit: "f.service", reason: "no machine fits" },
+  ];
+
+  test("a move is a non-global unit taken off exactly one machine and placed on one other", () => {
+    // d left two machines (not one move), g is global (one entry per machine, never a move).
+    expect(movesIn(actions, snap)).toEqual(new Map([["a.service", { from: "m1", reason: "machine m1 went away" }]]));
+  });
+
+  test("removals first, then each move's halves side by side, then the rest in plan order", () => {
+    const ordered = writeOrder(actions, movesIn(actions, snap));
+    expect(ordered.map((a) => `${a.kind} ${a.unit}`)).toEqual([
+      "unschedule c.service", "unschedule d.service", "unschedule d.service", "unschedule g.service",
+      "unschedule a.service", "schedule a.service",
+      "schedule d.service", "schedule e.service", "schedule g.service", "pending f.service",
+    ]);
+  });
+
+  test("batches never split a move's halves over two transactions", () => {
+    const ops = Array.from({ length: 5 }, (_, i) => ({ key: `/k/${i}`, op: { type: "delete" as const, key: `/k/${i}` } }));
+    // Without the pair, ops 1 and 2 would be cut apart at the limit of 2.
+    expect(batches(ops, 2).map((b) => b.map((o) => o.key))).toEqual([["/k/0", "/k/1"], ["/k/2", "/k/3"], ["/k/4"]]);
+    expect(batches(ops, 2, new Set([ops[1]!])).map((b) => b.map((o) => o.key))).toEqual([["/k/0"], ["/k/1", "/k/2"], ["/k/3", "/k/4"]]);
   });
 });
 

@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { keySpace } from "../../src/registry/keys.ts";
-import type { MachineRecord, PendingRecord } from "../../src/registry/models.ts";
+import type { MachineRecord, PendingRecord, ScheduleEntry } from "../../src/registry/models.ts";
 import {
   decodeRecord, encodeRecord, encodeUnitFile, InvalidRecordError, kindOfKey, RECORD_KINDS, type RecordKind,
 } from "../../src/registry/records.ts";
@@ -103,6 +103,16 @@ describe("values", () => {
     expect(reason("schedule", e, k.schedule("-oProxyCommand=x", "web@1.service")))
       .toStartWith('the key names an invalid machine: "-oProxyCommand=x" is not a machine ID');
     expect(reason("schedule", e, `${k.schedules}${M}/a/b.service`)).toBe("the key is not <prefix>/schedule/<machine id>/<unit>");
+  });
+
+  test("schedule: the optional placement reason and move are checked when present", () => {
+    const e = good.schedule.value as Record<string, unknown>;
+    const moved = { ...(e as unknown as ScheduleEntry), reason: "least loaded fitting machine", moved: { from: M, reason: "machine 01234567 went away" } };
+    expect(decodeRecord("schedule", k, stored("schedule", moved))).toEqual({ ok: true, value: moved });
+    expect(reason("schedule", { ...e, reason: 3 })).toBe('field "reason" is the number 3, not a string');
+    expect(reason("schedule", { ...e, moved: "m1" })).toBe('field "moved" is the string "m1", not a JSON object');
+    expect(reason("schedule", { ...e, moved: { from: "-x", reason: "r" } })).toStartWith('field "moved": field "from": "-x" is not a machine ID');
+    expect(reason("schedule", { ...e, moved: { from: M } })).toBe('field "moved": field "reason" is missing, not a string');
   });
 
   test("machines: the id agrees with the key, the public IP is an address, metadata maps strings to strings", () => {

@@ -6,7 +6,7 @@ import { type Machine, withJournalOnFailure } from "../../src/sandbox/index.ts";
 import { waitFor } from "../../src/lib/wait-for.ts";
 import {
   activeState, DAEMON_UNIT, type Fleet, mainPid, scheduleUnit, serviceText, startDaemon, startFleet, unitState,
-} from "./agent-harness.ts";
+} from "../support/functional/agent-harness.ts";
 
 let fleet: Fleet;
 let m: Machine;

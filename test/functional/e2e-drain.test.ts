@@ -3,7 +3,7 @@
 // `undrain` moves nothing back. Needs root (namespaces, cgroups) and bin/fleet (./build).
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Machine } from "../../src/sandbox/index.ts";
-import { E2eCluster, serviceUnit, SOON_MS } from "./e2e-fixture.ts";
+import { E2eCluster, serviceUnit, SOON_MS } from "../support/functional/e2e-fixture.ts";
 
 let c: E2eCluster;
 const T = 180_000;

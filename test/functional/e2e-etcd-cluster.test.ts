@@ -8,8 +8,8 @@ import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import type { Machine } from "../../src/sandbox/index.ts";
 import type { EtcdCluster } from "../support/etcd-cluster.ts";
 import type { LocalEtcd } from "../support/etcd-server.ts";
-import { DAEMON_UNIT, E2eCluster, serviceUnit } from "./e2e-fixture.ts";
-import { allRunOn, deploy, eventually, expectEachRunsOnce, expectUntouched, type Placed } from "./e2e-placed.ts";
+import { DAEMON_UNIT, E2eCluster, serviceUnit } from "../support/functional/e2e-fixture.ts";
+import { allRunOn, deploy, eventually, expectEachRunsOnce, expectUntouched, type Placed } from "../support/functional/e2e-placed.ts";
 
 let c: E2eCluster;
 let etcd: EtcdCluster;

@@ -3,8 +3,8 @@
 // as `fleet ctl` and systemd inside the machines show them. Needs root and bin/fleet (./build).
 import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import type { Machine } from "../../src/sandbox/index.ts";
-import { AGENT_TTL_MS, DAEMON_UNIT, E2eCluster, MOVE_DEADLINE_MS, serviceUnit } from "./e2e-fixture.ts";
-import { allRunOn, deploy, eventually, expectEachRunsOnce, expectUntouched, type Placed, snapshot } from "./e2e-placed.ts";
+import { AGENT_TTL_MS, DAEMON_UNIT, E2eCluster, MOVE_DEADLINE_MS, serviceUnit } from "../support/functional/e2e-fixture.ts";
+import { allRunOn, deploy, eventually, expectEachRunsOnce, expectUntouched, type Placed, snapshot } from "../support/functional/e2e-placed.ts";
 
 let c: E2eCluster;
 const T = 120_000;

@@ -3,7 +3,7 @@
 // systemd says inside the machines. Needs root (namespaces, cgroups) and bin/fleet (./build).
 import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import type { Machine } from "../../src/sandbox/index.ts";
-import { E2eCluster, MOVE_DEADLINE_MS, serviceUnit, type UnitRow } from "./e2e-fixture.ts";
+import { E2eCluster, MOVE_DEADLINE_MS, serviceUnit, type UnitRow } from "../support/functional/e2e-fixture.ts";
 
 let c: E2eCluster;
 let m1: Machine;

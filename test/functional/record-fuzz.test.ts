@@ -10,7 +10,7 @@ import type { RecordKind } from "../../src/registry/records.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import type { Machine } from "../../src/sandbox/index.ts";
 import { fuzzSeed, RecordFuzzer } from "../support/record-fuzz.ts";
-import { DAEMON_UNIT, E2eCluster, serviceUnit, SOON_MS } from "./e2e-fixture.ts";
+import { DAEMON_UNIT, E2eCluster, serviceUnit, SOON_MS } from "../support/functional/e2e-fixture.ts";
 
 /** Families every daemon's engine informers read: each refused record there is counted once by each. */
 const WATCHED: RecordKind[] = ["units", "machines", "metadata", "schedule", "pending", "drain"];

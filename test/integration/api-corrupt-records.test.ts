@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS } from "./api-support.ts";
-import { FakeCluster, HELLO, MACHINES, rows, spawnCtl } from "./cli-harness.ts";
+import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS } from "../support/integration/api-fixture.ts";
+import { FakeCluster, HELLO, MACHINES, rows, spawnCtl } from "../support/integration/cli-harness.ts";
 
 setDefaultTimeout(60_000);
 

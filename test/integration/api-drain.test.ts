@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { apiFixture, errorBody, errorOf } from "./api-support.ts";
+import { apiFixture, errorBody, errorOf } from "../support/integration/api-fixture.ts";
 
 let etcd: EtcdServer;
 let client: EtcdClient;

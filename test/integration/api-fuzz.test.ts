@@ -14,7 +14,7 @@ import { Registry } from "../../src/registry/registry.ts";
 import { describeUnitOptions } from "../../src/unit/describe-unit.ts";
 import type { UnitOption } from "../../src/unit/types.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { testLogger, VERSION } from "./api-support.ts";
+import { testLogger, VERSION } from "../support/integration/api-fixture.ts";
 
 const SEED = Number(process.env.FLEET_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const MAX_REQUESTS = Number(process.env.FLEET_FUZZ_REQUESTS ?? 3000);

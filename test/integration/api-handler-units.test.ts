@@ -6,7 +6,7 @@ import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import type { UnitRecord } from "../../src/registry/models.ts";
 import { serializeUnitFile, unitHash } from "../../src/unit/unit-file.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS, VERSION } from "./api-support.ts";
+import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS, VERSION } from "../support/integration/api-fixture.ts";
 
 let etcd: EtcdServer;
 let client: EtcdClient;

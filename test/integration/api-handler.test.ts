@@ -9,7 +9,7 @@ import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS, testLogger, VERSION } from "./api-support.ts";
+import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS, testLogger, VERSION } from "../support/integration/api-fixture.ts";
 
 let etcd: EtcdServer;
 let client: EtcdClient;

@@ -15,7 +15,7 @@ import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
 import { generateTestCerts, type TestCerts } from "../support/tls/certs.ts";
-import { errorBody, SLEEP_OPTIONS, testLogger, VERSION } from "./api-support.ts";
+import { errorBody, SLEEP_OPTIONS, testLogger, VERSION } from "../support/integration/api-fixture.ts";
 
 let etcd: EtcdServer;
 let client: EtcdClient;

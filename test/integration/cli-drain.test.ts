@@ -2,7 +2,7 @@
 // etcd driver) over a real etcd, with FakeCluster playing the agents. Moving units is the
 // engine's part (test/integration/engine-drain.test.ts); here: lookup, output, exit codes.
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { FakeCluster, MACHINES, rows } from "./cli-harness.ts";
+import { FakeCluster, MACHINES, rows } from "../support/integration/cli-harness.ts";
 
 setDefaultTimeout(60_000);
 

@@ -11,7 +11,7 @@ import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { VERSION } from "../../src/version.ts";
 import { freePort } from "../support/etcd-server.ts";
 import { generateTestCerts, type TestCerts } from "../support/tls/certs.ts";
-import { FakeCluster, HELLO, MACHINES, rows, spawnCtl } from "./cli-harness.ts";
+import { FakeCluster, HELLO, MACHINES, rows, spawnCtl } from "../support/integration/cli-harness.ts";
 
 // Each test spawns the binary several times; some wait out a --block-attempts bound.
 setDefaultTimeout(60_000);

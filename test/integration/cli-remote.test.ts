@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, FakeCluster, HELLO, MACHINES, rows } from "./cli-harness.ts";
+import { BIN, FakeCluster, HELLO, MACHINES, rows } from "../support/integration/cli-harness.ts";
 
 // Each test spawns the binary several times; some wait out a --block-attempts bound.
 setDefaultTimeout(60_000);

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { unitHash, parseUnitFile } from "../../src/unit/unit-file.ts";
-import { FakeCluster, HELLO, MACHINES, rows } from "./cli-harness.ts";
+import { FakeCluster, HELLO, MACHINES, rows } from "../support/integration/cli-harness.ts";
 
 // Each test spawns the binary several times; some wait out a --block-attempts bound.
 setDefaultTimeout(60_000);

@@ -9,7 +9,7 @@ import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import { waitFor } from "../../src/lib/wait-for.ts";
 import { startEtcd } from "../support/etcd-server.ts";
-import { api as apiAt, type Node, startNode as startDaemonNode, tempDir } from "./daemon-harness.ts";
+import { api as apiAt, type Node, startNode as startDaemonNode, tempDir } from "../support/integration/daemon-harness.ts";
 
 const keys = keySpace("/fleet/");
 const ID = "d00dd00dd00dd00dd00dd00dd00dd00d";

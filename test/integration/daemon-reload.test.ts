@@ -14,7 +14,7 @@ import type { MachineRecord } from "../../src/registry/models.ts";
 import { waitFor } from "../../src/lib/wait-for.ts";
 import { startEtcd } from "../support/etcd-server.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { api, daemonConfig, type Node, startNode as startDaemonNode, tempDir } from "./daemon-harness.ts";
+import { api, daemonConfig, type Node, startNode as startDaemonNode, tempDir } from "../support/integration/daemon-harness.ts";
 
 const keys = keySpace("/fleet/");
 const ID = "feedfeedfeedfeedfeedfeedfeedfeed";

@@ -9,7 +9,7 @@ import { conflictBetween, machineIdMatches, missingMetadata, newMatcher } from "
 import { shortId } from "../../src/lib/short-id.ts";
 import type { ClusterState, Placement, PlacementMachine, PlacementUnit } from "../../src/scheduler/types.ts";
 import type { DesiredState } from "../../src/unit/types.ts";
-import { unit } from "./scheduler-fixtures.ts";
+import { unit } from "../support/unit/scheduler-fixtures.ts";
 
 function prng(seed: number): () => number {
   let a = seed >>> 0;

@@ -1,13 +1,13 @@
 // Shared by the API integration tests: a real etcd, the real Registry, and the handler called
 // in-process with `new Request(...)`.
-import { createApiHandler, type ApiDeps, type ApiHandler } from "../../src/api/handler.ts";
-import { createLogger, type Logger } from "../../src/log/logger.ts";
-import { createFleetMetrics, type FleetMetrics } from "../../src/metrics/fleet.ts";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
-import type { MachineRecord, PendingRecord, ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
-import { InvalidRecords } from "../../src/registry/invalid-records.ts";
-import { Registry } from "../../src/registry/registry.ts";
-import type { UnitOption } from "../../src/unit/types.ts";
+import { createApiHandler, type ApiDeps, type ApiHandler } from "../../../src/api/handler.ts";
+import { createLogger, type Logger } from "../../../src/log/logger.ts";
+import { createFleetMetrics, type FleetMetrics } from "../../../src/metrics/fleet.ts";
+import { EtcdClient } from "../../../src/registry/etcd/index.ts";
+import type { MachineRecord, PendingRecord, ScheduleEntry, UnitStateRecord } from "../../../src/registry/models.ts";
+import { InvalidRecords } from "../../../src/registry/invalid-records.ts";
+import { Registry } from "../../../src/registry/registry.ts";
+import type { UnitOption } from "../../../src/unit/types.ts";
 
 export const VERSION = "9.8.7-test";
 

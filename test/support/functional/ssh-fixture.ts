@@ -5,16 +5,16 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { killTree, run } from "../../src/sandbox/command.ts";
-import { type Machine } from "../../src/sandbox/index.ts";
-import { waitFor } from "../../src/lib/wait-for.ts";
-import { SshAccess, sshdAvailable } from "../../src/sandbox/ssh-access.ts";
+import { killTree, run } from "../../../src/sandbox/command.ts";
+import { type Machine } from "../../../src/sandbox/index.ts";
+import { waitFor } from "../../../src/lib/wait-for.ts";
+import { SshAccess, sshdAvailable } from "../../../src/sandbox/ssh-access.ts";
 import { FLEET_BIN } from "./agent-harness.ts";
 import { ctlResult, type CtlResult, type E2eCluster } from "./e2e-fixture.ts";
 
-export { SSHD_UNIT } from "../../src/sandbox/ssh-access.ts";
+export { SSHD_UNIT } from "../../../src/sandbox/ssh-access.ts";
 export const KEY_COMMENT = "fleet-e2e";
-const ENSURE_TOOLS = join(import.meta.dir, "../../scripts/ensure-tools.sh");
+const ENSURE_TOOLS = join(import.meta.dir, "../../../scripts/ensure-tools.sh");
 
 /** Installs openssh-server and the client on the host when missing, as ./quickstart does (no service started). */
 export async function ensureOpenSsh(): Promise<void> {

@@ -9,14 +9,14 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { MachineRecord } from "../../src/registry/models.ts";
-import { makeApiTls, readServerPem } from "../../src/sandbox/api-tls.ts";
-import { killTree } from "../../src/sandbox/command.ts";
-import { installFleet, SERVICE } from "../../src/sandbox/fleet-install.ts";
-import { journalTails, type Machine } from "../../src/sandbox/index.ts";
-import { waitFor } from "../../src/lib/wait-for.ts";
-import { API_PORT } from "../../src/sandbox/sandbox-record.ts";
-import type { EtcdCluster } from "../support/etcd-cluster.ts";
+import type { MachineRecord } from "../../../src/registry/models.ts";
+import { makeApiTls, readServerPem } from "../../../src/sandbox/api-tls.ts";
+import { killTree } from "../../../src/sandbox/command.ts";
+import { installFleet, SERVICE } from "../../../src/sandbox/fleet-install.ts";
+import { journalTails, type Machine } from "../../../src/sandbox/index.ts";
+import { waitFor } from "../../../src/lib/wait-for.ts";
+import { API_PORT } from "../../../src/sandbox/sandbox-record.ts";
+import type { EtcdCluster } from "../etcd-cluster.ts";
 import { daemonConfig, FLEET_BIN, type Fleet, startFleet } from "./agent-harness.ts";
 
 /** The daemon's unit, as contrib/systemd ships it. */

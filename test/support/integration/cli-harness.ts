@@ -5,18 +5,18 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createApiHandler } from "../../src/api/handler.ts";
-import { serveApi, type ApiListeners } from "../../src/api/listeners.ts";
-import { createLogger } from "../../src/log/logger.ts";
-import { createFleetMetrics } from "../../src/metrics/fleet.ts";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
-import type { MachineRecord, ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
-import { InvalidRecords } from "../../src/registry/invalid-records.ts";
-import { Registry } from "../../src/registry/registry.ts";
-import { VERSION } from "../../src/version.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
+import { createApiHandler } from "../../../src/api/handler.ts";
+import { serveApi, type ApiListeners } from "../../../src/api/listeners.ts";
+import { createLogger } from "../../../src/log/logger.ts";
+import { createFleetMetrics } from "../../../src/metrics/fleet.ts";
+import { EtcdClient } from "../../../src/registry/etcd/index.ts";
+import type { MachineRecord, ScheduleEntry, UnitStateRecord } from "../../../src/registry/models.ts";
+import { InvalidRecords } from "../../../src/registry/invalid-records.ts";
+import { Registry } from "../../../src/registry/registry.ts";
+import { VERSION } from "../../../src/version.ts";
+import { type EtcdServer, startEtcd } from "../etcd-server.ts";
 
-export const BIN = join(import.meta.dir, "../../bin/fleet");
+export const BIN = join(import.meta.dir, "../../../bin/fleet");
 
 export interface CtlResult {
   code: number | null;
@@ -37,7 +37,7 @@ export interface CtlOptions {
 
 /** Spawns the binary; a command still running after `limitMs` is killed and the test fails. */
 export async function spawnCtl(args: string[], env: Record<string, string>, cwd: string, exe = "fleet", limitMs = 60_000): Promise<CtlResult> {
-  const argv = exe === "fleet" ? [BIN, "ctl", ...args] : [join(import.meta.dir, "../../bin", exe), ...args];
+  const argv = exe === "fleet" ? [BIN, "ctl", ...args] : [join(import.meta.dir, "../../../bin", exe), ...args];
   // A clean environment: no FLEETCTL_* of the developer's shell leaks in.
   const base: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" };
   const proc = Bun.spawn(argv, { cwd, env: { ...base, ...env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });

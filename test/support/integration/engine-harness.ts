@@ -1,18 +1,18 @@
 // Shared set-up of the engine's integration tests: a real etcd, engines with short TTLs and a
 // log kept in memory, and "agents" played by the test: machines/<id> records under leases the
 // test grants, renews and revokes. Units are submitted with the registry, as the API does.
-import { createLogger, type Logger } from "../../src/log/logger.ts";
-import { MetricsRegistry } from "../../src/metrics/metrics.ts";
-import { createFleetMetrics } from "../../src/metrics/fleet.ts";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
-import type { MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../src/registry/models.ts";
-import { InvalidRecords } from "../../src/registry/invalid-records.ts";
-import { Registry } from "../../src/registry/registry.ts";
-import { childPair } from "../../src/registry/keys.ts";
-import { Engine, type EngineConfig, type EngineDeps } from "../../src/engine/engine.ts";
-import type { DesiredState } from "../../src/unit/types.ts";
-import { describeUnit } from "../../src/unit/describe-unit.ts";
-import { startEtcd, type EtcdServer } from "../support/etcd-server.ts";
+import { createLogger, type Logger } from "../../../src/log/logger.ts";
+import { MetricsRegistry } from "../../../src/metrics/metrics.ts";
+import { createFleetMetrics } from "../../../src/metrics/fleet.ts";
+import { EtcdClient } from "../../../src/registry/etcd/index.ts";
+import type { MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../../src/registry/models.ts";
+import { InvalidRecords } from "../../../src/registry/invalid-records.ts";
+import { Registry } from "../../../src/registry/registry.ts";
+import { childPair } from "../../../src/registry/keys.ts";
+import { Engine, type EngineConfig, type EngineDeps } from "../../../src/engine/engine.ts";
+import type { DesiredState } from "../../../src/unit/types.ts";
+import { describeUnit } from "../../../src/unit/describe-unit.ts";
+import { startEtcd, type EtcdServer } from "../etcd-server.ts";
 
 export const PREFIX = "/fleet/";
 

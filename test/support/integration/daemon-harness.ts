@@ -3,10 +3,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Config, parseConfig } from "../../src/config/index.ts";
-import { Daemon, type DaemonOptions } from "../../src/daemon/daemon.ts";
-import { createLogger } from "../../src/log/logger.ts";
-import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
+import { type Config, parseConfig } from "../../../src/config/index.ts";
+import { Daemon, type DaemonOptions } from "../../../src/daemon/daemon.ts";
+import { createLogger } from "../../../src/log/logger.ts";
+import { FakeUnitManager } from "../../../src/systemd/fake-unit-manager.ts";
 
 export interface Node {
   daemon: Daemon;

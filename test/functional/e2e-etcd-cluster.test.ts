@@ -10,6 +10,7 @@ import type { EtcdCluster } from "../support/etcd-cluster.ts";
 import type { LocalEtcd } from "../support/etcd-server.ts";
 import { DAEMON_UNIT, E2eCluster, serviceUnit } from "../support/functional/e2e-fixture.ts";
 import { allRunOn, deploy, eventually, expectEachRunsOnce, expectUntouched, type Placed } from "../support/functional/e2e-placed.ts";
+import { holdFor } from "../support/until.ts";
 
 let c: E2eCluster;
 let etcd: EtcdCluster;
@@ -186,7 +187,7 @@ test("the quorum lost for 15 s: no unit restarts or moves meanwhile; once it is 
     expect(down.stderr).toBe(`Error retrieving list of units from repository: every etcd endpoint failed: ${e0} (connect ECONNREFUSED), ${e1} (connect ECONNREFUSED), ${e2} did not answer within 3s (--request-timeout)\n`);
     // Meanwhile every unit keeps its process.
     let checks = 0;
-    await c.holdFor(QUORUM_LOSS_MS - (performance.now() - lost), async () => {
+    await holdFor(QUORUM_LOSS_MS - (performance.now() - lost), async () => {
       for (const [unit, p] of before) expect(await c.mainPid(p.machine, unit)).toBe(p.pid);
       checks++;
     });

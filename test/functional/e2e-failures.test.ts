@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import type { Machine } from "../../src/sandbox/index.ts";
 import { AGENT_TTL_MS, DAEMON_UNIT, E2eCluster, MOVE_DEADLINE_MS, serviceUnit } from "../support/functional/e2e-fixture.ts";
 import { allRunOn, deploy, eventually, expectEachRunsOnce, expectUntouched, type Placed, snapshot } from "../support/functional/e2e-placed.ts";
+import { holdFor } from "../support/until.ts";
 
 let c: E2eCluster;
 const T = 120_000;
@@ -132,7 +133,7 @@ test("etcd stopped for 10 s: no unit restarts or moves; once it is back list-uni
       expect(down.code).toBe(1);
       expect(down.stderr).toContain("Error retrieving list of units from repository: ");
       // The outage lasts 10 s, over three agent TTLs; every unit keeps running throughout.
-      await c.holdFor(10_000, async () => {
+      await holdFor(10_000, async () => {
         for (const [unit, p] of before) expect(await c.activeIn(p.machine, unit)).toBe("active");
       });
     } finally {

@@ -16,7 +16,8 @@ import { keySpace } from "../../src/registry/keys.ts";
 import { startEtcd } from "../support/etcd-server.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { unreachableEtcd } from "../support/unreachable-etcd.ts";
-import { memoryLog, until } from "../support/integration/engine-harness.ts";
+import { memoryLog } from "../support/integration/engine-harness.ts";
+import { until } from "../support/until.ts";
 
 const keys = keySpace("/fake-time/");
 const ME = "0123456789abcdef0123456789abcdef";

@@ -5,8 +5,8 @@ import { StatePublisher, type ReportedState } from "../../src/agent/publisher.ts
 import { createLogger } from "../../src/log/logger.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
-import { waitFor } from "../../src/lib/wait-for.ts";
 import { startEtcd } from "../support/etcd-server.ts";
+import { until } from "../support/until.ts";
 
 const keys = keySpace("/fleet/");
 const ME = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -123,9 +123,9 @@ test("a failed write is retried until etcd takes it", async () => {
     pub.setLease((await client.leaseGrant(60)).id);
     await etcd.stop();
     pub.report("a.service", st("active", "running"));
-    await waitFor(() => lines.some((l) => l.includes("Cannot publish unit states, will retry")), { timeoutMs: 15_000, what: "a failed publish" });
+    await until("a failed publish", () => lines.some((l) => l.includes("Cannot publish unit states, will retry")), 15_000);
     await etcd.start();
-    await waitFor(async () => (await client.get(keys.state("a.service", ME))) !== undefined, { timeoutMs: 15_000, what: "the state to be written after etcd returned" });
+    await until("the state to be written after etcd returned", async () => (await client.get(keys.state("a.service", ME))) !== undefined, { timeoutMs: 15_000, retryErrors: true });
   } finally {
     pub.close();
     client.close();

@@ -15,6 +15,7 @@ import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
 import { generateTestCerts, type TestCerts } from "../support/tls/certs.ts";
+import { until } from "../support/until.ts";
 import { errorBody, SLEEP_OPTIONS, testLogger, VERSION } from "../support/integration/api-fixture.ts";
 
 let etcd: EtcdServer;
@@ -41,16 +42,6 @@ afterAll(async () => {
 async function serving(opts: Partial<Parameters<typeof serveApi>[1]> & Pick<Parameters<typeof serveApi>[1], "listen">, logged: string[] = []) {
   const l = await serveApi(handler, { log: testLogger(logged), version: VERSION, socketActivation: false, ...opts });
   return Object.assign(l, { [Symbol.asyncDispose]: () => l.close() }) as ApiListeners & AsyncDisposable;
-}
-
-async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
 }
 
 async function freePort(): Promise<number> {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, t
 import { chmodSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BIN, FakeCluster, HELLO, MACHINES, rows } from "../support/integration/cli-harness.ts";
+import { until } from "../support/until.ts";
 
 // Each test spawns the binary several times; some wait out a --block-attempts bound.
 setDefaultTimeout(60_000);
@@ -81,7 +82,7 @@ describe("status and journal", () => {
   test("quirk Q9 fixed: status and restart of a global unit run on every machine reporting it", async () => {
     c.writeUnit("g.service", "[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\n");
     expect(await c.ctl(["start", "g.service"], { env })).toEqual({ code: 0, out: "Unit g.service inactive\nTriggered global unit g.service start\n", err: "" });
-    await c.until("both machines to report g.service", async () => (await c.registry.listStates({ units: ["g.service"] })).length === 2);
+    await until("both machines to report g.service", async () => (await c.registry.listStates({ units: ["g.service"] })).length === 2);
     expect(await c.ctl(["status", "g.service"], { env })).toEqual({
       code: 0,
       out: `ssh ${strict()} -p 22 -l core -- ${M1.ip} systemctl status -l -- g.service\n\nssh ${strict()} -p 22 -l core -- ${M2.ip} systemctl status -l -- g.service\n`,

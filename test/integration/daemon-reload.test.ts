@@ -11,10 +11,10 @@ import { createLogger } from "../../src/log/logger.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { MachineRecord } from "../../src/registry/models.ts";
-import { waitFor } from "../../src/lib/wait-for.ts";
 import { startEtcd } from "../support/etcd-server.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { api, daemonConfig, type Node, startNode as startDaemonNode, tempDir } from "../support/integration/daemon-harness.ts";
+import { until } from "../support/until.ts";
 
 const keys = keySpace("/fleet/");
 const ID = "feedfeedfeedfeedfeedfeedfeedfeed";
@@ -35,7 +35,7 @@ async function runUnit(node: Node): Promise<void> {
     body: JSON.stringify({ desiredState: "launched", options: [{ section: "Service", name: "ExecStart", value: "/bin/sleep 1000" }] }),
   });
   expect(put.status).toBe(201);
-  await waitFor(async () => (await node.units.mainPid("hello.service")) !== undefined, { timeoutMs: 20_000, what: "hello.service to start" });
+  await until("hello.service to start", async () => (await node.units.mainPid("hello.service")) !== undefined, { timeoutMs: 20_000, retryErrors: true });
 }
 
 function stops(node: Node) {
@@ -66,7 +66,7 @@ test("a reload re-puts metadata under the same lease, sets verbosity, and keeps 
   writeConfigFile(file, etcd.endpoint, dir.path, `metadata = "region=us-west"`);
   const node = await startNode(etcd.endpoint, dir.path, { metadata: { region: "us-west" } });
   try {
-    await waitFor(() => node.daemon.ready, { timeoutMs: 10_000, what: "registration" });
+    await until("registration", () => node.daemon.ready, 10_000);
     await runUnit(node);
     const before = await machineRecord(client);
     expect(before?.record.metadata).toEqual({ region: "us-west" });
@@ -103,7 +103,7 @@ test("an invalid config on reload is logged and the daemon keeps running with th
   const node = await startNode(etcd.endpoint, dir.path, { metadata: { region: "us-west" }, disableEngine: true });
   const lines: string[] = [];
   try {
-    await waitFor(() => node.daemon.ready, { timeoutMs: 10_000, what: "registration" });
+    await until("registration", () => node.daemon.ready, 10_000);
     writeFileSync(file, `metadata = "region=eu-north"\netcd_servers = http://unquoted:2379\n`);
     expect(await reloadDaemon(node.daemon, createLogger({ verbosity: 0, write: (l) => lines.push(l) }), file, file, {})).toBe(false);
     const error = lines.find((l) => l.includes("ERROR"));
@@ -125,7 +125,7 @@ test("agent_ttl, the reconcile interval and etcd_servers on reload: components r
   const client = new EtcdClient({ endpoints: [etcd.endpoint] });
   const node = await startNode(etcd.endpoint, dir.path);
   try {
-    await waitFor(() => node.daemon.ready, { timeoutMs: 10_000, what: "registration" });
+    await until("registration", () => node.daemon.ready, 10_000);
     await runUnit(node);
     const before = await machineRecord(client);
     const next = config(etcd.endpoint, dir.path, {
@@ -140,13 +140,13 @@ test("agent_ttl, the reconcile interval and etcd_servers on reload: components r
     expect(node.daemon.config.agentTtlMs).toBe(4000);
 
     // A new lease of the new TTL carries the machine; the API answers through the same socket.
-    await waitFor(async () => {
+    await until("the machine on a new lease", async () => {
       const m = await machineRecord(client);
       return m !== undefined && m.lease !== before?.lease && node.daemon.ready;
-    }, { timeoutMs: 15_000, what: "the machine on a new lease" });
+    }, { timeoutMs: 15_000, retryErrors: true });
     const lease = (await machineRecord(client))!.lease;
     expect((await client.leaseTimeToLive(lease))?.grantedTtl).toBe(4);
-    await waitFor(async () => (await client.get(keys.state("hello.service", ID)))?.lease === lease, { timeoutMs: 15_000, what: "the unit's state on the new lease" });
+    await until("the unit's state on the new lease", async () => (await client.get(keys.state("hello.service", ID)))?.lease === lease, { timeoutMs: 15_000, retryErrors: true });
     expect((await api(node, "/fleet/v1/machines")).status).toBe(200);
     expect(stops(node)).toEqual([]);
     // The engine came back: a second unit is placed and started.
@@ -156,7 +156,7 @@ test("agent_ttl, the reconcile interval and etcd_servers on reload: components r
       body: JSON.stringify({ desiredState: "launched", options: [{ section: "Service", name: "ExecStart", value: "/bin/sleep 1000" }] }),
     });
     expect(put.status).toBe(201);
-    await waitFor(async () => (await node.units.mainPid("second.service")) !== undefined, { timeoutMs: 20_000, what: "second.service to start" });
+    await until("second.service to start", async () => (await node.units.mainPid("second.service")) !== undefined, { timeoutMs: 20_000, retryErrors: true });
     expect(stops(node)).toEqual([]);
   } finally {
     await node.daemon.stop();
@@ -175,13 +175,13 @@ test("the machine refresher re-puts a changed public IP under the same lease", a
     refreshClock,
   });
   try {
-    await waitFor(() => node.daemon.ready, { timeoutMs: 10_000, what: "registration" });
+    await until("registration", () => node.daemon.ready, 10_000);
     const before = await machineRecord(client);
     expect(before?.record.publicIP).toBe("192.0.2.10");
     ip = "192.0.2.77";
     expect(refreshClock.pending).toEqual([60_000]);
     refreshClock.advance(60_000);
-    await waitFor(async () => (await machineRecord(client))?.record.publicIP === "192.0.2.77", { timeoutMs: 10_000, what: "the new IP in etcd" });
+    await until("the new IP in etcd", async () => (await machineRecord(client))?.record.publicIP === "192.0.2.77", { timeoutMs: 10_000, retryErrors: true });
     expect((await machineRecord(client))?.lease).toBe(before?.lease);
     expect(node.lines.some((l) => l.includes("Public IP changed from 192.0.2.10 to 192.0.2.77"))).toBe(true);
   } finally {

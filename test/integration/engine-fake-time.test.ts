@@ -9,7 +9,8 @@ import type { Decoded } from "../../src/registry/records.ts";
 import { startEtcd } from "../support/etcd-server.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { unreachableEtcd } from "../support/unreachable-etcd.ts";
-import { Cluster, memoryLog, until } from "../support/integration/engine-harness.ts";
+import { Cluster, memoryLog } from "../support/integration/engine-harness.ts";
+import { until } from "../support/until.ts";
 
 const text = (kv: KeyValue): Decoded<string> => ({ ok: true, value: kv.value });
 /** random() = 0.5 makes every back-off step exactly 3/4 of its nominal delay. */

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { EtcdClient, EtcdError, type WatchBatch } from "../../src/registry/etcd/index.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
+import { until } from "../support/until.ts";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 let etcd: EtcdServer;
@@ -88,13 +89,9 @@ test("an expired token: the client re-authenticates on etcd's 401", async () => 
   const token = await rawToken();
   const probe = () =>
     fetch(`${etcd.endpoint}/v3/kv/range`, { method: "POST", headers: { authorization: token }, body: JSON.stringify({ key: b64("/a/k") }) }).then((r) => r.status);
-  // Wait (with a deadline) until etcd itself says the token expired. Every use of a token
-  // renews it, and etcd drops idle ones within 1-2 s of the TTL: probe less often than that.
-  const deadline = Date.now() + 20_000;
-  do {
-    if (Date.now() > deadline) throw new Error("The token did not expire within 20 s");
-    await Bun.sleep(2500);
-  } while ((await probe()) !== 401);
+  // Wait until etcd itself says the token expired. Every use of a token renews it, and etcd
+  // drops idle ones within 1-2 s of the TTL: probe less often than that.
+  await until("the token to expire", async () => (await probe()) === 401, { timeoutMs: 20_000, intervalMs: 2500 });
   const c = rootClient();
   try {
     c.setAuthTokenForTesting(token);

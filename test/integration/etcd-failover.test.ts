@@ -4,6 +4,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
 import { EtcdClient, EtcdError, type WatchEvent } from "../../src/registry/etcd/index.ts";
 import { type EtcdServer, freePort, startEtcd } from "../support/etcd-server.ts";
+import { until } from "../support/until.ts";
 
 let etcd: EtcdServer;
 beforeAll(async () => {
@@ -12,14 +13,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await etcd?.[Symbol.asyncDispose]();
 });
-
-async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
 
 /** Accepts connections and never answers. */
 function silentServer() {

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { EtcdClient, EtcdError } from "../../src/registry/etcd/index.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
+import { until } from "../support/until.ts";
 
 let etcd: EtcdServer;
 let client: EtcdClient;
@@ -55,11 +56,7 @@ test("a lease left without keepalive expires: keepalive says not-found and its k
   await client.put("/lease/exp/keep", "no lease");
   expect(await client.leaseKeepAlive(lease.id)).toBeGreaterThan(0);
 
-  const deadline = Date.now() + 15_000;
-  while ((await client.leaseTimeToLive(lease.id)) !== undefined) {
-    if (Date.now() > deadline) throw new Error(`Lease ${lease.id} did not expire within 15 s`);
-    await Bun.sleep(100);
-  }
+  await until(`lease ${lease.id} to expire`, async () => (await client.leaseTimeToLive(lease.id)) === undefined, { timeoutMs: 15_000, intervalMs: 100 });
   const e = (await client.leaseKeepAlive(lease.id).catch((x: unknown) => x)) as EtcdError;
   expect(e).toBeInstanceOf(EtcdError);
   expect(e.kind).toBe("not-found");

@@ -3,14 +3,7 @@
 import { expect, test } from "bun:test";
 import { EtcdClient, type EtcdError, type WatchBatch } from "../../src/registry/etcd/index.ts";
 import { startEtcd } from "../support/etcd-server.ts";
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
+import { until } from "../support/until.ts";
 
 /** Collects a watch's batches in the background. */
 function collect(w: AsyncIterable<WatchBatch>) {

@@ -9,17 +9,10 @@ import type { Decoded } from "../../src/registry/records.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { MetricsRegistry } from "../../src/metrics/metrics.ts";
+import { startEtcd } from "../support/etcd-server.ts";
+import { until } from "../support/until.ts";
 
 const text = (kv: KeyValue): Decoded<string> => ({ ok: true, value: kv.value });
-import { startEtcd } from "../support/etcd-server.ts";
-
-async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
 
 function recorder(inf: Informer<string>) {
   const seen: InformerChange<string>[] = [];

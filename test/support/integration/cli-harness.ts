@@ -148,17 +148,6 @@ export class FakeCluster implements AsyncDisposable {
     }
   }
 
-  /** Waits for a condition with a deadline. */
-  async until<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, ms = 20_000): Promise<T> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const v = await f();
-      if (v !== undefined && v !== false) return v;
-      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-      await Bun.sleep(20);
-    }
-  }
-
   /**
    * Stops the fake engine and agents. Resolves once a pass in flight has ended: it may have
    * listed after the caller's next write, and would undo it (the entries of an inactive unit).

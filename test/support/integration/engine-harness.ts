@@ -13,18 +13,9 @@ import { Engine, type EngineConfig, type EngineDeps } from "../../../src/engine/
 import type { DesiredState } from "../../../src/unit/types.ts";
 import { describeUnit } from "../../../src/unit/describe-unit.ts";
 import { startEtcd, type EtcdServer } from "../etcd-server.ts";
+import { until } from "../until.ts";
 
 export const PREFIX = "/fleet/";
-
-export async function until<T>(what: string, cond: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await cond();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(25);
-  }
-}
 
 export interface LogLines {
   lines: string[];

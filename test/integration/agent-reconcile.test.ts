@@ -14,7 +14,7 @@ import { keySpace } from "../../src/registry/keys.ts";
 import type { ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
 import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
 import { contentHash } from "../../src/systemd/unit-manager.ts";
-import { startEtcd } from "../support/etcd-server.ts";
+import { startEtcdFixture } from "../support/etcd-fixture.ts";
 import { until } from "../support/until.ts";
 
 const keys = keySpace("/fleet/");
@@ -58,8 +58,8 @@ async function startNode(etcd: EtcdClient, units: FakeUnitManager, stateDir: str
 }
 
 test("scheduled units start and publish; unscheduling unloads; a new hash reloads and restarts", async () => {
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  await using server = await startEtcdFixture();
+  const etcd = server.client;
   const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
   const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
   const node = await startNode(etcd, units, dir);
@@ -90,14 +90,13 @@ test("scheduled units start and publish; unscheduling unloads; a new hash reload
     expect((await units.listManaged()).map((f) => f.name)).toEqual(["a.service"]);
   } finally {
     await node.stop();
-    etcd.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("a restarted agent adopts what runs: no unit is started, stopped or reloaded again", async () => {
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  await using server = await startEtcdFixture();
+  const etcd = server.client;
   const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
   const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
   try {
@@ -129,14 +128,13 @@ test("a restarted agent adopts what runs: no unit is started, stopped or reloade
       await second.stop();
     }
   } finally {
-    etcd.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("after the lease is lost, the agent registers again and stops units moved away meanwhile", async () => {
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  await using server = await startEtcdFixture();
+  const etcd = server.client;
   const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
   const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
   const node = await startNode(etcd, units, dir, 2000);
@@ -156,14 +154,13 @@ test("after the lease is lost, the agent registers again and stops units moved a
     expect(await units.mainPid("stay.service")).toBe(stayPid);
   } finally {
     await node.stop();
-    etcd.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("a unit that keeps failing is retried with back-off and never holds up the others", async () => {
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  await using server = await startEtcdFixture();
+  const etcd = server.client;
   const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
   const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
   const node = await startNode(etcd, units, dir);
@@ -179,14 +176,13 @@ test("a unit that keeps failing is retried with back-off and never holds up the 
     await until("a-broken.service active once its file exists", async () => (await state(etcd, "a-broken.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
   } finally {
     await node.stop();
-    etcd.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("a failing unit that is unscheduled leaves no failure record and no retry behind: the agent goes quiet", async () => {
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  await using server = await startEtcdFixture();
+  const etcd = server.client;
   const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
   const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
   const node = await startNode(etcd, units, dir);
@@ -219,14 +215,13 @@ test("a failing unit that is unscheduled leaves no failure record and no retry b
     expect(node.agent.stats.reconciles - before).toBeLessThanOrEqual(2 * N);
   } finally {
     await node.stop();
-    etcd.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("a unit the host defines itself is refused on this machine, with the reason published; unscheduled, its state goes", async () => {
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  await using server = await startEtcdFixture();
+  const etcd = server.client;
   const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
   const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
   units.hostUnits.set("sshd.service", "/lib/systemd/system/ssh.service");
@@ -252,14 +247,13 @@ test("a unit the host defines itself is refused on this machine, with the reason
     }, { timeoutMs: 10_000, retryErrors: true });
   } finally {
     await node.stop();
-    etcd.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("allow_unit_shadowing: the same unit is loaded and started", async () => {
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  await using server = await startEtcdFixture();
+  const etcd = server.client;
   const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
   const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
   units.hostUnits.set("sshd.service", "/lib/systemd/system/ssh.service");
@@ -270,7 +264,6 @@ test("allow_unit_shadowing: the same unit is loaded and started", async () => {
     expect((await state(etcd, "sshd.service"))?.reason).toBeUndefined();
   } finally {
     await node.stop();
-    etcd.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

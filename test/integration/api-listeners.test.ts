@@ -11,31 +11,26 @@ import { join } from "node:path";
 import { createApiHandler, type ApiHandler } from "../../src/api/handler.ts";
 import { serveApi, type ApiListeners } from "../../src/api/listeners.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { Registry } from "../../src/registry/registry.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
+import { freshPrefix, sharedEtcd } from "../support/etcd-fixture.ts";
 import { generateTestCerts, type TestCerts } from "../support/tls/certs.ts";
 import { until } from "../support/until.ts";
 import { errorBody, SLEEP_OPTIONS, testLogger, VERSION } from "../support/integration/api-fixture.ts";
 
-let etcd: EtcdServer;
-let client: EtcdClient;
+const etcd = sharedEtcd();
+const prefix = freshPrefix("fleet-listeners");
 let dir: string;
 let handler: ApiHandler;
 let certs: TestCerts;
-const prefix = `/fleet-listeners-${process.pid}/`;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "fleet-api-listeners-"));
-  [etcd, certs] = await Promise.all([startEtcd(), generateTestCerts(join(dir, "tls"), ["127.0.0.1"])]);
-  client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  certs = await generateTestCerts(join(dir, "tls"), ["127.0.0.1"]);
   handler = createApiHandler({
-    registry: new Registry(client, prefix), tokenLimit: 100, version: VERSION, isReady: () => true, metrics: createFleetMetrics(), log: testLogger([]),
+    registry: new Registry(etcd.client, prefix), tokenLimit: 100, version: VERSION, isReady: () => true, metrics: createFleetMetrics(), log: testLogger([]),
   });
 });
-afterAll(async () => {
-  client?.close();
-  await etcd?.[Symbol.asyncDispose]();
+afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -5,8 +5,8 @@
 // keeps the lease unless the host is going down.
 import { expect, test } from "bun:test";
 import type { Config } from "../../src/config/index.ts";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
+import { startEtcdFixture } from "../support/etcd-fixture.ts";
 import { startEtcd } from "../support/etcd-server.ts";
 import { api as apiAt, type Node, startNode as startDaemonNode, tempDir } from "../support/integration/daemon-harness.ts";
 import { until } from "../support/until.ts";
@@ -70,9 +70,9 @@ test("a second daemon with the same machine id stays at 503, says why, and regis
 });
 
 test("engine and agent together run a unit submitted through the API; stopping keeps the lease", async () => {
-  await using etcd = await startEtcd();
+  await using etcd = await startEtcdFixture();
   using dir = tempDir();
-  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  const { client } = etcd;
   const node = await startNode(etcd.endpoint, dir.path);
   try {
     await until("registration", () => node.daemon.ready, 10_000);
@@ -98,14 +98,13 @@ test("engine and agent together run a unit submitted through the API; stopping k
     expect(await client.leaseTimeToLive(lease)).toBeDefined();
   } finally {
     await node.daemon.stop();
-    client.close();
   }
 });
 
 test("stopping as the host shuts down revokes the lease: machine and states leave at once", async () => {
-  await using etcd = await startEtcd();
+  await using etcd = await startEtcdFixture();
   using dir = tempDir();
-  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  const { client } = etcd;
   const node = await startNode(etcd.endpoint, dir.path, { disableEngine: true });
   try {
     await until("registration", () => node.daemon.ready, 10_000);
@@ -116,6 +115,5 @@ test("stopping as the host shuts down revokes the lease: machine and states leav
     expect(await client.get(keys.machine(ID))).toBeUndefined();
   } finally {
     await node.daemon.stop();
-    client.close();
   }
 });

@@ -11,7 +11,7 @@ import { createLogger } from "../../src/log/logger.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { MachineRecord } from "../../src/registry/models.ts";
-import { startEtcd } from "../support/etcd-server.ts";
+import { startEtcdFixture } from "../support/etcd-fixture.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { api, daemonConfig, type Node, startNode as startDaemonNode, tempDir } from "../support/integration/daemon-harness.ts";
 import { until } from "../support/until.ts";
@@ -59,9 +59,9 @@ function writeConfigFile(path: string, endpoint: string, dir: string, extra: str
 }
 
 test("a reload re-puts metadata under the same lease, sets verbosity, and keeps the unit running", async () => {
-  await using etcd = await startEtcd();
+  await using etcd = await startEtcdFixture();
   using dir = tempDir();
-  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  const { client } = etcd;
   const file = join(dir.path, "fleet.conf");
   writeConfigFile(file, etcd.endpoint, dir.path, `metadata = "region=us-west"`);
   const node = await startNode(etcd.endpoint, dir.path, { metadata: { region: "us-west" } });
@@ -91,14 +91,13 @@ test("a reload re-puts metadata under the same lease, sets verbosity, and keeps 
     expect(stops(node)).toEqual([]);
   } finally {
     await node.daemon.stop();
-    client.close();
   }
 });
 
 test("an invalid config on reload is logged and the daemon keeps running with the old one", async () => {
-  await using etcd = await startEtcd();
+  await using etcd = await startEtcdFixture();
   using dir = tempDir();
-  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  const { client } = etcd;
   const file = join(dir.path, "fleet.conf");
   const node = await startNode(etcd.endpoint, dir.path, { metadata: { region: "us-west" }, disableEngine: true });
   const lines: string[] = [];
@@ -115,14 +114,13 @@ test("an invalid config on reload is logged and the daemon keeps running with th
     expect((await api(node, "/fleet/v1/machines")).status).toBe(200);
   } finally {
     await node.daemon.stop();
-    client.close();
   }
 });
 
 test("agent_ttl, the reconcile interval and etcd_servers on reload: components restart in place, the unit keeps running", async () => {
-  await using etcd = await startEtcd();
+  await using etcd = await startEtcdFixture();
   using dir = tempDir();
-  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  const { client } = etcd;
   const node = await startNode(etcd.endpoint, dir.path);
   try {
     await until("registration", () => node.daemon.ready, 10_000);
@@ -160,14 +158,13 @@ test("agent_ttl, the reconcile interval and etcd_servers on reload: components r
     expect(stops(node)).toEqual([]);
   } finally {
     await node.daemon.stop();
-    client.close();
   }
 });
 
 test("the machine refresher re-puts a changed public IP under the same lease", async () => {
-  await using etcd = await startEtcd();
+  await using etcd = await startEtcdFixture();
   using dir = tempDir();
-  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  const { client } = etcd;
   let ip = "192.0.2.10";
   const refreshClock = new ManualClock();
   const node = await startNode(etcd.endpoint, dir.path, { publicIp: undefined, disableEngine: true }, {
@@ -186,6 +183,5 @@ test("the machine refresher re-puts a changed public IP under the same lease", a
     expect(node.lines.some((l) => l.includes("Public IP changed from 192.0.2.10 to 192.0.2.77"))).toBe(true);
   } finally {
     await node.daemon.stop();
-    client.close();
   }
 });

@@ -1,30 +1,26 @@
 // Auth against a real etcd with auth on: the token flow, re-authentication when etcd rejects a
 // token (expired or corrupt), and the error kinds for bad credentials and missing permissions.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import { EtcdClient, EtcdError, type WatchBatch } from "../../src/registry/etcd/index.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
+import { sharedEtcd } from "../support/etcd-fixture.ts";
 import { until } from "../support/until.ts";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
-let etcd: EtcdServer;
+// Tokens idle for 1 s expire, so the test can see a real expiry.
+const etcd = sharedEtcd({ auth: true, extraArgs: ["--auth-token-ttl", "1"] });
 beforeAll(async () => {
-  // Tokens idle for 1 s expire, so the test can see a real expiry.
-  etcd = await startEtcd({ auth: true, extraArgs: ["--auth-token-ttl", "1"] });
-  await etcd.admin("/v3/auth/user/add", { name: "reader", password: "read-only" });
-  await etcd.admin("/v3/auth/role/add", { name: "ro" });
-  await etcd.admin("/v3/auth/role/grant", { name: "ro", perm: { permType: "READ", key: b64("/ro/"), range_end: b64("/ro0") } });
-  await etcd.admin("/v3/auth/user/grant", { user: "reader", role: "ro" });
-});
-afterAll(async () => {
-  await etcd?.[Symbol.asyncDispose]();
+  await etcd.server.admin("/v3/auth/user/add", { name: "reader", password: "read-only" });
+  await etcd.server.admin("/v3/auth/role/add", { name: "ro" });
+  await etcd.server.admin("/v3/auth/role/grant", { name: "ro", perm: { permType: "READ", key: b64("/ro/"), range_end: b64("/ro0") } });
+  await etcd.server.admin("/v3/auth/user/grant", { user: "reader", role: "ro" });
 });
 
 function rootClient(): EtcdClient {
-  return new EtcdClient({ endpoints: [etcd.endpoint], username: "root", password: etcd.rootPassword });
+  return new EtcdClient({ endpoints: [etcd.endpoint], username: "root", password: etcd.server.rootPassword });
 }
 
 async function rawToken(): Promise<string> {
-  const res = await fetch(`${etcd.endpoint}/v3/auth/authenticate`, { method: "POST", body: JSON.stringify({ name: "root", password: etcd.rootPassword }) });
+  const res = await fetch(`${etcd.endpoint}/v3/auth/authenticate`, { method: "POST", body: JSON.stringify({ name: "root", password: etcd.server.rootPassword }) });
   return ((await res.json()) as { token: string }).token;
 }
 
@@ -118,7 +114,7 @@ test("a watch whose token is rejected re-authenticates and still delivers", asyn
 });
 
 test("a user without write permission gets permission-denied", async () => {
-  await etcd.admin("/v3/kv/put", { key: b64("/ro/x"), value: b64("readable") });
+  await etcd.server.admin("/v3/kv/put", { key: b64("/ro/x"), value: b64("readable") });
   const c = new EtcdClient({ endpoints: [etcd.endpoint], username: "reader", password: "read-only" });
   try {
     expect((await c.get("/ro/x"))?.value).toBe("readable");

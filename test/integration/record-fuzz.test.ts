@@ -21,7 +21,7 @@ import { Registry } from "../../src/registry/registry.ts";
 import type { RecordKind } from "../../src/registry/records.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
-import { startEtcd } from "../support/etcd-server.ts";
+import { startEtcdFixture } from "../support/etcd-fixture.ts";
 import { fuzzSeed, RecordFuzzer } from "../support/record-fuzz.ts";
 import { until } from "../support/until.ts";
 
@@ -80,8 +80,8 @@ async function call(node: Node, method: string, path: string, body?: object): Pr
 test("malformed records under every key kind: good units are still placed, started and listed, nothing fails", async () => {
   const seed = fuzzSeed();
   const maxWrites = Number(process.env.FLEET_FUZZ_WRITES ?? 300);
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  await using server = await startEtcdFixture();
+  const etcd = server.client;
   const dir = mkdtempSync(join(tmpdir(), "fleet-fuzz-"));
   const rejections: unknown[] = [];
   const onRejection = (e: unknown) => rejections.push(e);
@@ -169,7 +169,6 @@ test("malformed records under every key kind: good units are still placed, start
   } finally {
     process.off("unhandledRejection", onRejection);
     for (const n of nodes) await n.stop();
-    etcd.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }, 180_000);

@@ -8,10 +8,9 @@ import type { MachineRecord, PendingRecord, ScheduleEntry, UnitStateRecord } fro
 import { InvalidRecords } from "../../../src/registry/invalid-records.ts";
 import { Registry } from "../../../src/registry/registry.ts";
 import type { UnitOption } from "../../../src/unit/types.ts";
+import { freshPrefix } from "../etcd-fixture.ts";
 
 export const VERSION = "9.8.7-test";
-
-let prefixCounter = 0;
 
 export interface ApiFixture {
   registry: Registry;
@@ -37,7 +36,7 @@ export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "toke
   const metrics = createFleetMetrics();
   const logged: string[] = [];
   // Skipped records are told about in this fixture's log and counted in its metrics, as in a daemon.
-  const registry = new Registry(client, `/fleet-api-test-${process.pid}-${++prefixCounter}/`, {
+  const registry = new Registry(client, freshPrefix("fleet-api-test"), {
     log: testLogger(logged), invalid: new InvalidRecords(metrics),
   });
   const ready = { value: true };

@@ -14,7 +14,8 @@ import type { MachineRecord, ScheduleEntry, UnitStateRecord } from "../../../src
 import { InvalidRecords } from "../../../src/registry/invalid-records.ts";
 import { Registry } from "../../../src/registry/registry.ts";
 import { VERSION } from "../../../src/version.ts";
-import { type EtcdServer, startEtcd } from "../etcd-server.ts";
+import { type EtcdFixture, freshPrefix, startEtcdFixture } from "../etcd-fixture.ts";
+import type { EtcdServer } from "../etcd-server.ts";
 
 export const BIN = join(import.meta.dir, "../../../bin/fleet");
 
@@ -65,6 +66,7 @@ export const MACHINES: FakeMachine[] = [
 export type SystemdState = Pick<UnitStateRecord, "activeState" | "subState">;
 
 export class FakeCluster implements AsyncDisposable {
+  readonly etcd: EtcdServer;
   readonly etcdClient: EtcdClient;
   readonly registry: Registry;
   readonly prefix: string;
@@ -81,17 +83,17 @@ export class FakeCluster implements AsyncDisposable {
   private loop: Promise<void> | undefined;
   private listeners: ApiListeners | undefined;
 
-  private constructor(readonly etcd: EtcdServer, readonly machines: FakeMachine[]) {
-    this.etcdClient = new EtcdClient({ endpoints: [etcd.endpoint] });
-    this.prefix = `/fleet-cli-${process.pid}-${Math.random().toString(36).slice(2, 8)}/`;
+  private constructor(private readonly fixture: EtcdFixture & AsyncDisposable, readonly machines: FakeMachine[]) {
+    this.etcd = fixture.server;
+    this.etcdClient = fixture.client;
+    this.prefix = freshPrefix("fleet-cli");
     this.registry = new Registry(this.etcdClient, this.prefix, { invalid: new InvalidRecords(createFleetMetrics()) });
     this.dir = mkdtempSync(join(tmpdir(), "fleet-cli-"));
     this.socket = join(this.dir, "fleet.sock");
   }
 
   static async start(machines = MACHINES): Promise<FakeCluster> {
-    const etcd = await startEtcd();
-    const c = new FakeCluster(etcd, machines);
+    const c = new FakeCluster(await startEtcdFixture(), machines);
     try {
       const handler = createApiHandler({
         registry: c.registry, tokenLimit: 100, version: VERSION, isReady: () => true,
@@ -232,8 +234,7 @@ export class FakeCluster implements AsyncDisposable {
     this.stopped = true;
     await this.loop;
     await this.listeners?.close();
-    this.etcdClient.close();
-    await this.etcd[Symbol.asyncDispose]();
+    await this.fixture[Symbol.asyncDispose]();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -12,7 +12,8 @@ import { childPair } from "../../../src/registry/keys.ts";
 import { Engine, type EngineConfig, type EngineDeps } from "../../../src/engine/engine.ts";
 import type { DesiredState } from "../../../src/unit/types.ts";
 import { describeUnit } from "../../../src/unit/describe-unit.ts";
-import { startEtcd, type EtcdServer } from "../etcd-server.ts";
+import { type EtcdFixture, startEtcdFixture } from "../etcd-fixture.ts";
+import type { EtcdServer } from "../etcd-server.ts";
 import { until } from "../until.ts";
 
 export const PREFIX = "/fleet/";
@@ -43,20 +44,22 @@ export function memoryLog(name: string): LogLines {
 }
 
 export class Cluster implements AsyncDisposable {
+  readonly etcd: EtcdServer;
   readonly client: EtcdClient;
   readonly registry: Registry;
   private readonly engines: Engine[] = [];
   private readonly agents: Agent[] = [];
 
-  private constructor(readonly etcd: EtcdServer) {
-    this.client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  private constructor(private readonly fixture: EtcdFixture & AsyncDisposable) {
+    this.etcd = fixture.server;
+    this.client = fixture.client;
     // A reporter of its own: each test's etcd starts at revision 1, and "once per key and
     // revision" must not carry over from another test in the same process.
     this.registry = new Registry(this.client, PREFIX, { invalid: new InvalidRecords(createFleetMetrics(new MetricsRegistry())) });
   }
 
   static async start(): Promise<Cluster> {
-    return new Cluster(await startEtcd());
+    return new Cluster(await startEtcdFixture());
   }
 
   get keys() {
@@ -112,8 +115,7 @@ export class Cluster implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     for (const a of this.agents) a.stopRenewing();
     await Promise.all(this.engines.map((e) => e.stop({ resign: false }).catch(() => undefined)));
-    this.client.close();
-    await this.etcd[Symbol.asyncDispose]();
+    await this.fixture[Symbol.asyncDispose]();
   }
 }
 

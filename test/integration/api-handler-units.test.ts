@@ -9,8 +9,9 @@ import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS, VERSION } from "../suppo
 
 const etcd = sharedEtcd();
 
-describe("checklist §13 item 13", () => {
-  test("409, 201, 204, 409, 415, 400, 404, 404, 405 in order", async () => {
+// compatibility.md §13, item 13.
+describe("PUT, GET and DELETE of /units/{name} answer as the original did", () => {
+  test("no options 409, options 201, desiredState only 204, options only 409, not JSON 415, another name 400, a missing unit 404, POST 405", async () => {
     const f = apiFixture(etcd.client);
     const url = "/fleet/v1/units/x.service";
     expect(await errorOf(await f.call("PUT", url, { body: { desiredState: "launched" } })))
@@ -269,7 +270,8 @@ describe("pagination", () => {
     expect(await (await f.call("GET", page3)).text()).toBe("{}");
   });
 
-  test("checklist §13 item 14 and the other token errors", async () => {
+  // compatibility.md §13, item 14 (a token with another limit) and the other malformed tokens.
+  test("a bad nextPageToken is a 400 that says what is wrong with it", async () => {
     const f = apiFixture(etcd.client);
     expect(await errorOf(await f.call("GET", "/fleet/v1/units?nextPageToken=EwBMLg==")))
       .toEqual({ status: 400, body: errorBody(400, "token limit must be 100") });

@@ -30,7 +30,8 @@ describe("availability gate and Server header", () => {
     expect((await f.call("GET", "/fleet/v1/units")).status).toBe(200);
   });
 
-  test("checklist §13 item 15: / is 405, /bogus 404, and every answer has Server: fleetd/<version>", async () => {
+  // compatibility.md §13, item 15.
+  test("/ is 405, /bogus 404, and every answer has Server: fleetd/<version>", async () => {
     const f = apiFixture(etcd.client);
     const cases: [string, string, number, string][] = [
       ["GET", "/", 405, ""],
@@ -79,7 +80,8 @@ describe("availability gate and Server header", () => {
 });
 
 describe("discovery document", () => {
-  test("the facts of §7.9", async () => {
+  // compatibility.md §7.9.
+  test("GET /v1-alpha/discovery serves the original's document: its schemas, enums and methods", async () => {
     const f = apiFixture(etcd.client);
     const res = await f.call("GET", "/v1-alpha/discovery");
     expect(res.headers.get("Content-Type")).toBe("application/json");

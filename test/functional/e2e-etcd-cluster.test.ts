@@ -4,34 +4,26 @@
 // (same MainPID) or moves, a unit submitted while a quorum lives starts, and afterwards everything
 // converges. Each scenario prints what it did and how long the cluster took, for the README's
 // reliability table. Needs root and bin/fleet (./build).
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import type { Machine } from "../../src/sandbox/index.ts";
 import type { EtcdCluster } from "../support/etcd-cluster.ts";
 import type { LocalEtcd } from "../support/etcd-server.ts";
-import { DAEMON_UNIT, E2eCluster, serviceUnit } from "../support/functional/e2e-fixture.ts";
+import { DAEMON_UNIT, serviceUnit, sharedE2eCluster } from "../support/functional/e2e-fixture.ts";
 import { allRunOn, deploy, eventually, expectEachRunsOnce, expectUntouched, type Placed } from "../support/functional/e2e-placed.ts";
 import { holdFor } from "../support/until.ts";
 
-let c: E2eCluster;
 let etcd: EtcdCluster;
 const T = 120_000;
 const APPS = ["app@1.service", "app@2.service", "app@3.service", "app@4.service", "app@5.service", "app@6.service"];
 /** The outage of the quorum-loss scenario, counted from when the survivor knows it has no leader. */
 const QUORUM_LOSS_MS = 15_000;
 
-beforeAll(async () => {
-  c = await E2eCluster.start({ machines: 3, etcdMembers: 3 });
+const c = sharedE2eCluster({ machines: 3, etcdMembers: 3 }, { timeoutMs: T, resetEachTest: true });
+
+beforeAll(() => {
   etcd = c.etcdCluster;
   c.writeUnit("app@.service", serviceUnit("app %i"));
-}, T);
-
-afterAll(async () => {
-  await c?.destroy();
-}, 60_000);
-
-beforeEach(async () => {
-  await c.step(() => c.reset());
-}, T);
+});
 
 const since = (t: number) => `${((performance.now() - t) / 1000).toFixed(1)} s`;
 

@@ -1,10 +1,10 @@
 // The API and fleetctl (both drivers) meet malformed records in etcd: each is skipped as absent,
 // told about once and counted, and every listing and command for the other units still works.
 // Unit names systemd would refuse are refused at submission.
-import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sharedEtcd } from "../support/etcd-fixture.ts";
 import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS } from "../support/integration/api-fixture.ts";
-import { FakeCluster, HELLO, MACHINES, rows, spawnCtl } from "../support/integration/cli-harness.ts";
+import { HELLO, MACHINES, rows, spawnCtl, sharedFakeCluster } from "../support/integration/cli-harness.ts";
 
 setDefaultTimeout(60_000);
 
@@ -14,16 +14,7 @@ function warnings(err: string): string[] {
 }
 
 const etcd = sharedEtcd();
-let c: FakeCluster;
-beforeAll(async () => {
-  c = await FakeCluster.start();
-});
-afterAll(async () => {
-  await c?.[Symbol.asyncDispose]();
-});
-beforeEach(async () => {
-  await c.reset();
-});
+const c = sharedFakeCluster();
 
 describe("the API", () => {
   test("a non-JSON value under units/ no longer makes GET /units a 500: it is skipped, logged once and counted", async () => {

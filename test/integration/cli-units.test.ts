@@ -1,30 +1,21 @@
 // fleetctl end to end: the real binary against the real API handler on a unix socket over a
 // real etcd, with the engine and agents played by FakeCluster. stdout, stderr and the exit code
 // are asserted together. Numbers in test names refer to fleet-reference.md §13.
-import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { unitHash, parseUnitFile } from "../../src/unit/unit-file.ts";
-import { FakeCluster, HELLO, MACHINES, rows } from "../support/integration/cli-harness.ts";
+import { HELLO, MACHINES, rows, sharedFakeCluster } from "../support/integration/cli-harness.ts";
 
 // Each test spawns the binary several times; some wait out a --block-attempts bound.
 setDefaultTimeout(60_000);
 
-let c: FakeCluster;
+const c = sharedFakeCluster();
 const [M1] = MACHINES as [{ id: string; ip: string }];
 const legend = (m: { id: string; ip: string }) => `${m.id.slice(0, 8)}.../${m.ip}`;
 const HASH7 = unitHash(parseUnitFile(HELLO)).slice(0, 7);
 
-beforeAll(async () => {
-  c = await FakeCluster.start();
-});
-afterAll(async () => {
-  await c?.[Symbol.asyncDispose]();
-});
-beforeEach(async () => {
-  await c.reset();
-});
 
 describe("submit", () => {
   // compatibility.md §13, item 1.

@@ -1,9 +1,9 @@
 // The set-up every test against etcd starts with: a real etcd on free ports, a client to it, a
 // fresh key prefix, and everything closed afterwards (clients first, then etcd). For one test,
 // `await using etcd = await startEtcdFixture()`; for every test of a file, `sharedEtcd()`.
-import { afterAll, beforeAll } from "bun:test";
 import { EtcdClient, type EtcdOptions } from "../../src/registry/etcd/index.ts";
 import { type EtcdServer, type StartEtcdOptions, startEtcd } from "./etcd-server.ts";
+import { shared } from "./shared.ts";
 
 /** A client's options besides its endpoint, which is the fixture's etcd. */
 export type ClientOptions = Omit<EtcdOptions, "endpoints">;
@@ -61,29 +61,7 @@ export async function startEtcdFixture(opts: EtcdFixtureOptions = {}): Promise<E
  * before the first test, removed after the last. Its members work inside tests and hooks.
  */
 export function sharedEtcd(opts: EtcdFixtureOptions = {}): EtcdFixture {
-  let fixture: Fixture | undefined;
-  beforeAll(async () => {
-    fixture = (await startEtcdFixture(opts)) as Fixture;
-  });
-  afterAll(async () => {
-    await fixture?.[Symbol.asyncDispose]();
-  });
-  const started = (): Fixture => {
-    if (!fixture) throw new Error("The shared etcd is not started yet: use it inside a test or a hook");
-    return fixture;
-  };
-  return {
-    get server() {
-      return started().server;
-    },
-    get endpoint() {
-      return started().endpoint;
-    },
-    get client() {
-      return started().client;
-    },
-    connect: (o) => started().connect(o),
-  };
+  return shared("etcd", () => startEtcdFixture(opts));
 }
 
 let prefixes = 0;

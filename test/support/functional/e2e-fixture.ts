@@ -16,6 +16,7 @@ import { installFleet, SERVICE } from "../../../src/sandbox/fleet-install.ts";
 import { journalTails, type Machine } from "../../../src/sandbox/index.ts";
 import { API_PORT } from "../../../src/sandbox/sandbox-record.ts";
 import type { EtcdCluster } from "../etcd-cluster.ts";
+import { shared } from "../shared.ts";
 import { until } from "../until.ts";
 import { daemonConfig, FLEET_BIN, type Fleet, startFleet } from "./agent-harness.ts";
 
@@ -387,6 +388,15 @@ export class E2eCluster implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.destroy();
   }
+}
+
+/**
+ * One cluster for every test of the file (booting it takes a while: `timeoutMs`); with
+ * `resetEachTest`, every test starts on a clean one (E2eCluster.reset).
+ */
+export function sharedE2eCluster(opts: E2eOptions, { timeoutMs, resetEachTest }: { timeoutMs: number; resetEachTest: boolean }): E2eCluster {
+  const reset = resetEachTest ? (c: E2eCluster) => c.step(() => c.reset()) : undefined;
+  return shared("e2e cluster", () => E2eCluster.start(opts), { reset, timeoutMs });
 }
 
 /** A machine commands can be run in: started and not frozen (exec would hang there). */

@@ -15,6 +15,7 @@ import { InvalidRecords } from "../../../src/registry/invalid-records.ts";
 import { Registry } from "../../../src/registry/registry.ts";
 import { VERSION } from "../../../src/version.ts";
 import { type EtcdFixture, freshPrefix, startEtcdFixture } from "../etcd-fixture.ts";
+import { shared } from "../shared.ts";
 import type { EtcdServer } from "../etcd-server.ts";
 
 export const BIN = join(import.meta.dir, "../../../bin/fleet");
@@ -237,6 +238,11 @@ export class FakeCluster implements AsyncDisposable {
     await this.fixture[Symbol.asyncDispose]();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** One FakeCluster for every test of the file, emptied (reset) before each test. */
+export function sharedFakeCluster(): FakeCluster {
+  return shared("fake cluster", () => FakeCluster.start(), { reset: (c) => c.reset() });
 }
 
 export const HELLO = "[Unit]\nDescription=Hello World\n\n[Service]\nExecStart=/bin/bash -c \"while true; do echo Hello, World!; sleep 1; done\"\n";

@@ -2,8 +2,6 @@
 // reconcile): etcd is real, either running or unreachable, and nothing waits on real time: a
 // back-off after a failure passes only when the clock does.
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent } from "../../src/agent/agent.ts";
 import { Presence } from "../../src/agent/presence.ts";
@@ -18,6 +16,7 @@ import { ManualClock } from "../support/manual-clock.ts";
 import { unreachableEtcd } from "../support/unreachable-etcd.ts";
 import { memoryLog } from "../support/integration/engine-harness.ts";
 import { until } from "../support/until.ts";
+import { tempDir } from "../support/temp-dir.ts";
 
 const keys = keySpace("/fake-time/");
 const ME = "0123456789abcdef0123456789abcdef";
@@ -26,11 +25,6 @@ const HASH = "a".repeat(40);
 const half = () => 0.5;
 const running = { loadState: "loaded", activeState: "active", subState: "running", hash: HASH };
 const machine = (): MachineRecord => ({ id: ME, publicIP: "10.0.0.1", metadata: {}, version: "test", startedAt: new Date(0).toISOString() });
-
-function tempDir(): { path: string } & Disposable {
-  const path = mkdtempSync(join(tmpdir(), "fleet-fake-time-"));
-  return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
-}
 
 describe("state publisher", () => {
   test("reports wait for the coalescing delay on the clock; a failed write backs off, told about once", async () => {
@@ -89,7 +83,7 @@ describe("state publisher", () => {
 describe("presence", () => {
   test("registration starts only when the clock lets it, and failed attempts back off with the clock", async () => {
     using dead = await unreachableEtcd();
-    using dir = tempDir();
+    using dir = tempDir("fleet-fake-time-");
     const clock = new ManualClock();
     const log = memoryLog("presence");
     const p = new Presence({ etcd: dead.client, keys, machine, ttlMs: 5000, stateDir: dir.path, log: log.logger, clock, random: half });
@@ -118,7 +112,7 @@ describe("presence", () => {
 
   test("renewals follow the clock: missed ones make the machine not ready, one that gets through makes it ready again", async () => {
     await using etcd = await startEtcdFixture();
-    using dir = tempDir();
+    using dir = tempDir("fleet-fake-time-");
     const ops: EtcdOperation[] = [];
     const client = etcd.connect({ retries: 0, requestTimeoutMs: 2000, onOperation: (op) => ops.push(op) });
     const clock = new ManualClock();
@@ -172,7 +166,7 @@ describe("presence", () => {
 describe("agent", () => {
   test("a unit whose load fails is retried when its back-off has passed on the clock, and not before", async () => {
     await using etcd = await startEtcdFixture();
-    using dir = tempDir();
+    using dir = tempDir("fleet-fake-time-");
     const { client } = etcd;
     const clock = new ManualClock();
     const units = new FakeUnitManager({ unitsDirectory: join(dir.path, "units") });

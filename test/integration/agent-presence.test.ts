@@ -1,8 +1,7 @@
 // Presence against a real etcd: the lease is resumed across a daemon restart, a second daemon
 // with the same machine id is refused (and says why), and a lost lease is replaced.
 import { expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { leaseHex, Presence, type Registration } from "../../src/agent/presence.ts";
 import { createLogger } from "../../src/log/logger.ts";
@@ -10,6 +9,7 @@ import { keySpace } from "../../src/registry/keys.ts";
 import type { MachineRecord } from "../../src/registry/models.ts";
 import { startEtcdFixture } from "../support/etcd-fixture.ts";
 import { until } from "../support/until.ts";
+import { tempDir } from "../support/temp-dir.ts";
 
 const keys = keySpace("/fleet/");
 const ID = "0123456789abcdef0123456789abcdef";
@@ -24,14 +24,9 @@ function logs() {
   return { lines, log: createLogger({ verbosity: 1, journal: false, write: (l) => lines.push(l) }) };
 }
 
-function tempDir(): { path: string } & Disposable {
-  const path = mkdtempSync(join(tmpdir(), "fleet-presence-"));
-  return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
-}
-
 test("registers under one lease, and a restarted daemon resumes the same lease", async () => {
   await using etcd = await startEtcdFixture();
-  using dir = tempDir();
+  using dir = tempDir("fleet-presence-");
   const { client } = etcd;
   const first = new Presence({ etcd: client, keys, machine: machine("10.0.0.1"), ttlMs: 5000, stateDir: dir.path, log: logs().log, retry: FAST });
   const regs: Registration[] = [];
@@ -73,7 +68,7 @@ test("registers under one lease, and a restarted daemon resumes the same lease",
 
 test("a resumed lease is renewed at once, however little of its TTL the restart left", async () => {
   await using etcd = await startEtcdFixture();
-  using dir = tempDir();
+  using dir = tempDir("fleet-presence-");
   const { client } = etcd;
   const first = new Presence({ etcd: client, keys, machine: machine("10.0.0.1"), ttlMs: 5000, stateDir: dir.path, log: logs().log, retry: FAST });
   first.start();
@@ -98,8 +93,8 @@ test("a resumed lease is renewed at once, however little of its TTL the restart 
 
 test("a second daemon with a live machine id does not register, says why, and takes over once the first is gone", async () => {
   await using etcd = await startEtcdFixture();
-  using dirA = tempDir();
-  using dirB = tempDir();
+  using dirA = tempDir("fleet-presence-");
+  using dirB = tempDir("fleet-presence-");
   const { client } = etcd;
   const a = new Presence({ etcd: client, keys, machine: machine("10.0.0.2"), ttlMs: 5000, stateDir: dirA.path, log: logs().log, retry: FAST });
   const bLogs = logs();
@@ -131,7 +126,7 @@ test("a second daemon with a live machine id does not register, says why, and ta
 
 test("a lost lease is replaced by a new one and listeners hear of both", async () => {
   await using etcd = await startEtcdFixture();
-  using dir = tempDir();
+  using dir = tempDir("fleet-presence-");
   const { client } = etcd;
   const p = new Presence({ etcd: client, keys, machine: machine("10.0.0.4"), ttlMs: 1500, stateDir: dir.path, log: logs().log, retry: FAST });
   const events: string[] = [];
@@ -155,7 +150,7 @@ test("a lost lease is replaced by a new one and listeners hear of both", async (
 
 test("a lease file from another agent_ttl is taken over, not resumed", async () => {
   await using etcd = await startEtcdFixture();
-  using dir = tempDir();
+  using dir = tempDir("fleet-presence-");
   const { client } = etcd;
   const before = new Presence({ etcd: client, keys, machine: machine("10.0.0.5"), ttlMs: 5000, stateDir: dir.path, log: logs().log, retry: FAST });
   before.start();

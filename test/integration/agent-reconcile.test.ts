@@ -3,8 +3,6 @@
 // entries become started units and published states, unscheduling unloads, a changed hash
 // reloads, a restart adopts instead of restarting, and a lost lease re-registers and reconciles.
 import { expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent } from "../../src/agent/agent.ts";
 import { Presence } from "../../src/agent/presence.ts";
@@ -15,6 +13,7 @@ import type { ScheduleEntry, UnitStateRecord } from "../../src/registry/models.t
 import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
 import { contentHash } from "../../src/systemd/unit-manager.ts";
 import { startEtcdFixture } from "../support/etcd-fixture.ts";
+import { tempDir } from "../support/temp-dir.ts";
 import { until } from "../support/until.ts";
 
 const keys = keySpace("/fleet/");
@@ -38,6 +37,21 @@ async function state(etcd: EtcdClient, name: string): Promise<UnitStateRecord | 
   return kv ? (JSON.parse(kv.value) as UnitStateRecord) : undefined;
 }
 
+/** A fresh etcd, a state directory and the in-memory systemd: what each test runs its agent on. */
+async function agentHost() {
+  const fixture = await startEtcdFixture();
+  const dir = tempDir("fleet-agent-");
+  return {
+    etcd: fixture.client,
+    dir: dir.path,
+    units: new FakeUnitManager({ unitsDirectory: join(dir.path, "units") }),
+    async [Symbol.asyncDispose]() {
+      dir[Symbol.dispose]();
+      await fixture[Symbol.asyncDispose]();
+    },
+  };
+}
+
 /** Presence and agent wired as the daemon wires them. */
 async function startNode(etcd: EtcdClient, units: FakeUnitManager, stateDir: string, ttlMs = 5000, allowShadowing = false) {
   const presence = new Presence({ etcd, keys, machine: () => ({ id: ID, publicIP: "10.1.1.1", metadata: {}, version: "t", startedAt: new Date().toISOString() }), ttlMs, stateDir, log: quiet, retry: { baseMs: 50, capMs: 200 } });
@@ -58,10 +72,8 @@ async function startNode(etcd: EtcdClient, units: FakeUnitManager, stateDir: str
 }
 
 test("scheduled units start and publish; unscheduling unloads; a new hash reloads and restarts", async () => {
-  await using server = await startEtcdFixture();
-  const etcd = server.client;
-  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  await using host = await agentHost();
+  const { etcd, units, dir } = host;
   const node = await startNode(etcd, units, dir);
   try {
     const h1 = await schedule(etcd, "a.service", unitText("/bin/sleep 1000"));
@@ -90,53 +102,44 @@ test("scheduled units start and publish; unscheduling unloads; a new hash reload
     expect((await units.listManaged()).map((f) => f.name)).toEqual(["a.service"]);
   } finally {
     await node.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("a restarted agent adopts what runs: no unit is started, stopped or reloaded again", async () => {
-  await using server = await startEtcdFixture();
-  const etcd = server.client;
-  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
-  try {
-    const first = await startNode(etcd, units, dir);
-    await schedule(etcd, "web.service", unitText("/bin/sleep 1000"));
-    await schedule(etcd, "once.service", `[Service]\nType=oneshot\nExecStart=/bin/true\n`);
-    await until("web.service active", async () => (await state(etcd, "web.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
-    await until("once.service ran", async () => (await state(etcd, "once.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
-    // The oneshot finished meanwhile (the fake has no oneshots: stop it as systemd would).
-    await units.stop("once.service");
-    await first.agent.settled();
-    await first.stop();
-    const lease = first.presence.status.lease;
-    const pid = await units.mainPid("web.service");
-    const callsBefore = units.calls.length;
+  await using host = await agentHost();
+  const { etcd, units, dir } = host;
+  const first = await startNode(etcd, units, dir);
+  await schedule(etcd, "web.service", unitText("/bin/sleep 1000"));
+  await schedule(etcd, "once.service", `[Service]\nType=oneshot\nExecStart=/bin/true\n`);
+  await until("web.service active", async () => (await state(etcd, "web.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
+  await until("once.service ran", async () => (await state(etcd, "once.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
+  // The oneshot finished meanwhile (the fake has no oneshots: stop it as systemd would).
+  await units.stop("once.service");
+  await first.agent.settled();
+  await first.stop();
+  const lease = first.presence.status.lease;
+  const pid = await units.mainPid("web.service");
+  const callsBefore = units.calls.length;
 
-    const second = await startNode(etcd, units, dir);
-    try {
-      expect(second.presence.status.lease).toBe(lease);
-      // Give it something to do so that we know it has reconciled at least once since.
-      await schedule(etcd, "probe.service", unitText("/bin/sleep 3"));
-      await until("probe.service active", async () => (await state(etcd, "probe.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
-      await second.agent.settled();
-      const since = units.calls.slice(callsBefore).filter((c) => c.name !== "probe.service");
-      expect(since.filter((c) => c.op !== "reload")).toEqual([]);
-      expect(await units.mainPid("web.service")).toBe(pid);
-      expect((await units.states(["once.service"])).get("once.service")?.activeState).toBe("inactive");
-    } finally {
-      await second.stop();
-    }
+  const second = await startNode(etcd, units, dir);
+  try {
+    expect(second.presence.status.lease).toBe(lease);
+    // Give it something to do so that we know it has reconciled at least once since.
+    await schedule(etcd, "probe.service", unitText("/bin/sleep 3"));
+    await until("probe.service active", async () => (await state(etcd, "probe.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
+    await second.agent.settled();
+    const since = units.calls.slice(callsBefore).filter((c) => c.name !== "probe.service");
+    expect(since.filter((c) => c.op !== "reload")).toEqual([]);
+    expect(await units.mainPid("web.service")).toBe(pid);
+    expect((await units.states(["once.service"])).get("once.service")?.activeState).toBe("inactive");
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await second.stop();
   }
 });
 
 test("after the lease is lost, the agent registers again and stops units moved away meanwhile", async () => {
-  await using server = await startEtcdFixture();
-  const etcd = server.client;
-  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  await using host = await agentHost();
+  const { etcd, units, dir } = host;
   const node = await startNode(etcd, units, dir, 2000);
   try {
     await schedule(etcd, "stay.service", unitText("/bin/sleep 1000"));
@@ -154,15 +157,12 @@ test("after the lease is lost, the agent registers again and stops units moved a
     expect(await units.mainPid("stay.service")).toBe(stayPid);
   } finally {
     await node.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("a unit that keeps failing is retried with back-off and never holds up the others", async () => {
-  await using server = await startEtcdFixture();
-  const etcd = server.client;
-  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  await using host = await agentHost();
+  const { etcd, units, dir } = host;
   const node = await startNode(etcd, units, dir);
   try {
     // The first unit's text is missing from etcd: its load fails until it appears.
@@ -176,15 +176,12 @@ test("a unit that keeps failing is retried with back-off and never holds up the 
     await until("a-broken.service active once its file exists", async () => (await state(etcd, "a-broken.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
   } finally {
     await node.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("a failing unit that is unscheduled leaves no failure record and no retry behind: the agent goes quiet", async () => {
-  await using server = await startEtcdFixture();
-  const etcd = server.client;
-  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  await using host = await agentHost();
+  const { etcd, units, dir } = host;
   const node = await startNode(etcd, units, dir);
   const failures = () => node.agent.dump().Agent as { Failures: Record<string, unknown>; Desired: Record<string, unknown> };
   try {
@@ -215,15 +212,12 @@ test("a failing unit that is unscheduled leaves no failure record and no retry b
     expect(node.agent.stats.reconciles - before).toBeLessThanOrEqual(2 * N);
   } finally {
     await node.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("a unit the host defines itself is refused on this machine, with the reason published; unscheduled, its state goes", async () => {
-  await using server = await startEtcdFixture();
-  const etcd = server.client;
-  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  await using host = await agentHost();
+  const { etcd, units, dir } = host;
   units.hostUnits.set("sshd.service", "/lib/systemd/system/ssh.service");
   const node = await startNode(etcd, units, dir);
   try {
@@ -247,15 +241,12 @@ test("a unit the host defines itself is refused on this machine, with the reason
     }, { timeoutMs: 10_000, retryErrors: true });
   } finally {
     await node.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("allow_unit_shadowing: the same unit is loaded and started", async () => {
-  await using server = await startEtcdFixture();
-  const etcd = server.client;
-  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  await using host = await agentHost();
+  const { etcd, units, dir } = host;
   units.hostUnits.set("sshd.service", "/lib/systemd/system/ssh.service");
   const node = await startNode(etcd, units, dir, 5000, true);
   try {
@@ -264,6 +255,5 @@ test("allow_unit_shadowing: the same unit is loaded and started", async () => {
     expect((await state(etcd, "sshd.service"))?.reason).toBeUndefined();
   } finally {
     await node.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 });

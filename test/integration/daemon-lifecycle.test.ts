@@ -8,7 +8,8 @@ import type { Config } from "../../src/config/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import { startEtcdFixture } from "../support/etcd-fixture.ts";
 import { startEtcd } from "../support/etcd-server.ts";
-import { api as apiAt, type Node, startNode as startDaemonNode, tempDir } from "../support/integration/daemon-harness.ts";
+import { api as apiAt, type Node, startNode as startDaemonNode } from "../support/integration/daemon-harness.ts";
+import { tempDir } from "../support/temp-dir.ts";
 import { until } from "../support/until.ts";
 
 const keys = keySpace("/fleet/");
@@ -20,31 +21,27 @@ const api = (node: Node, path: string, init: RequestInit = {}) => apiAt(node, `/
 
 test("the API answers 503 until the daemon registers, then serves; READY=1 follows registration", async () => {
   await using etcd = await startEtcd();
-  using dir = tempDir();
+  using dir = tempDir("fleet-daemon-");
   await etcd.stop();
-  const node = await startNode(etcd.endpoint, dir.path, { disableEngine: true });
-  try {
-    const res = await api(node, "/machines");
-    expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ error: { code: 503, message: "fleet server unable to communicate with etcd" } });
-    expect(node.notified).toEqual([]);
+  await using node = await startNode(etcd.endpoint, dir.path, { disableEngine: true });
+  const res = await api(node, "/machines");
+  expect(res.status).toBe(503);
+  expect(await res.json()).toEqual({ error: { code: 503, message: "fleet server unable to communicate with etcd" } });
+  expect(node.notified).toEqual([]);
 
-    await etcd.start();
-    await until("the API to answer 200", async () => (await api(node, "/machines")).status === 200, { timeoutMs: 20_000, retryErrors: true });
-    const body = (await (await api(node, "/machines")).json()) as { machines: { id: string; primaryIP: string }[] };
-    expect(body.machines.map((m) => [m.id, m.primaryIP])).toEqual([[ID, "10.9.9.9"]]);
-    expect(node.notified).toEqual([`READY=1\nSTATUS=Registered machine ${ID}`]);
-    expect(node.lines.some((l) => l.includes("Not starting engine; disable-engine is set"))).toBe(true);
-    expect(node.daemon.dump()).toMatchObject({ Presence: { state: "registered" }, Engine: "disabled" });
-  } finally {
-    await node.daemon.stop();
-  }
+  await etcd.start();
+  await until("the API to answer 200", async () => (await api(node, "/machines")).status === 200, { timeoutMs: 20_000, retryErrors: true });
+  const body = (await (await api(node, "/machines")).json()) as { machines: { id: string; primaryIP: string }[] };
+  expect(body.machines.map((m) => [m.id, m.primaryIP])).toEqual([[ID, "10.9.9.9"]]);
+  expect(node.notified).toEqual([`READY=1\nSTATUS=Registered machine ${ID}`]);
+  expect(node.lines.some((l) => l.includes("Not starting engine; disable-engine is set"))).toBe(true);
+  expect(node.daemon.dump()).toMatchObject({ Presence: { state: "registered" }, Engine: "disabled" });
 });
 
 test("a second daemon with the same machine id stays at 503, says why, and registers once the first is gone", async () => {
   await using etcd = await startEtcd();
-  using dirA = tempDir();
-  using dirB = tempDir();
+  using dirA = tempDir("fleet-daemon-");
+  using dirB = tempDir("fleet-daemon-");
   const a = await startNode(etcd.endpoint, dirA.path, { disableEngine: true, publicIp: "10.0.0.1" });
   let b: Node | undefined;
   try {
@@ -71,49 +68,41 @@ test("a second daemon with the same machine id stays at 503, says why, and regis
 
 test("engine and agent together run a unit submitted through the API; stopping keeps the lease", async () => {
   await using etcd = await startEtcdFixture();
-  using dir = tempDir();
+  using dir = tempDir("fleet-daemon-");
   const { client } = etcd;
-  const node = await startNode(etcd.endpoint, dir.path);
-  try {
-    await until("registration", () => node.daemon.ready, 10_000);
-    const put = await api(node, "/units/hello.service", {
-      method: "PUT",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ desiredState: "launched", options: [{ section: "Service", name: "ExecStart", value: "/bin/sleep 1000" }] }),
-    });
-    expect(put.status).toBe(201);
-    await until("hello.service active in /state", async () => {
-      const s = (await (await api(node, "/state")).json()) as { states?: { name: string; systemdActiveState: string; machineID: string }[] };
-      return s.states?.some((x) => x.name === "hello.service" && x.systemdActiveState === "active" && x.machineID === ID);
-    }, { timeoutMs: 20_000, retryErrors: true });
-    const pid = await node.units.mainPid("hello.service");
-    expect(pid).toBeNumber();
+  await using node = await startNode(etcd.endpoint, dir.path);
+  await until("registration", () => node.daemon.ready, 10_000);
+  const put = await api(node, "/units/hello.service", {
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ desiredState: "launched", options: [{ section: "Service", name: "ExecStart", value: "/bin/sleep 1000" }] }),
+  });
+  expect(put.status).toBe(201);
+  await until("hello.service active in /state", async () => {
+    const s = (await (await api(node, "/state")).json()) as { states?: { name: string; systemdActiveState: string; machineID: string }[] };
+    return s.states?.some((x) => x.name === "hello.service" && x.systemdActiveState === "active" && x.machineID === ID);
+  }, { timeoutMs: 20_000, retryErrors: true });
+  const pid = await node.units.mainPid("hello.service");
+  expect(pid).toBeNumber();
 
-    const lease = node.daemon.presence.status.lease!;
-    await node.daemon.stop();
-    // Still registered with its states, for a restart to resume; the unit still runs.
-    expect((await client.get(keys.machine(ID)))?.lease).toBe(lease);
-    expect((await client.get(keys.state("hello.service", ID)))?.lease).toBe(lease);
-    expect(node.units.calls.filter((c) => c.op === "stop" || c.op === "unload")).toEqual([]);
-    expect(await client.leaseTimeToLive(lease)).toBeDefined();
-  } finally {
-    await node.daemon.stop();
-  }
+  const lease = node.daemon.presence.status.lease!;
+  await node.daemon.stop();
+  // Still registered with its states, for a restart to resume; the unit still runs.
+  expect((await client.get(keys.machine(ID)))?.lease).toBe(lease);
+  expect((await client.get(keys.state("hello.service", ID)))?.lease).toBe(lease);
+  expect(node.units.calls.filter((c) => c.op === "stop" || c.op === "unload")).toEqual([]);
+  expect(await client.leaseTimeToLive(lease)).toBeDefined();
 });
 
 test("stopping as the host shuts down revokes the lease: machine and states leave at once", async () => {
   await using etcd = await startEtcdFixture();
-  using dir = tempDir();
+  using dir = tempDir("fleet-daemon-");
   const { client } = etcd;
-  const node = await startNode(etcd.endpoint, dir.path, { disableEngine: true });
-  try {
-    await until("registration", () => node.daemon.ready, 10_000);
-    expect(await node.daemon.hostStopping()).toBe(false);
-    node.units.systemStateValue = "stopping";
-    expect(await node.daemon.hostStopping()).toBe(true);
-    await node.daemon.stop({ revokeLease: true });
-    expect(await client.get(keys.machine(ID))).toBeUndefined();
-  } finally {
-    await node.daemon.stop();
-  }
+  await using node = await startNode(etcd.endpoint, dir.path, { disableEngine: true });
+  await until("registration", () => node.daemon.ready, 10_000);
+  expect(await node.daemon.hostStopping()).toBe(false);
+  node.units.systemStateValue = "stopping";
+  expect(await node.daemon.hostStopping()).toBe(true);
+  await node.daemon.stop({ revokeLease: true });
+  expect(await client.get(keys.machine(ID))).toBeUndefined();
 });

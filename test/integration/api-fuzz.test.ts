@@ -14,8 +14,9 @@ import { describeUnitOptions } from "../../src/unit/describe-unit.ts";
 import type { UnitOption } from "../../src/unit/types.ts";
 import { sharedEtcd } from "../support/etcd-fixture.ts";
 import { testLogger, VERSION } from "../support/integration/api-fixture.ts";
+import { fuzzSeed, SeededRandom } from "../support/seeded-random.ts";
 
-const SEED = Number(process.env.FLEET_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const SEED = fuzzSeed();
 const MAX_REQUESTS = Number(process.env.FLEET_FUZZ_REQUESTS ?? 3000);
 const MAX_MS = Number(process.env.FLEET_FUZZ_MS ?? 20_000);
 const TOKEN = "fuzz-token-0123456789";
@@ -24,22 +25,7 @@ const MACHINE = "fuzzmachine01";
 
 const etcd = sharedEtcd();
 
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T;
-  const chance = (p: number) => next() < p;
-  return { next, int, pick, chance };
-}
-type Rng = ReturnType<typeof prng>;
+type Rng = SeededRandom;
 
 interface Spec {
   /** "valid" or the defect that makes it invalid. */
@@ -284,7 +270,7 @@ test(`random requests get 4xx (valid ones 2xx), never 5xx, and store nothing inv
   });
   // What a loopback TCP listener with tokens serves (listeners.ts).
   const handler: ApiHandler = guardTcpHandler(api, { loopback: true, tokens: [TOKEN], version: VERSION });
-  const r = prng(SEED);
+  const r = new SeededRandom(SEED);
   const gen = new Generator(r);
   const byKind = new Map<string, number>();
   const byStatus = new Map<number, number>();

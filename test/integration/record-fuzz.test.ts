@@ -22,7 +22,8 @@ import type { RecordKind } from "../../src/registry/records.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
 import { startEtcdFixture } from "../support/etcd-fixture.ts";
-import { fuzzSeed, RecordFuzzer } from "../support/record-fuzz.ts";
+import { RecordFuzzer } from "../support/record-fuzz.ts";
+import { fuzzSeed } from "../support/seeded-random.ts";
 import { until } from "../support/until.ts";
 
 const PREFIX = "/fleet/";

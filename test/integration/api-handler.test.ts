@@ -2,13 +2,13 @@
 // the route table's 404/405s, path cleaning, discovery, /state, /machines, /metrics, and
 // registry failures.
 import { describe, expect, test } from "bun:test";
-import { createServer } from "node:net";
 import { createApiHandler } from "../../src/api/handler.ts";
 import { encodePageToken } from "../../src/api/page-token.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import { sharedEtcd } from "../support/etcd-fixture.ts";
+import { freePort } from "../support/etcd-server.ts";
 import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS, testLogger, VERSION } from "../support/integration/api-fixture.ts";
 
 const etcd = sharedEtcd();
@@ -215,17 +215,9 @@ describe("/metrics", () => {
   });
 });
 
-async function refusedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
 describe("registry failures", () => {
   test("500 with an empty message (detail logged), except PATCH machines which names the error", async () => {
-    const dead = new EtcdClient({ endpoints: [`http://127.0.0.1:${await refusedPort()}`], retries: 0, requestTimeoutMs: 2000 });
+    const dead = new EtcdClient({ endpoints: [`http://127.0.0.1:${await freePort()}`], retries: 0, requestTimeoutMs: 2000 });
     try {
       const logged: string[] = [];
       const handler = createApiHandler({

@@ -5,7 +5,6 @@
 // over a real etcd.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApiHandler, type ApiHandler } from "../../src/api/handler.ts";
@@ -13,6 +12,7 @@ import { serveApi, type ApiListeners } from "../../src/api/listeners.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import { freshPrefix, sharedEtcd } from "../support/etcd-fixture.ts";
+import { freePort } from "../support/etcd-server.ts";
 import { generateTestCerts, type TestCerts } from "../support/tls/certs.ts";
 import { until } from "../support/until.ts";
 import { errorBody, SLEEP_OPTIONS, testLogger, VERSION } from "../support/integration/api-fixture.ts";
@@ -37,14 +37,6 @@ afterAll(() => {
 async function serving(opts: Partial<Parameters<typeof serveApi>[1]> & Pick<Parameters<typeof serveApi>[1], "listen">, logged: string[] = []) {
   const l = await serveApi(handler, { log: testLogger(logged), version: VERSION, socketActivation: false, ...opts });
   return Object.assign(l, { [Symbol.asyncDispose]: () => l.close() }) as ApiListeners & AsyncDisposable;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 describe("unix socket", () => {

@@ -8,7 +8,7 @@ import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import type { Machine } from "../src/sandbox/index.ts";
 import { waitFor } from "../src/lib/wait-for.ts";
-import { DAEMON_UNIT, type Fleet, scheduleMany, serviceText, startDaemon, startFleet } from "../test/functional/agent-harness.ts";
+import { DAEMON_UNIT, type Fleet, scheduleMany, serviceText, startDaemon, startFleet } from "../test/support/functional/agent-harness.ts";
 
 const FIRST = 100;
 const TOTAL = 200;

@@ -3,10 +3,10 @@
 // Needs root (namespaces, cgroups). Each test uses its own units; the machine is killed last.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { type Machine, withJournalOnFailure } from "../../src/sandbox/index.ts";
-import { waitFor } from "../../src/lib/wait-for.ts";
 import {
   activeState, DAEMON_UNIT, type Fleet, mainPid, scheduleUnit, serviceText, startDaemon, startFleet, unitState,
-} from "./agent-harness.ts";
+} from "../support/functional/agent-harness.ts";
+import { holdFor, until } from "../support/until.ts";
 
 let fleet: Fleet;
 let m: Machine;
@@ -24,7 +24,8 @@ afterAll(async () => {
   await fleet?.destroy();
 }, 60_000);
 
-const wait = <R>(what: string, cond: () => Promise<R> | R, timeoutMs = T) => waitFor(cond, { timeoutMs, what, intervalMs: 100 });
+/** `until` at this file's pace; an error counts as "not yet" (etcd and the daemon restart here). */
+const wait = <R>(what: string, cond: () => Promise<R> | R, timeoutMs = T) => until(what, cond, { timeoutMs, intervalMs: 100, retryErrors: true });
 
 async function leaseOfMachine(): Promise<string | undefined> {
   return (await fleet.client.get(fleet.keys.machine(m.machineId)))?.lease;
@@ -109,11 +110,7 @@ test("etcd stopped for 10 s stops nothing; after it returns the states are publi
     await fleet.etcd.stop();
     try {
       // The outage itself lasts 10 s (longer than agent_ttl); nothing is awaited meanwhile.
-      const until = Date.now() + 10_000;
-      while (Date.now() < until) {
-        expect(await activeState(m, "steady.service")).toBe("active");
-        await Bun.sleep(1000);
-      }
+      await holdFor(10_000, async () => expect(await activeState(m, "steady.service")).toBe("active"), 1000);
     } finally {
       await fleet.etcd.start();
     }

@@ -1,22 +1,18 @@
 // Drain end to end on three real systemd machines: `fleet ctl drain` moves the units off the
 // machine (systemd there stops them, systemd elsewhere runs them), keeps Conflicts, and
 // `undrain` moves nothing back. Needs root (namespaces, cgroups) and bin/fleet (./build).
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import type { Machine } from "../../src/sandbox/index.ts";
-import { E2eCluster, serviceUnit, SOON_MS } from "./e2e-fixture.ts";
+import { serviceUnit, SOON_MS, sharedE2eCluster } from "../support/functional/e2e-fixture.ts";
 
-let c: E2eCluster;
 const T = 180_000;
 
-beforeAll(async () => {
-  c = await E2eCluster.start({ machines: 3 });
+const c = sharedE2eCluster({ machines: 3 }, { timeoutMs: T, resetEachTest: false });
+
+beforeAll(() => {
   c.writeUnit("hello.service", serviceUnit("hello"));
   c.writeUnit("web@.service", serviceUnit("web %i", ["Conflicts=web@*.service"]));
-}, T);
-
-afterAll(async () => {
-  await c?.destroy();
-}, 60_000);
+});
 
 const hostOf = async (unit: string): Promise<Machine | undefined> => {
   const row = (await c.listUnits()).find((r) => r.unit === unit && r.active === "active");

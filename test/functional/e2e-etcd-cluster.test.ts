@@ -4,33 +4,26 @@
 // (same MainPID) or moves, a unit submitted while a quorum lives starts, and afterwards everything
 // converges. Each scenario prints what it did and how long the cluster took, for the README's
 // reliability table. Needs root and bin/fleet (./build).
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import type { Machine } from "../../src/sandbox/index.ts";
 import type { EtcdCluster } from "../support/etcd-cluster.ts";
 import type { LocalEtcd } from "../support/etcd-server.ts";
-import { DAEMON_UNIT, E2eCluster, serviceUnit } from "./e2e-fixture.ts";
-import { allRunOn, deploy, eventually, expectEachRunsOnce, expectUntouched, type Placed } from "./e2e-placed.ts";
+import { DAEMON_UNIT, serviceUnit, sharedE2eCluster } from "../support/functional/e2e-fixture.ts";
+import { allRunOn, deploy, eventually, expectEachRunsOnce, expectUntouched, type Placed } from "../support/functional/e2e-placed.ts";
+import { holdFor } from "../support/until.ts";
 
-let c: E2eCluster;
 let etcd: EtcdCluster;
 const T = 120_000;
 const APPS = ["app@1.service", "app@2.service", "app@3.service", "app@4.service", "app@5.service", "app@6.service"];
 /** The outage of the quorum-loss scenario, counted from when the survivor knows it has no leader. */
 const QUORUM_LOSS_MS = 15_000;
 
-beforeAll(async () => {
-  c = await E2eCluster.start({ machines: 3, etcdMembers: 3 });
+const c = sharedE2eCluster({ machines: 3, etcdMembers: 3 }, { timeoutMs: T, resetEachTest: true });
+
+beforeAll(() => {
   etcd = c.etcdCluster;
   c.writeUnit("app@.service", serviceUnit("app %i"));
-}, T);
-
-afterAll(async () => {
-  await c?.destroy();
-}, 60_000);
-
-beforeEach(async () => {
-  await c.step(() => c.reset());
-}, T);
+});
 
 const since = (t: number) => `${((performance.now() - t) / 1000).toFixed(1)} s`;
 
@@ -186,7 +179,7 @@ test("the quorum lost for 15 s: no unit restarts or moves meanwhile; once it is 
     expect(down.stderr).toBe(`Error retrieving list of units from repository: every etcd endpoint failed: ${e0} (connect ECONNREFUSED), ${e1} (connect ECONNREFUSED), ${e2} did not answer within 3s (--request-timeout)\n`);
     // Meanwhile every unit keeps its process.
     let checks = 0;
-    await c.holdFor(QUORUM_LOSS_MS - (performance.now() - lost), async () => {
+    await holdFor(QUORUM_LOSS_MS - (performance.now() - lost), async () => {
       for (const [unit, p] of before) expect(await c.mainPid(p.machine, unit)).toBe(p.pid);
       checks++;
     });

@@ -1,28 +1,21 @@
 // Failures end to end on three real systemd machines: machine loss (hard kill, freeze, halt) and
 // return, a daemon restart, an etcd outage, losing the engine leader, and a duplicate machine id,
 // as `fleet ctl` and systemd inside the machines show them. Needs root and bin/fleet (./build).
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import type { Machine } from "../../src/sandbox/index.ts";
-import { AGENT_TTL_MS, DAEMON_UNIT, E2eCluster, MOVE_DEADLINE_MS, serviceUnit } from "./e2e-fixture.ts";
-import { allRunOn, deploy, eventually, expectEachRunsOnce, expectUntouched, type Placed, snapshot } from "./e2e-placed.ts";
+import { AGENT_TTL_MS, DAEMON_UNIT, MOVE_DEADLINE_MS, serviceUnit, sharedE2eCluster } from "../support/functional/e2e-fixture.ts";
+import { allRunOn, deploy, eventually, expectEachRunsOnce, expectUntouched, type Placed, snapshot } from "../support/functional/e2e-placed.ts";
+import { holdFor } from "../support/until.ts";
 
-let c: E2eCluster;
 const T = 120_000;
 const APPS = ["app@1.service", "app@2.service", "app@3.service", "app@4.service", "app@5.service", "app@6.service"];
 
-beforeAll(async () => {
-  c = await E2eCluster.start({ machines: 3 });
+const c = sharedE2eCluster({ machines: 3 }, { timeoutMs: T, resetEachTest: true });
+
+beforeAll(() => {
   c.writeUnit("app@.service", serviceUnit("app %i"));
   c.writeUnit("pin@.service", serviceUnit("pinned to %i", ["MachineID=%i"]));
-}, T);
-
-afterAll(async () => {
-  await c?.destroy();
-}, 60_000);
-
-beforeEach(async () => {
-  await c.step(() => c.reset());
-}, T);
+});
 
 const unitsOn = (placed: Map<string, Placed>, m: Machine) => [...placed].filter(([, p]) => p.machine === m).map(([u]) => u);
 
@@ -132,7 +125,7 @@ test("etcd stopped for 10 s: no unit restarts or moves; once it is back list-uni
       expect(down.code).toBe(1);
       expect(down.stderr).toContain("Error retrieving list of units from repository: ");
       // The outage lasts 10 s, over three agent TTLs; every unit keeps running throughout.
-      await c.holdFor(10_000, async () => {
+      await holdFor(10_000, async () => {
         for (const [unit, p] of before) expect(await c.activeIn(p.machine, unit)).toBe("active");
       });
     } finally {

@@ -1,31 +1,23 @@
 // fleet's deployment patterns end to end on three real systemd machines: what a user sees from
 // `fleet ctl` (on the host through etcd, and inside a machine through the API socket) and what
 // systemd says inside the machines. Needs root (namespaces, cgroups) and bin/fleet (./build).
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import type { Machine } from "../../src/sandbox/index.ts";
-import { E2eCluster, MOVE_DEADLINE_MS, serviceUnit, type UnitRow } from "./e2e-fixture.ts";
+import { MOVE_DEADLINE_MS, serviceUnit, type UnitRow, sharedE2eCluster } from "../support/functional/e2e-fixture.ts";
 
-let c: E2eCluster;
 let m1: Machine;
 let m2: Machine;
 let m3: Machine;
 const T = 120_000;
 
-beforeAll(async () => {
-  // m1 and m2 are web machines, m3 is a db machine; every machine also has hostname=<name>.
-  c = await E2eCluster.start({ machines: 3, metadata: (i) => ({ role: i < 2 ? "web" : "db" }) });
+// m1 and m2 are web machines, m3 is a db machine; every machine also has hostname=<name>.
+const c = sharedE2eCluster({ machines: 3, metadata: (i) => ({ role: i < 2 ? "web" : "db" }) }, { timeoutMs: T, resetEachTest: true });
+
+beforeAll(() => {
   [m1, m2, m3] = c.machines as [Machine, Machine, Machine];
   c.writeUnit("web@.service", serviceUnit("web %i", ["Conflicts=web@*.service"]));
   c.writeUnit("web-announce@.service", serviceUnit("announce web %i", ["MachineOf=web@%i.service"]));
-}, T);
-
-afterAll(async () => {
-  await c?.destroy();
-}, 60_000);
-
-beforeEach(async () => {
-  await c.step(() => c.reset());
-}, T);
+});
 
 const short = (m: Machine) => `${m.machineId.slice(0, 8)}.../${m.ip}`;
 

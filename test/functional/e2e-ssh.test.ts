@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { isAlive } from "../../src/sandbox/command.ts";
 import type { Machine } from "../../src/sandbox/index.ts";
-import { E2eCluster } from "./e2e-fixture.ts";
-import { E2eSsh, ensureOpenSsh, KEY_COMMENT } from "./ssh-fixture.ts";
+import { E2eCluster } from "../support/functional/e2e-fixture.ts";
+import { E2eSsh, ensureOpenSsh, KEY_COMMENT } from "../support/functional/ssh-fixture.ts";
 
 let c: E2eCluster | undefined;
 let ssh: E2eSsh | undefined;

@@ -6,12 +6,12 @@ import { join } from "node:path";
 import {
   Cluster, cleanupStale, DEFAULT_STATE_ROOT, discoverClusters, type Machine, randomClusterName, withJournalOnFailure,
 } from "../../src/sandbox/index.ts";
-import { waitFor } from "../../src/lib/wait-for.ts";
 import { findCgroup2Root } from "../../src/sandbox/cgroup.ts";
 import { listLinks, subnetOverlaps } from "../../src/sandbox/network.ts";
 import { quoteExecArg } from "../../src/sandbox/service-unit.ts";
 import { startEtcd } from "../support/etcd-server.ts";
 import { readLine } from "../support/read-line.ts";
+import { until } from "../support/until.ts";
 
 const CANARY = `/tmp/fleet-machines-test-canary-${process.pid}`;
 const HOST_FILES = ["/etc/hostname", "/etc/machine-id"];
@@ -93,10 +93,10 @@ test("machines reach the host on the bridge address and each other; loopback is 
     const script = `Bun.serve({ port: 8080, fetch: () => new Response(require("node:os").hostname() + " says \\"100% $HOME\\"") })`;
     await m2.startService("hello.service", { execStart: [process.execPath, "-e", script], environment: { HOME: "/root" } });
     const url = `http://${m2.ip}:8080/`;
-    const reply = await waitFor(async () => {
+    const reply = await until(`hello.service on ${m2.name} to answer`, async () => {
       const r = await curl(m1, url);
       return r.code === 0 && r.body;
-    }, { timeoutMs: 15_000, what: `hello.service on ${m2.name} to answer` });
+    }, { timeoutMs: 15_000, retryErrors: true });
     expect(reply).toBe(`${m2.hostname} says "100% $HOME"`);
     expect((await curl(m1, "http://127.0.0.1:8080/")).code).not.toBe(0);
     expect((await curl(m2, "http://127.0.0.1:8080/")).code).toBe(0);
@@ -172,7 +172,7 @@ test("a command running inside a machine does not hold up its halt", async () =>
   await withJournalOnFailure([m2], async () => {
     const marker = "/run/long-exec-started";
     const long = m2.exec(["/bin/sh", "-c", `touch ${marker} && exec sleep 300`]);
-    await waitFor(async () => (await m2.exec(["test", "-e", marker])).code === 0, { timeoutMs: 10_000, what: "the long command to start" });
+    await until("the long command to start", async () => (await m2.exec(["test", "-e", marker])).code === 0, { timeoutMs: 10_000, retryErrors: true });
     // Unless halt() ends the commands entered from the host first, shutdown waits on a stopped
     // nsenter until the deadline and halt() falls back to a hard kill ("killed").
     expect(await m2.halt()).toBe("halted");

@@ -4,28 +4,22 @@
 // systemd, those started before the fuzz never restarted) and listed, through etcd and through
 // the API; no daemon may crash or restart; each daemon counts each refused record it read once.
 // Needs root and bin/fleet (./build). FLEET_FUZZ_SEED repeats a run; FLEET_FUZZ_WRITES sizes it.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import type { RecordKind } from "../../src/registry/records.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import type { Machine } from "../../src/sandbox/index.ts";
-import { fuzzSeed, RecordFuzzer } from "../support/record-fuzz.ts";
-import { DAEMON_UNIT, E2eCluster, serviceUnit, SOON_MS } from "./e2e-fixture.ts";
+import { RecordFuzzer } from "../support/record-fuzz.ts";
+import { fuzzSeed } from "../support/seeded-random.ts";
+import { DAEMON_UNIT, serviceUnit, SOON_MS, sharedE2eCluster } from "../support/functional/e2e-fixture.ts";
 
 /** Families every daemon's engine informers read: each refused record there is counted once by each. */
 const WATCHED: RecordKind[] = ["units", "machines", "metadata", "schedule", "pending", "drain"];
 const CANARY = "/tmp/fleet-fuzz-pwned";
 const T = 300_000;
 
-let c: E2eCluster;
 
-beforeAll(async () => {
-  c = await E2eCluster.start({ machines: 3 });
-}, T);
-
-afterAll(async () => {
-  await c?.destroy();
-}, 60_000);
+const c = sharedE2eCluster({ machines: 3 }, { timeoutMs: T, resetEachTest: false });
 
 async function daemonFacts(m: Machine): Promise<{ pid: string; restarts: string }> {
   const [pid, restarts] = (await m.systemctl("show", "-p", "MainPID", "-p", "NRestarts", "--value", DAEMON_UNIT)).trim().split("\n");

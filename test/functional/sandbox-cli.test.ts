@@ -9,12 +9,12 @@ import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { findCgroup2Root } from "../../src/sandbox/cgroup.ts";
 import { isAlive } from "../../src/sandbox/command.ts";
 import { DEFAULT_STATE_ROOT, randomClusterName } from "../../src/sandbox/index.ts";
-import { waitFor } from "../../src/lib/wait-for.ts";
 import { listLinks } from "../../src/sandbox/network.ts";
 import { removeSandbox } from "../../src/sandbox/sandbox.ts";
 import type { SandboxRecord } from "../../src/sandbox/sandbox-record.ts";
 import type { ClusterRecord } from "../../src/sandbox/state.ts";
 import { generateTestCerts } from "../support/tls/certs.ts";
+import { until } from "../support/until.ts";
 
 const FLEET = join(import.meta.dir, "../../bin/fleet");
 const NEEDS_ROOT = "fleet sandbox needs root: it boots systemd machines in Linux namespaces\n";
@@ -181,12 +181,13 @@ test("up boots machines running fleet from contrib/systemd; env, status, ssh, up
     if (!helloAt) throw new Error("hello.service runs on no machine of the record");
     // The unit may have started a moment ago: wait until its first hello is in the journal that
     // status shows (or status fails, which the assertions below report).
-    const helloStatus = await waitFor(
+    const helloStatus = await until(
+      "status to show a hello",
       () => {
         const r = sourcedCtl(name, "status hello.service");
         return r.code !== 0 || r.stdout.includes(`Hello from ${helloAt.hostname}\n`) ? r : undefined;
       },
-      { timeoutMs: 30_000, what: "status to show a hello", intervalMs: 300 },
+      { timeoutMs: 30_000, intervalMs: 300, retryErrors: true },
     );
     expect({ code: helloStatus.code, stderr: helloStatus.stderr }).toEqual({ code: 0, stderr: "" });
     expect(helloStatus.stdout).toMatch(/^. hello\.service - Say hello every second\n/);
@@ -194,12 +195,13 @@ test("up boots machines running fleet from contrib/systemd; env, status, ssh, up
     expect(helloStatus.stdout).toContain(`Hello from ${helloAt.hostname}\n`);
     // Once it has said hello three times (it says so every second).
     const hellos = `Hello from ${helloAt.hostname}\n`.repeat(3);
-    const helloJournal = await waitFor(
+    const helloJournal = await until(
+      "journal to show three hellos",
       () => {
         const r = sourcedCtl(name, "journal --lines 3 --output cat hello.service");
         return r.code !== 0 || r.stdout === hellos ? r : undefined;
       },
-      { timeoutMs: 30_000, what: "journal to show three hellos", intervalMs: 300 },
+      { timeoutMs: 30_000, intervalMs: 300, retryErrors: true },
     );
     expect(helloJournal).toEqual({ code: 0, stdout: hellos, stderr: "" });
 
@@ -230,7 +232,7 @@ test("up boots machines running fleet from contrib/systemd; env, status, ssh, up
     await ok(["sandbox", "kill", "--name", name, "m2"]);
     expect(isAlive(m2.pid!)).toBe(false);
     expect((await ok(["sandbox", "status", "--name", name])).stdout).toMatch(/m2 .* stopped +- +-\n/);
-    await waitFor(async () => (await registeredIds(sandbox.etcd.endpoint)).length === 1, { timeoutMs: 30_000, what: "m2's lease to expire" });
+    await until("m2's lease to expire", async () => (await registeredIds(sandbox.etcd.endpoint)).length === 1, { timeoutMs: 30_000, retryErrors: true });
     const knownHosts = readFileSync(join(dirOf(name), "ssh", "known_hosts"), "utf8");
     await ok(["sandbox", "start", "--name", name, "m2"]);
     expect(await registeredIds(sandbox.etcd.endpoint)).toEqual([m1.machineId, m2.machineId].sort());
@@ -256,7 +258,8 @@ test("an up killed while booting leaves a stale sandbox that the next up removes
   try {
     const proc = Bun.spawn([FLEET, "sandbox", "up", "--machines", "1", "--name", name], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
     // Killed once its machine runs: the machine, the bridge and the cgroup exist, nothing is complete.
-    first = await waitFor(
+    first = await until(
+      "the first up to boot its machine",
       () => {
         try {
           const r = clusterRecord(name);
@@ -265,7 +268,7 @@ test("an up killed while booting leaves a stale sandbox that the next up removes
           return undefined;
         }
       },
-      { timeoutMs: 30_000, what: "the first up to boot its machine" },
+      30_000,
     );
     proc.kill("SIGKILL");
     await proc.exited;

@@ -2,21 +2,21 @@
 // reconcile): etcd is real, either running or unreachable, and nothing waits on real time: a
 // back-off after a failure passes only when the clock does.
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent } from "../../src/agent/agent.ts";
 import { Presence } from "../../src/agent/presence.ts";
 import { StatePublisher } from "../../src/agent/publisher.ts";
-import { EtcdClient, type EtcdOperation } from "../../src/registry/etcd/index.ts";
+import type { EtcdOperation } from "../../src/registry/etcd/index.ts";
 import type { MachineRecord, ScheduleEntry } from "../../src/registry/models.ts";
 import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
 import { contentHash } from "../../src/systemd/unit-manager.ts";
 import { keySpace } from "../../src/registry/keys.ts";
-import { startEtcd } from "../support/etcd-server.ts";
+import { startEtcdFixture } from "../support/etcd-fixture.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { unreachableEtcd } from "../support/unreachable-etcd.ts";
-import { memoryLog, until } from "./engine-harness.ts";
+import { memoryLog } from "../support/integration/engine-harness.ts";
+import { until } from "../support/until.ts";
+import { tempDir } from "../support/temp-dir.ts";
 
 const keys = keySpace("/fake-time/");
 const ME = "0123456789abcdef0123456789abcdef";
@@ -25,11 +25,6 @@ const HASH = "a".repeat(40);
 const half = () => 0.5;
 const running = { loadState: "loaded", activeState: "active", subState: "running", hash: HASH };
 const machine = (): MachineRecord => ({ id: ME, publicIP: "10.0.0.1", metadata: {}, version: "test", startedAt: new Date(0).toISOString() });
-
-function tempDir(): { path: string } & Disposable {
-  const path = mkdtempSync(join(tmpdir(), "fleet-fake-time-"));
-  return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
-}
 
 describe("state publisher", () => {
   test("reports wait for the coalescing delay on the clock; a failed write backs off, told about once", async () => {
@@ -63,8 +58,8 @@ describe("state publisher", () => {
   });
 
   test("against a running etcd, a burst of reports is written as one transaction once the clock passes the delay", async () => {
-    await using etcd = await startEtcd();
-    const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+    await using etcd = await startEtcdFixture();
+    const { client } = etcd;
     const clock = new ManualClock(Date.UTC(2024, 0, 2));
     const pub = new StatePublisher({ etcd: client, keys, machineId: ME, log: memoryLog("publisher").logger, clock });
     try {
@@ -81,7 +76,6 @@ describe("state publisher", () => {
       expect(clock.pending).toEqual([]);
     } finally {
       pub.close();
-      client.close();
     }
   });
 });
@@ -89,7 +83,7 @@ describe("state publisher", () => {
 describe("presence", () => {
   test("registration starts only when the clock lets it, and failed attempts back off with the clock", async () => {
     using dead = await unreachableEtcd();
-    using dir = tempDir();
+    using dir = tempDir("fleet-fake-time-");
     const clock = new ManualClock();
     const log = memoryLog("presence");
     const p = new Presence({ etcd: dead.client, keys, machine, ttlMs: 5000, stateDir: dir.path, log: log.logger, clock, random: half });
@@ -117,10 +111,10 @@ describe("presence", () => {
   });
 
   test("renewals follow the clock: missed ones make the machine not ready, one that gets through makes it ready again", async () => {
-    await using etcd = await startEtcd();
-    using dir = tempDir();
+    await using etcd = await startEtcdFixture();
+    using dir = tempDir("fleet-fake-time-");
     const ops: EtcdOperation[] = [];
-    const client = new EtcdClient({ endpoints: [etcd.endpoint], retries: 0, requestTimeoutMs: 2000, onOperation: (op) => ops.push(op) });
+    const client = etcd.connect({ retries: 0, requestTimeoutMs: 2000, onOperation: (op) => ops.push(op) });
     const clock = new ManualClock();
     const log = memoryLog("presence");
     const p = new Presence({ etcd: client, keys, machine, ttlMs: 3000, stateDir: dir.path, log: log.logger, clock });
@@ -144,7 +138,7 @@ describe("presence", () => {
       // etcd goes away: renewals fail and come sooner (TTL/9); one TTL after the last success,
       // on the clock, the machine is no longer ready.
       const renewedAt = clock.now();
-      await etcd.stop();
+      await etcd.server.stop();
       clock.advance(1000);
       await until("a failed renewal", () => keepalives().length === 4 && clock.pending.length === 1);
       expect(keepalives()[3]!.ok).toBe(false);
@@ -159,22 +153,21 @@ describe("presence", () => {
       expect(log.lines.filter((l) => l.includes("Cannot renew lease"))).toHaveLength(1);
 
       // Back before the lease's real TTL ran out (etcd's own clock), so it still exists.
-      await etcd.start();
+      await etcd.server.start();
       clock.advance(333);
       await until("a renewal that gets through", () => log.has("Renewed lease"));
       expect(p.ready).toBe(true);
     } finally {
       await p.stop();
-      client.close();
     }
   });
 });
 
 describe("agent", () => {
   test("a unit whose load fails is retried when its back-off has passed on the clock, and not before", async () => {
-    await using etcd = await startEtcd();
-    using dir = tempDir();
-    const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+    await using etcd = await startEtcdFixture();
+    using dir = tempDir("fleet-fake-time-");
+    const { client } = etcd;
     const clock = new ManualClock();
     const units = new FakeUnitManager({ unitsDirectory: join(dir.path, "units") });
     const agent = new Agent({ etcd: client, keys, machineId: ME, units, stateDir: dir.path, log: memoryLog("agent").logger, clock, random: half });
@@ -209,7 +202,6 @@ describe("agent", () => {
       expect({ failure: failure(), retry: agent.nextRetryAt }).toEqual({ failure: undefined, retry: undefined });
     } finally {
       await agent.stop();
-      client.close();
     }
   });
 });

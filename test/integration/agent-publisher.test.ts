@@ -3,10 +3,9 @@
 import { expect, test } from "bun:test";
 import { StatePublisher, type ReportedState } from "../../src/agent/publisher.ts";
 import { createLogger } from "../../src/log/logger.ts";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
-import { waitFor } from "../../src/lib/wait-for.ts";
-import { startEtcd } from "../support/etcd-server.ts";
+import { startEtcdFixture } from "../support/etcd-fixture.ts";
+import { until } from "../support/until.ts";
 
 const keys = keySpace("/fleet/");
 const ME = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -19,8 +18,8 @@ function st(activeState: string, subState: string): ReportedState {
 }
 
 test("a burst of reports is one transaction; unchanged states are not written again", async () => {
-  await using etcd = await startEtcd();
-  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  await using etcd = await startEtcdFixture();
+  const { client } = etcd;
   const pub = new StatePublisher({ etcd: client, keys, machineId: ME, log, coalesceMs: 20 });
   try {
     const { id: lease } = await client.leaseGrant(30);
@@ -42,13 +41,12 @@ test("a burst of reports is one transaction; unchanged states are not written ag
     expect(pub.stats).toEqual({ txns: 1, ops: 40 });
   } finally {
     pub.close();
-    client.close();
   }
 });
 
 test("more changes than one transaction may hold are split at the limit", async () => {
-  await using etcd = await startEtcd();
-  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  await using etcd = await startEtcdFixture();
+  const { client } = etcd;
   const pub = new StatePublisher({ etcd: client, keys, machineId: ME, log, coalesceMs: 20 });
   try {
     pub.setLease((await client.leaseGrant(30)).id);
@@ -58,13 +56,12 @@ test("more changes than one transaction may hold are split at the limit", async 
     expect((await client.range(keys.states, { prefix: true, countOnly: true })).count).toBe(200);
   } finally {
     pub.close();
-    client.close();
   }
 });
 
 test("an unloaded unit's state is removed for this machine only", async () => {
-  await using etcd = await startEtcd();
-  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  await using etcd = await startEtcdFixture();
+  const { client } = etcd;
   const pub = new StatePublisher({ etcd: client, keys, machineId: ME, log, coalesceMs: 10 });
   try {
     await client.put(keys.state("g.service", OTHER), JSON.stringify({ ...st("active", "running"), since: "x" }));
@@ -78,13 +75,12 @@ test("an unloaded unit's state is removed for this machine only", async () => {
     expect(await client.get(keys.state("g.service", OTHER))).toBeDefined();
   } finally {
     pub.close();
-    client.close();
   }
 });
 
 test("held back without a lease, republished under a new one, stale keys of a resumed lease deleted", async () => {
-  await using etcd = await startEtcd();
-  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  await using etcd = await startEtcdFixture();
+  const { client } = etcd;
   const pub = new StatePublisher({ etcd: client, keys, machineId: ME, log, coalesceMs: 10 });
   try {
     pub.report("a.service", st("active", "running"));
@@ -109,25 +105,23 @@ test("held back without a lease, republished under a new one, stale keys of a re
     expect((await client.get(keys.state("a.service", ME)))?.lease).toBe(second);
   } finally {
     pub.close();
-    client.close();
   }
 });
 
 test("a failed write is retried until etcd takes it", async () => {
-  await using etcd = await startEtcd();
-  const client = new EtcdClient({ endpoints: [etcd.endpoint], requestTimeoutMs: 500, retries: 0 });
+  await using etcd = await startEtcdFixture();
+  const client = etcd.connect({ requestTimeoutMs: 500, retries: 0 });
   const lines: string[] = [];
   const capture = createLogger({ verbosity: 0, write: (l) => lines.push(l) });
   const pub = new StatePublisher({ etcd: client, keys, machineId: ME, log: capture, coalesceMs: 10, retry: { baseMs: 50, capMs: 200 } });
   try {
     pub.setLease((await client.leaseGrant(60)).id);
-    await etcd.stop();
+    await etcd.server.stop();
     pub.report("a.service", st("active", "running"));
-    await waitFor(() => lines.some((l) => l.includes("Cannot publish unit states, will retry")), { timeoutMs: 15_000, what: "a failed publish" });
-    await etcd.start();
-    await waitFor(async () => (await client.get(keys.state("a.service", ME))) !== undefined, { timeoutMs: 15_000, what: "the state to be written after etcd returned" });
+    await until("a failed publish", () => lines.some((l) => l.includes("Cannot publish unit states, will retry")), 15_000);
+    await etcd.server.start();
+    await until("the state to be written after etcd returned", async () => (await client.get(keys.state("a.service", ME))) !== undefined, { timeoutMs: 15_000, retryErrors: true });
   } finally {
     pub.close();
-    client.close();
   }
 });

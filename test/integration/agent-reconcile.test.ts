@@ -3,8 +3,6 @@
 // entries become started units and published states, unscheduling unloads, a changed hash
 // reloads, a restart adopts instead of restarting, and a lost lease re-registers and reconciles.
 import { expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent } from "../../src/agent/agent.ts";
 import { Presence } from "../../src/agent/presence.ts";
@@ -12,10 +10,11 @@ import { createLogger } from "../../src/log/logger.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
-import { waitFor } from "../../src/lib/wait-for.ts";
 import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
 import { contentHash } from "../../src/systemd/unit-manager.ts";
-import { startEtcd } from "../support/etcd-server.ts";
+import { startEtcdFixture } from "../support/etcd-fixture.ts";
+import { tempDir } from "../support/temp-dir.ts";
+import { until } from "../support/until.ts";
 
 const keys = keySpace("/fleet/");
 const ID = "feedfacefeedfacefeedfacefeedface";
@@ -38,6 +37,21 @@ async function state(etcd: EtcdClient, name: string): Promise<UnitStateRecord | 
   return kv ? (JSON.parse(kv.value) as UnitStateRecord) : undefined;
 }
 
+/** A fresh etcd, a state directory and the in-memory systemd: what each test runs its agent on. */
+async function agentHost() {
+  const fixture = await startEtcdFixture();
+  const dir = tempDir("fleet-agent-");
+  return {
+    etcd: fixture.client,
+    dir: dir.path,
+    units: new FakeUnitManager({ unitsDirectory: join(dir.path, "units") }),
+    async [Symbol.asyncDispose]() {
+      dir[Symbol.dispose]();
+      await fixture[Symbol.asyncDispose]();
+    },
+  };
+}
+
 /** Presence and agent wired as the daemon wires them. */
 async function startNode(etcd: EtcdClient, units: FakeUnitManager, stateDir: string, ttlMs = 5000, allowShadowing = false) {
   const presence = new Presence({ etcd, keys, machine: () => ({ id: ID, publicIP: "10.1.1.1", metadata: {}, version: "t", startedAt: new Date().toISOString() }), ttlMs, stateDir, log: quiet, retry: { baseMs: 50, capMs: 200 } });
@@ -46,7 +60,7 @@ async function startNode(etcd: EtcdClient, units: FakeUnitManager, stateDir: str
   presence.onRegistered((r) => agent.activate(r));
   presence.onLost(() => agent.deactivate());
   presence.start();
-  await waitFor(() => presence.ready, { timeoutMs: 10_000, what: "registration" });
+  await until("registration", () => presence.ready, 10_000);
   return {
     presence,
     agent,
@@ -58,17 +72,15 @@ async function startNode(etcd: EtcdClient, units: FakeUnitManager, stateDir: str
 }
 
 test("scheduled units start and publish; unscheduling unloads; a new hash reloads and restarts", async () => {
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
-  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  await using host = await agentHost();
+  const { etcd, units, dir } = host;
   const node = await startNode(etcd, units, dir);
   try {
     const h1 = await schedule(etcd, "a.service", unitText("/bin/sleep 1000"));
     await schedule(etcd, "b.service", unitText("/bin/sleep 2000"), "loaded");
-    await waitFor(async () => (await state(etcd, "a.service"))?.activeState === "active", { timeoutMs: 10_000, what: "a.service active in etcd" });
+    await until("a.service active in etcd", async () => (await state(etcd, "a.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
     // (The fake reports a linked unit that was never started as not-found; systemd says loaded.)
-    await waitFor(async () => (await state(etcd, "b.service")) !== undefined, { timeoutMs: 10_000, what: "b.service published" });
+    await until("b.service published", async () => (await state(etcd, "b.service")) !== undefined, { timeoutMs: 10_000, retryErrors: true });
     expect(await state(etcd, "a.service")).toMatchObject({ loadState: "loaded", activeState: "active", subState: "running", hash: h1 });
     expect((await etcd.get(keys.state("a.service", ID)))?.lease).toBe(node.presence.status.lease);
     expect(await units.mainPid("b.service")).toBeUndefined();
@@ -77,8 +89,8 @@ test("scheduled units start and publish; unscheduling unloads; a new hash reload
 
     // A new hash: unloaded, loaded again, restarted (a new main pid).
     const h2 = await schedule(etcd, "a.service", unitText("/bin/sleep 1001"));
-    await waitFor(async () => (await state(etcd, "a.service"))?.hash === h2, { timeoutMs: 10_000, what: "a.service republished with the new hash" });
-    await waitFor(async () => (await state(etcd, "a.service"))?.activeState === "active", { timeoutMs: 10_000, what: "a.service active again" });
+    await until("a.service republished with the new hash", async () => (await state(etcd, "a.service"))?.hash === h2, { timeoutMs: 10_000, retryErrors: true });
+    await until("a.service active again", async () => (await state(etcd, "a.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
     const newPid = await units.mainPid("a.service");
     expect(newPid).toBeNumber();
     expect(newPid).not.toBe(pid);
@@ -86,86 +98,71 @@ test("scheduled units start and publish; unscheduling unloads; a new hash reload
 
     // Unscheduled: stopped, file gone, own state key gone.
     await etcd.delete(keys.schedule(ID, "b.service"));
-    await waitFor(async () => (await state(etcd, "b.service")) === undefined, { timeoutMs: 10_000, what: "b.service state removed" });
+    await until("b.service state removed", async () => (await state(etcd, "b.service")) === undefined, { timeoutMs: 10_000, retryErrors: true });
     expect((await units.listManaged()).map((f) => f.name)).toEqual(["a.service"]);
   } finally {
     await node.stop();
-    etcd.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("a restarted agent adopts what runs: no unit is started, stopped or reloaded again", async () => {
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
-  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
-  try {
-    const first = await startNode(etcd, units, dir);
-    await schedule(etcd, "web.service", unitText("/bin/sleep 1000"));
-    await schedule(etcd, "once.service", `[Service]\nType=oneshot\nExecStart=/bin/true\n`);
-    await waitFor(async () => (await state(etcd, "web.service"))?.activeState === "active", { timeoutMs: 10_000, what: "web.service active" });
-    await waitFor(async () => (await state(etcd, "once.service"))?.activeState === "active", { timeoutMs: 10_000, what: "once.service ran" });
-    // The oneshot finished meanwhile (the fake has no oneshots: stop it as systemd would).
-    await units.stop("once.service");
-    await first.agent.settled();
-    await first.stop();
-    const lease = first.presence.status.lease;
-    const pid = await units.mainPid("web.service");
-    const callsBefore = units.calls.length;
+  await using host = await agentHost();
+  const { etcd, units, dir } = host;
+  const first = await startNode(etcd, units, dir);
+  await schedule(etcd, "web.service", unitText("/bin/sleep 1000"));
+  await schedule(etcd, "once.service", `[Service]\nType=oneshot\nExecStart=/bin/true\n`);
+  await until("web.service active", async () => (await state(etcd, "web.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
+  await until("once.service ran", async () => (await state(etcd, "once.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
+  // The oneshot finished meanwhile (the fake has no oneshots: stop it as systemd would).
+  await units.stop("once.service");
+  await first.agent.settled();
+  await first.stop();
+  const lease = first.presence.status.lease;
+  const pid = await units.mainPid("web.service");
+  const callsBefore = units.calls.length;
 
-    const second = await startNode(etcd, units, dir);
-    try {
-      expect(second.presence.status.lease).toBe(lease);
-      // Give it something to do so that we know it has reconciled at least once since.
-      await schedule(etcd, "probe.service", unitText("/bin/sleep 3"));
-      await waitFor(async () => (await state(etcd, "probe.service"))?.activeState === "active", { timeoutMs: 10_000, what: "probe.service active" });
-      await second.agent.settled();
-      const since = units.calls.slice(callsBefore).filter((c) => c.name !== "probe.service");
-      expect(since.filter((c) => c.op !== "reload")).toEqual([]);
-      expect(await units.mainPid("web.service")).toBe(pid);
-      expect((await units.states(["once.service"])).get("once.service")?.activeState).toBe("inactive");
-    } finally {
-      await second.stop();
-    }
+  const second = await startNode(etcd, units, dir);
+  try {
+    expect(second.presence.status.lease).toBe(lease);
+    // Give it something to do so that we know it has reconciled at least once since.
+    await schedule(etcd, "probe.service", unitText("/bin/sleep 3"));
+    await until("probe.service active", async () => (await state(etcd, "probe.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
+    await second.agent.settled();
+    const since = units.calls.slice(callsBefore).filter((c) => c.name !== "probe.service");
+    expect(since.filter((c) => c.op !== "reload")).toEqual([]);
+    expect(await units.mainPid("web.service")).toBe(pid);
+    expect((await units.states(["once.service"])).get("once.service")?.activeState).toBe("inactive");
   } finally {
-    etcd.close();
-    rmSync(dir, { recursive: true, force: true });
+    await second.stop();
   }
 });
 
 test("after the lease is lost, the agent registers again and stops units moved away meanwhile", async () => {
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
-  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  await using host = await agentHost();
+  const { etcd, units, dir } = host;
   const node = await startNode(etcd, units, dir, 2000);
   try {
     await schedule(etcd, "stay.service", unitText("/bin/sleep 1000"));
     await schedule(etcd, "moved.service", unitText("/bin/sleep 2000"));
-    await waitFor(async () => (await state(etcd, "moved.service"))?.activeState === "active", { timeoutMs: 10_000, what: "moved.service active" });
+    await until("moved.service active", async () => (await state(etcd, "moved.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
     const stayPid = await units.mainPid("stay.service");
     const lease = node.presence.status.lease!;
     // The lease expires (as after a long outage) and the engine moves one unit elsewhere.
     await etcd.leaseRevoke(lease);
     await etcd.delete(keys.schedule(ID, "moved.service"));
-    await waitFor(() => node.presence.ready && node.presence.status.lease !== lease, { timeoutMs: 10_000, what: "registration under a new lease" });
-    await waitFor(async () => (await units.listManaged()).every((f) => f.name !== "moved.service"), { timeoutMs: 10_000, what: "moved.service unloaded" });
-    await waitFor(async () => (await etcd.get(keys.state("stay.service", ID)))?.lease === node.presence.status.lease, { timeoutMs: 10_000, what: "stay.service republished under the new lease" });
+    await until("registration under a new lease", () => node.presence.ready && node.presence.status.lease !== lease, 10_000);
+    await until("moved.service unloaded", async () => (await units.listManaged()).every((f) => f.name !== "moved.service"), { timeoutMs: 10_000, retryErrors: true });
+    await until("stay.service republished under the new lease", async () => (await etcd.get(keys.state("stay.service", ID)))?.lease === node.presence.status.lease, { timeoutMs: 10_000, retryErrors: true });
     expect(await state(etcd, "moved.service")).toBeUndefined();
     expect(await units.mainPid("stay.service")).toBe(stayPid);
   } finally {
     await node.stop();
-    etcd.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("a unit that keeps failing is retried with back-off and never holds up the others", async () => {
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
-  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  await using host = await agentHost();
+  const { etcd, units, dir } = host;
   const node = await startNode(etcd, units, dir);
   try {
     // The first unit's text is missing from etcd: its load fails until it appears.
@@ -173,36 +170,32 @@ test("a unit that keeps failing is retried with back-off and never holds up the 
     const hash = contentHash(text);
     await etcd.put(keys.schedule(ID, "a-broken.service"), JSON.stringify({ hash, desiredState: "launched", epoch: "1" }));
     await schedule(etcd, "z-fine.service", unitText("/bin/sleep 6"));
-    await waitFor(async () => (await state(etcd, "z-fine.service"))?.activeState === "active", { timeoutMs: 10_000, what: "z-fine.service active" });
+    await until("z-fine.service active", async () => (await state(etcd, "z-fine.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
     expect(await state(etcd, "a-broken.service")).toBeUndefined();
     await etcd.put(keys.unitFile(hash), text);
-    await waitFor(async () => (await state(etcd, "a-broken.service"))?.activeState === "active", { timeoutMs: 10_000, what: "a-broken.service active once its file exists" });
+    await until("a-broken.service active once its file exists", async () => (await state(etcd, "a-broken.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
   } finally {
     await node.stop();
-    etcd.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("a failing unit that is unscheduled leaves no failure record and no retry behind: the agent goes quiet", async () => {
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
-  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  await using host = await agentHost();
+  const { etcd, units, dir } = host;
   const node = await startNode(etcd, units, dir);
   const failures = () => node.agent.dump().Agent as { Failures: Record<string, unknown>; Desired: Record<string, unknown> };
   try {
     // Its text is not in etcd, so its load fails and it backs off.
     const hash = contentHash(unitText("/bin/sleep 7"));
     await etcd.put(keys.schedule(ID, "broken.service"), JSON.stringify({ hash, desiredState: "launched", epoch: "1" }));
-    await waitFor(() => "broken.service" in failures().Failures, { timeoutMs: 10_000, what: "the failed load of broken.service to be recorded" });
+    await until("the failed load of broken.service to be recorded", () => "broken.service" in failures().Failures, 10_000);
 
     await etcd.delete(keys.schedule(ID, "broken.service"));
     // Dropped with the unit (at the latest when its back-off, at most 200 ms, runs out).
-    await waitFor(async () => {
+    await until("the failure record of the unscheduled broken.service to be dropped", async () => {
       await node.agent.settled();
       return !("broken.service" in failures().Desired) && !("broken.service" in failures().Failures);
-    }, { timeoutMs: 10_000, what: "the failure record of the unscheduled broken.service to be dropped" });
+    }, { timeoutMs: 10_000, retryErrors: true });
     expect(node.agent.nextRetryAt).toBeUndefined();
 
     // From here on, only events make it reconcile: each of N schedule changes below takes one
@@ -212,31 +205,25 @@ test("a failing unit that is unscheduled leaves no failure record and no retry b
     const N = 5;
     for (let i = 0; i < N; i++) {
       await schedule(etcd, `quiet-${i}.service`, unitText(`/bin/sleep ${100 + i}`));
-      await waitFor(async () => (await state(etcd, `quiet-${i}.service`))?.activeState === "active", { timeoutMs: 10_000, what: `quiet-${i}.service active` });
+      await until(`quiet-${i}.service active`, async () => (await state(etcd, `quiet-${i}.service`))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
       await node.agent.settled();
     }
     expect({ failures: failures().Failures, retry: node.agent.nextRetryAt }).toEqual({ failures: {}, retry: undefined });
     expect(node.agent.stats.reconciles - before).toBeLessThanOrEqual(2 * N);
   } finally {
     await node.stop();
-    etcd.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("a unit the host defines itself is refused on this machine, with the reason published; unscheduled, its state goes", async () => {
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
-  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  await using host = await agentHost();
+  const { etcd, units, dir } = host;
   units.hostUnits.set("sshd.service", "/lib/systemd/system/ssh.service");
   const node = await startNode(etcd, units, dir);
   try {
     const hash = await schedule(etcd, "sshd.service", unitText("/bin/sleep 1000"));
     await schedule(etcd, "web.service", unitText("/bin/sleep 1001"));
-    await waitFor(async () => (await state(etcd, "sshd.service")) !== undefined && (await state(etcd, "web.service"))?.activeState === "active", {
-      timeoutMs: 10_000, what: "both units published",
-    });
+    await until("both units published", async () => (await state(etcd, "sshd.service")) !== undefined && (await state(etcd, "web.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
     expect(await state(etcd, "sshd.service")).toEqual({
       loadState: "error", activeState: "failed", subState: "shadowed", hash, since: expect.any(String),
       reason: "sshd.service already exists on this host (defined by /lib/systemd/system/ssh.service); fleet does not replace it unless allow_unit_shadowing is set",
@@ -246,33 +233,27 @@ test("a unit the host defines itself is refused on this machine, with the reason
     expect((await units.listManaged()).map((f) => f.name)).toEqual(["web.service"]);
 
     await etcd.delete(keys.schedule(ID, "sshd.service"));
-    await waitFor(async () => (await state(etcd, "sshd.service")) === undefined, { timeoutMs: 10_000, what: "the refused state removed" });
-    await waitFor(async () => {
+    await until("the refused state removed", async () => (await state(etcd, "sshd.service")) === undefined, { timeoutMs: 10_000, retryErrors: true });
+    await until("the refusal and its failure record to be dropped", async () => {
       await node.agent.settled();
       const a = node.agent.dump().Agent as { Refused: object; Failures: object };
       return Object.keys(a.Refused).length === 0 && Object.keys(a.Failures).length === 0;
-    }, { timeoutMs: 10_000, what: "the refusal and its failure record to be dropped" });
+    }, { timeoutMs: 10_000, retryErrors: true });
   } finally {
     await node.stop();
-    etcd.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test("allow_unit_shadowing: the same unit is loaded and started", async () => {
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
-  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
-  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  await using host = await agentHost();
+  const { etcd, units, dir } = host;
   units.hostUnits.set("sshd.service", "/lib/systemd/system/ssh.service");
   const node = await startNode(etcd, units, dir, 5000, true);
   try {
     await schedule(etcd, "sshd.service", unitText("/bin/sleep 1000"));
-    await waitFor(async () => (await state(etcd, "sshd.service"))?.activeState === "active", { timeoutMs: 10_000, what: "sshd.service active" });
+    await until("sshd.service active", async () => (await state(etcd, "sshd.service"))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
     expect((await state(etcd, "sshd.service"))?.reason).toBeUndefined();
   } finally {
     await node.stop();
-    etcd.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });

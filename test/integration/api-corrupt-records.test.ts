@@ -1,11 +1,10 @@
 // The API and fleetctl (both drivers) meet malformed records in etcd: each is skipped as absent,
 // told about once and counted, and every listing and command for the other units still works.
 // Unit names systemd would refuse are refused at submission.
-import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS } from "./api-support.ts";
-import { FakeCluster, HELLO, MACHINES, rows, spawnCtl } from "./cli-harness.ts";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { sharedEtcd } from "../support/etcd-fixture.ts";
+import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS } from "../support/integration/api-fixture.ts";
+import { HELLO, MACHINES, rows, spawnCtl, sharedFakeCluster } from "../support/integration/cli-harness.ts";
 
 setDefaultTimeout(60_000);
 
@@ -14,28 +13,14 @@ function warnings(err: string): string[] {
   return err.split("\n").filter((l) => l !== "").map((l) => l.slice(l.indexOf("WARN"))).sort();
 }
 
-let etcd: EtcdServer;
-let client: EtcdClient;
-let c: FakeCluster;
-beforeAll(async () => {
-  etcd = await startEtcd();
-  client = new EtcdClient({ endpoints: [etcd.endpoint] });
-  c = await FakeCluster.start();
-});
-afterAll(async () => {
-  client?.close();
-  await etcd?.[Symbol.asyncDispose]();
-  await c?.[Symbol.asyncDispose]();
-});
-beforeEach(async () => {
-  await c.reset();
-});
+const etcd = sharedEtcd();
+const c = sharedFakeCluster();
 
 describe("the API", () => {
   test("a non-JSON value under units/ no longer makes GET /units a 500: it is skipped, logged once and counted", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     expect((await f.call("PUT", "/fleet/v1/units/good.service", { body: { desiredState: "inactive", options: SLEEP_OPTIONS } })).status).toBe(201);
-    const bad = await client.put(f.registry.keys.unit("broken.service"), "{not json");
+    const bad = await etcd.client.put(f.registry.keys.unit("broken.service"), "{not json");
     for (let i = 0; i < 3; i++) {
       const res = await f.call("GET", "/fleet/v1/units");
       expect(res.status).toBe(200);
@@ -54,11 +39,11 @@ describe("the API", () => {
   });
 
   test("machines/<id> = null no longer makes GET /machines a 500", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     await f.machine({ id: "0123456789abcdef0123456789abcdef", publicIP: "10.0.0.1" });
-    await client.put(f.registry.keys.machine("fedcba9876543210fedcba9876543210"), "null");
-    await client.put(f.registry.keys.machine("evil"), JSON.stringify({ id: "evil", publicIP: "-oProxyCommand=touch /tmp/x", metadata: {}, version: "1", startedAt: new Date().toISOString() }));
-    await client.put(f.registry.keys.metadata("0123456789abcdef0123456789abcdef"), '"not a map"');
+    await etcd.client.put(f.registry.keys.machine("fedcba9876543210fedcba9876543210"), "null");
+    await etcd.client.put(f.registry.keys.machine("evil"), JSON.stringify({ id: "evil", publicIP: "-oProxyCommand=touch /tmp/x", metadata: {}, version: "1", startedAt: new Date().toISOString() }));
+    await etcd.client.put(f.registry.keys.metadata("0123456789abcdef0123456789abcdef"), '"not a map"');
     const res = await f.call("GET", "/fleet/v1/machines");
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ machines: [{ id: "0123456789abcdef0123456789abcdef", primaryIP: "10.0.0.1" }] });
@@ -66,18 +51,18 @@ describe("the API", () => {
   });
 
   test("names systemd would refuse are 400 naming the name and the problem, and nothing is stored", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     const put = async (name: string) => errorOf(await f.call("PUT", `/fleet/v1/units/${name}`, { body: { desiredState: "launched", options: SLEEP_OPTIONS } }));
     expect(await put("x.busname")).toEqual({ status: 400, body: errorBody(400, 'unit type "busname" of "x.busname" is not supported: systemd no longer has it') });
     expect(await put("a@b@c.service")).toEqual({ status: 400, body: errorBody(400, 'unit name "a@b@c.service" has more than one "@"') });
     expect(await put("-x.service")).toEqual({ status: 400, body: errorBody(400, 'unit name "-x.service" cannot start with "-": programs would read it as an option') });
     expect(await put(`${"a".repeat(248)}.service`)).toEqual({ status: 400, body: errorBody(400, "unit name exceeds maximum length (255)") });
     expect(await f.registry.listUnits()).toEqual([]);
-    expect((await client.range(f.registry.keys.unitFiles, { prefix: true })).kvs).toEqual([]);
+    expect((await etcd.client.range(f.registry.keys.unitFiles, { prefix: true })).kvs).toEqual([]);
   });
 
   test("a metadata change for an id that is not a machine ID is a 400 naming it", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     const res = await f.call("PATCH", "/fleet/v1/machines", { body: [{ op: "add", path: "/a:b/metadata/k", value: "v" }] });
     expect(await errorOf(res)).toEqual({
       status: 400,

@@ -1,24 +1,14 @@
 // The drain extension through the in-process handler and a real etcd: PUT and DELETE
 // /machines/{id}/drain, their errors, and the additive `drained` field of Machine entities.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { apiFixture, errorBody, errorOf } from "./api-support.ts";
+import { describe, expect, test } from "bun:test";
+import { sharedEtcd } from "../support/etcd-fixture.ts";
+import { apiFixture, errorBody, errorOf } from "../support/integration/api-fixture.ts";
 
-let etcd: EtcdServer;
-let client: EtcdClient;
-beforeAll(async () => {
-  etcd = await startEtcd();
-  client = new EtcdClient({ endpoints: [etcd.endpoint] });
-});
-afterAll(async () => {
-  client?.close();
-  await etcd?.[Symbol.asyncDispose]();
-});
+const etcd = sharedEtcd();
 
 describe("/machines/{id}/drain", () => {
   test("drain a live machine, see it in the listing, undrain it", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     await f.machine({ id: "m1" });
     await f.machine({ id: "m2", publicIP: "1.2.3.4" });
     for (const prefix of ["/fleet/v1", "/v1-alpha"]) {
@@ -41,7 +31,7 @@ describe("/machines/{id}/drain", () => {
   });
 
   test("an unknown machine cannot be drained; a gone machine can be undrained", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     expect(await errorOf(await f.call("PUT", "/fleet/v1/machines/nope/drain"))).toEqual({ status: 404, body: errorBody(404, "machine does not exist") });
     expect((await f.registry.listDrains()).size).toBe(0);
     await f.registry.setDrain("gone");
@@ -49,7 +39,7 @@ describe("/machines/{id}/drain", () => {
   });
 
   test("other methods are 405, other subpaths stay 404", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     await f.machine({ id: "m1" });
     expect(await errorOf(await f.call("GET", "/fleet/v1/machines/m1/drain")))
       .toEqual({ status: 405, body: errorBody(405, "only PUT and DELETE supported against this resource") });

@@ -5,51 +5,27 @@
 // valid requests mixed in must get a 2xx; and etcd must hold exactly what the valid requests
 // made. Seeded and bounded: FLEET_FUZZ_SEED repeats a run, FLEET_FUZZ_REQUESTS and
 // FLEET_FUZZ_MS bound it; one summary line says what was tried and what came back.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { createApiHandler, type ApiHandler } from "../../src/api/handler.ts";
 import { guardTcpHandler } from "../../src/api/listener-policy.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import { describeUnitOptions } from "../../src/unit/describe-unit.ts";
 import type { UnitOption } from "../../src/unit/types.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { testLogger, VERSION } from "./api-support.ts";
+import { sharedEtcd } from "../support/etcd-fixture.ts";
+import { testLogger, VERSION } from "../support/integration/api-fixture.ts";
+import { fuzzSeed, SeededRandom } from "../support/seeded-random.ts";
 
-const SEED = Number(process.env.FLEET_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const SEED = fuzzSeed();
 const MAX_REQUESTS = Number(process.env.FLEET_FUZZ_REQUESTS ?? 3000);
 const MAX_MS = Number(process.env.FLEET_FUZZ_MS ?? 20_000);
 const TOKEN = "fuzz-token-0123456789";
 const MAX_BODY = 64 << 10;
 const MACHINE = "fuzzmachine01";
 
-let etcd: EtcdServer;
-let client: EtcdClient;
-beforeAll(async () => {
-  etcd = await startEtcd();
-  client = new EtcdClient({ endpoints: [etcd.endpoint] });
-});
-afterAll(async () => {
-  client?.close();
-  await etcd?.[Symbol.asyncDispose]();
-});
+const etcd = sharedEtcd();
 
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T;
-  const chance = (p: number) => next() < p;
-  return { next, int, pick, chance };
-}
-type Rng = ReturnType<typeof prng>;
+type Rng = SeededRandom;
 
 interface Spec {
   /** "valid" or the defect that makes it invalid. */
@@ -286,15 +262,15 @@ function isCleanPath(url: string): boolean {
 }
 
 test(`random requests get 4xx (valid ones 2xx), never 5xx, and store nothing invalid (seed ${SEED})`, async () => {
-  const registry = new Registry(client, `/fuzz-${process.pid}/`);
-  await client.put(registry.keys.machine(MACHINE), JSON.stringify({ id: MACHINE, publicIP: "10.0.0.9", metadata: {}, version: VERSION, startedAt: "" }));
+  const registry = new Registry(etcd.client, `/fuzz-${process.pid}/`);
+  await etcd.client.put(registry.keys.machine(MACHINE), JSON.stringify({ id: MACHINE, publicIP: "10.0.0.9", metadata: {}, version: VERSION, startedAt: "" }));
   const logged: string[] = [];
   const api = createApiHandler({
     registry, tokenLimit: 50, maxRequestBytes: MAX_BODY, version: VERSION, isReady: () => true, metrics: createFleetMetrics(), log: testLogger(logged),
   });
   // What a loopback TCP listener with tokens serves (listeners.ts).
   const handler: ApiHandler = guardTcpHandler(api, { loopback: true, tokens: [TOKEN], version: VERSION });
-  const r = prng(SEED);
+  const r = new SeededRandom(SEED);
   const gen = new Generator(r);
   const byKind = new Map<string, number>();
   const byStatus = new Map<number, number>();
@@ -351,7 +327,7 @@ test(`random requests get 4xx (valid ones 2xx), never 5xx, and store nothing inv
   const elapsed = Date.now() - started;
 
   // etcd holds exactly what the valid requests made.
-  const { kvs } = await client.range(registry.keys.prefix, { prefix: true, keysOnly: true });
+  const { kvs } = await etcd.client.range(registry.keys.prefix, { prefix: true, keysOnly: true });
   const stored = kvs.map((kv) => kv.key.slice(registry.keys.prefix.length)).sort();
   const expected = [
     `machines/${MACHINE}`,

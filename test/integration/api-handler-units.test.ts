@@ -1,27 +1,18 @@
 // /units through the real handler, Registry and etcd: the PUT algorithm (§7.4) with every
 // path validated (Q12), GET and DELETE, current state, pagination.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { encodePageToken } from "../../src/api/page-token.ts";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import type { UnitRecord } from "../../src/registry/models.ts";
 import { serializeUnitFile, unitHash } from "../../src/unit/unit-file.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS, VERSION } from "./api-support.ts";
+import { sharedEtcd } from "../support/etcd-fixture.ts";
+import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS, VERSION } from "../support/integration/api-fixture.ts";
 
-let etcd: EtcdServer;
-let client: EtcdClient;
-beforeAll(async () => {
-  etcd = await startEtcd();
-  client = new EtcdClient({ endpoints: [etcd.endpoint] });
-});
-afterAll(async () => {
-  client?.close();
-  await etcd?.[Symbol.asyncDispose]();
-});
+const etcd = sharedEtcd();
 
-describe("checklist §13 item 13", () => {
-  test("409, 201, 204, 409, 415, 400, 404, 404, 405 in order", async () => {
-    const f = apiFixture(client);
+// compatibility.md §13, item 13.
+describe("PUT, GET and DELETE of /units/{name} answer as the original did", () => {
+  test("no options 409, options 201, desiredState only 204, options only 409, not JSON 415, another name 400, a missing unit 404, POST 405", async () => {
+    const f = apiFixture(etcd.client);
     const url = "/fleet/v1/units/x.service";
     expect(await errorOf(await f.call("PUT", url, { body: { desiredState: "launched" } })))
       .toEqual({ status: 409, body: errorBody(409, "unit does not exist and options field empty") });
@@ -63,7 +54,7 @@ describe("checklist §13 item 13", () => {
 
 describe("PUT creates and replaces canonical units", () => {
   test("the record and the canonical text are stored; values are trimmed before hashing", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     const options = [
       { section: "Unit", name: "Description", value: "  web <b> & co  " },
       { section: "Service", name: "ExecStart", value: "/bin/true" },
@@ -88,7 +79,7 @@ describe("PUT creates and replaces canonical units", () => {
   });
 
   test("different options replace the unit (201) and reset the desired state; identical ones do not", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     const url = "/fleet/v1/units/r.service";
     expect((await f.call("PUT", url, { body: { desiredState: "launched", options: SLEEP_OPTIONS } })).status).toBe(201);
     const first = await f.registry.getUnit("r.service") as UnitRecord;
@@ -104,7 +95,7 @@ describe("PUT creates and replaces canonical units", () => {
   });
 
   test("a global unit: record says global; GET and list omit currentState and machineID (Q21)", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     const options = [...SLEEP_OPTIONS, { section: "X-Fleet", name: "Global", value: "true" }];
     expect((await f.call("PUT", "/fleet/v1/units/g.service", { body: { desiredState: "launched", options } })).status).toBe(201);
     await f.schedule("m1", "g.service", { desiredState: "launched" });
@@ -119,7 +110,7 @@ describe("PUT creates and replaces canonical units", () => {
 
 describe("PUT validates every path (Q12)", () => {
   test("invalid names, options and requirements are 400 on create", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     const put = async (name: string, body: object) => errorOf(await f.call("PUT", `/fleet/v1/units/${name}`, { body }));
     expect(await put("foo.servICE", { options: SLEEP_OPTIONS })).toEqual({ status: 400, body: errorBody(400, 'invalid unit type: "servICE"') });
     expect(await put("foo%25.service", { options: SLEEP_OPTIONS })).toEqual({ status: 400, body: errorBody(400, "invalid character '%' in unit name") });
@@ -134,7 +125,7 @@ describe("PUT validates every path (Q12)", () => {
   });
 
   test("replace validates the options too", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     expect((await f.call("PUT", "/fleet/v1/units/a.service", { body: { options: SLEEP_OPTIONS } })).status).toBe(201);
     const bad = [...SLEEP_OPTIONS, { section: "X-Fleet", name: "Conflicts", value: "x" }, { section: "X-Fleet", name: "Replaces", value: "y" }];
     expect(await errorOf(await f.call("PUT", "/fleet/v1/units/a.service", { body: { desiredState: "launched", options: bad } })))
@@ -143,7 +134,7 @@ describe("PUT validates every path (Q12)", () => {
   });
 
   test("an invalid desiredState is 400 on create, replace and update; nothing is stored", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     const msg = errorBody(400, 'invalid desiredState "running": expect inactive, loaded, or launched');
     expect(await errorOf(await f.call("PUT", "/fleet/v1/units/s.service", { body: { desiredState: "running", options: SLEEP_OPTIONS } })))
       .toEqual({ status: 400, body: msg });
@@ -158,7 +149,7 @@ describe("PUT validates every path (Q12)", () => {
   });
 
   test("a template may be submitted but not activated, on create or update", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     const url = "/fleet/v1/units/foo@.service";
     const msg = { status: 400, body: errorBody(400, 'cannot activate template "foo@.service"') };
     expect(await errorOf(await f.call("PUT", url, { body: { desiredState: "launched", options: SLEEP_OPTIONS } }))).toEqual(msg);
@@ -170,7 +161,7 @@ describe("PUT validates every path (Q12)", () => {
   });
 
   test("undecodable bodies", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     expect(await errorOf(await f.call("PUT", "/fleet/v1/units/a.service", { body: "" })))
       .toEqual({ status: 400, body: errorBody(400, "unable to decode body: EOF") });
     const res = await errorOf(await f.call("PUT", "/fleet/v1/units/a.service", { body: "{nope" }));
@@ -181,7 +172,7 @@ describe("PUT validates every path (Q12)", () => {
 
 describe("GET, DELETE and current state", () => {
   test("scheduled units report loaded or launched once their machine publishes a state", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     for (const n of ["a.service", "b.service", "c.service", "d.service"]) {
       expect((await f.call("PUT", `/fleet/v1/units/${n}`, { body: { desiredState: "launched", options: SLEEP_OPTIONS } })).status).toBe(201);
     }
@@ -207,7 +198,7 @@ describe("GET, DELETE and current state", () => {
   });
 
   test("a pending reason's kind and machine, when stored, come with it", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     for (const n of ["k.service", "old.service"]) {
       expect((await f.call("PUT", `/fleet/v1/units/${n}`, { body: { desiredState: "launched", options: SLEEP_OPTIONS } })).status).toBe(201);
     }
@@ -229,7 +220,7 @@ describe("GET, DELETE and current state", () => {
   });
 
   test("DELETE removes the unit: 204, then 404", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     expect((await f.call("PUT", "/fleet/v1/units/d.service", { body: { options: SLEEP_OPTIONS } })).status).toBe(201);
     const del = await f.call("DELETE", "/fleet/v1/units/d.service");
     expect(del.status).toBe(204);
@@ -239,7 +230,7 @@ describe("GET, DELETE and current state", () => {
   });
 
   test("names are matched after URL decoding, on both prefixes", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     expect((await f.call("PUT", "/v1-alpha/units/foo%40bar.service", { body: { options: SLEEP_OPTIONS } })).status).toBe(201);
     const got = await (await f.call("GET", "/fleet/v1/units/foo@bar.service")).json() as { name: string };
     expect(got.name).toBe("foo@bar.service");
@@ -248,7 +239,7 @@ describe("GET, DELETE and current state", () => {
 
 describe("pagination", () => {
   test("a small token limit pages through many units; the last full page has no token (Q14)", async () => {
-    const f = apiFixture(client, { tokenLimit: 3 });
+    const f = apiFixture(etcd.client, { tokenLimit: 3 });
     const names = Array.from({ length: 7 }, (_, i) => `u${String(i).padStart(2, "0")}.service`);
     for (const n of names) {
       expect((await f.call("PUT", `/fleet/v1/units/${n}`, { body: { options: SLEEP_OPTIONS } })).status).toBe(201);
@@ -279,8 +270,9 @@ describe("pagination", () => {
     expect(await (await f.call("GET", page3)).text()).toBe("{}");
   });
 
-  test("checklist §13 item 14 and the other token errors", async () => {
-    const f = apiFixture(client);
+  // compatibility.md §13, item 14 (a token with another limit) and the other malformed tokens.
+  test("a bad nextPageToken is a 400 that says what is wrong with it", async () => {
+    const f = apiFixture(etcd.client);
     expect(await errorOf(await f.call("GET", "/fleet/v1/units?nextPageToken=EwBMLg==")))
       .toEqual({ status: 400, body: errorBody(400, "token limit must be 100") });
     expect(await errorOf(await f.call("GET", "/fleet/v1/units?nextPageToken=a&nextPageToken=b")))

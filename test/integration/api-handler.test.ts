@@ -1,32 +1,23 @@
 // The handler's routes other than /units, through the real Registry and etcd: the 503 gate,
 // the route table's 404/405s, path cleaning, discovery, /state, /machines, /metrics, and
 // registry failures.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createServer } from "node:net";
+import { describe, expect, test } from "bun:test";
 import { createApiHandler } from "../../src/api/handler.ts";
 import { encodePageToken } from "../../src/api/page-token.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { Registry } from "../../src/registry/registry.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS, testLogger, VERSION } from "./api-support.ts";
+import { sharedEtcd } from "../support/etcd-fixture.ts";
+import { freePort } from "../support/etcd-server.ts";
+import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS, testLogger, VERSION } from "../support/integration/api-fixture.ts";
 
-let etcd: EtcdServer;
-let client: EtcdClient;
-beforeAll(async () => {
-  etcd = await startEtcd();
-  client = new EtcdClient({ endpoints: [etcd.endpoint] });
-});
-afterAll(async () => {
-  client?.close();
-  await etcd?.[Symbol.asyncDispose]();
-});
+const etcd = sharedEtcd();
 
 const UNAVAILABLE = '{"error":{"code":503,"message":"fleet server unable to communicate with etcd"}}';
 
 describe("availability gate and Server header", () => {
   test("until ready every request, /metrics included, is 503 without a Server header", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     f.ready.value = false;
     for (const [method, path] of [["GET", "/fleet/v1/units"], ["PUT", "/fleet/v1/units/a.service"], ["GET", "/metrics"], ["GET", "/"], ["GET", "/bogus"]] as const) {
       const res = await f.call(method, path);
@@ -39,8 +30,9 @@ describe("availability gate and Server header", () => {
     expect((await f.call("GET", "/fleet/v1/units")).status).toBe(200);
   });
 
-  test("checklist §13 item 15: / is 405, /bogus 404, and every answer has Server: fleetd/<version>", async () => {
-    const f = apiFixture(client);
+  // compatibility.md §13, item 15.
+  test("/ is 405, /bogus 404, and every answer has Server: fleetd/<version>", async () => {
+    const f = apiFixture(etcd.client);
     const cases: [string, string, number, string][] = [
       ["GET", "/", 405, ""],
       ["GET", "/fleet/v1", 405, ""],
@@ -74,7 +66,7 @@ describe("availability gate and Server header", () => {
   });
 
   test("unclean paths get a 301 to the clean path, query kept", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     const res = await f.call("GET", "//fleet//v1/units?alt=json");
     expect(res.status).toBe(301);
     expect(res.headers.get("Location")).toBe("/fleet/v1/units?alt=json");
@@ -88,8 +80,9 @@ describe("availability gate and Server header", () => {
 });
 
 describe("discovery document", () => {
-  test("the facts of §7.9", async () => {
-    const f = apiFixture(client);
+  // compatibility.md §7.9.
+  test("GET /v1-alpha/discovery serves the original's document: its schemas, enums and methods", async () => {
+    const f = apiFixture(etcd.client);
     const res = await f.call("GET", "/v1-alpha/discovery");
     expect(res.headers.get("Content-Type")).toBe("application/json");
     const doc = await res.json() as Record<string, any>;
@@ -121,7 +114,7 @@ describe("discovery document", () => {
 describe("/state", () => {
   const H = { ha1: "a1".repeat(20), ha2: "a2".repeat(20), hb2: "b2".repeat(20) };
   test("sorted by unit then machine, filtered, paginated; GET /state/{name}", async () => {
-    const f = apiFixture(client, { tokenLimit: 2 });
+    const f = apiFixture(etcd.client, { tokenLimit: 2 });
     await f.state("b.service", "m2", { hash: H.hb2 });
     await f.state("a.service", "m2", { hash: H.ha2, activeState: "failed", subState: "failed" });
     await f.state("a.service", "m1", { hash: H.ha1 });
@@ -153,7 +146,7 @@ describe("/state", () => {
 
 describe("/machines", () => {
   test("live machines sorted by ID, with dynamic metadata merged; PATCH add, replace and remove", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     await f.machine({ id: "YYY", publicIP: "1.2.3.4", metadata: { ping: "pong", region: "eu" } });
     await f.machine({ id: "XXX" });
     expect(await (await f.call("GET", "/fleet/v1/machines")).text())
@@ -177,7 +170,7 @@ describe("/machines", () => {
   });
 
   test("an invalid operation anywhere in the list applies none of them", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     await f.machine({ id: "A" });
     const res = await f.call("PATCH", "/fleet/v1/machines", {
       body: [{ op: "add", path: "/A/metadata/x", value: { value: "1" } }, { op: "add", path: "/A/metadata/y" }],
@@ -190,7 +183,7 @@ describe("/machines", () => {
   });
 
   test("pagination of machines", async () => {
-    const f = apiFixture(client, { tokenLimit: 2 });
+    const f = apiFixture(etcd.client, { tokenLimit: 2 });
     for (const id of ["m3", "m1", "m2"]) await f.machine({ id });
     const p1 = await (await f.call("GET", "/fleet/v1/machines")).json() as any;
     expect(p1.machines.map((m: any) => m.id)).toEqual(["m1", "m2"]);
@@ -201,7 +194,7 @@ describe("/machines", () => {
 
 describe("/metrics", () => {
   test("Prometheus text; each request is counted exactly once, by method and code", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     for (let i = 0; i < 3; i++) await f.call("GET", "/fleet/v1/units");
     await f.call("GET", "/bogus");
     await f.call("PROPFIND", "/");
@@ -222,17 +215,9 @@ describe("/metrics", () => {
   });
 });
 
-async function refusedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
 describe("registry failures", () => {
   test("500 with an empty message (detail logged), except PATCH machines which names the error", async () => {
-    const dead = new EtcdClient({ endpoints: [`http://127.0.0.1:${await refusedPort()}`], retries: 0, requestTimeoutMs: 2000 });
+    const dead = new EtcdClient({ endpoints: [`http://127.0.0.1:${await freePort()}`], retries: 0, requestTimeoutMs: 2000 });
     try {
       const logged: string[] = [];
       const handler = createApiHandler({

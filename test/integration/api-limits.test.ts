@@ -2,25 +2,16 @@
 // while the body is read), the unit file size and option count limits, etcd's own size limit
 // answered as a 413 that says so, and PATCH /machines (capped, live machines only, few etcd
 // requests). Nothing a refused request carried may reach etcd.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { createApiHandler } from "../../src/api/handler.ts";
 import { MAX_METADATA_OPS } from "../../src/api/machines.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { Registry } from "../../src/registry/registry.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS, testLogger, VERSION } from "./api-support.ts";
+import { sharedEtcd } from "../support/etcd-fixture.ts";
+import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS, testLogger, VERSION } from "../support/integration/api-fixture.ts";
 
-let etcd: EtcdServer;
-let client: EtcdClient;
-beforeAll(async () => {
-  etcd = await startEtcd();
-  client = new EtcdClient({ endpoints: [etcd.endpoint] });
-});
-afterAll(async () => {
-  client?.close();
-  await etcd?.[Symbol.asyncDispose]();
-});
+const etcd = sharedEtcd();
 
 const TOO_LARGE_1MIB = errorBody(413, "request body is larger than the limit of 1048576 bytes (api_max_request_bytes)");
 
@@ -53,7 +44,7 @@ function wideOptions(n: number, width = 100) {
 
 describe("request body limit", () => {
   test("a Content-Length over the limit is refused up front, on any route, before a byte is read", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     for (const [method, path] of [["PUT", "/fleet/v1/units/big.service"], ["PATCH", "/fleet/v1/machines"], ["GET", "/fleet/v1/units"], ["POST", "/bogus"]]) {
       const body = countingBody(120 << 20);
       const res = await f.handler(new Request(`http://fleet.test${path}`, {
@@ -67,7 +58,7 @@ describe("request body limit", () => {
   });
 
   test("a body without Content-Length (chunked), or longer than it said, is counted as it streams", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     for (const headers of [{}, { "Content-Length": "100" }] as Record<string, string>[]) {
       const body = countingBody(120 << 20);
       const res = await f.handler(new Request("http://fleet.test/fleet/v1/units/big.service", {
@@ -82,7 +73,7 @@ describe("request body limit", () => {
   });
 
   test("a Content-Length that is not a number is a 400", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     for (const value of ["abc", "-1", "1e3", "12, 13", "99999999999999999999"]) {
       const res = await f.call("PUT", "/fleet/v1/units/a.service", { body: { options: SLEEP_OPTIONS }, headers: { "Content-Length": value } });
       expect(await errorOf(res)).toEqual({ status: 400, body: errorBody(400, `invalid Content-Length ${JSON.stringify(value)}`) });
@@ -91,7 +82,7 @@ describe("request body limit", () => {
   });
 
   test("the limit is configurable: a body of exactly the limit passes, one byte more does not", async () => {
-    const f = apiFixture(client, { maxRequestBytes: 8192 });
+    const f = apiFixture(etcd.client, { maxRequestBytes: 8192 });
     const body = JSON.stringify({ desiredState: "inactive", options: SLEEP_OPTIONS });
     const padded = (n: number) => body + " ".repeat(n - Buffer.byteLength(body));
     expect(await errorOf(await f.call("PUT", "/fleet/v1/units/a.service", { body: padded(8193) })))
@@ -100,7 +91,7 @@ describe("request body limit", () => {
   });
 
   test("a 13 MB unit: 413 under the default limit (it was a 500 with an empty message)", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     const res = await f.call("PUT", "/fleet/v1/units/big.service", { body: { desiredState: "launched", options: wideOptions(13_000, 1000) } });
     expect(await errorOf(res)).toEqual({ status: 413, body: TOO_LARGE_1MIB });
     expect(await keysUnder(f.registry)).toEqual([]);
@@ -109,7 +100,7 @@ describe("request body limit", () => {
 
 describe("unit file limits", () => {
   test("a unit file over 512 KiB is a 400 naming the unit and the limit, even under a larger body limit (it was a 500)", async () => {
-    const f = apiFixture(client, { maxRequestBytes: 64 << 20 });
+    const f = apiFixture(etcd.client, { maxRequestBytes: 64 << 20 });
     const res = await f.call("PUT", "/fleet/v1/units/big.service", { body: { desiredState: "launched", options: wideOptions(4000, 1000) } });
     const { status, body } = await errorOf(res);
     expect(status).toBe(400);
@@ -118,7 +109,7 @@ describe("unit file limits", () => {
   });
 
   test("more than 4096 options is a 400 naming the unit and the limit", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     const res = await f.call("PUT", "/fleet/v1/units/many.service", { body: { options: wideOptions(4096, 1) } });
     expect(await errorOf(res)).toEqual({ status: 400, body: errorBody(400, "unit file many.service has more options than the limit of 4096") });
     expect((await f.call("PUT", "/fleet/v1/units/many.service", { body: { options: wideOptions(4095, 1) } })).status).toBe(201);
@@ -126,21 +117,12 @@ describe("unit file limits", () => {
 });
 
 describe("etcd's request size limit", () => {
-  let small: EtcdServer;
-  let smallClient: EtcdClient;
-  beforeAll(async () => {
-    // 64 KiB instead of etcd's default 1.5 MiB: a unit within fleet's limits is too large for it.
-    small = await startEtcd({ extraArgs: ["--max-request-bytes", "65536"] });
-    smallClient = new EtcdClient({ endpoints: [small.endpoint] });
-  });
-  afterAll(async () => {
-    smallClient?.close();
-    await small?.[Symbol.asyncDispose]();
-  });
+  // 64 KiB instead of etcd's default 1.5 MiB: a unit within fleet's limits is too large for it.
+  const small = sharedEtcd({ extraArgs: ["--max-request-bytes", "65536"] });
 
   test("a write etcd refuses for its size is a 413 that says so, not a 500; nothing is stored", async () => {
     const logged: string[] = [];
-    const registry = new Registry(smallClient, "/limits/");
+    const registry = new Registry(small.client, "/limits/");
     const handler = createApiHandler({ registry, tokenLimit: 100, version: VERSION, isReady: () => true, metrics: createFleetMetrics(), log: testLogger(logged) });
     const call = (method: string, path: string, body: unknown) =>
       handler(new Request(`http://fleet.test${path}`, { method, body: JSON.stringify(body), headers: { "Content-Type": "application/json" } }));
@@ -151,7 +133,7 @@ describe("etcd's request size limit", () => {
       body: errorBody(413, "request is too large for etcd (etcdserver: request is too large): the change must fit in etcd's --max-request-bytes"),
     });
     // Beyond that gRPC refuses the message: the same 413.
-    await smallClient.put(registry.keys.machine("m1"), JSON.stringify({ id: "m1", publicIP: "", metadata: {}, version: VERSION, startedAt: "" }));
+    await small.client.put(registry.keys.machine("m1"), JSON.stringify({ id: "m1", publicIP: "", metadata: {}, version: VERSION, startedAt: "" }));
     const patch = await errorOf(await call("PATCH", "/fleet/v1/machines", [{ op: "add", path: "/m1/metadata/blob", value: "b".repeat(900_000) }]));
     expect(patch.status).toBe(413);
     expect(JSON.parse(patch.body).error.message).toMatch(/^request is too large for etcd \(grpc: received message larger than max \(\d+ vs\. \d+\)\): the change must fit in etcd's --max-request-bytes$/);
@@ -164,7 +146,7 @@ describe("PATCH /machines", () => {
   const machine = (id: string) => JSON.stringify({ id, publicIP: "", metadata: {}, version: VERSION, startedAt: "" });
 
   test(`more than ${MAX_METADATA_OPS} operations is a 400; nothing is applied`, async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     await f.machine({ id: "m1" });
     const ops = Array.from({ length: MAX_METADATA_OPS + 1 }, (_, i) => ({ op: "add", path: `/m1/metadata/k${i}`, value: "v" }));
     expect(await errorOf(await f.call("PATCH", "/fleet/v1/machines", { body: ops })))
@@ -175,7 +157,7 @@ describe("PATCH /machines", () => {
   });
 
   test("ids that are not live machines are a 404 naming them, and nothing is written (2,000 ids used to leave 2,000 keys)", async () => {
-    const f = apiFixture(client);
+    const f = apiFixture(etcd.client);
     await f.machine({ id: "live" });
     const one = await errorOf(await f.call("PATCH", "/fleet/v1/machines", {
       body: [{ op: "add", path: "/live/metadata/a", value: "1" }, { op: "add", path: "/ghost/metadata/a", value: "1" }],
@@ -197,8 +179,8 @@ describe("PATCH /machines", () => {
       const registry = new Registry(counting, "/limits-patch/");
       const handler = createApiHandler({ registry, tokenLimit: 100, version: VERSION, isReady: () => true, metrics: createFleetMetrics(), log: testLogger([]) });
       const ids = Array.from({ length: 200 }, (_, i) => `m${String(i).padStart(3, "0")}`);
-      for (const id of ids) await client.put(registry.keys.machine(id), machine(id));
-      await client.put(registry.keys.metadata("m007"), JSON.stringify({ keep: "yes", region: "old" }));
+      for (const id of ids) await etcd.client.put(registry.keys.machine(id), machine(id));
+      await etcd.client.put(registry.keys.metadata("m007"), JSON.stringify({ keep: "yes", region: "old" }));
       const ops = ids.map((id) => ({ op: "add", path: `/${id}/metadata/region`, value: `r-${id}` }));
       requests = 0;
       const res = await handler(new Request("http://fleet.test/fleet/v1/machines", { method: "PATCH", body: JSON.stringify(ops) }));

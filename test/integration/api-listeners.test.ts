@@ -5,60 +5,38 @@
 // over a real etcd.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApiHandler, type ApiHandler } from "../../src/api/handler.ts";
 import { serveApi, type ApiListeners } from "../../src/api/listeners.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { Registry } from "../../src/registry/registry.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
+import { freshPrefix, sharedEtcd } from "../support/etcd-fixture.ts";
+import { freePort } from "../support/etcd-server.ts";
 import { generateTestCerts, type TestCerts } from "../support/tls/certs.ts";
-import { errorBody, SLEEP_OPTIONS, testLogger, VERSION } from "./api-support.ts";
+import { until } from "../support/until.ts";
+import { errorBody, SLEEP_OPTIONS, testLogger, VERSION } from "../support/integration/api-fixture.ts";
 
-let etcd: EtcdServer;
-let client: EtcdClient;
+const etcd = sharedEtcd();
+const prefix = freshPrefix("fleet-listeners");
 let dir: string;
 let handler: ApiHandler;
 let certs: TestCerts;
-const prefix = `/fleet-listeners-${process.pid}/`;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "fleet-api-listeners-"));
-  [etcd, certs] = await Promise.all([startEtcd(), generateTestCerts(join(dir, "tls"), ["127.0.0.1"])]);
-  client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  certs = await generateTestCerts(join(dir, "tls"), ["127.0.0.1"]);
   handler = createApiHandler({
-    registry: new Registry(client, prefix), tokenLimit: 100, version: VERSION, isReady: () => true, metrics: createFleetMetrics(), log: testLogger([]),
+    registry: new Registry(etcd.client, prefix), tokenLimit: 100, version: VERSION, isReady: () => true, metrics: createFleetMetrics(), log: testLogger([]),
   });
 });
-afterAll(async () => {
-  client?.close();
-  await etcd?.[Symbol.asyncDispose]();
+afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 async function serving(opts: Partial<Parameters<typeof serveApi>[1]> & Pick<Parameters<typeof serveApi>[1], "listen">, logged: string[] = []) {
   const l = await serveApi(handler, { log: testLogger(logged), version: VERSION, socketActivation: false, ...opts });
   return Object.assign(l, { [Symbol.asyncDispose]: () => l.close() }) as ApiListeners & AsyncDisposable;
-}
-
-async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 describe("unix socket", () => {

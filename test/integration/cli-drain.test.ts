@@ -1,22 +1,15 @@
 // fleetctl drain and undrain end to end: the real binary against the real API handler (and the
 // etcd driver) over a real etcd, with FakeCluster playing the agents. Moving units is the
 // engine's part (test/integration/engine-drain.test.ts); here: lookup, output, exit codes.
-import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { FakeCluster, MACHINES, rows } from "./cli-harness.ts";
+import { beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { MACHINES, rows, sharedFakeCluster } from "../support/integration/cli-harness.ts";
 
 setDefaultTimeout(60_000);
 
-let c: FakeCluster;
+const c = sharedFakeCluster();
 const [M1, M2] = MACHINES as [{ id: string; ip: string }, { id: string; ip: string }];
 
-beforeAll(async () => {
-  c = await FakeCluster.start();
-});
-afterAll(async () => {
-  await c?.[Symbol.asyncDispose]();
-});
 beforeEach(async () => {
-  await c.reset();
   for (const m of MACHINES) await c.registry.clearDrain(m.id);
 });
 

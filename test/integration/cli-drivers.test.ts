@@ -2,7 +2,7 @@
 // over TCP with TLS and bearer tokens, the environment, the fleetctl link, and the errors for
 // endpoints that are missing or never answer (quirk Q4 fixed: --request-timeout bounds API
 // requests too; quirk Q5 fixed: the server certificate is verified against --ca-file).
-import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { createApiHandler } from "../../src/api/handler.ts";
 import { serveApi, type ApiListeners } from "../../src/api/listeners.ts";
@@ -11,25 +11,16 @@ import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { VERSION } from "../../src/version.ts";
 import { freePort } from "../support/etcd-server.ts";
 import { generateTestCerts, type TestCerts } from "../support/tls/certs.ts";
-import { FakeCluster, HELLO, MACHINES, rows, spawnCtl } from "./cli-harness.ts";
+import { HELLO, MACHINES, rows, spawnCtl, sharedFakeCluster } from "../support/integration/cli-harness.ts";
 
 // Each test spawns the binary several times; some wait out a --block-attempts bound.
 setDefaultTimeout(60_000);
 
-let c: FakeCluster;
+const c = sharedFakeCluster();
 const [M1] = MACHINES as [{ id: string; ip: string }];
 const legend = `${M1.id.slice(0, 8)}.../${M1.ip}`;
 const quiet = () => createLogger({ verbosity: 0, journal: false, write: () => {} });
 
-beforeAll(async () => {
-  c = await FakeCluster.start();
-});
-afterAll(async () => {
-  await c?.[Symbol.asyncDispose]();
-});
-beforeEach(async () => {
-  await c.reset();
-});
 
 describe("etcd driver", () => {
   test("submit, start, list, cat, stop, destroy straight over etcd", async () => {

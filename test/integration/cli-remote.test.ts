@@ -2,15 +2,16 @@
 // The system ssh client is replaced on PATH by a script that prints the argv it was given (and
 // exits with FAKE_SSH_EXIT), or runs `fleetctl fd-forward` locally as a remote host would:
 // what reaches a real sshd is tested on the functional harness.
-import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, FakeCluster, HELLO, MACHINES, rows } from "./cli-harness.ts";
+import { BIN, HELLO, MACHINES, rows, sharedFakeCluster } from "../support/integration/cli-harness.ts";
+import { until } from "../support/until.ts";
 
 // Each test spawns the binary several times; some wait out a --block-attempts bound.
 setDefaultTimeout(60_000);
 
-let c: FakeCluster;
+const c = sharedFakeCluster();
 let env: Record<string, string>;
 let home: string;
 const [M1, M2] = MACHINES as [{ id: string; ip: string }, { id: string; ip: string }];
@@ -26,7 +27,6 @@ exit "\${FAKE_SSH_EXIT:-0}"
 `;
 
 beforeAll(async () => {
-  c = await FakeCluster.start();
   const bin = join(c.dir, "fakebin");
   home = join(c.dir, "home");
   mkdirSync(bin, { recursive: true });
@@ -35,12 +35,6 @@ beforeAll(async () => {
   chmodSync(join(bin, "ssh"), 0o755);
   symlinkSync(BIN, join(bin, "fleetctl"));
   env = { PATH: `${bin}:${process.env.PATH}`, HOME: home };
-});
-afterAll(async () => {
-  await c?.[Symbol.asyncDispose]();
-});
-beforeEach(async () => {
-  await c.reset();
 });
 
 const strict = () => `-o ConnectTimeout=10 -o StrictHostKeyChecking=ask -o UserKnownHostsFile=${home}/.fleetctl/known_hosts`;
@@ -81,7 +75,7 @@ describe("status and journal", () => {
   test("quirk Q9 fixed: status and restart of a global unit run on every machine reporting it", async () => {
     c.writeUnit("g.service", "[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\n");
     expect(await c.ctl(["start", "g.service"], { env })).toEqual({ code: 0, out: "Unit g.service inactive\nTriggered global unit g.service start\n", err: "" });
-    await c.until("both machines to report g.service", async () => (await c.registry.listStates({ units: ["g.service"] })).length === 2);
+    await until("both machines to report g.service", async () => (await c.registry.listStates({ units: ["g.service"] })).length === 2);
     expect(await c.ctl(["status", "g.service"], { env })).toEqual({
       code: 0,
       out: `ssh ${strict()} -p 22 -l core -- ${M1.ip} systemctl status -l -- g.service\n\nssh ${strict()} -p 22 -l core -- ${M2.ip} systemctl status -l -- g.service\n`,

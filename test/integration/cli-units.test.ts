@@ -1,33 +1,25 @@
 // fleetctl end to end: the real binary against the real API handler on a unix socket over a
 // real etcd, with the engine and agents played by FakeCluster. stdout, stderr and the exit code
 // are asserted together. Numbers in test names refer to fleet-reference.md §13.
-import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { unitHash, parseUnitFile } from "../../src/unit/unit-file.ts";
-import { FakeCluster, HELLO, MACHINES, rows } from "./cli-harness.ts";
+import { HELLO, MACHINES, rows, sharedFakeCluster } from "../support/integration/cli-harness.ts";
 
 // Each test spawns the binary several times; some wait out a --block-attempts bound.
 setDefaultTimeout(60_000);
 
-let c: FakeCluster;
+const c = sharedFakeCluster();
 const [M1] = MACHINES as [{ id: string; ip: string }];
 const legend = (m: { id: string; ip: string }) => `${m.id.slice(0, 8)}.../${m.ip}`;
 const HASH7 = unitHash(parseUnitFile(HELLO)).slice(0, 7);
 
-beforeAll(async () => {
-  c = await FakeCluster.start();
-});
-afterAll(async () => {
-  await c?.[Symbol.asyncDispose]();
-});
-beforeEach(async () => {
-  await c.reset();
-});
 
 describe("submit", () => {
-  test("1: a new unit prints its state; list-unit-files shows it inactive and unscheduled", async () => {
+  // compatibility.md §13, item 1.
+  test("a new unit prints its state; list-unit-files shows it inactive and unscheduled", async () => {
     c.writeUnit("hello.service", HELLO);
     expect(await c.ctl(["submit", "hello.service"])).toEqual({ code: 0, out: "Unit hello.service inactive\n", err: "" });
     const list = await c.ctl(["list-unit-files"]);
@@ -40,7 +32,8 @@ describe("submit", () => {
     expect(await c.ctl(["submit", "hello"])).toEqual({ code: 0, out: "", err: "" });
   });
 
-  test("2: the same file again is a no-op; a changed file warns and changes nothing; --replace replaces", async () => {
+  // compatibility.md §13, item 2.
+  test("the same file again is a no-op; a changed file warns and changes nothing; --replace replaces", async () => {
     c.writeUnit("hello.service", HELLO);
     expect((await c.ctl(["submit", "hello.service"])).code).toBe(0);
     expect(await c.ctl(["submit", "hello.service"])).toEqual({ code: 0, out: "", err: "" });
@@ -129,7 +122,8 @@ describe("submit", () => {
 });
 
 describe("start, load, stop, unload", () => {
-  test("3: start waits for launched and systemd active; list-units shows it running", async () => {
+  // compatibility.md §13, item 3.
+  test("start waits for launched and systemd active; list-units shows it running", async () => {
     c.writeUnit("hello.service", HELLO);
     expect((await c.ctl(["submit", "hello.service"])).code).toBe(0);
     expect(await c.ctl(["start", "hello.service"])).toEqual({ code: 0, out: `Unit hello.service launched on ${legend(M1)}\n`, err: "" });
@@ -147,7 +141,8 @@ describe("start, load, stop, unload", () => {
     });
   });
 
-  test("4: --no-block triggers once without waiting (quirk Q6 fixed); a new unit still reports its creation", async () => {
+  // compatibility.md §13, item 4.
+  test("--no-block triggers once without waiting (quirk Q6 fixed); a new unit still reports its creation", async () => {
     c.writeUnit("x.service", HELLO);
     expect((await c.ctl(["submit", "x.service"])).code).toBe(0);
     await c.freeze();
@@ -178,7 +173,8 @@ describe("start, load, stop, unload", () => {
     expect(await c.ctl(["list-units", "--no-legend"])).toEqual({ code: 0, out: "", err: "" });
   });
 
-  test("5: stop of an inactive unit exits 1; stop, unload and destroy of unknown units exit 0", async () => {
+  // compatibility.md §13, item 5.
+  test("stop of an inactive unit exits 1; stop, unload and destroy of unknown units exit 0", async () => {
     c.writeUnit("x.service", HELLO);
     expect((await c.ctl(["submit", "x.service"])).code).toBe(0);
     expect(await c.ctl(["stop", "x.service"])).toEqual({ code: 1, out: "", err: "Unable to stop unit x.service in state inactive\n" });
@@ -197,7 +193,8 @@ describe("start, load, stop, unload", () => {
     expect(rows((await c.ctl(["list-unit-files", "--no-legend", "--fields=dstate"])).out)).toEqual([["inactive"]]);
   });
 
-  test("7: start of a unit that is nowhere exits 1 and sets no desired state on the others", async () => {
+  // compatibility.md §13, item 7.
+  test("start of a unit that is nowhere exits 1 and sets no desired state on the others", async () => {
     c.writeUnit("hello.service", HELLO);
     expect(await c.ctl(["start", "hello.service", "missing.service"])).toEqual({
       code: 1, out: "", err: "Error creating units: unable to find Unit(missing.service) in Registry or on filesystem\n",
@@ -215,7 +212,8 @@ describe("start, load, stop, unload", () => {
 });
 
 describe("templates", () => {
-  test("8: start foo@1.service from a local foo@.service in another directory", async () => {
+  // compatibility.md §13, item 8.
+  test("start foo@1.service from a local foo@.service in another directory", async () => {
     mkdirSync(join(c.dir, "units"), { recursive: true });
     c.writeUnit("foo@.service", "[Service]\nExecStart=/bin/echo %i\n", "units");
     expect(await c.ctl(["start", "units/foo@1.service", "units/foo@1.service"])).toEqual({
@@ -288,7 +286,8 @@ describe("restart, destroy, cat", () => {
     });
   });
 
-  test("9: destroy prints each unit and waits until its machine unloaded it (quirk Q7 fixed)", async () => {
+  // compatibility.md §13, item 9.
+  test("destroy prints each unit and waits until its machine unloaded it (quirk Q7 fixed)", async () => {
     c.writeUnit("hello.service", HELLO);
     expect((await c.ctl(["start", "hello.service"])).code).toBe(0);
     expect(await c.ctl(["destroy", "hello.service", "missing.service"])).toEqual({ code: 0, out: "Destroyed hello.service\n", err: "" });
@@ -317,7 +316,8 @@ describe("restart, destroy, cat", () => {
     }
   });
 
-  test("6: cat prints the canonical text; a missing unit exits 1", async () => {
+  // compatibility.md §13, item 6.
+  test("cat prints the canonical text; a missing unit exits 1", async () => {
     c.writeUnit("hello.service", "# comment\n[Unit]\nDescription = Hello World \n\n[Service]\nExecStart=/bin/true\n");
     expect((await c.ctl(["submit", "hello.service"])).code).toBe(0);
     expect(await c.ctl(["cat", "hello.service"])).toEqual({
@@ -339,7 +339,8 @@ describe("lists", () => {
     }
   });
 
-  test("10: an invalid --fields key exits 1; tmachine still works with a warning", async () => {
+  // compatibility.md §13, item 10.
+  test("an invalid --fields key exits 1; tmachine still works with a warning", async () => {
     for (const cmd of ["list-units", "list-unit-files", "list-machines"]) {
       expect(await c.ctl([cmd, "--fields", "foo"])).toEqual({ code: 1, out: "", err: 'Invalid key in output format: "foo"\n' });
     }

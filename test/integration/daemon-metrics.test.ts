@@ -9,9 +9,9 @@ import { Daemon } from "../../src/daemon/daemon.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { MetricsRegistry } from "../../src/metrics/metrics.ts";
-import { waitFor } from "../../src/lib/wait-for.ts";
 import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
 import { startEtcd } from "../support/etcd-server.ts";
+import { until } from "../support/until.ts";
 
 const ID = "beefbeefbeefbeefbeefbeefbeefbeef";
 
@@ -36,7 +36,7 @@ test("GET /metrics counts the daemon's etcd operations", async () => {
     units: new FakeUnitManager({ unitsDirectory: join(dir, "units") }), notify: async () => true, metrics,
   });
   try {
-    await waitFor(() => daemon.ready, { timeoutMs: 10_000, what: "registration" });
+    await until("registration", () => daemon.ready, 10_000);
     const text = await (await fetch("http://localhost/metrics", { unix: socket } as RequestInit)).text();
     const count = (type: string) => Number(text.match(new RegExp(`^fleet_registry_operation_count_total\\{type="${type}"\\} (\\d+)$`, "m"))?.[1] ?? 0);
     // Registration grants a lease and writes the machine in a txn; the agent lists its schedule.

@@ -1,7 +1,8 @@
 // The engine meets malformed records in etcd: each is skipped and told about once, placement of
 // every other unit goes on, and the engine repairs what it owns (schedule/ and pending/).
 import { expect, test } from "bun:test";
-import { Cluster, until } from "./engine-harness.ts";
+import { Cluster } from "../support/integration/engine-harness.ts";
+import { until } from "../support/until.ts";
 
 test("schedule/<machine>/<unit> = null no longer stops every reconcile: a new unit is still placed", async () => {
   await using c = await Cluster.start();

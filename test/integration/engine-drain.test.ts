@@ -4,7 +4,8 @@
 import { expect, test } from "bun:test";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { MetricsRegistry } from "../../src/metrics/metrics.ts";
-import { Cluster, unitRecord, unitText, until } from "./engine-harness.ts";
+import { Cluster, unitRecord, unitText } from "../support/integration/engine-harness.ts";
+import { until } from "../support/until.ts";
 
 test("drain moves units off, keeps globals and pinned units with a reason; undrain moves nothing back", async () => {
   await using c = await Cluster.start();

@@ -1,7 +1,8 @@
 // Machine loss through a real etcd: a lost machine's units move (rate-limited), and when more
 // than half of the machines vanish at once nothing moves until they come back.
 import { expect, test } from "bun:test";
-import { Cluster, until } from "./engine-harness.ts";
+import { Cluster } from "../support/integration/engine-harness.ts";
+import { until } from "../support/until.ts";
 
 function byUnit<T extends { unit: string }>(list: T[]): Map<string, T> {
   return new Map(list.map((e) => [e.unit, e]));

@@ -6,10 +6,11 @@ import { LeaderElection } from "../../src/engine/leader.ts";
 import { EtcdClient, type EtcdOperation, type KeyValue } from "../../src/registry/etcd/index.ts";
 import { Informer } from "../../src/registry/informer.ts";
 import type { Decoded } from "../../src/registry/records.ts";
-import { startEtcd } from "../support/etcd-server.ts";
+import { startEtcdFixture } from "../support/etcd-fixture.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { unreachableEtcd } from "../support/unreachable-etcd.ts";
-import { Cluster, memoryLog, until } from "./engine-harness.ts";
+import { Cluster, memoryLog } from "../support/integration/engine-harness.ts";
+import { until } from "../support/until.ts";
 
 const text = (kv: KeyValue): Decoded<string> => ({ ok: true, value: kv.value });
 /** random() = 0.5 makes every back-off step exactly 3/4 of its nominal delay. */
@@ -53,8 +54,8 @@ describe("informer", () => {
   });
 
   test("against a running etcd it syncs once the clock fires its start, then follows the watch", async () => {
-    await using etcd = await startEtcd();
-    const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+    await using etcd = await startEtcdFixture();
+    const { client } = etcd;
     const clock = new ManualClock();
     const inf = new Informer<string>({ etcd: client, prefix: "/ft/", decode: text, clock });
     try {
@@ -72,7 +73,6 @@ describe("informer", () => {
       expect(clock.pending).toEqual([]);
     } finally {
       await inf.close();
-      client.close();
     }
   });
 });
@@ -106,9 +106,9 @@ describe("leader election", () => {
   });
 
   test("the leader renews every TTL/3 of the clock, and steps down once renewals failed for a TTL of it", async () => {
-    await using etcd = await startEtcd();
+    await using etcd = await startEtcdFixture();
     const ops: EtcdOperation[] = [];
-    const client = new EtcdClient({ endpoints: [etcd.endpoint], retries: 0, requestTimeoutMs: 2000, onOperation: (op) => ops.push(op) });
+    const client = etcd.connect({ retries: 0, requestTimeoutMs: 2000, onOperation: (op) => ops.push(op) });
     const clock = new ManualClock();
     const log = memoryLog("election");
     const election = new LeaderElection({ etcd: client, key: "/ft/leader", machineId: "A", ttlMs: 6000, log: log.logger, clock, random: half });
@@ -134,7 +134,7 @@ describe("leader election", () => {
 
       // etcd goes away: renewals fail and are retried every TTL/12; the term ends only when a
       // whole TTL has passed on the clock since the last renewal that got through.
-      await etcd.stop();
+      await etcd.server.stop();
       while (election.isLeader()) {
         expect(clock.now() - renewedAt).toBeLessThan(6000);
         const n = keepalives().length + 1;
@@ -146,7 +146,6 @@ describe("leader election", () => {
       expect(terms).toEqual([expect.any(Number), undefined]);
     } finally {
       await election.stop({ resign: false });
-      client.close();
     }
   });
 });

@@ -4,7 +4,8 @@
 import { expect, test } from "bun:test";
 import type { EtcdClient, Watch, WatchBatch, WatchOptions } from "../../src/registry/etcd/index.ts";
 import { LeaderElection, type ElectionEtcd, type Term } from "../../src/engine/leader.ts";
-import { Cluster, electOne, memoryLog, PREFIX, until } from "./engine-harness.ts";
+import { Cluster, electOne, memoryLog, PREFIX } from "../support/integration/engine-harness.ts";
+import { until } from "../support/until.ts";
 
 test("of three contending engines exactly one leads, and only it writes", async () => {
   await using c = await Cluster.start();

@@ -7,7 +7,8 @@ import { EngineWrites } from "../../src/registry/engine-writes.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import { MetadataCollector, ORPHAN_METADATA_AFTER_MS } from "../../src/engine/metadata-collector.ts";
 import type { Term } from "../../src/engine/leader.ts";
-import { Cluster, memoryLog, until } from "./engine-harness.ts";
+import { Cluster, memoryLog } from "../support/integration/engine-harness.ts";
+import { until } from "../support/until.ts";
 
 const HOUR = 3_600_000;
 

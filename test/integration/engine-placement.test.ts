@@ -3,7 +3,8 @@
 // cleaning schedule/, pending/ and the unit file nobody uses any more.
 import { expect, test } from "bun:test";
 import type { ScheduleEntry } from "../../src/registry/models.ts";
-import { Cluster, unitRecord, unitText, until } from "./engine-harness.ts";
+import { Cluster, unitRecord, unitText } from "../support/integration/engine-harness.ts";
+import { until } from "../support/until.ts";
 
 test("units land by metadata, MachineOf, Conflicts and Global; a lost machine's units move or wait", async () => {
   await using c = await Cluster.start();

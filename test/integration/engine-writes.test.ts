@@ -7,7 +7,8 @@ import type { EtcdClient, Txn, TxnResult, Watch, WatchBatch, WatchOptions } from
 import { MetricsRegistry } from "../../src/metrics/metrics.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import type { EngineEtcd } from "../../src/engine/engine.ts";
-import { Cluster, memoryLog, unitRecord, unitText, until } from "./engine-harness.ts";
+import { Cluster, memoryLog, unitRecord, unitText } from "../support/integration/engine-harness.ts";
+import { until } from "../support/until.ts";
 
 test("250 units are placed in batched transactions, each written exactly once", async () => {
   await using c = await Cluster.start();

@@ -1,29 +1,26 @@
 // Auth against a real etcd with auth on: the token flow, re-authentication when etcd rejects a
 // token (expired or corrupt), and the error kinds for bad credentials and missing permissions.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import { EtcdClient, EtcdError, type WatchBatch } from "../../src/registry/etcd/index.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
+import { sharedEtcd } from "../support/etcd-fixture.ts";
+import { until } from "../support/until.ts";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
-let etcd: EtcdServer;
+// Tokens idle for 1 s expire, so the test can see a real expiry.
+const etcd = sharedEtcd({ auth: true, extraArgs: ["--auth-token-ttl", "1"] });
 beforeAll(async () => {
-  // Tokens idle for 1 s expire, so the test can see a real expiry.
-  etcd = await startEtcd({ auth: true, extraArgs: ["--auth-token-ttl", "1"] });
-  await etcd.admin("/v3/auth/user/add", { name: "reader", password: "read-only" });
-  await etcd.admin("/v3/auth/role/add", { name: "ro" });
-  await etcd.admin("/v3/auth/role/grant", { name: "ro", perm: { permType: "READ", key: b64("/ro/"), range_end: b64("/ro0") } });
-  await etcd.admin("/v3/auth/user/grant", { user: "reader", role: "ro" });
-});
-afterAll(async () => {
-  await etcd?.[Symbol.asyncDispose]();
+  await etcd.server.admin("/v3/auth/user/add", { name: "reader", password: "read-only" });
+  await etcd.server.admin("/v3/auth/role/add", { name: "ro" });
+  await etcd.server.admin("/v3/auth/role/grant", { name: "ro", perm: { permType: "READ", key: b64("/ro/"), range_end: b64("/ro0") } });
+  await etcd.server.admin("/v3/auth/user/grant", { user: "reader", role: "ro" });
 });
 
 function rootClient(): EtcdClient {
-  return new EtcdClient({ endpoints: [etcd.endpoint], username: "root", password: etcd.rootPassword });
+  return new EtcdClient({ endpoints: [etcd.endpoint], username: "root", password: etcd.server.rootPassword });
 }
 
 async function rawToken(): Promise<string> {
-  const res = await fetch(`${etcd.endpoint}/v3/auth/authenticate`, { method: "POST", body: JSON.stringify({ name: "root", password: etcd.rootPassword }) });
+  const res = await fetch(`${etcd.endpoint}/v3/auth/authenticate`, { method: "POST", body: JSON.stringify({ name: "root", password: etcd.server.rootPassword }) });
   return ((await res.json()) as { token: string }).token;
 }
 
@@ -88,13 +85,9 @@ test("an expired token: the client re-authenticates on etcd's 401", async () => 
   const token = await rawToken();
   const probe = () =>
     fetch(`${etcd.endpoint}/v3/kv/range`, { method: "POST", headers: { authorization: token }, body: JSON.stringify({ key: b64("/a/k") }) }).then((r) => r.status);
-  // Wait (with a deadline) until etcd itself says the token expired. Every use of a token
-  // renews it, and etcd drops idle ones within 1-2 s of the TTL: probe less often than that.
-  const deadline = Date.now() + 20_000;
-  do {
-    if (Date.now() > deadline) throw new Error("The token did not expire within 20 s");
-    await Bun.sleep(2500);
-  } while ((await probe()) !== 401);
+  // Wait until etcd itself says the token expired. Every use of a token renews it, and etcd
+  // drops idle ones within 1-2 s of the TTL: probe less often than that.
+  await until("the token to expire", async () => (await probe()) === 401, { timeoutMs: 20_000, intervalMs: 2500 });
   const c = rootClient();
   try {
     c.setAuthTokenForTesting(token);
@@ -121,7 +114,7 @@ test("a watch whose token is rejected re-authenticates and still delivers", asyn
 });
 
 test("a user without write permission gets permission-denied", async () => {
-  await etcd.admin("/v3/kv/put", { key: b64("/ro/x"), value: b64("readable") });
+  await etcd.server.admin("/v3/kv/put", { key: b64("/ro/x"), value: b64("readable") });
   const c = new EtcdClient({ endpoints: [etcd.endpoint], username: "reader", password: "read-only" });
   try {
     expect((await c.get("/ro/x"))?.value).toBe("readable");

@@ -5,9 +5,9 @@
 // outliving an election and a lost quorum.
 import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import { EtcdClient, EtcdError, type Watch, type WatchEvent } from "../../src/registry/etcd/index.ts";
-import { waitFor } from "../../src/lib/wait-for.ts";
 import { type EtcdCluster, startEtcdCluster } from "../support/etcd-cluster.ts";
 import type { LocalEtcd } from "../support/etcd-server.ts";
+import { until } from "../support/until.ts";
 
 let cluster: EtcdCluster;
 let m0: LocalEtcd;
@@ -27,7 +27,8 @@ beforeEach(async () => {
   await cluster.start();
 });
 
-const until = <T>(what: string, cond: () => T | Promise<T>) => waitFor(cond, { what, timeoutMs: 30_000, intervalMs: 20 });
+/** Elections and outages take seconds; a wait allows for several of them. */
+const FAULT_WAIT_MS = 30_000;
 
 /** A watch's events, collected in the background. */
 function collect(w: Watch) {
@@ -120,19 +121,19 @@ test("the raft leader killed under a client: writes go on, the watch loses and r
   const watch = collect(c.watch("/lk/", { prefix: true, startRevision: from }));
   const w = writer(c, "/lk/");
   try {
-    await until("writes through m0", () => w.acked.length >= 50);
+    await until("writes through m0", () => w.acked.length >= 50, FAULT_WAIT_MS);
 
     await m0.kill();
     const before = w.acked.length;
     await cluster.waitForLeader();
-    await until("writes after the election", () => w.acked.length >= before + 50);
+    await until("writes after the election", () => w.acked.length >= before + 50, FAULT_WAIT_MS);
     await w.stop();
     await renewals.stop();
     expect(c.endpoint).not.toBe(m0.endpoint);
     expect(await c.leaseKeepAlive(lease.id)).toBe(3);
 
     const last = w.acked[w.acked.length - 1]!;
-    await until("the watch to reach the last write", () => watch.events.some((e) => e.kv.modRevision === last));
+    await until("the watch to reach the last write", () => watch.events.some((e) => e.kv.modRevision === last), FAULT_WAIT_MS);
     expectEveryRevisionOnce(watch.events, from, w.tried);
     for (const rev of w.acked) expect(watch.events.some((e) => e.kv.modRevision === rev)).toBe(true);
     console.log(`leader killed: ${w.acked.length} writes acknowledged, ${w.errors.length} failed (${w.errors.join(" | ")}), ${watch.events.length} events watched, ${renewals.failed()} lease renewals failed`);
@@ -158,19 +159,19 @@ test("the quorum lost for longer than a lease's TTL: the lease outlives it and t
       await Promise.all([m0.kill(), m1.kill()]);
       await cluster.waitForNoLeader();
       // The outage lasts until the lease has gone longer than its TTL without a renewal.
-      await until("an outage longer than the lease's TTL", () => renewals.sinceRenewal() > 4000);
+      await until("an outage longer than the lease's TTL", () => renewals.sinceRenewal() > 4000, FAULT_WAIT_MS);
       await Promise.all([m0.start(), m1.start()]);
       await cluster.waitForLeader();
       // A new leader gives every lease its TTL again (etcd's lessor "promote"): renewed as before,
       // it did not expire, and nothing bound to it went away.
-      await until("a renewal after the outage", () => renewals.sinceRenewal() < 1000);
+      await until("a renewal after the outage", () => renewals.sinceRenewal() < 1000, FAULT_WAIT_MS);
     } finally {
       await renewals.stop();
     }
     expect(renewals.failed()).toBeGreaterThan(0);
     expect(await c.leaseKeepAlive(lease.id)).toBe(3);
     const put = await c.put("/qk/2", "b");
-    await until("the write after the outage", () => watch.events.some((e) => e.kv.modRevision === put.revision));
+    await until("the write after the outage", () => watch.events.some((e) => e.kv.modRevision === put.revision), FAULT_WAIT_MS);
     expectEveryRevisionOnce(watch.events, from, tried);
     expect(watch.events.map((e) => e.kv.value)).toEqual(["a", "b"]);
     expect((await c.get("/qk/1"))?.lease).toBe(lease.id);

@@ -1,25 +1,13 @@
 // Endpoint failover, per-request timeouts and the retry policy, against a real etcd plus small
 // servers that misbehave on purpose (silent, answering 503, a proxy that dies).
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
 import { EtcdClient, EtcdError, type WatchEvent } from "../../src/registry/etcd/index.ts";
-import { type EtcdServer, freePort, startEtcd } from "../support/etcd-server.ts";
+import { sharedEtcd } from "../support/etcd-fixture.ts";
+import { freePort } from "../support/etcd-server.ts";
+import { until } from "../support/until.ts";
 
-let etcd: EtcdServer;
-beforeAll(async () => {
-  etcd = await startEtcd();
-});
-afterAll(async () => {
-  await etcd?.[Symbol.asyncDispose]();
-});
-
-async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
+const etcd = sharedEtcd();
 
 /** Accepts connections and never answers. */
 function silentServer() {
@@ -138,7 +126,7 @@ test("a read that times out is retried on the next endpoint; a write is not (it 
   using silent = silentServer();
   const c = new EtcdClient({ endpoints: [silent.endpoint, etcd.endpoint], requestTimeoutMs: 200 });
   try {
-    await etcd.admin("/v3/kv/put", { key: Buffer.from("/f/read").toString("base64"), value: Buffer.from("r").toString("base64") });
+    await etcd.server.admin("/v3/kv/put", { key: Buffer.from("/f/read").toString("base64"), value: Buffer.from("r").toString("base64") });
     expect((await c.get("/f/read"))?.value).toBe("r");
     expect(silent.connections()).toBe(1);
 

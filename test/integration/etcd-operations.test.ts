@@ -6,6 +6,7 @@ import { registryMetricsObserver } from "../../src/daemon/registry-metrics.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { MetricsRegistry } from "../../src/metrics/metrics.ts";
 import { cmp, EtcdClient, EtcdError, type EtcdOperation, op } from "../../src/registry/etcd/index.ts";
+import { startEtcdFixture } from "../support/etcd-fixture.ts";
 import { freePort, startEtcd } from "../support/etcd-server.ts";
 
 function tally(ops: EtcdOperation[]): Record<string, string> {
@@ -19,41 +20,37 @@ function tally(ops: EtcdOperation[]): Record<string, string> {
 }
 
 test("each logical operation is reported once, failures flagged, durations measured", async () => {
-  await using etcd = await startEtcd();
+  await using etcd = await startEtcdFixture();
   const seen: EtcdOperation[] = [];
-  const client = new EtcdClient({ endpoints: [etcd.endpoint], onOperation: (o) => seen.push(o) });
-  try {
-    for (let i = 0; i < 5; i++) await client.put(`/ops/k${i}`, `v${i}`);
-    for (let i = 0; i < 3; i++) await client.range("/ops/", { prefix: true });
-    await client.get("/ops/k0");
-    // A txn whose compare fails still succeeded as an operation.
-    const t = await client.txn({ compare: [cmp.value("/ops/k0", "=", "nope")], success: [op.put("/ops/k0", "x")] });
-    expect(t.succeeded).toBe(false);
-    await client.delete("/ops/k4");
-    const lease = await client.leaseGrant(30);
-    await client.leaseKeepAlive(lease.id);
-    await client.leaseTimeToLive(lease.id);
-    await client.leaseRevoke(lease.id);
-    // Already gone: the client treats a second revoke as done.
-    await client.leaseRevoke(lease.id);
-    // Failing operations: a keepalive of a gone lease, a put bound to a lease that never existed.
-    await expect(client.leaseKeepAlive(lease.id)).rejects.toBeInstanceOf(EtcdError);
-    await expect(client.put("/ops/bound", "v", { lease: "123456789" })).rejects.toBeInstanceOf(EtcdError);
+  const client = etcd.connect({ onOperation: (o) => seen.push(o) });
+  for (let i = 0; i < 5; i++) await client.put(`/ops/k${i}`, `v${i}`);
+  for (let i = 0; i < 3; i++) await client.range("/ops/", { prefix: true });
+  await client.get("/ops/k0");
+  // A txn whose compare fails still succeeded as an operation.
+  const t = await client.txn({ compare: [cmp.value("/ops/k0", "=", "nope")], success: [op.put("/ops/k0", "x")] });
+  expect(t.succeeded).toBe(false);
+  await client.delete("/ops/k4");
+  const lease = await client.leaseGrant(30);
+  await client.leaseKeepAlive(lease.id);
+  await client.leaseTimeToLive(lease.id);
+  await client.leaseRevoke(lease.id);
+  // Already gone: the client treats a second revoke as done.
+  await client.leaseRevoke(lease.id);
+  // Failing operations: a keepalive of a gone lease, a put bound to a lease that never existed.
+  await expect(client.leaseKeepAlive(lease.id)).rejects.toBeInstanceOf(EtcdError);
+  await expect(client.put("/ops/bound", "v", { lease: "123456789" })).rejects.toBeInstanceOf(EtcdError);
 
-    expect(tally(seen)).toEqual({
-      put: "6 (1 failed)",
-      range: "4 (0 failed)",
-      txn: "1 (0 failed)",
-      delete: "1 (0 failed)",
-      lease_grant: "1 (0 failed)",
-      lease_keepalive: "2 (1 failed)",
-      lease_ttl: "1 (0 failed)",
-      lease_revoke: "2 (0 failed)",
-    });
-    expect(seen.every((o) => Number.isFinite(o.durationMs) && o.durationMs >= 0)).toBe(true);
-  } finally {
-    client.close();
-  }
+  expect(tally(seen)).toEqual({
+    put: "6 (1 failed)",
+    range: "4 (0 failed)",
+    txn: "1 (0 failed)",
+    delete: "1 (0 failed)",
+    lease_grant: "1 (0 failed)",
+    lease_keepalive: "2 (1 failed)",
+    lease_ttl: "1 (0 failed)",
+    lease_revoke: "2 (0 failed)",
+  });
+  expect(seen.every((o) => Number.isFinite(o.durationMs) && o.durationMs >= 0)).toBe(true);
 });
 
 test("a read retried across endpoints is one operation; a watch reports the connection it opened", async () => {
@@ -100,26 +97,22 @@ test("a client with one endpoint down reports a failed operation once, after its
 });
 
 test("the registry metrics count what the observer reports", async () => {
-  await using etcd = await startEtcd();
+  await using etcd = await startEtcdFixture();
   const metrics = createFleetMetrics(new MetricsRegistry());
-  const client = new EtcdClient({ endpoints: [etcd.endpoint], onOperation: registryMetricsObserver(metrics) });
-  try {
-    for (let i = 0; i < 4; i++) await client.put(`/m/k${i}`, "v");
-    for (let i = 0; i < 2; i++) await client.range("/m/", { prefix: true });
-    await expect(client.leaseKeepAlive("987654321")).rejects.toBeInstanceOf(EtcdError);
+  const client = etcd.connect({ onOperation: registryMetricsObserver(metrics) });
+  for (let i = 0; i < 4; i++) await client.put(`/m/k${i}`, "v");
+  for (let i = 0; i < 2; i++) await client.range("/m/", { prefix: true });
+  await expect(client.leaseKeepAlive("987654321")).rejects.toBeInstanceOf(EtcdError);
 
-    expect(metrics.registryOperationCount.get({ type: "put" })).toBe(4);
-    expect(metrics.registryOperationCount.get({ type: "range" })).toBe(2);
-    expect(metrics.registryOperationCount.get({ type: "lease_keepalive" })).toBe(1);
-    expect(metrics.registryOperationFailedCount.get({ type: "lease_keepalive" })).toBe(1);
-    expect(metrics.registryOperationFailedCount.get({ type: "put" })).toBe(0);
-    expect(metrics.registryOperationDuration.count({ ops: "put" })).toBe(4);
-    expect(metrics.registryOperationDuration.count({ ops: "range" })).toBe(2);
-    const text = metrics.registry.expose();
-    expect(text).toContain('fleet_registry_operation_count_total{type="put"} 4');
-    expect(text).toContain('fleet_registry_operation_failed_count_total{type="lease_keepalive"} 1');
-    expect(text).toContain('fleet_registry_operation_duration_second_count{ops="range"} 2');
-  } finally {
-    client.close();
-  }
+  expect(metrics.registryOperationCount.get({ type: "put" })).toBe(4);
+  expect(metrics.registryOperationCount.get({ type: "range" })).toBe(2);
+  expect(metrics.registryOperationCount.get({ type: "lease_keepalive" })).toBe(1);
+  expect(metrics.registryOperationFailedCount.get({ type: "lease_keepalive" })).toBe(1);
+  expect(metrics.registryOperationFailedCount.get({ type: "put" })).toBe(0);
+  expect(metrics.registryOperationDuration.count({ ops: "put" })).toBe(4);
+  expect(metrics.registryOperationDuration.count({ ops: "range" })).toBe(2);
+  const text = metrics.registry.expose();
+  expect(text).toContain('fleet_registry_operation_count_total{type="put"} 4');
+  expect(text).toContain('fleet_registry_operation_failed_count_total{type="lease_keepalive"} 1');
+  expect(text).toContain('fleet_registry_operation_duration_second_count{ops="range"} 2');
 });

@@ -1,19 +1,13 @@
 // TLS against a real etcd that requires client certificates.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { EtcdClient, EtcdError } from "../../src/registry/etcd/index.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
+import { sharedEtcd } from "../support/etcd-fixture.ts";
 
-let etcd: EtcdServer;
-beforeAll(async () => {
-  etcd = await startEtcd({ clientCertAuth: true });
-});
-afterAll(async () => {
-  await etcd?.[Symbol.asyncDispose]();
-});
+const etcd = sharedEtcd({ clientCertAuth: true });
 
 test("with the CA and a client certificate: KV and watch work over https", async () => {
   expect(etcd.endpoint).toStartWith("https://127.0.0.1:");
-  const certs = etcd.certs!;
+  const certs = etcd.server.certs!;
   const c = new EtcdClient({ endpoints: [etcd.endpoint], tls: { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile } });
   try {
     const p = await c.put("/tls/k", "secure");
@@ -28,7 +22,7 @@ test("with the CA and a client certificate: KV and watch work over https", async
 });
 
 test("without a client certificate the handshake fails with a clear error, not retried", async () => {
-  const c = new EtcdClient({ endpoints: [etcd.endpoint], tls: { caFile: etcd.certs!.caFile } });
+  const c = new EtcdClient({ endpoints: [etcd.endpoint], tls: { caFile: etcd.server.certs!.caFile } });
   try {
     const e = (await c.get("/tls/k").catch((x: unknown) => x)) as EtcdError;
     expect(e).toBeInstanceOf(EtcdError);
@@ -48,7 +42,7 @@ test("without a client certificate the handshake fails with a clear error, not r
 });
 
 test("without the CA the server certificate is not trusted", async () => {
-  const certs = etcd.certs!;
+  const certs = etcd.server.certs!;
   const c = new EtcdClient({ endpoints: [etcd.endpoint], tls: { certFile: certs.clientCertFile, keyFile: certs.clientKeyFile } });
   try {
     const e = (await c.get("/tls/k").catch((x: unknown) => x)) as EtcdError;
@@ -63,7 +57,7 @@ test("a missing certificate file is reported when the client is created", () => 
   expect(() => new EtcdClient({ endpoints: [etcd.endpoint], tls: { caFile: "/nonexistent/ca.pem" } })).toThrow(
     "Cannot read etcd TLS CA file /nonexistent/ca.pem: ENOENT",
   );
-  expect(() => new EtcdClient({ endpoints: [etcd.endpoint], tls: { certFile: etcd.certs!.clientCertFile } })).toThrow(
+  expect(() => new EtcdClient({ endpoints: [etcd.endpoint], tls: { certFile: etcd.server.certs!.clientCertFile } })).toThrow(
     "Invalid etcd TLS options: a client certificate needs both certFile and keyFile",
   );
 });

@@ -9,17 +9,10 @@ import type { Decoded } from "../../src/registry/records.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { MetricsRegistry } from "../../src/metrics/metrics.ts";
+import { startEtcdFixture } from "../support/etcd-fixture.ts";
+import { until } from "../support/until.ts";
 
 const text = (kv: KeyValue): Decoded<string> => ({ ok: true, value: kv.value });
-import { startEtcd } from "../support/etcd-server.ts";
-
-async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
 
 function recorder(inf: Informer<string>) {
   const seen: InformerChange<string>[] = [];
@@ -33,8 +26,8 @@ function snapshot(inf: Informer<string>): Record<string, string> {
 }
 
 test("initial keys arrive as adds, then each put and delete exactly once, in order", async () => {
-  await using etcd = await startEtcd();
-  const c = new EtcdClient({ endpoints: [etcd.endpoint] });
+  await using etcd = await startEtcdFixture();
+  const c = etcd.client;
   const inf = new Informer<string>({ etcd: c, prefix: "/i/", decode: text, pageSize: 2 });
   try {
     for (const k of ["a", "b", "c", "d", "e"]) await c.put(`/i/${k}`, `${k}0`);
@@ -61,13 +54,12 @@ test("initial keys arrive as adds, then each put and delete exactly once, in ord
     expect(rec.seen.length).toBe(9);
   } finally {
     await inf.close();
-    c.close();
   }
 }, 30_000);
 
 test("a value that cannot be decoded is skipped, told about once, and the last good value kept", async () => {
-  await using etcd = await startEtcd();
-  const c = new EtcdClient({ endpoints: [etcd.endpoint] });
+  await using etcd = await startEtcdFixture();
+  const c = etcd.client;
   const metrics = createFleetMetrics(new MetricsRegistry());
   const invalid = new InvalidRecords(metrics);
   const lines: string[] = [];
@@ -113,7 +105,6 @@ test("a value that cannot be decoded is skipped, told about once, and the last g
     expect(batches).toBe(before + 2);
   } finally {
     await inf.close();
-    c.close();
   }
 }, 30_000);
 
@@ -149,8 +140,8 @@ function withHeldWatches(c: EtcdClient) {
 }
 
 test("a watch that falls behind compaction re-lists and reports only the difference", async () => {
-  await using etcd = await startEtcd();
-  const c = new EtcdClient({ endpoints: [etcd.endpoint] });
+  await using etcd = await startEtcdFixture();
+  const c = etcd.client;
   const held = withHeldWatches(c);
   const inf = new Informer<string>({ etcd: held.etcd, prefix: "/k/", decode: text, pageSize: 3 });
   try {
@@ -187,13 +178,12 @@ test("a watch that falls behind compaction re-lists and reports only the differe
     expect(rec.short().slice(8)).toEqual(["add g=g0"]);
   } finally {
     await inf.close();
-    c.close();
   }
 }, 30_000);
 
 test("close ends the watch and releases anyone waiting", async () => {
-  await using etcd = await startEtcd();
-  const c = new EtcdClient({ endpoints: [etcd.endpoint] });
+  await using etcd = await startEtcdFixture();
+  const c = etcd.client;
   const inf = new Informer<string>({ etcd: c, prefix: "/l/", decode: text }).start();
   try {
     await inf.synced;
@@ -203,13 +193,12 @@ test("close ends the watch and releases anyone waiting", async () => {
     await waiting;
   } finally {
     await inf.close();
-    c.close();
   }
 }, 30_000);
 
 test("the safety-net re-list reads etcd only when etcd's revision moved past the cache", async () => {
-  await using etcd = await startEtcd();
-  const c = new EtcdClient({ endpoints: [etcd.endpoint] });
+  await using etcd = await startEtcdFixture();
+  const c = etcd.client;
   let ranges = 0;
   const counting = { range: (...a: Parameters<EtcdClient["range"]>) => (ranges++, c.range(...a)), watch: c.watch.bind(c) };
   const inf = new Informer<string>({ etcd: counting, prefix: "/g/", decode: text });
@@ -239,6 +228,5 @@ test("the safety-net re-list reads etcd only when etcd's revision moved past the
     expect(ranges).toBe(afterList + 2);
   } finally {
     await inf.close();
-    c.close();
   }
 }, 30_000);

@@ -19,11 +19,12 @@ import { InvalidRecords } from "../../src/registry/invalid-records.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import type { RecordKind } from "../../src/registry/records.ts";
-import { waitFor } from "../../src/lib/wait-for.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
-import { startEtcd } from "../support/etcd-server.ts";
-import { fuzzSeed, RecordFuzzer } from "../support/record-fuzz.ts";
+import { startEtcdFixture } from "../support/etcd-fixture.ts";
+import { RecordFuzzer } from "../support/record-fuzz.ts";
+import { fuzzSeed } from "../support/seeded-random.ts";
+import { until } from "../support/until.ts";
 
 const PREFIX = "/fleet/";
 const IDS = ["1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a", "2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b", "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c"];
@@ -60,7 +61,7 @@ async function startNode(etcd: EtcdClient, id: string, dir: string): Promise<Nod
   presence.onLost(() => agent.deactivate());
   presence.start();
   engine.start();
-  await waitFor(() => presence.ready, { timeoutMs: 10_000, what: `${id} registered` });
+  await until(`${id} registered`, () => presence.ready, 10_000);
   const api = createApiHandler({ registry, tokenLimit: 100, version: "fuzz", isReady: () => true, metrics, log });
   return {
     id, units, invalid, metrics, lines, api,
@@ -80,8 +81,8 @@ async function call(node: Node, method: string, path: string, body?: object): Pr
 test("malformed records under every key kind: good units are still placed, started and listed, nothing fails", async () => {
   const seed = fuzzSeed();
   const maxWrites = Number(process.env.FLEET_FUZZ_WRITES ?? 300);
-  await using server = await startEtcd();
-  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  await using server = await startEtcdFixture();
+  const etcd = server.client;
   const dir = mkdtempSync(join(tmpdir(), "fleet-fuzz-"));
   const rejections: unknown[] = [];
   const onRejection = (e: unknown) => rejections.push(e);
@@ -103,13 +104,13 @@ test("malformed records under every key kind: good units are still placed, start
     // Where the first units run, and their main pids: the fuzz must neither move nor restart them.
     const before = new Map<string, { node: Node; pid: number }>();
     for (const u of good) {
-      const { node, pid } = await waitFor(async () => {
+      const { node, pid } = await until(`${u} running before the fuzz`, async () => {
         for (const n of nodes) {
           const pid = (await n.units.states([u])).get(u)?.activeState === "active" ? await n.units.mainPid(u) : undefined;
           if (pid !== undefined) return { node: n, pid };
         }
         return undefined;
-      }, { timeoutMs: 30_000, what: `${u} running before the fuzz` });
+      }, { timeoutMs: 30_000, retryErrors: true });
       before.set(u, { node, pid });
     }
 
@@ -127,21 +128,21 @@ test("malformed records under every key kind: good units are still placed, start
 
     // Placed, started, listed.
     const registry = new Registry(etcd, PREFIX);
-    const placed = await waitFor(async () => {
+    const placed = await until("every good unit placed", async () => {
       const schedule = await registry.listSchedule();
       return good.every((u) => schedule.get(u)?.size === 1) ? schedule : undefined;
-    }, { timeoutMs: 30_000, what: "every good unit placed" });
+    }, { timeoutMs: 30_000, retryErrors: true });
     for (const u of good) {
       const machine = [...placed.get(u)!.keys()][0]!;
       const node = nodes.find((n) => n.id === machine)!;
-      await waitFor(async () => (await node.units.states([u])).get(u)?.activeState === "active", { timeoutMs: 30_000, what: `${u} active on ${machine}` });
+      await until(`${u} active on ${machine}`, async () => (await node.units.states([u])).get(u)?.activeState === "active", { timeoutMs: 30_000, retryErrors: true });
     }
     for (const node of nodes) {
-      const listed = await waitFor(async () => {
+      const listed = await until(`every good unit listed launched by ${node.id}`, async () => {
         const units = (await (await call(node, "GET", "/fleet/v1/units")).json()) as { units: { name: string; currentState?: string }[] };
         const launched = units.units.filter((x) => x.currentState === "launched").map((x) => x.name);
         return good.every((u) => launched.includes(u)) ? units.units.map((x) => x.name) : undefined;
-      }, { timeoutMs: 30_000, what: `every good unit listed launched by ${node.id}` });
+      }, { timeoutMs: 30_000, retryErrors: true });
       // Only the good units are listed: nothing the fuzzer wrote passes for a unit.
       expect(listed.sort()).toEqual([...good].sort());
       const states = (await (await call(node, "GET", "/fleet/v1/state")).json()) as { states: { name: string; systemdActiveState: string }[] };
@@ -169,7 +170,6 @@ test("malformed records under every key kind: good units are still placed, start
   } finally {
     process.off("unhandledRejection", onRejection);
     for (const n of nodes) await n.stop();
-    etcd.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }, 180_000);

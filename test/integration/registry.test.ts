@@ -1,11 +1,11 @@
 // The typed registry over a real etcd: units with their content-addressed files, desired-state
 // changes without lost updates, merged machine metadata, schedule and state listings.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import type { MachineRecord, UnitRecord } from "../../src/registry/models.ts";
 import { mergeMetadata, Registry } from "../../src/registry/registry.ts";
 import { emptyRequirements } from "../../src/unit/types.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
+import { sharedEtcd } from "../support/etcd-fixture.ts";
 import { createHash } from "node:crypto";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { MetricsRegistry } from "../../src/metrics/metrics.ts";
@@ -13,17 +13,10 @@ import { InvalidRecords } from "../../src/registry/invalid-records.ts";
 
 const NOW = new Date().toISOString();
 
-let etcd: EtcdServer;
-let client: EtcdClient;
+const etcd = sharedEtcd();
 let registry: Registry;
-beforeAll(async () => {
-  etcd = await startEtcd();
-  client = new EtcdClient({ endpoints: [etcd.endpoint] });
-  registry = new Registry(client, "/fleet-test/");
-});
-afterAll(async () => {
-  client?.close();
-  await etcd?.[Symbol.asyncDispose]();
+beforeAll(() => {
+  registry = new Registry(etcd.client, "/fleet-test/");
 });
 
 const TEXT = { a: "[Service]\nExecStart=/bin/true\n", b: "[Service]\nExecStart=/bin/false\n", c: "[Service]\nExecStart=/bin/sleep 1\n" };
@@ -89,8 +82,8 @@ test("destroy removes the unit and reports whether it existed", async () => {
 
 test("machines carry config metadata with dynamic metadata merged over it", async () => {
   const m: MachineRecord = { id: "m1", publicIP: "10.0.0.1", metadata: { region: "east", disk: "hdd" }, version: "0", startedAt: NOW };
-  await client.put(registry.keys.machine("m1"), JSON.stringify(m));
-  await client.put(registry.keys.machine("m0"), JSON.stringify({ ...m, id: "m0", metadata: {} }));
+  await etcd.client.put(registry.keys.machine("m1"), JSON.stringify(m));
+  await etcd.client.put(registry.keys.machine("m0"), JSON.stringify({ ...m, id: "m0", metadata: {} }));
   expect(await registry.updateDynamicMetadata("m1", { disk: "ssd", region: "" })).toEqual({ disk: "ssd", region: "" });
   const machines = await registry.listMachines();
   expect(machines.map((x) => x.id)).toEqual(["m0", "m1"]);
@@ -102,13 +95,13 @@ test("machines carry config metadata with dynamic metadata merged over it", asyn
 
 test("schedule, pending and states are listed by unit and machine", async () => {
   const entry = { hash: HASH.a, desiredState: "launched", epoch: "7" };
-  await client.put(registry.keys.schedule("m1", "web@1.service"), JSON.stringify(entry));
-  await client.put(registry.keys.schedule("m0", "web@1.service"), JSON.stringify(entry));
-  await client.put(registry.keys.pending("web@2.service"), JSON.stringify({ reason: "no machine fits", since: NOW }));
+  await etcd.client.put(registry.keys.schedule("m1", "web@1.service"), JSON.stringify(entry));
+  await etcd.client.put(registry.keys.schedule("m0", "web@1.service"), JSON.stringify(entry));
+  await etcd.client.put(registry.keys.pending("web@2.service"), JSON.stringify({ reason: "no machine fits", since: NOW }));
   const state = { loadState: "loaded", activeState: "active", subState: "running", hash: HASH.a, since: NOW };
-  await client.put(registry.keys.state("web@1.service", "m1"), JSON.stringify(state));
-  await client.put(registry.keys.state("web@1.service", "m0"), JSON.stringify(state));
-  await client.put(registry.keys.state("db.service", "m1"), JSON.stringify(state));
+  await etcd.client.put(registry.keys.state("web@1.service", "m1"), JSON.stringify(state));
+  await etcd.client.put(registry.keys.state("web@1.service", "m0"), JSON.stringify(state));
+  await etcd.client.put(registry.keys.state("db.service", "m1"), JSON.stringify(state));
 
   const schedule = await registry.listSchedule();
   expect([...schedule.get("web@1.service")!.keys()].sort()).toEqual(["m0", "m1"]);
@@ -121,8 +114,8 @@ test("schedule, pending and states are listed by unit and machine", async () => 
 test("an unreadable record is skipped as absent and told about once, with its key and why", async () => {
   const lines: string[] = [];
   const metrics = createFleetMetrics(new MetricsRegistry());
-  const r = new Registry(client, "/fleet-test/", { log: { warn: (l) => lines.push(l) }, invalid: new InvalidRecords(metrics) });
-  const put = await client.put(r.keys.unit("broken.service"), "{not json");
+  const r = new Registry(etcd.client, "/fleet-test/", { log: { warn: (l) => lines.push(l) }, invalid: new InvalidRecords(metrics) });
+  const put = await etcd.client.put(r.keys.unit("broken.service"), "{not json");
   try {
     expect(await r.getUnit("broken.service")).toBeUndefined();
     expect((await r.listUnits()).map((u) => u.name)).not.toContain("broken.service");
@@ -132,7 +125,7 @@ test("an unreadable record is skipped as absent and told about once, with its ke
     // A submission replaces what nobody can read.
     expect(await r.createUnitOrGet(unit("broken.service"), TEXT.a)).toEqual({ created: false, existing: undefined });
   } finally {
-    await client.delete(r.keys.unit("broken.service"));
+    await etcd.client.delete(r.keys.unit("broken.service"));
   }
 });
 
@@ -147,7 +140,7 @@ test("writers refuse what readers would refuse, and write nothing", async () => 
     "Refusing to write /fleet-test/metadata/a/b: the key is not <prefix>/<kind>/<machine id>",
   );
   expect(await registry.getUnit("mismatch.service")).toBeUndefined();
-  expect((await client.range(registry.keys.metadatas, { prefix: true })).kvs).toEqual([]);
+  expect((await etcd.client.range(registry.keys.metadatas, { prefix: true })).kvs).toEqual([]);
 });
 
 test("dynamic metadata with an empty value hides a config key", () => {

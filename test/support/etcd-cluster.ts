@@ -6,8 +6,8 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { waitFor } from "../../src/lib/wait-for.ts";
 import { type EtcdServer, LocalEtcd, startOnFreePorts } from "./etcd-server.ts";
+import { until } from "./until.ts";
 
 export interface StartEtcdClusterOptions {
   /** How many members (default 3). */
@@ -188,6 +188,6 @@ export class EtcdCluster implements AsyncDisposable {
   }
 
   private until<T>(what: string, cond: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-    return waitFor(cond, { timeoutMs, intervalMs: 100, what: () => `${what}:\n${this.logTail(10)}` }) as Promise<T>;
+    return until(() => `${what}:\n${this.logTail(10)}`, cond, { timeoutMs, intervalMs: 100, retryErrors: true }) as Promise<T>;
   }
 }

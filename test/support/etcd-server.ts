@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { freePort } from "../../src/sandbox/etcd-process.ts";
 import { generateTestCerts, type TestCerts } from "./tls/certs.ts";
+import { until } from "./until.ts";
 
 export { freePort };
 
@@ -267,10 +268,9 @@ export class LocalEtcd implements EtcdServer {
   }
 
   private async waitReady(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
     const tls = this.fetchTls();
     let last = "";
-    while (Date.now() < deadline) {
+    await until(() => `etcd on ${this.endpoint} to answer (last: ${last}):\n${this.logTail()}`, async () => {
       if (!this.running) {
         throw new Error(`etcd on port ${this.clientPort} exited with ${this.proc?.exitCode ?? this.proc?.signalCode} while starting:\n${this.logTail()}`);
       }
@@ -279,14 +279,13 @@ export class LocalEtcd implements EtcdServer {
           method: "POST", body: "{}", tls, signal: AbortSignal.timeout(1000),
         });
         const body = await res.text();
-        if (res.ok) return;
+        if (res.ok) return true;
         last = `${res.status} ${body}`;
       } catch (e) {
         last = String(e);
       }
-      await Bun.sleep(50);
-    }
-    throw new Error(`etcd on ${this.endpoint} did not answer within ${timeoutMs} ms (last: ${last}):\n${this.logTail()}`);
+      return false;
+    }, { timeoutMs, intervalMs: 50 });
   }
 
   private async signal(sig: "SIGTERM" | "SIGKILL"): Promise<void> {

@@ -6,24 +6,7 @@
 // it and must repair it).
 import type { KeySpace } from "../../src/registry/keys.ts";
 import { decodeRecord, RECORD_KINDS, type RecordKind } from "../../src/registry/records.ts";
-
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** The seed from FLEET_FUZZ_SEED, else a fresh one (printed by the test, so a run can be repeated). */
-export function fuzzSeed(): number {
-  const given = process.env.FLEET_FUZZ_SEED;
-  return given ? Number(given) >>> 0 : Math.floor(Math.random() * 2 ** 32);
-}
+import { SeededRandom } from "./seeded-random.ts";
 
 export interface FuzzTargets {
   keys: KeySpace;
@@ -54,17 +37,17 @@ const BAD_TIMES = ["", "yesterday", "2024-13-45T99:99:99Z", "1714567890", "2024-
 
 export class RecordFuzzer {
   readonly written = new Map<RecordKind, number>(RECORD_KINDS.map((k) => [k, 0]));
-  private readonly rand: () => number;
+  private readonly rand: SeededRandom;
   private n = 0;
 
   constructor(readonly seed: number, private readonly t: FuzzTargets) {
-    this.rand = seededRandom(seed);
+    this.rand = new SeededRandom(seed);
   }
 
   /** The next malformed record; its decoder refuses it. */
   next(): FuzzWrite {
     for (;;) {
-      const kind = this.pick(RECORD_KINDS);
+      const kind = this.rand.pick(RECORD_KINDS);
       const w = this.make(kind);
       if (this.forbidden(w.key) || decodeRecord(kind, this.t.keys, w).ok) continue;
       this.written.set(kind, (this.written.get(kind) ?? 0) + 1);
@@ -93,39 +76,31 @@ export class RecordFuzzer {
     return false;
   }
 
-  private pick<T>(list: readonly T[]): T {
-    return list[Math.floor(this.rand() * list.length)] as T;
-  }
-
-  private chance(p: number): boolean {
-    return this.rand() < p;
-  }
-
   private unitName(): string {
-    if (this.chance(0.3)) return this.pick(BAD_NAMES);
+    if (this.rand.chance(0.3)) return this.rand.pick(BAD_NAMES);
     return `fuzz-${this.seed.toString(36)}-${++this.n}.service`;
   }
 
   private machineId(): string {
-    if (this.chance(0.3)) return this.pick(BAD_IDS);
+    if (this.rand.chance(0.3)) return this.rand.pick(BAD_IDS);
     const live = this.t.machines();
-    if (live.length > 0 && this.chance(0.5)) return this.pick(live);
-    return Array.from({ length: 32 }, () => "0123456789abcdef"[Math.floor(this.rand() * 16)]).join("");
+    if (live.length > 0 && this.rand.chance(0.5)) return this.rand.pick(live);
+    return Array.from({ length: 32 }, () => "0123456789abcdef"[Math.floor(this.rand.next() * 16)]).join("");
   }
 
   private key(kind: RecordKind): string {
     const k = this.t.keys;
     switch (kind) {
       case "units": return k.unit(this.unitName());
-      case "unitfiles": return k.unitFile(this.chance(0.3) ? this.pick(BAD_HASHES) || "x" : this.hex(40));
+      case "unitfiles": return k.unitFile(this.rand.chance(0.3) ? this.rand.pick(BAD_HASHES) || "x" : this.hex(40));
       case "schedule": {
         const good = this.t.goodUnits();
         const live = this.t.machines();
         // A good unit's entry on a live machine: the engine must rewrite it.
-        if (good.length > 0 && live.length > 0 && this.chance(0.25)) return k.schedule(this.pick(live), this.pick(good));
+        if (good.length > 0 && live.length > 0 && this.rand.chance(0.25)) return k.schedule(this.rand.pick(live), this.rand.pick(good));
         return k.schedule(this.machineId(), this.unitName());
       }
-      case "pending": return k.pending(this.chance(0.3) && this.t.goodUnits().length > 0 ? this.pick(this.t.goodUnits()) : this.unitName());
+      case "pending": return k.pending(this.rand.chance(0.3) && this.t.goodUnits().length > 0 ? this.rand.pick(this.t.goodUnits()) : this.unitName());
       case "machines": return k.machine(this.machineId());
       case "metadata": return k.metadata(this.machineId());
       case "drain": return k.drain(this.machineId());
@@ -136,7 +111,7 @@ export class RecordFuzzer {
   }
 
   private hex(n: number): string {
-    return Array.from({ length: n }, () => "0123456789abcdef"[Math.floor(this.rand() * 16)]).join("");
+    return Array.from({ length: n }, () => "0123456789abcdef"[Math.floor(this.rand.next() * 16)]).join("");
   }
 
   /** A well-formed record of the kind, for mutating one field of it. */
@@ -161,56 +136,56 @@ export class RecordFuzzer {
     const key = this.key(kind);
     const template = this.template(kind, key);
     const json = typeof template === "string" ? template : JSON.stringify(template);
-    const r = this.rand();
+    const r = this.rand.next();
     if (kind === "unitfiles") {
       // Text under a hash it does not have, or text that is no unit file.
       if (r < 0.5) return { kind, key, value: `[Service]\nExecStart=/bin/sh -c 'touch /tmp/fleet-fuzz-pwned'\n# ${this.hex(8)}\n`, what: "text not matching its hash" };
       return { kind, key, value: this.garbage(), what: "garbage text" };
     }
     if (r < 0.12) return { kind, key, value: "null", what: "null" };
-    if (r < 0.22) return { kind, key, value: json.slice(0, Math.max(1, Math.floor(json.length * this.rand()))), what: "truncated JSON" };
-    if (r < 0.3) return { kind, key, value: this.pick(["", "{", "[]", "42", "true", '"str"', "[[[[", "{}"]), what: "wrong type" };
-    if (r < 0.35) return { kind, key, value: JSON.stringify("x".repeat(100_000 + Math.floor(this.rand() * 100_000))), what: "huge string" };
+    if (r < 0.22) return { kind, key, value: json.slice(0, Math.max(1, Math.floor(json.length * this.rand.next()))), what: "truncated JSON" };
+    if (r < 0.3) return { kind, key, value: this.rand.pick(["", "{", "[]", "42", "true", '"str"', "[[[[", "{}"]), what: "wrong type" };
+    if (r < 0.35) return { kind, key, value: JSON.stringify("x".repeat(100_000 + Math.floor(this.rand.next() * 100_000))), what: "huge string" };
     if (r < 0.38) return { kind, key, value: "[".repeat(10_000) + "]".repeat(10_000), what: "deep nesting" };
     if (r < 0.42) return { kind, key, value: this.garbage(), what: "garbage bytes" };
-    if (typeof template !== "object" || template === null) return { kind, key, value: JSON.stringify(this.pick(HOSTILE)), what: "hostile string" };
+    if (typeof template !== "object" || template === null) return { kind, key, value: JSON.stringify(this.rand.pick(HOSTILE)), what: "hostile string" };
     return this.mutate(kind, key, template as Record<string, unknown>);
   }
 
   /** One field of a good record made wrong: a wrong type, or a hostile or malformed value. */
   private mutate(kind: RecordKind, key: string, rec: Record<string, unknown>): FuzzWrite {
     const fields = Object.keys(rec);
-    const field = this.pick(fields);
+    const field = this.rand.pick(fields);
     const out: Record<string, unknown> = { ...rec };
     let what: string;
-    const r = this.rand();
+    const r = this.rand.next();
     if (r < 0.2) {
-      out[field] = this.pick([null, 7, true, [], {}, ["a"]]);
+      out[field] = this.rand.pick([null, 7, true, [], {}, ["a"]]);
       what = `${field} of a wrong type`;
     } else if (r < 0.3) {
       delete out[field];
       what = `${field} missing`;
     } else if (field === "hash") {
-      out.hash = this.pick(BAD_HASHES);
+      out.hash = this.rand.pick(BAD_HASHES);
       what = "wrong hash";
     } else if (field === "publicIP") {
-      out.publicIP = this.pick(BAD_IPS);
+      out.publicIP = this.rand.pick(BAD_IPS);
       what = "hostile publicIP";
     } else if (field === "since" || field === "startedAt") {
-      out[field] = this.pick(BAD_TIMES);
+      out[field] = this.rand.pick(BAD_TIMES);
       what = `bad ${field}`;
     } else if (field === "id" || field === "machineID" || field === "name") {
-      out[field] = this.pick([...HOSTILE, ...BAD_IDS, ...BAD_NAMES]);
+      out[field] = this.rand.pick([...HOSTILE, ...BAD_IDS, ...BAD_NAMES]);
       what = `hostile ${field}`;
     } else {
-      out[field] = this.pick(HOSTILE);
+      out[field] = this.rand.pick(HOSTILE);
       what = `hostile ${field}`;
     }
     return { kind, key, value: JSON.stringify(out), what };
   }
 
   private garbage(): string {
-    const n = 1 + Math.floor(this.rand() * 64);
-    return Array.from({ length: n }, () => String.fromCharCode(Math.floor(this.rand() * 256))).join("");
+    const n = 1 + Math.floor(this.rand.next() * 64);
+    return Array.from({ length: n }, () => String.fromCharCode(Math.floor(this.rand.next() * 256))).join("");
   }
 }

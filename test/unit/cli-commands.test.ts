@@ -81,7 +81,8 @@ describe("runCtl", () => {
     expect((await ctl("help", "nope")).code).toBe(2);
   });
 
-  test("checklist 12: verify is deprecated and exits 2; --sign exits 2 (quirk Q3 fixed)", async () => {
+  // compatibility.md §13, item 12.
+  test("verify is deprecated and exits 2; --sign exits 2 (quirk Q3 fixed)", async () => {
     expect(await ctl("verify", "x.service")).toEqual({
       code: 2,
       out: "",
@@ -94,7 +95,8 @@ describe("runCtl", () => {
     }
   });
 
-  test("No units given exits 0; checklist 11: journal needs exactly one unit", async () => {
+  // compatibility.md §13, item 11 (journal).
+  test("No units given exits 0; journal, cat and fd-forward need exactly one argument", async () => {
     for (const cmd of ["submit", "load", "start", "stop", "unload", "destroy", "restart"]) {
       expect(await ctl(cmd)).toEqual({ code: 0, out: "", err: "No units given\n" });
     }

@@ -118,7 +118,8 @@ describe("list-unit-files", () => {
     { name: "lost.service", options: hello, desiredState: "loaded", currentState: "inactive", machineID: "cafebabecafebabe" },
   ];
 
-  test("checklist 1: hash, dstate, state, target; sorted by name", () => {
+  // compatibility.md §13, item 1.
+  test("list-unit-files shows hash, dstate, state, target; sorted by name", () => {
     expect(cells(ok(formatUnitFiles(units, machines, defaults(UNIT_FILE_FIELDS_DEFAULT))))).toEqual([
       ["UNIT", "HASH", "DSTATE", "STATE", "TARGET"],
       ["everywhere.service", unitHash(units[2]!.options).slice(0, 7), "launched", "-", "global"],

@@ -2,6 +2,7 @@ import { expect, test } from "bun:test";
 import { MachineRefresher } from "../../src/daemon/machine-refresher.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { ManualClock } from "../support/manual-clock.ts";
+import { until } from "../support/until.ts";
 
 /** A clock whose timers fire only when the test says so. */
 function manualClock() {
@@ -52,11 +53,11 @@ test("every 60 s by default: a changed IP is recorded, an unchanged one is not",
   r2.refresher.start();
   r2.state.detected = "10.0.0.2";
   r2.fire();
-  await waitUntil(() => r2.clock.pending.length === 1);
+  await until("the refresh to end and the next tick to be timed", () => r2.clock.pending.length === 1, { timeoutMs: 5000, intervalMs: 0 });
   expect(r2.state.updates).toEqual(["10.0.0.2"]);
   expect(r2.lines).toEqual(["<6>INFO Public IP changed from 10.0.0.1 to 10.0.0.2; updating the machine record"]);
   r2.fire();
-  await waitUntil(() => r2.clock.pending.length === 1);
+  await until("the refresh to end and the next tick to be timed", () => r2.clock.pending.length === 1, { timeoutMs: 5000, intervalMs: 0 });
   expect(r2.state.updates).toEqual(["10.0.0.2"]);
   await r2.refresher.stop();
   expect(r2.clock.pending.length).toBe(0);
@@ -86,12 +87,3 @@ test("a failed update is retried on the next tick, even though the IP stays the 
   expect(await refresher.refresh()).toBe(false);
   expect(state.updates).toEqual(["", ""]);
 });
-
-async function waitUntil(cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error("condition not met within 5 s");
-    await Promise.resolve();
-    await new Promise((r) => setImmediate(r));
-  }
-}

@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { applyActions } from "../../src/scheduler/apply.ts";
 import { planSchedule } from "../../src/scheduler/plan.ts";
 import type { ClusterState, PlanOptions } from "../../src/scheduler/types.ts";
-import { brief, cluster, machine, placementOf, settle, unit } from "./scheduler-fixtures.ts";
+import { brief, cluster, machine, placementOf, settle, unit } from "../support/unit/scheduler-fixtures.ts";
 
 interface Case {
   name: string;

@@ -9,33 +9,23 @@ import { conflictBetween, machineIdMatches, missingMetadata, newMatcher } from "
 import { shortId } from "../../src/lib/short-id.ts";
 import type { ClusterState, Placement, PlacementMachine, PlacementUnit } from "../../src/scheduler/types.ts";
 import type { DesiredState } from "../../src/unit/types.ts";
-import { unit } from "./scheduler-fixtures.ts";
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { unit } from "../support/unit/scheduler-fixtures.ts";
+import { SeededRandom } from "../support/seeded-random.ts";
 
 function generate(seed: number): ClusterState {
-  const rnd = prng(seed);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
-  const chance = (p: number): boolean => rnd() < p;
+  const rnd = new SeededRandom(seed);
+  const pick = <T>(xs: readonly T[]): T => rnd.pick(xs);
+  const chance = (p: number): boolean => rnd.chance(p);
 
   const machines: PlacementMachine[] = [];
-  const machineCount = Math.floor(rnd() * 6);
+  const machineCount = Math.floor(rnd.next() * 6);
   for (let i = 0; i < machineCount; i++) {
     const metadata: Record<string, string> = chance(0.7) ? { region: pick(["a", "b"]) } : {};
     machines.push(chance(0.15) ? { id: `m${i}`, metadata, drained: true } : { id: `m${i}`, metadata });
   }
   const anyMachine = ["m0", "m1", "m2", "m3", "m4", "m7", "m8"]; // m7, m8: lost machines
 
-  const names = Array.from({ length: 4 + Math.floor(rnd() * 12) }, (_, i) => `${pick(["web", "db", "app", "log"])}@${i}.service`);
+  const names = Array.from({ length: 4 + Math.floor(rnd.next() * 12) }, (_, i) => `${pick(["web", "db", "app", "log"])}@${i}.service`);
   const units: PlacementUnit[] = names.map((name) => {
     const global = chance(0.15);
     const state: DesiredState = pick(["launched", "launched", "launched", "loaded", "inactive"]);

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { viewOf } from "../../src/scheduler/cluster-view.ts";
 import { globalTargets, placeUnit } from "../../src/scheduler/place.ts";
 import type { PlacementMachine, PlacementUnit } from "../../src/scheduler/types.ts";
-import { cluster, machine, unit } from "./scheduler-fixtures.ts";
+import { cluster, machine, unit } from "../support/unit/scheduler-fixtures.ts";
 
 const ID1 = "abcd1234ef567890abcd1234ef567890";
 const ID2 = "beef0000ef567890abcd1234ef567890";

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { planSchedule } from "../../src/scheduler/plan.ts";
 import type { ClusterState, PlacementMachine, PlacementUnit } from "../../src/scheduler/types.ts";
-import { brief, cluster, machine, settle, unit } from "./scheduler-fixtures.ts";
+import { brief, cluster, machine, settle, unit } from "../support/unit/scheduler-fixtures.ts";
 
 const ms = (n: number, metadata: Record<string, string> = {}): PlacementMachine[] =>
   Array.from({ length: n }, (_, i) => machine(`m${i}`, metadata));

@@ -7,7 +7,7 @@ import { planSchedule } from "../../src/scheduler/plan.ts";
 import type { NoFit, PendingReason, UnscheduleReason } from "../../src/scheduler/reasons.ts";
 import { noFitText, pendingText, unscheduleText } from "../../src/scheduler/reasons.ts";
 import type { ClusterState, EngineAction } from "../../src/scheduler/types.ts";
-import { cluster, machine, unit } from "./scheduler-fixtures.ts";
+import { cluster, machine, unit } from "../support/unit/scheduler-fixtures.ts";
 
 const M = "27e8a4f8b1c2d3e4f5a6b7c8d9e0f1a2";
 const webs = ["web@1.service", "web@2.service", "web@3.service"];

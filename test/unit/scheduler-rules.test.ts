@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { relationsOf } from "../../src/scheduler/order.ts";
 import { conflictBetween, machineIdMatches, missingMetadata, namesInReplaces, newMatcher } from "../../src/scheduler/rules.ts";
-import { unit } from "./scheduler-fixtures.ts";
+import { unit } from "../support/unit/scheduler-fixtures.ts";
 
 const FULL = "abcd1234ef567890abcd1234ef567890";
 

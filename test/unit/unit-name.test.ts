@@ -166,7 +166,8 @@ describe("name mangling", () => {
     expect(mangleUnitName(arg)).toBe(expected);
   });
 
-  test("every type of §1.1 is recognised, and nothing else", () => {
+  // compatibility.md §1.1.
+  test("every unit type fleetctl knows is recognised, case and all, and nothing else", () => {
     for (const type of UNIT_TYPES) expect(isRecognizedUnitType(`foo.${type}`)).toBe(true);
     expect(isRecognizedUnitType("foo.bar")).toBe(false);
     expect(isRecognizedUnitType("foo.servICE")).toBe(false);

@@ -2,7 +2,7 @@
 // the failure tests take before a fault and compare after it. Same machine and same MainPID means
 // the unit neither moved nor restarted.
 import { expect } from "bun:test";
-import type { Machine } from "../../src/sandbox/index.ts";
+import type { Machine } from "../../../src/sandbox/index.ts";
 import type { E2eCluster, UnitRow, Where } from "./e2e-fixture.ts";
 
 export interface Placed {

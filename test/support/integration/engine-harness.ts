@@ -1,30 +1,22 @@
 // Shared set-up of the engine's integration tests: a real etcd, engines with short TTLs and a
 // log kept in memory, and "agents" played by the test: machines/<id> records under leases the
 // test grants, renews and revokes. Units are submitted with the registry, as the API does.
-import { createLogger, type Logger } from "../../src/log/logger.ts";
-import { MetricsRegistry } from "../../src/metrics/metrics.ts";
-import { createFleetMetrics } from "../../src/metrics/fleet.ts";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
-import type { MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../src/registry/models.ts";
-import { InvalidRecords } from "../../src/registry/invalid-records.ts";
-import { Registry } from "../../src/registry/registry.ts";
-import { childPair } from "../../src/registry/keys.ts";
-import { Engine, type EngineConfig, type EngineDeps } from "../../src/engine/engine.ts";
-import type { DesiredState } from "../../src/unit/types.ts";
-import { describeUnit } from "../../src/unit/describe-unit.ts";
-import { startEtcd, type EtcdServer } from "../support/etcd-server.ts";
+import { createLogger, type Logger } from "../../../src/log/logger.ts";
+import { MetricsRegistry } from "../../../src/metrics/metrics.ts";
+import { createFleetMetrics } from "../../../src/metrics/fleet.ts";
+import { EtcdClient } from "../../../src/registry/etcd/index.ts";
+import type { MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../../src/registry/models.ts";
+import { InvalidRecords } from "../../../src/registry/invalid-records.ts";
+import { Registry } from "../../../src/registry/registry.ts";
+import { childPair } from "../../../src/registry/keys.ts";
+import { Engine, type EngineConfig, type EngineDeps } from "../../../src/engine/engine.ts";
+import type { DesiredState } from "../../../src/unit/types.ts";
+import { describeUnit } from "../../../src/unit/describe-unit.ts";
+import { type EtcdFixture, startEtcdFixture } from "../etcd-fixture.ts";
+import type { EtcdServer } from "../etcd-server.ts";
+import { until } from "../until.ts";
 
 export const PREFIX = "/fleet/";
-
-export async function until<T>(what: string, cond: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await cond();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(25);
-  }
-}
 
 export interface LogLines {
   lines: string[];
@@ -52,20 +44,22 @@ export function memoryLog(name: string): LogLines {
 }
 
 export class Cluster implements AsyncDisposable {
+  readonly etcd: EtcdServer;
   readonly client: EtcdClient;
   readonly registry: Registry;
   private readonly engines: Engine[] = [];
   private readonly agents: Agent[] = [];
 
-  private constructor(readonly etcd: EtcdServer) {
-    this.client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  private constructor(private readonly fixture: EtcdFixture & AsyncDisposable) {
+    this.etcd = fixture.server;
+    this.client = fixture.client;
     // A reporter of its own: each test's etcd starts at revision 1, and "once per key and
     // revision" must not carry over from another test in the same process.
     this.registry = new Registry(this.client, PREFIX, { invalid: new InvalidRecords(createFleetMetrics(new MetricsRegistry())) });
   }
 
   static async start(): Promise<Cluster> {
-    return new Cluster(await startEtcd());
+    return new Cluster(await startEtcdFixture());
   }
 
   get keys() {
@@ -121,8 +115,7 @@ export class Cluster implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     for (const a of this.agents) a.stopRenewing();
     await Promise.all(this.engines.map((e) => e.stop({ resign: false }).catch(() => undefined)));
-    this.client.close();
-    await this.etcd[Symbol.asyncDispose]();
+    await this.fixture[Symbol.asyncDispose]();
   }
 }
 

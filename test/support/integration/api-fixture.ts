@@ -1,17 +1,16 @@
 // Shared by the API integration tests: a real etcd, the real Registry, and the handler called
 // in-process with `new Request(...)`.
-import { createApiHandler, type ApiDeps, type ApiHandler } from "../../src/api/handler.ts";
-import { createLogger, type Logger } from "../../src/log/logger.ts";
-import { createFleetMetrics, type FleetMetrics } from "../../src/metrics/fleet.ts";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
-import type { MachineRecord, PendingRecord, ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
-import { InvalidRecords } from "../../src/registry/invalid-records.ts";
-import { Registry } from "../../src/registry/registry.ts";
-import type { UnitOption } from "../../src/unit/types.ts";
+import { createApiHandler, type ApiDeps, type ApiHandler } from "../../../src/api/handler.ts";
+import { createLogger, type Logger } from "../../../src/log/logger.ts";
+import { createFleetMetrics, type FleetMetrics } from "../../../src/metrics/fleet.ts";
+import { EtcdClient } from "../../../src/registry/etcd/index.ts";
+import type { MachineRecord, PendingRecord, ScheduleEntry, UnitStateRecord } from "../../../src/registry/models.ts";
+import { InvalidRecords } from "../../../src/registry/invalid-records.ts";
+import { Registry } from "../../../src/registry/registry.ts";
+import type { UnitOption } from "../../../src/unit/types.ts";
+import { freshPrefix } from "../etcd-fixture.ts";
 
 export const VERSION = "9.8.7-test";
-
-let prefixCounter = 0;
 
 export interface ApiFixture {
   registry: Registry;
@@ -37,7 +36,7 @@ export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "toke
   const metrics = createFleetMetrics();
   const logged: string[] = [];
   // Skipped records are told about in this fixture's log and counted in its metrics, as in a daemon.
-  const registry = new Registry(client, `/fleet-api-test-${process.pid}-${++prefixCounter}/`, {
+  const registry = new Registry(client, freshPrefix("fleet-api-test"), {
     log: testLogger(logged), invalid: new InvalidRecords(metrics),
   });
   const ready = { value: true };

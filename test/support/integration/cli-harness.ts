@@ -5,18 +5,20 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createApiHandler } from "../../src/api/handler.ts";
-import { serveApi, type ApiListeners } from "../../src/api/listeners.ts";
-import { createLogger } from "../../src/log/logger.ts";
-import { createFleetMetrics } from "../../src/metrics/fleet.ts";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
-import type { MachineRecord, ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
-import { InvalidRecords } from "../../src/registry/invalid-records.ts";
-import { Registry } from "../../src/registry/registry.ts";
-import { VERSION } from "../../src/version.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
+import { createApiHandler } from "../../../src/api/handler.ts";
+import { serveApi, type ApiListeners } from "../../../src/api/listeners.ts";
+import { createLogger } from "../../../src/log/logger.ts";
+import { createFleetMetrics } from "../../../src/metrics/fleet.ts";
+import { EtcdClient } from "../../../src/registry/etcd/index.ts";
+import type { MachineRecord, ScheduleEntry, UnitStateRecord } from "../../../src/registry/models.ts";
+import { InvalidRecords } from "../../../src/registry/invalid-records.ts";
+import { Registry } from "../../../src/registry/registry.ts";
+import { VERSION } from "../../../src/version.ts";
+import { type EtcdFixture, freshPrefix, startEtcdFixture } from "../etcd-fixture.ts";
+import { shared } from "../shared.ts";
+import type { EtcdServer } from "../etcd-server.ts";
 
-export const BIN = join(import.meta.dir, "../../bin/fleet");
+export const BIN = join(import.meta.dir, "../../../bin/fleet");
 
 export interface CtlResult {
   code: number | null;
@@ -37,7 +39,7 @@ export interface CtlOptions {
 
 /** Spawns the binary; a command still running after `limitMs` is killed and the test fails. */
 export async function spawnCtl(args: string[], env: Record<string, string>, cwd: string, exe = "fleet", limitMs = 60_000): Promise<CtlResult> {
-  const argv = exe === "fleet" ? [BIN, "ctl", ...args] : [join(import.meta.dir, "../../bin", exe), ...args];
+  const argv = exe === "fleet" ? [BIN, "ctl", ...args] : [join(import.meta.dir, "../../../bin", exe), ...args];
   // A clean environment: no FLEETCTL_* of the developer's shell leaks in.
   const base: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" };
   const proc = Bun.spawn(argv, { cwd, env: { ...base, ...env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
@@ -65,6 +67,7 @@ export const MACHINES: FakeMachine[] = [
 export type SystemdState = Pick<UnitStateRecord, "activeState" | "subState">;
 
 export class FakeCluster implements AsyncDisposable {
+  readonly etcd: EtcdServer;
   readonly etcdClient: EtcdClient;
   readonly registry: Registry;
   readonly prefix: string;
@@ -81,17 +84,17 @@ export class FakeCluster implements AsyncDisposable {
   private loop: Promise<void> | undefined;
   private listeners: ApiListeners | undefined;
 
-  private constructor(readonly etcd: EtcdServer, readonly machines: FakeMachine[]) {
-    this.etcdClient = new EtcdClient({ endpoints: [etcd.endpoint] });
-    this.prefix = `/fleet-cli-${process.pid}-${Math.random().toString(36).slice(2, 8)}/`;
+  private constructor(private readonly fixture: EtcdFixture & AsyncDisposable, readonly machines: FakeMachine[]) {
+    this.etcd = fixture.server;
+    this.etcdClient = fixture.client;
+    this.prefix = freshPrefix("fleet-cli");
     this.registry = new Registry(this.etcdClient, this.prefix, { invalid: new InvalidRecords(createFleetMetrics()) });
     this.dir = mkdtempSync(join(tmpdir(), "fleet-cli-"));
     this.socket = join(this.dir, "fleet.sock");
   }
 
   static async start(machines = MACHINES): Promise<FakeCluster> {
-    const etcd = await startEtcd();
-    const c = new FakeCluster(etcd, machines);
+    const c = new FakeCluster(await startEtcdFixture(), machines);
     try {
       const handler = createApiHandler({
         registry: c.registry, tokenLimit: 100, version: VERSION, isReady: () => true,
@@ -145,17 +148,6 @@ export class FakeCluster implements AsyncDisposable {
       for (const p of [k.units, k.unitFiles, k.schedules, k.pendings, k.states]) await this.etcdClient.delete(p, { prefix: true });
     } finally {
       this.thaw();
-    }
-  }
-
-  /** Waits for a condition with a deadline. */
-  async until<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, ms = 20_000): Promise<T> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const v = await f();
-      if (v !== undefined && v !== false) return v;
-      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-      await Bun.sleep(20);
     }
   }
 
@@ -243,10 +235,14 @@ export class FakeCluster implements AsyncDisposable {
     this.stopped = true;
     await this.loop;
     await this.listeners?.close();
-    this.etcdClient.close();
-    await this.etcd[Symbol.asyncDispose]();
+    await this.fixture[Symbol.asyncDispose]();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** One FakeCluster for every test of the file, emptied (reset) before each test. */
+export function sharedFakeCluster(): FakeCluster {
+  return shared("fake cluster", () => FakeCluster.start(), { reset: (c) => c.reset() });
 }
 
 export const HELLO = "[Unit]\nDescription=Hello World\n\n[Service]\nExecStart=/bin/bash -c \"while true; do echo Hello, World!; sleep 1; done\"\n";

@@ -3,15 +3,15 @@
 // Until a test drives the engine, schedule entries are written straight into etcd here.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
-import { keySpace, type KeySpace } from "../../src/registry/keys.ts";
-import type { ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
-import { Cluster, cleanupStale, type Machine, randomClusterName } from "../../src/sandbox/index.ts";
-import { contentHash } from "../../src/systemd/unit-manager.ts";
-import { type EtcdCluster, startEtcdCluster } from "../support/etcd-cluster.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
+import { EtcdClient } from "../../../src/registry/etcd/index.ts";
+import { keySpace, type KeySpace } from "../../../src/registry/keys.ts";
+import type { ScheduleEntry, UnitStateRecord } from "../../../src/registry/models.ts";
+import { Cluster, cleanupStale, type Machine, randomClusterName } from "../../../src/sandbox/index.ts";
+import { contentHash } from "../../../src/systemd/unit-manager.ts";
+import { type EtcdCluster, startEtcdCluster } from "../etcd-cluster.ts";
+import { type EtcdServer, startEtcd } from "../etcd-server.ts";
 
-export const FLEET_BIN = join(import.meta.dir, "../../bin/fleet");
+export const FLEET_BIN = join(import.meta.dir, "../../../bin/fleet");
 export const CONFIG_PATH = "/etc/fleet/fleet.conf";
 export const DAEMON_UNIT = "fleet.service";
 

@@ -1,14 +1,13 @@
 // An in-process fleet daemon for integration tests: a real etcd, the fake unit manager, the API
 // on a unix socket in a temp directory, and the daemon's log and sd_notify messages kept.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Config, parseConfig } from "../../src/config/index.ts";
-import { Daemon, type DaemonOptions } from "../../src/daemon/daemon.ts";
-import { createLogger } from "../../src/log/logger.ts";
-import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
+import { type Config, parseConfig } from "../../../src/config/index.ts";
+import { Daemon, type DaemonOptions } from "../../../src/daemon/daemon.ts";
+import { createLogger } from "../../../src/log/logger.ts";
+import { FakeUnitManager } from "../../../src/systemd/fake-unit-manager.ts";
 
-export interface Node {
+/** A daemon in this process; disposing of it stops the daemon (keeping its lease, as a restart would). */
+export interface Node extends AsyncDisposable {
   daemon: Daemon;
   socket: string;
   units: FakeUnitManager;
@@ -52,15 +51,10 @@ export async function startNode(
     },
     ...opts.extra,
   });
-  return { daemon, socket: join(dir, "fleet.sock"), units, notified, lines };
+  return { daemon, socket: join(dir, "fleet.sock"), units, notified, lines, [Symbol.asyncDispose]: () => daemon.stop() };
 }
 
 /** A request to the node's API socket; `path` is the whole path, e.g. `/fleet/v1/machines`. */
 export function api(node: Node, path: string, init: RequestInit = {}): Promise<Response> {
   return fetch(`http://localhost${path}`, { ...init, unix: node.socket } as RequestInit);
-}
-
-export function tempDir(prefix = "fleet-daemon-"): { path: string } & Disposable {
-  const path = mkdtempSync(join(tmpdir(), prefix));
-  return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
 }

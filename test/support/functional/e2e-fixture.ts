@@ -9,14 +9,15 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { MachineRecord } from "../../src/registry/models.ts";
-import { makeApiTls, readServerPem } from "../../src/sandbox/api-tls.ts";
-import { killTree } from "../../src/sandbox/command.ts";
-import { installFleet, SERVICE } from "../../src/sandbox/fleet-install.ts";
-import { journalTails, type Machine } from "../../src/sandbox/index.ts";
-import { waitFor } from "../../src/lib/wait-for.ts";
-import { API_PORT } from "../../src/sandbox/sandbox-record.ts";
-import type { EtcdCluster } from "../support/etcd-cluster.ts";
+import type { MachineRecord } from "../../../src/registry/models.ts";
+import { makeApiTls, readServerPem } from "../../../src/sandbox/api-tls.ts";
+import { killTree } from "../../../src/sandbox/command.ts";
+import { installFleet, SERVICE } from "../../../src/sandbox/fleet-install.ts";
+import { journalTails, type Machine } from "../../../src/sandbox/index.ts";
+import { API_PORT } from "../../../src/sandbox/sandbox-record.ts";
+import type { EtcdCluster } from "../etcd-cluster.ts";
+import { shared } from "../shared.ts";
+import { until } from "../until.ts";
 import { daemonConfig, FLEET_BIN, type Fleet, startFleet } from "./agent-harness.ts";
 
 /** The daemon's unit, as contrib/systemd ships it. */
@@ -293,8 +294,9 @@ export class E2eCluster implements AsyncDisposable {
 
   // ---- waiting and diagnostics -----------------------------------------------------------
 
+  /** `until` with this cluster's pace; an error counts as "not yet" (a machine may be restarting). */
   waitFor<R>(what: string, cond: () => Promise<R> | R, timeoutMs = SOON_MS): Promise<Exclude<R, false | null | undefined | 0 | "">> {
-    return waitFor(cond, { timeoutMs, what, intervalMs: 200 });
+    return until(what, cond, { timeoutMs, intervalMs: 200, retryErrors: true });
   }
 
   /** Waits until list-machines shows exactly these machines. */
@@ -320,18 +322,6 @@ export class E2eCluster implements AsyncDisposable {
     const etcd = this.fleet.etcd;
     const etcdState = "members" in etcd ? `${etcd.logTail(20)}\n` : etcd.running ? "" : "(etcd is stopped)\n";
     process.stderr.write(`${await journalTails(readable, 80)}\n${etcdState}`);
-  }
-
-  /**
-   * Checks `check` over and over for `ms` (a fault that must change nothing while it lasts);
-   * fails at the first check that throws.
-   */
-  async holdFor(ms: number, check: () => Promise<void>): Promise<void> {
-    const until = Date.now() + ms;
-    do {
-      await check();
-      await Bun.sleep(Math.max(0, Math.min(500, until - Date.now())));
-    } while (Date.now() < until);
   }
 
   // ---- machine lifecycle -----------------------------------------------------------------
@@ -398,6 +388,15 @@ export class E2eCluster implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.destroy();
   }
+}
+
+/**
+ * One cluster for every test of the file (booting it takes a while: `timeoutMs`); with
+ * `resetEachTest`, every test starts on a clean one (E2eCluster.reset).
+ */
+export function sharedE2eCluster(opts: E2eOptions, { timeoutMs, resetEachTest }: { timeoutMs: number; resetEachTest: boolean }): E2eCluster {
+  const reset = resetEachTest ? (c: E2eCluster) => c.step(() => c.reset()) : undefined;
+  return shared("e2e cluster", () => E2eCluster.start(opts), { reset, timeoutMs });
 }
 
 /** A machine commands can be run in: started and not frozen (exec would hang there). */

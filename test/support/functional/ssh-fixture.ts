@@ -5,16 +5,16 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { killTree, run } from "../../src/sandbox/command.ts";
-import { type Machine } from "../../src/sandbox/index.ts";
-import { waitFor } from "../../src/lib/wait-for.ts";
-import { SshAccess, sshdAvailable } from "../../src/sandbox/ssh-access.ts";
+import { killTree, run } from "../../../src/sandbox/command.ts";
+import { type Machine } from "../../../src/sandbox/index.ts";
+import { SshAccess, sshdAvailable } from "../../../src/sandbox/ssh-access.ts";
 import { FLEET_BIN } from "./agent-harness.ts";
 import { ctlResult, type CtlResult, type E2eCluster } from "./e2e-fixture.ts";
+import { until } from "../until.ts";
 
-export { SSHD_UNIT } from "../../src/sandbox/ssh-access.ts";
+export { SSHD_UNIT } from "../../../src/sandbox/ssh-access.ts";
 export const KEY_COMMENT = "fleet-e2e";
-const ENSURE_TOOLS = join(import.meta.dir, "../../scripts/ensure-tools.sh");
+const ENSURE_TOOLS = join(import.meta.dir, "../../../scripts/ensure-tools.sh");
 
 /** Installs openssh-server and the client on the host when missing, as ./quickstart does (no service started). */
 export async function ensureOpenSsh(): Promise<void> {
@@ -40,9 +40,7 @@ export class E2eSsh implements AsyncDisposable {
     const agent = Bun.spawn(["ssh-agent", "-D", "-a", agentSocket], { stdin: "ignore", stdout: "ignore", stderr: "inherit" });
     try {
       const access = await SshAccess.open(join(dir, "keys"), { comment: KEY_COMMENT });
-      await waitFor(async () => (await run(["ssh-add", "-l"], { env: { SSH_AUTH_SOCK: agentSocket, PATH: "/usr/bin:/bin" } })).code !== 2, {
-        timeoutMs: 10_000, what: "ssh-agent to listen", intervalMs: 50,
-      });
+      await until("ssh-agent to listen", async () => (await run(["ssh-add", "-l"], { env: { SSH_AUTH_SOCK: agentSocket, PATH: "/usr/bin:/bin" } })).code !== 2, { timeoutMs: 10_000, intervalMs: 50, retryErrors: true });
       const added = await run(["ssh-add", "-q", access.identityFile], { env: { SSH_AUTH_SOCK: agentSocket, PATH: "/usr/bin:/bin" } });
       if (added.code !== 0) throw new Error(`ssh-add exited ${added.code}: ${added.stderr}`);
       return new E2eSsh(dir, access, agent, agentSocket);

@@ -1,9 +1,9 @@
 // Small builders for the scheduler's table-driven tests.
 import { expect } from "bun:test";
-import { applyActions } from "../../src/scheduler/apply.ts";
-import { planSchedule } from "../../src/scheduler/plan.ts";
-import type { ClusterState, EngineAction, PlacementMachine, PlacementUnit, PlanOptions } from "../../src/scheduler/types.ts";
-import type { DesiredState } from "../../src/unit/types.ts";
+import { applyActions } from "../../../src/scheduler/apply.ts";
+import { planSchedule } from "../../../src/scheduler/plan.ts";
+import type { ClusterState, EngineAction, PlacementMachine, PlacementUnit, PlanOptions } from "../../../src/scheduler/types.ts";
+import type { DesiredState } from "../../../src/unit/types.ts";
 
 export interface UnitSpec {
   state?: DesiredState;

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { killTree } from "../../src/sandbox/command.ts";
 import type { Machine } from "../../src/sandbox/index.ts";
-import { E2eCluster, serviceUnit, SOON_MS } from "./e2e-fixture.ts";
+import { E2eCluster, serviceUnit, SOON_MS } from "../support/functional/e2e-fixture.ts";
 
 let c: E2eCluster;
 const T = 120_000;

@@ -3,8 +3,9 @@
 // once something it depends on changed after that revision, or at the end of wait= unchanged.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { errorBody } from "./api-support.ts";
-import { eventsFixture, type EventsFixture, until } from "./events-support.ts";
+import { errorBody } from "../support/integration/api-fixture.ts";
+import { eventsFixture, type EventsFixture } from "../support/integration/events-support.ts";
+import { until } from "../support/until.ts";
 
 const M1 = "1111111111111111aaaaaaaaaaaaaaaa";
 const M2 = "2222222222222222bbbbbbbbbbbbbbbb";

@@ -8,8 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serveApi } from "../../src/api/listeners.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { errorBody, testLogger } from "./api-support.ts";
-import { eventsFixture, SseReader, until } from "./events-support.ts";
+import { errorBody, testLogger } from "../support/integration/api-fixture.ts";
+import { eventsFixture, SseReader } from "../support/integration/events-support.ts";
+import { until } from "../support/until.ts";
 
 const M1 = "1111111111111111aaaaaaaaaaaaaaaa";
 

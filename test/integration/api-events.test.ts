@@ -3,8 +3,9 @@
 // compaction, filters, heartbeats, one shared watch. Its limits: api-events-limits.test.ts.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { errorBody, HASH } from "./api-support.ts";
-import { brief, eventsFixture, until } from "./events-support.ts";
+import { errorBody, HASH } from "../support/integration/api-fixture.ts";
+import { brief, eventsFixture } from "../support/integration/events-support.ts";
+import { until } from "../support/until.ts";
 
 const M1 = "1111111111111111aaaaaaaaaaaaaaaa";
 const M2 = "2222222222222222bbbbbbbbbbbbbbbb";

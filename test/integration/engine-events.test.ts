@@ -6,8 +6,9 @@ import { createApiHandler } from "../../src/api/handler.ts";
 import { EventHub } from "../../src/events/hub.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { MetricsRegistry } from "../../src/metrics/metrics.ts";
-import { Cluster, memoryLog, until } from "./engine-harness.ts";
-import { SseReader } from "./events-support.ts";
+import { Cluster, memoryLog } from "../support/integration/engine-harness.ts";
+import { until } from "../support/until.ts";
+import { SseReader } from "../support/integration/events-support.ts";
 
 test("placements and moves, each move one event, with transactions of three operations", async () => {
   await using c = await Cluster.start();

@@ -1,14 +1,13 @@
 // Shared by the event stream and blocking read tests: a handler over a fresh key prefix of a real
 // etcd with its own event hub, and a reader of Server-Sent Events from a Response.
-import { createApiHandler, type ApiHandler } from "../../src/api/handler.ts";
-import { EventHub, type EventHubOptions } from "../../src/events/hub.ts";
-import { createFleetMetrics, type FleetMetrics } from "../../src/metrics/fleet.ts";
-import { EtcdClient, type EtcdOperation } from "../../src/registry/etcd/index.ts";
-import { InvalidRecords } from "../../src/registry/invalid-records.ts";
-import type { MachineRecord, ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
-import { Registry } from "../../src/registry/registry.ts";
-import { waitFor } from "../../src/lib/wait-for.ts";
-import { HASH, SLEEP_OPTIONS, testLogger, VERSION } from "./api-support.ts";
+import { createApiHandler, type ApiHandler } from "../../../src/api/handler.ts";
+import { EventHub, type EventHubOptions } from "../../../src/events/hub.ts";
+import { createFleetMetrics, type FleetMetrics } from "../../../src/metrics/fleet.ts";
+import { EtcdClient, type EtcdOperation } from "../../../src/registry/etcd/index.ts";
+import { InvalidRecords } from "../../../src/registry/invalid-records.ts";
+import type { MachineRecord, ScheduleEntry, UnitStateRecord } from "../../../src/registry/models.ts";
+import { Registry } from "../../../src/registry/registry.ts";
+import { HASH, SLEEP_OPTIONS, testLogger, VERSION } from "./api-fixture.ts";
 
 let prefixes = 0;
 
@@ -189,8 +188,4 @@ function parseFrame(block: string): SseFrame {
 export function brief(d: Record<string, unknown>): string {
   const who = [d.unit, d.machine ?? (d.from !== undefined ? `${d.from}->${d.to}` : undefined)].filter((x) => x !== undefined && x !== null);
   return [d.kind, ...who].join(" ");
-}
-
-export function until<T>(what: string, cond: () => T | Promise<T>, timeoutMs = 20_000) {
-  return waitFor(cond, { what, timeoutMs, intervalMs: 10 });
 }

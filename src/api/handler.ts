@@ -18,6 +18,7 @@ import { drainMachine, listMachines, patchMachines, undrainMachine } from "./mac
 import { checkContentLength, readRequestBody } from "./request-body.ts";
 import { cleanRequestPath, decodeRequestPath, encodeRequestPath, matchRoute, type Route } from "./routes.ts";
 import { getState, listStates } from "./state.ts";
+import { isUiPath, serveUi } from "./ui.ts";
 import { UnitFileCache } from "./unit-file-cache.ts";
 import { deleteUnit, getUnit, listUnits, putUnit, type UnitsContext } from "./units.ts";
 
@@ -121,6 +122,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       const path = decodeRequestPath(url.pathname);
       const clean = cleanRequestPath(path);
       if (clean !== path) return redirect(`${encodeRequestPath(clean)}${url.search}`, req.method);
+      if (isUiPath(path)) return await serveUi(req, path, url.search);
       return await route(req, url, matchRoute(path));
     } catch (err) {
       return toErrorResponse(err, (detail) => log.error(`${req.method} ${req.url} failed: ${detail}`));

@@ -12,6 +12,7 @@ import { DISCOVERY_JSON } from "./discovery.ts";
 import { ApiError, errorResponse, toErrorResponse } from "./errors.ts";
 import { eventStreamMetrics } from "./event-metrics.ts";
 import { streamEvents, type EventsContext } from "./events.ts";
+import { type JournalSource, unitJournal } from "./journal.ts";
 import { JSON_CONTENT_TYPE } from "./json.ts";
 import { ListingSnapshots } from "./listing-snapshots.ts";
 import { drainMachine, listMachines, patchMachines, undrainMachine } from "./machines.ts";
@@ -41,6 +42,8 @@ export interface ApiDeps {
   events?: EventHub;
   /** How often a quiet event stream gets a heartbeat (default 15 s). */
   heartbeatMs?: number;
+  /** This daemon's machine and its journal (GET /units/{name}/journal); none: that path is a 404. */
+  journal?: JournalSource;
 }
 
 export type ApiHandler = (req: Request) => Promise<Response>;
@@ -108,6 +111,9 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       case "state":
         if (m !== "GET") throw new ApiError(405, ONLY_GET);
         return indexed(req, url, r, () => getState(deps.registry, r.name));
+      case "journal":
+        if (m !== "GET") throw new ApiError(405, ONLY_GET);
+        return unitJournal(deps.journal, deps.registry, r.name, url.searchParams);
       case "events":
         if (m !== "GET") throw new ApiError(405, ONLY_GET);
         return streamEvents(events, req, url.searchParams);

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS } from "./api-support.ts";
+import { apiFixture, errorBody, errorOf, MACHINE_STARTED_AT, SLEEP_OPTIONS } from "./api-support.ts";
 import { FakeCluster, HELLO, MACHINES, rows, spawnCtl } from "./cli-harness.ts";
 
 setDefaultTimeout(60_000);
@@ -61,7 +61,7 @@ describe("the API", () => {
     await client.put(f.registry.keys.metadata("0123456789abcdef0123456789abcdef"), '"not a map"');
     const res = await f.call("GET", "/fleet/v1/machines");
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ machines: [{ id: "0123456789abcdef0123456789abcdef", primaryIP: "10.0.0.1" }] });
+    expect(await res.json()).toEqual({ machines: [{ id: "0123456789abcdef0123456789abcdef", primaryIP: "10.0.0.1", startedAt: MACHINE_STARTED_AT }] });
     expect(f.logged.filter((l) => l.includes("Skipping")).length).toBe(3);
   });
 

@@ -9,6 +9,9 @@ import { InvalidRecords } from "../../src/registry/invalid-records.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import type { UnitOption } from "../../src/unit/types.ts";
 
+
+/** When the machines this fixture registers started: fixed, so listings compare as text. */
+export const MACHINE_STARTED_AT = "2026-01-02T03:04:05.000Z";
 export const VERSION = "9.8.7-test";
 
 let prefixCounter = 0;
@@ -62,7 +65,7 @@ export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "toke
       await client.put(k.state(unit, machineId), JSON.stringify(s));
     },
     async machine(rec) {
-      const m: MachineRecord = { publicIP: "", metadata: {}, version: VERSION, startedAt: new Date().toISOString(), ...rec };
+      const m: MachineRecord = { publicIP: "", metadata: {}, version: VERSION, startedAt: MACHINE_STARTED_AT, ...rec };
       await client.put(k.machine(rec.id), JSON.stringify(m));
     },
     async pending(unit, reason, data = {}) {

@@ -121,7 +121,7 @@ export class UnitView implements View {
     return h(
       "div",
       {},
-      h("p", { class: "note" }, `Last ${j.lines.length} lines on ${this.ctx.machineName(j.machineID)}:`),
+      h("p", { class: "note" }, `Last ${j.lines.length === 1 ? "line" : `${j.lines.length} lines`} on ${this.ctx.machineName(j.machineID)}:`),
       h("pre", { class: "journal", tabindex: "0", "aria-label": `Journal of ${this.name}` }, j.lines.join("\n")),
     );
   }

@@ -36,7 +36,7 @@ export function testLogger(lines: string[]): Logger {
 }
 
 /** A handler over a fresh key prefix of `client`'s etcd. */
-export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "tokenLimit" | "maxRequestBytes">> = {}): ApiFixture {
+export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "tokenLimit" | "maxRequestBytes" | "journal">> = {}): ApiFixture {
   const metrics = createFleetMetrics();
   const logged: string[] = [];
   // Skipped records are told about in this fixture's log and counted in its metrics, as in a daemon.
@@ -46,6 +46,7 @@ export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "toke
   const ready = { value: true };
   const handler = createApiHandler({
     registry, tokenLimit: opts.tokenLimit ?? 100, maxRequestBytes: opts.maxRequestBytes, version: VERSION, isReady: () => ready.value, metrics, log: testLogger(logged),
+    journal: opts.journal,
   });
   const k = registry.keys;
   return {

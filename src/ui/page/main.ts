@@ -36,6 +36,7 @@ class App implements ViewContext {
   private cachedRows: { version: number; rows: UnitRow[] } = { version: -1, rows: [] };
   private readonly reading = new Set<string>();
   private machinesTimer: ReturnType<typeof setTimeout> | undefined;
+  private noticeTimer: ReturnType<typeof setTimeout> | undefined;
 
   async boot(): Promise<void> {
     this.api.onUnauthorized = () => {
@@ -276,6 +277,9 @@ class App implements ViewContext {
     el.setAttribute("role", failed ? "alert" : "status");
     el.textContent = text;
     el.hidden = false;
+    clearTimeout(this.noticeTimer);
+    // What was sent shows briefly (the views show its effect); a failure stays until the next action.
+    if (!failed) this.noticeTimer = setTimeout(() => (el.hidden = true), 6_000);
   }
 
   /** The unit file's hash (SHA-1 of its canonical text), as fleet computes it, for the views. */

@@ -102,7 +102,8 @@ async function up(ref: SandboxRef, args: Extract<SandboxArgs, { command: "up" }>
       }
       if (!(await enableSsh(found.cluster, found.record, progress))) process.stderr.write(`${SSHD_MISSING}\n`);
       await ensureDashboard(found.cluster, found.record, ref);
-      process.stdout.write(`${dashboardLine(found.record)}${writeEnv(found.cluster, found.record)}`);
+      // The same lines as `env` (they name the dashboard too).
+      process.stdout.write(writeEnv(found.cluster, found.record));
       return 0;
     }
     case "booting":

@@ -1,6 +1,6 @@
 # Sourced by ./build, scripts/test.sh (npm test) and ./quickstart: installs what a fresh Debian machine lacks (Bun and
-# the packages through npm; etcd and openssh-server through apt-get, on request: ensure_etcd,
-# ensure_openssh) and puts the project's Bun on PATH.
+# the packages through npm; etcd, openssh-server and chromium through apt-get, on request:
+# ensure_etcd, ensure_openssh, ensure_chromium) and puts the project's Bun on PATH.
 # (sourced: the caller chooses its own shell options)
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -50,4 +50,20 @@ ensure_openssh() {
     apt-get update -qq >&2 || true
     apt-get install -y -qq --no-install-recommends openssh-server openssh-client >&2
   )
+}
+
+# Debian's chromium, for the dashboard's tests in a real browser (driven by playwright-core, which
+# never downloads a browser of its own).
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then
+    return 0
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "fleet: chromium is missing; install Debian's chromium package (apt-get install chromium) as root" >&2
+    return 1
+  fi
+  echo "fleet: installing chromium for the dashboard's browser tests (apt-get install chromium)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2 || true
+  apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >&2
 }

@@ -7,6 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-tools.sh || { echo "0 passed, 1 failed"; exit 1; }
 ensure_etcd || { echo "0 passed, 1 failed"; exit 1; }
+ensure_chromium || { echo "0 passed, 1 failed"; exit 1; }
 if ! ./build >&2; then echo "0 passed, 1 failed"; exit 1; fi
 
 out=$(mktemp)

@@ -57,6 +57,8 @@ export function apiMachine(m: MachineView): Json {
     ["primaryIP", m.publicIP],
     // Extension: present (true) only on drained machines.
     ["drained", m.drained === true ? true : undefined],
+    // Extension: when the machine's daemon started (RFC 3339), for the dashboard's uptime.
+    ["startedAt", m.startedAt],
   ]);
 }
 

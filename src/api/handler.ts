@@ -12,12 +12,14 @@ import { DISCOVERY_JSON } from "./discovery.ts";
 import { ApiError, errorResponse, toErrorResponse } from "./errors.ts";
 import { eventStreamMetrics } from "./event-metrics.ts";
 import { streamEvents, type EventsContext } from "./events.ts";
+import { type JournalSource, unitJournal } from "./journal.ts";
 import { JSON_CONTENT_TYPE } from "./json.ts";
 import { ListingSnapshots } from "./listing-snapshots.ts";
 import { drainMachine, listMachines, patchMachines, undrainMachine } from "./machines.ts";
 import { checkContentLength, readRequestBody } from "./request-body.ts";
 import { cleanRequestPath, decodeRequestPath, encodeRequestPath, matchRoute, type Route } from "./routes.ts";
 import { getState, listStates } from "./state.ts";
+import { isUiPath, serveUi } from "./ui.ts";
 import { UnitFileCache } from "./unit-file-cache.ts";
 import { deleteUnit, getUnit, listUnits, putUnit, type UnitsContext } from "./units.ts";
 
@@ -40,6 +42,8 @@ export interface ApiDeps {
   events?: EventHub;
   /** How often a quiet event stream gets a heartbeat (default 15 s). */
   heartbeatMs?: number;
+  /** This daemon's machine and its journal (GET /units/{name}/journal); none: that path is a 404. */
+  journal?: JournalSource;
 }
 
 export type ApiHandler = (req: Request) => Promise<Response>;
@@ -107,6 +111,9 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       case "state":
         if (m !== "GET") throw new ApiError(405, ONLY_GET);
         return indexed(req, url, r, () => getState(deps.registry, r.name));
+      case "journal":
+        if (m !== "GET") throw new ApiError(405, ONLY_GET);
+        return unitJournal(deps.journal, deps.registry, r.name, url.searchParams);
       case "events":
         if (m !== "GET") throw new ApiError(405, ONLY_GET);
         return streamEvents(events, req, url.searchParams);
@@ -121,6 +128,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       const path = decodeRequestPath(url.pathname);
       const clean = cleanRequestPath(path);
       if (clean !== path) return redirect(`${encodeRequestPath(clean)}${url.search}`, req.method);
+      if (isUiPath(path)) return await serveUi(req, path, url.search);
       return await route(req, url, matchRoute(path));
     } catch (err) {
       return toErrorResponse(err, (detail) => log.error(`${req.method} ${req.url} failed: ${detail}`));

@@ -5,6 +5,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { errorResponse } from "./errors.ts";
 import type { ApiHandler } from "./handler.ts";
 import { hostOfHostHeader, isLoopbackHost } from "../lib/loopback.ts";
+import { isUiAssetRequest } from "./ui.ts";
 
 export interface TcpSecurity {
   /** api_tls_cert and api_tls_key are set. */
@@ -64,7 +65,9 @@ export function guardTcpHandler(handler: ApiHandler, opts: { loopback: boolean; 
 
 /**
  * Requires `Authorization: Bearer <one of tokens>`, else 401. Tokens are compared by their
- * SHA-256 in constant time, so neither length nor content leaks through timing.
+ * SHA-256 in constant time, so neither length nor content leaks through timing. The dashboard's
+ * own files (ui.ts) are the exception: a browser loads them before it can present a token, and
+ * they hold no data.
  */
 export function withBearerTokens(handler: ApiHandler, tokens: readonly string[], version?: string): ApiHandler {
   const digests = tokens.map((t) => createHash("sha256").update(t).digest());
@@ -78,6 +81,7 @@ export function withBearerTokens(handler: ApiHandler, tokens: readonly string[],
       for (const d of digests) ok = timingSafeEqual(d, digest) || ok;
       if (ok) return handler(req);
     }
+    if (isUiAssetRequest(req)) return handler(req);
     return errorResponse(401, UNAUTHORIZED_MESSAGE, headers);
   };
 }

@@ -15,6 +15,8 @@ export type Route =
   | { kind: "unit"; name: string }
   | { kind: "states" }
   | { kind: "state"; name: string }
+  /** Extension: `units/<name>/journal`, the unit's journal on this daemon's machine. */
+  | { kind: "journal"; name: string }
   /** Extension: the event stream (Server-Sent Events). */
   | { kind: "events" }
   | { kind: "metrics" }
@@ -71,6 +73,8 @@ export function matchRoute(path: string): Route {
     if (rest === "events") return { kind: "events" };
     const drain = /^machines\/([^/]+)\/drain$/.exec(rest);
     if (drain !== null) return { kind: "drain", machineId: drain[1]! };
+    const journal = /^units\/([^/]+)\/journal$/.exec(rest);
+    if (journal !== null) return { kind: "journal", name: journal[1]! };
     const item = itemOf(rest, "units/") ?? itemOf(rest, "state/");
     if (item === undefined) break;
     return rest.startsWith("units/") ? { kind: "unit", name: item } : { kind: "state", name: item };

@@ -4,6 +4,7 @@
 // when the host itself is going down is the lease revoked, so the engine moves the units at once.
 // A reload (SIGHUP) keeps the listeners, the agent and the lease, and restarts what it must.
 import { createApiHandler } from "../api/handler.ts";
+import { journalctlSource } from "../api/journal.ts";
 import { type ApiListeners, serveApi } from "../api/listeners.ts";
 import { Agent } from "../agent/agent.ts";
 import { Presence, type Registration } from "../agent/presence.ts";
@@ -135,7 +136,7 @@ export class Daemon {
       daemon.events = new EventHub({ etcd, keys: registry.keys, log: log.child("events"), invalid });
       const handler = createApiHandler({
         registry, tokenLimit: config.tokenLimit, maxRequestBytes: config.apiMaxRequestBytes, version, isReady: () => daemon.ready, log: log.child("api"), metrics: daemon.metrics,
-        events: daemon.events,
+        events: daemon.events, journal: journalctlSource(machineId, { user: config.systemdUser }),
       });
       const tls = config.apiTlsCert && config.apiTlsKey ? { cert: config.apiTlsCert, key: config.apiTlsKey, ca: config.apiTlsCa } : undefined;
       daemon.listeners = await serveApi(handler, {

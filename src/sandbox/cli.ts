@@ -5,10 +5,11 @@ import { basename, join, resolve } from "node:path";
 import type { Cluster } from "./cluster.ts";
 import { ETCD_MISSING, findEtcd } from "./etcd-process.ts";
 import { EXAMPLE_UNITS } from "./examples.ts";
+import { DASHBOARD_PORT, dashboardUrl, serveDashboard } from "./dashboard.ts";
 import { createProgress, formatSeconds } from "./progress.ts";
-import { ENV_FILE, type SandboxRecord } from "./sandbox-record.ts";
+import { ENV_FILE, readSandboxRecord, type SandboxRecord } from "./sandbox-record.ts";
 import {
-  bootSandbox, cleanupStaleClusters, enableSsh, envMachine, runExamples, findSandbox, type Found, killMachine, listSandboxes, machineStatuses, removeSandbox,
+  bootSandbox, cleanupStaleClusters, enableSsh, ensureDashboard, envMachine, runExamples, sandboxDir, stateRootOf, findSandbox, type Found, killMachine, listSandboxes, machineStatuses, removeSandbox,
   type SandboxRef, startMachine, writeEnv,
 } from "./sandbox.ts";
 import { parseSandboxArgs, type SandboxArgs, USAGE } from "./sandbox-args.ts";
@@ -45,6 +46,12 @@ export async function runSandbox(argv: string[]): Promise<number> {
         return env(ref);
       case "ssh":
         return await ssh(ref, args.machine, args.rest);
+      case "dashboard": {
+        // `up` starts it before the sandbox is complete, so a booting sandbox will do too.
+        const found = findSandbox(ref);
+        if (found.kind !== "live" && found.kind !== "booting") return notLive(ref, found);
+        return await dashboard(ref, readSandboxRecord(sandboxDir(ref)), args.port);
+      }
       case "kill":
         return await withLive(ref, async (cluster, record) => {
           const apiBefore = envMachine(cluster);
@@ -94,6 +101,8 @@ async function up(ref: SandboxRef, args: Extract<SandboxArgs, { command: "up" }>
         process.stderr.write(out);
       }
       if (!(await enableSsh(found.cluster, found.record, progress))) process.stderr.write(`${SSHD_MISSING}\n`);
+      await ensureDashboard(found.cluster, found.record, ref);
+      // The same lines as `env` (they name the dashboard too).
       process.stdout.write(writeEnv(found.cluster, found.record));
       return 0;
     }
@@ -136,6 +145,7 @@ async function up(ref: SandboxRef, args: Extract<SandboxArgs, { command: "up" }>
     process.stdout.write(
       `# Sandbox ${ref.name} is up in ${formatSeconds(Date.now() - started)}: ${ips}; etcd ${record.etcd.endpoint}\n` +
         `# Use it: source ${join(cluster.dir, ENV_FILE)}   (or: eval "$(fleet sandbox env${nameFlag(ref)})")\n` +
+        dashboardLine(record) +
         writeEnv(cluster, record),
     );
     return 0;
@@ -168,6 +178,7 @@ async function status(ref: SandboxRef): Promise<number> {
     `Sandbox ${ref.name}: ${plural(cluster.machines.length, "machine")} on ${cluster.bridge ?? "-"} (${cluster.subnet}.0/24)`,
     `etcd: ${record.etcd.endpoint}${record.etcd.own ? " (started by the sandbox)" : ""}`,
     `env: ${join(cluster.dir, ENV_FILE)}`,
+    `dashboard: ${record.dashboardPort ? `${dashboardUrl(record.dashboardPort)} (sign in with FLEETCTL_TOKEN)` : "not started (fleet sandbox up starts it)"}`,
     "",
   ];
   const table = [["MACHINE", "IP", "MACHINE ID", "SYSTEMD", "FLEET", "SSHD"], ...rows.map((r) => [r.name, r.ip, r.machineId, r.systemd, r.fleet, r.sshd])];
@@ -208,6 +219,24 @@ async function ssh(ref: SandboxRef, machine: string, rest: string[]): Promise<nu
       process.off("SIGINT", ignore);
     }
   });
+}
+
+/** The line `up` prints about the dashboard (a shell comment: stdout is meant for eval). */
+function dashboardLine(record: SandboxRecord): string {
+  if (!record.dashboardPort) return "";
+  return `# Dashboard: ${dashboardUrl(record.dashboardPort)}   (sign in with the token: FLEETCTL_TOKEN in the env file)\n`;
+}
+
+/** Serves the dashboard in the foreground until SIGINT or SIGTERM. */
+async function dashboard(ref: SandboxRef, record: SandboxRecord, port: number | undefined): Promise<number> {
+  const chosen = port ?? record.dashboardPort ?? DASHBOARD_PORT;
+  const server = serveDashboard(ref.name, stateRootOf(ref), record, chosen);
+  process.stderr.write(`Serving the dashboard of sandbox ${ref.name} on ${dashboardUrl(server.port ?? chosen)} (sign in with FLEETCTL_TOKEN)\n`);
+  await new Promise<void>((resolve) => {
+    for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => resolve());
+  });
+  await server.stop(true);
+  return 0;
 }
 
 async function withLive(ref: SandboxRef, fn: (cluster: Cluster, record: SandboxRecord) => Promise<number>): Promise<number> {

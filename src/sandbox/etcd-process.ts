@@ -1,10 +1,10 @@
 // The sandbox's own etcd: a detached process on the bridge address, in a cgroup node below the
-// cluster's. The node is what finds it again (from any later process, or after a crash) and
-// what kills it for sure: killing the cluster's node kills etcd with the machines.
-import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+// cluster's (detached.ts).
+import { mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { createNode, isPopulated, killNode, procsOf, removeTree, waitEmpty } from "./cgroup.ts";
+import { isPopulated } from "./cgroup.ts";
+import { spawnInNode, stopNode } from "./detached.ts";
 import type { EtcdRecord } from "./sandbox-record.ts";
 import { waitFor } from "../lib/wait-for.ts";
 
@@ -47,7 +47,6 @@ export async function startEtcd(opts: StartEtcdOptions): Promise<EtcdRecord> {
   const client = `http://${host}:${clientPort}`;
   const peer = `http://${host}:${peerPort}`;
   const node = etcdNode(opts.clusterNode);
-  createNode(node);
   const argv = [
     opts.etcd, "--name", "sandbox", "--data-dir", dataDir,
     "--listen-client-urls", client, "--advertise-client-urls", client,
@@ -55,22 +54,7 @@ export async function startEtcd(opts: StartEtcdOptions): Promise<EtcdRecord> {
     "--initial-cluster", `sandbox=${peer}`, "--initial-cluster-state", "new",
     "--logger", "zap", "--log-outputs", "stderr",
   ];
-  const log = openSync(logFile, "a");
-  let spawned: ReturnType<typeof Bun.spawn>;
-  try {
-    // A session of its own (detached): a Ctrl-C meant for `fleet sandbox up` must not reach
-    // etcd. The shell joins the node before it becomes etcd, so etcd never lives outside it.
-    spawned = Bun.spawn(["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', join(node, "cgroup.procs"), ...argv], {
-      stdin: "ignore",
-      stdout: log,
-      stderr: log,
-      detached: true,
-      env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/root" },
-    });
-    spawned.unref();
-  } finally {
-    closeSync(log);
-  }
+  const spawned = spawnInNode(node, argv, logFile, { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/root" });
   let outcome: "ready" | "exited";
   try {
     outcome = await waitFor(
@@ -90,23 +74,7 @@ export async function startEtcd(opts: StartEtcdOptions): Promise<EtcdRecord> {
 
 /** SIGTERM, then SIGKILL through the node after the deadline; removes the node. */
 export async function stopEtcd(clusterNode: string, timeoutMs = 10_000): Promise<void> {
-  const node = etcdNode(clusterNode);
-  if (isPopulated(node)) {
-    for (const pid of procsOf(node)) {
-      try {
-        process.kill(pid, "SIGTERM");
-      } catch {
-        // already gone
-      }
-    }
-    try {
-      await waitEmpty(node, timeoutMs);
-    } catch {
-      killNode(node);
-      await waitEmpty(node, 10_000);
-    }
-  }
-  removeTree(node);
+  await stopNode(etcdNode(clusterNode), timeoutMs);
 }
 
 /** 2379/2380 on the bridge address when free (what fleetctl guesses), else ports the kernel picks. */

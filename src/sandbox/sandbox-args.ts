@@ -24,6 +24,8 @@ Commands:
   ssh mN [COMMAND...] a shell in machine mN, or run COMMAND there
   kill mN             kill machine mN at once (its units move to other machines)
   start mN            boot machine mN again (same machine ID) and start fleet and sshd in it
+  dashboard [--port N] serve the dashboard on http://127.0.0.1:PORT/ui/ in the foreground
+                      (up starts one in the background; the page signs in with FLEETCTL_TOKEN)
   down                remove everything the sandbox made
 
 Options:
@@ -55,6 +57,7 @@ export type SandboxArgs =
       binary?: string;
     } & Common)
   | ({ command: "down" | "status" | "env" } & Common)
+  | ({ command: "dashboard"; port?: number } & Common)
   | ({ command: "kill" | "start"; machine: string } & Common)
   | ({ command: "ssh"; machine: string; rest: string[] } & Common);
 
@@ -63,6 +66,7 @@ function sandboxCli(): CAC {
   const cli = cac("fleet sandbox").option("--name <name>", "").option("--state-root <dir>", "").option("-h, --help", "");
   cli.command("up").option("--machines <n>", "").option("--etcd <url>", "").option("--metadata <spec>", "")
     .option("--examples", "").option("--agent-ttl <duration>", "").option("--binary <path>", "");
+  cli.command("dashboard").option("--port <n>", "");
   for (const name of ["down", "status", "env", "ssh", "kill", "start", "help"]) cli.command(name);
   return cli;
 }
@@ -120,6 +124,14 @@ export function parseSandboxArgs(argv: readonly string[]): SandboxArgs {
     case "env":
       if (positional.length > 0) throw new Error(`${command} takes no arguments, got "${positional.join(" ")}"`);
       return { command, ...common };
+    case "dashboard": {
+      if (positional.length > 0) throw new Error(`dashboard takes no arguments, got "${positional.join(" ")}"`);
+      const raw = last("port");
+      if (raw === undefined) return { command, ...common };
+      const port = Number(raw);
+      if (!/^\d+$/.test(raw) || port < 1 || port > 65535) throw new Error(`--port must be a port number from 1 to 65535, got "${raw}"`);
+      return { command, ...common, port };
+    }
     case "kill":
     case "start": {
       if (positional.length !== 1) throw new Error(`${command} takes one machine name, e.g. ${command} m2`);

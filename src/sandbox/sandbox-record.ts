@@ -40,6 +40,8 @@ export interface SandboxRecord {
   agentTtl: string;
   /** True once the machines run sshd (absent in records written before that existed). */
   ssh?: boolean;
+  /** The host port of the dashboard (http://127.0.0.1:PORT/ui/); absent until it was started. */
+  dashboardPort?: number;
 }
 
 export function sandboxFile(dir: string): string {
@@ -85,6 +87,7 @@ export function envText(record: SandboxRecord, target: EnvTarget): string {
     ...(target.ssh
       ? ["# fleet ctl status, journal and ssh: as root with the sandbox's key, checking host keys.", ...Object.entries(target.ssh).map(([k, v]) => `export ${k}=${shellWord(v)}`)]
       : []),
+    ...(record.dashboardPort ? [`# The dashboard: http://127.0.0.1:${record.dashboardPort}/ui/ (sign in with FLEETCTL_TOKEN).`] : []),
     `# Through etcd instead (works whichever machines are up):`,
     `# export FLEETCTL_DRIVER=etcd FLEETCTL_ENDPOINT=${record.etcd.endpoint} FLEETCTL_ETCD_KEY_PREFIX=${KEY_PREFIX}`,
     "",

@@ -9,6 +9,8 @@ import { makeApiTls, readServerPem } from "./api-tls.ts";
 import { keySpace } from "../registry/keys.ts";
 import { Cluster, DEFAULT_STATE_ROOT, discoverClusters } from "./cluster.ts";
 import { journalTails } from "./diagnostics.ts";
+import { isPopulated } from "./cgroup.ts";
+import { dashboardNode, startDashboard, stopDashboard } from "./dashboard.ts";
 import { etcdRunning, startEtcd, stopEtcd } from "./etcd-process.ts";
 import { EXAMPLE_UNITS, startExamples, waitGlobalExample } from "./examples.ts";
 import { fleetActiveState, installFleet, SERVICE, unitActiveState } from "./fleet-install.ts";
@@ -78,7 +80,10 @@ export async function removeSandbox(ref: SandboxRef, opts: { hard?: boolean } = 
     // Machines first, while etcd still answers: their daemons leave cleanly.
     await Promise.allSettled(cluster.machines.map((m) => m.halt(10_000)));
   }
-  if (node) await stopEtcd(node, opts.hard ? 0 : 10_000);
+  if (node) {
+    await stopDashboard(node);
+    await stopEtcd(node, opts.hard ? 0 : 10_000);
+  }
   await cluster.destroy({ hard: true });
 }
 
@@ -173,6 +178,8 @@ export async function bootSandbox(o: UpOptions): Promise<UpResult> {
     );
     progress.step(`Waiting for ${o.machines} machine${o.machines === 1 ? "" : "s"} to register in etcd`);
     await waitRegistered(record.etcd.endpoint, cluster.machines);
+    progress.step("Starting the dashboard on the host");
+    await ensureDashboard(cluster, record, o);
     writeEnv(cluster, record);
     let examples: string | undefined;
     if (o.examples) {
@@ -186,10 +193,24 @@ export async function bootSandbox(o: UpOptions): Promise<UpResult> {
     progress.done();
     progress.note("Removing the half-made sandbox");
     const node = cluster.cgroupNode;
+    if (node) await stopDashboard(node).catch(() => {});
     if (node) await stopEtcd(node, 0).catch(() => {});
     await cluster.destroy({ hard: true }).catch((e: unknown) => progress.note((e as Error).message));
     throw err;
   }
+}
+
+/**
+ * Starts the sandbox's dashboard proxy on the host (dashboard.ts) unless it runs; records its port.
+ * A sandbox made before the dashboard existed gets one on its next `up`.
+ */
+export async function ensureDashboard(cluster: Cluster, record: SandboxRecord, ref: SandboxRef): Promise<void> {
+  const node = cluster.cgroupNode;
+  if (!node) throw new Error(`Cannot start the dashboard of ${record.name}: its cluster has no cgroup node`);
+  if (record.dashboardPort !== undefined && isPopulated(dashboardNode(node))) return;
+  await stopDashboard(node);
+  record.dashboardPort = await startDashboard({ binary: record.binary, clusterNode: node, dir: cluster.dir, name: record.name, stateRoot: stateRootOf(ref) });
+  writeSandboxRecord(cluster.dir, record);
 }
 
 /**

@@ -3,7 +3,7 @@
 // Unit names systemd would refuse are refused at submission.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sharedEtcd } from "../support/etcd-fixture.ts";
-import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS } from "../support/integration/api-fixture.ts";
+import { apiFixture, errorBody, errorOf, MACHINE_STARTED_AT, SLEEP_OPTIONS } from "../support/integration/api-fixture.ts";
 import { HELLO, MACHINES, rows, spawnCtl, sharedFakeCluster } from "../support/integration/cli-harness.ts";
 
 setDefaultTimeout(60_000);
@@ -46,7 +46,7 @@ describe("the API", () => {
     await etcd.client.put(f.registry.keys.metadata("0123456789abcdef0123456789abcdef"), '"not a map"');
     const res = await f.call("GET", "/fleet/v1/machines");
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ machines: [{ id: "0123456789abcdef0123456789abcdef", primaryIP: "10.0.0.1" }] });
+    expect(await res.json()).toEqual({ machines: [{ id: "0123456789abcdef0123456789abcdef", primaryIP: "10.0.0.1", startedAt: MACHINE_STARTED_AT }] });
     expect(f.logged.filter((l) => l.includes("Skipping")).length).toBe(3);
   });
 

@@ -22,11 +22,11 @@ describe("/machines/{id}/drain", () => {
     expect((await f.call("PUT", "/fleet/v1/machines/m2/drain")).status).toBe(204);
     expect((await f.registry.listDrains()).get("m2")?.since).toBe(since!);
     expect(await (await f.call("GET", "/fleet/v1/machines")).text())
-      .toBe('{"machines":[{"id":"m1"},{"id":"m2","primaryIP":"1.2.3.4","drained":true}]}');
+      .toBe('{"machines":[{"id":"m1","startedAt":"2026-01-02T03:04:05.000Z"},{"id":"m2","primaryIP":"1.2.3.4","drained":true,"startedAt":"2026-01-02T03:04:05.000Z"}]}');
 
     const del = await f.call("DELETE", "/fleet/v1/machines/m2/drain");
     expect(del.status).toBe(204);
-    expect(await (await f.call("GET", "/fleet/v1/machines")).text()).toBe('{"machines":[{"id":"m1"},{"id":"m2","primaryIP":"1.2.3.4"}]}');
+    expect(await (await f.call("GET", "/fleet/v1/machines")).text()).toBe('{"machines":[{"id":"m1","startedAt":"2026-01-02T03:04:05.000Z"},{"id":"m2","primaryIP":"1.2.3.4","startedAt":"2026-01-02T03:04:05.000Z"}]}');
     expect(await errorOf(await f.call("DELETE", "/fleet/v1/machines/m2/drain"))).toEqual({ status: 404, body: errorBody(404, "machine is not drained") });
   });
 

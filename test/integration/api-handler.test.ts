@@ -9,7 +9,7 @@ import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { Registry } from "../../src/registry/registry.ts";
 import { sharedEtcd } from "../support/etcd-fixture.ts";
 import { freePort } from "../support/etcd-server.ts";
-import { apiFixture, errorBody, errorOf, SLEEP_OPTIONS, testLogger, VERSION } from "../support/integration/api-fixture.ts";
+import { apiFixture, errorBody, errorOf, MACHINE_STARTED_AT, SLEEP_OPTIONS, testLogger, VERSION } from "../support/integration/api-fixture.ts";
 
 const etcd = sharedEtcd();
 
@@ -150,7 +150,7 @@ describe("/machines", () => {
     await f.machine({ id: "YYY", publicIP: "1.2.3.4", metadata: { ping: "pong", region: "eu" } });
     await f.machine({ id: "XXX" });
     expect(await (await f.call("GET", "/fleet/v1/machines")).text())
-      .toBe('{"machines":[{"id":"XXX"},{"id":"YYY","metadata":{"ping":"pong","region":"eu"},"primaryIP":"1.2.3.4"}]}');
+      .toBe('{"machines":[{"id":"XXX","startedAt":"2026-01-02T03:04:05.000Z"},{"id":"YYY","metadata":{"ping":"pong","region":"eu"},"primaryIP":"1.2.3.4","startedAt":"2026-01-02T03:04:05.000Z"}]}');
 
     const patch = await f.call("PATCH", "/fleet/v1/machines", {
       contentType: null,
@@ -165,7 +165,7 @@ describe("/machines", () => {
     expect(patch.headers.get("Content-Type")).toBe("application/json");
     expect(await patch.text()).toBe("");
     expect(await (await f.call("GET", "/fleet/v1/machines")).text())
-      .toBe('{"machines":[{"id":"XXX","metadata":{"later":"bare","role":"web"}},{"id":"YYY","metadata":{"ping":"pang"},"primaryIP":"1.2.3.4"}]}');
+      .toBe('{"machines":[{"id":"XXX","metadata":{"later":"bare","role":"web"},"startedAt":"2026-01-02T03:04:05.000Z"},{"id":"YYY","metadata":{"ping":"pang"},"primaryIP":"1.2.3.4","startedAt":"2026-01-02T03:04:05.000Z"}]}');
     expect(await f.registry.getDynamicMetadata("YYY")).toEqual({ ping: "pang", region: "" });
   });
 
@@ -188,7 +188,7 @@ describe("/machines", () => {
     const p1 = await (await f.call("GET", "/fleet/v1/machines")).json() as any;
     expect(p1.machines.map((m: any) => m.id)).toEqual(["m1", "m2"]);
     const p2 = await (await f.call("GET", `/fleet/v1/machines?nextPageToken=${p1.nextPageToken}`)).json() as any;
-    expect(p2).toEqual({ machines: [{ id: "m3" }] });
+    expect(p2).toEqual({ machines: [{ id: "m3", startedAt: MACHINE_STARTED_AT }] });
   });
 });
 

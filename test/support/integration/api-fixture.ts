@@ -10,6 +10,9 @@ import { Registry } from "../../../src/registry/registry.ts";
 import type { UnitOption } from "../../../src/unit/types.ts";
 import { freshPrefix } from "../etcd-fixture.ts";
 
+
+/** When the machines this fixture registers started: fixed, so listings compare as text. */
+export const MACHINE_STARTED_AT = "2026-01-02T03:04:05.000Z";
 export const VERSION = "9.8.7-test";
 
 export interface ApiFixture {
@@ -32,7 +35,7 @@ export function testLogger(lines: string[]): Logger {
 }
 
 /** A handler over a fresh key prefix of `client`'s etcd. */
-export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "tokenLimit" | "maxRequestBytes">> = {}): ApiFixture {
+export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "tokenLimit" | "maxRequestBytes" | "journal">> = {}): ApiFixture {
   const metrics = createFleetMetrics();
   const logged: string[] = [];
   // Skipped records are told about in this fixture's log and counted in its metrics, as in a daemon.
@@ -42,6 +45,7 @@ export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "toke
   const ready = { value: true };
   const handler = createApiHandler({
     registry, tokenLimit: opts.tokenLimit ?? 100, maxRequestBytes: opts.maxRequestBytes, version: VERSION, isReady: () => ready.value, metrics, log: testLogger(logged),
+    journal: opts.journal,
   });
   const k = registry.keys;
   return {
@@ -61,7 +65,7 @@ export function apiFixture(client: EtcdClient, opts: Partial<Pick<ApiDeps, "toke
       await client.put(k.state(unit, machineId), JSON.stringify(s));
     },
     async machine(rec) {
-      const m: MachineRecord = { publicIP: "", metadata: {}, version: VERSION, startedAt: new Date().toISOString(), ...rec };
+      const m: MachineRecord = { publicIP: "", metadata: {}, version: VERSION, startedAt: MACHINE_STARTED_AT, ...rec };
       await client.put(k.machine(rec.id), JSON.stringify(m));
     },
     async pending(unit, reason, data = {}) {

@@ -40,7 +40,9 @@ class App implements ViewContext {
 
   async boot(): Promise<void> {
     this.api.onUnauthorized = () => {
-      if (!this.signingIn) this.toLogin(this.api.token ? "The daemon refused the token: sign in again." : undefined);
+      // Only a signed-in page goes back to the login here: before that, start() answers its own
+      // 401s, and a late 401 of a refused sign-in must not redraw the form over its message.
+      if (this.signedIn && !this.signingIn) this.toLogin(this.api.token ? "The daemon refused the token: sign in again." : undefined);
     };
     window.addEventListener("hashchange", () => this.navigate(true));
     byId("signout").addEventListener("click", () => this.toLogin("Signed out."));

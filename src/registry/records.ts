@@ -263,6 +263,10 @@ export const decodeState: Decoder<"states"> = (keys, kv) =>
     if (!SUB_STATE.test(subState)) throw new ShapeError(`field "subState" is ${show(subState)}, not a systemd sub-state`);
     // `reason` is only there when the agent refused the unit (e.g. shadowing a host unit).
     const reason = optionalStringField(o, "reason");
+    const mainPid = field(o, "mainPid");
+    if (mainPid !== undefined && (typeof mainPid !== "number" || !Number.isSafeInteger(mainPid) || mainPid < 1)) {
+      throw new ShapeError(`field "mainPid" is ${describeJson(mainPid)}, not a process ID`);
+    }
     return {
       loadState: oneOf(o, "loadState", LOAD_STATES),
       activeState: oneOf(o, "activeState", ACTIVE_STATES),
@@ -270,6 +274,7 @@ export const decodeState: Decoder<"states"> = (keys, kv) =>
       hash: hashField(o),
       since: timeField(o, "since"),
       ...(reason !== undefined ? { reason } : {}),
+      ...(mainPid !== undefined ? { mainPid } : {}),
     };
   });
 

@@ -277,6 +277,10 @@ export class DbusUnitManager implements UnitManager {
     for (const name of names) {
       if (!result.has(name)) result.set(name, { loadState: "not-found", activeState: "inactive", subState: "dead" });
     }
+    await Promise.all([...result].filter(([name, s]) => hasProcess(name, s)).map(async ([name, s]) => {
+      const pid = await this.mainPid(name).catch(() => undefined);
+      if (pid !== undefined) s.mainPid = pid;
+    }));
     return result;
   }
 
@@ -354,16 +358,25 @@ export class DbusUnitManager implements UnitManager {
     }
     if (signal.interface !== PROPERTIES_IFACE || signal.member !== "PropertiesChanged") return;
     const [iface, changed] = signal.body as [string, Record<string, { value?: unknown } | undefined>];
-    if (iface !== UNIT_IFACE) return;
     const name = unitNameFromPath(signal.path);
     if (!name) return;
+    if (iface === SERVICE_IFACE) {
+      // MainPID is the Service interface's: a restart that systemd reports as one state
+      // (active, running) still shows as a new pid.
+      const pid = changed["MainPID"]?.value;
+      const prev = this.lastStates.get(name);
+      if (typeof pid === "number" && prev !== undefined) this.emit(name, withPid(prev, pid));
+      return;
+    }
+    if (iface !== UNIT_IFACE) return;
     const read = (key: string) => (typeof changed[key]?.value === "string" ? (changed[key]?.value as string) : undefined);
     const prev = this.lastStates.get(name);
     const loadState = read("LoadState") ?? prev?.loadState;
     const activeState = read("ActiveState") ?? prev?.activeState;
     const subState = read("SubState") ?? prev?.subState;
     if (loadState && activeState && subState) {
-      this.emit(name, { loadState, activeState, subState });
+      const state: UnitState = { loadState, activeState, subState };
+      this.emit(name, hasProcess(name, state) && prev?.mainPid !== undefined ? withPid(state, prev.mainPid) : state);
     } else if (read("ActiveState") || read("SubState") || read("LoadState")) {
       // A partial change for a unit never seen: read the whole state once.
       void this.states([name]).then((s) => {
@@ -384,6 +397,16 @@ export class DbusUnitManager implements UnitManager {
       }
     }
   }
+}
+
+/** A service in a state that may have a main process: its MainPID is worth reading. */
+function hasProcess(name: string, s: UnitState): boolean {
+  return name.endsWith(".service") && ["active", "reloading", "activating", "deactivating", "refreshing"].includes(s.activeState);
+}
+
+function withPid(s: UnitState, pid: number): UnitState {
+  const { mainPid: _, ...rest } = s;
+  return pid > 0 ? { ...rest, mainPid: pid } : rest;
 }
 
 function tolerateNotLoaded(err: unknown): undefined {

@@ -174,6 +174,15 @@ describe("values", () => {
     expect(reason("states", { ...state, reason: 7 })).toStartWith('field "reason"');
   });
 
+  test("states: a service's MainPID is kept; one that is not a process ID is refused", () => {
+    const d = decodeRecord("states", k, stored("states", { ...state, mainPid: 4242 }));
+    expect(d.ok && d.value.mainPid).toBe(4242);
+    const without = decodeRecord("states", k, stored("states", state));
+    expect(without.ok && "mainPid" in without.value).toBe(false);
+    expect(reason("states", { ...state, mainPid: 0 })).toBe('field "mainPid" is the number 0, not a process ID');
+    expect(reason("states", { ...state, mainPid: "12" })).toBe('field "mainPid" is the string "12", not a process ID');
+  });
+
   test("a huge value is named, not copied into the reason", () => {
     const r = reason("pending", { reason: "x", since: "9".repeat(100_000) })!;
     expect(r.length).toBeLessThan(200);

@@ -262,8 +262,9 @@ export const decodePending: Decoder<"pending"> = (keys, kv) =>
       if (machine !== undefined) throw new ShapeError('field "machine" is set but field "kind" is missing');
       return out;
     }
-    if (kind === "no-fit" && machine !== undefined) throw new ShapeError('field "machine" is set, but a "no-fit" reason names no machine');
-    if (kind !== "no-fit" && machine === undefined) throw new ShapeError(`field "machine" is missing: a ${show(kind)} reason names its machine`);
+    const machineless = kind === "no-fit" || kind === "partial";
+    if (machineless && machine !== undefined) throw new ShapeError(`field "machine" is set, but a ${show(kind)} reason names no machine`);
+    if (!machineless && machine === undefined) throw new ShapeError(`field "machine" is missing: a ${show(kind)} reason names its machine`);
     out.kind = kind;
     if (machine !== undefined) out.machine = machine;
     return out;

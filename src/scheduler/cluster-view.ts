@@ -1,14 +1,33 @@
 // What the planner believes each live machine runs (fleet-reference.md §4.2): the non-global
 // units placed there with desired state ≠ inactive, plus the global units that apply there.
-// A machine's load is the size of that set. The planner mutates its own view while deciding,
-// so later decisions see earlier ones; callers' data is never modified.
+// A machine's load is the size of that set; with resources (once any active unit states some,
+// docs/placement.md) machines rank by utilisation first. Counters per machine (requests, shares)
+// and per spread group and value are kept up to date as units come and go, so no decision adds
+// anything up again. The planner mutates its own view while deciding, so later decisions see
+// earlier ones; callers' data is never modified.
+import { anyRequests, utilisation, weightOf, type Amounts, type UnitWeight } from "./resources.ts";
 import type { Matcher } from "./rules.ts";
 import { conflictBetween, newMatcher } from "./rules.ts";
 import type { ConflictHit } from "./rules.ts";
 import type { ClusterState, PlacementMachine, PlacementUnit } from "./types.ts";
+import type { SpreadRule } from "../unit/types.ts";
 import { compareStrings } from "../lib/compare.ts";
 
 const EMPTY: ReadonlySet<string> = new Set();
+
+/** What the units on one machine add up to: their requests (for fit) and shares (for the score). */
+interface MachineUse {
+  requested: Amounts;
+  shares: Amounts;
+}
+
+/** A machine's place in the ranking: utilisation, then unit count (then its id). */
+interface Rank {
+  use: number;
+  units: number;
+}
+
+const spreadGroup = (s: SpreadRule): string => `${s.key}\0${s.pattern}`;
 
 export class PlacementView {
   /** Live machines by id. */
@@ -28,6 +47,20 @@ export class PlacementView {
    * every placement (that sort was most of a plan's time at 1,000+ machines).
    */
   private buckets: (string[] | undefined)[] | undefined;
+  /** Whether machines rank by utilisation: some active unit states resources. */
+  readonly byResources: boolean;
+  private readonly use = new Map<string, MachineUse>();
+  private readonly weights = new Map<string, UnitWeight>();
+  /**
+   * With resources: live machine ids by rank (utilisation, units, id), built on the first
+   * leastLoaded() and kept sorted by add/remove, like the buckets; `ranks` is each one's key.
+   */
+  private ranked: string[] | undefined;
+  private readonly ranks = new Map<string, Rank>();
+  /** Spread group -> metadata value -> how many of the group run on machines with that value. */
+  private readonly spread = new Map<string, Map<string, number>>();
+  /** Metadata key -> the values live machines have for it. */
+  private readonly valuesOf = new Map<string, ReadonlySet<string>>();
 
   constructor(machines: Iterable<PlacementMachine>, units: Iterable<PlacementUnit>, match: Matcher = newMatcher()) {
     const byId = new Map<string, PlacementMachine>();
@@ -42,7 +75,16 @@ export class PlacementView {
     for (const id of this.machineIds) {
       this.sets.set(id, new Set());
       this.objectors.set(id, new Set());
+      this.use.set(id, { requested: { cpu: 0, memory: 0 }, shares: { cpu: 0, memory: 0 } });
     }
+    this.byResources = anyRequests(byName.values());
+  }
+
+  /** What `unit` reserves and weighs (computed once). */
+  weight(unit: PlacementUnit): UnitWeight {
+    let w = this.weights.get(unit.name);
+    if (w === undefined) this.weights.set(unit.name, (w = weightOf(unit)));
+    return w;
   }
 
   /** Records that `unit` runs on `machine`; ignored for machines that are not live. */
@@ -51,6 +93,7 @@ export class PlacementView {
     if (set === undefined) return;
     if (!set.has(unit)) {
       set.add(unit);
+      this.count(unit, machine, 1);
       if (this.buckets) this.moveBucket(this.buckets, machine, set.size - 1, set.size);
     }
     if ((this.units.get(unit)?.requirements.conflicts.length ?? 0) > 0) this.objectors.get(machine)!.add(unit);
@@ -61,7 +104,10 @@ export class PlacementView {
 
   remove(unit: string, machine: string): void {
     const set = this.sets.get(machine);
-    if (set?.delete(unit) && this.buckets) this.moveBucket(this.buckets, machine, set.size + 1, set.size);
+    if (set?.delete(unit)) {
+      this.count(unit, machine, -1);
+      if (this.buckets) this.moveBucket(this.buckets, machine, set.size + 1, set.size);
+    }
     this.objectors.get(machine)?.delete(unit);
     this.hosts.get(unit)?.delete(machine);
   }
@@ -84,8 +130,95 @@ export class PlacementView {
     return this.sets.get(machine)?.size ?? 0;
   }
 
+  /** Adds (sign 1) or takes away (-1) what `unit` counts for on `machine`. */
+  private count(unit: string, machine: string, sign: 1 | -1): void {
+    const u = this.units.get(unit);
+    if (u === undefined) return;
+    if (this.byResources || u.requirements.resources !== undefined) {
+      const w = this.weight(u);
+      const use = this.use.get(machine)!;
+      if (w.request !== undefined) {
+        use.requested.cpu += sign * w.request.cpu;
+        use.requested.memory += sign * w.request.memory;
+      }
+      use.shares.cpu += sign * w.share.cpu;
+      use.shares.memory += sign * w.share.memory;
+    }
+    const s = u.requirements.spread;
+    const md = this.machines.get(machine)!.metadata;
+    if (s !== undefined && Object.hasOwn(md, s.key)) {
+      const group = spreadGroup(s);
+      let byValue = this.spread.get(group);
+      if (byValue === undefined) this.spread.set(group, (byValue = new Map()));
+      byValue.set(md[s.key]!, (byValue.get(md[s.key]!) ?? 0) + sign);
+    }
+    if (this.ranked) this.rerank(machine);
+  }
+
+  /** What the units on `machine` request, less what the units in `ignore` there request. */
+  requested(machine: string, ignore: ReadonlySet<string> = EMPTY): Amounts {
+    const r = this.use.get(machine)?.requested ?? { cpu: 0, memory: 0 };
+    const out = { cpu: r.cpu, memory: r.memory };
+    for (const name of ignore) {
+      const u = this.units.get(name);
+      const req = u === undefined || !this.runs(machine, name) ? undefined : this.weight(u).request;
+      if (req === undefined) continue;
+      out.cpu -= req.cpu;
+      out.memory -= req.memory;
+    }
+    return out;
+  }
+
+  /** How much of `machine` its units' shares use (resources.ts, utilisation). */
+  utilisation(machine: string): number {
+    return utilisation(this.machines.get(machine)!, this.use.get(machine)!.shares);
+  }
+
+  /** The shares of the units on `machine`. */
+  shares(machine: string): Amounts {
+    const s = this.use.get(machine)!.shares;
+    return { cpu: s.cpu, memory: s.memory };
+  }
+
+  /**
+   * How many units of `rule`'s group run on machines with `machine`'s value of its key; Infinity
+   * when the machine has no such key (it comes after every machine that has one).
+   */
+  spreadCount(rule: SpreadRule, machine: string): number {
+    const md = this.machines.get(machine)!.metadata;
+    if (!Object.hasOwn(md, rule.key)) return Number.POSITIVE_INFINITY;
+    return this.spread.get(spreadGroup(rule))?.get(md[rule.key]!) ?? 0;
+  }
+
+  /** The fewest units of `rule`'s group on any value of its key that a live machine has. */
+  fewestSpread(rule: SpreadRule): number {
+    let values = this.valuesOf.get(rule.key);
+    if (values === undefined) {
+      const set = new Set<string>();
+      for (const m of this.machines.values()) if (Object.hasOwn(m.metadata, rule.key)) set.add(m.metadata[rule.key]!);
+      this.valuesOf.set(rule.key, (values = set));
+    }
+    const counts = this.spread.get(spreadGroup(rule));
+    let fewest = Number.POSITIVE_INFINITY;
+    for (const v of values) fewest = Math.min(fewest, counts?.get(v) ?? 0);
+    return fewest;
+  }
+
+  private rankOf(machine: string): Rank {
+    return { use: this.utilisation(machine), units: this.load(machine) };
+  }
+
+  /** Ranking order; NaN (two machines that report no capacity) falls through to the next key. */
+  private compareRanks(a: string, ra: Rank, b: string, rb: Rank): number {
+    return ra.use - rb.use || ra.units - rb.units || compareStrings(a, b);
+  }
+
   /** Live machine ids by (load ascending, id ascending): the least-loaded preference. */
   byLoad(ids: readonly string[] = this.machineIds): string[] {
+    if (this.byResources) {
+      const keyed = ids.map((id) => ({ id, r: this.rankOf(id) }));
+      return keyed.sort((a, b) => this.compareRanks(a.id, a.r, b.id, b.r)).map((k) => k.id);
+    }
     return [...ids].sort((a, b) => this.load(a) - this.load(b) || compareStrings(a, b));
   }
 
@@ -94,11 +227,42 @@ export class PlacementView {
    * costs what it looks at. The view must not change while this is iterated.
    */
   *leastLoaded(): IterableIterator<string> {
+    if (this.byResources) {
+      if (!this.ranked) {
+        for (const id of this.machineIds) this.ranks.set(id, this.rankOf(id));
+        this.ranked = this.byLoad();
+      }
+      yield* this.ranked;
+      return;
+    }
     if (!this.buckets) {
       this.buckets = [];
       for (const id of this.machineIds) (this.buckets[this.load(id)] ??= []).push(id);
     }
     for (const bucket of this.buckets) if (bucket !== undefined) yield* bucket;
+  }
+
+  /** Moves `machine` to where its new rank puts it in `ranked`. */
+  private rerank(machine: string): void {
+    const ranked = this.ranked!;
+    ranked.splice(this.rankedIndex(machine, this.ranks.get(machine)!), 1);
+    const r = this.rankOf(machine);
+    this.ranks.set(machine, r);
+    ranked.splice(this.rankedIndex(machine, r), 0, machine);
+  }
+
+  /** Where `machine` with rank `r` is, or would go, in `ranked` (binary search). */
+  private rankedIndex(machine: string, r: Rank): number {
+    const ranked = this.ranked!;
+    let lo = 0;
+    let hi = ranked.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const at = ranked[mid]!;
+      if (this.compareRanks(at, this.ranks.get(at)!, machine, r) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   private moveBucket(buckets: (string[] | undefined)[], machine: string, from: number, to: number): void {

@@ -1,6 +1,7 @@
 // The last two steps of a plan (plan.ts): why each unit left without a machine waits, and the
 // decision as actions, each with its reason as data and as the text reasons.ts renders from it.
 import { leavingGroup, tryLeave } from "./drain.ts";
+import { noFitOf } from "./no-fit.ts";
 import { globalNoFit, globalTargets, placeUnit } from "./place.ts";
 import type { Decisions, Entries, PlanInput, Round } from "./plan-state.ts";
 import { drop, entryKey } from "./plan-state.ts";
@@ -55,6 +56,10 @@ export function explainWaiting(input: PlanInput, entries: Entries, d: Decisions,
     }
     if (t.machines.length === 0) {
       d.pending.set(g.name, { kind: "no-fit", noFit: globalNoFit(g, globalTargets(g, d.view, now), d.view) });
+    } else {
+      // Runs, but some machines it matches lack room for its request: say which and why.
+      const short = [...t.blocked.values()].filter((b) => b.rule === "capacity" || b.rule === "no-capacity");
+      if (short.length > 0) d.pending.set(g.name, { kind: "partial", machines: t.machines.length, noFit: noFitOf(g, short, { scheduled: () => true }) });
     }
   }
 }

@@ -57,6 +57,8 @@ export function apiMachine(m: MachineView): Json {
     ["primaryIP", m.publicIP],
     // Extension: present (true) only on drained machines.
     ["drained", m.drained === true ? true : undefined],
+    // Extension: CPUs (thousandths) and memory (bytes), total and allocatable; absent from older daemons.
+    ["capacity", m.capacity],
   ]);
 }
 

@@ -126,6 +126,7 @@ export class EtcdDriver implements FleetClient {
         metadata: m.metadata ?? {},
         version: m.version,
         ...(m.drained === true ? { drained: true } : {}),
+        ...(m.capacity ? { capacity: m.capacity } : {}),
       })),
     );
   }

@@ -22,6 +22,8 @@ export interface ApiUnitInput {
   pendingKind?: string;
   /** Extension: the machine the unit keeps its entry on while it waits (a lost or drained one). */
   pendingMachineID?: string;
+  /** Extension: why the engine placed the unit on its machine. */
+  placementReason?: string;
 }
 
 export function apiUnit(u: ApiUnitInput): Json {
@@ -34,6 +36,7 @@ export function apiUnit(u: ApiUnitInput): Json {
     ["pendingKind", u.pendingKind],
     ["pendingMachineID", u.pendingMachineID],
     ["pendingReason", u.pendingReason],
+    ["placementReason", u.placementReason],
   ]);
 }
 

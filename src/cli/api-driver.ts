@@ -31,6 +31,7 @@ interface WireUnit {
   pendingReason?: string;
   pendingKind?: string;
   pendingMachineID?: string;
+  placementReason?: string;
 }
 
 interface WireState {
@@ -223,6 +224,7 @@ function toUnit(w: WireUnit): Unit {
   if (w.pendingReason) unit.pendingReason = w.pendingReason;
   if (w.pendingKind) unit.pendingKind = w.pendingKind;
   if (w.pendingMachineID) unit.pendingMachineID = w.pendingMachineID;
+  if (w.placementReason) unit.placementReason = w.placementReason;
   return unit;
 }
 

@@ -20,6 +20,8 @@ export interface Unit {
   pendingKind?: string;
   /** The machine the unit keeps its entry on while it waits (a lost or drained one). */
   pendingMachineID?: string;
+  /** Why the engine placed the unit on its machine (our API extension). */
+  placementReason?: string;
 }
 
 export interface UnitState {

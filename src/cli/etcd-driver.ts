@@ -169,6 +169,7 @@ export class EtcdDriver implements FleetClient {
     if (pending?.reason) unit.pendingReason = pending.reason;
     if (pending?.kind) unit.pendingKind = pending.kind;
     if (pending?.machine) unit.pendingMachineID = pending.machine;
+    if (status.placementReason) unit.placementReason = status.placementReason;
     return unit;
   }
 

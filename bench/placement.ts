@@ -32,7 +32,10 @@ function main(): void {
   if (!m) throw new Error(`Invalid --size "${values.size}": expected MACHINESxUNITS`);
   const runs = Number(values.runs);
   const opts = { resources: values.resources };
-  const machines: PlacementMachine[] = hollowMachines(Number(m[1]), opts).map((h) => ({ id: h.id, metadata: h.metadata }));
+  const machines: PlacementMachine[] = hollowMachines(Number(m[1]), opts).map((h) => ({
+    id: h.id, metadata: h.metadata,
+    ...(h.capacity ? { capacity: { cpuMillis: h.capacity.allocatableCpuMillis, memoryBytes: h.capacity.allocatableMemoryBytes } } : {}),
+  }));
   const units = scaleUnits(Number(m[2]), opts).map((u) => unitRecord(describeForApi(u.name, u.options), "launched"));
   const empty: ClusterState = { machines, units, schedule: [], pending: new Map() };
 

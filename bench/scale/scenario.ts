@@ -2,6 +2,7 @@
 // scaled from its 10,000-unit shape (9,090 plain, 500 in Conflicts groups, 400 with
 // MachineMetadata, 10 global), so every size exercises the same rules in the same proportions.
 import { createHash } from "node:crypto";
+import type { MachineCapacity } from "../../src/registry/models.ts";
 import type { UnitOption } from "../../src/unit/types.ts";
 
 export interface ScaleSize {
@@ -28,7 +29,14 @@ export interface HollowMachineSpec {
   id: string;
   publicIP: string;
   metadata: Record<string, string>;
+  /** The capacity the machine reports (resources variant only). */
+  capacity?: MachineCapacity;
 }
+
+/** What each hollow machine of the resources variant offers: 4 CPUs, 8G, 7.5G allocatable. */
+export const HOLLOW_CAPACITY: MachineCapacity = {
+  cpuMillis: 4000, memoryBytes: 8 * 2 ** 30, allocatableCpuMillis: 4000, allocatableMemoryBytes: 7.5 * 2 ** 30,
+};
 
 /**
  * The resources variant (issue 16, `--resources`): machines in two availability zones (`az=a|b`,
@@ -73,7 +81,9 @@ export function hollowMachines(count: number, opts: ScenarioOptions = {}): Hollo
     const metadata: Record<string, string> = { zone: `z${i % ZONES}`, hollow: "true" };
     // Halves of the index range, so zone (i % 4) and az do not line up.
     if (opts.resources) metadata.az = AZS[Math.min(1, Math.floor((i * 2) / count))]!;
-    out.push({ id: machineId(i), publicIP: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, metadata });
+    const spec: HollowMachineSpec = { id: machineId(i), publicIP: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, metadata };
+    if (opts.resources) spec.capacity = { ...HOLLOW_CAPACITY };
+    out.push(spec);
   }
   return out;
 }

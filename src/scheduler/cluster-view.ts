@@ -5,7 +5,8 @@
 // and per spread group and value are kept up to date as units come and go, so no decision adds
 // anything up again. The planner mutates its own view while deciding, so later decisions see
 // earlier ones; callers' data is never modified.
-import { anyRequests, utilisation, weightOf, type Amounts, type UnitWeight } from "./resources.ts";
+import { MachineUse } from "./machine-use.ts";
+import { anyRequests, weightOf, type Amounts, type UnitWeight } from "./resources.ts";
 import type { Matcher } from "./rules.ts";
 import { conflictBetween, newMatcher } from "./rules.ts";
 import type { ConflictHit } from "./rules.ts";
@@ -15,17 +16,7 @@ import { compareStrings } from "../lib/compare.ts";
 
 const EMPTY: ReadonlySet<string> = new Set();
 
-/** What the units on one machine add up to: their requests (for fit) and shares (for the score). */
-interface MachineUse {
-  requested: Amounts;
-  shares: Amounts;
-}
-
-/** A machine's place in the ranking: utilisation, then unit count (then its id). */
-interface Rank {
-  use: number;
-  units: number;
-}
+const NO_AMOUNTS: Amounts = { cpu: 0, memory: 0 };
 
 const spreadGroup = (s: SpreadRule): string => `${s.key}\0${s.pattern}`;
 
@@ -49,14 +40,11 @@ export class PlacementView {
   private buckets: (string[] | undefined)[] | undefined;
   /** Whether machines rank by utilisation: some active unit states resources. */
   readonly byResources: boolean;
-  private readonly use = new Map<string, MachineUse>();
+  /** With resources: what each machine's units add up to, and the ranking (machine-use.ts). */
+  private readonly use: MachineUse | undefined;
+  /** Each live machine's position in machineIds. */
+  private readonly position = new Map<string, number>();
   private readonly weights = new Map<string, UnitWeight>();
-  /**
-   * With resources: live machine ids by rank (utilisation, units, id), built on the first
-   * leastLoaded() and kept sorted by add/remove, like the buckets; `ranks` is each one's key.
-   */
-  private ranked: string[] | undefined;
-  private readonly ranks = new Map<string, Rank>();
   /** Spread group -> metadata value -> how many of the group run on machines with that value. */
   private readonly spread = new Map<string, Map<string, number>>();
   /** Metadata key -> the values live machines have for it. */
@@ -72,12 +60,13 @@ export class PlacementView {
     for (const u of units) if (!byName.has(u.name)) byName.set(u.name, u);
     this.units = byName;
     this.match = match;
-    for (const id of this.machineIds) {
+    for (const [i, id] of this.machineIds.entries()) {
       this.sets.set(id, new Set());
       this.objectors.set(id, new Set());
-      this.use.set(id, { requested: { cpu: 0, memory: 0 }, shares: { cpu: 0, memory: 0 } });
+      this.position.set(id, i);
     }
     this.byResources = anyRequests(byName.values());
+    if (this.byResources) this.use = new MachineUse([...this.machines.values()]);
   }
 
   /** What `unit` reserves and weighs (computed once). */
@@ -91,12 +80,13 @@ export class PlacementView {
   add(unit: string, machine: string): void {
     const set = this.sets.get(machine);
     if (set === undefined) return;
+    const u = this.units.get(unit);
     if (!set.has(unit)) {
       set.add(unit);
-      this.count(unit, machine, 1);
+      this.count(u, machine, 1);
       if (this.buckets) this.moveBucket(this.buckets, machine, set.size - 1, set.size);
     }
-    if ((this.units.get(unit)?.requirements.conflicts.length ?? 0) > 0) this.objectors.get(machine)!.add(unit);
+    if ((u?.requirements.conflicts.length ?? 0) > 0) this.objectors.get(machine)!.add(unit);
     let where = this.hosts.get(unit);
     if (where === undefined) this.hosts.set(unit, (where = new Set()));
     where.add(machine);
@@ -105,7 +95,7 @@ export class PlacementView {
   remove(unit: string, machine: string): void {
     const set = this.sets.get(machine);
     if (set?.delete(unit)) {
-      this.count(unit, machine, -1);
+      this.count(this.units.get(unit), machine, -1);
       if (this.buckets) this.moveBucket(this.buckets, machine, set.size + 1, set.size);
     }
     this.objectors.get(machine)?.delete(unit);
@@ -130,35 +120,25 @@ export class PlacementView {
     return this.sets.get(machine)?.size ?? 0;
   }
 
-  /** Adds (sign 1) or takes away (-1) what `unit` counts for on `machine`. */
-  private count(unit: string, machine: string, sign: 1 | -1): void {
-    const u = this.units.get(unit);
-    if (u === undefined) return;
-    if (this.byResources || u.requirements.resources !== undefined) {
-      const w = this.weight(u);
-      const use = this.use.get(machine)!;
-      if (w.request !== undefined) {
-        use.requested.cpu += sign * w.request.cpu;
-        use.requested.memory += sign * w.request.memory;
-      }
-      use.shares.cpu += sign * w.share.cpu;
-      use.shares.memory += sign * w.share.memory;
+  /** Adds (sign 1) or takes away (-1) what `u` counts for on `machine` (an unknown unit: nothing but itself). */
+  private count(u: PlacementUnit | undefined, machine: string, sign: 1 | -1): void {
+    if (this.use !== undefined) {
+      const w = u === undefined ? undefined : this.weight(u);
+      this.use.count(this.position.get(machine)!, w?.request, w?.share ?? NO_AMOUNTS, sign);
     }
-    const s = u.requirements.spread;
+    const s = u?.requirements.spread;
+    if (s === undefined) return;
     const md = this.machines.get(machine)!.metadata;
-    if (s !== undefined && Object.hasOwn(md, s.key)) {
-      const group = spreadGroup(s);
-      let byValue = this.spread.get(group);
-      if (byValue === undefined) this.spread.set(group, (byValue = new Map()));
-      byValue.set(md[s.key]!, (byValue.get(md[s.key]!) ?? 0) + sign);
-    }
-    if (this.ranked) this.rerank(machine);
+    if (!Object.hasOwn(md, s.key)) return;
+    const group = spreadGroup(s);
+    let byValue = this.spread.get(group);
+    if (byValue === undefined) this.spread.set(group, (byValue = new Map()));
+    byValue.set(md[s.key]!, (byValue.get(md[s.key]!) ?? 0) + sign);
   }
 
   /** What the units on `machine` request, less what the units in `ignore` there request. */
   requested(machine: string, ignore: ReadonlySet<string> = EMPTY): Amounts {
-    const r = this.use.get(machine)?.requested ?? { cpu: 0, memory: 0 };
-    const out = { cpu: r.cpu, memory: r.memory };
+    const out = this.use === undefined ? { ...NO_AMOUNTS } : this.use.requested(this.position.get(machine)!);
     for (const name of ignore) {
       const u = this.units.get(name);
       const req = u === undefined || !this.runs(machine, name) ? undefined : this.weight(u).request;
@@ -169,15 +149,9 @@ export class PlacementView {
     return out;
   }
 
-  /** How much of `machine` its units' shares use (resources.ts, utilisation). */
-  utilisation(machine: string): number {
-    return utilisation(this.machines.get(machine)!, this.use.get(machine)!.shares);
-  }
-
-  /** The shares of the units on `machine`. */
+  /** The shares of the units on `machine` (none without resources). */
   shares(machine: string): Amounts {
-    const s = this.use.get(machine)!.shares;
-    return { cpu: s.cpu, memory: s.memory };
+    return this.use === undefined ? { ...NO_AMOUNTS } : this.use.shares(this.position.get(machine)!);
   }
 
   /**
@@ -204,20 +178,17 @@ export class PlacementView {
     return fewest;
   }
 
-  private rankOf(machine: string): Rank {
-    return { use: this.utilisation(machine), units: this.load(machine) };
-  }
-
-  /** Ranking order; NaN (two machines that report no capacity) falls through to the next key. */
-  private compareRanks(a: string, ra: Rank, b: string, rb: Rank): number {
-    return ra.use - rb.use || ra.units - rb.units || compareStrings(a, b);
-  }
-
-  /** Live machine ids by (load ascending, id ascending): the least-loaded preference. */
+  /**
+   * Live machine ids by preference: (load, id), or with resources (utilisation, load, id), where
+   * utilisation is the larger of the CPU and memory shares of what the machine has allocatable.
+   */
   byLoad(ids: readonly string[] = this.machineIds): string[] {
-    if (this.byResources) {
-      const keyed = ids.map((id) => ({ id, r: this.rankOf(id) }));
-      return keyed.sort((a, b) => this.compareRanks(a.id, a.r, b.id, b.r)).map((k) => k.id);
+    const use = this.use;
+    if (use !== undefined) {
+      const keyed = ids.map((id) => ({ id, i: this.position.get(id)!, u: use.utilisation(this.position.get(id)!) }));
+      // NaN (two machines that report no capacity) falls through to the next key.
+      keyed.sort((a, b) => a.u - b.u || this.load(a.id) - this.load(b.id) || a.i - b.i);
+      return keyed.map((k) => k.id);
     }
     return [...ids].sort((a, b) => this.load(a) - this.load(b) || compareStrings(a, b));
   }
@@ -227,12 +198,8 @@ export class PlacementView {
    * costs what it looks at. The view must not change while this is iterated.
    */
   *leastLoaded(): IterableIterator<string> {
-    if (this.byResources) {
-      if (!this.ranked) {
-        for (const id of this.machineIds) this.ranks.set(id, this.rankOf(id));
-        this.ranked = this.byLoad();
-      }
-      yield* this.ranked;
+    if (this.use !== undefined) {
+      for (const i of this.use.ranking()) yield this.machineIds[i]!;
       return;
     }
     if (!this.buckets) {
@@ -240,29 +207,6 @@ export class PlacementView {
       for (const id of this.machineIds) (this.buckets[this.load(id)] ??= []).push(id);
     }
     for (const bucket of this.buckets) if (bucket !== undefined) yield* bucket;
-  }
-
-  /** Moves `machine` to where its new rank puts it in `ranked`. */
-  private rerank(machine: string): void {
-    const ranked = this.ranked!;
-    ranked.splice(this.rankedIndex(machine, this.ranks.get(machine)!), 1);
-    const r = this.rankOf(machine);
-    this.ranks.set(machine, r);
-    ranked.splice(this.rankedIndex(machine, r), 0, machine);
-  }
-
-  /** Where `machine` with rank `r` is, or would go, in `ranked` (binary search). */
-  private rankedIndex(machine: string, r: Rank): number {
-    const ranked = this.ranked!;
-    let lo = 0;
-    let hi = ranked.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const at = ranked[mid]!;
-      if (this.compareRanks(at, this.ranks.get(at)!, machine, r) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 
   private moveBucket(buckets: (string[] | undefined)[], machine: string, from: number, to: number): void {

@@ -66,6 +66,7 @@ export function blockerOn(
 
 /** Whether the unit's request fits in what `machine` has free (the units in `ignore` gone). */
 function capacityBlocker(unit: PlacementUnit, machine: string, view: PlacementView, ignore: ReadonlySet<string>): Blocker | undefined {
+  if (unit.requirements.resources === undefined) return undefined;
   const request = view.weight(unit).request;
   if (request === undefined) return undefined;
   const allocatable = view.machines.get(machine)!.capacity;
@@ -84,7 +85,7 @@ function freeOn(machine: string, view: PlacementView, ignore: ReadonlySet<string
 
 export type PlaceResult =
   /** `reason` is `why` as text (reasons.ts, placedText). */
-  | { machine: string; reason: string; readonly why: PlacedReason }
+  | { machine: string; reason: string; why: PlacedReason }
   /** Why no machine takes it; `summary` is that as the line for `pending/<unit>`. */
   | { noFit: NoFit; readonly summary: string };
 
@@ -137,7 +138,7 @@ export function placeUnit(unit: PlacementUnit, view: PlacementView, rel?: Relati
 /** Placed on `machine` because of `by`, with what the unit's request and Spread= found there. */
 function placed(unit: PlacementUnit, machine: string, view: PlacementView, by: PlacedBy, floor = 0, ignore?: ReadonlySet<string>): PlaceResult {
   const why: PlacedReason = { by };
-  const request = view.weight(unit).request;
+  const request = unit.requirements.resources === undefined ? undefined : view.weight(unit).request;
   if (request !== undefined) why.fit = { request, free: freeOn(machine, view, ignore) };
   const s = unit.requirements.spread;
   if (s !== undefined) {
@@ -147,13 +148,7 @@ function placed(unit: PlacementUnit, machine: string, view: PlacementView, by: P
       ? { key: s.key, value: md[s.key]!, count, fewest: count <= floor }
       : { key: s.key, count: 0, fewest: false };
   }
-  return {
-    machine,
-    why,
-    get reason() {
-      return placedText(why);
-    },
-  };
+  return { machine, reason: placedText(why), why };
 }
 
 function steer(unit: PlacementUnit, view: PlacementView, rel: Relations): PlaceResult | undefined {

@@ -2,7 +2,7 @@
 // it states, which must fit in what the machine has free (a unit that states none fits anywhere,
 // as before), and its share in the score, where a unit that states none counts as a small
 // default so ten idle sidecars still weigh something next to one database.
-import type { PlacementMachine, PlacementUnit } from "./types.ts";
+import type { PlacementUnit } from "./types.ts";
 
 /** The CPU share (thousandths of a CPU) of a unit without a CPU request, in the score only. */
 export const DEFAULT_CPU_MILLIS = 100;
@@ -47,22 +47,6 @@ export function weightOf(unit: PlacementUnit): UnitWeight {
 export function anyRequests(units: Iterable<PlacementUnit>): boolean {
   for (const u of units) if (u.desiredState !== "inactive" && u.requirements.resources !== undefined) return true;
   return false;
-}
-
-/**
- * How much of a machine the shares of its units use: the larger of the CPU and memory fractions
- * of what it has allocatable. A machine that reports no capacity counts as full (Infinity), so
- * it comes after every machine that does.
- */
-export function utilisation(m: PlacementMachine, share: Amounts): number {
-  const c = m.capacity;
-  if (c === undefined) return Number.POSITIVE_INFINITY;
-  return Math.max(fraction(share.cpu, c.cpuMillis), fraction(share.memory, c.memoryBytes));
-}
-
-function fraction(used: number, total: number): number {
-  if (total > 0) return used / total;
-  return used > 0 ? Number.POSITIVE_INFINITY : 0;
 }
 
 /** The resources `request` needs more of than `free` holds, in RESOURCES order. */

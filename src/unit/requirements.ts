@@ -203,10 +203,15 @@ function spreadRule(value: string, unitName: string, line: number, warnings: str
   if (key === undefined) return undefined;
   const bad = (why: string): RequirementsError =>
     new RequirementsError(`Invalid Spread in ${unitName}: line ${line}: ${goQuote(value)} ${why}`, unitName, "Spread", line);
-  if (fields.length > 2) throw bad("has more than a metadata key and a pattern (Spread=<key> [<pattern>], e.g. Spread=zone)");
-  if (key.includes("=")) throw bad("names a metadata value, not a key (Spread=<key> [<pattern>], e.g. Spread=zone)");
+  if (fields.length > 2) throw bad("has more than a metadata key and a pattern (e.g. Spread=zone, or Spread=zone web-*.service)");
+  if (key.includes("=")) throw bad("names a metadata value, not a key (e.g. Spread=zone, or Spread=zone web-*.service)");
   const pattern = fields[1];
-  if (pattern !== undefined) return { key, pattern };
+  if (pattern !== undefined) {
+    if (isValidGlob(pattern) && !globMatch(pattern, unitName)) {
+      warnings.push(`Unit ${unitName}: Spread pattern ${goQuote(pattern)} in [X-Fleet] section does not match the unit's own name`);
+    }
+    return { key, pattern };
+  }
   const info = unitNameInfo(unitName);
   if (info !== undefined && info.template !== "") return { key, pattern: `${info.prefix}@*${info.suffix}` };
   warnings.push(

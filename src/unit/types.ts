@@ -50,7 +50,10 @@ export interface ResourceRequest {
   cpuWeight?: number;
 }
 
-/** Spread=<key> [<pattern>]: the units whose names match `pattern` spread across `key`'s values. */
+/**
+ * Spread=<key> [<pattern>]: the units that declare the same key and pattern (by default the
+ * pattern of the unit's template's instances) spread across the values of metadata `key`.
+ */
 export interface SpreadRule {
   key: string;
   pattern: string;

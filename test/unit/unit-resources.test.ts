@@ -146,11 +146,14 @@ describe("Spread=", () => {
     expect(spread("web-1.service", "zone web-[.service").warnings).toEqual([
       'Unit web-1.service: Spread pattern "web-[.service" in [X-Fleet] section is malformed and matches nothing',
     ]);
+    expect(spread("db-1.service", "zone web-*.service").warnings).toEqual([
+      'Unit db-1.service: Spread pattern "web-*.service" in [X-Fleet] section does not match the unit\'s own name',
+    ]);
   });
 
   test("malformed values are refused naming the line; contradictions like the original's", () => {
     expect(errorOf(() => spread("web@1.service", "zone=a")).message).toBe(
-      'Invalid Spread in web@1.service: line 2: "zone=a" names a metadata value, not a key (Spread=<key> [<pattern>], e.g. Spread=zone)',
+      'Invalid Spread in web@1.service: line 2: "zone=a" names a metadata value, not a key (e.g. Spread=zone, or Spread=zone web-*.service)',
     );
     expect(errorOf(() => spread("web@1.service", "zone web-* x")).message).toStartWith('Invalid Spread in web@1.service: line 2: "zone web-* x" has more than');
     const with_ = (name: string, value: string) =>

@@ -131,12 +131,12 @@ export function placeUnit(unit: PlacementUnit, view: PlacementView, rel?: Relati
     if (best === undefined || count < best.count) best = { id, count };
     if (count <= floor) break;
   }
-  if (best !== undefined) return placed(unit, best.id, view, byOf(unit, best.id, view), floor);
+  if (best !== undefined) return placed(unit, best.id, view, byOf(unit, best.id, view));
   return unplaced(noFitOf(unit, blockers, { scheduled: (peer) => view.hostsOf(peer).length > 0 }));
 }
 
 /** Placed on `machine` because of `by`, with what the unit's request and Spread= found there. */
-function placed(unit: PlacementUnit, machine: string, view: PlacementView, by: PlacedBy, floor = 0, ignore?: ReadonlySet<string>): PlaceResult {
+function placed(unit: PlacementUnit, machine: string, view: PlacementView, by: PlacedBy, ignore?: ReadonlySet<string>): PlaceResult {
   const why: PlacedReason = { by };
   const request = unit.requirements.resources === undefined ? undefined : view.weight(unit).request;
   if (request !== undefined) why.fit = { request, free: freeOn(machine, view, ignore) };
@@ -145,7 +145,7 @@ function placed(unit: PlacementUnit, machine: string, view: PlacementView, by: P
     const md = view.machines.get(machine)!.metadata;
     const count = view.spreadCount(s, machine);
     why.spread = Object.hasOwn(md, s.key)
-      ? { key: s.key, value: md[s.key]!, count, fewest: count <= floor }
+      ? { key: s.key, value: md[s.key]!, count, fewest: count <= view.fewestSpread(s) }
       : { key: s.key, count: 0, fewest: false };
   }
   return { machine, reason: placedText(why), why };
@@ -166,7 +166,7 @@ function steer(unit: PlacementUnit, view: PlacementView, rel: Relations): PlaceR
     const pushed = onMachine.get(id)!;
     const ignore = new Set(pushed);
     if (blockerOn(unit, id, view, rel, { ignore }) === undefined) {
-      return placed(unit, id, view, { kind: "replaces", units: pushed.sort() }, 0, ignore);
+      return placed(unit, id, view, { kind: "replaces", units: pushed.sort() }, ignore);
     }
   }
   return undefined;

@@ -116,7 +116,7 @@ export interface ParsedRequirements {
 export function parseRequirements(
   options: readonly UnitOption[],
   unitName: string,
-  lines: readonly number[] = canonicalLines(options),
+  lines?: readonly number[],
 ): ParsedRequirements {
   const byKey = new Map<string, string[]>();
   for (const option of options) {
@@ -163,7 +163,9 @@ export function parseRequirements(
   const global = values("Global").at(-1);
   requirements.global = global !== undefined && isTruthy(global);
 
-  const lineOf = (i: number): number => lines[i] ?? 1;
+  // Only a message needs a line: the canonical ones are worked out then.
+  let known = lines;
+  const lineOf = (i: number): number => (known ??= canonicalLines(options))[i] ?? 1;
   const resources = readResources(options, unitName, lineOf);
   if ("problem" in resources) {
     const p = resources.problem;

@@ -5,7 +5,6 @@
 // checked, so a malformed value is an error naming its option and line, never a silent zero.
 import type { ResourceRequest, UnitOption } from "./types.ts";
 import { parseCpu, parsePercentOfCpu, parseSize } from "./quantities.ts";
-import { unitNameInfo } from "./unit-name.ts";
 
 /** The [X-Fleet] options that state a request outright. */
 export const REQUEST_KEYS: readonly string[] = ["MemoryRequest", "CPURequest"];
@@ -78,6 +77,11 @@ function cpuRequest(v: string): Setting | string {
 
 type Reader = (value: string) => Setting | string;
 
+const FLEET_READERS: Readonly<Record<string, Reader>> = { MemoryRequest: memoryRequest, CPURequest: cpuRequest };
+const LIMIT_READERS: Readonly<Record<string, Reader>> = {
+  MemoryMax: memoryLimit, MemoryLimit: memoryLimit, MemoryHigh: memoryLimit, CPUQuota: cpuQuota, CPUWeight: cpuWeight,
+};
+
 /**
  * The request of the unit `unitName` from its options (in file order, `lineOf(i)` the line of
  * options[i]), or the first malformed value. Absent when the unit asks for nothing.
@@ -87,23 +91,20 @@ export function readResources(
   unitName: string,
   lineOf: (index: number) => number,
 ): { request?: ResourceRequest } | { problem: ResourceProblem } {
-  const own = RESOURCE_SECTIONS[unitNameInfo(unitName)?.suffix ?? ""];
-  const readers: Record<string, Record<string, Reader>> = {
-    "X-Fleet": { MemoryRequest: memoryRequest, CPURequest: cpuRequest },
-  };
-  if (own !== undefined) {
-    readers[own] = { MemoryMax: memoryLimit, MemoryLimit: memoryLimit, MemoryHigh: memoryLimit, CPUQuota: cpuQuota, CPUWeight: cpuWeight };
-  }
-  const last = new Map<string, Setting>();
-  for (const [i, o] of options.entries()) {
-    const read = readers[o.section]?.[o.name];
+  const own = RESOURCE_SECTIONS[unitName.slice(unitName.lastIndexOf("."))];
+  let last: Map<string, Setting> | undefined;
+  for (let i = 0; i < options.length; i++) {
+    const o = options[i]!;
+    const readers = o.section === "X-Fleet" ? FLEET_READERS : o.section === own ? LIMIT_READERS : undefined;
+    const read = readers !== undefined && Object.hasOwn(readers, o.name) ? readers[o.name] : undefined;
     if (read === undefined) continue;
     // [X-Fleet] values may be quoted, as every [X-Fleet] value may (requirements.ts).
     const value = o.section === "X-Fleet" ? o.value.trim().replace(/^"(.*)"$/, "$1") : o.value.trim();
     const s = read(value);
     if (typeof s === "string") return { problem: { option: o.name, line: lineOf(i), value, problem: s } };
-    last.set(o.name, s);
+    (last ??= new Map()).set(o.name, s);
   }
+  if (last === undefined) return {};
   const given = (key: string): number | undefined => {
     const s = last.get(key);
     return s?.kind === "amount" ? s.value : undefined;

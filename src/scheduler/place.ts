@@ -122,13 +122,15 @@ export function placeUnit(unit: PlacementUnit, view: PlacementView, rel?: Relati
   const floor = spread === undefined ? 0 : view.fewestSpread(spread);
   let best: { id: string; count: number } | undefined;
   for (const id of view.leastLoaded()) {
+    const count = spread === undefined ? 0 : view.spreadCount(spread, id);
+    // Once a machine fits, one whose value has as many of the group cannot do better.
+    if (best !== undefined && count >= best.count) continue;
     const b = blockerOn(unit, id, view, relations);
     if (b !== undefined) {
       blockers.push(b);
       continue;
     }
-    const count = spread === undefined ? 0 : view.spreadCount(spread, id);
-    if (best === undefined || count < best.count) best = { id, count };
+    best = { id, count };
     if (count <= floor) break;
   }
   if (best !== undefined) return placed(unit, best.id, view, byOf(unit, best.id, view));

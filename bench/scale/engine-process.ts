@@ -65,7 +65,8 @@ async function main(): Promise<void> {
   });
   const handler = createApiHandler({ registry, tokenLimit: DEFAULTS.tokenLimit, version: VERSION, isReady: () => true, log: log.child("api") });
   const listeners = await serveApi(handler, {
-    listen: [{ kind: "tcp", host: "127.0.0.1", port: 0 }], log: log.child("api"), version: VERSION, socketActivation: false,
+    // Loopback only, for the benchmark's own submitter: no tokens needed.
+    listen: [{ kind: "tcp", host: "127.0.0.1", port: 0 }], insecure: true, log: log.child("api"), version: VERSION, socketActivation: false,
   });
   engine.start();
   // Event-loop stalls: the API shares this loop with the engine's synchronous planning.

@@ -95,6 +95,7 @@ async function start(config: WorkerConfig): Promise<number> {
     };
     const record: MachineRecord = {
       id: spec.id, publicIP: spec.publicIP, metadata: spec.metadata, version: VERSION, startedAt: new Date().toISOString(), disableEngine: true,
+      ...(spec.capacity ? { capacity: spec.capacity } : {}),
     };
     const stateDir = join(config.stateRoot, spec.id);
     const units = new FakeUnitManager();

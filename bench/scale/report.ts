@@ -83,7 +83,7 @@ export function renderTable(results: readonly SizeResult[]): string {
 /** The table section: host, how to run, the table. */
 export function renderSection(results: readonly SizeResult[]): string {
   const hosts = [...new Set(results.map((r) => `${r.host.cpus} CPUs (${r.host.model}), ${r.host.memoryGB} GB, Bun ${r.host.bun}, etcd ${r.host.etcd}`))];
-  const configs = [...new Set(results.map((r) => `${columnTitle(r)}: ${r.config.workers} worker processes, agent_ttl ${r.config.agentTtlSeconds} s, idle ${r.config.idleSeconds} s, ${r.config.killed} killed${r.config.evictionsPerSecond !== undefined ? `, evictions ${r.config.evictionsPerSecond}/s burst ${r.config.evictionBurst}` : ""}${r.config.evictionSettleMs !== undefined ? `, settle ${r.config.evictionSettleMs} ms` : ""}`))];
+  const configs = [...new Set(results.map((r) => `${columnTitle(r)}: ${r.config.workers} worker processes, agent_ttl ${r.config.agentTtlSeconds} s, idle ${r.config.idleSeconds} s, ${r.config.killed} killed${r.config.evictionsPerSecond !== undefined ? `, evictions ${r.config.evictionsPerSecond}/s burst ${r.config.evictionBurst}` : ""}${r.config.evictionSettleMs !== undefined ? `, settle ${r.config.evictionSettleMs} ms` : ""}${r.config.resources ? ", resources (requests on half the units, two zones)" : ""}`))];
   return [
     TABLE_BEGIN,
     `Machine: ${hosts.join("; ")}.`,

@@ -56,7 +56,7 @@ export async function runSize(opts: RunOptions): Promise<SizeResult> {
     const { api } = await engine.next("ready", 60_000);
     progress(`engine leads; API at ${api}`);
 
-    const machines = hollowMachines(size.machines);
+    const machines = hollowMachines(size.machines, { resources: config.resources });
     const perWorker = Math.ceil(size.machines / config.workers);
     const slices = Array.from({ length: config.workers }, (_, w) => machines.slice(w * perWorker, (w + 1) * perWorker)).filter((s) => s.length > 0);
     for (const [w, slice] of slices.entries()) {
@@ -92,7 +92,7 @@ export async function runSize(opts: RunOptions): Promise<SizeResult> {
 
     // Submit: every unit through the API, until etcd holds every instance as active.
     phase = "submit";
-    const units = scaleUnits(size.units);
+    const units = scaleUnits(size.units, { resources: config.resources });
     const nonGlobal = units.filter((u) => u.kind !== "global").map((u) => u.name);
     const globals = units.filter((u) => u.kind === "global").map((u) => u.name);
     const placedBefore = before.engine.schedulePuts;

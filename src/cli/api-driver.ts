@@ -1,6 +1,7 @@
 // FleetClient over fleet's HTTP API v1 (fleet-reference.md §6.3, §7), on a unix socket or an
 // http(s) endpoint. Every request is bounded by --request-timeout (quirk Q4 fixed) and every
 // failure names the endpoint.
+import type { MachineCapacity } from "../registry/models.ts";
 import type { DesiredState, UnitOption } from "../unit/types.ts";
 import { VERSION } from "../version.ts";
 import {
@@ -30,6 +31,7 @@ interface WireUnit {
   pendingReason?: string;
   pendingKind?: string;
   pendingMachineID?: string;
+  placementReason?: string;
 }
 
 interface WireState {
@@ -47,6 +49,17 @@ interface WireMachine {
   primaryIP?: string;
   metadata?: Record<string, string>;
   drained?: boolean;
+  capacity?: unknown;
+}
+
+/** The capacity a server reported, when it reported all of it as numbers. */
+function wireCapacity(c: unknown): MachineCapacity | undefined {
+  if (c === null || typeof c !== "object") return undefined;
+  const o = c as Record<string, unknown>;
+  const keys = ["cpuMillis", "memoryBytes", "allocatableCpuMillis", "allocatableMemoryBytes"] as const;
+  if (!keys.every((k) => typeof o[k] === "number")) return undefined;
+  const [cpuMillis, memoryBytes, allocatableCpuMillis, allocatableMemoryBytes] = keys.map((k) => o[k] as number) as [number, number, number, number];
+  return { cpuMillis, memoryBytes, allocatableCpuMillis, allocatableMemoryBytes };
 }
 
 export class ApiDriver implements FleetClient {
@@ -89,12 +102,16 @@ export class ApiDriver implements FleetClient {
 
   async listMachines(): Promise<Machine[]> {
     const pages = await this.listAll<{ machines?: WireMachine[] }>("machines", {});
-    return pages.flatMap((p) => p.machines ?? []).map((m) => ({
-      id: m.id ?? "",
-      primaryIP: m.primaryIP ?? "",
-      metadata: m.metadata ?? {},
-      ...(m.drained === true ? { drained: true } : {}),
-    }));
+    return pages.flatMap((p) => p.machines ?? []).map((m) => {
+      const capacity = wireCapacity(m.capacity);
+      return {
+        id: m.id ?? "",
+        primaryIP: m.primaryIP ?? "",
+        metadata: m.metadata ?? {},
+        ...(m.drained === true ? { drained: true } : {}),
+        ...(capacity ? { capacity } : {}),
+      };
+    });
   }
 
   async drainMachine(id: string): Promise<void> {
@@ -207,6 +224,7 @@ function toUnit(w: WireUnit): Unit {
   if (w.pendingReason) unit.pendingReason = w.pendingReason;
   if (w.pendingKind) unit.pendingKind = w.pendingKind;
   if (w.pendingMachineID) unit.pendingMachineID = w.pendingMachineID;
+  if (w.placementReason) unit.placementReason = w.placementReason;
   return unit;
 }
 

@@ -1,6 +1,7 @@
 // The one interface every fleetctl command talks to. Two drivers implement it: the HTTP API
 // (api-driver.ts) and etcd through the registry (etcd-driver.ts). Shapes follow the v1 API's
 // entities (fleet-reference.md §7.3) so the API driver maps JSON one to one.
+import type { MachineCapacity } from "../registry/models.ts";
 import type { DesiredState, UnitOption } from "../unit/types.ts";
 
 export type CurrentState = DesiredState;
@@ -19,6 +20,8 @@ export interface Unit {
   pendingKind?: string;
   /** The machine the unit keeps its entry on while it waits (a lost or drained one). */
   pendingMachineID?: string;
+  /** Why the engine placed the unit on its machine (our API extension). */
+  placementReason?: string;
 }
 
 export interface UnitState {
@@ -40,6 +43,8 @@ export interface Machine {
   version?: string;
   /** Extension: the machine is drained for maintenance. */
   drained?: boolean;
+  /** Extension: the CPUs and memory it reports, total and allocatable (absent from older daemons). */
+  capacity?: MachineCapacity;
 }
 
 export interface StateFilter {

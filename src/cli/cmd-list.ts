@@ -65,7 +65,7 @@ export const listMachinesCommand: Command = {
   short: "Enumerate the current hosts in the cluster",
   long: "Lists all active machines within the cluster. Previously active machines will not appear in this list.\n\nFor easily parsable output, you can remove the column headers:\n\tfleetctl list-machines --no-legend\n\nOutput the list without truncation:\n\tfleetctl list-machines --full",
   usage: "list-machines [-l|--full] [--no-legend]",
-  flags: [fullFlag, noLegendFlag, { ...fieldsFlag(MACHINE_FIELDS_DEFAULT, "drained,ip,machine,metadata"), usage: 'Columns to print for each Machine. Valid fields are "drained,ip,machine,metadata"' }],
+  flags: [fullFlag, noLegendFlag, { ...fieldsFlag(MACHINE_FIELDS_DEFAULT, "allocatable,cpu,drained,ip,machine,memory,metadata"), usage: 'Columns to print for each Machine. Valid fields are "allocatable,cpu,drained,ip,machine,memory,metadata"' }],
   needsClient: true,
   run: runListMachines,
 };

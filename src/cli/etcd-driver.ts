@@ -126,6 +126,7 @@ export class EtcdDriver implements FleetClient {
         metadata: m.metadata ?? {},
         version: m.version,
         ...(m.drained === true ? { drained: true } : {}),
+        ...(m.capacity ? { capacity: m.capacity } : {}),
       })),
     );
   }
@@ -168,6 +169,7 @@ export class EtcdDriver implements FleetClient {
     if (pending?.reason) unit.pendingReason = pending.reason;
     if (pending?.kind) unit.pendingKind = pending.kind;
     if (pending?.machine) unit.pendingMachineID = pending.machine;
+    if (status.placementReason) unit.placementReason = status.placementReason;
     return unit;
   }
 

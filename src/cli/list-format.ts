@@ -1,6 +1,7 @@
 // The three list tables (list-machines, list-units, list-unit-files): field keys, cells and the
 // machine legend (fleet-reference.md §5.5, §6.4, §6.6.12-14). Pure.
 import { goQuote } from "../unit/go-text.ts";
+import { formatBytes, formatCpu } from "../unit/quantities.ts";
 import { shortUnitHash, unitDescription, unitHash } from "../unit/unit-file.ts";
 import type { Machine, Unit, UnitState } from "./client.ts";
 import { isGlobalUnit } from "./unit-info.ts";
@@ -64,6 +65,11 @@ export function formatMachines(machines: readonly Machine[], opts: TableOptions)
       ip: (m) => dash(m.primaryIP),
       metadata: (m) => formatMetadata(m.metadata),
       drained: (m) => (m.drained === true ? "true" : "false"),
+      // What the machine reports (docs/placement.md); "-" for a daemon too old to report it.
+      cpu: (m) => (m.capacity ? formatCpu(m.capacity.cpuMillis) : "-"),
+      memory: (m) => (m.capacity ? formatBytes(m.capacity.memoryBytes) : "-"),
+      allocatable: (m) =>
+        m.capacity ? `cpu=${formatCpu(m.capacity.allocatableCpuMillis)},memory=${formatBytes(m.capacity.allocatableMemoryBytes)}` : "-",
     },
     sorted,
     opts,

@@ -2,7 +2,8 @@
 // them: fleetctl's getUnitFile and lazyCreateUnits (fleet-reference.md §6.5.2-§6.5.4).
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { loadUnitFile, UnitFileError, unitHash } from "../unit/unit-file.ts";
+import { loadUnitFile, parseUnitFileLines, UnitFileError, unitHash } from "../unit/unit-file.ts";
+import { parseRequirements, RequirementsError } from "../unit/requirements.ts";
 import { appendDefaultUnitType, mangleUnitName, unitNameInfo, validateUnitName } from "../unit/unit-name.ts";
 import type { DesiredState, UnitOption } from "../unit/types.ts";
 import { type Unit } from "./client.ts";
@@ -20,11 +21,28 @@ function readLocal(ctx: Ctx, path: string, name: string, how: "file" | "template
   } catch (err) {
     throw new CreateError(`failed getting Unit(${arg}) from ${how}: ${errorText(err)}`);
   }
+  let options: UnitOption[];
   try {
-    return loadUnitFile(text, name).options;
+    options = loadUnitFile(text, name).options;
   } catch (err) {
     const why = err instanceof UnitFileError ? err.reason : errorText(err);
     throw new CreateError(`failed getting Unit(${arg}) from ${how}: ${why}`);
+  }
+  checkLines(text, name);
+  return options;
+}
+
+/**
+ * A value whose error names its line (a resource request, Spread=) is reported with its line in
+ * this file; the checks after it (checkUnit) only see the canonical text, whose lines differ.
+ */
+function checkLines(text: string, name: string): void {
+  const raw = parseUnitFileLines(text, name);
+  try {
+    parseRequirements(raw.options, name, raw.lines);
+  } catch (err) {
+    if (!(err instanceof RequirementsError)) throw err;
+    if (err.line !== undefined) throw new CreateError(err.message);
   }
 }
 

@@ -4,7 +4,7 @@
 import type { DesiredState } from "../unit/types.ts";
 import type { Machine, Unit, UnitState } from "./client.ts";
 import { machineLegend } from "./list-format.ts";
-import { isGlobalUnit } from "./unit-info.ts";
+import { isGlobalUnit, placedByResources } from "./unit-info.ts";
 
 export type WaitGoal =
   /**
@@ -26,8 +26,11 @@ export interface Observation {
 }
 
 export type Verdict =
-  /** `line` goes to stdout (e.g. `Unit hello.service launched on 113f16a7.../1.2.3.4`). */
-  | { done: true; line?: string }
+  /**
+   * `line` goes to stdout (e.g. `Unit hello.service launched on 113f16a7.../1.2.3.4`); `note`, to
+   * stderr, says why the engine placed a unit that states resources or Spread= there.
+   */
+  | { done: true; line?: string; note?: string }
   /** Give up now with this error. */
   | { done: false; fatal: string }
   /**
@@ -57,11 +60,13 @@ export function decide(name: string, goal: WaitGoal, obs: Observation): Verdict 
     const current = global ? unit.desiredState : unit.currentState;
     if (current === goal.state) {
       let line = `Unit ${name} ${current}`;
+      let note: string | undefined;
       if (!global && unit.machineID) {
         const { legend, known } = legendOf(unit.machineID, machines);
         if (known) line += ` on ${legend}`;
+        if (goal.state !== "inactive" && unit.placementReason && placedByResources(unit)) note = `Unit ${name} placed on ${legend}: ${unit.placementReason}`;
       }
-      return { done: true, line };
+      return note === undefined ? { done: true, line } : { done: true, line, note };
     }
     // After a create, a server that kept the unit's desired state has nothing to settle.
     if (goal.creation && unit.desiredState !== goal.state) return { done: true };

@@ -66,6 +66,8 @@ interface Progress {
   stuckPolls: number;
   lastWhy?: string;
   lastPending?: string;
+  /** Why it was placed where it is has been said. */
+  noted?: boolean;
 }
 
 export async function waitForUnits(specs: readonly WaitSpec[], opts: WaitOptions): Promise<WaitResult> {
@@ -93,6 +95,9 @@ export async function waitForUnits(specs: readonly WaitSpec[], opts: WaitOptions
           const verdict = decide(p.spec.name, goal, { unit, states, machines });
           if (verdict.done) {
             if (verdict.line) opts.reporter.line(verdict.line);
+            // Once per unit: restart's two goals would say it twice.
+            if (verdict.note && !p.noted) opts.reporter.note?.(verdict.note);
+            if (verdict.note) p.noted = true;
             p.goal++;
             p.polls = 0;
             p.stuckPolls = 0;

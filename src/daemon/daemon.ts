@@ -12,11 +12,12 @@ import type { Config } from "../config/index.ts";
 import type { Logger } from "../log/logger.ts";
 import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
 import { EtcdClient } from "../registry/etcd/index.ts";
-import type { MachineRecord } from "../registry/models.ts";
+import type { MachineCapacity, MachineRecord } from "../registry/models.ts";
 import { Registry } from "../registry/registry.ts";
 import { Engine } from "../engine/engine.ts";
 import { DbusUnitManager } from "../systemd/dbus-unit-manager.ts";
 import type { UnitManager } from "../systemd/unit-manager.ts";
+import { detectCapacity, machineCapacity, type DetectedCapacity } from "./capacity.ts";
 import { detectPublicIp, readMachineId } from "./identity.ts";
 import { MachineRefresher } from "./machine-refresher.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -39,6 +40,8 @@ export interface DaemonOptions {
   metrics?: FleetMetrics;
   /** Finds the public IP when public_ip is not configured; the default route's by default. */
   detectPublicIp?: () => string;
+  /** Finds the CPUs and memory `capacity` does not give; the host's by default. */
+  detectCapacity?: () => DetectedCapacity;
   /** The machine refresher's period (default 60 s) and clock. */
   refreshIntervalMs?: number;
   refreshClock?: Clock;
@@ -109,6 +112,7 @@ export class Daemon {
       version,
       startedAt: new Date().toISOString(),
       disableEngine: config.disableEngine,
+      capacity: capacityOf(config, opts, log),
     };
     log.info(`Machine ${machineId} with public IP ${machine.publicIP || "-"}`);
 
@@ -241,6 +245,7 @@ export class Daemon {
       this.machine.metadata = { ...config.metadata };
       this.machine.disableEngine = config.disableEngine;
       this.machine.publicIP = config.publicIp || this.detect();
+      this.machine.capacity = capacityOf(config, this.opts, log);
     }
     if (plan.presence || plan.engine) {
       log.info("Restarting server components");
@@ -337,6 +342,13 @@ export class Daemon {
 
 
 /** How the daemon finds its public IP when public_ip is not set: the default route's interface. */
+/** The capacity for the machine record; a reserve larger than it is logged. */
+function capacityOf(config: Config, opts: DaemonOptions, log: Logger): MachineCapacity {
+  const { capacity, warnings } = machineCapacity(config, (opts.detectCapacity ?? detectCapacity)());
+  for (const w of warnings) log.warn(w);
+  return capacity;
+}
+
 function detectorOf(opts: DaemonOptions): () => string {
   return opts.detectPublicIp ?? (() => detectPublicIp(undefined));
 }

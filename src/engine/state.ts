@@ -57,6 +57,8 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
     const pm: PlacementMachine = { id, metadata: mergeMetadata(m.metadata, dynamic.get(id)) };
     // The persistent drain mark, or the flag a record may carry (older writers, tests).
     if (m.drained || drained.has(id)) pm.drained = true;
+    // Units may request what the machine has allocatable, not its totals.
+    if (m.capacity) pm.capacity = { cpuMillis: m.capacity.allocatableCpuMillis, memoryBytes: m.capacity.allocatableMemoryBytes };
     machines.push(pm);
   }
   const units = new Map<string, UnitRecord>();
@@ -137,6 +139,8 @@ const UNPLACED_TYPE: Record<PendingKind, string> = {
   "eviction-held": "machine_away",
   "drain-held": "machine_drained",
   "drain-blocked": "machine_drained",
+  // A global unit that runs, but lacks room on some machines it matches.
+  partial: "constraints",
 };
 
 /**

@@ -56,6 +56,20 @@ export interface MachineRecord {
   drained?: boolean;
   /** Capabilities, as the original reported them (DISABLE_ENGINE). */
   disableEngine?: boolean;
+  /** What the machine offers units (docs/placement.md); absent in records of older daemons. */
+  capacity?: MachineCapacity;
+}
+
+/**
+ * A machine's CPUs and memory: the totals, and what units may request after the reserve the
+ * machine keeps for itself (config `capacity_reserved`). CPU in thousandths of a CPU, memory in
+ * bytes; allocatable is never more than the total.
+ */
+export interface MachineCapacity {
+  cpuMillis: number;
+  memoryBytes: number;
+  allocatableCpuMillis: number;
+  allocatableMemoryBytes: number;
 }
 
 /**

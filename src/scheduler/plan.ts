@@ -120,7 +120,7 @@ function keepInPlace(input: PlanInput, entries: Entries, d: Decisions): void {
           drop(d, name, m, { kind: "duplicate", keptOn: home });
           continue;
         }
-        const b = blockerOn(u, m, d.view, input.rel, { allowDrained: true, checkPeer: notGlobal });
+        const b = blockerOn(u, m, d.view, input.rel, { staying: true, checkPeer: notGlobal });
         if (b === undefined) keepOn(d, name, m);
         else drop(d, name, m, evictionReason(input, b, m));
       }

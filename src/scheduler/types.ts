@@ -10,6 +10,12 @@ export interface PlacementMachine {
   metadata: Readonly<Record<string, string>>;
   /** A drained machine keeps what it runs but receives nothing new. */
   drained?: boolean;
+  /**
+   * What units may request there (its allocatable CPU, in thousandths, and memory, in bytes).
+   * Absent when the machine reports none (an older daemon): it takes no unit that states a
+   * request, and ranks after every machine that reports one.
+   */
+  capacity?: { cpuMillis: number; memoryBytes: number };
 }
 
 export interface PlacementUnit {

@@ -182,6 +182,16 @@ describe("/machines", () => {
       .toEqual({ status: 400, body: errorBody(400, "machine metadata path invalid") });
   });
 
+  test("a machine's capacity, when it reports one, is an extension field", async () => {
+    const f = apiFixture(etcd.client);
+    const capacity = { cpuMillis: 4000, memoryBytes: 8589934592, allocatableCpuMillis: 3500, allocatableMemoryBytes: 8053063680 };
+    await f.machine({ id: "A", capacity });
+    await f.machine({ id: "B" });
+    expect(await (await f.call("GET", "/fleet/v1/machines")).text()).toBe(
+      '{"machines":[{"id":"A","capacity":{"cpuMillis":4000,"memoryBytes":8589934592,"allocatableCpuMillis":3500,"allocatableMemoryBytes":8053063680}},{"id":"B"}]}',
+    );
+  });
+
   test("pagination of machines", async () => {
     const f = apiFixture(etcd.client, { tokenLimit: 2 });
     for (const id of ["m3", "m1", "m2"]) await f.machine({ id });

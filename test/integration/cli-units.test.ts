@@ -96,6 +96,20 @@ describe("submit", () => {
     expect(odd.err).toMatch(/WARN Unit odd\.service: unrecognized requirement in \[X-Fleet\] section: "Foo"\n$/);
   });
 
+  test("a malformed resource value is refused naming the line of the local file; a template's too", async () => {
+    c.writeUnit("db.service", "# the database\n[Unit]\nDescription=db\n\n[Service]\nExecStart=/bin/true\n\n# room for it\nMemoryMax=2 GB\n");
+    expect(await c.ctl(["submit", "db.service"])).toEqual({
+      code: 1, out: "",
+      err: 'Error creating units: Invalid MemoryMax in db.service: line 9: "2 GB" is not a size, a percentage or infinity (e.g. 512M, 1.5G, 50%)\n',
+    });
+    c.writeUnit("web@.service", "[Service]\nExecStart=/bin/true\n[X-Fleet]\nSpread=zone=a\n");
+    expect(await c.ctl(["start", "web@1.service"])).toEqual({
+      code: 1, out: "",
+      err: 'Error creating units: Invalid Spread in web@.service: line 4: "zone=a" names a metadata value, not a key (e.g. Spread=zone, or Spread=zone web-*.service)\n',
+    });
+    expect(await c.ctl(["list-unit-files", "--no-legend"])).toEqual({ code: 0, out: "", err: "" });
+  });
+
   test("a unit file over the limits is refused before anything is sent, naming the unit and the limit", async () => {
     const line = `Environment=V=${"x".repeat(1000)}\n`;
     const big = `[Service]\nExecStart=/bin/true\n${line.repeat(540)}`;

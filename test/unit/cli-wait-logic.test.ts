@@ -22,6 +22,18 @@ const obs = (u: Unit | undefined, states: UnitState[] = []): Observation => ({ u
 describe("decide: fleet states", () => {
   const launched = { kind: "state", state: "launched" } as const;
 
+  test("reached: a unit that states resources or Spread= also says why it went where it went", () => {
+    const why = "least utilised fitting machine (3% of its CPU and 25% of its memory requested)";
+    const sized = [...opts, { section: "X-Fleet", name: "MemoryRequest", value: "1G" }];
+    expect(decide("hello.service", launched, obs(unit({ options: sized, currentState: "launched", machineID: M, placementReason: why })))).toEqual({
+      done: true, line: "Unit hello.service launched on 113f16a7.../172.17.8.103", note: `Unit hello.service placed on 113f16a7.../172.17.8.103: ${why}`,
+    });
+    // A unit without either is reported as it always was.
+    expect(decide("hello.service", launched, obs(unit({ currentState: "launched", machineID: M, placementReason: why })))).toEqual({
+      done: true, line: "Unit hello.service launched on 113f16a7.../172.17.8.103",
+    });
+  });
+
   test("reached: the line names the machine when it is known", () => {
     expect(decide("hello.service", launched, obs(unit({ currentState: "launched", machineID: M })))).toEqual({
       done: true, line: "Unit hello.service launched on 113f16a7.../172.17.8.103",

@@ -188,7 +188,7 @@ describe("/machines", () => {
     await f.machine({ id: "A", capacity });
     await f.machine({ id: "B" });
     expect(await (await f.call("GET", "/fleet/v1/machines")).text()).toBe(
-      '{"machines":[{"id":"A","capacity":{"cpuMillis":4000,"memoryBytes":8589934592,"allocatableCpuMillis":3500,"allocatableMemoryBytes":8053063680}},{"id":"B"}]}',
+      '{"machines":[{"id":"A","startedAt":"2026-01-02T03:04:05.000Z","capacity":{"cpuMillis":4000,"memoryBytes":8589934592,"allocatableCpuMillis":3500,"allocatableMemoryBytes":8053063680}},{"id":"B","startedAt":"2026-01-02T03:04:05.000Z"}]}',
     );
   });
 

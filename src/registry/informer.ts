@@ -81,6 +81,9 @@ export class Informer<T> {
   private watch: Watch | undefined;
   /** The next session lists first (at the start, and after a failure or a compaction). */
   private needList = true;
+  /** refresh() calls so far; a list begun after the n-th call answers it. */
+  private refreshes = 0;
+  private readonly refreshWaiters: { n: number; resolve: () => void }[] = [];
   /** Serialises lists: the sessions' and resync()'s. */
   private listing: Promise<unknown> = Promise.resolve();
   /** Runs list+watch sessions, one after the other, backing off after a failure. */
@@ -184,12 +187,30 @@ export class Informer<T> {
     return this.resync();
   }
 
+  /**
+   * Lists again and watches anew; resolves once a list begun after the call is applied. For when
+   * the watch may be stuck: after etcd was unreachable, a stream whose connection died without a
+   * word (a network cut, etcd's host gone) delivers nothing, or only once TCP's retransmission
+   * back-off lets it, which after a long cut is many seconds. Nothing is lost or repeated: the
+   * list applies the difference and the new watch starts after it.
+   */
+  refresh(): Promise<void> {
+    if (!this.started || this.closed) return Promise.resolve();
+    const n = ++this.refreshes;
+    const done = new Promise<void>((resolve) => this.refreshWaiters.push({ n, resolve }));
+    this.needList = true;
+    this.watch?.close();
+    this.worker.retryNow();
+    return done;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.watch?.close();
     this.resolveSynced();
     this.flushWaiters(true);
+    this.answerRefreshes(Infinity);
     await this.worker.stop();
   }
 
@@ -197,10 +218,13 @@ export class Informer<T> {
   private async session(round: Round): Promise<number | undefined> {
     if (this.closed) return undefined;
     try {
-      if (this.needList) {
-        await this.exclusive(() => this.relist());
+      // A refresh() during the list asks for one more.
+      while (this.needList) {
+        const asked = this.refreshes;
         this.needList = false;
+        await this.exclusive(() => this.relist());
         this.resolveSynced();
+        this.answerRefreshes(asked);
       }
       const watch = this.opts.etcd.watch(this.prefix, { prefix: true, startRevision: this.rev + 1 });
       this.watch = watch;
@@ -339,6 +363,16 @@ export class Informer<T> {
   private advance(revision: number): void {
     if (revision > this.rev) this.rev = revision;
     this.flushWaiters(false);
+  }
+
+  /** Resolves the refresh() calls up to the n-th. */
+  private answerRefreshes(n: number): void {
+    for (let i = this.refreshWaiters.length - 1; i >= 0; i--) {
+      const w = this.refreshWaiters[i]!;
+      if (w.n > n) continue;
+      this.refreshWaiters.splice(i, 1);
+      w.resolve();
+    }
   }
 
   private flushWaiters(all: boolean): void {

@@ -111,7 +111,7 @@ export class Engine {
     this.writes = new EngineWrites(etcd, this.keys);
     this.election = deps.election ?? new LeaderElection({
       etcd, key: this.keys.leader, machineId: deps.machineId, ttlMs: 5 * config.reconcileIntervalMs,
-      log: this.log, clock: this.clock, random: this.random,
+      recheckMs: config.reconcileIntervalMs * (config.resyncEvery ?? 300), log: this.log, clock: this.clock, random: this.random,
     });
     this.governor = new EvictionGovernor({
       // Fast enough that a tenth of a 1,000-machine cluster (1,000 units) moves within seconds of

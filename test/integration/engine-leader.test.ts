@@ -31,7 +31,7 @@ function blindTo(client: EtcdClient, key: string): ElectionEtcd {
   return {
     get: client.get.bind(client), range: client.range.bind(client), txn: client.txn.bind(client),
     leaseGrant: client.leaseGrant.bind(client), leaseKeepAlive: client.leaseKeepAlive.bind(client),
-    leaseRevoke: client.leaseRevoke.bind(client),
+    leaseRevoke: client.leaseRevoke.bind(client), observedRevision: client.observedRevision.bind(client),
     watch(k: string, opts: WatchOptions = {}): Watch {
       if (k !== key) return client.watch(k, opts);
       let wake = () => {};
@@ -51,7 +51,8 @@ test("a deposed leader's write is refused by etcd, and it steps down", async () 
   await using c = await Cluster.start();
   await c.agent("m1");
   const aLog = memoryLog("engine A");
-  const election = new LeaderElection({ etcd: blindTo(c.client, c.keys.leader), key: c.keys.leader, machineId: "A", ttlMs: 2000, log: aLog.logger });
+  // A's watch of the key never delivers: only its recheck (once etcd's revision moved) sees the key change.
+  const election = new LeaderElection({ etcd: blindTo(c.client, c.keys.leader), key: c.keys.leader, machineId: "A", ttlMs: 2000, recheckMs: 1000, log: aLog.logger });
   const { engine: a } = c.engine("A", {}, { election, log: aLog.logger });
   a.start();
   await until("A leads", () => a.isLeader());

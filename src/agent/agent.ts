@@ -90,6 +90,8 @@ export class Agent {
   /** Marks the safety-net resync due, every resyncIntervalMs (jittered). */
   private readonly resyncer: Worker;
   private schedule: Informer<ScheduleEntry> | undefined;
+  /** The schedule's latest list (the first, or a refresh after an outage): a reconcile waits for it. */
+  private listed: Promise<void> = Promise.resolve();
   private unsubscribe: (() => void) | undefined;
   private active = false;
   private stopped = false;
@@ -157,8 +159,21 @@ export class Agent {
       });
       this.schedule.onChange(() => this.kick());
       this.schedule.start();
+      this.listed = this.schedule.synced;
+    } else {
+      // Registered again after the lease was lost: etcd was out of reach for a TTL, and the
+      // watch may be stuck on a connection that died meanwhile. Units moved away meanwhile
+      // must stop now, not when TCP's back-off lets the old stream deliver.
+      this.listed = this.schedule.refresh();
     }
     this.active = true;
+    this.kick();
+  }
+
+  /** etcd was out of reach and is back (the lease outlived it): list the schedule again and watch anew. */
+  refresh(): void {
+    if (this.stopped || !this.schedule) return;
+    this.listed = this.schedule.refresh();
     this.kick();
   }
 
@@ -233,7 +248,7 @@ export class Agent {
   /** Plans, executes and records; returns the delay until the earliest unit retry, if any. */
   private async reconcile(): Promise<number | undefined> {
     if (!this.active || !this.schedule) return undefined;
-    await this.schedule.synced;
+    await this.listed;
     if (this.stopped) return undefined;
     const desired = this.desired();
     const now = this.clock.now();

@@ -179,9 +179,14 @@ export class Daemon {
     });
     const offRegistered = presence.onRegistered((reg) => this.onRegistered(reg));
     const offLost = presence.onLost(() => this.agent.deactivate());
+    const offReconnected = presence.onReconnected(() => {
+      this.agent.refresh();
+      this.engine?.refresh();
+    });
     this.detachPresence = () => {
       offRegistered();
       offLost();
+      offReconnected();
     };
     return presence;
   }
@@ -189,6 +194,8 @@ export class Daemon {
   private async onRegistered(reg: Registration): Promise<void> {
     if (this.stopping) return;
     this.agent.activate(reg);
+    // Registered again after the lease was lost: the engine's watches may be stuck too.
+    if (this.notifiedReady) this.engine?.refresh();
     this.startEngine();
     if (this.notifiedReady) return;
     this.notifiedReady = true;

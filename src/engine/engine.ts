@@ -213,6 +213,16 @@ export class Engine {
     return this.term?.epoch;
   }
 
+  /**
+   * etcd was out of reach and is back: a watch may be stuck on a connection that died meanwhile
+   * (Informer.refresh). The candidate looks at the leader key again; a leader lists again.
+   */
+  refresh(): void {
+    if (!this.started || this.stopped) return;
+    this.election.refresh();
+    if (this.term) for (const i of this.all) void i.refresh();
+  }
+
   /** An operator ends a partition pause: units of the machines still gone move now. */
   resumeEvictions(): void {
     this.governor.resume();

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Agent } from "../../src/agent/agent.ts";
 import { Presence } from "../../src/agent/presence.ts";
 import { createLogger } from "../../src/log/logger.ts";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
+import { EtcdClient, type Watch, type WatchBatch, type WatchOptions } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
 import { waitFor } from "../../src/lib/wait-for.ts";
@@ -160,6 +160,58 @@ test("after the lease is lost, the agent registers again and stops units moved a
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("registered again after the lease was lost, the agent lists its schedule anew: a watch stuck on a dead connection does not keep moved units running", async () => {
+  await using server = await startEtcd();
+  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  // The agent's first watch of its schedule delivers nothing after its first event: the stream
+  // of a connection that died during a network cut, which TCP may not notice for a long time.
+  let watches = 0;
+  let scheduleReads = 0;
+  const agentEtcd = Object.assign(Object.create(etcd) as EtcdClient, {
+    range: (key: string, o?: Parameters<EtcdClient["range"]>[1]) => {
+      if (key.startsWith(keys.machineSchedule(ID))) scheduleReads++;
+      return etcd.range(key, o);
+    },
+    watch: (key: string, o: WatchOptions = {}): Watch => (++watches === 1 ? stuckAfter(etcd.watch(key, o), 2) : etcd.watch(key, o)),
+  });
+  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
+  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  const node = await startNode(agentEtcd, units, dir, 2000);
+  try {
+    await schedule(etcd, "stay.service", unitText("/bin/sleep 1000"));
+    await schedule(etcd, "moved.service", unitText("/bin/sleep 2000"));
+    await waitFor(async () => (await state(etcd, "moved.service"))?.activeState === "active", { timeoutMs: 10_000, what: "moved.service active" });
+    expect([watches, scheduleReads]).toEqual([1, 1]);
+    const stayPid = await units.mainPid("stay.service");
+    const lease = node.presence.status.lease!;
+    // The lease expires (as after a long outage) and the engine moves one unit elsewhere; the
+    // old watch never says so.
+    await etcd.leaseRevoke(lease);
+    await etcd.delete(keys.schedule(ID, "moved.service"));
+    await waitFor(() => node.presence.ready && node.presence.status.lease !== lease, { timeoutMs: 10_000, what: "registration under a new lease" });
+    await waitFor(async () => (await units.listManaged()).every((f) => f.name !== "moved.service"), { timeoutMs: 10_000, what: "moved.service unloaded" });
+    expect([watches, scheduleReads]).toEqual([2, 2]);
+    expect(await units.mainPid("stay.service")).toBe(stayPid);
+  } finally {
+    await node.stop();
+    etcd.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A watch that delivers its first `n` batches, then nothing until closed. */
+function stuckAfter(inner: Watch, n: number): Watch {
+  return {
+    close: () => inner.close(),
+    async *[Symbol.asyncIterator](): AsyncGenerator<WatchBatch> {
+      let left = n;
+      for await (const batch of inner) {
+        if (left-- > 0) yield batch;
+      }
+    },
+  };
+}
 
 test("a unit that keeps failing is retried with back-off and never holds up the others", async () => {
   await using server = await startEtcd();

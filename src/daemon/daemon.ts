@@ -311,6 +311,9 @@ export class Daemon {
         log.warn(`Cannot ${what} cleanly: ${errorText(e)}`);
       }
     };
+    // The daemon alone stops: its lease lives on for a restart (nothing moves), but first the
+    // machine says so, and the engine places nothing new here meanwhile.
+    if (!opts.revokeLease) await step("mark this machine's daemon as stopped", () => this.markStopped());
     await step("stop the machine refresher", () => this.refresher.stop());
     await step("stop the agent", () => this.agent.stop());
     await step("stop the engine", async () => this.engine?.stop({ resign: true }));
@@ -326,6 +329,11 @@ export class Daemon {
     this.listeners = undefined;
     await step("close the D-Bus connection", () => this.units.close());
     this.etcd.close();
+  }
+
+  private async markStopped(): Promise<void> {
+    this.machine.stopped = true;
+    await this.presenceNow.republish();
   }
 
   /** One JSON object describing the daemon's state (SIGUSR1). */

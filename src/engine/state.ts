@@ -57,6 +57,7 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
     const pm: PlacementMachine = { id, metadata: mergeMetadata(m.metadata, dynamic.get(id)) };
     // The persistent drain mark, or the flag a record may carry (older writers, tests).
     if (m.drained || drained.has(id)) pm.drained = true;
+    if (m.stopped) pm.stopped = true;
     machines.push(pm);
   }
   const units = new Map<string, UnitRecord>();

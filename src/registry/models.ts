@@ -56,6 +56,11 @@ export interface MachineRecord {
   drained?: boolean;
   /** Capabilities, as the original reported them (DISABLE_ENGINE). */
   disableEngine?: boolean;
+  /**
+   * The daemon was stopped (SIGTERM, the host staying up): the lease is kept for a restart and
+   * the units run on, but the engine places nothing new here until a daemon registers again.
+   */
+  stopped?: boolean;
 }
 
 /**

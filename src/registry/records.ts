@@ -244,6 +244,8 @@ export const decodeMachine: Decoder<"machines"> = (keys, kv) =>
     if (drained !== undefined) out.drained = drained;
     const disableEngine = optionalBooleanField(o, "disableEngine");
     if (disableEngine !== undefined) out.disableEngine = disableEngine;
+    const stopped = optionalBooleanField(o, "stopped");
+    if (stopped !== undefined) out.stopped = stopped;
     return out;
   });
 

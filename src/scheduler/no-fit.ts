@@ -16,6 +16,7 @@ const RULE_RANK: Record<BlockedGroup["rule"], number> = {
   conflicts: 3,
   replaced: 4,
   drained: 5,
+  stopped: 6,
 };
 
 /**
@@ -70,5 +71,7 @@ function groupOf(b: Exclude<Blocker, { rule: "machine-id" }>, machines: number, 
       return { rule: "replaced", units, machines };
     case "drained":
       return { rule: "drained", machines };
+    case "stopped":
+      return { rule: "stopped", machines };
   }
 }

@@ -12,7 +12,7 @@ import type { PlacementUnit } from "./types.ts";
 export interface FitOptions {
   /** Units to disregard for Conflicts and Replaces: those a replacing unit would push away. */
   ignore?: ReadonlySet<string>;
-  /** A unit already on a drained machine may stay there; drain only stops new placement. */
+  /** A unit already on a drained machine (or one whose daemon stopped) may stay there: both only stop new placement. */
   allowDrained?: boolean;
   /** Checks only the peers this returns true for (the planner defers global peers). */
   checkPeer?: (peer: string) => boolean;
@@ -21,8 +21,8 @@ export interface FitOptions {
 const NO_IGNORE: ReadonlySet<string> = new Set();
 
 /**
- * The first rule that keeps `unit` off `machine`, or undefined when it fits. Drained comes last,
- * so "is drained" is only reported for a machine that would otherwise fit.
+ * The first rule that keeps `unit` off `machine`, or undefined when it fits. Drained and a
+ * stopped daemon come last, so they are only reported for a machine that would otherwise fit.
  */
 export function blockerOn(
   unit: PlacementUnit,
@@ -51,6 +51,7 @@ export function blockerOn(
     if (!ignore.has(by) && view.runs(machine, by)) return { rule: "replaced", by };
   }
   if (m.drained === true && opts.allowDrained !== true) return { rule: "drained" };
+  if (m.stopped === true && opts.allowDrained !== true) return { rule: "stopped" };
   return undefined;
 }
 

@@ -14,7 +14,8 @@ export type Blocker =
   | { rule: "machine-of"; peer: string }
   | { rule: "conflicts"; unit: string; pattern: string; own: boolean }
   | { rule: "replaced"; by: string }
-  | { rule: "drained" };
+  | { rule: "drained" }
+  | { rule: "stopped" };
 
 /**
  * One rule, with one value, and the live machines it kept a unit off: how many, and the units
@@ -26,7 +27,8 @@ export type BlockedGroup =
   | { rule: "machine-of"; peer: string; scheduled: boolean; machines: number }
   | { rule: "conflicts"; pattern: string; own: boolean; units: readonly string[]; machines: number }
   | { rule: "replaced"; units: readonly string[]; machines: number }
-  | { rule: "drained"; machines: number };
+  | { rule: "drained"; machines: number }
+  | { rule: "stopped"; machines: number };
 
 /** Why no live machine takes a unit. */
 export type NoFit =
@@ -97,6 +99,8 @@ export function blockerText(b: Blocker): string {
       return `runs a unit that replaces it (${b.by})`;
     case "drained":
       return "is drained";
+    case "stopped":
+      return "has its fleet daemon stopped";
   }
 }
 
@@ -126,6 +130,8 @@ export function groupText(g: BlockedGroup): string {
       return `${verb(n, "runs", "run")} a unit that replaces it (${listUnits(g.units)})`;
     case "drained":
       return `${verb(n, "is", "are")} drained`;
+    case "stopped":
+      return `${verb(n, "has", "have")} its fleet daemon stopped`;
   }
 }
 

@@ -10,6 +10,11 @@ export interface PlacementMachine {
   metadata: Readonly<Record<string, string>>;
   /** A drained machine keeps what it runs but receives nothing new. */
   drained?: boolean;
+  /**
+   * The machine's daemon was stopped (not the host): its lease is kept for a restart and its
+   * units run on, but it takes nothing new until the daemon is back.
+   */
+  stopped?: boolean;
 }
 
 export interface PlacementUnit {

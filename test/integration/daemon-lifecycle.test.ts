@@ -119,3 +119,46 @@ test("stopping as the host shuts down revokes the lease: machine and states leav
     client.close();
   }
 });
+
+test("a stopped daemon's machine keeps its lease and units but takes nothing new; restarted, it takes work again", async () => {
+  await using etcd = await startEtcd();
+  using dirA = tempDir();
+  using dirB = tempDir();
+  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  // A's id sorts first: of two machines running nothing, a new unit goes to A.
+  const A = "a0000000000000000000000000000000";
+  const B = "b0000000000000000000000000000000";
+  const submit = (node: Node, name: string) => api(node, `/units/${name}`, {
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ desiredState: "launched", options: [{ section: "Service", name: "ExecStart", value: "/bin/sleep 1000" }] }),
+  });
+  const placedOn = async (name: string) => {
+    const { kvs } = await client.range(keys.schedules, { prefix: true });
+    return kvs.filter((kv) => kv.key.endsWith(`/${name}`)).map((kv) => kv.key.slice(keys.schedules.length, keys.schedules.length + 32));
+  };
+  let a = await startDaemonNode(etcd.endpoint, dirA.path, { machineId: A, verbosity: 1 });
+  const b = await startDaemonNode(etcd.endpoint, dirB.path, { machineId: B, verbosity: 1 });
+  try {
+    await waitFor(() => a.daemon.ready && b.daemon.ready, { timeoutMs: 10_000, what: "registration" });
+    const lease = a.daemon.presence.status.lease!;
+    await a.daemon.stop();
+    expect((await client.get(keys.machine(A)))?.lease).toBe(lease);
+    expect(JSON.parse((await client.get(keys.machine(A)))!.value)).toMatchObject({ id: A, stopped: true });
+
+    expect((await submit(b, "one.service")).status).toBe(201);
+    expect(await waitFor(async () => (await placedOn("one.service")).length > 0 && placedOn("one.service"), { timeoutMs: 10_000, what: "one.service placed" })).toEqual([B]);
+
+    // The daemon is back on its lease: the mark is gone, and the next unit goes to the machine running less.
+    a = await startDaemonNode(etcd.endpoint, dirA.path, { machineId: A, verbosity: 1 });
+    await waitFor(() => a.daemon.ready, { timeoutMs: 10_000, what: "A registered again" });
+    expect(a.daemon.presence.status.lease).toBe(lease);
+    expect(JSON.parse((await client.get(keys.machine(A)))!.value).stopped).toBeUndefined();
+    expect((await submit(b, "two.service")).status).toBe(201);
+    expect(await waitFor(async () => (await placedOn("two.service")).length > 0 && placedOn("two.service"), { timeoutMs: 10_000, what: "two.service placed" })).toEqual([A]);
+  } finally {
+    await a.daemon.stop();
+    await b.daemon.stop();
+    client.close();
+  }
+});

@@ -311,18 +311,25 @@ export class Daemon {
         log.warn(`Cannot ${what} cleanly: ${errorText(e)}`);
       }
     };
-    // The daemon alone stops: its lease lives on for a restart (nothing moves), but first the
-    // machine says so, and the engine places nothing new here meanwhile.
-    if (!opts.revokeLease) await step("mark this machine's daemon as stopped", () => this.markStopped());
+    if (opts.revokeLease) {
+      // The host is going down and its units with it: they must run elsewhere at once, so the
+      // lease goes first, before anything that may wait on systemd or etcd (a reconcile in
+      // flight, a plan being written). No state is published under it from here on.
+      log.info("The host is shutting down: revoking this machine's lease so its units move at once");
+      this.agent.deactivate();
+      await Promise.all([
+        step("revoke the lease", () => this.presenceNow.revoke()),
+        step("stop the engine", async () => this.engine?.stop({ resign: true })),
+      ]);
+    } else {
+      // The daemon alone stops: its lease lives on for a restart (nothing moves), but first the
+      // machine says so, and the engine places nothing new here meanwhile.
+      await step("mark this machine's daemon as stopped", () => this.markStopped());
+    }
     await step("stop the machine refresher", () => this.refresher.stop());
     await step("stop the agent", () => this.agent.stop());
     await step("stop the engine", async () => this.engine?.stop({ resign: true }));
-    if (opts.revokeLease) {
-      log.info("The host is shutting down: revoking this machine's lease so its units move at once");
-      await step("revoke the lease", () => this.presenceNow.revoke());
-    } else {
-      await step("stop presence", () => this.presenceNow.stop());
-    }
+    if (!opts.revokeLease) await step("stop presence", () => this.presenceNow.stop());
     // Event streams end first, each with a last line saying why, so clients know to reconnect.
     this.events?.close();
     await step("close the API listeners", async () => this.listeners?.close());

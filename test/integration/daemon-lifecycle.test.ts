@@ -8,6 +8,8 @@ import type { Config } from "../../src/config/index.ts";
 import { EtcdClient } from "../../src/registry/etcd/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import { waitFor } from "../../src/lib/wait-for.ts";
+import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
+import { contentHash } from "../../src/systemd/unit-manager.ts";
 import { startEtcd } from "../support/etcd-server.ts";
 import { api as apiAt, type Node, startNode as startDaemonNode, tempDir } from "./daemon-harness.ts";
 
@@ -159,6 +161,46 @@ test("a stopped daemon's machine keeps its lease and units but takes nothing new
   } finally {
     await a.daemon.stop();
     await b.daemon.stop();
+    client.close();
+  }
+});
+
+/** A unit manager whose reload waits until the test lets it go (a reconcile stuck on systemd). */
+class StuckReload extends FakeUnitManager {
+  entered = false;
+  private release = () => {};
+  private readonly gate = new Promise<void>((r) => (this.release = r));
+  override async reload(): Promise<void> {
+    this.entered = true;
+    await this.gate;
+    return super.reload();
+  }
+  letGo(): void {
+    this.release();
+  }
+}
+
+test("as the host shuts down the lease is revoked first, not after a reconcile in flight", async () => {
+  await using etcd = await startEtcd();
+  using dir = tempDir();
+  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  const units = new StuckReload({ unitsDirectory: `${dir.path}/units` });
+  const node = await startDaemonNode(etcd.endpoint, dir.path, { machineId: ID, config: { disableEngine: true }, verbosity: 1, extra: { units } });
+  try {
+    await waitFor(() => node.daemon.ready, { timeoutMs: 10_000, what: "registration" });
+    const text = "[Service]\nExecStart=/bin/sleep 1000\n";
+    const hash = contentHash(text);
+    await client.put(keys.unitFile(hash), text);
+    await client.put(keys.schedule(ID, "slow.service"), JSON.stringify({ hash, desiredState: "launched", epoch: "1" }));
+    await waitFor(() => units.entered, { timeoutMs: 10_000, what: "the agent's reconcile to wait on systemd" });
+    units.systemStateValue = "stopping";
+    const stopping = node.daemon.stop({ revokeLease: await node.daemon.hostStopping() });
+    await waitFor(async () => (await client.get(keys.machine(ID))) === undefined, { timeoutMs: 10_000, what: "the machine to leave etcd" });
+    units.letGo();
+    await stopping;
+  } finally {
+    units.letGo();
+    await node.daemon.stop();
     client.close();
   }
 });

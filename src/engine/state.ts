@@ -24,6 +24,8 @@ export interface EngineCaches {
    */
   invalidSchedule?: Iterable<[string, RecordFailure]>;
   invalidPending?: Iterable<[string, RecordFailure]>;
+  /** The revision that created a schedule key, when known (to tell an old entry from a stray). */
+  scheduleCreated?: (key: string) => number | undefined;
 }
 
 export interface EngineSnapshot {
@@ -82,6 +84,8 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
       p.unreadable = why;
       // The informer kept the key's last good value: the agent there runs the unit on it.
       if (e !== undefined) p.lastGood = true;
+      const created = c.scheduleCreated?.(k);
+      if (created !== undefined) p.created = created;
     }
     schedule.push(p);
     const u = units.get(unit);

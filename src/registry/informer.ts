@@ -55,6 +55,7 @@ export interface InformerOptions<T> {
 interface Entry<T> {
   value: T;
   modRevision: number;
+  createRevision: number;
   /** "0" when the key has no lease. */
   lease: string;
 }
@@ -70,7 +71,7 @@ export class Informer<T> {
   readonly synced: Promise<void>;
   private readonly cache = new Map<string, Entry<T>>();
   /** Keys whose current value was refused, with why and at which revision. */
-  private readonly invalid = new Map<string, { failure: RecordFailure; modRevision: number }>();
+  private readonly invalid = new Map<string, { failure: RecordFailure; modRevision: number; createRevision: number }>();
   private readonly listeners = new Set<ChangeListener<T>>();
   private readonly waiters: { revision: number; resolve: () => void }[] = [];
   private readonly log: Logger | undefined;
@@ -132,6 +133,11 @@ export class Informer<T> {
   /** The mod revision of the cached value of `key`. */
   modRevision(key: string): number | undefined {
     return this.cache.get(key)?.modRevision;
+  }
+
+  /** The revision that created `key` (an unreadable key's too), if it is known. */
+  createRevision(key: string): number | undefined {
+    return this.invalid.get(key)?.createRevision ?? this.cache.get(key)?.createRevision;
   }
 
   /** The lease the key is attached to ("0" for none), if the key is cached. */
@@ -337,7 +343,7 @@ export class Informer<T> {
   private put(kv: KeyValue, old: Entry<T> | undefined, source: InformerChange<T>["source"], changes: InformerChange<T>[]): boolean {
     const value = this.decode(kv);
     if (value === undefined) return false;
-    this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision, lease: kv.lease });
+    this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision, createRevision: kv.createRevision, lease: kv.lease });
     changes.push({ key: kv.key, type: old ? "update" : "add", value: value.v, prev: old?.value, source });
     return true;
   }
@@ -355,7 +361,7 @@ export class Informer<T> {
       this.invalid.delete(kv.key);
       return { v: decoded.value };
     }
-    this.invalid.set(kv.key, { failure: decoded.failure, modRevision: kv.modRevision });
+    this.invalid.set(kv.key, { failure: decoded.failure, modRevision: kv.modRevision, createRevision: kv.createRevision });
     (this.opts.invalid ?? invalidRecords).report(decoded.failure, kv.modRevision, this.log);
     return undefined;
   }

@@ -43,6 +43,12 @@ export interface Placement {
    * readable. One without is a stray nobody runs on, the first of a unit's duplicates to go.
    */
   lastGood?: boolean;
+  /**
+   * The revision that created the entry, for an unreadable one: of a unit's unreadable entries
+   * without a last good value, the one created first is where the unit has run longest, and
+   * the later ones are the strays that go.
+   */
+  created?: number;
 }
 
 export interface ClusterState {

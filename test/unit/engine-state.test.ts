@@ -120,6 +120,20 @@ describe("unreadable schedule and pending records (the engine owns both)", () =>
     ]);
   });
 
+  test("of two unreadable entries with no good value known (a new leader lists them so), the one created first stays", () => {
+    // a's entry on m2 (created at 10) and a stray on m1 (created at 20) both hold garbage.
+    const created = new Map([[k.schedule("m2", "a.service"), 10], [k.schedule("m1", "a.service"), 20]]);
+    const snap = snapshotOf(k, {
+      ...caches({ machines: [machine("m1"), machine("m2")], units: [unit("a.service")] }),
+      invalidSchedule: [failure(k.schedule("m1", "a.service")), failure(k.schedule("m2", "a.service"))],
+      scheduleCreated: (key) => created.get(key),
+    });
+    expect(planSchedule(snap.state)).toEqual([
+      { kind: "unschedule", unit: "a.service", machine: "m1", reason: "duplicate placement (kept on m2)", why: { kind: "duplicate", keptOn: "m2" } },
+      { kind: "update", unit: "a.service", machine: "m2", reason: "the stored entry is unreadable (not JSON: null)" },
+    ]);
+  });
+
   test("an unreadable entry of a unit that is gone is deleted; one whose key names no valid unit or machine is left alone", () => {
     const snap = snapshotOf(k, {
       ...caches({ machines: [machine("m1")], units: [unit("a.service")] }),

@@ -31,6 +31,36 @@ test("250 units are placed in batched transactions, each written exactly once", 
   expect(metrics.engineLeaderStartTime.get()).toBeGreaterThan(0);
 }, 60_000);
 
+test("a plan's entries for one machine are one transaction: each agent gets them in one watch event", async () => {
+  await using c = await Cluster.start();
+  const machines = ["m1", "m2", "m3"];
+  for (const m of machines) await c.agent(m);
+  // Submitted before any engine runs, so one plan places all 30 (10 a machine, by name in turn).
+  for (let i = 0; i < 30; i++) await c.submit(`u${String(i).padStart(2, "0")}.service`);
+  const from = (await c.client.get(c.keys.unit("u29.service")))!.modRevision + 1;
+  const batchesOf = new Map<string, number>();
+  const seen = new Map<string, number>();
+  const watches = machines.map((m) => {
+    const w = c.client.watch(c.keys.machineSchedule(m), { prefix: true, startRevision: from });
+    void (async () => {
+      for await (const b of w) {
+        if (b.kind !== "events") continue;
+        batchesOf.set(m, (batchesOf.get(m) ?? 0) + 1);
+        seen.set(m, (seen.get(m) ?? 0) + b.events.length);
+      }
+    })();
+    return w;
+  });
+  try {
+    const { engine } = c.engine("e1", { maxOpsPerTxn: 12 });
+    engine.start();
+    await until("ten entries on every machine", () => machines.every((m) => seen.get(m) === 10));
+    expect(Object.fromEntries(batchesOf)).toEqual({ m1: 1, m2: 1, m3: 1 });
+  } finally {
+    for (const w of watches) w.close();
+  }
+}, 60_000);
+
 test("a unit that fits nowhere is counted once per round, and only written tasks are counted", async () => {
   await using c = await Cluster.start();
   await c.agent("m1");

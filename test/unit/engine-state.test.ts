@@ -6,7 +6,7 @@ import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitReco
 import {
   evictionsIn, movesIn, snapshotOf, unplacedByType, unreferencedFiles, writeFor, writeOrder, type EngineCaches, type EngineSnapshot, type Move,
 } from "../../src/engine/state.ts";
-import { batches, prepareWrite } from "../../src/registry/engine-writes.ts";
+import { batches, prepareWrite, transactions } from "../../src/registry/engine-writes.ts";
 import { planSchedule } from "../../src/scheduler/plan.ts";
 import type { EngineAction } from "../../src/scheduler/types.ts";
 import { emptyRequirements, type DesiredState } from "../../src/unit/types.ts";
@@ -235,6 +235,36 @@ describe("batches", () => {
     const out = batches([...ops, put], 2);
     expect(out.map((b) => b.length)).toEqual([2, 2, 1]);
     expect(out.flat().filter((o) => o.key === "/k/1")).toEqual([put]);
+  });
+});
+
+describe("transactions", () => {
+  const w = (key: string, ...ties: string[]) => ({ write: { key, op: { type: "delete" as const, key } }, ties });
+  const keysOf = (chains: { key: string }[][][]) => chains.map((chain) => chain.map((txn) => txn.map((x) => x.key)));
+
+  test("a machine's writes share one transaction; small groups are packed together, each transaction its own chain", () => {
+    const writes = [w("a1", "m:a"), w("b1", "m:b"), w("a2", "m:a"), w("c1", "m:c"), w("b2", "m:b"), w("p1"), w("a3", "m:a")];
+    expect(keysOf(transactions(writes, 4))).toEqual([[["a1", "a2", "a3"]], [["b1", "b2", "c1", "p1"]]]);
+  });
+
+  test("a unit ties its machines: removals stay ahead of the additions they must precede", () => {
+    // d leaves m1 and m2 for m3 (not one move): all three machines are one group, in order.
+    const writes = [w("-d@m1", "m:m1", "u:d"), w("-d@m2", "m:m2", "u:d"), w("+e@m2", "m:m2", "u:e"), w("+d@m3", "m:m3", "u:d"), w("+f@m4", "m:m4", "u:f")];
+    expect(keysOf(transactions(writes, 10))).toEqual([[["-d@m1", "-d@m2", "+e@m2", "+d@m3", "+f@m4"]]]);
+    expect(keysOf(transactions(writes, 4))).toEqual([[["-d@m1", "-d@m2", "+e@m2", "+d@m3"]], [["+f@m4"]]]);
+  });
+
+  test("a group too big for one transaction is a chain of its own, in order, a move's halves never apart", () => {
+    const writes = [w("x1", "m:x"), w("x2", "m:x"), w("x3", "m:x"), w("y1", "m:y"), w("x4", "m:x"), w("x5", "m:x")];
+    expect(keysOf(transactions(writes, 2))).toEqual([[["x1", "x2"], ["x3", "x4"], ["x5"]], [["y1"]]]);
+    const pair = new Set([writes[1]!.write]);
+    expect(keysOf(transactions(writes, 2, pair))).toEqual([[["x1"], ["x2", "x3"], ["x4", "x5"]], [["y1"]]]);
+  });
+
+  test("one write per key, the last", () => {
+    const writes = [w("a", "m:a"), w("b", "m:b"), { write: { key: "a", op: { type: "put" as const, key: "a", value: "v" } }, ties: ["m:a"] }];
+    const out = transactions(writes, 10);
+    expect(out.flat(2).filter((x) => x.key === "a").map((x) => x.op.type)).toEqual(["put"]);
   });
 });
 

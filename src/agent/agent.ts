@@ -20,6 +20,7 @@ import { type DesiredUnit, type Plan, planReconcile } from "./plan.ts";
 import type { Registration } from "./presence.ts";
 import { StatePublisher } from "./publisher.ts";
 import { UnitTexts } from "./unit-texts.ts";
+import { readUnitFiles } from "../registry/unit-file-reads.ts";
 import { errorText } from "../lib/error-text.ts";
 
 export interface AgentOptions {
@@ -123,7 +124,9 @@ export class Agent {
       },
     });
     this.records = new LaunchRecords(opts.stateDir, opts.machineId, opts.units.unitsDirectory, opts.log);
-    this.texts = new UnitTexts(opts.keys, (hash) => opts.etcd.get(opts.keys.unitFile(hash)), opts.log, opts.invalid);
+    this.texts = new UnitTexts(
+      opts.keys, (hash) => opts.etcd.get(opts.keys.unitFile(hash)), opts.log, opts.invalid, (hashes) => readUnitFiles(opts.etcd, opts.keys, hashes),
+    );
     this.publisher = new StatePublisher({
       etcd: opts.etcd, keys: opts.keys, machineId: opts.machineId, log: opts.log, coalesceMs: opts.publishCoalesceMs,
       clock: this.clock, random: this.random,
@@ -258,6 +261,7 @@ export class Agent {
     this.applyBookkeeping(plan);
 
     if (plan.actions.length > 0 || this.reloadPending) {
+      await this.texts.prefetch(plan.actions.flatMap((a) => (a.kind === "load" && a.hash ? [a.hash] : [])));
       const result = await executePlan(plan.actions, {
         units: this.opts.units, text: (h) => this.texts.get(h), log: this.log, forceReload: this.reloadPending,
         allowShadowing: this.opts.allowShadowing,

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { Agent } from "../../src/agent/agent.ts";
 import { Presence } from "../../src/agent/presence.ts";
 import { createLogger } from "../../src/log/logger.ts";
-import { EtcdClient, type Watch, type WatchBatch, type WatchOptions } from "../../src/registry/etcd/index.ts";
+import { EtcdClient, type Txn, type Watch, type WatchBatch, type WatchOptions } from "../../src/registry/etcd/index.ts";
+import { op } from "../../src/registry/etcd/txn.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
 import { waitFor } from "../../src/lib/wait-for.ts";
@@ -193,6 +194,42 @@ test("registered again after the lease was lost, the agent lists its schedule an
     await waitFor(async () => (await units.listManaged()).every((f) => f.name !== "moved.service"), { timeoutMs: 10_000, what: "moved.service unloaded" });
     expect([watches, scheduleReads]).toEqual([2, 2]);
     expect(await units.mainPid("stay.service")).toBe(stayPid);
+  } finally {
+    await node.stop();
+    etcd.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the texts of a plan's new units are read in one request, not one each", async () => {
+  await using server = await startEtcd();
+  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  const reads = { get: 0, readTxn: 0 };
+  const agentEtcd = Object.assign(Object.create(etcd) as EtcdClient, {
+    get: (key: string, o?: Parameters<EtcdClient["get"]>[1]) => (reads.get++, etcd.get(key, o)),
+    txn: (t: Txn) => {
+      if (t.success.every((o) => o.type === "range")) reads.readTxn++;
+      return etcd.txn(t);
+    },
+  });
+  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
+  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  const node = await startNode(agentEtcd, units, dir);
+  try {
+    // Twenty entries in one transaction, as the engine writes a plan's work for one machine.
+    const ops = [];
+    for (let i = 0; i < 20; i++) {
+      const text = unitText(`/bin/sleep ${1000 + i}`);
+      const hash = contentHash(text);
+      ops.push(op.put(keys.unitFile(hash), text));
+      ops.push(op.put(keys.schedule(ID, `u${i}.service`), JSON.stringify({ hash, desiredState: "launched", epoch: "1" })));
+    }
+    await etcd.txn({ compare: [], success: ops });
+    await waitFor(async () => {
+      const states = await Promise.all(Array.from({ length: 20 }, (_, i) => state(etcd, `u${i}.service`)));
+      return states.every((s) => s?.activeState === "active");
+    }, { timeoutMs: 10_000, what: "twenty units active" });
+    expect(reads).toEqual({ get: 0, readTxn: 1 });
   } finally {
     await node.stop();
     etcd.close();

@@ -351,11 +351,19 @@ export class Daemon {
       Machine: this.machine,
       Presence: this.presenceNow.status,
       Engine: this.configNow.disableEngine ? "disabled" : { leader: this.engine?.isLeader() ?? false, epoch: this.engine?.epoch },
+      Memory: memoryFigures(),
       ...agent,
     };
   }
 }
 
+
+/** The process's memory in MB: resident, and of that the JavaScript heap (for the state dump). */
+function memoryFigures(): Record<string, number> {
+  const m = process.memoryUsage();
+  const mb = (n: number) => Math.round((n / 2 ** 20) * 10) / 10;
+  return { rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external) };
+}
 
 /** How the daemon finds its public IP when public_ip is not set: the default route's interface. */
 function detectorOf(opts: DaemonOptions): () => string {

@@ -85,7 +85,8 @@ async function start(config: WorkerConfig): Promise<number> {
     const agentEtcd = {
       range: (...a: Parameters<EtcdClient["range"]>) => (count("range"), client.range(...a)),
       get: (...a: Parameters<EtcdClient["get"]>) => (count("get"), client.get(...a)),
-      txn: (...a: Parameters<EtcdClient["txn"]>) => (count("txn"), client.txn(...a)),
+      // A transaction that only reads is the unit files a reconcile needs: counted apart from writes.
+      txn: (...a: Parameters<EtcdClient["txn"]>) => (count(a[0].success.every((o) => o.type === "range") ? "read" : "txn"), client.txn(...a)),
       watch: (...a: Parameters<EtcdClient["watch"]>) => (count("watch"), countedWatch(client.watch(...a), own, tally)),
       // Not a request: the revision the worker's shared client last heard of.
       observedRevision: () => client.observedRevision(),

@@ -46,6 +46,7 @@ const ROWS: Row[] = [
   { name: "placements per s (first PUT → last schedule write)", cell: (r) => num(r.submit?.placementsPerSecond) },
   ...etcdRows("submit", "submit"),
   { name: "submit: agent CPU per machine (% of a core)", cell: (r) => num(r.phases.submit?.agents.cpuPercentPerMachine, 3) },
+  { name: "submit: agent reconciles / state writes / unit-file reads, per instance", cell: (r) => perInstance(r) },
   { name: "submit: hollow worker event loop, longest stall (ms)", cell: (r) => num(r.phases.submit?.agents.loopMaxStallMs) },
   section("idle"),
   { name: "idle duration (s)", cell: (r) => num(r.phases.idle?.seconds) },
@@ -66,6 +67,15 @@ const ROWS: Row[] = [
   { name: "hollow machines' engine candidates that ever led (the engine process leads)", target: "0", cell: (r) => (hasCandidates(r) ? num(sumPhases(r, (p) => p.agents.calls["candidate-won"] ?? 0)) : "— (none ran)") },
   { name: "result", cell: (r) => (r.failure ? `stopped: ${r.failure.replace(/\|/g, "/")}` : "complete") },
 ];
+
+function perInstance(r: SizeResult): string {
+  const a = r.phases.submit?.agents;
+  if (!a) return "—";
+  const f = (n: number) => (n / r.instances).toFixed(2);
+  // Reads were one `get` per unit file, then one read-only `txn` per reconcile (counted as "read").
+  const reads = (a.calls.get ?? 0) + (a.calls.read ?? 0);
+  return `${f(a.reconciles)} / ${f(a.publishTxns)} / ${f(reads)}`;
+}
 
 /** Runs before the machines ran engine candidates have no candidate calls at all. */
 function hasCandidates(r: SizeResult): boolean {

@@ -261,7 +261,7 @@ export class Agent {
     this.applyBookkeeping(plan);
 
     if (plan.actions.length > 0 || this.reloadPending) {
-      await this.texts.prefetch(plan.actions.flatMap((a) => (a.kind === "load" && a.hash ? [a.hash] : [])));
+      await this.textsFor(plan);
       const result = await executePlan(plan.actions, {
         units: this.opts.units, text: (h) => this.texts.get(h), log: this.log, forceReload: this.reloadPending,
         allowShadowing: this.opts.allowShadowing,
@@ -305,6 +305,15 @@ export class Agent {
     }
     this.texts.retain(new Set([...desired.values()].map((d) => d.hash)));
     return this.retryDelay();
+  }
+
+  /** The texts of the units the plan loads: from their entries when they carry them, else read in one request. */
+  private async textsFor(plan: Plan): Promise<void> {
+    const loads = plan.actions.flatMap((a) => (a.kind === "load" && a.hash ? [a.hash] : []));
+    if (loads.length === 0 || !this.schedule) return;
+    const wanted = new Set(loads);
+    for (const e of this.schedule.values()) if (e.text !== undefined && wanted.has(e.hash)) this.texts.seed(e.hash, e.text);
+    await this.texts.prefetch(loads);
   }
 
   /**

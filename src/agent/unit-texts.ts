@@ -1,6 +1,6 @@
 // Unit file texts by hash, fetched from `unitfiles/<hash>` once and kept while a schedule entry
-// or a file on disk refers to them (content-addressed, so an entry never goes stale). A reconcile
-// prefetches the texts of all the units it will load in one request.
+// or a file on disk refers to them (content-addressed, so an entry never goes stale). A schedule
+// entry carries the text of a small unit itself; the others a reconcile prefetches in one request.
 import type { Logger } from "../log/logger.ts";
 import type { KeyValue } from "../registry/etcd/index.ts";
 import { invalidRecords, type InvalidRecords } from "../registry/invalid-records.ts";
@@ -32,6 +32,11 @@ export class UnitTexts {
       this.inFlight.set(hash, p);
     }
     return p;
+  }
+
+  /** A text its schedule entry carried (the entry's decoder checked that it hashes to `hash`). */
+  seed(hash: string, text: string): void {
+    if (!this.texts.has(hash)) this.texts.set(hash, text);
   }
 
   /**

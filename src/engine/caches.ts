@@ -5,10 +5,13 @@
 // machines, a thousand copies of every schedule entry and unit, and each daemon holding the
 // whole cluster in memory, to spare a new leader one list per prefix.)
 import type { EtcdClient, KeyValue } from "../registry/etcd/index.ts";
+import { INLINE_TEXT_MAX } from "../registry/engine-writes.ts";
 import { acceptAll, Informer, recordDecoder } from "../registry/informer.ts";
 import type { InvalidRecords } from "../registry/invalid-records.ts";
 import type { KeySpace } from "../registry/keys.ts";
-import type { Decoded } from "../registry/records.ts";
+import { decodeRecord, type Decoded } from "../registry/records.ts";
+import { childName } from "../registry/keys.ts";
+import { sha1Hex } from "../lib/sha1.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -29,22 +32,33 @@ export class TermCaches {
   readonly metadata: Informer<Record<string, string>>;
   readonly schedule: Informer<ScheduleEntry>;
   readonly pending: Informer<PendingRecord>;
-  readonly files: Informer<true>;
+  /** Which unit files exist; of small ones (INLINE_TEXT_MAX) the text, for the schedule entries. */
+  readonly files: Informer<string | true>;
   readonly drains: Informer<DrainRecord>;
   readonly all: readonly Informer<unknown>[];
+  private readonly keys: KeySpace;
 
   constructor(o: TermCachesOptions) {
+    this.keys = o.keys;
     const make = <T>(prefix: string, decode: (kv: KeyValue) => Decoded<T>) =>
       new Informer<T>({ etcd: o.etcd, prefix, decode, log: o.log, random: o.random, clock: o.clock, invalid: o.invalid });
     const k = o.keys;
     this.units = make<UnitRecord>(k.units, recordDecoder("units", k));
     this.machines = make<MachineRecord>(k.machines, recordDecoder("machines", k));
     this.metadata = make<Record<string, string>>(k.metadatas, recordDecoder("metadata", k));
-    this.schedule = make<ScheduleEntry>(k.schedules, recordDecoder("schedule", k));
+    // The engine plans with the hash; an entry's copy of the text is the agent's, not kept here.
+    this.schedule = make<ScheduleEntry>(k.schedules, (kv) => {
+      const d = decodeRecord("schedule", k, kv);
+      if (!d.ok || d.value.text === undefined) return d;
+      const { text: _, ...entry } = d.value;
+      return { ok: true, value: entry };
+    });
     this.pending = make<PendingRecord>(k.pendings, recordDecoder("pending", k));
-    // Only the names matter: which hashes have a file. A key here that no unit or entry names is
-    // collected whatever it holds, so junk under unitfiles/ goes away too.
-    this.files = make<true>(k.unitFiles, acceptAll(() => true));
+    // The names say which hashes have a file: a key here that no unit or entry names is collected
+    // whatever it holds, so junk under unitfiles/ goes away too. A small text is kept when it is
+    // the one its key names.
+    this.files = make<string | true>(k.unitFiles, acceptAll((kv) =>
+      kv.value.length <= INLINE_TEXT_MAX && sha1Hex(kv.value) === childName(k.unitFiles, kv.key) ? kv.value : true));
     this.drains = make<DrainRecord>(k.drains, recordDecoder("drain", k));
     this.all = [this.units, this.machines, this.metadata, this.schedule, this.pending, this.files, this.drains] as Informer<unknown>[];
   }
@@ -69,6 +83,10 @@ export class TermCaches {
       schedule: this.schedule.entries(), pending: this.pending.entries(), drains: this.drains.entries(),
       invalidSchedule: this.schedule.invalidEntries(), invalidPending: this.pending.invalidEntries(),
       scheduleCreated: (key) => this.schedule.createRevision(key),
+      text: (hash) => {
+        const t = this.files.get(this.keys.unitFile(hash));
+        return typeof t === "string" ? t : undefined;
+      },
     };
   }
 }

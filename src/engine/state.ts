@@ -26,6 +26,8 @@ export interface EngineCaches {
   invalidPending?: Iterable<[string, RecordFailure]>;
   /** The revision that created a schedule key, when known (to tell an old entry from a stray). */
   scheduleCreated?: (key: string) => number | undefined;
+  /** The text of a unit file small enough to store in its schedule entries, when known. */
+  text?: (hash: string) => string | undefined;
 }
 
 export interface EngineSnapshot {
@@ -36,6 +38,8 @@ export interface EngineSnapshot {
   /** Live drained machines that still have entries of active non-global units (to move off). */
   draining: Set<string>;
   units: Map<string, UnitRecord>;
+  /** The text of a unit file small enough to store in its schedule entries, when known. */
+  text?: (hash: string) => string | undefined;
 }
 
 export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
@@ -106,7 +110,9 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
     if (name !== undefined) pending.set(name, "");
   }
   const placementUnits: PlacementUnit[] = [...units.values()];
-  return { state: { machines, units: placementUnits, schedule, pending, pendingData }, live, lost, draining, units };
+  const snap: EngineSnapshot = { state: { machines, units: placementUnits, schedule, pending, pendingData }, live, lost, draining, units };
+  if (c.text) snap.text = c.text;
+  return snap;
 }
 
 /**
@@ -222,6 +228,8 @@ export function writeFor(a: EngineAction, snap: EngineSnapshot, move?: Move): En
       const w: EngineWrite = { kind: "schedule", machine: a.machine, unit: a.unit, hash: u.hash, desiredState: u.desiredState };
       if (a.kind === "schedule") w.reason = a.reason;
       if (a.kind === "schedule" && move) w.moved = { from: move.from, reason: move.reason };
+      const text = snap.text?.(u.hash);
+      if (text !== undefined) w.text = text;
       return w;
     }
     case "unschedule":

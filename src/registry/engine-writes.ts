@@ -17,11 +17,20 @@ export type EngineWrite =
   | {
     kind: "schedule"; machine: string; unit: string; hash: string; desiredState: ScheduleEntry["desiredState"];
     reason?: string; moved?: { from: string; reason: string };
+    /** The unit file's text, to store in the entry (only when at most INLINE_TEXT_MAX). */
+    text?: string;
   }
   | { kind: "unschedule"; machine: string; unit: string }
   /** `pendingKind` and `machine` are the reason as data (models.ts, PendingRecord). */
   | { kind: "pending"; unit: string; reason: string; pendingKind?: PendingKind; machine?: string }
   | { kind: "clear-pending"; unit: string };
+
+/**
+ * Unit files up to this size (in UTF-16 code units, as JavaScript counts) are stored in their
+ * schedule entries too, so an agent needs no read to start a unit: typical units are a few
+ * hundred bytes, and larger ones would weigh on every watch event of the entry.
+ */
+export const INLINE_TEXT_MAX = 4096;
 
 /** A write checked and encoded, ready for a fenced transaction. */
 export interface PreparedWrite {
@@ -45,6 +54,7 @@ export function prepareWrite(keys: KeySpace, w: EngineWrite, epoch: number, now:
       const entry: ScheduleEntry = { hash: w.hash, desiredState: w.desiredState, epoch: String(epoch) };
       if (w.reason !== undefined) entry.reason = w.reason;
       if (w.moved !== undefined) entry.moved = { from: w.moved.from, reason: w.moved.reason };
+      if (w.text !== undefined && w.text.length <= INLINE_TEXT_MAX) entry.text = w.text;
       const key = keys.schedule(w.machine, w.unit);
       return { key, op: op.put(key, encodeRecord("schedule", keys, key, entry)) };
     }

@@ -192,6 +192,13 @@ export const decodeSchedule: Decoder<"schedule"> = (keys, kv) =>
     const reason = optionalStringField(o, "reason");
     if (reason !== undefined) entry.reason = reason;
     if (field(o, "moved") !== undefined) entry.moved = movedFrom(field(o, "moved"));
+    const text = optionalStringField(o, "text");
+    if (text !== undefined) {
+      // Content-addressed like unitfiles/: a text that is not the hash's is never run.
+      const actual = sha1Hex(text);
+      if (actual !== entry.hash) throw new ShapeError(`field "text" does not match field "hash" (it hashes to ${actual})`);
+      entry.text = text;
+    }
     return entry;
   });
 

@@ -201,7 +201,7 @@ test("registered again after the lease was lost, the agent lists its schedule an
   }
 });
 
-test("the texts of a plan's new units are read in one request, not one each", async () => {
+test("the texts of a plan's new units are read in one request, not one each; none when the entry carries the text", async () => {
   await using server = await startEtcd();
   const etcd = new EtcdClient({ endpoints: [server.endpoint] });
   const reads = { get: 0, readTxn: 0 };
@@ -229,6 +229,12 @@ test("the texts of a plan's new units are read in one request, not one each", as
       const states = await Promise.all(Array.from({ length: 20 }, (_, i) => state(etcd, `u${i}.service`)));
       return states.every((s) => s?.activeState === "active");
     }, { timeoutMs: 10_000, what: "twenty units active" });
+    expect(reads).toEqual({ get: 0, readTxn: 1 });
+
+    // An entry that carries its unit's text needs no read at all.
+    const text = unitText("/bin/sleep 3000");
+    await etcd.put(keys.schedule(ID, "inline.service"), JSON.stringify({ hash: contentHash(text), desiredState: "launched", epoch: "1", text }));
+    await waitFor(async () => (await state(etcd, "inline.service"))?.activeState === "active", { timeoutMs: 10_000, what: "inline.service active" });
     expect(reads).toEqual({ get: 0, readTxn: 1 });
   } finally {
     await node.stop();

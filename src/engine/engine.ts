@@ -17,7 +17,7 @@ import { systemClock, type Clock } from "../lib/clock.ts";
 import { Worker } from "../lib/worker.ts";
 import { EvictionGovernor } from "./evictions.ts";
 import { awaitEcho, writePlan } from "./plan-writes.ts";
-import { evictionsIn, snapshotOf, unplacedByType } from "./state.ts";
+import { evictionsIn, nextPlanAt, snapshotOf, unplacedByType } from "./state.ts";
 import { TermCaches } from "./caches.ts";
 import { LeaderElection, type ElectionEtcd, type Term } from "./leader.ts";
 import { probeLeases } from "./lease-probe.ts";
@@ -130,10 +130,7 @@ export class Engine {
       ...loop,
       retry: { baseMs: 100, capMs: 5000 },
       coalesceMs: config.coalesceMs ?? 20,
-      // The next plan starts no sooner than one plan's length after the last one ended: in a
-      // burst of changes (submissions, evictions at the rate limit) the engine plans more at a
-      // time and the API, which shares this event loop, keeps at least half of it.
-      notBefore: () => this.lastPlan.endedAt + this.lastPlan.ms,
+      notBefore: () => nextPlanAt(this.lastPlan),
       run: () => this.work(),
       onError: (e, delay) => this.log.warn(`Reconcile failed, retrying in ${delay} ms: ${errorText(e)}`),
     });

@@ -141,6 +141,21 @@ export function evictionsIn(actions: readonly EngineAction[], snap: EngineSnapsh
   return n;
 }
 
+/** How many plans' lengths the engine waits after a plan before the next. */
+export const PLAN_PACE = 5;
+
+/**
+ * When the next plan may start: PLAN_PACE plans' lengths after the last one ended. A plan holds
+ * the event loop the API shares and costs as much as the whole cluster, however little changed.
+ * In a burst of changes (units submitted, machines lost) the engine so plans more at a time:
+ * each machine gets more of its work in one transaction and its agent reconciles and reports
+ * fewer times, and the API keeps most of the loop. A plan in a small cluster takes a millisecond
+ * or two, so nothing waits there.
+ */
+export function nextPlanAt(last: { endedAt: number; ms: number }): number {
+  return last.endedAt + PLAN_PACE * last.ms;
+}
+
 /** The metric's `type` label for a unit left pending, by the kind of its reason. */
 const UNPLACED_TYPE: Record<PendingKind, string> = {
   "no-fit": "constraints",

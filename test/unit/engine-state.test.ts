@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../src/registry/models.ts";
 import {
-  evictionsIn, movesIn, snapshotOf, unplacedByType, unreferencedFiles, writeFor, writeOrder, type EngineCaches, type EngineSnapshot, type Move,
+  evictionsIn, movesIn, nextPlanAt, snapshotOf, unplacedByType, unreferencedFiles, writeFor, writeOrder, type EngineCaches, type EngineSnapshot, type Move,
 } from "../../src/engine/state.ts";
 import { batches, prepareWrite, transactions } from "../../src/registry/engine-writes.ts";
 import { planSchedule } from "../../src/scheduler/plan.ts";
@@ -373,5 +373,12 @@ describe("pending reasons as data: the kind and machine stored beside the text",
     expect(evictionsIn([text], snap)).toBe(0);
     expect(evictionsIn([{ ...text, why: { kind: "drained", machine: "m1" } }], snap)).toBe(1);
     expect(evictionsIn(planSchedule(snap.state), snap)).toBe(1);
+  });
+});
+
+describe("nextPlanAt", () => {
+  test("the next plan waits five plans' lengths after the last ended: nothing after a quick plan, a second after a 200 ms one", () => {
+    expect(nextPlanAt({ endedAt: 10_000, ms: 2 })).toBe(10_010);
+    expect(nextPlanAt({ endedAt: 10_000, ms: 200 })).toBe(11_000);
   });
 });

@@ -27,6 +27,12 @@ export interface ScheduleEntry {
   reason?: string;
   /** Set when the same write took the unit off another machine: which machine, and why it left. */
   moved?: { from: string; reason: string };
+  /**
+   * The unit file's text (the one that hashes to `hash`) when it is small (INLINE_TEXT_MAX): the
+   * agent then starts the unit without reading `unitfiles/<hash>`. Absent for larger files and in
+   * entries written before it was stored; readers may ignore it.
+   */
+  text?: string;
 }
 
 /** `<p>/pending/<name>`: why a unit cannot be placed right now. */
@@ -58,6 +64,11 @@ export interface MachineRecord {
   disableEngine?: boolean;
   /** What the machine offers units (docs/placement.md); absent in records of older daemons. */
   capacity?: MachineCapacity;
+  /**
+   * The daemon was stopped (SIGTERM, the host staying up): the lease is kept for a restart and
+   * the units run on, but the engine places nothing new here until a daemon registers again.
+   */
+  stopped?: boolean;
 }
 
 /**

@@ -235,6 +235,13 @@ export const decodeSchedule: Decoder<"schedule"> = (keys, kv) =>
     const reason = optionalStringField(o, "reason");
     if (reason !== undefined) entry.reason = reason;
     if (field(o, "moved") !== undefined) entry.moved = movedFrom(field(o, "moved"));
+    const text = optionalStringField(o, "text");
+    if (text !== undefined) {
+      // Content-addressed like unitfiles/: a text that is not the hash's is never run.
+      const actual = sha1Hex(text);
+      if (actual !== entry.hash) throw new ShapeError(`field "text" does not match field "hash" (it hashes to ${actual})`);
+      entry.text = text;
+    }
     return entry;
   });
 
@@ -289,6 +296,8 @@ export const decodeMachine: Decoder<"machines"> = (keys, kv) =>
     const disableEngine = optionalBooleanField(o, "disableEngine");
     if (disableEngine !== undefined) out.disableEngine = disableEngine;
     if (field(o, "capacity") !== undefined) out.capacity = nested("capacity", () => capacity(field(o, "capacity")));
+    const stopped = optionalBooleanField(o, "stopped");
+    if (stopped !== undefined) out.stopped = stopped;
     return out;
   });
 

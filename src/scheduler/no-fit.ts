@@ -19,6 +19,7 @@ const RULE_RANK: Record<BlockedGroup["rule"], number> = {
   capacity: 5,
   "no-capacity": 6,
   drained: 7,
+  stopped: 8,
 };
 
 /**
@@ -95,5 +96,7 @@ function groupOf(b: Exclude<Blocker, { rule: "machine-id" | "capacity" }>, machi
       return { rule: "no-capacity", machines };
     case "drained":
       return { rule: "drained", machines };
+    case "stopped":
+      return { rule: "stopped", machines };
   }
 }

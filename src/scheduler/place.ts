@@ -16,8 +16,8 @@ export interface FitOptions {
   /** Units to disregard for Conflicts and Replaces: those a replacing unit would push away. */
   ignore?: ReadonlySet<string>;
   /**
-   * The unit already runs on the machine and may stay: drain and capacity only stop new
-   * placement (a unit is not moved because its request, or the machine's capacity, changed).
+   * The unit already runs on the machine and may stay: drain, a stopped daemon and capacity only
+   * stop new placement (a unit is not moved because its request, or the machine's capacity, changed).
    */
   staying?: boolean;
   /** Checks only the peers this returns true for (the planner defers global peers). */
@@ -27,8 +27,8 @@ export interface FitOptions {
 const NO_IGNORE: ReadonlySet<string> = new Set();
 
 /**
- * The first rule that keeps `unit` off `machine`, or undefined when it fits. Drained comes last,
- * so "is drained" is only reported for a machine that would otherwise fit.
+ * The first rule that keeps `unit` off `machine`, or undefined when it fits. Drained and a
+ * stopped daemon come last, so they are only reported for a machine that would otherwise fit.
  */
 export function blockerOn(
   unit: PlacementUnit,
@@ -61,6 +61,7 @@ export function blockerOn(
     if (b !== undefined) return b;
   }
   if (m.drained === true && opts.staying !== true) return { rule: "drained" };
+  if (m.stopped === true && opts.staying !== true) return { rule: "stopped" };
   return undefined;
 }
 

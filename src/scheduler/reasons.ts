@@ -20,7 +20,8 @@ export type Blocker =
   | { rule: "capacity"; short: readonly Resource[]; request: Amounts; free: Amounts; allocatable: Amounts }
   /** The unit states a request and the machine reports no capacity (an older daemon). */
   | { rule: "no-capacity" }
-  | { rule: "drained" };
+  | { rule: "drained" }
+  | { rule: "stopped" };
 
 /**
  * One rule, with one value, and the live machines it kept a unit off: how many, and the units
@@ -39,7 +40,8 @@ export type BlockedGroup =
    */
   | { rule: "capacity"; resource: Resource; request: number; mostFree: number; mostAllocatable: number; machines: number }
   | { rule: "no-capacity"; machines: number }
-  | { rule: "drained"; machines: number };
+  | { rule: "drained"; machines: number }
+  | { rule: "stopped"; machines: number };
 
 /** Why no live machine takes a unit. */
 export type NoFit =
@@ -150,6 +152,8 @@ export function blockerText(b: Blocker): string {
       return "reports no capacity";
     case "drained":
       return "is drained";
+    case "stopped":
+      return "has its fleet daemon stopped";
   }
 }
 
@@ -189,6 +193,8 @@ export function groupText(g: BlockedGroup): string {
       return `${verb(n, "reports", "report")} no capacity`;
     case "drained":
       return `${verb(n, "is", "are")} drained`;
+    case "stopped":
+      return `${verb(n, "has", "have")} its fleet daemon stopped`;
   }
 }
 

@@ -105,6 +105,13 @@ describe("values", () => {
     expect(reason("schedule", e, `${k.schedules}${M}/a/b.service`)).toBe("the key is not <prefix>/schedule/<machine id>/<unit>");
   });
 
+  test("schedule: the optional text must be the one the hash names", () => {
+    const e = { ...(good.schedule.value as Record<string, unknown>), hash: TEXT_HASH };
+    expect(decodeRecord("schedule", k, stored("schedule", { ...e, text: TEXT }))).toEqual({ ok: true, value: { ...e, text: TEXT } as ScheduleEntry });
+    expect(reason("schedule", { ...e, text: `${TEXT}# more\n` })).toStartWith('field "text" does not match field "hash" (it hashes to ');
+    expect(reason("schedule", { ...e, text: 7 })).toBe('field "text" is the number 7, not a string');
+  });
+
   test("schedule: the optional placement reason and move are checked when present", () => {
     const e = good.schedule.value as Record<string, unknown>;
     const moved = { ...(e as unknown as ScheduleEntry), reason: "least loaded fitting machine", moved: { from: M, reason: "machine 01234567 went away" } };

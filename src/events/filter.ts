@@ -19,7 +19,7 @@ export function machinesOf(e: FleetEvent): string[] {
     case "leader.changed":
       return [e.machine, e.previous].filter((m): m is string => typeof m === "string");
     default:
-      return "machine" in e ? [e.machine] : [];
+      return "machine" in e && e.machine !== undefined ? [e.machine] : [];
   }
 }
 

@@ -198,6 +198,34 @@ describe("resume", () => {
   });
 });
 
+describe("until=now and since=oldest", () => {
+  test("until=now tells what happened before the stream opened, then ends with done; since=oldest starts at the buffer's start", async () => {
+    await using f = fixture();
+    const s = await f.events();
+    const opened = (await s.event()).data;
+    await f.machine(M1);
+    await f.schedule(M1, "a.service");
+    const last = await f.state("a.service", M1);
+    await s.events(3);
+    await s.close();
+
+    const all = await f.events("?since=oldest&until=now");
+    expect((await all.event()).data).toEqual({ id: String(f.hub.ring.floor), revision: f.hub.ring.floor, kind: "open", until: last });
+    expect((await all.events(3)).map(brief)).toEqual([`machine.joined ${M1}`, `unit.placed a.service ${M1}`, `unit.state a.service ${M1}`]);
+    expect((await all.event()).data).toEqual({ kind: "end", reason: `told every event up to revision ${last} (until=now)`, done: true });
+    expect(await all.next()).toBeUndefined();
+    expect(f.hub.ring.floor).toBeLessThanOrEqual(opened.revision as number);
+
+    // A filter that holds back the last events still ends there; from now, at once.
+    const units = await f.events(`?since=${opened.id}&until=now&kinds=machine.joined`);
+    expect((await units.events(3)).map((d) => d.kind)).toEqual(["open", "machine.joined", "end"]);
+    expect(await units.next()).toBeUndefined();
+    const now = await f.events("?until=now");
+    expect((await now.events(2)).map((d) => d.kind)).toEqual(["open", "end"]);
+    expect(f.hub.readerCount).toBe(0);
+  });
+});
+
 describe("filters", () => {
   test("unit (name or glob), machine (id or prefix) and kinds, each and together", async () => {
     await using f = fixture();
@@ -244,9 +272,9 @@ describe("filters", () => {
   test("bad parameters are 400 naming the parameter", async () => {
     await using f = fixture();
     const cases: [string, Record<string, string>, string][] = [
-      ["?since=abc", {}, 'invalid since "abc": expected an event id (REVISION-INDEX) or a revision'],
-      ["?since=12-", {}, 'invalid since "12-": expected an event id (REVISION-INDEX) or a revision'],
-      ["", { "Last-Event-ID": "x-1" }, 'invalid Last-Event-ID "x-1": expected an event id (REVISION-INDEX) or a revision'],
+      ["?since=abc", {}, 'invalid since "abc": expected an event id (REVISION-INDEX), a revision or "oldest"'],
+      ["?since=12-", {}, 'invalid since "12-": expected an event id (REVISION-INDEX), a revision or "oldest"'],
+      ["", { "Last-Event-ID": "x-1" }, 'invalid Last-Event-ID "x-1": expected an event id (REVISION-INDEX), a revision or "oldest"'],
       ["?unit=web@[.service", {}, 'invalid unit "web@[.service": not a valid glob pattern'],
       ["?unit=hello", {}, 'invalid unit "hello": '],
       ["?machine=-x", {}, 'invalid machine "-x": expected a machine ID or its first characters'],

@@ -30,7 +30,13 @@ describe("event stream query", () => {
     expect(eventQuery(q("since=12"), new Headers({ "Last-Event-ID": "15-0" })).from).toEqual({ revision: 15, index: 0 });
     // An empty header (some clients send one on the first connection) is no header.
     expect(eventQuery(q("since=12"), new Headers({ "Last-Event-ID": "" })).from).toEqual({ revision: 12, index: Number.POSITIVE_INFINITY });
-    expect(refusal(() => eventQuery(q("since=now"), none))).toBe('400 invalid since "now": expected an event id (REVISION-INDEX) or a revision');
+    expect(refusal(() => eventQuery(q("since=now"), none))).toBe('400 invalid since "now": expected an event id (REVISION-INDEX), a revision or "oldest"');
+    expect(eventQuery(q("since=oldest"), none).from).toBe("oldest");
+  });
+
+  test("until=now, and nothing else", () => {
+    expect(eventQuery(q("since=12&until=now"), none)).toEqual({ from: { revision: 12, index: Number.POSITIVE_INFINITY }, filter: {}, until: "now" });
+    expect(refusal(() => eventQuery(q("until=12"), none))).toBe('400 invalid until "12": expected "now"');
   });
 
   test("unit, machine and kinds: repeated or comma-separated, each checked", () => {

@@ -76,6 +76,8 @@ describe("blocking read query", () => {
     const dep = (kind: string, params = "", name = "a.service") =>
       keys.filter(relevance(k, { kind, name } as Parameters<typeof relevance>[1], q(params))).map((x) => x.slice(3));
     expect(dep("units")).toEqual(["units/a.service", "schedule/m1/a.service", "schedule/m1/b.service", "pending/a.service", "states/a.service/m1", "states/a.service/m2", "states/b.service/m1"]);
+    expect(dep("units", "unit=a.service")).toEqual(["units/a.service", "schedule/m1/a.service", "pending/a.service", "states/a.service/m1", "states/a.service/m2"]);
+    expect(dep("units", "unit=b*.service")).toEqual(["schedule/m1/b.service", "states/b.service/m1"]);
     expect(dep("unit")).toEqual(["units/a.service", "schedule/m1/a.service", "pending/a.service", "states/a.service/m1", "states/a.service/m2"]);
     expect(dep("states", "machineID=m1")).toEqual(["states/a.service/m1", "states/b.service/m1"]);
     expect(dep("states", "unitName=a.service&machineID=m2")).toEqual(["states/a.service/m2"]);

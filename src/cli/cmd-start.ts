@@ -8,7 +8,7 @@ import { errorText } from "../lib/error-text.ts";
 import {
   blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag, replaceFlag, SIGN_WARNING, signFlag,
 } from "./command.ts";
-import { getUnitOrSay } from "./find-units.ts";
+import { inOrder, lookupUnits } from "./pipeline.ts";
 import { lazyCreateUnits } from "./unit-files.ts";
 import { isGlobalUnit } from "./unit-info.ts";
 import { waitAndReport, type WaitSpec } from "./wait.ts";
@@ -42,35 +42,40 @@ async function runLoadOrStart(ctx: Ctx, target: Exclude<DesiredState, "inactive"
   const createCode = await lazyCreateUnits(ctx, ctx.args, { command, replace: flagBool(ctx, "replace"), attempts });
   if (createCode !== undefined) return createCode;
 
+  const names = [...new Set(ctx.args.map((arg) => mangleUnitName(arg)))];
+  let found: Map<string, Unit>;
+  try {
+    found = await lookupUnits((n) => ctx.client.readUnits({ names: n }), names);
+  } catch (err) {
+    ctx.io.err(`${failure}: error retrieving unit ${names[0]} from registry: ${errorText(err)}\n`);
+    return 1;
+  }
   const units: Unit[] = [];
-  for (const arg of ctx.args) {
-    const name = mangleUnitName(arg);
-    if (units.some((u) => u.name === name)) continue;
-    const unit = await getUnitOrSay(ctx, name, {
-      failed: (n, why) => `${failure}: error retrieving unit ${n} from registry: ${why}`,
-      missing: (n) => `${failure}: unable to find unit ${n}`,
-    });
-    if (!unit) return 1;
+  for (const name of names) {
+    const unit = found.get(name);
+    if (!unit) {
+      ctx.io.err(`${failure}: unable to find unit ${name}\n`);
+      return 1;
+    }
     units.push(unit);
   }
 
   const waiting: WaitSpec[] = [];
-  for (const unit of units) {
-    if (unit.desiredState === target) continue;
-    try {
-      await ctx.client.setUnitDesiredState(unit.name, target);
-    } catch (err) {
-      ctx.io.err(`${failure}: ${errorText(err)}\n`);
-      return 1;
+  const toSet = units.filter((u) => u.desiredState !== target);
+  const set = await inOrder(toSet, (unit) => ctx.client.setUnitDesiredState(unit.name, target), (outcome, unit) => {
+    if (!outcome.ok) {
+      ctx.io.err(`${failure}: ${errorText(outcome.error)}\n`);
+      return false;
     }
     if (isGlobalUnit(unit)) {
       ctx.io.out(`Triggered global unit ${unit.name} ${command}\n`);
-      continue;
+      return;
     }
     const goals: WaitGoal[] = [{ kind: "state", state: target }];
     if (target === "launched") goals.push({ kind: "active" });
     waiting.push({ name: unit.name, goals });
-  }
+  });
+  if (!set) return 1;
 
   const res = await waitAndReport(ctx, waiting, attempts, command);
   if (res.code !== 0) {

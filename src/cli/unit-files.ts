@@ -8,6 +8,7 @@ import type { DesiredState, UnitOption } from "../unit/types.ts";
 import { type Unit } from "./client.ts";
 import { errorText } from "../lib/error-text.ts";
 import type { Ctx } from "./command.ts";
+import { inOrder, lookupUnits } from "./pipeline.ts";
 import { checkUnit } from "./unit-info.ts";
 import { waitForCommand, type WaitSpec } from "./wait.ts";
 
@@ -38,11 +39,16 @@ function localTemplatePath(arg: string, template: string): string {
   return join(dirname(arg), template);
 }
 
+/** Registered templates looked up once per command, however many instances name them. */
+export type TemplateCache = Map<string, Promise<Unit | undefined>>;
+
 /**
  * The options for a new unit named after `arg` (`.service` already appended): the local file,
- * else the template's from the registry, else the local template file.
+ * else the template's from the registry, else the local template file. A warning goes to `warn`.
  */
-export async function getUnitFile(ctx: Ctx, arg: string): Promise<UnitOption[]> {
+export async function getUnitFile(
+  ctx: Ctx, arg: string, templates: TemplateCache = new Map(), warn = (line: string) => ctx.io.err(line),
+): Promise<UnitOption[]> {
   const name = mangleUnitName(arg);
   if (isFile(ctx, arg)) return readLocal(ctx, arg, name, "file", arg);
   const info = unitNameInfo(name);
@@ -52,7 +58,9 @@ export async function getUnitFile(ctx: Ctx, arg: string): Promise<UnitOption[]> 
   const tmplPath = localTemplatePath(arg, info.template);
   let registered: Unit | undefined;
   try {
-    registered = await ctx.client.getUnit(info.template);
+    let lookup = templates.get(info.template);
+    if (!lookup) templates.set(info.template, (lookup = ctx.client.getUnit(info.template)));
+    registered = await lookup;
   } catch (err) {
     throw new CreateError(`failed getting Unit(${arg}) from template: ${errorText(err)}`);
   }
@@ -60,7 +68,7 @@ export async function getUnitFile(ctx: Ctx, arg: string): Promise<UnitOption[]> 
     if (isFile(ctx, tmplPath)) {
       const local = readLocal(ctx, tmplPath, info.template, "template", arg);
       if (unitHash(local) !== unitHash(registered.options)) {
-        ctx.io.err(`WARNING: Unit ${info.template} in registry differs from local template unit file ${arg}. Add --replace to override.\n`);
+        warn(`WARNING: Unit ${info.template} in registry differs from local template unit file ${arg}. Add --replace to override.\n`);
       }
     }
     return registered.options;
@@ -84,14 +92,14 @@ export interface LazyCreateOptions {
 }
 
 /** Checks a new unit as fleetctl did before creating it; unknown [X-Fleet] keys only warn. */
-function checkNewUnit(ctx: Ctx, name: string, options: UnitOption[]): void {
+function checkNewUnit(name: string, options: UnitOption[], warn: (w: string) => void): void {
   const checked = checkUnit(name, options);
   if ("problem" in checked) throw new CreateError(checked.problem);
-  for (const w of checked.unit.warnings) ctx.log.warn(w);
+  for (const w of checked.unit.warnings) warn(w);
 }
 
-async function create(ctx: Ctx, name: string, options: UnitOption[]): Promise<void> {
-  checkNewUnit(ctx, name, options);
+async function create(ctx: Ctx, name: string, options: UnitOption[], warn: (w: string) => void): Promise<void> {
+  checkNewUnit(name, options, warn);
   try {
     await ctx.client.createUnit(name, options);
   } catch (err) {
@@ -111,46 +119,57 @@ export async function lazyCreateUnits(ctx: Ctx, args: readonly string[], o: Lazy
   return 1;
 }
 
+interface Item {
+  arg: string;
+  name: string;
+}
+
+/** What handling one argument did: what it printed (replayed in argument order), and whether it made the unit. */
+interface Handled {
+  say: (() => void)[];
+  created: boolean;
+}
+
 async function createAndWait(ctx: Ctx, args: readonly string[], o: LazyCreateOptions): Promise<string | undefined> {
-  const waits: WaitSpec[] = [];
-  try {
-    for (const rawArg of args) {
-      const arg = appendDefaultUnitType(rawArg);
-      const name = mangleUnitName(arg);
-      // A name no part of fleet accepts is refused before any request is made.
-      const invalid = validateUnitName(name);
-      if (invalid !== undefined) throw new CreateError(invalid);
-      let existing: Unit | undefined;
-      try {
-        existing = await ctx.client.getUnit(name);
-      } catch (err) {
-        throw new CreateError(`error retrieving Unit(${name}) from Registry: ${errorText(err)}`);
-      }
-      if (!existing) {
-        await create(ctx, name, await getUnitFile(ctx, arg));
-        waits.push({ name, goals: [{ kind: "state", state: "inactive", creation: true }] });
-        continue;
-      }
-      if (!o.replace || o.command === "restart") {
-        warnIfDiffers(ctx, arg, name, existing);
-        continue;
-      }
-      const local = localForReplace(ctx, arg, name);
-      if (unitHash(local) === unitHash(existing.options)) {
-        ctx.io.out(`Found same Unit(${name}) in Registry, nothing to do\n`);
-        continue;
-      }
-      if (!REPLACEABLE[o.command]!.includes(existing.desiredState)) {
-        ctx.io.err(`Warning: can not replace Unit(${name}) in state '${existing.desiredState}', use the appropriate command\n`);
-        continue;
-      }
-      await create(ctx, name, local);
-      waits.push({ name, goals: [{ kind: "state", state: "inactive", creation: true }] });
-    }
-  } catch (err) {
-    if (err instanceof CreateError) return err.message;
-    return errorText(err);
+  // A name no part of fleet accepts is refused before any request for it; the arguments before
+  // it are handled, as when each argument was handled in turn.
+  const items: Item[] = [];
+  let refusal: string | undefined;
+  for (const rawArg of args) {
+    const arg = appendDefaultUnitType(rawArg);
+    const name = mangleUnitName(arg);
+    refusal = validateUnitName(name);
+    if (refusal !== undefined) break;
+    items.push({ arg, name });
   }
+  let known: Map<string, Unit>;
+  try {
+    known = await lookupUnits((names) => ctx.client.readUnits({ names }), items.map((i) => i.name));
+  } catch (err) {
+    return `error retrieving Unit(${items[0]!.name}) from Registry: ${errorText(err)}`;
+  }
+  const templates: TemplateCache = new Map();
+  // An argument naming a unit an earlier argument names waits for that one and sees what it made.
+  const lastOf = new Map<string, Promise<unknown>>();
+  const waits: WaitSpec[] = [];
+  let failure: string | undefined;
+  const handle = async (item: Item): Promise<Handled> => {
+    const before = lastOf.get(item.name);
+    // After a failed earlier one the batch stops anyway: this one fails with it, doing nothing.
+    const done = (before ?? Promise.resolve()).then(() => handleOne(ctx, item, known, templates, o));
+    lastOf.set(item.name, done);
+    return done;
+  };
+  await inOrder(items, handle, (outcome, item) => {
+    if (!outcome.ok) {
+      failure = outcome.error instanceof CreateError ? outcome.error.message : errorText(outcome.error);
+      return false;
+    }
+    for (const say of outcome.value.say) say();
+    if (outcome.value.created) waits.push({ name: item.name, goals: [{ kind: "state", state: "inactive", creation: true }] });
+  });
+  if (failure !== undefined) return failure;
+  if (refusal !== undefined) return refusal;
   if (waits.length === 0) return undefined;
   const res = await waitForCommand(ctx, waits, o.attempts);
   if (!res.ok) {
@@ -158,6 +177,38 @@ async function createAndWait(ctx: Ctx, args: readonly string[], o: LazyCreateOpt
     return "One or more errors creating units";
   }
   return undefined;
+}
+
+/** One argument: create its unit, replace it (--replace), or keep it and say why. */
+async function handleOne(ctx: Ctx, { arg, name }: Item, known: Map<string, Unit>, templates: TemplateCache, o: LazyCreateOptions): Promise<Handled> {
+  const say: (() => void)[] = [];
+  const warn = (w: string) => say.push(() => ctx.log.warn(w));
+  const err = (line: string) => say.push(() => ctx.io.err(line));
+  const existing = known.get(name);
+  const made = (options: UnitOption[]): Handled => {
+    known.set(name, { name, options, desiredState: "inactive" });
+    return { say, created: true };
+  };
+  if (!existing) {
+    const options = await getUnitFile(ctx, arg, templates, err);
+    await create(ctx, name, options, warn);
+    return made(options);
+  }
+  if (!o.replace || o.command === "restart") {
+    warnIfDiffers(ctx, arg, name, existing, err);
+    return { say, created: false };
+  }
+  const local = localForReplace(ctx, arg, name);
+  if (unitHash(local) === unitHash(existing.options)) {
+    say.push(() => ctx.io.out(`Found same Unit(${name}) in Registry, nothing to do\n`));
+    return { say, created: false };
+  }
+  if (!REPLACEABLE[o.command]!.includes(existing.desiredState)) {
+    err(`Warning: can not replace Unit(${name}) in state '${existing.desiredState}', use the appropriate command\n`);
+    return { say, created: false };
+  }
+  await create(ctx, name, local, warn);
+  return made(local);
 }
 
 /** The local file (or local template of an instance) that --replace submits. */
@@ -171,7 +222,7 @@ function localForReplace(ctx: Ctx, arg: string, name: string): UnitOption[] {
 }
 
 /** Without --replace an existing unit is kept; say so when the local copy differs. */
-function warnIfDiffers(ctx: Ctx, arg: string, name: string, existing: Unit): void {
+function warnIfDiffers(ctx: Ctx, arg: string, name: string, existing: Unit, err: (line: string) => void): void {
   let local: UnitOption[] | undefined;
   let kind = "unit file";
   try {
@@ -189,6 +240,6 @@ function warnIfDiffers(ctx: Ctx, arg: string, name: string, existing: Unit): voi
     return;
   }
   if (local && unitHash(local) !== unitHash(existing.options)) {
-    ctx.io.err(`WARNING: Unit ${name} in registry differs from local ${kind} ${arg}. Add --replace to override.\n`);
+    err(`WARNING: Unit ${name} in registry differs from local ${kind} ${arg}. Add --replace to override.\n`);
   }
 }

@@ -54,8 +54,13 @@ export async function streamEvents(ctx: EventsContext, req: Request, params: URL
   const heartbeatMs = ctx.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   let stream: EventStream | undefined;
   const reader = await ctx.hub.open(q.from, { client, onEnd: (step) => stream?.end(step) });
-  // "now" is what this daemon had derived when the stream opened: the ring holds all of it.
-  const until = q.until === "now" ? ctx.hub.ring.head : undefined;
+  let until: number | undefined;
+  try {
+    until = q.until === "now" ? await ctx.hub.untilNow(reader) : undefined;
+  } catch (e) {
+    reader.close();
+    throw e;
+  }
   stream = new EventStream(reader, q.filter, heartbeatMs, ctx, until);
   // A client that reads nothing, not even heartbeats, for three of them is gone.
   allowIdle(req, Math.ceil((3 * heartbeatMs) / 1000));

@@ -10,6 +10,7 @@ import type { KeySpace } from "../registry/keys.ts";
 import type { Logger } from "../log/logger.ts";
 import type { InvalidRecords } from "../registry/invalid-records.ts";
 import { systemClock, type Clock, type TimerHandle } from "../lib/clock.ts";
+import { markRevision } from "../registry/events-mark.ts";
 import { byRevision, deriveEvents } from "./derive.ts";
 import { EventReader, type ReaderHub, type ReaderOptions } from "./reader.ts";
 import { EventRing, type RevisionBatch, type RingLimits } from "./ring.ts";
@@ -17,7 +18,7 @@ import type { StreamStart } from "./query.ts";
 import { cursorId, type Cursor } from "./types.ts";
 
 export interface EventHubOptions {
-  etcd: Pick<EtcdClient, "watch" | "range" | "observedRevision">;
+  etcd: Pick<EtcdClient, "watch" | "range" | "observedRevision" | "put">;
   keys: KeySpace;
   log: Logger;
   /** Where records the derivation could not read are told about (once per key and revision). */
@@ -88,6 +89,15 @@ export class EventHub implements ReaderHub {
     const reader = new EventReader(this, cursor, opts, reset);
     this.readers.add(reader);
     return reader;
+  }
+
+  /**
+   * Where a reader that stops once caught up (until=now) stops: the ring's head when it reads the
+   * ring (everything up to it is there), else a revision written now, which etcd's history will
+   * reach (events-mark.ts): etcd does not say when a watch has sent all of its history.
+   */
+  async untilNow(reader: EventReader): Promise<number> {
+    return reader.live ? this.ring.head : markRevision(this.opts.etcd, this.opts.keys);
   }
 
   /**

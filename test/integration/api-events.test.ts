@@ -224,6 +224,25 @@ describe("until=now and since=oldest", () => {
     expect((await now.events(2)).map((d) => d.kind)).toEqual(["open", "end"]);
     expect(f.hub.readerCount).toBe(0);
   });
+
+  test("until=now from before the buffer (etcd's history) ends too, in a cluster where nothing changes after it", async () => {
+    await using earlier = fixture();
+    const rev = await earlier.revision();
+    await earlier.machine(M1);
+    const placed = await earlier.schedule(M1, "a.service");
+    // Another daemon: its buffer starts now, so the stream reads etcd's history, which has no end
+    // etcd would tell; the daemon writes its mark and stops there.
+    await using f = fixture({ prefix: earlier.registry.keys.prefix });
+    const s = await f.events(`?since=${rev}&until=now`);
+    const open = (await s.event()).data;
+    expect(open.until as number).toBeGreaterThan(placed);
+    expect((await s.events(2)).map(brief)).toEqual([`machine.joined ${M1}`, `unit.placed a.service ${M1}`]);
+    expect((await s.event()).data).toEqual({ kind: "end", reason: `told every event up to revision ${open.until} (until=now)`, done: true });
+    expect(await s.next()).toBeUndefined();
+    // The mark is no event, for anyone.
+    const later = await f.events(`?since=${placed}&until=now`);
+    expect((await later.events(2)).map((d) => d.kind)).toEqual(["open", "end"]);
+  });
 });
 
 describe("filters", () => {

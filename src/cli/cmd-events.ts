@@ -53,24 +53,25 @@ async function runEvents(ctx: Ctx): Promise<number> {
   let last: string | undefined;
   let failures = 0;
   for (;;) {
+    let why: string;
     try {
+      let ended: string | undefined;
       for await (const m of ctx.client.events(last === undefined ? query : { ...query, since: last }, ac.signal)) {
-        failures = 0;
         if (m.kind === "open") {
           last = m.id;
-        } else if (m.kind === "end") {
-          if (m.done) return 0;
-          if (!follow) break;
-          ctx.io.err(`The event stream ended (${m.reason}); resuming after ${last}\n`);
-        } else {
-          last = m.id;
-          show(ctx, m, json, legend);
+          continue;
         }
+        failures = 0;
+        if (m.kind === "end") {
+          if (m.done) return 0;
+          ended = m.reason;
+          break;
+        }
+        last = m.id;
+        show(ctx, m, json, legend);
       }
-      if (!follow) {
-        ctx.io.err(`Error: the event stream from ${ctx.client.endpoint} ended before it had told everything\n`);
-        return 1;
-      }
+      // Ended by the daemon (it dropped us, or stops), or closed on the way without a word.
+      why = ended === undefined ? "The event stream closed" : `The event stream ended (${ended})`;
     } catch (err) {
       const status = err instanceof ClientError ? err.status : undefined;
       if (status === 404) {
@@ -81,9 +82,14 @@ async function runEvents(ctx: Ctx): Promise<number> {
         ctx.io.err(`Error: ${errorText(err)}\n`);
         return 1;
       }
-      if (++failures === 1) ctx.io.err(`The event stream broke (${errorText(err)}); reconnecting${last ? ` after ${last}` : ""}\n`);
-      await Bun.sleep(backoffDelay(failures, RECONNECT));
+      why = `The event stream broke (${errorText(err)})`;
     }
+    if (!follow) {
+      ctx.io.err(`Error: ${why.replace(/^The/, "the")} before it had told everything up to now\n`);
+      return 1;
+    }
+    if (++failures === 1) ctx.io.err(`${why}; reconnecting${last ? ` after ${last}` : ""}\n`);
+    await Bun.sleep(backoffDelay(failures, RECONNECT));
   }
 }
 

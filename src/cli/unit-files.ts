@@ -98,8 +98,7 @@ function checkNewUnit(name: string, options: UnitOption[], warn: (w: string) => 
   for (const w of checked.unit.warnings) warn(w);
 }
 
-async function create(ctx: Ctx, name: string, options: UnitOption[], warn: (w: string) => void): Promise<void> {
-  checkNewUnit(name, options, warn);
+async function create(ctx: Ctx, name: string, options: UnitOption[]): Promise<void> {
   try {
     await ctx.client.createUnit(name, options);
   } catch (err) {
@@ -119,54 +118,58 @@ export async function lazyCreateUnits(ctx: Ctx, args: readonly string[], o: Lazy
   return 1;
 }
 
-interface Item {
-  arg: string;
+/**
+ * What one argument comes to, decided before any unit is written: the lines it prints (replayed in
+ * argument order) and the unit to create or replace, if any.
+ */
+interface Step {
   name: string;
-}
-
-/** What handling one argument did: what it printed (replayed in argument order), and whether it made the unit. */
-interface Handled {
   say: (() => void)[];
-  created: boolean;
+  write?: UnitOption[];
 }
 
 async function createAndWait(ctx: Ctx, args: readonly string[], o: LazyCreateOptions): Promise<string | undefined> {
   // A name no part of fleet accepts is refused before any request for it; the arguments before
   // it are handled, as when each argument was handled in turn.
-  const items: Item[] = [];
+  const named: { arg: string; name: string }[] = [];
   let refusal: string | undefined;
   for (const rawArg of args) {
     const arg = appendDefaultUnitType(rawArg);
     const name = mangleUnitName(arg);
     refusal = validateUnitName(name);
     if (refusal !== undefined) break;
-    items.push({ arg, name });
+    named.push({ arg, name });
   }
   let known: Map<string, Unit>;
   try {
-    known = await lookupUnits((names) => ctx.client.readUnits({ names }), items.map((i) => i.name));
+    known = await lookupUnits((names) => ctx.client.readUnits({ names }), named.map((i) => i.name));
   } catch (err) {
-    return `error retrieving Unit(${items[0]!.name}) from Registry: ${errorText(err)}`;
+    return `error retrieving Unit(${named[0]!.name}) from Registry: ${errorText(err)}`;
   }
+  // Every argument's step in turn, from local files and what the registry holds: a file that
+  // is missing or refused stops here, before anything after it is written.
+  const steps: Step[] = [];
   const templates: TemplateCache = new Map();
-  // An argument naming a unit an earlier argument names waits for that one and sees what it made.
-  const lastOf = new Map<string, Promise<unknown>>();
+  for (const item of named) {
+    try {
+      steps.push(await plan(ctx, item.arg, item.name, known, templates, o));
+    } catch (err) {
+      refusal = err instanceof CreateError ? err.message : errorText(err);
+      break;
+    }
+  }
+  // Then the writes, many at once; the first that fails stops them.
   const waits: WaitSpec[] = [];
   let failure: string | undefined;
-  const handle = async (item: Item): Promise<Handled> => {
-    const before = lastOf.get(item.name);
-    // After a failed earlier one the batch stops anyway: this one fails with it, doing nothing.
-    const done = (before ?? Promise.resolve()).then(() => handleOne(ctx, item, known, templates, o));
-    lastOf.set(item.name, done);
-    return done;
-  };
-  await inOrder(items, handle, (outcome, item) => {
+  await inOrder(steps, async (step) => {
+    if (step.write) await create(ctx, step.name, step.write);
+  }, (outcome, step) => {
     if (!outcome.ok) {
       failure = outcome.error instanceof CreateError ? outcome.error.message : errorText(outcome.error);
       return false;
     }
-    for (const say of outcome.value.say) say();
-    if (outcome.value.created) waits.push({ name: item.name, goals: [{ kind: "state", state: "inactive", creation: true }] });
+    for (const say of step.say) say();
+    if (step.write) waits.push({ name: step.name, goals: [{ kind: "state", state: "inactive", creation: true }] });
   });
   if (failure !== undefined) return failure;
   if (refusal !== undefined) return refusal;
@@ -179,36 +182,34 @@ async function createAndWait(ctx: Ctx, args: readonly string[], o: LazyCreateOpt
   return undefined;
 }
 
-/** One argument: create its unit, replace it (--replace), or keep it and say why. */
-async function handleOne(ctx: Ctx, { arg, name }: Item, known: Map<string, Unit>, templates: TemplateCache, o: LazyCreateOptions): Promise<Handled> {
+/**
+ * One argument's step: create its unit, replace it (--replace), or keep it and say why. What it
+ * writes is taken as written for the arguments after it (a name given twice).
+ */
+async function plan(ctx: Ctx, arg: string, name: string, known: Map<string, Unit>, templates: TemplateCache, o: LazyCreateOptions): Promise<Step> {
   const say: (() => void)[] = [];
-  const warn = (w: string) => say.push(() => ctx.log.warn(w));
   const err = (line: string) => say.push(() => ctx.io.err(line));
-  const existing = known.get(name);
-  const made = (options: UnitOption[]): Handled => {
+  const write = (options: UnitOption[]): Step => {
+    checkNewUnit(name, options, (w) => say.push(() => ctx.log.warn(w)));
     known.set(name, { name, options, desiredState: "inactive" });
-    return { say, created: true };
+    return { name, say, write: options };
   };
-  if (!existing) {
-    const options = await getUnitFile(ctx, arg, templates, err);
-    await create(ctx, name, options, warn);
-    return made(options);
-  }
+  const existing = known.get(name);
+  if (!existing) return write(await getUnitFile(ctx, arg, templates, err));
   if (!o.replace || o.command === "restart") {
     warnIfDiffers(ctx, arg, name, existing, err);
-    return { say, created: false };
+    return { name, say };
   }
   const local = localForReplace(ctx, arg, name);
   if (unitHash(local) === unitHash(existing.options)) {
     say.push(() => ctx.io.out(`Found same Unit(${name}) in Registry, nothing to do\n`));
-    return { say, created: false };
+    return { name, say };
   }
   if (!REPLACEABLE[o.command]!.includes(existing.desiredState)) {
     err(`Warning: can not replace Unit(${name}) in state '${existing.desiredState}', use the appropriate command\n`);
-    return { say, created: false };
+    return { name, say };
   }
-  await create(ctx, name, local, warn);
-  return made(local);
+  return write(local);
 }
 
 /** The local file (or local template of an instance) that --replace submits. */

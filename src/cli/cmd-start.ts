@@ -30,7 +30,8 @@ function refused(ctx: Ctx): number | undefined {
 export async function runSubmit(ctx: Ctx): Promise<number> {
   const refusal = refused(ctx);
   if (refusal !== undefined) return refusal;
-  return (await lazyCreateUnits(ctx, ctx.args, { command: "submit", replace: flagBool(ctx, "replace"), attempts: 0 })) ?? 0;
+  const created = await lazyCreateUnits(ctx, ctx.args, { command: "submit", replace: flagBool(ctx, "replace"), attempts: 0 });
+  return typeof created === "number" ? created : 0;
 }
 
 async function runLoadOrStart(ctx: Ctx, target: Exclude<DesiredState, "inactive">): Promise<number> {
@@ -39,16 +40,21 @@ async function runLoadOrStart(ctx: Ctx, target: Exclude<DesiredState, "inactive"
   const refusal = refused(ctx);
   if (refusal !== undefined) return refusal;
   const attempts = blockAttempts(flagBool(ctx, "no-block"), flagInt(ctx, "block-attempts"));
-  const createCode = await lazyCreateUnits(ctx, ctx.args, { command, replace: flagBool(ctx, "replace"), attempts });
-  if (createCode !== undefined) return createCode;
+  // The machine list (for the result lines' legends) comes while the units are written.
+  ctx.machines().catch(() => undefined);
+  const created = await lazyCreateUnits(ctx, ctx.args, { command, replace: flagBool(ctx, "replace"), attempts });
+  if (typeof created === "number") return created;
 
+  // The units as creating them found or wrote them: their desired states are current.
   const names = [...new Set(ctx.args.map((arg) => mangleUnitName(arg)))];
-  let found: Map<string, Unit>;
-  try {
-    found = await lookupUnits((n) => ctx.client.readUnits({ names: n }), names);
-  } catch (err) {
-    ctx.io.err(`${failure}: error retrieving unit ${names[0]} from registry: ${errorText(err)}\n`);
-    return 1;
+  let found = created;
+  if (names.some((n) => !found.has(n))) {
+    try {
+      found = await lookupUnits((n) => ctx.client.readUnits({ names: n }), names);
+    } catch (err) {
+      ctx.io.err(`${failure}: error retrieving unit ${names[0]} from registry: ${errorText(err)}\n`);
+      return 1;
+    }
   }
   const units: Unit[] = [];
   for (const name of names) {

@@ -108,13 +108,14 @@ async function create(ctx: Ctx, name: string, options: UnitOption[]): Promise<vo
 
 /**
  * Creates the units that do not exist yet (and, with --replace, replaces changed ones), then
- * waits for them to report `inactive`. Returns undefined when that is done, else the exit code
- * (1) after printing `Error creating units: <why>`.
+ * waits for them to report `inactive`. Returns the units named, as the registry has them now
+ * (read, or just written), when that is done; else the exit code (1) after printing `Error
+ * creating units: <why>`.
  */
-export async function lazyCreateUnits(ctx: Ctx, args: readonly string[], o: LazyCreateOptions): Promise<number | undefined> {
-  const why = await createAndWait(ctx, args, o);
-  if (why === undefined) return undefined;
-  ctx.io.err(`Error creating units: ${why}\n`);
+export async function lazyCreateUnits(ctx: Ctx, args: readonly string[], o: LazyCreateOptions): Promise<Map<string, Unit> | number> {
+  const res = await createAndWait(ctx, args, o);
+  if (typeof res !== "string") return res;
+  ctx.io.err(`Error creating units: ${res}\n`);
   return 1;
 }
 
@@ -128,7 +129,7 @@ interface Step {
   write?: UnitOption[];
 }
 
-async function createAndWait(ctx: Ctx, args: readonly string[], o: LazyCreateOptions): Promise<string | undefined> {
+async function createAndWait(ctx: Ctx, args: readonly string[], o: LazyCreateOptions): Promise<Map<string, Unit> | string> {
   // A name no part of fleet accepts is refused before any request for it; the arguments before
   // it are handled, as when each argument was handled in turn.
   const named: { arg: string; name: string }[] = [];
@@ -173,13 +174,13 @@ async function createAndWait(ctx: Ctx, args: readonly string[], o: LazyCreateOpt
   });
   if (failure !== undefined) return failure;
   if (refusal !== undefined) return refusal;
-  if (waits.length === 0) return undefined;
+  if (waits.length === 0) return known;
   const res = await waitForCommand(ctx, waits, o.attempts);
   if (!res.ok) {
     ctx.io.err(`Error waiting on unit creation: ${res.error}\n`);
     return "One or more errors creating units";
   }
-  return undefined;
+  return known;
 }
 
 /**

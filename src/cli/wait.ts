@@ -75,8 +75,16 @@ interface Progress {
   lastPending?: string;
 }
 
-/** Whether a goal at or after the unit's current one needs the systemd states. */
-const needsStates = (p: Progress): boolean => p.spec.goals.slice(p.goal).some((g) => g.kind !== "state");
+/**
+ * Whether this round needs the unit's systemd states: its goal needs them, or its goal is reached
+ * on this reading and the next one needs them (start's active check right after launched).
+ */
+function needsStates(p: Progress, unit: Unit | undefined, machines: readonly Machine[]): boolean {
+  const goal = p.spec.goals[p.goal]!;
+  if (goal.kind !== "state") return true;
+  const next = p.spec.goals[p.goal + 1];
+  return next !== undefined && next.kind !== "state" && decide(p.spec.name, goal, { unit, states: [], machines }).done;
+}
 
 export async function waitForUnits(specs: readonly WaitSpec[], opts: WaitOptions): Promise<WaitResult> {
   const clock = opts.clock ?? systemClock;
@@ -91,10 +99,10 @@ export async function waitForUnits(specs: readonly WaitSpec[], opts: WaitOptions
       // Woken by a change, or when the soonest goal runs out of attempts or a failure has lasted one.
       const dueAt = Math.min(...open.map((p) => Math.min(p.since + budgetMs, p.stuckSince === undefined ? Infinity : p.stuckSince + ATTEMPT_MS)));
       const units = await reads.next(dueAt, open.map((p) => p.spec.name));
-      const states = await statesOf(opts.client, open.filter(needsStates).map((p) => p.spec.name));
-      let machines = await opts.machines();
-      const now = clock.now();
       const byName = new Map<string, Unit>(units.map((u) => [u.name, u]));
+      let machines = await opts.machines();
+      const states = await statesOf(opts.client, open.filter((p) => needsStates(p, byName.get(p.spec.name), machines)).map((p) => p.spec.name));
+      const now = clock.now();
       const still: Progress[] = [];
       for (const p of open) {
         const unit = byName.get(p.spec.name);

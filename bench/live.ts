@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, freemem, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { sseFrames } from "../src/cli/sse.ts";
 
 const root = join(import.meta.dir, "..");
 const NEW = join(root, "bin/fleet");
@@ -39,12 +40,13 @@ interface Cluster {
 }
 
 const load = () => Number(loadavg()[0]!.toFixed(2));
+const loadAtStart = load();
 
-async function run(argv: string[], env: Record<string, string> = {}, cwd = root): Promise<{ code: number; out: string; err: string; ms: number }> {
+async function run(argv: string[], env: Record<string, string> = {}, cwd = root): Promise<{ code: number; out: string; err: string; ms: number; t0: number }> {
   const t0 = performance.now();
   const p = Bun.spawn(argv, { cwd, env: { ...process.env, ...env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  return { code, out, err, ms: performance.now() - t0 };
+  return { code, out, err, ms: performance.now() - t0, t0 };
 }
 
 async function must(argv: string[], env: Record<string, string> = {}, cwd = root) {
@@ -62,6 +64,11 @@ async function up(machines: number): Promise<Cluster> {
     const m = /^export (FLEETCTL_[A-Z_]+)=(.*)$/.exec(line);
     if (m) env[m[1]!] = m[2]!;
   }
+  // Booting many machines saturates this host for a while (each daemon starting, systemd in each
+  // machine): measure after it has calmed down, or after two minutes.
+  const until = Date.now() + 120_000;
+  while (Date.now() < until && load() > Math.max(3, loadAtStart)) await Bun.sleep(2000);
+  console.error(`Sandbox ${name} is up; load ${load()}`);
   return { name, env };
 }
 
@@ -123,10 +130,47 @@ async function clean(c: Cluster, bin: string, dir: string, names: string[], pref
   if ((await unitCount(c, prefix)) !== 0) throw new Error(`units ${prefix}* are still there`);
 }
 
+/**
+ * When each event about units matching `glob` reached this process, by unit and kind (the first
+ * of each; `unit.state` only once active): where a start's time goes, seen from outside.
+ */
+function followEvents(c: Cluster, glob: string): { seen: Map<string, Map<string, number>>; stop: () => void } {
+  const seen = new Map<string, Map<string, number>>();
+  const ac = new AbortController();
+  void (async () => {
+    const res = await fetch(`${c.env.FLEETCTL_ENDPOINT}/fleet/v1/events?unit=${encodeURIComponent(glob)}&kinds=unit.desired,unit.placed,unit.state`, {
+      headers: { Authorization: `Bearer ${c.env.FLEETCTL_TOKEN}` }, tls: { ca: readFileSync(c.env.FLEETCTL_CA_FILE!, "utf8") }, signal: ac.signal,
+    } as RequestInit);
+    for await (const f of sseFrames(res.body!, 60_000)) {
+      if (!f.data) continue;
+      const e = JSON.parse(f.data) as { kind: string; unit?: string; activeState?: string };
+      if (!e.unit || (e.kind === "unit.state" && e.activeState !== "active")) continue;
+      let byKind = seen.get(e.unit);
+      if (!byKind) seen.set(e.unit, (byKind = new Map()));
+      if (!byKind.has(e.kind)) byKind.set(e.kind, performance.now());
+    }
+  })().catch(() => {});
+  return { seen, stop: () => ac.abort() };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor(s.length / 2)]!;
+};
+
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+
+/** Medians of one start's parts: spawn -> desired state written, -> placed, -> active reported, -> exit. */
+interface Breakdown {
+  toDesired: number;
+  toPlaced: number;
+  toActive: number;
+  toExit: number;
+}
 
 interface LatencyRow {
   cli: string;
+  breakdown?: Breakdown;
   runs: number;
   p50: number;
   p90: number;
@@ -144,6 +188,8 @@ async function latency(c: Cluster, machines: number): Promise<LatencyRow[]> {
   const times: Record<string, number[]> = Object.fromEntries(clis.map((x) => [x.label, []]));
   const names: string[] = [];
   const loadBefore = load();
+  const events = followEvents(c, "lat@*");
+  const spans: { name: string; t0: number; t1: number }[] = [];
   try {
     // Two warm-up starts each (the daemons' first event readers, caches), then the runs, interleaved.
     for (let i = -2; i < STARTS; i++) {
@@ -153,15 +199,29 @@ async function latency(c: Cluster, machines: number): Promise<LatencyRow[]> {
         const r = await must([cli.bin, "ctl", "start", name], c.env, dir);
         if (!r.out.includes(`Unit ${name} launched on`)) throw new Error(`start ${name}: ${r.out} ${r.err}`);
         if (i >= 0) times[cli.label]!.push(r.ms);
+        if (i >= 0 && cli.label === "new") spans.push({ name, t0: r.t0, t1: r.t0 + r.ms });
       }
     }
     const loadAfter = load();
+    const parts = spans.flatMap(({ name, t0, t1 }) => {
+      const e = events.seen.get(name);
+      const [d, p, a] = [e?.get("unit.desired"), e?.get("unit.placed"), e?.get("unit.state")];
+      return d && p && a ? [{ toDesired: d - t0, toPlaced: p - d, toActive: a - p, toExit: t1 - a }] : [];
+    });
+    const breakdown: Breakdown | undefined = parts.length === 0 ? undefined : {
+      toDesired: median(parts.map((x) => x.toDesired)), toPlaced: median(parts.map((x) => x.toPlaced)),
+      toActive: median(parts.map((x) => x.toActive)), toExit: median(parts.map((x) => x.toExit)),
+    };
     await clean(c, NEW, dir, names, "lat@");
     return clis.map((cli) => {
       const t = times[cli.label]!.sort((a, b) => a - b);
-      return { cli: cli.label, runs: t.length, p50: pct(t, 50), p90: pct(t, 90), p99: pct(t, 99), min: t[0]!, max: t.at(-1)!, loadBefore, loadAfter };
+      return {
+        cli: cli.label, runs: t.length, p50: pct(t, 50), p90: pct(t, 90), p99: pct(t, 99), min: t[0]!, max: t.at(-1)!, loadBefore, loadAfter,
+        ...(cli.label === "new" && breakdown ? { breakdown } : {}),
+      };
     });
   } finally {
+    events.stop();
     rmSync(dir, { recursive: true, force: true });
     console.error(`latency on ${machines} machines done`);
   }
@@ -241,6 +301,15 @@ const md = [
   "| fleet ctl | machines | runs | p50 ms | p90 ms | p99 ms | min ms | max ms | load before -> after |",
   "|---|---:|---:|---:|---:|---:|---:|---:|---|",
   ...latencyRows.map((r) => `| ${r.cli} | ${r.machines} | ${r.runs} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${ms(r.min)} | ${ms(r.max)} | ${r.loadBefore} -> ${r.loadAfter} |`),
+  "",
+  "Where a start's time goes (medians, new fleet ctl), from the moments this process received the unit's events on a stream",
+  "of its own: spawn -> the desired state written (fleet ctl starting, reading, creating the unit, setting it launched),",
+  "-> placed (the engine), -> systemd reported active (the agent: write, reload, start, publish), -> fleet ctl exited",
+  "(it noticing, reading the states, printing, exiting). The stream's own delay is in the last two.",
+  "",
+  "| machines | spawn -> desired ms | -> placed ms | -> active ms | -> exit ms |",
+  "|---:|---:|---:|---:|---:|",
+  ...latencyRows.filter((r) => r.breakdown).map((r) => `| ${r.machines} | ${ms(r.breakdown!.toDesired)} | ${ms(r.breakdown!.toPlaced)} | ${ms(r.breakdown!.toActive)} | ${ms(r.breakdown!.toExit)} |`),
   "",
   "## `fleet ctl start --no-block` of many units",
   "",

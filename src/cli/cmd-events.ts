@@ -6,14 +6,13 @@ import { UsageError } from "./args.ts";
 import { ClientError, type EventStreamQuery, type Machine, type StreamMessage } from "./client.ts";
 import { backoffDelay } from "../lib/backoff.ts";
 import { errorText } from "../lib/error-text.ts";
-import { EventQueryError, parseFilter, parseStart, splitList } from "../events/query.ts";
+import { EventQueryError, GLOB_CHARS, parseFilter, parseStart, splitList } from "../events/query.ts";
 import { type Command, type Ctx, flagBool, flagString, fullFlag, outputFlag, outputFormat } from "./command.ts";
 import { eventLine, type Legend } from "./event-text.ts";
 import { machineLegend } from "./list-format.ts";
 import { mangleUnitName } from "../unit/unit-name.ts";
 
 const RECONNECT = { baseMs: 100, capMs: 5000 };
-const GLOB_CHARS = /[*?[\\]/;
 
 /** The stream's query from the flags, checked as the daemon checks it (a bad value is a usage error). */
 export function eventsQuery(flags: { since: string; unit: string; machine: string; kinds: string; follow: boolean }): EventStreamQuery {

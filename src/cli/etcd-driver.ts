@@ -9,7 +9,7 @@ import { deriveUnitStatus, publishersByUnit, unitRecord } from "../registry/unit
 import { unitNameInfo } from "../unit/unit-name.ts";
 import type { DesiredState, UnitOption } from "../unit/types.ts";
 import { byRevision, deriveEvents } from "../events/derive.ts";
-import { matches } from "../events/filter.ts";
+import { matches, type EventFilter } from "../events/filter.ts";
 import { EventQueryError, parseFilter, parseStart } from "../events/query.ts";
 import { cursorId, isAfter, type Cursor } from "../events/types.ts";
 import {
@@ -91,7 +91,7 @@ export class EtcdDriver implements FleetClient {
    */
   async *events(q: EventStreamQuery, signal: AbortSignal): AsyncGenerator<StreamMessage> {
     const keys = this.registry.keys;
-    let filter;
+    let filter: EventFilter;
     let cursor: Cursor;
     try {
       if (q.since === "oldest" || q.until !== undefined) {

@@ -16,7 +16,8 @@ export class EventQueryError extends Error {
 }
 
 const MACHINE_PREFIX = new RegExp(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,${MACHINE_ID_MAX - 1}}$`);
-const GLOB_CHARS = /[*?[\\]/;
+/** The characters that make a unit filter a glob rather than a name. */
+export const GLOB_CHARS = /[*?[\\]/;
 
 /** `since` (or Last-Event-ID, named by `param`): an event id, a revision, or `oldest`. */
 export function parseStart(param: string, value: string): StreamStart {

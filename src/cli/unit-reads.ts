@@ -3,7 +3,8 @@
 // (`waitIndex`, docs/api.md) that answers as soon as a unit's record, schedule entry, pending
 // reason or state changed, with nothing between the reads lost: each waits past the revision the
 // last answer reflects. Without one (the etcd driver, or a daemon older than blocking reads,
-// whose answers carry no X-Fleet-Index) each read waits the old poll interval first.
+// whose answers carry no X-Fleet-Index), or after a blocking read failed, each read waits the old
+// poll interval first.
 import { systemClock, type Clock } from "../lib/clock.ts";
 import type { FleetClient, Unit, UnitState } from "./client.ts";
 import { POLL_INTERVAL_MS } from "./wait-logic.ts";
@@ -48,8 +49,10 @@ export class UnitReads {
       this.index = r.index;
       return r.value;
     } catch {
-      // A long read cut off (a proxy, a restarted daemon): one plain read decides, and its
-      // failure ends the wait as a failed poll did.
+      // A long read cut off (a proxy, a restarted daemon, a daemon whose watch of etcd fails):
+      // one plain read decides, and its failure ends the wait as a failed poll did; the rest of
+      // the wait polls, as against a daemon without blocking reads.
+      this.blocking = false;
       return this.read(names);
     }
   }

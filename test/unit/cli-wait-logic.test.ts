@@ -242,6 +242,22 @@ describe("waitForUnits", () => {
     expect(unlimited.waits[1]).toEqual({ index: 101, waitMs: 30_000 });
   });
 
+  test("a blocking read that fails is followed by a plain read, and the rest of the wait polls", async () => {
+    const clock = new ManualClock();
+    const client = scripted([unit({}), unit({}), unit({ machineID: M }), unit({ machineID: M, currentState: "launched" })], [], true);
+    const read = client.readUnits;
+    let failed = 0;
+    client.readUnits = async (q) => {
+      if (q.after && failed++ === 0) {
+        client.waits.push(q.after);
+        throw new Error("connection reset");
+      }
+      return read(q);
+    };
+    expect(await run(client, 0, clock)).toEqual({ ok: true });
+    expect(client.waits).toEqual([undefined, { index: 101, waitMs: 30_000 }, undefined, undefined, undefined]);
+  });
+
   test("--no-block looks once and never fails", async () => {
     const rep = recorder();
     const client = scripted([unit({})]);

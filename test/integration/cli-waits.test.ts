@@ -159,11 +159,13 @@ describe("waiting commands", () => {
     try {
       const drain = c.ctl(["drain", M1.id]);
       await waitFor(async () => (await c.registry.listDrains()).has(M1.id), { what: "the drain", timeoutMs: 20_000 });
-      // What the engine does: the unit moves to the other machine, which reports it.
+      // What the engine does: the unit moves to the other machine, both halves in one transaction.
       const k = c.registry.keys;
       const entry = (await c.registry.listSchedule()).get("a.service")!.get(M1.id)!;
-      await c.etcdClient.delete(k.schedule(M1.id, "a.service"));
-      await c.etcdClient.put(k.schedule(M2.id, "a.service"), JSON.stringify(entry));
+      await c.etcdClient.txn({ compare: [], success: [
+        { type: "delete", key: k.schedule(M1.id, "a.service") },
+        { type: "put", key: k.schedule(M2.id, "a.service"), value: JSON.stringify(entry) },
+      ] });
       expect(await drain).toEqual({ code: 0, out: `Unit a.service moved to ${M2.id.slice(0, 8)}...\nMachine ${M1.id.slice(0, 8)}... drained: 1 unit moved\n`, err: "" });
     } finally {
       c.thaw();

@@ -235,6 +235,8 @@ interface BatchRow {
   allActiveMs: number;
   loadBefore: number;
   loadAfter: number;
+  /** Why the run failed (the command's error), when it did. */
+  failed?: string;
 }
 
 async function batch(c: Cluster, machines: number, n: number, cli: { label: string; bin: string }): Promise<BatchRow> {
@@ -245,7 +247,14 @@ async function batch(c: Cluster, machines: number, n: number, cli: { label: stri
     const loadBefore = load();
     const t0 = performance.now();
     const allActive = whenStates(c, (s) => s.filter((x) => x.name.startsWith(`b@${cli.label}`) && x.systemdActiveState === "active").length >= n);
-    const r = await must([cli.bin, "ctl", "start", "--no-block", ...names], c.env, dir);
+    allActive.catch(() => {});
+    const r = await run([cli.bin, "ctl", "start", "--no-block", ...names], c.env, dir);
+    if (r.code !== 0) {
+      const failed = r.err.trim().split("\n").at(-1) ?? `exit ${r.code}`;
+      console.error(`${n} units (${cli.label} fleet ctl) failed after ${r.ms.toFixed(0)} ms: ${failed}`);
+      await clean(c, NEW, dir, names, `b@${cli.label}`);
+      return { cli: cli.label, units: n, machines, commandMs: r.ms, allActiveMs: NaN, loadBefore, loadAfter: load(), failed };
+    }
     const commandMs = r.ms;
     const allActiveMs = (await allActive) - t0;
     const loadAfter = load();
@@ -264,27 +273,10 @@ const latencyMachines = Number(args["latency-machines"]);
 const batchMachines = Number(args["batch-machines"]);
 const freeGb = (freemem() / 2 ** 30).toFixed(1);
 
-if (!args["skip-latency"]) {
-  const c = await up(latencyMachines);
-  try {
-    for (const row of await latency(c, latencyMachines)) latencyRows.push({ ...row, machines: latencyMachines });
-  } finally {
-    await down(c);
-  }
-}
-if (!args["skip-batch"] && BATCHES.length > 0) {
-  const c = await up(batchMachines);
-  try {
-    for (const n of BATCHES) {
-      batchRows.push(await batch(c, batchMachines, n, { label: "new", bin: NEW }));
-      if (OLD) batchRows.push(await batch(c, batchMachines, n, { label: "old", bin: OLD }));
-    }
-  } finally {
-    await down(c);
-  }
-}
+const ms = (x: number) => (Number.isNaN(x) ? "-" : `${Math.round(x)}`);
 
-const ms = (x: number) => `${Math.round(x)}`;
+/** Writes what has been measured so far (after each phase: a later failure keeps it). */
+function report(): void {
 const machine = `${availableParallelism()} cores (${cpus()[0]?.model ?? "unknown cpu"}), ${freeGb} GiB free at the start`;
 const md = [
   "# bench/live",
@@ -315,13 +307,36 @@ const md = [
   "",
   "| fleet ctl | units | machines | command ms | all active ms | load before -> after |",
   "|---|---:|---:|---:|---:|---|",
-  ...batchRows.map((r) => `| ${r.cli} | ${r.units} | ${r.machines} | ${ms(r.commandMs)} | ${ms(r.allActiveMs)} | ${r.loadBefore} -> ${r.loadAfter} |`),
+  ...batchRows.map((r) => `| ${r.cli} | ${r.units} | ${r.machines} | ${ms(r.commandMs)}${r.failed ? ` (failed: ${r.failed})` : ""} | ${ms(r.allActiveMs)} | ${r.loadBefore} -> ${r.loadAfter} |`),
   "",
   "p50/p90/p99 are nearest-rank percentiles. Targets (issue 11): blocking start p50 <= 250 ms and p99 <= 500 ms; 250 units",
   "submitted and all active <= 3 s on 25 machines; 1,000 units <= 10 s.",
   "",
 ].join("\n");
-console.log(md);
+console.error(md);
 const out = join(root, "bench/results");
 writeFileSync(join(out, "live.json"), `${JSON.stringify({ date: started, machine, latency: latencyRows, batches: batchRows }, null, 2)}\n`);
 writeFileSync(join(out, "live.md"), md);
+}
+
+if (!args["skip-latency"]) {
+  const c = await up(latencyMachines);
+  try {
+    for (const row of await latency(c, latencyMachines)) latencyRows.push({ ...row, machines: latencyMachines });
+    report();
+  } finally {
+    await down(c);
+  }
+}
+if (!args["skip-batch"] && BATCHES.length > 0) {
+  const c = await up(batchMachines);
+  try {
+    for (const n of BATCHES) {
+      batchRows.push(await batch(c, batchMachines, n, { label: "new", bin: NEW }));
+      if (OLD) batchRows.push(await batch(c, batchMachines, n, { label: "old", bin: OLD }));
+      report();
+    }
+  } finally {
+    await down(c);
+  }
+}

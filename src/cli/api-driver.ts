@@ -9,11 +9,26 @@ import {
   type UnitQuery, type UnitState,
 } from "./client.ts";
 import { SseIdleError, sseFrames } from "./sse.ts";
+import { backoffDelay } from "../lib/backoff.ts";
 
 /** At most this many names go into one `unit=` filter (a URL stays well under 8 KiB); more list every unit. */
 export const NAMES_PER_REQUEST = 100;
 /** The stream sends a heartbeat every 15 s: one missing for this long means the connection is gone. */
 const STREAM_IDLE_MS = 45_000;
+/**
+ * A request the server failed (5xx: under a burst its etcd requests can time out) or whose
+ * connection broke is sent again this many times, 0.25 s doubling apart, when that is safe.
+ */
+const RETRIES = 3;
+const RETRY_BACKOFF = { baseMs: 250, capMs: 2000 };
+
+/**
+ * Whether a request may be sent again after a transient failure: `same` when a repeat does the
+ * same (reads, desired states, drains); a delete, whose repeat answering 404 means the first one
+ * deleted it; a creation, whose repeat answering 409 (the identical unit exists) means the first
+ * one made it.
+ */
+type Again = "same" | "delete" | "create";
 
 export interface ApiDriverOptions {
   /** The endpoint as the user gave it, for messages. */
@@ -88,20 +103,20 @@ export class ApiDriver implements FleetClient {
   }
 
   async getUnit(name: string): Promise<Unit | undefined> {
-    const res = await this.request("GET", `units/${encodeURIComponent(name)}`, undefined, { notFoundIsUndefined: true });
+    const res = await this.request("GET", `units/${encodeURIComponent(name)}`, undefined, { notFoundIsUndefined: true, again: "same" });
     return res === undefined ? undefined : toUnit(res as WireUnit);
   }
 
   async createUnit(name: string, options: UnitOption[]): Promise<void> {
-    await this.request("PUT", `units/${encodeURIComponent(name)}`, { name, options });
+    await this.request("PUT", `units/${encodeURIComponent(name)}`, { name, options }, { again: "create" });
   }
 
   async setUnitDesiredState(name: string, state: DesiredState): Promise<void> {
-    await this.request("PUT", `units/${encodeURIComponent(name)}`, { name, desiredState: state });
+    await this.request("PUT", `units/${encodeURIComponent(name)}`, { name, desiredState: state }, { again: "same" });
   }
 
   async destroyUnit(name: string): Promise<boolean> {
-    const res = await this.request("DELETE", `units/${encodeURIComponent(name)}`, undefined, { notFoundIsUndefined: true });
+    const res = await this.request("DELETE", `units/${encodeURIComponent(name)}`, undefined, { notFoundIsUndefined: true, again: "delete" });
     return res !== undefined;
   }
 
@@ -124,11 +139,11 @@ export class ApiDriver implements FleetClient {
   }
 
   async drainMachine(id: string): Promise<void> {
-    await this.request("PUT", `machines/${encodeURIComponent(id)}/drain`, undefined);
+    await this.request("PUT", `machines/${encodeURIComponent(id)}/drain`, undefined, { again: "same" });
   }
 
   async undrainMachine(id: string): Promise<boolean> {
-    const res = await this.request("DELETE", `machines/${encodeURIComponent(id)}/drain`, undefined, { notFoundIsUndefined: true });
+    const res = await this.request("DELETE", `machines/${encodeURIComponent(id)}/drain`, undefined, { notFoundIsUndefined: true, again: "delete" });
     return res !== undefined;
   }
 
@@ -177,7 +192,8 @@ export class ApiDriver implements FleetClient {
         const { waitIndex: _i, wait: _w, ...rest } = query;
         q = { ...rest, nextPageToken: token };
       }
-      const res = await this.send("GET", path, undefined, { query: q, ...(token ? {} : { after }) });
+      // A blocking read is not sent again here: its caller decides what a failed one means.
+      const res = await this.send("GET", path, undefined, { query: q, ...(token ? {} : { after }), ...(after && !token ? {} : { again: "same" as const }) });
       if (pages.length === 0) index = res.index;
       const page = res.body as T & { nextPageToken?: string };
       pages.push(page);
@@ -192,17 +208,39 @@ export class ApiDriver implements FleetClient {
     method: string,
     path: string,
     body: unknown,
-    extra: { query?: Record<string, string>; notFoundIsUndefined?: boolean } = {},
+    extra: { query?: Record<string, string>; notFoundIsUndefined?: boolean; again?: Again } = {},
   ): Promise<unknown> {
     return (await this.send(method, path, body, extra)).body;
   }
 
-  /** One request: its JSON (undefined for a 404 when asked) and X-Fleet-Index, or a ClientError. */
+  /**
+   * One request: its JSON (undefined for a 404 when asked) and X-Fleet-Index, or a ClientError.
+   * With `again`, a transient failure is followed by up to RETRIES more attempts.
+   */
   private async send(
     method: string,
     path: string,
     body: unknown,
-    extra: { query?: Record<string, string>; notFoundIsUndefined?: boolean; after?: UnitQuery["after"] } = {},
+    extra: { query?: Record<string, string>; notFoundIsUndefined?: boolean; after?: UnitQuery["after"]; again?: Again } = {},
+  ): Promise<{ body: unknown; index?: number }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.sendOnce(method, path, body, { ...extra, repeat: attempt > 1 });
+      } catch (err) {
+        if (!extra.again || attempt > RETRIES || !(err instanceof ClientError) || !err.transient) throw err;
+        const delay = backoffDelay(attempt, RETRY_BACKOFF);
+        this.opts.debug?.(`${method} ${path} failed (${err.message}); sending it again in ${delay} ms`);
+        await Bun.sleep(delay);
+      }
+    }
+  }
+
+  /** One attempt; `repeat`: an earlier attempt failed, and may have done what it asked. */
+  private async sendOnce(
+    method: string,
+    path: string,
+    body: unknown,
+    extra: { query?: Record<string, string>; notFoundIsUndefined?: boolean; after?: UnitQuery["after"]; again?: Again; repeat?: boolean },
   ): Promise<{ body: unknown; index?: number }> {
     const { res, done, timeoutMs } = await this.fetch(method, path, body, { query: extra.query, after: extra.after });
     let text: string;
@@ -217,6 +255,8 @@ export class ApiDriver implements FleetClient {
     this.opts.debug?.(`${method} ${path} -> ${status}${text ? ` ${text.slice(0, 500)}` : ""}`);
     const header = res.headers.get("X-Fleet-Index");
     const index = header !== null && /^\d+$/.test(header) ? Number(header) : undefined;
+    // What the failed attempt may have done is what the repeat finds done.
+    if (extra.repeat && ((extra.again === "delete" && status === 404) || (extra.again === "create" && status === 409))) return { body: {}, index };
     if (status === 404 && extra.notFoundIsUndefined) return { body: undefined, index };
     if (status < 200 || status > 299) throw httpError(status, text);
     if (text === "") return { body: {}, index };
@@ -288,7 +328,9 @@ export class ApiDriver implements FleetClient {
       return new ClientError(`fleet at ${this.endpoint} did not answer within ${within}`);
     }
     if (e?.name === "AbortError") return new ClientError(`the request to fleet at ${this.endpoint} was cancelled`);
-    return new ClientError(`cannot reach fleet at ${this.endpoint}: ${describeNetworkError(e)}`);
+    // A connection the daemon reset or closed mid-answer; one it refused is not coming back soon.
+    const broken = ["ECONNRESET", "EPIPE", "ConnectionClosed", "ECONNABORTED"].includes(e?.code ?? "");
+    return new ClientError(`cannot reach fleet at ${this.endpoint}: ${describeNetworkError(e)}`, undefined, broken);
   }
 }
 

@@ -127,7 +127,12 @@ export interface FleetClient {
  * `googleapi: Error 400: cannot activate template "foo@.service"`.
  */
 export class ClientError extends Error {
-  constructor(message: string, readonly status?: number) {
+  constructor(
+    message: string,
+    readonly status?: number,
+    /** The server failed (5xx) or the connection broke: the same request may well work again. */
+    readonly transient = status !== undefined && status >= 500 && status !== 501,
+  ) {
     super(message);
     this.name = "ClientError";
   }

@@ -1,6 +1,6 @@
 // What a blocking command waits for, and the verdict on one observation of a unit
 // (fleet-reference.md §6.5.5, with quirks Q6, Q7 and Q8 fixed). Pure: the runner in wait.ts
-// does the polling, the clock and the printing.
+// does the reading, the clock and the printing.
 import type { DesiredState } from "../unit/types.ts";
 import type { Machine, Unit, UnitState } from "./client.ts";
 import { machineLegend } from "./list-format.ts";
@@ -117,9 +117,12 @@ export function timeoutError(name: string, goal: WaitGoal, lastWhy: string | und
   }
 }
 
-/** Polls per attempt: one attempt is 2 s of polling every 250 ms (fleet's defaultSleepTime). */
+/**
+ * One attempt of --block-attempts is 2 s, as fleetctl's 8 polls 250 ms apart (its
+ * defaultSleepTime); a wait that cannot follow changes still polls at that interval.
+ */
+export const ATTEMPT_MS = 2000;
 export const POLL_INTERVAL_MS = 250;
-export const POLLS_PER_ATTEMPT = 8;
 
 /**
  * `--no-block` gives -1 (do not wait), `--block-attempts=N` with N > 0 gives N, anything else
@@ -130,7 +133,7 @@ export function blockAttempts(noBlock: boolean, attempts: number): number {
   return attempts > 0 ? attempts : 0;
 }
 
-/** Polls allowed for one goal: unlimited for 0 attempts. */
-export function pollBudget(attempts: number): number {
-  return attempts > 0 ? attempts * POLLS_PER_ATTEMPT : Number.POSITIVE_INFINITY;
+/** How long (ms) one goal may take: unlimited for 0 attempts. */
+export function attemptsBudgetMs(attempts: number): number {
+  return attempts > 0 ? attempts * ATTEMPT_MS : Number.POSITIVE_INFINITY;
 }

@@ -99,6 +99,7 @@ describe("discovery document", () => {
       for (const m of Object.values(r.methods)) methods.push([m.id, m.httpMethod, m.path]);
     }
     expect(methods.sort()).toEqual([
+      ["fleet.Event.List", "GET", "events"],
       ["fleet.Machine.List", "GET", "machines"],
       ["fleet.Unit.Delete", "DELETE", "units/{unitName}"],
       ["fleet.Unit.Get", "GET", "units/{unitName}"],
@@ -108,6 +109,8 @@ describe("discovery document", () => {
       ["fleet.UnitState.List", "GET", "state"],
     ]);
     expect(Object.keys(doc.resources.UnitState.methods.List.parameters).sort()).toEqual(["machineID", "nextPageToken", "unitName"]);
+    // The event stream is an extension, listed with its parameters.
+    expect(Object.keys(doc.resources.Events.methods.List.parameters).sort()).toEqual(["kinds", "machine", "since", "unit", "until"]);
   });
 });
 

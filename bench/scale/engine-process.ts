@@ -64,8 +64,10 @@ async function main(): Promise<void> {
     log: log.child("engine"),
   });
   const handler = createApiHandler({ registry, tokenLimit: DEFAULTS.tokenLimit, version: VERSION, isReady: () => true, log: log.child("api") });
+  // A TCP listener needs authentication: a token of this run, handed to the submitter.
+  const token = crypto.randomUUID();
   const listeners = await serveApi(handler, {
-    listen: [{ kind: "tcp", host: "127.0.0.1", port: 0 }], log: log.child("api"), version: VERSION, socketActivation: false,
+    listen: [{ kind: "tcp", host: "127.0.0.1", port: 0 }], tokens: [token], log: log.child("api"), version: VERSION, socketActivation: false,
   });
   engine.start();
   // Event-loop stalls: the API shares this loop with the engine's synchronous planning.
@@ -104,7 +106,7 @@ async function main(): Promise<void> {
   });
   const address = listeners.addresses[0]!.replace(/^tcp:\/\//, "http://");
   while (!engine.isLeader()) await Bun.sleep(50);
-  send({ type: "ready", api: address });
+  send({ type: "ready", api: address, token });
 }
 
 main().catch((e) => {

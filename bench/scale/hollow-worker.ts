@@ -1,11 +1,14 @@
-// Hollow machines: the real Presence and Agent, each with its own machine id, lease, watch of its
-// own schedule prefix and state directory, over a FakeUnitManager that starts units at once and
-// reports them active. Many run in this one process, sharing one etcd client (one connection
-// pool; each agent still has its own watch stream and lease). Every agent's watch is counted:
-// events inside its own schedule prefix, and events for any other key (by design, none).
+// Hollow machines: the real Presence, Agent and engine candidate, each with its own machine id,
+// lease, watch of its own schedule prefix and state directory, over a FakeUnitManager that starts
+// units at once and reports them active. Many run in this one process, sharing one etcd client
+// (one connection pool; each still has its own watch streams and lease). Every agent's watch is
+// counted: events inside its own schedule prefix, and events for any other key (by design,
+// none). The candidates wait behind the benchmark's engine process, which leads, as every
+// daemon but the leader does in a real cluster; every etcd call is counted by kind.
 import { join } from "node:path";
 import { Agent } from "../../src/agent/agent.ts";
 import { Presence } from "../../src/agent/presence.ts";
+import { Engine, type EngineEtcd } from "../../src/engine/engine.ts";
 import { DEFAULTS } from "../../src/config/index.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { EtcdClient, type Watch, type WatchBatch } from "../../src/registry/etcd/index.ts";
@@ -20,6 +23,7 @@ interface Hollow {
   id: string;
   agent: Agent;
   presence: Presence;
+  candidate: Engine;
   units: FakeUnitManager;
   tally: { own: number; foreign: number };
 }
@@ -81,7 +85,8 @@ async function start(config: WorkerConfig): Promise<number> {
     const agentEtcd = {
       range: (...a: Parameters<EtcdClient["range"]>) => (count("range"), client.range(...a)),
       get: (...a: Parameters<EtcdClient["get"]>) => (count("get"), client.get(...a)),
-      txn: (...a: Parameters<EtcdClient["txn"]>) => (count("txn"), client.txn(...a)),
+      // A transaction that only reads is the unit files a reconcile needs: counted apart from writes.
+      txn: (...a: Parameters<EtcdClient["txn"]>) => (count(a[0].success.every((o) => o.type === "range") ? "read" : "txn"), client.txn(...a)),
       watch: (...a: Parameters<EtcdClient["watch"]>) => (count("watch"), countedWatch(client.watch(...a), own, tally)),
       // Not a request: the revision the worker's shared client last heard of.
       observedRevision: () => client.observedRevision(),
@@ -93,19 +98,44 @@ async function start(config: WorkerConfig): Promise<number> {
       leaseRevoke: (...a: Parameters<EtcdClient["leaseRevoke"]>) => (count("lease-revoke"), client.leaseRevoke(...a)),
       leaseTimeToLive: (...a: Parameters<EtcdClient["leaseTimeToLive"]>) => (count("lease-ttl"), client.leaseTimeToLive(...a)),
     };
+    const candidateEtcd: EngineEtcd = {
+      get: (...a) => (count("candidate-get"), client.get(...a)),
+      range: (...a) => (count("candidate-range"), client.range(...a)),
+      txn: (...a) => (count("candidate-txn"), client.txn(...a)),
+      watch: (...a) => (count("candidate-watch"), client.watch(...a)),
+      leaseGrant: (...a) => (count("candidate-lease-grant"), client.leaseGrant(...a)),
+      leaseKeepAlive: (...a) => (count("candidate-keepalive"), client.leaseKeepAlive(...a)),
+      leaseRevoke: (...a) => (count("candidate-lease-revoke"), client.leaseRevoke(...a)),
+      leaseTimeToLive: (...a) => (count("candidate-lease-ttl"), client.leaseTimeToLive(...a)),
+      observedRevision: () => client.observedRevision(),
+    };
     const record: MachineRecord = {
-      id: spec.id, publicIP: spec.publicIP, metadata: spec.metadata, version: VERSION, startedAt: new Date().toISOString(), disableEngine: true,
+      id: spec.id, publicIP: spec.publicIP, metadata: spec.metadata, version: VERSION, startedAt: new Date().toISOString(),
+      ...(spec.capacity ? { capacity: spec.capacity } : {}),
     };
     const stateDir = join(config.stateRoot, spec.id);
     const units = new FakeUnitManager();
     const presence = new Presence({ etcd: presenceEtcd, keys, machine: () => record, ttlMs: config.agentTtlMs, stateDir, log: machineLog.child("presence") });
     const agent = new Agent({ etcd: agentEtcd, keys, machineId: spec.id, units, stateDir, log: machineLog.child("agent") });
+    const candidate = new Engine({
+      etcd: candidateEtcd, registry: { keys }, machineId: spec.id, log: machineLog.child("engine"),
+      config: { reconcileIntervalMs: config.reconcileIntervalMs, agentTtlMs: config.agentTtlMs },
+    });
+    // A candidate that wins would hold the whole cluster in this process: counted, so a run where it happened says so.
+    candidate.election.onChange((term) => term && count("candidate-won"));
     await agent.start();
     // As the daemon wires them.
-    presence.onRegistered((reg) => agent.activate(reg));
+    presence.onRegistered((reg) => {
+      agent.activate(reg);
+      candidate.start();
+    });
     presence.onLost(() => agent.deactivate());
+    presence.onReconnected(() => {
+      agent.refresh();
+      candidate.refresh();
+    });
     presence.start();
-    hollows.set(spec.id, { id: spec.id, agent, presence, units, tally });
+    hollows.set(spec.id, { id: spec.id, agent, presence, candidate, units, tally });
   }));
   while (registered() < n) await Bun.sleep(50);
   return registered();
@@ -147,7 +177,7 @@ async function kill(ids: string[]): Promise<number> {
     const h = hollows.get(id);
     if (!h) return;
     hollows.delete(id);
-    await Promise.all([h.presence.stop(), h.agent.stop()]);
+    await Promise.all([h.presence.stop(), h.agent.stop(), h.candidate.stop({ resign: false })]);
     await h.units.close();
     addTotals(retired, h);
     n++;

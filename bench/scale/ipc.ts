@@ -31,7 +31,7 @@ export interface EngineStats {
 
 export type EngineRequest = { type: "stats"; resetPeak?: boolean } | { type: "stop" };
 export type EngineReply =
-  | { type: "ready"; api: string }
+  | { type: "ready"; api: string; token: string }
   | { type: "stats"; stats: EngineStats }
   | { type: "stopped" }
   | { type: "error"; message: string };
@@ -44,6 +44,8 @@ export interface WorkerConfig {
   machines: HollowMachineSpec[];
   /** Registrations are spread over this long, so keepalives are not all in step. */
   rampMs: number;
+  /** engine_reconcile_interval of the machines' engine candidates (their leader lease is 5 x this). */
+  reconcileIntervalMs: number;
 }
 
 export interface WorkerStats {

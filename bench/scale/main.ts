@@ -7,6 +7,7 @@
 //   bun bench/scale/main.ts                          1,000 machines x 10,000 units, 5 min idle
 //   bun bench/scale/main.ts --sizes 100x1000,3000x30000 --idle 60
 //   bun bench/scale/main.ts --label no-brake --evictions-per-second 1000 --eviction-burst 1000
+//   bun bench/scale/main.ts --label resources --resources   requests on half the units, two zones
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
       "eviction-burst": { type: "string" },
       "eviction-settle-ms": { type: "string" },
       "no-write": { type: "boolean", default: false },
+      resources: { type: "boolean", default: false },
     },
   });
   const sizes = parseSizes(values.sizes!);
@@ -72,6 +74,7 @@ async function main(): Promise<void> {
         evictionsPerSecond: optionalNumber(values["evictions-per-second"], "evictions-per-second"),
         evictionBurst: optionalNumber(values["eviction-burst"], "eviction-burst"),
         evictionSettleMs: optionalNumber(values["eviction-settle-ms"], "eviction-settle-ms"),
+        ...(values.resources ? { resources: true } : {}),
       },
     });
     runs.push(result);

@@ -46,12 +46,15 @@ const ROWS: Row[] = [
   { name: "placements per s (first PUT → last schedule write)", cell: (r) => num(r.submit?.placementsPerSecond) },
   ...etcdRows("submit", "submit"),
   { name: "submit: agent CPU per machine (% of a core)", cell: (r) => num(r.phases.submit?.agents.cpuPercentPerMachine, 3) },
+  { name: "submit: agent reconciles / state writes / unit-file reads, per instance", cell: (r) => perInstance(r) },
   { name: "submit: hollow worker event loop, longest stall (ms)", cell: (r) => num(r.phases.submit?.agents.loopMaxStallMs) },
   section("idle"),
   { name: "idle duration (s)", cell: (r) => num(r.phases.idle?.seconds) },
   ...etcdRows("idle", "idle", () => ""),
   { name: "idle: agent CPU per machine (% of a core)", target: "< 0.1", cell: (r) => num(r.phases.idle?.agents.cpuPercentPerMachine, 4) },
   { name: "idle: agent reconciles / state writes (all machines)", cell: (r) => `${num(r.phases.idle?.agents.reconciles)} / ${num(r.phases.idle?.agents.publishTxns)}` },
+  { name: "idle: etcd requests per machine per s: keepalives / reads / writes / other lease; watches opened", target: "keepalives only", cell: (r) => perMachine(r.phases.idle) },
+  { name: "idle: what each machine's agent and engine candidate asked etcd, per s", cell: (r) => callsPerMachine(r.phases.idle) },
   section("kill"),
   { name: "machines killed / their units to move", cell: (r) => r.kill ? `${num(r.kill.killed)} / ${num(r.kill.unitsToMove)}` : "—" },
   { name: "kill → every killed lease gone (s)", cell: (r) => num(r.kill?.leaseGoneSeconds, 1) },
@@ -61,8 +64,37 @@ const ROWS: Row[] = [
   { name: "watch events an agent got that were not its own work", target: "0", cell: (r) => num(sumPhases(r, (p) => p.agents.foreignEvents)) },
   { name: "watch events an agent got for its own work", cell: (r) => num(sumPhases(r, (p) => p.agents.ownEvents)) },
   { name: "agent warnings logged", cell: (r) => num(sumPhases(r, (p) => p.agents.warnings)) },
+  { name: "hollow machines' engine candidates that ever led (the engine process leads)", target: "0", cell: (r) => (hasCandidates(r) ? num(sumPhases(r, (p) => p.agents.calls["candidate-won"] ?? 0)) : "— (none ran)") },
   { name: "result", cell: (r) => (r.failure ? `stopped: ${r.failure.replace(/\|/g, "/")}` : "complete") },
 ];
+
+function perInstance(r: SizeResult): string {
+  const a = r.phases.submit?.agents;
+  if (!a) return "—";
+  const f = (n: number) => (n / r.instances).toFixed(2);
+  // Reads were one `get` per unit file, then one read-only `txn` per reconcile (counted as "read").
+  const reads = (a.calls.get ?? 0) + (a.calls.read ?? 0);
+  return `${f(a.reconciles)} / ${f(a.publishTxns)} / ${f(reads)}`;
+}
+
+/** Runs before the machines ran engine candidates have no candidate calls at all. */
+function hasCandidates(r: SizeResult): boolean {
+  return Object.values(r.phases).some((p) => p && Object.keys(p.agents.calls).some((k) => k.startsWith("candidate-")));
+}
+
+function perMachine(p: PhaseFigures | undefined): string {
+  if (!p || p.agents.machines === 0) return "—";
+  const m = p.agents.machines;
+  const f = (n: number) => (n / m).toFixed(4);
+  return `${f(p.etcd.keepalives)} / ${f(p.etcd.reads)} / ${f(p.etcd.writes)} / ${f(p.etcd.otherLease)}; ${num(p.etcd.watchStreamsOpened)}`;
+}
+
+function callsPerMachine(p: PhaseFigures | undefined): string {
+  if (!p || p.agents.machines === 0) return "—";
+  const entries = Object.entries(p.agents.calls).filter(([, n]) => n > 0);
+  if (entries.length === 0) return "none";
+  return entries.map(([k, n]) => `${k} ${(n / p.seconds / p.agents.machines).toFixed(4)}`).join(", ");
+}
 
 function sumPhases(r: SizeResult, f: (p: PhaseFigures) => number): number {
   return Object.values(r.phases).reduce((s, p) => s + (p ? f(p) : 0), 0);
@@ -83,7 +115,7 @@ export function renderTable(results: readonly SizeResult[]): string {
 /** The table section: host, how to run, the table. */
 export function renderSection(results: readonly SizeResult[]): string {
   const hosts = [...new Set(results.map((r) => `${r.host.cpus} CPUs (${r.host.model}), ${r.host.memoryGB} GB, Bun ${r.host.bun}, etcd ${r.host.etcd}`))];
-  const configs = [...new Set(results.map((r) => `${columnTitle(r)}: ${r.config.workers} worker processes, agent_ttl ${r.config.agentTtlSeconds} s, idle ${r.config.idleSeconds} s, ${r.config.killed} killed${r.config.evictionsPerSecond !== undefined ? `, evictions ${r.config.evictionsPerSecond}/s burst ${r.config.evictionBurst}` : ""}${r.config.evictionSettleMs !== undefined ? `, settle ${r.config.evictionSettleMs} ms` : ""}`))];
+  const configs = [...new Set(results.map((r) => `${columnTitle(r)}: ${r.config.workers} worker processes, agent_ttl ${r.config.agentTtlSeconds} s, idle ${r.config.idleSeconds} s, ${r.config.killed} killed${r.config.evictionsPerSecond !== undefined ? `, evictions ${r.config.evictionsPerSecond}/s burst ${r.config.evictionBurst}` : ""}${r.config.evictionSettleMs !== undefined ? `, settle ${r.config.evictionSettleMs} ms` : ""}${r.config.resources ? ", resources (requests on half the units, two zones)" : ""}`))];
   return [
     TABLE_BEGIN,
     `Machine: ${hosts.join("; ")}.`,

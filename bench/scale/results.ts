@@ -70,6 +70,8 @@ export interface RunConfig {
   evictionsPerSecond?: number;
   evictionBurst?: number;
   evictionSettleMs?: number;
+  /** The resources variant of the scenario (scenario.ts, ScenarioOptions). */
+  resources?: boolean;
 }
 
 export interface SizeResult {

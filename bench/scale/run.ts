@@ -53,18 +53,18 @@ export async function runSize(opts: RunOptions): Promise<SizeResult> {
   const observer = new Observer(etcd.endpoint, PREFIX);
   let phase: PhaseName | "setup" = "setup";
   try {
-    const { api } = await engine.next("ready", 60_000);
+    const { api, token } = await engine.next("ready", 60_000);
     progress(`engine leads; API at ${api}`);
 
-    const machines = hollowMachines(size.machines);
+    const machines = hollowMachines(size.machines, { resources: config.resources });
     const perWorker = Math.ceil(size.machines / config.workers);
     const slices = Array.from({ length: config.workers }, (_, w) => machines.slice(w * perWorker, (w + 1) * perWorker)).filter((s) => s.length > 0);
     for (const [w, slice] of slices.entries()) {
       workers.push(new Child<WorkerRequest, WorkerReply>(`hollow worker ${w}`, join(import.meta.dir, "hollow-worker.ts"), [], {
         logFile: join(opts.logDir, `${tag}-worker-${w}.log`),
         // Bun's fetch runs at most 256 requests at once per process unless told otherwise, and
-        // every agent's watch is a request that never ends.
-        env: { BUN_CONFIG_MAX_HTTP_REQUESTS: String(Math.min(65_535, slice.length * 2 + 512)) },
+        // every agent's watch and every candidate's watch is a request that never ends.
+        env: { BUN_CONFIG_MAX_HTTP_REQUESTS: String(Math.min(65_535, slice.length * 3 + 512)) },
       }));
     }
     const snap = async (resetPeak: boolean): Promise<Snapshot> => {
@@ -82,7 +82,7 @@ export async function runSize(opts: RunOptions): Promise<SizeResult> {
     const t0 = Date.now();
     const rampMs = Math.round(ttlMs / 3);
     await Promise.all(workers.map((w, i) => w.request({
-      type: "start", config: { endpoint: etcd.endpoint, prefix: PREFIX, agentTtlMs: ttlMs, stateRoot, machines: slices[i]!, rampMs },
+      type: "start", config: { endpoint: etcd.endpoint, prefix: PREFIX, agentTtlMs: ttlMs, stateRoot, machines: slices[i]!, rampMs, reconcileIntervalMs: 2000 },
     }, "started", 10 * 60_000)));
     await observer.start();
     await waitFor(() => observer.live.size === size.machines, 60_000);
@@ -92,12 +92,12 @@ export async function runSize(opts: RunOptions): Promise<SizeResult> {
 
     // Submit: every unit through the API, until etcd holds every instance as active.
     phase = "submit";
-    const units = scaleUnits(size.units);
+    const units = scaleUnits(size.units, { resources: config.resources });
     const nonGlobal = units.filter((u) => u.kind !== "global").map((u) => u.name);
     const globals = units.filter((u) => u.kind === "global").map((u) => u.name);
     const placedBefore = before.engine.schedulePuts;
     const submitStart = Date.now();
-    const sub = await submitUnits(api, units, config.submitInFlight);
+    const sub = await submitUnits(api, token, units, config.submitInFlight);
     progress(`submitted ${sub.submitted} units in ${sub.seconds.toFixed(1)} s (${sub.retries} retries, ${sub.failed.length} failed; PUT latency p50 ${sub.latencyMs.p50} ms, p99 ${sub.latencyMs.p99} ms)`);
     const allActive = () =>
       observer.activeInstances >= result.instances &&

@@ -12,7 +12,7 @@ export interface SubmitResult {
   latencyMs: { p50: number; p99: number; max: number };
 }
 
-export async function submitUnits(api: string, units: readonly UnitSpec[], inFlight: number): Promise<SubmitResult> {
+export async function submitUnits(api: string, token: string, units: readonly UnitSpec[], inFlight: number): Promise<SubmitResult> {
   let next = 0;
   let retries = 0;
   const failed: string[] = [];
@@ -24,7 +24,7 @@ export async function submitUnits(api: string, units: readonly UnitSpec[], inFli
       try {
         const start = performance.now();
         const res = await fetch(`${api}/fleet/v1/units/${encodeURIComponent(u.name)}`, {
-          method: "PUT", body, headers: { "content-type": "application/json" }, signal: AbortSignal.timeout(30_000),
+          method: "PUT", body, headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000),
         });
         const text = await res.text();
         if (res.status === 201 || res.status === 204) {

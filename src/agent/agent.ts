@@ -20,6 +20,7 @@ import { type DesiredUnit, type Plan, planReconcile } from "./plan.ts";
 import type { Registration } from "./presence.ts";
 import { StatePublisher } from "./publisher.ts";
 import { UnitTexts } from "./unit-texts.ts";
+import { readUnitFiles } from "../registry/unit-file-reads.ts";
 import { errorText } from "../lib/error-text.ts";
 
 export interface AgentOptions {
@@ -90,6 +91,8 @@ export class Agent {
   /** Marks the safety-net resync due, every resyncIntervalMs (jittered). */
   private readonly resyncer: Worker;
   private schedule: Informer<ScheduleEntry> | undefined;
+  /** The schedule's latest list (the first, or a refresh after an outage): a reconcile waits for it. */
+  private listed: Promise<void> = Promise.resolve();
   private unsubscribe: (() => void) | undefined;
   private active = false;
   private stopped = false;
@@ -121,7 +124,9 @@ export class Agent {
       },
     });
     this.records = new LaunchRecords(opts.stateDir, opts.machineId, opts.units.unitsDirectory, opts.log);
-    this.texts = new UnitTexts(opts.keys, (hash) => opts.etcd.get(opts.keys.unitFile(hash)), opts.log, opts.invalid);
+    this.texts = new UnitTexts(
+      opts.keys, (hash) => opts.etcd.get(opts.keys.unitFile(hash)), opts.log, opts.invalid, (hashes) => readUnitFiles(opts.etcd, opts.keys, hashes),
+    );
     this.publisher = new StatePublisher({
       etcd: opts.etcd, keys: opts.keys, machineId: opts.machineId, log: opts.log, coalesceMs: opts.publishCoalesceMs,
       clock: this.clock, random: this.random,
@@ -157,8 +162,21 @@ export class Agent {
       });
       this.schedule.onChange(() => this.kick());
       this.schedule.start();
+      this.listed = this.schedule.synced;
+    } else {
+      // Registered again after the lease was lost: etcd was out of reach for a TTL, and the
+      // watch may be stuck on a connection that died meanwhile. Units moved away meanwhile
+      // must stop now, not when TCP's back-off lets the old stream deliver.
+      this.listed = this.schedule.refresh();
     }
     this.active = true;
+    this.kick();
+  }
+
+  /** etcd was out of reach and is back (the lease outlived it): list the schedule again and watch anew. */
+  refresh(): void {
+    if (this.stopped || !this.schedule) return;
+    this.listed = this.schedule.refresh();
     this.kick();
   }
 
@@ -233,7 +251,7 @@ export class Agent {
   /** Plans, executes and records; returns the delay until the earliest unit retry, if any. */
   private async reconcile(): Promise<number | undefined> {
     if (!this.active || !this.schedule) return undefined;
-    await this.schedule.synced;
+    await this.listed;
     if (this.stopped) return undefined;
     const desired = this.desired();
     const now = this.clock.now();
@@ -243,6 +261,7 @@ export class Agent {
     this.applyBookkeeping(plan);
 
     if (plan.actions.length > 0 || this.reloadPending) {
+      await this.textsFor(plan);
       const result = await executePlan(plan.actions, {
         units: this.opts.units, text: (h) => this.texts.get(h), log: this.log, forceReload: this.reloadPending,
         allowShadowing: this.opts.allowShadowing,
@@ -286,6 +305,15 @@ export class Agent {
     }
     this.texts.retain(new Set([...desired.values()].map((d) => d.hash)));
     return this.retryDelay();
+  }
+
+  /** The texts of the units the plan loads: from their entries when they carry them, else read in one request. */
+  private async textsFor(plan: Plan): Promise<void> {
+    const loads = plan.actions.flatMap((a) => (a.kind === "load" && a.hash ? [a.hash] : []));
+    if (loads.length === 0 || !this.schedule) return;
+    const wanted = new Set(loads);
+    for (const e of this.schedule.values()) if (e.text !== undefined && wanted.has(e.hash)) this.texts.seed(e.hash, e.text);
+    await this.texts.prefetch(loads);
   }
 
   /**

@@ -102,6 +102,7 @@ export class Presence {
   private readonly machineKey: MachineKey;
   private readonly registeredListeners = new Set<(r: Registration) => void | Promise<void>>();
   private readonly lostListeners = new Set<(lease: string) => void>();
+  private readonly reconnectedListeners = new Set<() => void>();
 
   constructor(private readonly opts: PresenceOptions) {
     // etcd leases count whole seconds.
@@ -140,6 +141,16 @@ export class Presence {
   onLost(cb: (lease: string) => void): () => void {
     this.lostListeners.add(cb);
     return () => this.lostListeners.delete(cb);
+  }
+
+  /**
+   * Called when a renewal gets through after renewals failed (etcd was out of reach, and the
+   * lease outlived it): watches may be stuck on connections that died meanwhile. (A lease that
+   * did not outlive it ends in onLost, then onRegistered.)
+   */
+  onReconnected(cb: () => void): () => void {
+    this.reconnectedListeners.add(cb);
+    return () => this.reconnectedListeners.delete(cb);
   }
 
   start(): void {
@@ -236,8 +247,12 @@ export class Presence {
     try {
       await this.opts.etcd.leaseKeepAlive(lease);
       this.lastRenewal = this.clock.now();
-      if (this.failing) this.opts.log.info(`Renewed lease ${leaseHex(lease)} again`);
+      const recovered = this.failing;
       this.failing = false;
+      if (recovered) {
+        this.opts.log.info(`Renewed lease ${leaseHex(lease)} again`);
+        for (const cb of [...this.reconnectedListeners]) cb();
+      }
       return this.renewInterval();
     } catch (e) {
       if (this.stopped) return undefined;

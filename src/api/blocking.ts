@@ -5,7 +5,9 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { parseDuration } from "../config/duration.ts";
 import type { EventHub } from "../events/hub.ts";
-import { childPair, type KeySpace } from "../registry/keys.ts";
+import { unitMatches } from "../events/filter.ts";
+import { EventQueryError, parseFilter, splitList } from "../events/query.ts";
+import { childName, childPair, type KeySpace } from "../registry/keys.ts";
 import { allowIdle } from "./connection.ts";
 import { ApiError } from "./errors.ts";
 import type { Route } from "./routes.ts";
@@ -52,8 +54,16 @@ export type ReadRoute = Extract<Route, { kind: "units" | "unit" | "states" | "st
 /** Whether a change of `key` can change the answer of the route. */
 export function relevance(keys: KeySpace, route: ReadRoute, params: URLSearchParams): (key: string) => boolean {
   switch (route.kind) {
-    case "units":
+    case "units": {
+      const only = unitParam(params);
+      if (only) {
+        return (key) => {
+          const unit = unitOfKey(keys, key);
+          return unit !== undefined && unitMatches(only, unit);
+        };
+      }
       return (key) => [keys.units, keys.schedules, keys.pendings, keys.states].some((p) => key.startsWith(p));
+    }
     case "unit": {
       const name = route.name;
       return (key) => key === keys.unit(name) || key === keys.pending(name) || key.startsWith(keys.unitStates(name)) ||
@@ -72,6 +82,24 @@ export function relevance(keys: KeySpace, route: ReadRoute, params: URLSearchPar
     case "machines":
       return (key) => [keys.machines, keys.metadatas, keys.drains].some((p) => key.startsWith(p));
   }
+}
+
+/**
+ * The `unit=` filter of GET /units (an extension: names or globs, repeated or comma-separated, as
+ * the event stream takes them), or undefined without one; a bad value is a 400 naming it.
+ */
+export function unitParam(params: URLSearchParams): string[] | undefined {
+  try {
+    return parseFilter(splitList(params.getAll("unit")), [], []).units as string[] | undefined;
+  } catch (e) {
+    if (e instanceof EventQueryError) throw new ApiError(400, e.message);
+    throw e;
+  }
+}
+
+/** The unit a key of a unit's records is about: its record, schedule entries, pending reason, states. */
+function unitOfKey(keys: KeySpace, key: string): string | undefined {
+  return childName(keys.units, key) ?? childName(keys.pendings, key) ?? childPair(keys.states, key)?.[0] ?? childPair(keys.schedules, key)?.[1];
 }
 
 /**

@@ -1,5 +1,6 @@
 // The v1 discovery document (Google API Discovery format), written for this project from the
-// facts of fleet-reference.md §7.9. PATCH /machines is not in it, as in the original.
+// facts of fleet-reference.md §7.9, plus the event stream (an extension). PATCH /machines and drain
+// are not in it, as PATCH was not in the original.
 
 const pageToken = {
   type: "string",
@@ -136,6 +137,25 @@ const resources = {
         parameters: { unitName },
         parameterOrder: ["unitName"],
         request: { $ref: "Unit" },
+      },
+    },
+  },
+  Events: {
+    methods: {
+      List: {
+        id: "fleet.Event.List",
+        description:
+          "Extension: the cluster's events as Server-Sent Events (text/event-stream), one JSON object per message, " +
+          "each with its id (REVISION-INDEX), revision and kind. Resume with Last-Event-ID or since.",
+        httpMethod: "GET",
+        path: "events",
+        parameters: {
+          since: { type: "string", location: "query", description: "Start after this event id or revision, or at the oldest event the daemon keeps (oldest); the Last-Event-ID header wins." },
+          until: { type: "string", location: "query", description: "now: end the stream once it has told what happened before it opened." },
+          unit: { type: "string", location: "query", repeated: true, description: "Only events about these units (names or globs, comma-separated)." },
+          machine: { type: "string", location: "query", repeated: true, description: "Only events naming these machines (ids or prefixes, comma-separated)." },
+          kinds: { type: "string", location: "query", repeated: true, description: "Only events of these kinds (comma-separated)." },
+        },
       },
     },
   },

@@ -22,6 +22,8 @@ export interface ApiUnitInput {
   pendingKind?: string;
   /** Extension: the machine the unit keeps its entry on while it waits (a lost or drained one). */
   pendingMachineID?: string;
+  /** Extension: why the engine placed the unit on its machine. */
+  placementReason?: string;
 }
 
 export function apiUnit(u: ApiUnitInput): Json {
@@ -34,6 +36,7 @@ export function apiUnit(u: ApiUnitInput): Json {
     ["pendingKind", u.pendingKind],
     ["pendingMachineID", u.pendingMachineID],
     ["pendingReason", u.pendingReason],
+    ["placementReason", u.placementReason],
   ]);
 }
 
@@ -59,6 +62,8 @@ export function apiMachine(m: MachineView): Json {
     ["drained", m.drained === true ? true : undefined],
     // Extension: when the machine's daemon started (RFC 3339), for the dashboard's uptime.
     ["startedAt", m.startedAt],
+    // Extension: CPUs (thousandths) and memory (bytes), total and allocatable; absent from older daemons.
+    ["capacity", m.capacity],
   ]);
 }
 

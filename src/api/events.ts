@@ -4,11 +4,9 @@
 // moves past that place. Heartbeat comments keep proxies from closing a quiet stream.
 import type { EventHub } from "../events/hub.ts";
 import { matches, type EventFilter } from "../events/filter.ts";
+import { EventQueryError, parseFilter, parseStart, parseUntil, splitList, type StreamStart } from "../events/query.ts";
 import type { EventReader, ReaderStep } from "../events/reader.ts";
-import { cursorId, EVENT_KINDS, parseCursor, type Cursor, type EventKind } from "../events/types.ts";
-import { isValidGlob } from "../unit/glob.ts";
-import { validateUnitName } from "../unit/unit-name.ts";
-import { MACHINE_ID_MAX } from "../registry/record-values.ts";
+import { cursorId } from "../events/types.ts";
 import { allowIdle, clientOf } from "./connection.ts";
 import { ApiError } from "./errors.ts";
 import type { EventStreamMetrics } from "./event-metrics.ts";
@@ -21,51 +19,33 @@ export interface EventsContext {
 }
 
 export interface EventQuery {
-  /** Where to resume: after this event or revision; undefined for now. */
-  from?: Cursor;
+  /** Where to start: after this event or revision, at the oldest the daemon holds, or now. */
+  from?: StreamStart;
   filter: EventFilter;
+  /** `now`: end the stream once it has told what the daemon knew when it opened. */
+  until?: "now";
 }
 
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 /** Browsers reconnect after this long (ms) when the stream ends. */
 const RETRY_MS = 2000;
-const MACHINE_PREFIX = new RegExp(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,${MACHINE_ID_MAX - 1}}$`);
-const GLOB_CHARS = /[*?[\\]/;
 
 /** The stream's parameters from the query and Last-Event-ID, or a 400 naming the bad one. */
 export function eventQuery(params: URLSearchParams, headers: Headers): EventQuery {
-  const q: EventQuery = { filter: {} };
-  // An EventSource reconnects to the same URL with Last-Event-ID: it wins over since=.
-  const last = headers.get("last-event-id");
-  const [name, value] = last !== null && last.trim() !== "" ? ["Last-Event-ID", last] : ["since", params.get("since")];
-  if (value !== null) {
-    q.from = parseCursor(value);
-    if (!q.from) throw new ApiError(400, `invalid ${name} ${JSON.stringify(value)}: expected an event id (REVISION-INDEX) or a revision`);
+  try {
+    // An EventSource reconnects to the same URL with Last-Event-ID: it wins over since=.
+    const last = headers.get("last-event-id");
+    const [name, value] = last !== null && last.trim() !== "" ? ["Last-Event-ID", last] : ["since", params.get("since")];
+    const until = params.get("until");
+    return {
+      ...(value === null ? {} : { from: parseStart(name, value) }),
+      filter: parseFilter(splitList(params.getAll("unit")), splitList(params.getAll("machine")), splitList(params.getAll("kinds"))),
+      ...(until === null ? {} : { until: parseUntil(until) }),
+    };
+  } catch (e) {
+    if (e instanceof EventQueryError) throw new ApiError(400, e.message);
+    throw e;
   }
-  const units = listParam(params, "unit");
-  for (const u of units) {
-    const problem = GLOB_CHARS.test(u) ? (isValidGlob(u) ? undefined : "not a valid glob pattern") : validateUnitName(u);
-    if (problem !== undefined) throw new ApiError(400, `invalid unit ${JSON.stringify(u)}: ${problem}`);
-  }
-  if (units.length > 0) q.filter.units = units;
-  const machines = listParam(params, "machine");
-  for (const m of machines) {
-    if (!MACHINE_PREFIX.test(m)) throw new ApiError(400, `invalid machine ${JSON.stringify(m)}: expected a machine ID or its first characters`);
-  }
-  if (machines.length > 0) q.filter.machines = machines;
-  const kinds = listParam(params, "kinds");
-  for (const k of kinds) {
-    if (!(EVENT_KINDS as readonly string[]).includes(k)) {
-      throw new ApiError(400, `invalid kinds: unknown event kind ${JSON.stringify(k)} (known: ${EVENT_KINDS.join(", ")})`);
-    }
-  }
-  if (kinds.length > 0) q.filter.kinds = new Set(kinds as EventKind[]);
-  return q;
-}
-
-/** Every value of a parameter, repeated or comma-separated; an empty one counts as absent. */
-function listParam(params: URLSearchParams, name: string): string[] {
-  return params.getAll(name).flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
 }
 
 export async function streamEvents(ctx: EventsContext, req: Request, params: URLSearchParams): Promise<Response> {
@@ -74,7 +54,14 @@ export async function streamEvents(ctx: EventsContext, req: Request, params: URL
   const heartbeatMs = ctx.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   let stream: EventStream | undefined;
   const reader = await ctx.hub.open(q.from, { client, onEnd: (step) => stream?.end(step) });
-  stream = new EventStream(reader, q.filter, heartbeatMs, ctx);
+  let until: number | undefined;
+  try {
+    until = q.until === "now" ? await ctx.hub.untilNow(reader) : undefined;
+  } catch (e) {
+    reader.close();
+    throw e;
+  }
+  stream = new EventStream(reader, q.filter, heartbeatMs, ctx, until);
   // A client that reads nothing, not even heartbeats, for three of them is gone.
   allowIdle(req, Math.ceil((3 * heartbeatMs) / 1000));
   return new Response(stream.body, {
@@ -95,16 +82,19 @@ class EventStream {
   private controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   private done = false;
   /** When the client was last sent anything: a heartbeat is due heartbeatMs after it. */
-  private wrote = Date.now();
+  private wrote: number;
 
   constructor(
     private readonly reader: EventReader,
     private readonly filter: EventFilter,
     private readonly heartbeatMs: number,
     private readonly ctx: EventsContext,
+    /** End the stream once the reader has read up to the end of this revision (until=now). */
+    private readonly until?: number,
   ) {
     ctx.metrics.clients.inc();
-    const opened = { id: cursorId(reader.cursor), revision: reader.cursor.revision, kind: "open" };
+    this.wrote = ctx.hub.clock.now();
+    const opened = { id: cursorId(reader.cursor), revision: reader.cursor.revision, kind: "open", ...(until === undefined ? {} : { until }) };
     this.body = new ReadableStream<Uint8Array>({
       start: (c) => {
         this.controller = c;
@@ -120,14 +110,21 @@ class EventStream {
    * nothing was written for heartbeatMs (however many events the filter held back meanwhile).
    */
   private async pull(): Promise<void> {
+    const clock = this.ctx.hub.clock;
     while (!this.done) {
-      const due = this.wrote + this.heartbeatMs - Date.now();
+      if (this.until !== undefined && this.reader.caughtUp(this.until)) {
+        const end = { kind: "end", reason: `told every event up to revision ${this.until} (until=now)`, done: true };
+        this.controller!.enqueue(encoder.encode(`data: ${JSON.stringify(end)}\n\n`));
+        this.close();
+        return;
+      }
+      const due = this.wrote + this.heartbeatMs - clock.now();
       const step: ReaderStep = due > 0 ? await this.reader.next(due) : { kind: "idle" };
       if (this.done) return;
       const text = this.render(step);
       if (text === undefined) continue;
       this.controller!.enqueue(encoder.encode(text));
-      this.wrote = Date.now();
+      this.wrote = clock.now();
       if (step.kind === "end") this.close();
       return;
     }

@@ -16,6 +16,8 @@ import { describeForApi } from "./describe-for-api.ts";
 import type { DescribedUnit } from "../unit/describe-unit.ts";
 import type { UnitFileCache } from "./unit-file-cache.ts";
 import type { ListingSnapshots } from "./listing-snapshots.ts";
+import { unitParam } from "./blocking.ts";
+import { unitMatches } from "../events/filter.ts";
 
 export interface UnitsContext {
   registry: Registry;
@@ -30,6 +32,8 @@ const NOT_FOUND = "unit does not exist";
 
 export async function listUnits(ctx: UnitsContext, params: URLSearchParams): Promise<Response> {
   const tok = requestedPage(params, ctx.tokenLimit);
+  // Extension: only the units named (or matching globs), as the event stream filters them.
+  const only = unitParam(params);
   const { registry } = ctx;
   const { all, schedule, pending, publishedBy } = await ctx.snapshots.get("units", tok.page, async () => {
     const [all, schedule, pending, states] = await Promise.all([
@@ -37,7 +41,7 @@ export async function listUnits(ctx: UnitsContext, params: URLSearchParams): Pro
     ]);
     return { all, schedule, pending, publishedBy: publishersByUnit(states) };
   });
-  const page = paginate(all, tok);
+  const page = paginate(only ? all.filter((u) => unitMatches(only, u.name)) : all, tok);
   const options = await Promise.all(page.items.map((u) => ctx.files.options(u.hash)));
   const units = [];
   for (const [i, u] of page.items.entries()) {

@@ -1,6 +1,8 @@
 // The one interface every fleetctl command talks to. Two drivers implement it: the HTTP API
 // (api-driver.ts) and etcd through the registry (etcd-driver.ts). Shapes follow the v1 API's
 // entities (fleet-reference.md §7.3) so the API driver maps JSON one to one.
+import type { MachineCapacity } from "../registry/models.ts";
+import type { FleetEvent } from "../events/types.ts";
 import type { DesiredState, UnitOption } from "../unit/types.ts";
 
 export type CurrentState = DesiredState;
@@ -19,6 +21,8 @@ export interface Unit {
   pendingKind?: string;
   /** The machine the unit keeps its entry on while it waits (a lost or drained one). */
   pendingMachineID?: string;
+  /** Why the engine placed the unit on its machine (our API extension). */
+  placementReason?: string;
 }
 
 export interface UnitState {
@@ -40,6 +44,8 @@ export interface Machine {
   version?: string;
   /** Extension: the machine is drained for maintenance. */
   drained?: boolean;
+  /** Extension: the CPUs and memory it reports, total and allocatable (absent from older daemons). */
+  capacity?: MachineCapacity;
 }
 
 export interface StateFilter {
@@ -47,10 +53,58 @@ export interface StateFilter {
   machineID?: string;
 }
 
+/**
+ * An answer and an etcd revision it reflects at least (the API's `X-Fleet-Index`), to wait past
+ * with the next read; undefined when the server does not tell it (an older daemon, the etcd
+ * driver), and a waiting command then polls.
+ */
+export interface Indexed<T> {
+  value: T;
+  index?: number;
+}
+
+/** A blocking read: answer once something it depends on changed after `index`, or after `waitMs`. */
+export interface After {
+  index: number;
+  waitMs: number;
+  /** Ends the wait early (the command no longer needs the answer). */
+  signal?: AbortSignal;
+}
+
+export interface UnitQuery {
+  /** Only these units (unknown names are left out); every unit when undefined. */
+  names?: readonly string[];
+  after?: After;
+}
+
+/** What `fleet ctl events` asks the event stream (docs/api.md, "Events"). */
+export interface EventStreamQuery {
+  /** An event id, a revision, or `oldest` (the daemon's buffer); from now when undefined. */
+  since?: string;
+  /** End the stream once it has told what happened before it opened. */
+  until?: "now";
+  units?: readonly string[];
+  machines?: readonly string[];
+  kinds?: readonly string[];
+}
+
+/** One message of the event stream: an event, or the stream's own open, reset and end. */
+export type StreamMessage =
+  | FleetEvent
+  | { kind: "open"; id: string; revision: number; until?: number }
+  | { kind: "reset"; id: string; revision: number; reason: string }
+  /** `done`: the stream told everything until=now asked for (otherwise: reconnect after the last id). */
+  | { kind: "end"; reason: string; done?: boolean };
+
 export interface FleetClient {
   /** The endpoint as the user gave it, for error messages. */
   readonly endpoint: string;
   listUnits(): Promise<Unit[]>;
+  /**
+   * The units asked for, sorted by name, with the revision the answer reflects when the server
+   * tells it; with `after`, first waits until something about them changed after that revision.
+   */
+  readUnits(q: UnitQuery): Promise<Indexed<Unit[]>>;
   /** undefined when the unit does not exist. */
   getUnit(name: string): Promise<Unit | undefined>;
   /** Creates a unit (desired state inactive) or replaces one whose options differ. */
@@ -60,6 +114,12 @@ export interface FleetClient {
   destroyUnit(name: string): Promise<boolean>;
   listUnitStates(filter?: StateFilter): Promise<UnitState[]>;
   listMachines(): Promise<Machine[]>;
+  /**
+   * One connection of the event stream, message by message; it ends when the server ends it (the
+   * caller resumes after the last id), and fails with a ClientError when it cannot be opened or
+   * breaks.
+   */
+  events(q: EventStreamQuery, signal: AbortSignal): AsyncIterable<StreamMessage>;
   /** Drains a live machine (idempotent); a ClientError when no such machine is live. */
   drainMachine(id: string): Promise<void>;
   /** false when the machine was not drained. */
@@ -72,7 +132,12 @@ export interface FleetClient {
  * `googleapi: Error 400: cannot activate template "foo@.service"`.
  */
 export class ClientError extends Error {
-  constructor(message: string, readonly status?: number) {
+  constructor(
+    message: string,
+    readonly status?: number,
+    /** The server failed (5xx) or the connection broke: the same request may well work again. */
+    readonly transient = status !== undefined && status >= 500 && status !== 501,
+  ) {
     super(message);
     this.name = "ClientError";
   }

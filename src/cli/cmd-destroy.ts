@@ -3,6 +3,7 @@
 import { errorText } from "../lib/error-text.ts";
 import { blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag } from "./command.ts";
 import { findUnitsOrExit } from "./find-units.ts";
+import { inOrder } from "./pipeline.ts";
 import { isGlobalUnit } from "./unit-info.ts";
 import { waitAndReport, type WaitSpec } from "./wait.ts";
 import { blockAttempts } from "./wait-logic.ts";
@@ -12,23 +13,19 @@ async function runDestroy(ctx: Ctx): Promise<number> {
   if (typeof units === "number") return units;
   let code = 0;
   const waits: WaitSpec[] = [];
-  const done = new Set<string>();
-  for (const unit of units) {
-    if (done.has(unit.name)) continue;
-    done.add(unit.name);
-    let existed: boolean;
-    try {
-      existed = await ctx.client.destroyUnit(unit.name);
-    } catch (err) {
-      ctx.io.err(`Error destroying units: ${errorText(err)}\n`);
+  const once = [...new Map(units.map((u) => [u.name, u])).values()];
+  // A failure does not stop the others, as before: each is said in the arguments' order.
+  await inOrder(once, (unit) => ctx.client.destroyUnit(unit.name), (outcome, unit) => {
+    if (!outcome.ok) {
+      ctx.io.err(`Error destroying units: ${errorText(outcome.error)}\n`);
       code = 1;
-      continue;
+      return;
     }
     // Already gone (a concurrent destroy): nothing to say, as fleetctl did.
-    if (!existed) continue;
+    if (!outcome.value) return;
     ctx.io.out(`Destroyed ${unit.name}\n`);
     if (!isGlobalUnit(unit)) waits.push({ name: unit.name, goals: [{ kind: "gone" }] });
-  }
+  });
   const attempts = blockAttempts(flagBool(ctx, "no-block"), flagInt(ctx, "block-attempts"));
   // --no-block: destroy prints no "Triggered" lines, unlike start and stop.
   if (attempts < 0) return code;

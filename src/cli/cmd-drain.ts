@@ -5,7 +5,8 @@ import { UsageError } from "./args.ts";
 import { type Machine, type Unit } from "./client.ts";
 import { errorText } from "../lib/error-text.ts";
 import { blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag } from "./command.ts";
-import { POLL_INTERVAL_MS, pollBudget } from "./wait-logic.ts";
+import { attemptsBudgetMs } from "./wait-logic.ts";
+import { UnitReads } from "./unit-reads.ts";
 import { shortId } from "../lib/short-id.ts";
 import type { PendingKind } from "../scheduler/reasons.ts";
 
@@ -39,7 +40,10 @@ async function runDrain(ctx: Ctx): Promise<number> {
     ctx.io.err(`${m}\n`);
     return 1;
   }
-  const initial = unitsOn(await ctx.client.listUnits(), m.id);
+  // Every unit, read again after each change: the first read is also the list to watch leave.
+  const reads = new UnitReads(ctx.client, undefined);
+  let units = await reads.next(0);
+  const initial = unitsOn(units, m.id);
   try {
     await ctx.client.drainMachine(m.id);
   } catch (err) {
@@ -53,10 +57,12 @@ async function runDrain(ctx: Ctx): Promise<number> {
   // A unit that cannot leave says so in its pending record: kind drain-blocked, about this
   // machine (one held by the eviction rate limit is drain-held, and still moving).
   const cannotLeave = (u: Unit): boolean => u.pendingKind === DRAIN_BLOCKED && u.pendingMachineID === m.id;
-  const budget = pollBudget(flagInt(ctx, "block-attempts"));
+  const deadline = Date.now() + attemptsBudgetMs(flagInt(ctx, "block-attempts"));
   const left = new Set<string>();
-  for (let polls = 0; ; polls++) {
-    const units = await ctx.client.listUnits();
+  // The first look is the reading from before the drain: the drain itself changes no unit, so
+  // only what it caused is waited for.
+  for (let first = true; ; first = false) {
+    if (!first) units = await reads.next(deadline);
     const here = unitsOn(units, m.id);
     for (const u of initial) {
       if (left.has(u.name) || here.some((h) => h.name === u.name)) continue;
@@ -71,12 +77,11 @@ async function runDrain(ctx: Ctx): Promise<number> {
       ctx.io.out(`Machine ${legend(m.id)} drained: ${left.size} unit${left.size === 1 ? "" : "s"} moved${stays}\n`);
       return 0;
     }
-    if (polls + 1 >= budget) {
+    if (Date.now() >= deadline) {
       const waiting = here.filter((u) => !stay.includes(u)).map((u) => u.name);
       ctx.io.err(`Timed out waiting for machine ${legend(m.id)} to drain: ${waiting.length} unit${waiting.length === 1 ? "" : "s"} still to move (${waiting.join(", ")})\n`);
       return 1;
     }
-    await Bun.sleep(POLL_INTERVAL_MS);
   }
 }
 

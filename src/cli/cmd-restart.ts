@@ -27,7 +27,10 @@ export function restartPlan(unit: Unit): { skip: string } | { steps: { set: "loa
 async function runRestart(ctx: Ctx): Promise<number> {
   const attempts = blockAttempts(false, flagInt(ctx, "block-attempts"));
   // Found before creating: units new from local files are created, not restarted.
-  const units = await findUnitsOrExit(ctx, () => lazyCreateUnits(ctx, ctx.args, { command: "restart", replace: false, attempts }));
+  const units = await findUnitsOrExit(ctx, async () => {
+    const created = await lazyCreateUnits(ctx, ctx.args, { command: "restart", replace: false, attempts });
+    return typeof created === "number" ? created : undefined;
+  });
   if (typeof units === "number") return units;
   const globals: Unit[] = [];
   for (const unit of units) {

@@ -8,7 +8,7 @@ import { errorText } from "../lib/error-text.ts";
 import {
   blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag, replaceFlag, SIGN_WARNING, signFlag,
 } from "./command.ts";
-import { getUnitOrSay } from "./find-units.ts";
+import { inOrder, lookupUnits } from "./pipeline.ts";
 import { lazyCreateUnits } from "./unit-files.ts";
 import { isGlobalUnit } from "./unit-info.ts";
 import { waitAndReport, type WaitSpec } from "./wait.ts";
@@ -30,7 +30,8 @@ function refused(ctx: Ctx): number | undefined {
 export async function runSubmit(ctx: Ctx): Promise<number> {
   const refusal = refused(ctx);
   if (refusal !== undefined) return refusal;
-  return (await lazyCreateUnits(ctx, ctx.args, { command: "submit", replace: flagBool(ctx, "replace"), attempts: 0 })) ?? 0;
+  const created = await lazyCreateUnits(ctx, ctx.args, { command: "submit", replace: flagBool(ctx, "replace"), attempts: 0 });
+  return typeof created === "number" ? created : 0;
 }
 
 async function runLoadOrStart(ctx: Ctx, target: Exclude<DesiredState, "inactive">): Promise<number> {
@@ -39,38 +40,48 @@ async function runLoadOrStart(ctx: Ctx, target: Exclude<DesiredState, "inactive"
   const refusal = refused(ctx);
   if (refusal !== undefined) return refusal;
   const attempts = blockAttempts(flagBool(ctx, "no-block"), flagInt(ctx, "block-attempts"));
-  const createCode = await lazyCreateUnits(ctx, ctx.args, { command, replace: flagBool(ctx, "replace"), attempts });
-  if (createCode !== undefined) return createCode;
+  // The machine list (for the result lines' legends) comes while the units are written.
+  ctx.machines().catch(() => undefined);
+  const created = await lazyCreateUnits(ctx, ctx.args, { command, replace: flagBool(ctx, "replace"), attempts });
+  if (typeof created === "number") return created;
 
+  // The units as creating them found or wrote them: their desired states are current.
+  const names = [...new Set(ctx.args.map((arg) => mangleUnitName(arg)))];
+  let found = created;
+  if (names.some((n) => !found.has(n))) {
+    try {
+      found = await lookupUnits((n) => ctx.client.readUnits({ names: n }), names);
+    } catch (err) {
+      ctx.io.err(`${failure}: error retrieving unit ${names[0]} from registry: ${errorText(err)}\n`);
+      return 1;
+    }
+  }
   const units: Unit[] = [];
-  for (const arg of ctx.args) {
-    const name = mangleUnitName(arg);
-    if (units.some((u) => u.name === name)) continue;
-    const unit = await getUnitOrSay(ctx, name, {
-      failed: (n, why) => `${failure}: error retrieving unit ${n} from registry: ${why}`,
-      missing: (n) => `${failure}: unable to find unit ${n}`,
-    });
-    if (!unit) return 1;
+  for (const name of names) {
+    const unit = found.get(name);
+    if (!unit) {
+      ctx.io.err(`${failure}: unable to find unit ${name}\n`);
+      return 1;
+    }
     units.push(unit);
   }
 
   const waiting: WaitSpec[] = [];
-  for (const unit of units) {
-    if (unit.desiredState === target) continue;
-    try {
-      await ctx.client.setUnitDesiredState(unit.name, target);
-    } catch (err) {
-      ctx.io.err(`${failure}: ${errorText(err)}\n`);
-      return 1;
+  const toSet = units.filter((u) => u.desiredState !== target);
+  const set = await inOrder(toSet, (unit) => ctx.client.setUnitDesiredState(unit.name, target), (outcome, unit) => {
+    if (!outcome.ok) {
+      ctx.io.err(`${failure}: ${errorText(outcome.error)}\n`);
+      return false;
     }
     if (isGlobalUnit(unit)) {
       ctx.io.out(`Triggered global unit ${unit.name} ${command}\n`);
-      continue;
+      return;
     }
     const goals: WaitGoal[] = [{ kind: "state", state: target }];
     if (target === "launched") goals.push({ kind: "active" });
     waiting.push({ name: unit.name, goals });
-  }
+  });
+  if (!set) return 1;
 
   const res = await waitAndReport(ctx, waiting, attempts, command);
   if (res.code !== 0) {
@@ -94,7 +105,7 @@ export const submitCommand: Command = {
 export const loadCommand: Command = {
   name: "load",
   short: "Schedule one or more units in the cluster, first submitting them if necessary.",
-  long: "Load one or many units in the cluster into systemd, but do not start.\n\nSelect units to load by glob matching for units in the current working directory or matching the names of previously submitted units.\n\nFor units which are not global, load operations are performed synchronously, which means fleetctl will block until it detects that the unit(s) have transitioned to a loaded state. This behaviour can be configured with the respective --block-attempts and --no-block options. While a unit cannot be placed, the engine's reason is shown. Load operations on global units are always non-blocking.",
+  long: "Load one or many units in the cluster into systemd, but do not start.\n\nSelect units to load by glob matching for units in the current working directory or matching the names of previously submitted units.\n\nFor units which are not global, load operations are performed synchronously, which means fleetctl will block until it detects that the unit(s) have transitioned to a loaded state. This behaviour can be configured with the respective --block-attempts and --no-block options. While a unit cannot be placed, the engine's reason is shown; for a unit that requests resources or has Spread=, so is why it went where it went. Load operations on global units are always non-blocking.",
   usage: "load [--no-block|--block-attempts=N] UNIT...",
   flags: [
     blockAttemptsFlag("jobs are loaded"),
@@ -109,7 +120,7 @@ export const loadCommand: Command = {
 export const startCommand: Command = {
   name: "start",
   short: "Instruct systemd to start one or more units in the cluster, first submitting and loading if necessary.",
-  long: "Start one or many units on the cluster. Select units to start by glob matching for units in the current working directory or matching names of previously submitted units.\n\nStart a single unit:\n\tfleetctl start foo.service\n\nStart an entire directory of units with glob matching:\n\tfleetctl start myservice/*\n\nStart an instance of a template unit (from ./foo@.service or the registered foo@.service):\n\tfleetctl start foo@1.service\n\nFor units which are not global, start operations are performed synchronously, which means fleetctl will block until it detects that the unit(s) have transitioned to a launched state and systemd reports them active. This behaviour can be configured with the respective --block-attempts and --no-block options. While a unit cannot be placed, the engine's reason is shown. Start operations on global units are always non-blocking.",
+  long: "Start one or many units on the cluster. Select units to start by glob matching for units in the current working directory or matching names of previously submitted units.\n\nStart a single unit:\n\tfleetctl start foo.service\n\nStart an entire directory of units with glob matching:\n\tfleetctl start myservice/*\n\nStart an instance of a template unit (from ./foo@.service or the registered foo@.service):\n\tfleetctl start foo@1.service\n\nFor units which are not global, start operations are performed synchronously, which means fleetctl will block until it detects that the unit(s) have transitioned to a launched state and systemd reports them active. This behaviour can be configured with the respective --block-attempts and --no-block options. While a unit cannot be placed, the engine's reason is shown; for a unit that requests resources or has Spread=, so is why it went where it went. Start operations on global units are always non-blocking.",
   usage: "start [--no-block|--block-attempts=N] UNIT...",
   flags: [
     blockAttemptsFlag("units are launched"),

@@ -5,6 +5,7 @@ import { type Unit } from "./client.ts";
 import { errorText } from "../lib/error-text.ts";
 import { blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag } from "./command.ts";
 import { findUnitsOrExit, goList } from "./find-units.ts";
+import { inOrder } from "./pipeline.ts";
 import { isGlobalUnit } from "./unit-info.ts";
 import { waitAndReport } from "./wait.ts";
 import { blockAttempts } from "./wait-logic.ts";
@@ -30,27 +31,34 @@ async function run(ctx: Ctx, kind: "stop" | "unload"): Promise<number> {
   if (typeof units === "number") return units;
   const target: DesiredState = kind === "stop" ? "loaded" : "inactive";
   const decide = kind === "stop" ? stopAction : unloadAction;
-  const names: string[] = [];
+  // The decisions need no request: the units before the first refused one are acted on (many
+  // at once), then the refusal is said, as when each unit was handled in turn.
+  const acting: Unit[] = [];
+  let refusal: string | undefined;
   for (const unit of units) {
     const action = decide(unit);
     if (typeof action === "object") {
-      ctx.io.err(`${action.error}\n`);
-      return 1;
+      refusal = action.error;
+      break;
     }
-    if (action === "skip") {
-      ctx.log.debug(`Unit(${unit.name}) already ${target}, skipping.`);
-      continue;
-    }
-    if (unit.desiredState !== target) {
-      try {
-        await ctx.client.setUnitDesiredState(unit.name, target);
-      } catch (err) {
-        ctx.io.err(`Error setting target state for unit ${unit.name}: ${errorText(err)}\n`);
-        return 1;
-      }
+    if (action === "skip") ctx.log.debug(`Unit(${unit.name}) already ${target}, skipping.`);
+    else acting.push(unit);
+  }
+  const names: string[] = [];
+  const set = await inOrder(acting, async (unit) => {
+    if (unit.desiredState !== target) await ctx.client.setUnitDesiredState(unit.name, target);
+  }, (outcome, unit) => {
+    if (!outcome.ok) {
+      ctx.io.err(`Error setting target state for unit ${unit.name}: ${errorText(outcome.error)}\n`);
+      return false;
     }
     if (isGlobalUnit(unit)) ctx.io.out(`Triggered global unit ${unit.name} ${kind}\n`);
     else if (!names.includes(unit.name)) names.push(unit.name);
+  });
+  if (!set) return 1;
+  if (refusal !== undefined) {
+    ctx.io.err(`${refusal}\n`);
+    return 1;
   }
   const attempts = blockAttempts(flagBool(ctx, "no-block"), flagInt(ctx, "block-attempts"));
   const specs = names.map((name) => ({ name, goals: [{ kind: "state" as const, state: target }] }));

@@ -1,6 +1,6 @@
 // The shape of a fleetctl command and the context it runs with.
 import type { Logger } from "../log/logger.ts";
-import type { FlagSpec, FlagValue } from "./args.ts";
+import { UsageError, type FlagSpec, type FlagValue } from "./args.ts";
 import type { FleetClient, Machine } from "./client.ts";
 import type { GlobalOptions } from "./global-flags.ts";
 import type { Io } from "./io.ts";
@@ -74,5 +74,18 @@ export const signFlag: FlagSpec = { name: "sign", type: "bool", default: false, 
 export const sshPortFlag: FlagSpec = { name: "ssh-port", type: "int", default: 22, usage: "Connect to remote hosts over SSH using this TCP port." };
 export const fullFlag: FlagSpec = { name: "full", short: "l", type: "bool", default: false, usage: "Do not ellipsize fields on output" };
 export const noLegendFlag: FlagSpec = { name: "no-legend", type: "bool", default: false, usage: "Do not print a legend (column headers)" };
+
+/** `-o json`: the v1 API's objects instead of a table (list commands) or of sentences (events). */
+export const outputFlag = (what: string): FlagSpec => ({
+  name: "output", short: "o", type: "string", default: "", usage: `Output format: "json" prints ${what} with the v1 API's field names.`,
+});
+
+/** The --output format asked for: undefined for the default text, "json", or a usage error. */
+export function outputFormat(ctx: Ctx): "json" | undefined {
+  const v = flagString(ctx, "output");
+  if (v === "" || v === "text") return undefined;
+  if (v === "json") return "json";
+  throw new UsageError(`invalid argument ${JSON.stringify(v)} for "--output" flag: expected json`);
+}
 
 export const SIGN_WARNING = "WARNING: The signed/verified units feature is DEPRECATED and cannot be used.";

@@ -3,6 +3,7 @@
 import { catCommand } from "./cmd-cat.ts";
 import { destroyCommand } from "./cmd-destroy.ts";
 import { drainCommand, undrainCommand } from "./cmd-drain.ts";
+import { eventsCommand } from "./cmd-events.ts";
 import { fdForwardCommand } from "./cmd-fd-forward.ts";
 import { listMachinesCommand, listUnitFilesCommand, listUnitsCommand } from "./cmd-list.ts";
 import { verifyCommand, versionCommand } from "./cmd-misc.ts";
@@ -56,6 +57,7 @@ export const COMMANDS: readonly Command[] = [
   completionCommand,
   destroyCommand,
   drainCommand,
+  eventsCommand,
   fdForwardCommand,
   helpCommand,
   journalCommand,

@@ -8,7 +8,14 @@ import { Registry } from "../registry/registry.ts";
 import { deriveUnitStatus, publishersByUnit, unitRecord } from "../registry/unit-views.ts";
 import { unitNameInfo } from "../unit/unit-name.ts";
 import type { DesiredState, UnitOption } from "../unit/types.ts";
-import { ClientError, type FleetClient, type Machine, type StateFilter, type Unit, type UnitState } from "./client.ts";
+import { byRevision, deriveEvents } from "../events/derive.ts";
+import { matches, type EventFilter } from "../events/filter.ts";
+import { EventQueryError, parseFilter, parseStart } from "../events/query.ts";
+import { cursorId, isAfter, type Cursor } from "../events/types.ts";
+import {
+  ClientError, type EventStreamQuery, type FleetClient, type Indexed, type Machine, type StateFilter, type StreamMessage, type Unit,
+  type UnitQuery, type UnitState,
+} from "./client.ts";
 import { checkUnit } from "./unit-info.ts";
 
 export interface EtcdDriverOptions {
@@ -52,6 +59,85 @@ export class EtcdDriver implements FleetClient {
         this.toUnit(r, files.get(r.hash), schedule.get(r.name), published.get(r.name) ?? new Set(), pending.get(r.name)),
       );
     });
+  }
+
+  /** No blocking reads here (`after` is not waited for) and no index: a waiting command polls. */
+  async readUnits(q: UnitQuery): Promise<Indexed<Unit[]>> {
+    if (q.names?.length === 0) return { value: [] };
+    const wanted = q.names ? new Set(q.names) : undefined;
+    return this.wrap(async () => {
+      const [all, schedule, states, pending] = await Promise.all([
+        this.registry.listUnits(),
+        this.registry.listSchedule(),
+        this.registry.listStates(),
+        this.registry.listPending(),
+      ]);
+      // Only the files of the units asked for are read.
+      const records = wanted ? all.filter((r) => wanted.has(r.name)) : all;
+      const files = await this.unitFiles(records.map((r) => r.hash));
+      const published = publishersByUnit(states);
+      return {
+        value: records.map((r) =>
+          this.toUnit(r, files.get(r.hash), schedule.get(r.name), published.get(r.name) ?? new Set(), pending.get(r.name)),
+        ),
+      };
+    });
+  }
+
+  /**
+   * The event stream from etcd itself: a watch of the key prefix from the place asked for,
+   * derived into events as every daemon derives them (src/events/), so ids are the same. There is
+   * no daemon buffer here: `since=oldest` and `until` are the API's.
+   */
+  async *events(q: EventStreamQuery, signal: AbortSignal): AsyncGenerator<StreamMessage> {
+    const keys = this.registry.keys;
+    let filter: EventFilter;
+    let cursor: Cursor;
+    try {
+      if (q.since === "oldest" || q.until !== undefined) {
+        throw new EventQueryError("the etcd driver reads etcd's changes as they happen: since=oldest and until=now need a daemon's buffer (the API driver)");
+      }
+      filter = parseFilter(q.units ?? [], q.machines ?? [], q.kinds ?? []);
+      const start = q.since === undefined ? undefined : parseStart("since", q.since);
+      cursor = start === undefined || start === "oldest"
+        ? { revision: (await this.wrap(() => this.etcd.range(keys.version))).revision, index: Number.POSITIVE_INFINITY }
+        : start;
+    } catch (e) {
+      if (e instanceof EventQueryError) throw new ClientError(e.message);
+      throw e;
+    }
+    yield { kind: "open", id: cursorId(cursor), revision: cursor.revision };
+    while (!signal.aborted) {
+      const finite = cursor.index !== Number.POSITIVE_INFINITY;
+      const watch = this.etcd.watch(keys.prefix, { prefix: true, startRevision: finite ? cursor.revision : cursor.revision + 1, prevKv: true, signal });
+      let compacted: number | undefined;
+      try {
+        for await (const b of watch) {
+          if (b.kind === "compacted") {
+            compacted = b.compactRevision;
+            break;
+          }
+          if (b.kind !== "events") continue;
+          for (const [revision, changes] of byRevision(b.events)) {
+            const derived = deriveEvents(keys, revision, changes);
+            for (const f of derived.failures) this.registry.invalid.report(f.failure, f.revision, this.opts.log);
+            const from = cursor;
+            cursor = { revision, index: Number.POSITIVE_INFINITY };
+            for (const [i, e] of derived.events.entries()) if (isAfter(from, revision, i) && matches(filter, e)) yield e;
+          }
+        }
+      } catch (e) {
+        if (signal.aborted) return;
+        throw toClientError(e, this.endpoint, this.opts.requestTimeout);
+      } finally {
+        watch.close();
+      }
+      if (compacted === undefined) return;
+      const { revision } = await this.wrap(() => this.etcd.range(keys.version));
+      const reason = `etcd no longer holds the revisions after ${cursor.revision} (it compacted its history up to revision ${compacted})`;
+      cursor = { revision, index: Number.POSITIVE_INFINITY };
+      yield { kind: "reset", id: String(revision), revision, reason };
+    }
   }
 
   async getUnit(name: string): Promise<Unit | undefined> {
@@ -126,6 +212,7 @@ export class EtcdDriver implements FleetClient {
         metadata: m.metadata ?? {},
         version: m.version,
         ...(m.drained === true ? { drained: true } : {}),
+        ...(m.capacity ? { capacity: m.capacity } : {}),
       })),
     );
   }
@@ -168,6 +255,7 @@ export class EtcdDriver implements FleetClient {
     if (pending?.reason) unit.pendingReason = pending.reason;
     if (pending?.kind) unit.pendingKind = pending.kind;
     if (pending?.machine) unit.pendingMachineID = pending.machine;
+    if (status.placementReason) unit.placementReason = status.placementReason;
     return unit;
   }
 
@@ -176,18 +264,21 @@ export class EtcdDriver implements FleetClient {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof EtcdError) {
-        const where = err.endpoint || this.endpoint;
-        const silent = `did not answer within ${this.opts.requestTimeout}s (--request-timeout)`;
-        if (err.tried.length > 0) {
-          const each = err.tried.map((f) => `${f.endpoint} ${f.kind === "timeout" ? silent : `(${f.detail})`}`);
-          throw new ClientError(`every etcd endpoint failed: ${each.join(", ")}`);
-        }
-        if (err.kind === "timeout") throw new ClientError(`etcd at ${where} ${silent}`);
-        if (err.kind === "unavailable") throw new ClientError(`cannot reach etcd at ${where}: ${err.detail}`);
-        throw new ClientError(`etcd at ${where}: ${err.detail}`);
-      }
-      throw err;
+      throw toClientError(err, this.endpoint, this.opts.requestTimeout);
     }
   }
+}
+
+/** An etcd failure as a ClientError naming the endpoint(s); anything else as it is. */
+function toClientError(err: unknown, endpoint: string, requestTimeout: number): unknown {
+  if (!(err instanceof EtcdError)) return err;
+  const where = err.endpoint || endpoint;
+  const silent = `did not answer within ${requestTimeout}s (--request-timeout)`;
+  if (err.tried.length > 0) {
+    const each = err.tried.map((f) => `${f.endpoint} ${f.kind === "timeout" ? silent : `(${f.detail})`}`);
+    return new ClientError(`every etcd endpoint failed: ${each.join(", ")}`);
+  }
+  if (err.kind === "timeout") return new ClientError(`etcd at ${where} ${silent}`);
+  if (err.kind === "unavailable") return new ClientError(`cannot reach etcd at ${where}: ${err.detail}`);
+  return new ClientError(`etcd at ${where}: ${err.detail}`);
 }

@@ -4,13 +4,14 @@ import { mangleUnitName } from "../unit/unit-name.ts";
 import { type FleetClient, type Unit } from "./client.ts";
 import { errorText } from "../lib/error-text.ts";
 import type { Ctx } from "./command.ts";
+import { lookupUnits } from "./pipeline.ts";
 
 export async function findUnits(client: FleetClient, args: readonly string[]): Promise<Unit[]> {
-  const all = await client.listUnits();
-  const byName = new Map(all.map((u) => [u.name, u]));
+  const names = args.map((arg) => mangleUnitName(arg));
+  const byName = await lookupUnits((n) => client.readUnits({ names: n }), names);
   const out: Unit[] = [];
-  for (const arg of args) {
-    const u = byName.get(mangleUnitName(arg));
+  for (const name of names) {
+    const u = byName.get(name);
     if (u) out.push(u);
   }
   return out;

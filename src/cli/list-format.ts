@@ -1,6 +1,7 @@
 // The three list tables (list-machines, list-units, list-unit-files): field keys, cells and the
 // machine legend (fleet-reference.md §5.5, §6.4, §6.6.12-14). Pure.
 import { goQuote } from "../unit/go-text.ts";
+import { formatBytes, formatCpu } from "../unit/quantities.ts";
 import { shortUnitHash, unitDescription, unitHash } from "../unit/unit-file.ts";
 import type { Machine, Unit, UnitState } from "./client.ts";
 import { isGlobalUnit } from "./unit-info.ts";
@@ -64,6 +65,11 @@ export function formatMachines(machines: readonly Machine[], opts: TableOptions)
       ip: (m) => dash(m.primaryIP),
       metadata: (m) => formatMetadata(m.metadata),
       drained: (m) => (m.drained === true ? "true" : "false"),
+      // What the machine reports (docs/placement.md); "-" for a daemon too old to report it.
+      cpu: (m) => (m.capacity ? formatCpu(m.capacity.cpuMillis) : "-"),
+      memory: (m) => (m.capacity ? formatBytes(m.capacity.memoryBytes) : "-"),
+      allocatable: (m) =>
+        m.capacity ? `cpu=${formatCpu(m.capacity.allocatableCpuMillis)},memory=${formatBytes(m.capacity.allocatableMemoryBytes)}` : "-",
     },
     sorted,
     opts,
@@ -129,3 +135,60 @@ export function formatUnitFiles(units: readonly Unit[], machines: readonly Machi
   );
 }
 
+
+// ---- -o json -------------------------------------------------------------------------------
+
+/**
+ * A listing as JSON with the v1 API's field names, field order and omitted empty fields (the
+ * API's entities): an array, one object a line, sorted as the tables are.
+ */
+export function jsonList(items: readonly Record<string, unknown>[]): string {
+  return items.length === 0 ? "[]\n" : `[\n${items.map((i) => JSON.stringify(i)).join(",\n")}\n]\n`;
+}
+
+function compact(pairs: [string, unknown][]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of pairs) {
+    const empty = v === undefined || v === "" || v === false || (Array.isArray(v) && v.length === 0) ||
+      (typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0);
+    if (!empty) out[k] = v;
+  }
+  return out;
+}
+
+export function machinesJson(machines: readonly Machine[]): string {
+  const sorted = [...machines].sort((a, b) => compareStrings(a.id, b.id));
+  return jsonList(sorted.map((m) => compact([
+    ["id", m.id],
+    ["metadata", Object.fromEntries(Object.keys(m.metadata).sort(compareStrings).map((k) => [k, m.metadata[k]]))],
+    ["primaryIP", m.primaryIP],
+    ["drained", m.drained === true],
+  ])));
+}
+
+export function unitStatesJson(states: readonly UnitState[]): string {
+  const sorted = [...states].sort((a, b) => compareStrings(a.name, b.name) || compareStrings(a.machineID, b.machineID));
+  return jsonList(sorted.map((s) => compact([
+    ["hash", s.hash],
+    ["machineID", s.machineID],
+    ["name", s.name],
+    ["systemdActiveState", s.systemdActiveState],
+    ["systemdLoadState", s.systemdLoadState],
+    ["systemdSubState", s.systemdSubState],
+    ["reason", s.reason],
+  ])));
+}
+
+export function unitFilesJson(units: readonly Unit[]): string {
+  const sorted = [...units].sort((a, b) => compareStrings(a.name, b.name));
+  return jsonList(sorted.map((u) => compact([
+    ["currentState", u.currentState],
+    ["desiredState", u.desiredState],
+    ["machineID", u.machineID],
+    ["name", u.name],
+    ["options", u.options.map((o) => compact([["name", o.name], ["section", o.section], ["value", o.value]]))],
+    ["pendingKind", u.pendingKind],
+    ["pendingMachineID", u.pendingMachineID],
+    ["pendingReason", u.pendingReason],
+  ])));
+}

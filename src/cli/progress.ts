@@ -12,6 +12,8 @@ export interface WaitStatus {
 export interface WaitReporter {
   line(text: string): void;
   pending(name: string, reason: string): void;
+  /** A line for stderr, e.g. why a unit was placed where it was. */
+  note?(text: string): void;
   status(open: readonly WaitStatus[]): void;
   clear(): void;
 }
@@ -74,6 +76,10 @@ export function createReporter(io: Io, now: () => number = Date.now): WaitReport
     pending(name, reason) {
       clearLine();
       io.err(`Unit ${name} is pending: ${reason}\n`);
+    },
+    note(text) {
+      clearLine();
+      io.err(`${text}\n`);
     },
     status(open) {
       if (io.stderrIsTTY) {

@@ -2,12 +2,14 @@
 // them: fleetctl's getUnitFile and lazyCreateUnits (fleet-reference.md §6.5.2-§6.5.4).
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { loadUnitFile, UnitFileError, unitHash } from "../unit/unit-file.ts";
+import { loadUnitFile, parseUnitFileLines, UnitFileError, unitHash } from "../unit/unit-file.ts";
+import { parseRequirements, RequirementsError } from "../unit/requirements.ts";
 import { appendDefaultUnitType, mangleUnitName, unitNameInfo, validateUnitName } from "../unit/unit-name.ts";
 import type { DesiredState, UnitOption } from "../unit/types.ts";
 import { type Unit } from "./client.ts";
 import { errorText } from "../lib/error-text.ts";
 import type { Ctx } from "./command.ts";
+import { inOrder, lookupUnits } from "./pipeline.ts";
 import { checkUnit } from "./unit-info.ts";
 import { waitForCommand, type WaitSpec } from "./wait.ts";
 
@@ -20,11 +22,28 @@ function readLocal(ctx: Ctx, path: string, name: string, how: "file" | "template
   } catch (err) {
     throw new CreateError(`failed getting Unit(${arg}) from ${how}: ${errorText(err)}`);
   }
+  let options: UnitOption[];
   try {
-    return loadUnitFile(text, name).options;
+    options = loadUnitFile(text, name).options;
   } catch (err) {
     const why = err instanceof UnitFileError ? err.reason : errorText(err);
     throw new CreateError(`failed getting Unit(${arg}) from ${how}: ${why}`);
+  }
+  checkLines(text, name);
+  return options;
+}
+
+/**
+ * A value whose error names its line (a resource request, Spread=) is reported with its line in
+ * this file; the checks after it (checkUnit) only see the canonical text, whose lines differ.
+ */
+function checkLines(text: string, name: string): void {
+  const raw = parseUnitFileLines(text, name);
+  try {
+    parseRequirements(raw.options, name, raw.lines);
+  } catch (err) {
+    if (!(err instanceof RequirementsError)) throw err;
+    if (err.line !== undefined) throw new CreateError(err.message);
   }
 }
 
@@ -38,11 +57,16 @@ function localTemplatePath(arg: string, template: string): string {
   return join(dirname(arg), template);
 }
 
+/** Registered templates looked up once per command, however many instances name them. */
+export type TemplateCache = Map<string, Promise<Unit | undefined>>;
+
 /**
  * The options for a new unit named after `arg` (`.service` already appended): the local file,
- * else the template's from the registry, else the local template file.
+ * else the template's from the registry, else the local template file. A warning goes to `warn`.
  */
-export async function getUnitFile(ctx: Ctx, arg: string): Promise<UnitOption[]> {
+export async function getUnitFile(
+  ctx: Ctx, arg: string, templates: TemplateCache = new Map(), warn = (line: string) => ctx.io.err(line),
+): Promise<UnitOption[]> {
   const name = mangleUnitName(arg);
   if (isFile(ctx, arg)) return readLocal(ctx, arg, name, "file", arg);
   const info = unitNameInfo(name);
@@ -52,7 +76,9 @@ export async function getUnitFile(ctx: Ctx, arg: string): Promise<UnitOption[]> 
   const tmplPath = localTemplatePath(arg, info.template);
   let registered: Unit | undefined;
   try {
-    registered = await ctx.client.getUnit(info.template);
+    let lookup = templates.get(info.template);
+    if (!lookup) templates.set(info.template, (lookup = ctx.client.getUnit(info.template)));
+    registered = await lookup;
   } catch (err) {
     throw new CreateError(`failed getting Unit(${arg}) from template: ${errorText(err)}`);
   }
@@ -60,7 +86,7 @@ export async function getUnitFile(ctx: Ctx, arg: string): Promise<UnitOption[]> 
     if (isFile(ctx, tmplPath)) {
       const local = readLocal(ctx, tmplPath, info.template, "template", arg);
       if (unitHash(local) !== unitHash(registered.options)) {
-        ctx.io.err(`WARNING: Unit ${info.template} in registry differs from local template unit file ${arg}. Add --replace to override.\n`);
+        warn(`WARNING: Unit ${info.template} in registry differs from local template unit file ${arg}. Add --replace to override.\n`);
       }
     }
     return registered.options;
@@ -84,14 +110,13 @@ export interface LazyCreateOptions {
 }
 
 /** Checks a new unit as fleetctl did before creating it; unknown [X-Fleet] keys only warn. */
-function checkNewUnit(ctx: Ctx, name: string, options: UnitOption[]): void {
+function checkNewUnit(name: string, options: UnitOption[], warn: (w: string) => void): void {
   const checked = checkUnit(name, options);
   if ("problem" in checked) throw new CreateError(checked.problem);
-  for (const w of checked.unit.warnings) ctx.log.warn(w);
+  for (const w of checked.unit.warnings) warn(w);
 }
 
 async function create(ctx: Ctx, name: string, options: UnitOption[]): Promise<void> {
-  checkNewUnit(ctx, name, options);
   try {
     await ctx.client.createUnit(name, options);
   } catch (err) {
@@ -101,63 +126,109 @@ async function create(ctx: Ctx, name: string, options: UnitOption[]): Promise<vo
 
 /**
  * Creates the units that do not exist yet (and, with --replace, replaces changed ones), then
- * waits for them to report `inactive`. Returns undefined when that is done, else the exit code
- * (1) after printing `Error creating units: <why>`.
+ * waits for them to report `inactive`. Returns the units named, as the registry has them now
+ * (read, or just written), when that is done; else the exit code (1) after printing `Error
+ * creating units: <why>`.
  */
-export async function lazyCreateUnits(ctx: Ctx, args: readonly string[], o: LazyCreateOptions): Promise<number | undefined> {
-  const why = await createAndWait(ctx, args, o);
-  if (why === undefined) return undefined;
-  ctx.io.err(`Error creating units: ${why}\n`);
+export async function lazyCreateUnits(ctx: Ctx, args: readonly string[], o: LazyCreateOptions): Promise<Map<string, Unit> | number> {
+  const res = await createAndWait(ctx, args, o);
+  if (typeof res !== "string") return res;
+  ctx.io.err(`Error creating units: ${res}\n`);
   return 1;
 }
 
-async function createAndWait(ctx: Ctx, args: readonly string[], o: LazyCreateOptions): Promise<string | undefined> {
-  const waits: WaitSpec[] = [];
-  try {
-    for (const rawArg of args) {
-      const arg = appendDefaultUnitType(rawArg);
-      const name = mangleUnitName(arg);
-      // A name no part of fleet accepts is refused before any request is made.
-      const invalid = validateUnitName(name);
-      if (invalid !== undefined) throw new CreateError(invalid);
-      let existing: Unit | undefined;
-      try {
-        existing = await ctx.client.getUnit(name);
-      } catch (err) {
-        throw new CreateError(`error retrieving Unit(${name}) from Registry: ${errorText(err)}`);
-      }
-      if (!existing) {
-        await create(ctx, name, await getUnitFile(ctx, arg));
-        waits.push({ name, goals: [{ kind: "state", state: "inactive", creation: true }] });
-        continue;
-      }
-      if (!o.replace || o.command === "restart") {
-        warnIfDiffers(ctx, arg, name, existing);
-        continue;
-      }
-      const local = localForReplace(ctx, arg, name);
-      if (unitHash(local) === unitHash(existing.options)) {
-        ctx.io.out(`Found same Unit(${name}) in Registry, nothing to do\n`);
-        continue;
-      }
-      if (!REPLACEABLE[o.command]!.includes(existing.desiredState)) {
-        ctx.io.err(`Warning: can not replace Unit(${name}) in state '${existing.desiredState}', use the appropriate command\n`);
-        continue;
-      }
-      await create(ctx, name, local);
-      waits.push({ name, goals: [{ kind: "state", state: "inactive", creation: true }] });
-    }
-  } catch (err) {
-    if (err instanceof CreateError) return err.message;
-    return errorText(err);
+/**
+ * What one argument comes to, decided before any unit is written: the lines it prints (replayed in
+ * argument order) and the unit to create or replace, if any.
+ */
+interface Step {
+  name: string;
+  say: (() => void)[];
+  write?: UnitOption[];
+}
+
+async function createAndWait(ctx: Ctx, args: readonly string[], o: LazyCreateOptions): Promise<Map<string, Unit> | string> {
+  // A name no part of fleet accepts is refused before any request for it; the arguments before
+  // it are handled, as when each argument was handled in turn.
+  const named: { arg: string; name: string }[] = [];
+  let refusal: string | undefined;
+  for (const rawArg of args) {
+    const arg = appendDefaultUnitType(rawArg);
+    const name = mangleUnitName(arg);
+    refusal = validateUnitName(name);
+    if (refusal !== undefined) break;
+    named.push({ arg, name });
   }
-  if (waits.length === 0) return undefined;
+  let known: Map<string, Unit>;
+  try {
+    known = await lookupUnits((names) => ctx.client.readUnits({ names }), named.map((i) => i.name));
+  } catch (err) {
+    return `error retrieving Unit(${named[0]!.name}) from Registry: ${errorText(err)}`;
+  }
+  // Every argument's step in turn, from local files and what the registry holds: a file that
+  // is missing or refused stops here, before anything after it is written.
+  const steps: Step[] = [];
+  const templates: TemplateCache = new Map();
+  for (const item of named) {
+    try {
+      steps.push(await plan(ctx, item.arg, item.name, known, templates, o));
+    } catch (err) {
+      refusal = err instanceof CreateError ? err.message : errorText(err);
+      break;
+    }
+  }
+  // Then the writes, many at once; the first that fails stops them.
+  const waits: WaitSpec[] = [];
+  let failure: string | undefined;
+  await inOrder(steps, async (step) => {
+    if (step.write) await create(ctx, step.name, step.write);
+  }, (outcome, step) => {
+    if (!outcome.ok) {
+      failure = outcome.error instanceof CreateError ? outcome.error.message : errorText(outcome.error);
+      return false;
+    }
+    for (const say of step.say) say();
+    if (step.write) waits.push({ name: step.name, goals: [{ kind: "state", state: "inactive", creation: true }] });
+  });
+  if (failure !== undefined) return failure;
+  if (refusal !== undefined) return refusal;
+  if (waits.length === 0) return known;
   const res = await waitForCommand(ctx, waits, o.attempts);
   if (!res.ok) {
     ctx.io.err(`Error waiting on unit creation: ${res.error}\n`);
     return "One or more errors creating units";
   }
-  return undefined;
+  return known;
+}
+
+/**
+ * One argument's step: create its unit, replace it (--replace), or keep it and say why. What it
+ * writes is taken as written for the arguments after it (a name given twice).
+ */
+async function plan(ctx: Ctx, arg: string, name: string, known: Map<string, Unit>, templates: TemplateCache, o: LazyCreateOptions): Promise<Step> {
+  const say: (() => void)[] = [];
+  const err = (line: string) => say.push(() => ctx.io.err(line));
+  const write = (options: UnitOption[]): Step => {
+    checkNewUnit(name, options, (w) => say.push(() => ctx.log.warn(w)));
+    known.set(name, { name, options, desiredState: "inactive" });
+    return { name, say, write: options };
+  };
+  const existing = known.get(name);
+  if (!existing) return write(await getUnitFile(ctx, arg, templates, err));
+  if (!o.replace || o.command === "restart") {
+    warnIfDiffers(ctx, arg, name, existing, err);
+    return { name, say };
+  }
+  const local = localForReplace(ctx, arg, name);
+  if (unitHash(local) === unitHash(existing.options)) {
+    say.push(() => ctx.io.out(`Found same Unit(${name}) in Registry, nothing to do\n`));
+    return { name, say };
+  }
+  if (!REPLACEABLE[o.command]!.includes(existing.desiredState)) {
+    err(`Warning: can not replace Unit(${name}) in state '${existing.desiredState}', use the appropriate command\n`);
+    return { name, say };
+  }
+  return write(local);
 }
 
 /** The local file (or local template of an instance) that --replace submits. */
@@ -171,7 +242,7 @@ function localForReplace(ctx: Ctx, arg: string, name: string): UnitOption[] {
 }
 
 /** Without --replace an existing unit is kept; say so when the local copy differs. */
-function warnIfDiffers(ctx: Ctx, arg: string, name: string, existing: Unit): void {
+function warnIfDiffers(ctx: Ctx, arg: string, name: string, existing: Unit, err: (line: string) => void): void {
   let local: UnitOption[] | undefined;
   let kind = "unit file";
   try {
@@ -189,6 +260,6 @@ function warnIfDiffers(ctx: Ctx, arg: string, name: string, existing: Unit): voi
     return;
   }
   if (local && unitHash(local) !== unitHash(existing.options)) {
-    ctx.io.err(`WARNING: Unit ${name} in registry differs from local ${kind} ${arg}. Add --replace to override.\n`);
+    err(`WARNING: Unit ${name} in registry differs from local ${kind} ${arg}. Add --replace to override.\n`);
   }
 }

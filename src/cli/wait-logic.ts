@@ -1,10 +1,10 @@
 // What a blocking command waits for, and the verdict on one observation of a unit
 // (fleet-reference.md §6.5.5, with quirks Q6, Q7 and Q8 fixed). Pure: the runner in wait.ts
-// does the polling, the clock and the printing.
+// does the reading, the clock and the printing.
 import type { DesiredState } from "../unit/types.ts";
 import type { Machine, Unit, UnitState } from "./client.ts";
 import { machineLegend } from "./list-format.ts";
-import { isGlobalUnit } from "./unit-info.ts";
+import { isGlobalUnit, placedByResources } from "./unit-info.ts";
 
 export type WaitGoal =
   /**
@@ -26,8 +26,11 @@ export interface Observation {
 }
 
 export type Verdict =
-  /** `line` goes to stdout (e.g. `Unit hello.service launched on 113f16a7.../1.2.3.4`). */
-  | { done: true; line?: string }
+  /**
+   * `line` goes to stdout (e.g. `Unit hello.service launched on 113f16a7.../1.2.3.4`); `note`, to
+   * stderr, says why the engine placed a unit that states resources or Spread= there.
+   */
+  | { done: true; line?: string; note?: string }
   /** Give up now with this error. */
   | { done: false; fatal: string }
   /**
@@ -57,11 +60,13 @@ export function decide(name: string, goal: WaitGoal, obs: Observation): Verdict 
     const current = global ? unit.desiredState : unit.currentState;
     if (current === goal.state) {
       let line = `Unit ${name} ${current}`;
+      let note: string | undefined;
       if (!global && unit.machineID) {
         const { legend, known } = legendOf(unit.machineID, machines);
         if (known) line += ` on ${legend}`;
+        if (goal.state !== "inactive" && unit.placementReason && placedByResources(unit)) note = `Unit ${name} placed on ${legend}: ${unit.placementReason}`;
       }
-      return { done: true, line };
+      return note === undefined ? { done: true, line } : { done: true, line, note };
     }
     // After a create, a server that kept the unit's desired state has nothing to settle.
     if (goal.creation && unit.desiredState !== goal.state) return { done: true };
@@ -112,9 +117,12 @@ export function timeoutError(name: string, goal: WaitGoal, lastWhy: string | und
   }
 }
 
-/** Polls per attempt: one attempt is 2 s of polling every 250 ms (fleet's defaultSleepTime). */
+/**
+ * One attempt of --block-attempts is 2 s, as fleetctl's 8 polls 250 ms apart (its
+ * defaultSleepTime); a wait that cannot follow changes still polls at that interval.
+ */
+export const ATTEMPT_MS = 2000;
 export const POLL_INTERVAL_MS = 250;
-export const POLLS_PER_ATTEMPT = 8;
 
 /**
  * `--no-block` gives -1 (do not wait), `--block-attempts=N` with N > 0 gives N, anything else
@@ -125,7 +133,7 @@ export function blockAttempts(noBlock: boolean, attempts: number): number {
   return attempts > 0 ? attempts : 0;
 }
 
-/** Polls allowed for one goal: unlimited for 0 attempts. */
-export function pollBudget(attempts: number): number {
-  return attempts > 0 ? attempts * POLLS_PER_ATTEMPT : Number.POSITIVE_INFINITY;
+/** How long (ms) one goal may take: unlimited for 0 attempts. */
+export function attemptsBudgetMs(attempts: number): number {
+  return attempts > 0 ? attempts * ATTEMPT_MS : Number.POSITIVE_INFINITY;
 }

@@ -42,4 +42,6 @@ export const DEFAULTS: Readonly<Config> = deepFreeze<Config>({
   apiInsecure: false,
   machineId: undefined,
   stateDir: "/run/fleet",
+  capacity: {},
+  capacityReserved: {},
 });

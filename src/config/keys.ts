@@ -14,6 +14,7 @@ import {
   asListen,
   asMachineId,
   asMetadata,
+  asResourceAmounts,
   asSeconds,
   asSecret,
   asString,
@@ -93,6 +94,8 @@ export const KEYS: Readonly<Record<string, Apply>> = {
   api_insecure: field("apiInsecure", asBool),
   machine_id: field("machineId", asMachineId),
   state_dir: field("stateDir", asAbsolutePath),
+  capacity: field("capacity", asResourceAmounts),
+  capacity_reserved: field("capacityReserved", asResourceAmounts),
 };
 
 export const KEY_NAMES: readonly string[] = Object.keys(KEYS);

@@ -47,4 +47,14 @@ export interface Config {
   machineId: string | undefined;
   /** Where the daemon keeps state across restarts (the machine's lease id). */
   stateDir: string;
+  /** The capacity this machine reports; a resource left out is detected. */
+  capacity: ResourceAmounts;
+  /** What this machine keeps back from its capacity for itself; what is left out is none. */
+  capacityReserved: ResourceAmounts;
+}
+
+/** CPU in thousandths of a CPU, memory in bytes; each may be left out. */
+export interface ResourceAmounts {
+  cpuMillis?: number;
+  memoryBytes?: number;
 }

@@ -5,7 +5,8 @@ import { isIP } from "node:net";
 import { OWN_DIRECTORY_WHY, unitsDirectoryProblem } from "../systemd/unit-paths.ts";
 import { MACHINE_ID_RULE, machineIdProblem } from "../registry/record-values.ts";
 import { durationProblem, parseDuration } from "./duration.ts";
-import type { ListenAddress } from "./types.ts";
+import type { ListenAddress, ResourceAmounts } from "./types.ts";
+import { parseCpu, parseSize } from "../unit/quantities.ts";
 
 export class BadValue extends Error {}
 
@@ -220,4 +221,35 @@ export function asTokens(v: unknown): string[] {
     throw new BadValue("a token contains spaces or characters that are not printable ASCII");
   }
   return tokens;
+}
+
+/**
+ * `cpu=<CPUs>,memory=<size>` (either may be left out) or a table `{ cpu = 4, memory = "8G" }`:
+ * CPUs as `[X-Fleet] CPURequest=` takes them (2, 0.5, 500m), memory as a size (512M, 16G).
+ */
+export function asResourceAmounts(v: unknown): ResourceAmounts {
+  const pairs: [string, unknown][] = [];
+  if (typeof v === "string") {
+    for (const pair of v.split(",")) {
+      if (pair.trim() === "") continue;
+      const eq = pair.indexOf("=");
+      if (eq < 0) throw new BadValue(`pair ${show(pair.trim())} has no "=" (e.g. "cpu=4,memory=8G")`);
+      pairs.push([pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()]);
+    }
+  } else if (v && typeof v === "object" && !Array.isArray(v) && !(v instanceof Date)) {
+    pairs.push(...Object.entries(v));
+  } else {
+    throw new BadValue(`${show(v)} is not cpu=<CPUs>,memory=<size> pairs or a table`);
+  }
+  const out: ResourceAmounts = {};
+  for (const [key, raw] of pairs) {
+    const text = typeof raw === "number" ? String(raw) : typeof raw === "string" ? raw : undefined;
+    if (key !== "cpu" && key !== "memory") throw new BadValue(`${show(key)} is not a resource (cpu or memory)`);
+    if (text === undefined) throw new BadValue(`${key}: ${show(raw)} is not a string or a number`);
+    const p = key === "cpu" ? parseCpu(text) : parseSize(text);
+    if (!p.ok) throw new BadValue(`${key}: ${show(text)} ${p.problem}`);
+    if (key === "cpu") out.cpuMillis = p.value;
+    else out.memoryBytes = p.value;
+  }
+  return out;
 }

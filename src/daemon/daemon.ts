@@ -12,11 +12,12 @@ import type { Config } from "../config/index.ts";
 import type { Logger } from "../log/logger.ts";
 import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
 import { EtcdClient } from "../registry/etcd/index.ts";
-import type { MachineRecord } from "../registry/models.ts";
+import type { MachineCapacity, MachineRecord } from "../registry/models.ts";
 import { Registry } from "../registry/registry.ts";
 import { Engine } from "../engine/engine.ts";
 import { DbusUnitManager } from "../systemd/dbus-unit-manager.ts";
 import type { UnitManager } from "../systemd/unit-manager.ts";
+import { detectCapacity, machineCapacity, type DetectedCapacity } from "./capacity.ts";
 import { detectPublicIp, readMachineId } from "./identity.ts";
 import { MachineRefresher } from "./machine-refresher.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -39,6 +40,8 @@ export interface DaemonOptions {
   metrics?: FleetMetrics;
   /** Finds the public IP when public_ip is not configured; the default route's by default. */
   detectPublicIp?: () => string;
+  /** Finds the CPUs and memory `capacity` does not give; the host's by default. */
+  detectCapacity?: () => DetectedCapacity;
   /** The machine refresher's period (default 60 s) and clock. */
   refreshIntervalMs?: number;
   refreshClock?: Clock;
@@ -109,6 +112,7 @@ export class Daemon {
       version,
       startedAt: new Date().toISOString(),
       disableEngine: config.disableEngine,
+      capacity: capacityOf(config, opts, log),
     };
     log.info(`Machine ${machineId} with public IP ${machine.publicIP || "-"}`);
 
@@ -180,9 +184,14 @@ export class Daemon {
     });
     const offRegistered = presence.onRegistered((reg) => this.onRegistered(reg));
     const offLost = presence.onLost(() => this.agent.deactivate());
+    const offReconnected = presence.onReconnected(() => {
+      this.agent.refresh();
+      this.engine?.refresh();
+    });
     this.detachPresence = () => {
       offRegistered();
       offLost();
+      offReconnected();
     };
     return presence;
   }
@@ -190,6 +199,8 @@ export class Daemon {
   private async onRegistered(reg: Registration): Promise<void> {
     if (this.stopping) return;
     this.agent.activate(reg);
+    // Registered again after the lease was lost: the engine's watches may be stuck too.
+    if (this.notifiedReady) this.engine?.refresh();
     this.startEngine();
     if (this.notifiedReady) return;
     this.notifiedReady = true;
@@ -241,6 +252,7 @@ export class Daemon {
       this.machine.metadata = { ...config.metadata };
       this.machine.disableEngine = config.disableEngine;
       this.machine.publicIP = config.publicIp || this.detect();
+      this.machine.capacity = capacityOf(config, this.opts, log);
     }
     if (plan.presence || plan.engine) {
       log.info("Restarting server components");
@@ -305,21 +317,36 @@ export class Daemon {
         log.warn(`Cannot ${what} cleanly: ${errorText(e)}`);
       }
     };
+    if (opts.revokeLease) {
+      // The host is going down and its units with it: they must run elsewhere at once, so the
+      // lease goes first, before anything that may wait on systemd or etcd (a reconcile in
+      // flight, a plan being written). No state is published under it from here on.
+      log.info("The host is shutting down: revoking this machine's lease so its units move at once");
+      this.agent.deactivate();
+      await Promise.all([
+        step("revoke the lease", () => this.presenceNow.revoke()),
+        step("stop the engine", async () => this.engine?.stop({ resign: true })),
+      ]);
+    } else {
+      // The daemon alone stops: its lease lives on for a restart (nothing moves), but first the
+      // machine says so, and the engine places nothing new here meanwhile.
+      await step("mark this machine's daemon as stopped", () => this.markStopped());
+    }
     await step("stop the machine refresher", () => this.refresher.stop());
     await step("stop the agent", () => this.agent.stop());
     await step("stop the engine", async () => this.engine?.stop({ resign: true }));
-    if (opts.revokeLease) {
-      log.info("The host is shutting down: revoking this machine's lease so its units move at once");
-      await step("revoke the lease", () => this.presenceNow.revoke());
-    } else {
-      await step("stop presence", () => this.presenceNow.stop());
-    }
+    if (!opts.revokeLease) await step("stop presence", () => this.presenceNow.stop());
     // Event streams end first, each with a last line saying why, so clients know to reconnect.
     this.events?.close();
     await step("close the API listeners", async () => this.listeners?.close());
     this.listeners = undefined;
     await step("close the D-Bus connection", () => this.units.close());
     this.etcd.close();
+  }
+
+  private async markStopped(): Promise<void> {
+    this.machine.stopped = true;
+    await this.presenceNow.republish();
   }
 
   /** One JSON object describing the daemon's state (SIGUSR1). */
@@ -330,13 +357,28 @@ export class Daemon {
       Machine: this.machine,
       Presence: this.presenceNow.status,
       Engine: this.configNow.disableEngine ? "disabled" : { leader: this.engine?.isLeader() ?? false, epoch: this.engine?.epoch },
+      Memory: memoryFigures(),
       ...agent,
     };
   }
 }
 
 
+/** The process's memory in MB: resident, and of that the JavaScript heap (for the state dump). */
+function memoryFigures(): Record<string, number> {
+  const m = process.memoryUsage();
+  const mb = (n: number) => Math.round((n / 2 ** 20) * 10) / 10;
+  return { rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external) };
+}
+
 /** How the daemon finds its public IP when public_ip is not set: the default route's interface. */
+/** The capacity for the machine record; a reserve larger than it is logged. */
+function capacityOf(config: Config, opts: DaemonOptions, log: Logger): MachineCapacity {
+  const { capacity, warnings } = machineCapacity(config, (opts.detectCapacity ?? detectCapacity)());
+  for (const w of warnings) log.warn(w);
+  return capacity;
+}
+
 function detectorOf(opts: DaemonOptions): () => string {
   return opts.detectPublicIp ?? (() => detectPublicIp(undefined));
 }

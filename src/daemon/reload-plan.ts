@@ -10,6 +10,8 @@ const IN_PLACE = {
   agentTtlMs: "agent_ttl",
   engineReconcileIntervalMs: "engine_reconcile_interval",
   disableEngine: "disable_engine",
+  capacity: "capacity",
+  capacityReserved: "capacity_reserved",
 } as const satisfies Partial<Record<keyof Config, string>>;
 
 /**
@@ -49,7 +51,7 @@ export interface ReloadPlan {
   needsRestart: string[];
   /** The configuration to run with from now on: the new one, minus the needsRestart keys. */
   config: Config;
-  /** The machine record changes (metadata, public IP, capabilities): re-put it. */
+  /** The machine record changes (metadata, public IP, capabilities, capacity): re-put it. */
   machine: boolean;
   verbosity: boolean;
   /** agent_ttl changed: a new lease of the new TTL (the machine stays registered meanwhile). */
@@ -69,7 +71,7 @@ export function planReload(running: Config, next: Config): ReloadPlan {
     changed: [...changedInPlace.map((k) => IN_PLACE[k]), ...needsRestart.map((k) => NEEDS_RESTART[k])].sort(),
     needsRestart: needsRestart.map((k) => NEEDS_RESTART[k]).sort(),
     config,
-    machine: has("metadata") || has("publicIp") || has("disableEngine"),
+    machine: has("metadata") || has("publicIp") || has("disableEngine") || has("capacity") || has("capacityReserved"),
     verbosity: has("verbosity"),
     presence: has("agentTtlMs"),
     engine: has("engineReconcileIntervalMs") || has("agentTtlMs") || has("disableEngine"),

@@ -1,15 +1,15 @@
-// The engine (design.md §4): informers on units/, machines/, metadata/, schedule/, pending/ and
-// unitfiles/ run on every candidate, so a new leader starts warm. While this daemon leads, every
-// change kicks a worker that coalesces changes, plans the whole state in memory (planSchedule),
-// and writes only the difference, in transactions fenced by the leader epoch. A new leader
+// The engine (design.md §4): every daemon runs a candidate; while this one leads, it keeps
+// informers on units/, machines/, metadata/, schedule/, pending/, unitfiles/ and drain/ (made when
+// its term begins, so a candidate watches only the leader key), and every change kicks a worker
+// that coalesces changes, plans the whole state in memory (planSchedule), and writes only the
+// difference, in transactions fenced by the leader epoch. A new leader lists the cluster and
 // adopts the schedule it finds: nothing moves because leadership changed.
-import type { EtcdClient, KeyValue } from "../registry/etcd/index.ts";
+import type { EtcdClient } from "../registry/etcd/index.ts";
 import { EngineWrites } from "../registry/engine-writes.ts";
-import { acceptAll, Informer, recordDecoder, type InformerChange } from "../registry/informer.ts";
+import type { Informer, InformerChange } from "../registry/informer.ts";
 import type { InvalidRecords } from "../registry/invalid-records.ts";
-import type { Decoded } from "../registry/records.ts";
 import { childName, type KeySpace } from "../registry/keys.ts";
-import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
+import type { MachineRecord } from "../registry/models.ts";
 import type { Logger } from "../log/logger.ts";
 import { fleetMetrics, type FleetMetrics } from "../metrics/fleet.ts";
 import { jitter } from "../lib/backoff.ts";
@@ -17,7 +17,8 @@ import { systemClock, type Clock } from "../lib/clock.ts";
 import { Worker } from "../lib/worker.ts";
 import { EvictionGovernor } from "./evictions.ts";
 import { awaitEcho, writePlan } from "./plan-writes.ts";
-import { evictionsIn, snapshotOf, unplacedByType, type EngineCaches } from "./state.ts";
+import { evictionsIn, nextPlanAt, snapshotOf, unplacedByType } from "./state.ts";
+import { TermCaches } from "./caches.ts";
 import { LeaderElection, type ElectionEtcd, type Term } from "./leader.ts";
 import { probeLeases } from "./lease-probe.ts";
 import { collectUnitFiles } from "./unit-file-collector.ts";
@@ -76,14 +77,10 @@ export class Engine {
   private readonly random: () => number;
   private readonly metrics: FleetMetrics;
   private readonly governor: EvictionGovernor;
-  private readonly units: Informer<UnitRecord>;
-  private readonly machines: Informer<MachineRecord>;
-  private readonly metadata: Informer<Record<string, string>>;
-  private readonly schedule: Informer<ScheduleEntry>;
-  private readonly pending: Informer<PendingRecord>;
-  private readonly files: Informer<true>;
-  private readonly drains: Informer<DrainRecord>;
-  private readonly all: Informer<unknown>[];
+  /** The cluster as the current term's informers see it; none while this engine does not lead. */
+  private caches: TermCaches | undefined;
+  /** Caches of ended terms, being closed. */
+  private closing = new Set<Promise<unknown>>();
   private readonly metadataCollector: MetadataCollector;
   private readonly writes: EngineWrites;
   private term: Term | undefined;
@@ -111,7 +108,7 @@ export class Engine {
     this.writes = new EngineWrites(etcd, this.keys);
     this.election = deps.election ?? new LeaderElection({
       etcd, key: this.keys.leader, machineId: deps.machineId, ttlMs: 5 * config.reconcileIntervalMs,
-      log: this.log, clock: this.clock, random: this.random,
+      recheckMs: config.reconcileIntervalMs * (config.resyncEvery ?? 300), log: this.log, clock: this.clock, random: this.random,
     });
     this.governor = new EvictionGovernor({
       // Fast enough that a tenth of a 1,000-machine cluster (1,000 units) moves within seconds of
@@ -125,19 +122,6 @@ export class Engine {
       pauseMaxMs: config.evictionPauseMaxMs ?? 10 * config.agentTtlMs,
       probe: true,
     }, this.clock, this.log);
-    const make = <T>(prefix: string, decode: (kv: KeyValue) => Decoded<T>) =>
-      new Informer<T>({ etcd, prefix, decode, log: this.log, random: this.random, clock: this.clock, invalid: deps.registry.invalid });
-    const k = this.keys;
-    this.units = make<UnitRecord>(k.units, recordDecoder("units", k));
-    this.machines = make<MachineRecord>(k.machines, recordDecoder("machines", k));
-    this.metadata = make<Record<string, string>>(k.metadatas, recordDecoder("metadata", k));
-    this.schedule = make<ScheduleEntry>(k.schedules, recordDecoder("schedule", k));
-    this.pending = make<PendingRecord>(k.pendings, recordDecoder("pending", k));
-    // Only the names matter: which hashes have a file. A key here that no unit or entry names is
-    // collected whatever it holds, so junk under unitfiles/ goes away too.
-    this.files = make<true>(k.unitFiles, acceptAll(() => true));
-    this.drains = make<DrainRecord>(k.drains, recordDecoder("drain", k));
-    this.all = [this.units, this.machines, this.metadata, this.schedule, this.pending, this.files, this.drains] as Informer<unknown>[];
     this.metadataCollector = new MetadataCollector({
       writes: this.writes, keys: this.keys, election: this.election, log: this.log, afterMs: config.orphanMetadataAfterMs,
     });
@@ -146,10 +130,7 @@ export class Engine {
       ...loop,
       retry: { baseMs: 100, capMs: 5000 },
       coalesceMs: config.coalesceMs ?? 20,
-      // The next plan starts no sooner than one plan's length after the last one ended: in a
-      // burst of changes (submissions, evictions at the rate limit) the engine plans more at a
-      // time and the API, which shares this event loop, keeps at least half of it.
-      notBefore: () => this.lastPlan.endedAt + this.lastPlan.ms,
+      notBefore: () => nextPlanAt(this.lastPlan),
       run: () => this.work(),
       onError: (e, delay) => this.log.warn(`Reconcile failed, retrying in ${delay} ms: ${errorText(e)}`),
     });
@@ -170,13 +151,10 @@ export class Engine {
     });
   }
 
-  /** Starts the informers and the candidate. */
+  /** Starts the candidate (the informers start when a term begins). */
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.machines.onChange((changes) => this.onMachines(changes));
-    for (const inf of this.all) inf.onChange(() => this.kick());
-    for (const inf of this.all) inf.start();
     this.election.onChange((term) => this.onTerm(term));
     this.election.start();
     this.resyncer.kick(this.resyncDelay());
@@ -200,7 +178,8 @@ export class Engine {
     await this.election.stop({ resign: opts.resign ?? true });
     await reconciling;
     await this.probing;
-    await Promise.all(this.all.map((i) => i.close()));
+    this.dropCaches();
+    await Promise.all(this.closing);
     await others;
   }
 
@@ -211,6 +190,16 @@ export class Engine {
   /** The epoch this engine leads with, if it leads. */
   get epoch(): number | undefined {
     return this.term?.epoch;
+  }
+
+  /**
+   * etcd was out of reach and is back: a watch may be stuck on a connection that died meanwhile
+   * (Informer.refresh). The candidate looks at the leader key again; a leader lists again.
+   */
+  refresh(): void {
+    if (!this.started || this.stopped) return;
+    this.election.refresh();
+    for (const i of this.caches?.all ?? []) void i.refresh();
   }
 
   /** An operator ends a partition pause: units of the machines still gone move now. */
@@ -235,22 +224,36 @@ export class Engine {
     this.term = term;
     this.ready = false;
     this.metadataCollector.reset();
-    if (!term) return;
+    this.dropCaches();
+    if (!term || this.stopped) return;
+    const caches = new TermCaches({ etcd: this.deps.etcd, keys: this.keys, log: this.log, clock: this.clock, random: this.random, invalid: this.deps.registry.invalid });
+    caches.machines.onChange((changes) => this.onMachines(changes));
+    for (const inf of caches.all) inf.onChange(() => this.kick());
+    caches.start();
+    this.caches = caches;
     this.metrics.engineLeaderStartTime.set(undefined, this.clock.now() / 1000);
     this.adopter.resetFailures();
     this.adopter.kick(0);
   }
 
-  /** Brings the caches up to the epoch, then plans once; nothing moves unless it must. */
+  private dropCaches(): void {
+    const old = this.caches;
+    this.caches = undefined;
+    if (!old) return;
+    const closed = old.close().finally(() => this.closing.delete(closed));
+    this.closing.add(closed);
+  }
+
+  /** Waits for the term's caches to list (at or after the epoch), then plans once; nothing moves unless it must. */
   private async adopt(): Promise<undefined> {
     const term = this.term;
-    if (!term || this.ready || this.stopped) return undefined;
-    await Promise.all(this.all.map((i) => i.synced));
-    // An informer's revision only moves with its own prefix: list again to be sure the cache
-    // holds every change up to the moment this engine won.
-    await Promise.all(this.all.map((i) => (i.revision >= term.epoch ? 0 : i.resync())));
-    if (this.term !== term || this.stopped) return undefined;
-    this.log.info(`Adopting the schedule: ${this.schedule.size} entries, ${this.units.size} units, ${this.machines.size} live machines`, { epoch: term.epoch });
+    const c = this.caches;
+    if (!term || !c || this.ready || this.stopped) return undefined;
+    await c.synced;
+    // Made when the term began, every cache lists at or after the epoch; this is a guard.
+    await Promise.all(c.all.map((i) => (i.revision >= term.epoch ? 0 : i.resync())));
+    if (this.term !== term || this.caches !== c || this.stopped) return undefined;
+    this.log.info(`Adopting the schedule: ${c.schedule.size} entries, ${c.units.size} units, ${c.machines.size} live machines`, { epoch: term.epoch });
     this.ready = true;
     this.kick(0);
     return undefined;
@@ -270,14 +273,6 @@ export class Engine {
     return wakeAt === undefined ? undefined : Math.max(0, wakeAt - this.clock.now());
   }
 
-  private caches(): EngineCaches {
-    return {
-      units: this.units.entries(), machines: this.machines.entries(), metadata: this.metadata.entries(),
-      schedule: this.schedule.entries(), pending: this.pending.entries(), drains: this.drains.entries(),
-      invalidSchedule: this.schedule.invalidEntries(), invalidPending: this.pending.invalidEntries(),
-    };
-  }
-
   private async reconcile(term: Term): Promise<number | undefined> {
     const stopTimer = this.metrics.engineReconcileDuration.startTimer();
     this.metrics.engineReconcileCount.inc();
@@ -293,40 +288,42 @@ export class Engine {
 
   /** One plan and its writes; resolves to when the next plan is due on its own, if ever. */
   private async reconcileRound(term: Term): Promise<number | undefined> {
+    const c = this.caches;
+    if (!c) return undefined;
     const planStart = this.clock.now();
-    const snap = snapshotOf(this.keys, this.caches());
+    const snap = snapshotOf(this.keys, c.entries());
     const budget = this.governor.budget(snap.live, snap.lost, snap.draining.size > 0);
-    if (budget.probe) this.probeLeases(snap.live);
+    if (budget.probe) this.probeLeases(c, snap.live);
     const actions = planSchedule(snap.state, { maxEvictions: budget.maxEvictions, evictionHold: budget.hold });
     const now = this.clock.now();
     this.lastPlan = { endedAt: now, ms: now - planStart };
     const echoes = await writePlan({
       keys: this.keys, writes: this.writes, election: this.election, log: this.log, metrics: this.metrics,
-      maxOpsPerTxn: this.deps.config.maxOpsPerTxn ?? 100, watched: [this.schedule, this.pending] as Informer<unknown>[],
+      maxOpsPerTxn: this.deps.config.maxOpsPerTxn ?? 100, watched: [c.schedule, c.pending] as Informer<unknown>[],
       leads: () => this.term === term,
     }, term, actions, snap, now);
     if (echoes === undefined) return undefined;
     this.governor.consumed(evictionsIn(actions, snap));
     await awaitEcho(this.clock, this.log, echoes);
-    this.countUnplaced(actions);
+    this.countUnplaced(c, actions);
     await collectUnitFiles({
       writes: this.writes, keys: this.keys, election: this.election, log: this.log,
-      units: this.units, schedule: this.schedule, files: this.files, leads: () => this.term === term,
+      units: c.units, schedule: c.schedule, files: c.files, leads: () => this.term === term,
     }, term);
     if (this.term !== term) return undefined;
-    const metadataDue = await this.metadataCollector.collect(term, { machines: this.machines, metadata: this.metadata }, this.clock.now());
+    const metadataDue = await this.metadataCollector.collect(term, { machines: c.machines, metadata: c.metadata }, this.clock.now());
     const recheckAt = (snap.lost.size > 0 || snap.draining.size > 0) ? budget.recheckAt : undefined;
     if (metadataDue === undefined) return recheckAt;
     return recheckAt === undefined ? metadataDue : Math.min(metadataDue, recheckAt);
   }
 
   /** Asks etcd how long the live machines' leases have left, then plans again. */
-  private probeLeases(live: ReadonlySet<string>): void {
+  private probeLeases(c: TermCaches, live: ReadonlySet<string>): void {
     if (this.probing) return;
     const startedAt = this.clock.now();
     const leases = new Map<string, string>();
     for (const id of live) {
-      const lease = this.machines.leaseOf(this.keys.machine(id));
+      const lease = c.machines.leaseOf(this.keys.machine(id));
       if (lease && lease !== "0") leases.set(id, lease);
     }
     this.probing = probeLeases(this.deps.etcd, leases)
@@ -342,17 +339,18 @@ export class Engine {
   }
 
   /** Once per round: every unit left pending after this round's plan, by the kind of its reason. */
-  private countUnplaced(actions: readonly EngineAction[]): void {
-    for (const [type, n] of unplacedByType(this.keys, this.pending.entries(), actions)) {
+  private countUnplaced(c: TermCaches, actions: readonly EngineAction[]): void {
+    for (const [type, n] of unplacedByType(this.keys, c.pending.entries(), actions)) {
       this.metrics.engineReconcileFailureCount.inc({ type }, n);
     }
   }
 
   private async resync(): Promise<void> {
-    if (!this.term || !this.ready) return;
+    const c = this.caches;
+    if (!this.term || !this.ready || !c) return;
     try {
       const seen = this.deps.etcd.observedRevision();
-      const found = (await Promise.all(this.all.map((i) => i.resyncIfBehind(seen)))).reduce((a, b) => a + b, 0);
+      const found = (await Promise.all(c.all.map((i) => i.resyncIfBehind(seen)))).reduce((a, b) => a + b, 0);
       if (found > 0) this.log.warn(`Resync found ${found} change${found === 1 ? "" : "s"} the watches had not delivered`);
       this.kick(0);
     } catch (e) {

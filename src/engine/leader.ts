@@ -4,16 +4,16 @@
 // or the key is gone, then campaigns again. Resigning revokes the lease so another candidate
 // takes over without waiting for the TTL. Three loops, each a Worker on the one clock: the
 // campaign, and while leading the lease renewal and the watch of the leader key.
-import type { Backoff } from "../lib/backoff.ts";
+import { jitter, type Backoff } from "../lib/backoff.ts";
 import { EtcdError } from "../registry/etcd/index.ts";
-import type { EtcdClient } from "../registry/etcd/index.ts";
+import type { EtcdClient, Watch } from "../registry/etcd/index.ts";
 import { LeaderKey, type Fence, type LeaderHolder } from "../registry/leader-key.ts";
 import type { Logger } from "../log/logger.ts";
 import { systemClock, type Clock } from "../lib/clock.ts";
 import { Worker, type Round } from "../lib/worker.ts";
 import { errorText } from "../lib/error-text.ts";
 
-export type ElectionEtcd = Pick<EtcdClient, "get" | "range" | "txn" | "leaseGrant" | "leaseKeepAlive" | "leaseRevoke" | "watch">;
+export type ElectionEtcd = Pick<EtcdClient, "get" | "range" | "txn" | "leaseGrant" | "leaseKeepAlive" | "leaseRevoke" | "watch" | "observedRevision">;
 
 /** One term of leadership. */
 export interface Term {
@@ -33,6 +33,13 @@ export interface LeaderElectionOptions {
   machineId: string;
   /** Lease TTL (5 x engine_reconcile_interval); etcd counts it in whole seconds. */
   ttlMs: number;
+  /**
+   * The safety net of a candidate waiting for a vacancy, against a watch that died unnoticed:
+   * this often (default 10 min, jittered) it reads the key again, but only when etcd's revision
+   * (as any answer to this client told it, keepalives included) moved past what it knows. So an
+   * idle cluster's candidates cost etcd nothing.
+   */
+  recheckMs?: number;
   log: Logger;
   clock?: Clock;
   random?: () => number;
@@ -40,6 +47,7 @@ export interface LeaderElectionOptions {
 }
 
 const DEFAULT_RETRY: Backoff = { baseMs: 200, capMs: 5000 };
+const DEFAULT_RECHECK_MS = 600_000;
 
 export class LeaderElection {
   private readonly etcd: ElectionEtcd;
@@ -55,6 +63,10 @@ export class LeaderElection {
   private knownLeader: string | undefined;
   /** Leases of our ended terms that could not be revoked (etcd was unreachable). */
   private readonly abandoned = new Set<string>();
+  /** Ends the wait for a vacancy (to look again), while one runs. */
+  private vacancy: AbortController | undefined;
+  /** The leader's watch of its key, while it leads. */
+  private keyWatch: Watch | undefined;
 
   constructor(private readonly opts: LeaderElectionOptions) {
     this.etcd = opts.etcd;
@@ -103,6 +115,17 @@ export class LeaderElection {
       (e, delay) => this.log.warn(`Cannot campaign for engine leadership, retrying in ${delay} ms: ${errorText(e)}`),
     );
     this.campaigner.kick(0);
+  }
+
+  /**
+   * etcd was out of reach and is back: a watch may be stuck on a connection that died without a
+   * word, delivering nothing (or only once TCP's retransmission back-off allows). A candidate
+   * looks at the key again (one read) and watches anew; a leader watches its key anew from where
+   * it was. No timer does this: an idle candidate costs etcd nothing.
+   */
+  refresh(): void {
+    this.vacancy?.abort();
+    this.keyWatch?.close();
   }
 
   /** Ends `term` at once because etcd refused one of its writes; campaigns again after. */
@@ -248,6 +271,15 @@ export class LeaderElection {
    */
   private async watchKey(term: Term, cursor: { from: number }, round: Round): Promise<void> {
     const w = this.etcd.watch(this.opts.key, { startRevision: cursor.from, signal: round.signal });
+    this.keyWatch = w;
+    try {
+      await this.followKey(term, cursor, round, w);
+    } finally {
+      if (this.keyWatch === w) this.keyWatch = undefined;
+    }
+  }
+
+  private async followKey(term: Term, cursor: { from: number }, round: Round, w: Watch): Promise<void> {
     for await (const batch of w) {
       if (batch.kind === "events") {
         round.progressed();
@@ -275,20 +307,34 @@ export class LeaderElection {
     await this.leaderKey.reclaim(this.fence(term), this.opts.machineId, term.since, term.leaseId);
   }
 
-  /** Returns when the leader key is deleted, or after one TTL to look again (a safety net). */
+  /**
+   * Returns when the leader key is deleted (or history was compacted, or it is time to look
+   * again). One watch, however long the wait: the watch resumes at the exact revision after any
+   * break it notices; refresh() covers the breaks it cannot see, and the recheck (a timer, no
+   * request unless etcd's revision moved) a watch that died with no outage to tell of it.
+   */
   private async waitForVacancy(from: number, stop: AbortSignal): Promise<void> {
     const ac = new AbortController();
+    this.vacancy = ac;
     const onStop = () => ac.abort();
     stop.addEventListener("abort", onStop, { once: true });
-    const timer = this.clock.setTimeout(() => ac.abort(), this.opts.ttlMs);
+    let known = from - 1;
+    let timer: unknown;
+    const recheck = () => {
+      if (this.etcd.observedRevision() > known) ac.abort();
+      else timer = this.clock.setTimeout(recheck, jitter(this.opts.recheckMs ?? DEFAULT_RECHECK_MS, this.opts.random ?? Math.random));
+    };
+    timer = this.clock.setTimeout(recheck, jitter(this.opts.recheckMs ?? DEFAULT_RECHECK_MS, this.opts.random ?? Math.random));
     try {
       const w = this.etcd.watch(this.opts.key, { startRevision: from, signal: ac.signal });
       for await (const batch of w) {
         if (batch.kind === "compacted") return;
         if (batch.kind === "events" && batch.events.some((ev) => ev.type === "delete")) return;
+        if (batch.kind === "events") known = batch.revision;
       }
     } finally {
       this.clock.clearTimeout(timer);
+      if (this.vacancy === ac) this.vacancy = undefined;
       stop.removeEventListener("abort", onStop);
       ac.abort();
     }

@@ -1,11 +1,12 @@
 // The leader's plan, written: each action logged with its reason, checked and encoded by the
-// registry, and written in transactions fenced by the term's epoch (a move's removal and new
-// entry side by side, in one); then the wait until the engine's own watches have seen the
-// writes, so the next plan starts from them.
+// registry, and written in transactions fenced by the term's epoch: all of a plan's changes to one
+// machine in one transaction where they fit (a move's removal and new entry side by side), and
+// transactions that share no machine or unit in flight side by side. Then the wait until the
+// engine's own watches have seen the writes, so the next plan starts from them.
 import type { Clock, TimerHandle } from "../lib/clock.ts";
 import type { Logger } from "../log/logger.ts";
 import type { FleetMetrics } from "../metrics/fleet.ts";
-import { batches, prepareWrite, type EngineWrites, type PreparedWrite } from "../registry/engine-writes.ts";
+import { prepareWrite, transactions, type EngineWrites, type PreparedWrite, type TiedWrite } from "../registry/engine-writes.ts";
 import type { Informer } from "../registry/informer.ts";
 import type { KeySpace } from "../registry/keys.ts";
 import { InvalidRecordError } from "../registry/records.ts";
@@ -15,6 +16,8 @@ import { describeAction, movesIn, writeFor, writeOrder, type EngineSnapshot } fr
 
 /** How long a leader waits for its own writes to come back through the watches. */
 const ECHO_TIMEOUT_MS = 5000;
+/** Transactions in flight at once (each chain's in order). */
+const IN_FLIGHT = 8;
 
 export interface PlanWriterDeps {
   keys: KeySpace;
@@ -38,7 +41,7 @@ export interface PlanWriterDeps {
 export async function writePlan(
   d: PlanWriterDeps, term: Term, actions: readonly EngineAction[], snap: EngineSnapshot, now: number,
 ): Promise<Map<Informer<unknown>, number> | undefined> {
-  const writes: PreparedWrite[] = [];
+  const writes: TiedWrite[] = [];
   const kindOf = new Map<PreparedWrite, string>();
   const moves = movesIn(actions, snap);
   const withNext = new Set<PreparedWrite>();
@@ -56,35 +59,53 @@ export async function writePlan(
       continue;
     }
     // A move's removal and addition are written in one transaction.
-    if (a.kind === "schedule" && removal?.unit === a.unit && writes.at(-1) === removal.write) withNext.add(removal.write);
+    if (a.kind === "schedule" && removal?.unit === a.unit && writes.at(-1)?.write === removal.write) withNext.add(removal.write);
     removal = a.kind === "unschedule" && moves.has(a.unit) ? { unit: a.unit, write: prepared } : undefined;
-    writes.push(prepared);
+    const ties = "machine" in a ? [`m:${a.machine}`] : [];
+    // A unit that runs on one machine at a time: its removal precedes its addition elsewhere.
+    if (snap.units.get(a.unit)?.global !== true) ties.push(`u:${a.unit}`);
+    writes.push({ write: prepared, ties });
     kindOf.set(prepared, a.kind);
     if (a.kind === "clear-pending") d.log.debug(describeAction(a));
     else d.log.info(describeAction(a));
   }
   const echoes = new Map<Informer<unknown>, number>();
-  for (const batch of batches(writes, d.maxOpsPerTxn, withNext)) {
-    if (!d.leads()) return undefined;
+  const chains = transactions(writes, d.maxOpsPerTxn, withNext);
+  let stop: { deposed: true } | { error: unknown } | undefined;
+  const commit = async (batch: PreparedWrite[]): Promise<void> => {
     let res;
     try {
       res = await d.writes.commit(d.election.fence(term), batch);
     } catch (e) {
       for (const w of batch) d.metrics.engineTaskFailureCount.inc({ type: kindOf.get(w) ?? "unknown" });
-      throw e;
+      stop ??= { error: e };
+      return;
     }
     if (!res.succeeded) {
-      d.election.deposed(term, `etcd refused a write of epoch ${term.epoch}: another engine leads`);
-      return undefined;
+      if (!stop) d.election.deposed(term, `etcd refused a write of epoch ${term.epoch}: another engine leads`);
+      stop ??= { deposed: true };
+      return;
     }
     batch.forEach((w, i) => {
       d.metrics.engineTaskCount.inc({ type: kindOf.get(w) ?? "unknown" });
       // A delete of a key that was not there changes nothing and sends no event.
       if (!res.changed[i]) return;
       const inf = d.watched.find((x) => w.key.startsWith(x.prefix));
-      if (inf) echoes.set(inf, res.revision);
+      if (inf) echoes.set(inf, Math.max(echoes.get(inf) ?? 0, res.revision));
     });
-  }
+  };
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < chains.length) {
+      for (const batch of chains[next++]!) {
+        if (stop || !d.leads()) return;
+        await commit(batch);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, chains.length) }, lane));
+  if (stop && "error" in stop) throw stop.error;
+  if (stop || !d.leads()) return undefined;
   return echoes;
 }
 

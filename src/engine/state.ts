@@ -24,6 +24,10 @@ export interface EngineCaches {
    */
   invalidSchedule?: Iterable<[string, RecordFailure]>;
   invalidPending?: Iterable<[string, RecordFailure]>;
+  /** The revision that created a schedule key, when known (to tell an old entry from a stray). */
+  scheduleCreated?: (key: string) => number | undefined;
+  /** The text of a unit file small enough to store in its schedule entries, when known. */
+  text?: (hash: string) => string | undefined;
 }
 
 export interface EngineSnapshot {
@@ -34,6 +38,8 @@ export interface EngineSnapshot {
   /** Live drained machines that still have entries of active non-global units (to move off). */
   draining: Set<string>;
   units: Map<string, UnitRecord>;
+  /** The text of a unit file small enough to store in its schedule entries, when known. */
+  text?: (hash: string) => string | undefined;
 }
 
 export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
@@ -57,6 +63,9 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
     const pm: PlacementMachine = { id, metadata: mergeMetadata(m.metadata, dynamic.get(id)) };
     // The persistent drain mark, or the flag a record may carry (older writers, tests).
     if (m.drained || drained.has(id)) pm.drained = true;
+    // Units may request what the machine has allocatable, not its totals.
+    if (m.capacity) pm.capacity = { cpuMillis: m.capacity.allocatableCpuMillis, memoryBytes: m.capacity.allocatableMemoryBytes };
+    if (m.stopped) pm.stopped = true;
     machines.push(pm);
   }
   const units = new Map<string, UnitRecord>();
@@ -81,6 +90,8 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
       p.unreadable = why;
       // The informer kept the key's last good value: the agent there runs the unit on it.
       if (e !== undefined) p.lastGood = true;
+      const created = c.scheduleCreated?.(k);
+      if (created !== undefined) p.created = created;
     }
     schedule.push(p);
     const u = units.get(unit);
@@ -101,7 +112,9 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
     if (name !== undefined) pending.set(name, "");
   }
   const placementUnits: PlacementUnit[] = [...units.values()];
-  return { state: { machines, units: placementUnits, schedule, pending, pendingData }, live, lost, draining, units };
+  const snap: EngineSnapshot = { state: { machines, units: placementUnits, schedule, pending, pendingData }, live, lost, draining, units };
+  if (c.text) snap.text = c.text;
+  return snap;
 }
 
 /**
@@ -130,6 +143,21 @@ export function evictionsIn(actions: readonly EngineAction[], snap: EngineSnapsh
   return n;
 }
 
+/** How many plans' lengths the engine waits after a plan before the next. */
+export const PLAN_PACE = 5;
+
+/**
+ * When the next plan may start: PLAN_PACE plans' lengths after the last one ended. A plan holds
+ * the event loop the API shares and costs as much as the whole cluster, however little changed.
+ * In a burst of changes (units submitted, machines lost) the engine so plans more at a time:
+ * each machine gets more of its work in one transaction and its agent reconciles and reports
+ * fewer times, and the API keeps most of the loop. A plan in a small cluster takes a millisecond
+ * or two, so nothing waits there.
+ */
+export function nextPlanAt(last: { endedAt: number; ms: number }): number {
+  return last.endedAt + PLAN_PACE * last.ms;
+}
+
 /** The metric's `type` label for a unit left pending, by the kind of its reason. */
 const UNPLACED_TYPE: Record<PendingKind, string> = {
   "no-fit": "constraints",
@@ -137,6 +165,8 @@ const UNPLACED_TYPE: Record<PendingKind, string> = {
   "eviction-held": "machine_away",
   "drain-held": "machine_drained",
   "drain-blocked": "machine_drained",
+  // A global unit that runs, but lacks room on some machines it matches.
+  partial: "constraints",
 };
 
 /**
@@ -217,6 +247,8 @@ export function writeFor(a: EngineAction, snap: EngineSnapshot, move?: Move): En
       const w: EngineWrite = { kind: "schedule", machine: a.machine, unit: a.unit, hash: u.hash, desiredState: u.desiredState };
       if (a.kind === "schedule") w.reason = a.reason;
       if (a.kind === "schedule" && move) w.moved = { from: move.from, reason: move.reason };
+      const text = snap.text?.(u.hash);
+      if (text !== undefined) w.text = text;
       return w;
     }
     case "unschedule":

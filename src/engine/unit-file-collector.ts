@@ -16,7 +16,7 @@ export interface CollectorDeps {
   log: Logger;
   units: Informer<UnitRecord>;
   schedule: Informer<ScheduleEntry>;
-  files: Informer<true>;
+  files: Pick<Informer<unknown>, "keys" | "modRevision">;
   /** Whether the engine still leads in the term it started collecting in. */
   leads: () => boolean;
 }

@@ -90,8 +90,10 @@ function describe(keys: KeySpace, kind: RecordKind, c: WatchEvent, read: Reader,
       const unit = pendingKeyUnit(keys, c.kv.key);
       if (unit === undefined || c.type === "delete") return undefined;
       const p = read("pending", c.kv);
-      if (!p || read("pending", c.prevKv)?.reason === p.reason) return undefined;
-      return { kind: "unit.pending", unit, reason: p.reason };
+      if (!p) return undefined;
+      const was = read("pending", c.prevKv);
+      if (was && was.reason === p.reason && was.kind === p.kind && was.machine === p.machine) return undefined;
+      return withOptional({ kind: "unit.pending", unit, reason: p.reason }, { pendingKind: p.kind, machine: p.machine });
     }
     case "states": {
       const pair = childPair(keys.states, c.kv.key);

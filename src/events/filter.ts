@@ -19,7 +19,7 @@ export function machinesOf(e: FleetEvent): string[] {
     case "leader.changed":
       return [e.machine, e.previous].filter((m): m is string => typeof m === "string");
     default:
-      return "machine" in e ? [e.machine] : [];
+      return "machine" in e && e.machine !== undefined ? [e.machine] : [];
   }
 }
 
@@ -27,11 +27,16 @@ export function matches(f: EventFilter, e: FleetEvent): boolean {
   if (f.kinds && !f.kinds.has(e.kind)) return false;
   if (f.units) {
     const unit = "unit" in e ? e.unit : undefined;
-    if (unit === undefined || !f.units.some((p) => p === unit || globMatch(p, unit))) return false;
+    if (unit === undefined || !unitMatches(f.units, unit)) return false;
   }
   if (f.machines) {
     const ms = machinesOf(e);
     if (!f.machines.some((p) => ms.some((m) => m.startsWith(p)))) return false;
   }
   return true;
+}
+
+/** Whether a unit name is one of the names, or matches one of the globs. */
+export function unitMatches(patterns: readonly string[], name: string): boolean {
+  return patterns.some((p) => p === name || globMatch(p, name));
 }

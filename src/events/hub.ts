@@ -9,13 +9,16 @@ import { errorText } from "../lib/error-text.ts";
 import type { KeySpace } from "../registry/keys.ts";
 import type { Logger } from "../log/logger.ts";
 import type { InvalidRecords } from "../registry/invalid-records.ts";
+import { systemClock, type Clock, type TimerHandle } from "../lib/clock.ts";
+import { markRevision } from "../registry/events-mark.ts";
 import { byRevision, deriveEvents } from "./derive.ts";
 import { EventReader, type ReaderHub, type ReaderOptions } from "./reader.ts";
 import { EventRing, type RevisionBatch, type RingLimits } from "./ring.ts";
+import type { StreamStart } from "./query.ts";
 import { cursorId, type Cursor } from "./types.ts";
 
 export interface EventHubOptions {
-  etcd: Pick<EtcdClient, "watch" | "range" | "observedRevision">;
+  etcd: Pick<EtcdClient, "watch" | "range" | "observedRevision" | "put">;
   keys: KeySpace;
   log: Logger;
   /** Where records the derivation could not read are told about (once per key and revision). */
@@ -24,22 +27,26 @@ export interface EventHubOptions {
   limits?: Partial<RingLimits>;
   /** How long the watch outlives its last reader (default 60 s), so reconnecting clients find the ring. */
   lingerMs?: number;
+  /** The clock of the linger, of readers' waits and of streams' heartbeats (the system's by default). */
+  clock?: Clock;
 }
 
 export const DEFAULT_RING_LIMITS: RingLimits = { maxEvents: 10_000, maxBytes: 8 * 1024 * 1024 };
 
 export class EventHub implements ReaderHub {
   readonly ring: EventRing;
+  readonly clock: Clock;
   generation = 0;
   private readonly readers = new Set<EventReader>();
   private watch: Watch | undefined;
   private starting: Promise<void> | undefined;
   private signal = deferred();
-  private lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  private lingerTimer: TimerHandle | undefined;
   private closed = false;
 
   constructor(private readonly opts: EventHubOptions) {
     this.ring = new EventRing({ ...DEFAULT_RING_LIMITS, ...opts.limits });
+    this.clock = opts.clock ?? systemClock;
   }
 
   /** Whether the shared watch runs. */
@@ -61,15 +68,16 @@ export class EventHub implements ReaderHub {
   }
 
   /**
-   * A reader from just after `from`, or from now. A place ahead of etcd (restored from a backup,
-   * or another cluster) starts with a reset to now.
+   * A reader from just after `from`, from the oldest place the ring holds, or from now. A place
+   * ahead of etcd (restored from a backup, or another cluster) starts with a reset to now.
    */
-  async open(from: Cursor | undefined, opts: ReaderOptions): Promise<EventReader> {
+  async open(from: StreamStart, opts: ReaderOptions): Promise<EventReader> {
     if (this.closed) throw new Error("The event hub is closed");
-    clearTimeout(this.lingerTimer);
-    this.lingerTimer = undefined;
+    this.clearLinger();
     await this.start();
-    let cursor = from ?? { revision: this.ring.head, index: Number.POSITIVE_INFINITY };
+    let cursor = from === undefined || from === "oldest"
+      ? { revision: from === "oldest" ? this.ring.floor : this.ring.head, index: Number.POSITIVE_INFINITY }
+      : from;
     let reset: { revision: number; reason: string } | undefined;
     if (cursor.revision > this.ring.head) {
       const { revision: current } = await this.opts.etcd.range(this.opts.keys.version);
@@ -84,20 +92,29 @@ export class EventHub implements ReaderHub {
   }
 
   /**
+   * Where a reader that stops once caught up (until=now) stops: the ring's head when it reads the
+   * ring (everything up to it is there), else a revision written now, which etcd's history will
+   * reach (events-mark.ts): etcd does not say when a watch has sent all of its history.
+   */
+  async untilNow(reader: EventReader): Promise<number> {
+    return reader.live ? this.ring.head : markRevision(this.opts.etcd, this.opts.keys);
+  }
+
+  /**
    * The revision of the first change after `after` for which `relevant(key)` holds, or undefined
    * when none comes within `timeoutMs` (or `signal` aborts). A gap in what can be read (a reset)
    * counts as a change: the caller reads again.
    */
   async waitForChange(after: number, relevant: (key: string) => boolean, timeoutMs: number, signal?: AbortSignal): Promise<number | undefined> {
     const reader = await this.open({ revision: after, index: Number.POSITIVE_INFINITY }, { client: "a blocking read" });
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     const aborted = new Promise<"aborted">((resolve) => {
       if (signal?.aborted) resolve("aborted");
       signal?.addEventListener("abort", () => resolve("aborted"), { once: true });
     });
     try {
       for (;;) {
-        const step = await Promise.race([reader.next(Math.max(0, deadline - Date.now())), aborted]);
+        const step = await Promise.race([reader.next(Math.max(0, deadline - this.clock.now())), aborted]);
         if (step === "aborted" || step.kind === "idle") return undefined;
         if (step.kind === "reset") return step.revision;
         if (step.kind === "end") return this.ring.head;
@@ -127,18 +144,24 @@ export class EventHub implements ReaderHub {
   detach(reader: EventReader): void {
     this.readers.delete(reader);
     if (this.readers.size > 0 || this.closed || this.lingerTimer !== undefined) return;
-    this.lingerTimer = setTimeout(() => {
+    this.lingerTimer = this.clock.setTimeout(() => {
       this.lingerTimer = undefined;
       if (this.readers.size === 0) this.stop();
     }, this.opts.lingerMs ?? 60_000);
-    this.lingerTimer.unref?.();
+    // The linger alone must not keep a process alive (a test, a daemon stopping).
+    (this.lingerTimer as { unref?: () => void } | undefined)?.unref?.();
+  }
+
+  private clearLinger(): void {
+    if (this.lingerTimer !== undefined) this.clock.clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
   }
 
   /** Ends every reader and the watch; later opens fail. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.lingerTimer);
+    this.clearLinger();
     for (const r of [...this.readers]) r.end("the daemon is stopping", "closed");
     this.readers.clear();
     this.stop();

@@ -5,6 +5,7 @@
 // or told twice). The hub ends a ring reader that falls behind the ring (hub.ts).
 import type { Watch, WatchBatch } from "../registry/etcd/index.ts";
 import { errorText } from "../lib/error-text.ts";
+import type { Clock, TimerHandle } from "../lib/clock.ts";
 import type { EventRing, RevisionBatch } from "./ring.ts";
 import { isAfter, type Cursor } from "./types.ts";
 
@@ -23,6 +24,8 @@ export type EndCause = "slow" | "failed" | "closed";
 /** What a reader needs of its hub. */
 export interface ReaderHub {
   readonly ring: EventRing;
+  /** The clock of the reader's waits. */
+  readonly clock: Clock;
   /** Changes whenever the hub restarts its watch (after a compaction); the ring then starts anew. */
   readonly generation: number;
   /** Resolves at the next change of the ring or of the hub's state. */
@@ -65,7 +68,7 @@ export class EventReader {
 
   /** The next step; `idle` when nothing came within `timeoutMs` (no data is lost by waiting again). */
   async next(timeoutMs = Number.POSITIVE_INFINITY): Promise<ReaderStep> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.hub.clock.now() + timeoutMs;
     for (;;) {
       if (this.ended) return this.ended;
       if (this.closed) return { kind: "end", reason: "closed", cause: "closed" };
@@ -81,7 +84,7 @@ export class EventReader {
       }
       const step = this.fromRing();
       if (step) return step;
-      if (!(await within(this.hub.changed(), deadline))) return { kind: "idle" };
+      if (!(await within(this.hub.changed(), deadline, this.hub.clock))) return { kind: "idle" };
     }
   }
 
@@ -99,6 +102,14 @@ export class EventReader {
     this.ended = { kind: "end", reason, cause };
     this.stopHistory();
     this.opts.onEnd?.(this.ended);
+  }
+
+  /**
+   * Whether the reader has read everything up to the end of `revision` (a stream asked to stop
+   * there, `until=now`).
+   */
+  caughtUp(revision: number): boolean {
+    return this.cursor.revision > revision || (this.cursor.revision === revision && this.cursor.index === Number.POSITIVE_INFINITY);
   }
 
   /** Whether the ring holds everything after `c`. */
@@ -141,7 +152,7 @@ export class EventReader {
     this.pendingWatch ??= this.iterator.next();
     let outcome: { value: IteratorResult<WatchBatch> } | undefined;
     try {
-      outcome = await within(this.pendingWatch, deadline);
+      outcome = await within(this.pendingWatch, deadline, this.hub.clock);
     } catch (e) {
       this.pendingWatch = undefined;
       this.end(`reading etcd's history failed: ${errorText(e)}`, "failed");
@@ -185,17 +196,17 @@ export class EventReader {
   }
 }
 
-/** The promise's outcome, or undefined when `deadline` (a Date.now() time) comes first. */
-async function within<T>(p: Promise<T>, deadline: number): Promise<{ value: T } | undefined> {
+/** The promise's outcome, or undefined when `deadline` (a time of `clock`) comes first. */
+async function within<T>(p: Promise<T>, deadline: number, clock: Clock): Promise<{ value: T } | undefined> {
   const settled = p.then((value) => ({ value }));
-  const ms = deadline - Date.now();
+  const ms = deadline - clock.now();
   if (ms === Number.POSITIVE_INFINITY || Number.isNaN(ms)) return settled;
   if (ms <= 0) return Promise.race([settled, Promise.resolve(undefined)]);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  let timer: TimerHandle | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = clock.setTimeout(() => resolve(undefined), ms)));
   try {
     return await Promise.race([settled, timeout]);
   } finally {
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
   }
 }

@@ -1,6 +1,7 @@
 // The events of the cluster as the event stream reports them (GET /fleet/v1/events): plain data
 // derived from etcd's changes (derive.ts), each named by the etcd revision that made it.
 import type { DesiredState } from "../unit/types.ts";
+import type { PendingKind } from "../scheduler/reasons.ts";
 
 export const EVENT_KINDS = [
   "unit.submitted", "unit.desired", "unit.placed", "unit.moved", "unit.unscheduled", "unit.pending",
@@ -22,8 +23,11 @@ export type EventBody =
   | { kind: "unit.moved"; unit: string; from: string; to: string; reason?: string; placedReason?: string }
   /** The unit is no longer scheduled on the machine (destroyed, inactive, machine lost, ...). */
   | { kind: "unit.unscheduled"; unit: string; machine: string }
-  /** The engine cannot place the unit now, and why. */
-  | { kind: "unit.pending"; unit: string; reason: string }
+  /**
+   * The engine cannot place the unit now, and why: `pendingKind` the kind of reason and `machine`
+   * the machine it waits about (both as the pending record has them; absent in older records).
+   */
+  | { kind: "unit.pending"; unit: string; reason: string; pendingKind?: PendingKind; machine?: string }
   /** What systemd on the machine says about the unit; `reason` when its agent refused it. */
   | { kind: "unit.state"; unit: string; machine: string; loadState: string; activeState: string; subState: string; hash: string; reason?: string }
   /** The machine no longer reports a state for the unit (unloaded there, or the machine is gone). */

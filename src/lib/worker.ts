@@ -77,6 +77,14 @@ export class Worker {
     this.arm();
   }
 
+  /** A round now, without waiting out a back-off: what made rounds fail is known to work again. */
+  retryNow(): void {
+    if (this.stopped) return;
+    this.retryAt = 0;
+    if (this.dueAt !== undefined) this.dueAt = Math.min(this.dueAt, this.clock.now());
+    this.kick(0);
+  }
+
   /** Forgets past failures: the next one starts the back-off afresh (a retry already timed stays). */
   resetFailures(): void {
     this.failed = 0;

@@ -17,11 +17,20 @@ export type EngineWrite =
   | {
     kind: "schedule"; machine: string; unit: string; hash: string; desiredState: ScheduleEntry["desiredState"];
     reason?: string; moved?: { from: string; reason: string };
+    /** The unit file's text, to store in the entry (only when at most INLINE_TEXT_MAX). */
+    text?: string;
   }
   | { kind: "unschedule"; machine: string; unit: string }
   /** `pendingKind` and `machine` are the reason as data (models.ts, PendingRecord). */
   | { kind: "pending"; unit: string; reason: string; pendingKind?: PendingKind; machine?: string }
   | { kind: "clear-pending"; unit: string };
+
+/**
+ * Unit files up to this size (in UTF-16 code units, as JavaScript counts) are stored in their
+ * schedule entries too, so an agent needs no read to start a unit: typical units are a few
+ * hundred bytes, and larger ones would weigh on every watch event of the entry.
+ */
+export const INLINE_TEXT_MAX = 4096;
 
 /** A write checked and encoded, ready for a fenced transaction. */
 export interface PreparedWrite {
@@ -45,6 +54,7 @@ export function prepareWrite(keys: KeySpace, w: EngineWrite, epoch: number, now:
       const entry: ScheduleEntry = { hash: w.hash, desiredState: w.desiredState, epoch: String(epoch) };
       if (w.reason !== undefined) entry.reason = w.reason;
       if (w.moved !== undefined) entry.moved = { from: w.moved.from, reason: w.moved.reason };
+      if (w.text !== undefined && w.text.length <= INLINE_TEXT_MAX) entry.text = w.text;
       const key = keys.schedule(w.machine, w.unit);
       return { key, op: op.put(key, encodeRecord("schedule", keys, key, entry)) };
     }
@@ -138,4 +148,68 @@ export function batches(writes: readonly PreparedWrite[], max: number, withNext:
   }
   if (batch.length > 0) out.push(batch);
   return out;
+}
+
+/**
+ * A prepared write and what ties it to other writes of the same plan: its machine (`m:<id>`) and,
+ * for a unit that runs on one machine at a time, its unit (`u:<name>`). Writes that share a tie
+ * are committed in the order given; writes that share none may go to etcd side by side.
+ */
+export interface TiedWrite {
+  write: PreparedWrite;
+  ties: readonly string[];
+}
+
+/**
+ * A plan's writes as transactions, in chains: a chain's transactions are committed one after the
+ * other, in order, and different chains (which share no machine and no unit) side by side. Writes
+ * tied together form a group kept in its order; small groups share transactions of up to `max`
+ * writes, so an agent gets all of a plan's changes to its machine in one transaction (one watch
+ * event, one reconcile, one state report) and no removal is overtaken by an addition it had to
+ * precede. A group too big for one transaction is a chain of its own. One write per key (the
+ * last), and a write in `withNext` stays in the same transaction as the write after it.
+ */
+export function transactions(writes: readonly TiedWrite[], max: number, withNext: ReadonlySet<PreparedWrite> = new Set()): PreparedWrite[][][] {
+  const byKey = new Map<string, TiedWrite>();
+  for (const w of writes) {
+    byKey.delete(w.write.key);
+    byKey.set(w.write.key, w);
+  }
+  const all = [...byKey.values()];
+  // Union-find over the writes, joined by a shared tie.
+  const parent = all.map((_, i) => i);
+  const find = (i: number): number => {
+    while (parent[i] !== i) i = parent[i] = parent[parent[i]!]!;
+    return i;
+  };
+  const firstWith = new Map<string, number>();
+  all.forEach((w, i) => {
+    for (const tie of w.ties) {
+      const j = firstWith.get(tie);
+      if (j === undefined) firstWith.set(tie, i);
+      else parent[find(i)] = find(j);
+    }
+  });
+  const groups = new Map<number, PreparedWrite[]>();
+  all.forEach((w, i) => {
+    const root = find(i);
+    let g = groups.get(root);
+    if (!g) groups.set(root, (g = []));
+    g.push(w.write);
+  });
+  const chains: PreparedWrite[][][] = [];
+  let open: PreparedWrite[] = [];
+  for (const g of groups.values()) {
+    if (g.length > max) {
+      chains.push(batches(g, max, withNext));
+      continue;
+    }
+    if (open.length + g.length > max) {
+      chains.push([open]);
+      open = [];
+    }
+    open.push(...g);
+  }
+  if (open.length > 0) chains.push([open]);
+  return chains;
 }

@@ -55,6 +55,7 @@ export interface InformerOptions<T> {
 interface Entry<T> {
   value: T;
   modRevision: number;
+  createRevision: number;
   /** "0" when the key has no lease. */
   lease: string;
 }
@@ -70,7 +71,7 @@ export class Informer<T> {
   readonly synced: Promise<void>;
   private readonly cache = new Map<string, Entry<T>>();
   /** Keys whose current value was refused, with why and at which revision. */
-  private readonly invalid = new Map<string, { failure: RecordFailure; modRevision: number }>();
+  private readonly invalid = new Map<string, { failure: RecordFailure; modRevision: number; createRevision: number }>();
   private readonly listeners = new Set<ChangeListener<T>>();
   private readonly waiters: { revision: number; resolve: () => void }[] = [];
   private readonly log: Logger | undefined;
@@ -81,6 +82,9 @@ export class Informer<T> {
   private watch: Watch | undefined;
   /** The next session lists first (at the start, and after a failure or a compaction). */
   private needList = true;
+  /** refresh() calls so far; a list begun after the n-th call answers it. */
+  private refreshes = 0;
+  private readonly refreshWaiters: { n: number; resolve: () => void }[] = [];
   /** Serialises lists: the sessions' and resync()'s. */
   private listing: Promise<unknown> = Promise.resolve();
   /** Runs list+watch sessions, one after the other, backing off after a failure. */
@@ -129,6 +133,11 @@ export class Informer<T> {
   /** The mod revision of the cached value of `key`. */
   modRevision(key: string): number | undefined {
     return this.cache.get(key)?.modRevision;
+  }
+
+  /** The revision that created `key` (an unreadable key's too), if it is known. */
+  createRevision(key: string): number | undefined {
+    return this.invalid.get(key)?.createRevision ?? this.cache.get(key)?.createRevision;
   }
 
   /** The lease the key is attached to ("0" for none), if the key is cached. */
@@ -184,12 +193,30 @@ export class Informer<T> {
     return this.resync();
   }
 
+  /**
+   * Lists again and watches anew; resolves once a list begun after the call is applied. For when
+   * the watch may be stuck: after etcd was unreachable, a stream whose connection died without a
+   * word (a network cut, etcd's host gone) delivers nothing, or only once TCP's retransmission
+   * back-off lets it, which after a long cut is many seconds. Nothing is lost or repeated: the
+   * list applies the difference and the new watch starts after it.
+   */
+  refresh(): Promise<void> {
+    if (!this.started || this.closed) return Promise.resolve();
+    const n = ++this.refreshes;
+    const done = new Promise<void>((resolve) => this.refreshWaiters.push({ n, resolve }));
+    this.needList = true;
+    this.watch?.close();
+    this.worker.retryNow();
+    return done;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.watch?.close();
     this.resolveSynced();
     this.flushWaiters(true);
+    this.answerRefreshes(Infinity);
     await this.worker.stop();
   }
 
@@ -197,10 +224,13 @@ export class Informer<T> {
   private async session(round: Round): Promise<number | undefined> {
     if (this.closed) return undefined;
     try {
-      if (this.needList) {
-        await this.exclusive(() => this.relist());
+      // A refresh() during the list asks for one more.
+      while (this.needList) {
+        const asked = this.refreshes;
         this.needList = false;
+        await this.exclusive(() => this.relist());
         this.resolveSynced();
+        this.answerRefreshes(asked);
       }
       const watch = this.opts.etcd.watch(this.prefix, { prefix: true, startRevision: this.rev + 1 });
       this.watch = watch;
@@ -313,7 +343,7 @@ export class Informer<T> {
   private put(kv: KeyValue, old: Entry<T> | undefined, source: InformerChange<T>["source"], changes: InformerChange<T>[]): boolean {
     const value = this.decode(kv);
     if (value === undefined) return false;
-    this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision, lease: kv.lease });
+    this.cache.set(kv.key, { value: value.v, modRevision: kv.modRevision, createRevision: kv.createRevision, lease: kv.lease });
     changes.push({ key: kv.key, type: old ? "update" : "add", value: value.v, prev: old?.value, source });
     return true;
   }
@@ -331,7 +361,7 @@ export class Informer<T> {
       this.invalid.delete(kv.key);
       return { v: decoded.value };
     }
-    this.invalid.set(kv.key, { failure: decoded.failure, modRevision: kv.modRevision });
+    this.invalid.set(kv.key, { failure: decoded.failure, modRevision: kv.modRevision, createRevision: kv.createRevision });
     (this.opts.invalid ?? invalidRecords).report(decoded.failure, kv.modRevision, this.log);
     return undefined;
   }
@@ -339,6 +369,16 @@ export class Informer<T> {
   private advance(revision: number): void {
     if (revision > this.rev) this.rev = revision;
     this.flushWaiters(false);
+  }
+
+  /** Resolves the refresh() calls up to the n-th. */
+  private answerRefreshes(n: number): void {
+    for (let i = this.refreshWaiters.length - 1; i >= 0; i--) {
+      const w = this.refreshWaiters[i]!;
+      if (w.n > n) continue;
+      this.refreshWaiters.splice(i, 1);
+      w.resolve();
+    }
   }
 
   private flushWaiters(all: boolean): void {

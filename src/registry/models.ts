@@ -27,6 +27,12 @@ export interface ScheduleEntry {
   reason?: string;
   /** Set when the same write took the unit off another machine: which machine, and why it left. */
   moved?: { from: string; reason: string };
+  /**
+   * The unit file's text (the one that hashes to `hash`) when it is small (INLINE_TEXT_MAX): the
+   * agent then starts the unit without reading `unitfiles/<hash>`. Absent for larger files and in
+   * entries written before it was stored; readers may ignore it.
+   */
+  text?: string;
 }
 
 /** `<p>/pending/<name>`: why a unit cannot be placed right now. */
@@ -56,6 +62,25 @@ export interface MachineRecord {
   drained?: boolean;
   /** Capabilities, as the original reported them (DISABLE_ENGINE). */
   disableEngine?: boolean;
+  /** What the machine offers units (docs/placement.md); absent in records of older daemons. */
+  capacity?: MachineCapacity;
+  /**
+   * The daemon was stopped (SIGTERM, the host staying up): the lease is kept for a restart and
+   * the units run on, but the engine places nothing new here until a daemon registers again.
+   */
+  stopped?: boolean;
+}
+
+/**
+ * A machine's CPUs and memory: the totals, and what units may request after the reserve the
+ * machine keeps for itself (config `capacity_reserved`). CPU in thousandths of a CPU, memory in
+ * bytes; allocatable is never more than the total.
+ */
+export interface MachineCapacity {
+  cpuMillis: number;
+  memoryBytes: number;
+  allocatableCpuMillis: number;
+  allocatableMemoryBytes: number;
 }
 
 /**

@@ -52,6 +52,19 @@ export function optionalStringField(o: JsonObject, field: string): string | unde
   return own(o, field) === undefined ? undefined : stringField(o, field);
 }
 
+/** A count of bytes or thousandths of a CPU: a non-negative safe integer. */
+export function amountField(o: JsonObject, field: string): number {
+  const v = own(o, field);
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    throw new ShapeError(`field "${field}" is ${v === undefined ? "missing" : describeJson(v)}, not a whole number of 0 or more`);
+  }
+  return v;
+}
+
+export function optionalAmountField(o: JsonObject, field: string): number | undefined {
+  return own(o, field) === undefined ? undefined : amountField(o, field);
+}
+
 export function oneOf<T extends string>(o: JsonObject, field: string, allowed: readonly T[]): T {
   const v = stringField(o, field);
   if (!(allowed as readonly string[]).includes(v)) throw new ShapeError(`field "${field}" is ${show(v)}, not one of ${allowed.join(", ")}`);

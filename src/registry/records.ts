@@ -6,14 +6,14 @@
 // never a throw.
 import { parseUnitFile, UnitFileError } from "../unit/unit-file.ts";
 import { validateUnitName } from "../unit/unit-name.ts";
-import { DESIRED_STATES, type Requirements, type UnitOption } from "../unit/types.ts";
+import { DESIRED_STATES, type Requirements, type ResourceRequest, type SpreadRule, type UnitOption } from "../unit/types.ts";
 import { childName, childPair, type KeySpace } from "./keys.ts";
 import type {
-  DrainRecord, LeaderRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord, UnitStateRecord,
+  DrainRecord, LeaderRecord, MachineCapacity, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord, UnitStateRecord,
 } from "./models.ts";
 import {
-  asObject, booleanField, check, describeJson, field, oneOf, optionalBooleanField, optionalOneOf, optionalStringField, ShapeError,
-  stringField, stringListField, stringListMap, stringMap, type JsonObject,
+  amountField, asObject, booleanField, check, describeJson, field, oneOf, optionalAmountField, optionalBooleanField, optionalOneOf,
+  optionalStringField, ShapeError, stringField, stringListField, stringListMap, stringMap, type JsonObject,
 } from "./record-shape.ts";
 import { epochProblem, hashProblem, machineIdProblem, publicIpProblem, show, timeProblem } from "./record-values.ts";
 import { sha1Hex } from "../lib/sha1.ts";
@@ -126,7 +126,50 @@ function requirements(v: unknown): Requirements {
   };
   const machineId = optionalStringField(o, "machineId");
   if (machineId !== undefined) out.machineId = machineId;
+  // Both absent in records written before requests and spreading existed.
+  if (field(o, "resources") !== undefined) out.resources = nested("resources", () => resourceRequest(field(o, "resources")));
+  if (field(o, "spread") !== undefined) out.spread = nested("spread", () => spreadRule(field(o, "spread")));
   return out;
+}
+
+/** Reads a field of a nested object, naming that object in a failure. */
+function nested<T>(name: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof ShapeError) throw new ShapeError(`field "${name}": ${e.message}`);
+    throw e;
+  }
+}
+
+function resourceRequest(v: unknown): ResourceRequest {
+  const o = asObject(v, "the value");
+  const out: ResourceRequest = {};
+  const cpu = optionalAmountField(o, "cpuMillis");
+  const memory = optionalAmountField(o, "memoryBytes");
+  const weight = optionalAmountField(o, "cpuWeight");
+  if (cpu !== undefined) out.cpuMillis = cpu;
+  if (memory !== undefined) out.memoryBytes = memory;
+  if (weight !== undefined) out.cpuWeight = weight;
+  return out;
+}
+
+function spreadRule(v: unknown): SpreadRule {
+  const o = asObject(v, "the value");
+  return { key: stringField(o, "key", { nonEmpty: true }), pattern: stringField(o, "pattern", { nonEmpty: true }) };
+}
+
+function capacity(v: unknown): MachineCapacity {
+  const o = asObject(v, "the value");
+  const c: MachineCapacity = {
+    cpuMillis: amountField(o, "cpuMillis"),
+    memoryBytes: amountField(o, "memoryBytes"),
+    allocatableCpuMillis: amountField(o, "allocatableCpuMillis"),
+    allocatableMemoryBytes: amountField(o, "allocatableMemoryBytes"),
+  };
+  if (c.allocatableCpuMillis > c.cpuMillis) throw new ShapeError('field "allocatableCpuMillis" is more than field "cpuMillis"');
+  if (c.allocatableMemoryBytes > c.memoryBytes) throw new ShapeError('field "allocatableMemoryBytes" is more than field "memoryBytes"');
+  return c;
 }
 
 function hashField(o: JsonObject): string {
@@ -192,6 +235,13 @@ export const decodeSchedule: Decoder<"schedule"> = (keys, kv) =>
     const reason = optionalStringField(o, "reason");
     if (reason !== undefined) entry.reason = reason;
     if (field(o, "moved") !== undefined) entry.moved = movedFrom(field(o, "moved"));
+    const text = optionalStringField(o, "text");
+    if (text !== undefined) {
+      // Content-addressed like unitfiles/: a text that is not the hash's is never run.
+      const actual = sha1Hex(text);
+      if (actual !== entry.hash) throw new ShapeError(`field "text" does not match field "hash" (it hashes to ${actual})`);
+      entry.text = text;
+    }
     return entry;
   });
 
@@ -219,8 +269,9 @@ export const decodePending: Decoder<"pending"> = (keys, kv) =>
       if (machine !== undefined) throw new ShapeError('field "machine" is set but field "kind" is missing');
       return out;
     }
-    if (kind === "no-fit" && machine !== undefined) throw new ShapeError('field "machine" is set, but a "no-fit" reason names no machine');
-    if (kind !== "no-fit" && machine === undefined) throw new ShapeError(`field "machine" is missing: a ${show(kind)} reason names its machine`);
+    const machineless = kind === "no-fit" || kind === "partial";
+    if (machineless && machine !== undefined) throw new ShapeError(`field "machine" is set, but a ${show(kind)} reason names no machine`);
+    if (!machineless && machine === undefined) throw new ShapeError(`field "machine" is missing: a ${show(kind)} reason names its machine`);
     out.kind = kind;
     if (machine !== undefined) out.machine = machine;
     return out;
@@ -244,6 +295,9 @@ export const decodeMachine: Decoder<"machines"> = (keys, kv) =>
     if (drained !== undefined) out.drained = drained;
     const disableEngine = optionalBooleanField(o, "disableEngine");
     if (disableEngine !== undefined) out.disableEngine = disableEngine;
+    if (field(o, "capacity") !== undefined) out.capacity = nested("capacity", () => capacity(field(o, "capacity")));
+    const stopped = optionalBooleanField(o, "stopped");
+    if (stopped !== undefined) out.stopped = stopped;
     return out;
   });
 

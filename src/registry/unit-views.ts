@@ -24,6 +24,8 @@ export interface UnitStatus {
   currentState?: DesiredState;
   /** The machine the unit is scheduled on; absent when unscheduled and for global units. */
   machineID?: string;
+  /** Why the engine placed it there, as its schedule entry records (absent after an update rewrite). */
+  placementReason?: string;
 }
 
 /**
@@ -46,8 +48,9 @@ export function deriveUnitStatus(
   const machines = [...schedule.keys()].sort();
   const machineID = machines.find((m) => publishedBy.has(m)) ?? (machines[0] as string);
   const entry = schedule.get(machineID) as ScheduleEntry;
-  if (!publishedBy.has(machineID)) return { currentState: "inactive", machineID };
-  return { currentState: entry.desiredState === "launched" ? "launched" : "loaded", machineID };
+  const why = entry.reason !== undefined && entry.reason !== "" ? { placementReason: entry.reason } : {};
+  if (!publishedBy.has(machineID)) return { currentState: "inactive", machineID, ...why };
+  return { currentState: entry.desiredState === "launched" ? "launched" : "loaded", machineID, ...why };
 }
 
 /** The machines that published a state, by unit name: deriveUnitStatus's `publishedBy` for each unit. */

@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { dirsToKeepVisible, GO_FILE, initScript, LAUNCHER_PID_FILE, launcherScript } from "./boot-script.ts";
 import { createNode, isFrozen, isPopulated, killNode, procsOf, removeTree, setFrozen, waitEmpty } from "./cgroup.ts";
 import { childrenOf, CommandError, isAlive, run, type RunResult } from "./command.ts";
-import { attachMachine, deleteLink } from "./network.ts";
+import { attachMachine, deleteLink, setLinkUp } from "./network.ts";
 import { type ServiceSpec, serviceUnitText } from "./service-unit.ts";
 import type { MachineRecord } from "./state.ts";
 import { waitFor } from "../lib/wait-for.ts";
@@ -304,6 +304,21 @@ export class Machine {
   async thaw(): Promise<void> {
     if (!this.isStarted()) throw new Error(`Cannot thaw ${this.name}: the machine is not running`);
     await setFrozen(this.ctx.cgroupNode, false);
+  }
+
+  /**
+   * Cuts the machine off the network, as a pulled cable would: the host end of its veth goes
+   * down, so nothing gets in or out, while inside the machine the address and routes stay.
+   */
+  async disconnect(): Promise<void> {
+    if (!this.isStarted()) throw new Error(`Cannot disconnect ${this.name}: the machine is not running`);
+    await setLinkUp(this.record.veth, false);
+  }
+
+  /** Plugs the cable back in (after disconnect()). */
+  async reconnect(): Promise<void> {
+    if (!this.isStarted()) throw new Error(`Cannot reconnect ${this.name}: the machine is not running`);
+    await setLinkUp(this.record.veth, true);
   }
 
   /** True when pid is still this machine's systemd (not a reused pid). */

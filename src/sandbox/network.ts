@@ -117,6 +117,11 @@ export async function deleteLink(name: string): Promise<void> {
   }
 }
 
+/** Sets a link administratively up or down. */
+export async function setLinkUp(name: string, up: boolean): Promise<void> {
+  await runOk(["ip", "link", "set", "dev", name, up ? "up" : "down"]);
+}
+
 export interface MachineLink {
   veth: string;
   bridge: string;

@@ -3,6 +3,7 @@
 // group first. reasons.ts renders it.
 import type { Blocker, BlockedGroup, NoFit } from "./reasons.ts";
 import { groupText } from "./reasons.ts";
+import type { Resource } from "./resources.ts";
 import type { PlacementUnit } from "./types.ts";
 
 export interface NoFitContext {
@@ -15,7 +16,10 @@ const RULE_RANK: Record<BlockedGroup["rule"], number> = {
   "machine-of": 2,
   conflicts: 3,
   replaced: 4,
-  drained: 5,
+  capacity: 5,
+  "no-capacity": 6,
+  drained: 7,
+  stopped: 8,
 };
 
 /**
@@ -34,8 +38,13 @@ export function noFitOf(unit: PlacementUnit, blockers: readonly Blocker[], ctx: 
     return { kind: "metadata-matches-none", required: unit.requirements.machineMetadata, machines: rest.length };
   }
 
-  const found = new Map<string, { b: (typeof rest)[number]; machines: number; units: string[] }>();
+  const found = new Map<string, { b: Exclude<Blocker, { rule: "machine-id" | "capacity" }>; machines: number; units: string[] }>();
+  const capacity = new Map<Resource, Extract<BlockedGroup, { rule: "capacity" }>>();
   for (const b of rest) {
+    if (b.rule === "capacity") {
+      for (const r of b.short) addShort(capacity, r, b);
+      continue;
+    }
     const key =
       b.rule === "metadata"
         ? `metadata\0${b.key}`
@@ -50,7 +59,10 @@ export function noFitOf(unit: PlacementUnit, blockers: readonly Blocker[], ctx: 
     if (b.rule === "conflicts") g.units.push(b.unit);
     if (b.rule === "replaced") g.units.push(b.by);
   }
-  const groups = [...found.values()].map(({ b, machines, units }) => groupOf(b, machines, [...new Set(units)].sort(), ctx));
+  const groups: BlockedGroup[] = [
+    ...[...found.values()].map(({ b, machines, units }) => groupOf(b, machines, [...new Set(units)].sort(), ctx)),
+    ...capacity.values(),
+  ];
   if (groups.length === 1) return { kind: "blocked", groups };
   // Ties are broken by the text, so the order is the same however the machines were listed.
   const ranked = groups.map((g) => ({ g, text: groupText(g) }));
@@ -58,7 +70,19 @@ export function noFitOf(unit: PlacementUnit, blockers: readonly Blocker[], ctx: 
   return { kind: "blocked", groups: ranked.map((r) => r.g) };
 }
 
-function groupOf(b: Exclude<Blocker, { rule: "machine-id" }>, machines: number, units: string[], ctx: NoFitContext): BlockedGroup {
+/** Counts a machine short of `r` in its resource's group, keeping the most any such machine has. */
+function addShort(groups: Map<Resource, Extract<BlockedGroup, { rule: "capacity" }>>, r: Resource, b: Extract<Blocker, { rule: "capacity" }>): void {
+  const g = groups.get(r);
+  if (g === undefined) {
+    groups.set(r, { rule: "capacity", resource: r, request: b.request[r], mostFree: b.free[r], mostAllocatable: b.allocatable[r], machines: 1 });
+    return;
+  }
+  g.machines++;
+  g.mostFree = Math.max(g.mostFree, b.free[r]);
+  g.mostAllocatable = Math.max(g.mostAllocatable, b.allocatable[r]);
+}
+
+function groupOf(b: Exclude<Blocker, { rule: "machine-id" | "capacity" }>, machines: number, units: string[], ctx: NoFitContext): BlockedGroup {
   switch (b.rule) {
     case "metadata":
       return { rule: "metadata", key: b.key, values: b.values, machines };
@@ -68,7 +92,11 @@ function groupOf(b: Exclude<Blocker, { rule: "machine-id" }>, machines: number, 
       return { rule: "conflicts", pattern: b.pattern, own: b.own, units, machines };
     case "replaced":
       return { rule: "replaced", units, machines };
+    case "no-capacity":
+      return { rule: "no-capacity", machines };
     case "drained":
       return { rule: "drained", machines };
+    case "stopped":
+      return { rule: "stopped", machines };
   }
 }

@@ -1,19 +1,25 @@
 // Placement of one unit against a view: the filters of design.md §4 (MachineID, MachineMetadata,
-// MachineOf, Conflicts, Replaces, drain), then least loaded with ties broken by machine id.
+// MachineOf, Conflicts, Replaces, capacity, drain), then the best ranked fitting machine (least
+// loaded, or least utilised once units state resources; ties broken by machine id), preferring
+// for a unit with Spread= the machines whose value of its key has the fewest of its group.
 import type { PlacementView } from "./cluster-view.ts";
 import type { Relations } from "./order.ts";
 import { relationsOf } from "./order.ts";
 import { noFitOf } from "./no-fit.ts";
-import type { Blocker, NoFit } from "./reasons.ts";
-import { noFitText } from "./reasons.ts";
+import type { Blocker, NoFit, PlacedBy, PlacedReason } from "./reasons.ts";
+import { noFitText, placedText } from "./reasons.ts";
+import { shortOf, type Amounts } from "./resources.ts";
 import { machineIdMatches, missingMetadata } from "./rules.ts";
 import type { PlacementUnit } from "./types.ts";
 
 export interface FitOptions {
   /** Units to disregard for Conflicts and Replaces: those a replacing unit would push away. */
   ignore?: ReadonlySet<string>;
-  /** A unit already on a drained machine may stay there; drain only stops new placement. */
-  allowDrained?: boolean;
+  /**
+   * The unit already runs on the machine and may stay: drain, a stopped daemon and capacity only
+   * stop new placement (a unit is not moved because its request, or the machine's capacity, changed).
+   */
+  staying?: boolean;
   /** Checks only the peers this returns true for (the planner defers global peers). */
   checkPeer?: (peer: string) => boolean;
 }
@@ -21,8 +27,8 @@ export interface FitOptions {
 const NO_IGNORE: ReadonlySet<string> = new Set();
 
 /**
- * The first rule that keeps `unit` off `machine`, or undefined when it fits. Drained comes last,
- * so "is drained" is only reported for a machine that would otherwise fit.
+ * The first rule that keeps `unit` off `machine`, or undefined when it fits. Drained and a
+ * stopped daemon come last, so they are only reported for a machine that would otherwise fit.
  */
 export function blockerOn(
   unit: PlacementUnit,
@@ -50,12 +56,37 @@ export function blockerOn(
   for (const by of rel?.replacedBy(unit.name) ?? []) {
     if (!ignore.has(by) && view.runs(machine, by)) return { rule: "replaced", by };
   }
-  if (m.drained === true && opts.allowDrained !== true) return { rule: "drained" };
+  if (opts.staying !== true) {
+    const b = capacityBlocker(unit, machine, view, ignore);
+    if (b !== undefined) return b;
+  }
+  if (m.drained === true && opts.staying !== true) return { rule: "drained" };
+  if (m.stopped === true && opts.staying !== true) return { rule: "stopped" };
   return undefined;
 }
 
+/** Whether the unit's request fits in what `machine` has free (the units in `ignore` gone). */
+function capacityBlocker(unit: PlacementUnit, machine: string, view: PlacementView, ignore: ReadonlySet<string>): Blocker | undefined {
+  if (unit.requirements.resources === undefined) return undefined;
+  const request = view.weight(unit).request;
+  if (request === undefined) return undefined;
+  const allocatable = view.machines.get(machine)!.capacity;
+  if (allocatable === undefined) return { rule: "no-capacity" };
+  const free = freeOn(machine, view, ignore);
+  const short = shortOf(request, free);
+  if (short.length === 0) return undefined;
+  return { rule: "capacity", short, request, free, allocatable: { cpu: allocatable.cpuMillis, memory: allocatable.memoryBytes } };
+}
+
+function freeOn(machine: string, view: PlacementView, ignore: ReadonlySet<string> = NO_IGNORE): Amounts {
+  const c = view.machines.get(machine)!.capacity;
+  const used = view.requested(machine, ignore);
+  return c === undefined ? { cpu: 0, memory: 0 } : { cpu: c.cpuMillis - used.cpu, memory: c.memoryBytes - used.memory };
+}
+
 export type PlaceResult =
-  | { machine: string; reason: string }
+  /** `reason` is `why` as text (reasons.ts, placedText). */
+  | { machine: string; reason: string; why: PlacedReason }
   /** Why no machine takes it; `summary` is that as the line for `pending/<unit>`. */
   | { noFit: NoFit; readonly summary: string };
 
@@ -85,14 +116,42 @@ export function placeUnit(unit: PlacementUnit, view: PlacementView, rel?: Relati
   const steered = steer(unit, view, relations);
   if (steered !== undefined) return steered;
 
-  // The first fit in load order wins; blockers are only gathered in full when none fits.
+  // The first fit in rank order wins (with Spread=, the first on a value with the fewest of its
+  // group); blockers are only gathered in full when none fits.
   const blockers: Blocker[] = [];
+  const spread = unit.requirements.spread;
+  const floor = spread === undefined ? 0 : view.fewestSpread(spread);
+  let best: { id: string; count: number } | undefined;
   for (const id of view.leastLoaded()) {
+    const count = spread === undefined ? 0 : view.spreadCount(spread, id);
+    // Once a machine fits, one whose value has as many of the group cannot do better.
+    if (best !== undefined && count >= best.count) continue;
     const b = blockerOn(unit, id, view, relations);
-    if (b === undefined) return { machine: id, reason: placedReason(unit) };
-    blockers.push(b);
+    if (b !== undefined) {
+      blockers.push(b);
+      continue;
+    }
+    best = { id, count };
+    if (count <= floor) break;
   }
+  if (best !== undefined) return placed(unit, best.id, view, byOf(unit, best.id, view));
   return unplaced(noFitOf(unit, blockers, { scheduled: (peer) => view.hostsOf(peer).length > 0 }));
+}
+
+/** Placed on `machine` because of `by`, with what the unit's request and Spread= found there. */
+function placed(unit: PlacementUnit, machine: string, view: PlacementView, by: PlacedBy, ignore?: ReadonlySet<string>): PlaceResult {
+  const why: PlacedReason = { by };
+  const request = unit.requirements.resources === undefined ? undefined : view.weight(unit).request;
+  if (request !== undefined) why.fit = { request, free: freeOn(machine, view, ignore) };
+  const s = unit.requirements.spread;
+  if (s !== undefined) {
+    const md = view.machines.get(machine)!.metadata;
+    const count = view.spreadCount(s, machine);
+    why.spread = Object.hasOwn(md, s.key)
+      ? { key: s.key, value: md[s.key]!, count, fewest: count <= view.fewestSpread(s) }
+      : { key: s.key, count: 0, fewest: false };
+  }
+  return { machine, reason: placedText(why), why };
 }
 
 function steer(unit: PlacementUnit, view: PlacementView, rel: Relations): PlaceResult | undefined {
@@ -108,18 +167,23 @@ function steer(unit: PlacementUnit, view: PlacementView, rel: Relations): PlaceR
   }
   for (const id of view.byLoad([...onMachine.keys()])) {
     const pushed = onMachine.get(id)!;
-    if (blockerOn(unit, id, view, rel, { ignore: new Set(pushed) }) === undefined) {
-      return { machine: id, reason: `takes the machine of ${pushed.sort().join(", ")} (Replaces)` };
+    const ignore = new Set(pushed);
+    if (blockerOn(unit, id, view, rel, { ignore }) === undefined) {
+      return placed(unit, id, view, { kind: "replaces", units: pushed.sort() }, ignore);
     }
   }
   return undefined;
 }
 
-function placedReason(unit: PlacementUnit): string {
+/** Why the machine chosen among those that fit: the unit's own pin, its peers, or the rank. */
+function byOf(unit: PlacementUnit, machine: string, view: PlacementView): PlacedBy {
   const req = unit.requirements;
-  if (req.machineId !== undefined) return `MachineID=${req.machineId}`;
-  if (req.machineOf.length > 0) return `MachineOf=${[...new Set(req.machineOf)].join(",")} runs there`;
-  return "least loaded fitting machine";
+  if (req.machineId !== undefined) return { kind: "machine-id", id: req.machineId };
+  if (req.machineOf.length > 0) return { kind: "machine-of", peers: [...new Set(req.machineOf)] };
+  if (!view.byResources) return { kind: "least-loaded" };
+  const c = view.machines.get(machine)!.capacity;
+  const shares = view.shares(machine);
+  return c === undefined ? { kind: "least-utilised", shares } : { kind: "least-utilised", shares, capacity: { cpu: c.cpuMillis, memory: c.memoryBytes } };
 }
 
 export interface GlobalTargets {
@@ -144,7 +208,7 @@ export function globalTargets(
   const machines: string[] = [];
   const blocked = new Map<string, Blocker>();
   for (const id of view.machineIds) {
-    const b = blockerOn(unit, id, view, undefined, { allowDrained: current.has(id) });
+    const b = blockerOn(unit, id, view, undefined, { staying: current.has(id) });
     if (b === undefined) machines.push(id);
     else blocked.set(id, b);
   }

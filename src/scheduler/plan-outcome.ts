@@ -1,10 +1,11 @@
 // The last two steps of a plan (plan.ts): why each unit left without a machine waits, and the
 // decision as actions, each with its reason as data and as the text reasons.ts renders from it.
 import { leavingGroup, tryLeave } from "./drain.ts";
-import { globalNoFit, globalTargets, placeUnit } from "./place.ts";
+import { noFitOf } from "./no-fit.ts";
+import { blockerOn, globalNoFit, globalTargets, placeUnit } from "./place.ts";
 import type { Decisions, Entries, PlanInput, Round } from "./plan-state.ts";
 import { drop, entryKey } from "./plan-state.ts";
-import type { PendingReason, UnscheduleReason } from "./reasons.ts";
+import type { Blocker, PendingReason, UnscheduleReason } from "./reasons.ts";
 import { pendingText, unscheduleText } from "./reasons.ts";
 import type { ClusterState, EngineAction, Placement, PlacementUnit } from "./types.ts";
 
@@ -55,6 +56,15 @@ export function explainWaiting(input: PlanInput, entries: Entries, d: Decisions,
     }
     if (t.machines.length === 0) {
       d.pending.set(g.name, { kind: "no-fit", noFit: globalNoFit(g, globalTargets(g, d.view, now), d.view) });
+    } else {
+      // Runs, but some machines it matches lack room for its request: say which and why, from
+      // the final view (as for no-fit), so the next plan words it the same way.
+      const short: Blocker[] = [];
+      for (const m of t.blocked.keys()) {
+        const b = blockerOn(g, m, d.view, undefined, { staying: now?.has(m) === true });
+        if (b?.rule === "capacity" || b?.rule === "no-capacity") short.push(b);
+      }
+      if (short.length > 0) d.pending.set(g.name, { kind: "partial", machines: t.machines.length, noFit: noFitOf(g, short, { scheduled: () => true }) });
     }
   }
 }

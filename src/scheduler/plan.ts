@@ -71,7 +71,7 @@ export function planSchedule(state: ClusterState, opts: PlanOptions = {}): Engin
  * machines, and sorts the others. Of a unit's entries, an unreadable one without a last good
  * value comes after the others, so a unit is kept where an agent reads (or still holds) that it
  * runs, and a stray unreadable entry elsewhere is the duplicate that goes, whichever machine id
- * sorts first.
+ * sorts first; of unreadable ones alone, the one created first stays.
  */
 function sortEntries(input: PlanInput, d: Decisions): Entries {
   const globalsNow = new Map<string, Set<string>>();
@@ -81,9 +81,16 @@ function sortEntries(input: PlanInput, d: Decisions): Entries {
     const e = input.original.get(entryKey(unit, m));
     return e?.unreadable === undefined || e.lastGood === true ? 0 : 1;
   };
+  const created = (unit: string, m: string): number => input.original.get(entryKey(unit, m))?.created ?? Infinity;
+  const byCreation = (unit: string, a: string, b: string): number => {
+    if (unreadable(unit, a) === 0 || unreadable(unit, b) === 0) return 0;
+    const x = created(unit, a);
+    const y = created(unit, b);
+    return x === y ? 0 : x < y ? -1 : 1;
+  };
   for (const [name, given] of input.entriesOf) {
     const u = input.units.get(name);
-    const machines = [...given].sort((a, b) => unreadable(name, a) - unreadable(name, b) || compareStrings(a, b));
+    const machines = [...given].sort((a, b) => unreadable(name, a) - unreadable(name, b) || byCreation(name, a, b) || compareStrings(a, b));
     for (const m of machines) {
       if (u === undefined) drop(d, name, m, { kind: "unit-gone" });
       else if (!isActive(u)) drop(d, name, m, { kind: "inactive" });
@@ -120,7 +127,7 @@ function keepInPlace(input: PlanInput, entries: Entries, d: Decisions): void {
           drop(d, name, m, { kind: "duplicate", keptOn: home });
           continue;
         }
-        const b = blockerOn(u, m, d.view, input.rel, { allowDrained: true, checkPeer: notGlobal });
+        const b = blockerOn(u, m, d.view, input.rel, { staying: true, checkPeer: notGlobal });
         if (b === undefined) keepOn(d, name, m);
         else drop(d, name, m, evictionReason(input, b, m));
       }

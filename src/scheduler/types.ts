@@ -10,6 +10,17 @@ export interface PlacementMachine {
   metadata: Readonly<Record<string, string>>;
   /** A drained machine keeps what it runs but receives nothing new. */
   drained?: boolean;
+  /**
+   * What units may request there (its allocatable CPU, in thousandths, and memory, in bytes).
+   * Absent when the machine reports none (an older daemon): it takes no unit that states a
+   * request, and ranks after every machine that reports one.
+   */
+  capacity?: { cpuMillis: number; memoryBytes: number };
+  /**
+   * The machine's daemon was stopped (not the host): its lease is kept for a restart and its
+   * units run on, but it takes nothing new until the daemon is back.
+   */
+  stopped?: boolean;
 }
 
 export interface PlacementUnit {
@@ -38,6 +49,12 @@ export interface Placement {
    * readable. One without is a stray nobody runs on, the first of a unit's duplicates to go.
    */
   lastGood?: boolean;
+  /**
+   * The revision that created the entry, for an unreadable one: of a unit's unreadable entries
+   * without a last good value, the one created first is where the unit has run longest, and
+   * the later ones are the strays that go.
+   */
+  created?: number;
 }
 
 export interface ClusterState {

@@ -3,7 +3,9 @@
 import { globMatch, isValidGlob } from "./glob.ts";
 import { goFields, goQuote } from "./go-text.ts";
 import { unitNameInfo } from "./unit-name.ts";
-import { emptyRequirements, type Requirements, type UnitOption } from "./types.ts";
+import { readResources, REQUEST_KEYS } from "./resources.ts";
+import { emptyRequirements, type Requirements, type SpreadRule, type UnitOption } from "./types.ts";
+import { canonicalLines } from "./unit-file.ts";
 
 export const X_FLEET_SECTION = "X-Fleet";
 
@@ -14,6 +16,7 @@ export const REQUIREMENT_KEYS: readonly string[] = [
   "Conflicts", "X-Conflicts",
   "MachineMetadata", "X-ConditionMachineMetadata",
   "Global", "Replaces",
+  ...REQUEST_KEYS, "Spread",
   // A rollout's per-unit defaults (rollout/policy.ts reads them): not placement requirements.
   "RolloutMaxParallel", "RolloutMinHealthyTime", "RolloutDeadline", "RolloutAutoRevert",
 ];
@@ -26,6 +29,8 @@ export class RequirementsError extends Error {
     readonly unitName: string,
     /** The [X-Fleet] key at fault, when one key is. */
     readonly option?: string,
+    /** The line of that option, when the message names it. */
+    readonly line?: number,
   ) {
     super(message);
   }
@@ -105,12 +110,15 @@ export interface ParsedRequirements {
 
 /**
  * Reads the [X-Fleet] options of the unit named `unitName`: values are split (§3.2 step 1) and
- * expanded for that name (step 2), then combined per key (step 3). Throws RequirementsError for
- * a malformed MachineMetadata pair.
+ * expanded for that name (step 2), then combined per key (step 3); and its resource request
+ * (resources.ts). Throws RequirementsError for a malformed MachineMetadata pair, Spread= or
+ * resource value; `lines` (the line of each option, index for index) places it in the text the
+ * options came from, by default the canonical text (`fleet ctl cat`).
  */
 export function parseRequirements(
   options: readonly UnitOption[],
   unitName: string,
+  lines?: readonly number[],
 ): ParsedRequirements {
   const byKey = new Map<string, string[]>();
   for (const option of options) {
@@ -157,9 +165,26 @@ export function parseRequirements(
   const global = values("Global").at(-1);
   requirements.global = global !== undefined && isTruthy(global);
 
+  // Only a message needs a line: the canonical ones are worked out then.
+  let known = lines;
+  const lineOf = (i: number): number => (known ??= canonicalLines(options))[i] ?? 1;
+  const resources = readResources(options, unitName, lineOf);
+  if ("problem" in resources) {
+    const p = resources.problem;
+    throw new RequirementsError(`Invalid ${p.option} in ${unitName}: line ${p.line}: ${goQuote(p.value)} ${p.problem}`, unitName, p.option, p.line);
+  }
+  if (resources.request !== undefined) requirements.resources = resources.request;
+  const spread = values("Spread").at(-1);
+  if (spread !== undefined && spread !== "") {
+    const last = options.findLastIndex((o) => o.section === X_FLEET_SECTION && o.name === "Spread");
+    const rule = spreadRule(spread, unitName, lineOf(last), warnings);
+    if (rule !== undefined) requirements.spread = rule;
+  }
+
   for (const [option, patterns] of [
     ["Conflicts", requirements.conflicts],
     ["Replaces", requirements.replaces],
+    ["Spread", requirements.spread !== undefined ? [requirements.spread.pattern] : []],
   ] as const) {
     for (const pattern of patterns) {
       if (!isValidGlob(pattern)) {
@@ -170,6 +195,33 @@ export function parseRequirements(
     }
   }
   return { requirements, warnings };
+}
+
+/**
+ * `Spread=<metadata key> [<pattern>]`. Without a pattern, the group is the instances of the
+ * unit's template; a unit that is no instance is then alone in its group, and is warned about.
+ */
+function spreadRule(value: string, unitName: string, line: number, warnings: string[]): SpreadRule | undefined {
+  const fields = goFields(value);
+  const key = fields[0];
+  if (key === undefined) return undefined;
+  const bad = (why: string): RequirementsError =>
+    new RequirementsError(`Invalid Spread in ${unitName}: line ${line}: ${goQuote(value)} ${why}`, unitName, "Spread", line);
+  if (fields.length > 2) throw bad("has more than a metadata key and a pattern (e.g. Spread=zone, or Spread=zone web-*.service)");
+  if (key.includes("=")) throw bad("names a metadata value, not a key (e.g. Spread=zone, or Spread=zone web-*.service)");
+  const pattern = fields[1];
+  if (pattern !== undefined) {
+    if (isValidGlob(pattern) && !globMatch(pattern, unitName)) {
+      warnings.push(`Unit ${unitName}: Spread pattern ${goQuote(pattern)} in [X-Fleet] section does not match the unit's own name`);
+    }
+    return { key, pattern };
+  }
+  const info = unitNameInfo(unitName);
+  if (info !== undefined && info.template !== "") return { key, pattern: `${info.prefix}@*${info.suffix}` };
+  warnings.push(
+    `Unit ${unitName}: Spread=${key} in [X-Fleet] section has nothing to spread: the unit is not a template instance, so name its group with a pattern (Spread=${key} <pattern>)`,
+  );
+  return { key, pattern: unitName };
 }
 
 /**
@@ -201,6 +253,9 @@ export function requirementsProblem(req: Requirements): string | undefined {
   if (req.global && peers) return "Global cannot be used with Peers";
   if (req.global && replaces) return "Global cannot be used with Replaces";
   if (conflicts && replaces) return "Conflicts cannot be used with Replaces";
+  // Our own: one machine, or every machine, leaves nothing to spread.
+  if (req.spread !== undefined && machineId) return "MachineID cannot be used with Spread";
+  if (req.spread !== undefined && req.global) return "Global cannot be used with Spread";
   return undefined;
 }
 

@@ -28,6 +28,35 @@ export interface Requirements {
   /** Replaces glob patterns. */
   replaces: string[];
   global: boolean;
+  /** What the unit reserves on its machine; absent when it asks for nothing (resources.ts). */
+  resources?: ResourceRequest;
+  /** Spread=: place the unit's group evenly across the values of a metadata key. */
+  spread?: SpreadRule;
+}
+
+/**
+ * A unit's resource request, read from its systemd limits or [X-Fleet] MemoryRequest= and
+ * CPURequest= (docs/placement.md). Each field is absent when the unit does not set it.
+ */
+export interface ResourceRequest {
+  /** CPU the unit reserves, in thousandths of a CPU (500: half a CPU). */
+  cpuMillis?: number;
+  /** Memory the unit reserves, in bytes. */
+  memoryBytes?: number;
+  /**
+   * CPUWeight= of a unit without a CPU request (0 for `idle`): it reserves nothing, but weighs
+   * the unit's share of CPU in the score against the default (100).
+   */
+  cpuWeight?: number;
+}
+
+/**
+ * Spread=<key> [<pattern>]: the units that declare the same key and pattern (by default the
+ * pattern of the unit's template's instances) spread across the values of metadata `key`.
+ */
+export interface SpreadRule {
+  key: string;
+  pattern: string;
 }
 
 export function emptyRequirements(): Requirements {

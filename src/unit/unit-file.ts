@@ -71,14 +71,21 @@ type Step = () => Step | null;
  */
 class Lexer {
   readonly options: UnitOption[] = [];
+  /** The line each option starts on, when asked for (lines: true). */
+  readonly lines: number[] | undefined;
   private readonly bytes: Uint8Array;
   private readonly nextTerminator: Int32Array;
   private pos = 0;
+  /** Where the option being read starts, and how far lines have been counted (positions only grow). */
+  private optionAt = 0;
+  private counted = { pos: 0, line: 1 };
 
   constructor(
     text: string,
     private readonly unitName: string | undefined,
+    lines = false,
   ) {
+    this.lines = lines ? [] : undefined;
     this.bytes = utf8Encoder.encode(text);
     const n = this.bytes.length;
     if (n > MAX_UNIT_FILE_BYTES) {
@@ -114,6 +121,12 @@ class Lexer {
     let line = 1;
     for (let i = 0; i < at && i < this.bytes.length; i++) if (this.bytes[i] === NL) line += 1;
     throw new UnitFileError(reason, line, this.unitName);
+  }
+
+  private lineAt(pos: number): number {
+    const c = this.counted;
+    for (; c.pos < pos; c.pos++) if (this.bytes[c.pos] === NL) c.line++;
+    return c.line;
   }
 
   private decode(start: number, end: number): string {
@@ -227,6 +240,7 @@ class Lexer {
         this.pos += 1;
       }
       const name = goTrimSpace(this.decode(start, this.pos));
+      this.optionAt = start;
       this.pos += 1;
       return this.optionValue(section, name, "");
     };
@@ -246,6 +260,7 @@ class Lexer {
       }
       if (this.options.length === MAX_UNIT_OPTIONS) throw tooManyOptions(this.unitName);
       this.options.push({ section, name, value: trimOptionValue(partial) });
+      this.lines?.push(this.lineAt(this.optionAt));
       return this.sectionOrOption(section);
     };
   }
@@ -267,6 +282,12 @@ export function parseUnitFile(text: string, name?: string): UnitOption[] {
   return new Lexer(text, name).run();
 }
 
+/** parseUnitFile, with the 1-based line each option starts on (for messages about one option). */
+export function parseUnitFileLines(text: string, name?: string): { options: UnitOption[]; lines: number[] } {
+  const lexer = new Lexer(text, name, true);
+  return { options: lexer.run(), lines: lexer.lines! };
+}
+
 /**
  * The canonical text (go-systemd `Serialize`): one header per section in order of first
  * appearance, options grouped under it, sections separated by a blank line. Names and values
@@ -284,6 +305,28 @@ export function serializeUnitFile(options: readonly UnitOption[]): string {
     lines.push(`${goTrimSpace(option.name)}=${trimOptionValue(option.value)}\n`);
   }
   return [...sections].map(([section, lines]) => `[${section}]\n${lines.join("")}`).join("\n");
+}
+
+/** The 1-based line of each option in `serializeUnitFile(options)`, index for index. */
+export function canonicalLines(options: readonly UnitOption[]): number[] {
+  const sections = new Map<string, number[]>();
+  for (const [i, o] of options.entries()) {
+    const list = sections.get(o.section);
+    if (list === undefined) sections.set(o.section, [i]);
+    else list.push(i);
+  }
+  const lines = new Array<number>(options.length);
+  let line = 0;
+  for (const indexes of sections.values()) {
+    // A blank line before every section but the first, then its header.
+    line += line === 0 ? 1 : 2;
+    for (const i of indexes) {
+      lines[i] = ++line;
+      // A value with continuation lines takes one line per newline it keeps.
+      for (const ch of trimOptionValue(options[i]!.value)) if (ch === "\n") line++;
+    }
+  }
+  return lines;
 }
 
 /**

@@ -10,6 +10,9 @@ import type { MachineRecord } from "../../src/registry/models.ts";
 import { startEtcdFixture } from "../support/etcd-fixture.ts";
 import { until } from "../support/until.ts";
 import { tempDir } from "../support/temp-dir.ts";
+import { EtcdClient } from "../../src/registry/etcd/index.ts";
+import { startEtcd } from "../support/etcd-server.ts";
+import { waitFor } from "../../src/lib/wait-for.ts";
 
 const keys = keySpace("/fleet/");
 const ID = "0123456789abcdef0123456789abcdef";
@@ -166,5 +169,32 @@ test("a lease file from another agent_ttl is taken over, not resumed", async () 
     expect((await client.get(keys.machine(ID)))?.lease).toBe(after.status.lease);
   } finally {
     await after.revoke();
+  }
+});
+
+test("renewals that failed and get through again, the lease alive, tell the reconnected listeners once", async () => {
+  await using etcd = await startEtcd();
+  using dir = tempDir();
+  const client = new EtcdClient({ endpoints: [etcd.endpoint], retries: 0, requestTimeoutMs: 500 });
+  const { lines, log } = logs();
+  const p = new Presence({ etcd: client, keys, machine: machine("10.0.0.5"), ttlMs: 6000, stateDir: dir.path, log, retry: FAST });
+  const events: string[] = [];
+  p.onRegistered((r) => void events.push(`registered ${r.lease}`));
+  p.onLost((lease) => void events.push(`lost ${lease}`));
+  p.onReconnected(() => void events.push("reconnected"));
+  try {
+    p.start();
+    await waitFor(() => p.ready, { timeoutMs: 10_000, what: "registration" });
+    const lease = p.status.lease!;
+    await etcd.stop();
+    await waitFor(() => lines.some((l) => l.includes(`Cannot renew lease ${leaseHex(lease)}`)), { timeoutMs: 10_000, what: "a failed renewal" });
+    // etcd restarts every lease's TTL, so the lease outlives the outage.
+    await etcd.start();
+    await waitFor(() => events.includes("reconnected"), { timeoutMs: 10_000, what: "the reconnected listeners" });
+    expect(events).toEqual([`registered ${lease}`, "reconnected"]);
+    expect(p.status.lease).toBe(lease);
+  } finally {
+    await p.revoke();
+    client.close();
   }
 });

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { Agent } from "../../src/agent/agent.ts";
 import { Presence } from "../../src/agent/presence.ts";
 import { createLogger } from "../../src/log/logger.ts";
-import { EtcdClient } from "../../src/registry/etcd/index.ts";
+import { EtcdClient, type Txn, type Watch, type WatchBatch, type WatchOptions } from "../../src/registry/etcd/index.ts";
+import { op } from "../../src/registry/etcd/txn.ts";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { ScheduleEntry, UnitStateRecord } from "../../src/registry/models.ts";
 import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
@@ -15,6 +16,10 @@ import { contentHash } from "../../src/systemd/unit-manager.ts";
 import { startEtcdFixture } from "../support/etcd-fixture.ts";
 import { tempDir } from "../support/temp-dir.ts";
 import { until } from "../support/until.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { startEtcd } from "../support/etcd-server.ts";
+import { tmpdir } from "node:os";
+import { waitFor } from "../../src/lib/wait-for.ts";
 
 const keys = keySpace("/fleet/");
 const ID = "feedfacefeedfacefeedfacefeedface";
@@ -159,6 +164,100 @@ test("after the lease is lost, the agent registers again and stops units moved a
     await node.stop();
   }
 });
+
+test("registered again after the lease was lost, the agent lists its schedule anew: a watch stuck on a dead connection does not keep moved units running", async () => {
+  await using server = await startEtcd();
+  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  // The agent's first watch of its schedule delivers nothing after its first event: the stream
+  // of a connection that died during a network cut, which TCP may not notice for a long time.
+  let watches = 0;
+  let scheduleReads = 0;
+  const agentEtcd = Object.assign(Object.create(etcd) as EtcdClient, {
+    range: (key: string, o?: Parameters<EtcdClient["range"]>[1]) => {
+      if (key.startsWith(keys.machineSchedule(ID))) scheduleReads++;
+      return etcd.range(key, o);
+    },
+    watch: (key: string, o: WatchOptions = {}): Watch => (++watches === 1 ? stuckAfter(etcd.watch(key, o), 2) : etcd.watch(key, o)),
+  });
+  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
+  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  const node = await startNode(agentEtcd, units, dir, 2000);
+  try {
+    await schedule(etcd, "stay.service", unitText("/bin/sleep 1000"));
+    await schedule(etcd, "moved.service", unitText("/bin/sleep 2000"));
+    await waitFor(async () => (await state(etcd, "moved.service"))?.activeState === "active", { timeoutMs: 10_000, what: "moved.service active" });
+    expect([watches, scheduleReads]).toEqual([1, 1]);
+    const stayPid = await units.mainPid("stay.service");
+    const lease = node.presence.status.lease!;
+    // The lease expires (as after a long outage) and the engine moves one unit elsewhere; the
+    // old watch never says so.
+    await etcd.leaseRevoke(lease);
+    await etcd.delete(keys.schedule(ID, "moved.service"));
+    await waitFor(() => node.presence.ready && node.presence.status.lease !== lease, { timeoutMs: 10_000, what: "registration under a new lease" });
+    await waitFor(async () => (await units.listManaged()).every((f) => f.name !== "moved.service"), { timeoutMs: 10_000, what: "moved.service unloaded" });
+    expect([watches, scheduleReads]).toEqual([2, 2]);
+    expect(await units.mainPid("stay.service")).toBe(stayPid);
+  } finally {
+    await node.stop();
+    etcd.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the texts of a plan's new units are read in one request, not one each; none when the entry carries the text", async () => {
+  await using server = await startEtcd();
+  const etcd = new EtcdClient({ endpoints: [server.endpoint] });
+  const reads = { get: 0, readTxn: 0 };
+  const agentEtcd = Object.assign(Object.create(etcd) as EtcdClient, {
+    get: (key: string, o?: Parameters<EtcdClient["get"]>[1]) => (reads.get++, etcd.get(key, o)),
+    txn: (t: Txn) => {
+      if (t.success.every((o) => o.type === "range")) reads.readTxn++;
+      return etcd.txn(t);
+    },
+  });
+  const dir = mkdtempSync(join(tmpdir(), "fleet-agent-"));
+  const units = new FakeUnitManager({ unitsDirectory: join(dir, "units") });
+  const node = await startNode(agentEtcd, units, dir);
+  try {
+    // Twenty entries in one transaction, as the engine writes a plan's work for one machine.
+    const ops = [];
+    for (let i = 0; i < 20; i++) {
+      const text = unitText(`/bin/sleep ${1000 + i}`);
+      const hash = contentHash(text);
+      ops.push(op.put(keys.unitFile(hash), text));
+      ops.push(op.put(keys.schedule(ID, `u${i}.service`), JSON.stringify({ hash, desiredState: "launched", epoch: "1" })));
+    }
+    await etcd.txn({ compare: [], success: ops });
+    await waitFor(async () => {
+      const states = await Promise.all(Array.from({ length: 20 }, (_, i) => state(etcd, `u${i}.service`)));
+      return states.every((s) => s?.activeState === "active");
+    }, { timeoutMs: 10_000, what: "twenty units active" });
+    expect(reads).toEqual({ get: 0, readTxn: 1 });
+
+    // An entry that carries its unit's text needs no read at all.
+    const text = unitText("/bin/sleep 3000");
+    await etcd.put(keys.schedule(ID, "inline.service"), JSON.stringify({ hash: contentHash(text), desiredState: "launched", epoch: "1", text }));
+    await waitFor(async () => (await state(etcd, "inline.service"))?.activeState === "active", { timeoutMs: 10_000, what: "inline.service active" });
+    expect(reads).toEqual({ get: 0, readTxn: 1 });
+  } finally {
+    await node.stop();
+    etcd.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A watch that delivers its first `n` batches, then nothing until closed. */
+function stuckAfter(inner: Watch, n: number): Watch {
+  return {
+    close: () => inner.close(),
+    async *[Symbol.asyncIterator](): AsyncGenerator<WatchBatch> {
+      let left = n;
+      for await (const batch of inner) {
+        if (left-- > 0) yield batch;
+      }
+    },
+  };
+}
 
 test("a unit that keeps failing is retried with back-off and never holds up the others", async () => {
   await using host = await agentHost();

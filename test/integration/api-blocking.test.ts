@@ -123,6 +123,28 @@ describe("waitIndex", () => {
     expect(listed.states.map((s) => s.machineID)).toEqual([M2]);
   });
 
+  test("unit= lists only the units named (or matching a glob) and waits for their keys only", async () => {
+    await using f = fixture({ tokenLimit: 2 });
+    for (const n of ["a.service", "b.service", "web@1.service", "web@2.service"]) await f.submit(n);
+    const names = async (res: Response) => (((await res.json()) as { units?: { name: string }[] }).units ?? []).map((u) => u.name);
+    const listed = await f.get("/fleet/v1/units?unit=a.service,web@*.service");
+    const token = ((await listed.clone().json()) as { nextPageToken: string }).nextPageToken;
+    expect(await names(listed)).toEqual(["a.service", "web@1.service"]);
+    expect(await names(await f.get(`/fleet/v1/units?unit=a.service,web@*.service&nextPageToken=${token}`))).toEqual(["web@2.service"]);
+    expect(await names(await f.get("/fleet/v1/units?unit=nope.service"))).toEqual([]);
+
+    const wait = pending(f.get(`/fleet/v1/units?unit=a.service&unit=c.service&waitIndex=${indexOf(listed)}&wait=2m`));
+    await until("the read to wait", () => f.hub.readerCount === 1);
+    await seen(f, await f.schedule(M1, "b.service"));
+    await seen(f, await f.state("web@1.service", M1));
+    expect(wait.settled()).toBe(false);
+    await f.state("a.service", M1);
+    expect(await names(await wait.response)).toEqual(["a.service"]);
+    const bad = await f.get("/fleet/v1/units?unit=web@[.service");
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toBe(errorBody(400, 'invalid unit "web@[.service": not a valid glob pattern'));
+  });
+
   test("an index from before this daemon watched is judged from etcd's history; a compacted one answers at once", async () => {
     await using own = await startEtcd();
     await using a = eventsFixture({ endpoint: own.endpoint });

@@ -199,6 +199,53 @@ describe("resume", () => {
   });
 });
 
+describe("until=now and since=oldest", () => {
+  test("until=now tells what happened before the stream opened, then ends with done; since=oldest starts at the buffer's start", async () => {
+    await using f = fixture();
+    const s = await f.events();
+    const opened = (await s.event()).data;
+    await f.machine(M1);
+    await f.schedule(M1, "a.service");
+    const last = await f.state("a.service", M1);
+    await s.events(3);
+    await s.close();
+
+    const all = await f.events("?since=oldest&until=now");
+    expect((await all.event()).data).toEqual({ id: String(f.hub.ring.floor), revision: f.hub.ring.floor, kind: "open", until: last });
+    expect((await all.events(3)).map(brief)).toEqual([`machine.joined ${M1}`, `unit.placed a.service ${M1}`, `unit.state a.service ${M1}`]);
+    expect((await all.event()).data).toEqual({ kind: "end", reason: `told every event up to revision ${last} (until=now)`, done: true });
+    expect(await all.next()).toBeUndefined();
+    expect(f.hub.ring.floor).toBeLessThanOrEqual(opened.revision as number);
+
+    // A filter that holds back the last events still ends there; from now, at once.
+    const units = await f.events(`?since=${opened.id}&until=now&kinds=machine.joined`);
+    expect((await units.events(3)).map((d) => d.kind)).toEqual(["open", "machine.joined", "end"]);
+    expect(await units.next()).toBeUndefined();
+    const now = await f.events("?until=now");
+    expect((await now.events(2)).map((d) => d.kind)).toEqual(["open", "end"]);
+    expect(f.hub.readerCount).toBe(0);
+  });
+
+  test("until=now from before the buffer (etcd's history) ends too, in a cluster where nothing changes after it", async () => {
+    await using earlier = fixture();
+    const rev = await earlier.revision();
+    await earlier.machine(M1);
+    const placed = await earlier.schedule(M1, "a.service");
+    // Another daemon: its buffer starts now, so the stream reads etcd's history, which has no end
+    // etcd would tell; the daemon writes its mark and stops there.
+    await using f = fixture({ prefix: earlier.registry.keys.prefix });
+    const s = await f.events(`?since=${rev}&until=now`);
+    const open = (await s.event()).data;
+    expect(open.until as number).toBeGreaterThan(placed);
+    expect((await s.events(2)).map(brief)).toEqual([`machine.joined ${M1}`, `unit.placed a.service ${M1}`]);
+    expect((await s.event()).data).toEqual({ kind: "end", reason: `told every event up to revision ${open.until} (until=now)`, done: true });
+    expect(await s.next()).toBeUndefined();
+    // The mark is no event, for anyone.
+    const later = await f.events(`?since=${placed}&until=now`);
+    expect((await later.events(2)).map((d) => d.kind)).toEqual(["open", "end"]);
+  });
+});
+
 describe("filters", () => {
   test("unit (name or glob), machine (id or prefix) and kinds, each and together", async () => {
     await using f = fixture();
@@ -245,9 +292,9 @@ describe("filters", () => {
   test("bad parameters are 400 naming the parameter", async () => {
     await using f = fixture();
     const cases: [string, Record<string, string>, string][] = [
-      ["?since=abc", {}, 'invalid since "abc": expected an event id (REVISION-INDEX) or a revision'],
-      ["?since=12-", {}, 'invalid since "12-": expected an event id (REVISION-INDEX) or a revision'],
-      ["", { "Last-Event-ID": "x-1" }, 'invalid Last-Event-ID "x-1": expected an event id (REVISION-INDEX) or a revision'],
+      ["?since=abc", {}, 'invalid since "abc": expected an event id (REVISION-INDEX), a revision or "oldest"'],
+      ["?since=12-", {}, 'invalid since "12-": expected an event id (REVISION-INDEX), a revision or "oldest"'],
+      ["", { "Last-Event-ID": "x-1" }, 'invalid Last-Event-ID "x-1": expected an event id (REVISION-INDEX), a revision or "oldest"'],
       ["?unit=web@[.service", {}, 'invalid unit "web@[.service": not a valid glob pattern'],
       ["?unit=hello", {}, 'invalid unit "hello": '],
       ["?machine=-x", {}, 'invalid machine "-x": expected a machine ID or its first characters'],

@@ -121,6 +121,11 @@ describe("PUT validates every path (Q12)", () => {
       .toEqual({ status: 400, body: errorBody(400, 'unresolvable requirements: peer "b.service" matches conflict "b.*"') });
     expect(await put("a.service", { options: [{ section: "Service", name: "ExecStart", value: "x".repeat(3000) }] }))
       .toEqual({ status: 400, body: errorBody(400, "line too long (max 2048 bytes)") });
+    // A resource or Spread= value names its line in the canonical text: [Service], ExecStart, MemoryMax.
+    expect(await put("a.service", { options: [...SLEEP_OPTIONS, { section: "Service", name: "MemoryMax", value: "lots" }] }))
+      .toEqual({ status: 400, body: errorBody(400, `Invalid MemoryMax in a.service: line 3: "lots" is not a size, a percentage or infinity (e.g. 512M, 1.5G, 50%)`) });
+    expect(await put("a.service", { options: xfleet([["Spread", "zone=a"]]) }))
+      .toEqual({ status: 400, body: errorBody(400, `Invalid Spread in a.service: line 5: "zone=a" names a metadata value, not a key (e.g. Spread=zone, or Spread=zone web-*.service)`) });
     expect(await f.registry.listUnits()).toEqual([]);
   });
 

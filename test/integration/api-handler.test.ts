@@ -99,6 +99,7 @@ describe("discovery document", () => {
       for (const m of Object.values(r.methods)) methods.push([m.id, m.httpMethod, m.path]);
     }
     expect(methods.sort()).toEqual([
+      ["fleet.Event.List", "GET", "events"],
       ["fleet.Machine.List", "GET", "machines"],
       ["fleet.Unit.Delete", "DELETE", "units/{unitName}"],
       ["fleet.Unit.Get", "GET", "units/{unitName}"],
@@ -108,6 +109,8 @@ describe("discovery document", () => {
       ["fleet.UnitState.List", "GET", "state"],
     ]);
     expect(Object.keys(doc.resources.UnitState.methods.List.parameters).sort()).toEqual(["machineID", "nextPageToken", "unitName"]);
+    // The event stream is an extension, listed with its parameters.
+    expect(Object.keys(doc.resources.Events.methods.List.parameters).sort()).toEqual(["kinds", "machine", "since", "unit", "until"]);
   });
 });
 
@@ -180,6 +183,16 @@ describe("/machines", () => {
     expect((await f.call("PATCH", "/fleet/v1/machines", { body: [{ op: "move", path: "/A/metadata/x" }] })).status).toBe(400);
     expect(await errorOf(await f.call("PATCH", "/fleet/v1/machines", { body: [{ op: "add", path: "/A/x", value: "1" }] })))
       .toEqual({ status: 400, body: errorBody(400, "machine metadata path invalid") });
+  });
+
+  test("a machine's capacity, when it reports one, is an extension field", async () => {
+    const f = apiFixture(etcd.client);
+    const capacity = { cpuMillis: 4000, memoryBytes: 8589934592, allocatableCpuMillis: 3500, allocatableMemoryBytes: 8053063680 };
+    await f.machine({ id: "A", capacity });
+    await f.machine({ id: "B" });
+    expect(await (await f.call("GET", "/fleet/v1/machines")).text()).toBe(
+      '{"machines":[{"id":"A","startedAt":"2026-01-02T03:04:05.000Z","capacity":{"cpuMillis":4000,"memoryBytes":8589934592,"allocatableCpuMillis":3500,"allocatableMemoryBytes":8053063680}},{"id":"B","startedAt":"2026-01-02T03:04:05.000Z"}]}',
+    );
   });
 
   test("pagination of machines", async () => {

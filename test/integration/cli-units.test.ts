@@ -7,6 +7,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { unitHash, parseUnitFile } from "../../src/unit/unit-file.ts";
 import { HELLO, MACHINES, rows, sharedFakeCluster } from "../support/integration/cli-harness.ts";
+import { until } from "../support/until.ts";
 
 // Each test spawns the binary several times; some wait out a --block-attempts bound.
 setDefaultTimeout(60_000);
@@ -94,6 +95,20 @@ describe("submit", () => {
     expect(odd.code).toBe(0);
     expect(odd.out).toBe("Unit odd.service inactive\n");
     expect(odd.err).toMatch(/WARN Unit odd\.service: unrecognized requirement in \[X-Fleet\] section: "Foo"\n$/);
+  });
+
+  test("a malformed resource value is refused naming the line of the local file; a template's too", async () => {
+    c.writeUnit("db.service", "# the database\n[Unit]\nDescription=db\n\n[Service]\nExecStart=/bin/true\n\n# room for it\nMemoryMax=2 GB\n");
+    expect(await c.ctl(["submit", "db.service"])).toEqual({
+      code: 1, out: "",
+      err: 'Error creating units: Invalid MemoryMax in db.service: line 9: "2 GB" is not a size, a percentage or infinity (e.g. 512M, 1.5G, 50%)\n',
+    });
+    c.writeUnit("web@.service", "[Service]\nExecStart=/bin/true\n[X-Fleet]\nSpread=zone=a\n");
+    expect(await c.ctl(["start", "web@1.service"])).toEqual({
+      code: 1, out: "",
+      err: 'Error creating units: Invalid Spread in web@.service: line 4: "zone=a" names a metadata value, not a key (e.g. Spread=zone, or Spread=zone web-*.service)\n',
+    });
+    expect(await c.ctl(["list-unit-files", "--no-legend"])).toEqual({ code: 0, out: "", err: "" });
   });
 
   test("a unit file over the limits is refused before anything is sent, naming the unit and the limit", async () => {
@@ -349,6 +364,40 @@ describe("lists", () => {
     const r = await c.ctl(["list-unit-files", "--fields=unit,tmachine,global", "--full"]);
     expect(r.err).toBe('WARNING: The "tmachine" field is deprecated. Use "target" instead\n');
     expect(rows(r.out)).toEqual([["UNIT", "TMACHINE", "GLOBAL"], ["hello.service", `${M1.id}/${M1.ip}`, "false"]]);
+  });
+
+  test("-o json: the v1 API's objects as the API answers them, through both drivers alike; one object a line", async () => {
+    c.writeUnit("hello.service", HELLO);
+    c.writeUnit("pend.service", HELLO);
+    c.unplaceable.set("pend.service", "no machine fits");
+    expect((await c.ctl(["start", "hello.service"])).code).toBe(0);
+    expect((await c.ctl(["start", "--no-block", "pend.service"])).code).toBe(0);
+    await until("the pending reason", async () => (await c.registry.getPending("pend.service")) !== undefined);
+    const api = async (path: string, key: string) => {
+      const res = await fetch(`http://localhost/fleet/v1/${path}`, { unix: c.socket });
+      return ((await res.json()) as Record<string, unknown[]>)[key] ?? [];
+    };
+    for (const [cmd, path, key] of [["list-units", "state", "states"], ["list-unit-files", "units", "units"], ["list-machines", "machines", "machines"]] as const) {
+      for (const etcd of [false, true]) {
+        const r = await c.ctl([cmd, "-o", "json", "--no-legend"], { etcd });
+        expect({ cmd, etcd, code: r.code, err: r.err }).toEqual({ cmd, etcd, code: 0, err: "" });
+        const lines = r.out.trimEnd().split("\n");
+        expect(lines[0]).toBe("[");
+        expect(lines.at(-1)).toBe("]");
+        expect(JSON.parse(r.out)).toEqual(await api(path, key));
+        // Keys in the API's order too.
+        expect(lines.slice(1, -1).map((l) => l.replace(/,$/, ""))).toEqual((await api(path, key)).map((o) => JSON.stringify(o)));
+      }
+    }
+    const files = JSON.parse((await c.ctl(["list-unit-files", "-o", "json"])).out) as Record<string, unknown>[];
+    expect(files.map((u) => [u.name, u.desiredState, u.currentState, u.pendingReason])).toEqual([
+      ["hello.service", "launched", "launched", undefined], ["pend.service", "launched", "inactive", "no machine fits"],
+    ]);
+    expect(await c.ctl(["list-machines", "-o", "yaml"])).toEqual({
+      code: 2, out: "", err: "Error: invalid argument \"yaml\" for \"--output\" flag: expected json\nRun 'fleetctl help list-machines' for usage.\n",
+    });
+    await c.reset();
+    expect(await c.ctl(["list-units", "-o", "json"])).toEqual({ code: 0, out: "[]\n", err: "" });
   });
 
   test("list-unit-files sorts by name across pages; global units show global", async () => {

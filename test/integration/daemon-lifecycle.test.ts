@@ -6,11 +6,15 @@
 import { expect, test } from "bun:test";
 import type { Config } from "../../src/config/index.ts";
 import { keySpace } from "../../src/registry/keys.ts";
+import { EtcdClient } from "../../src/registry/etcd/index.ts";
+import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
+import { contentHash } from "../../src/systemd/unit-manager.ts";
 import { startEtcdFixture } from "../support/etcd-fixture.ts";
 import { startEtcd } from "../support/etcd-server.ts";
 import { api as apiAt, type Node, startNode as startDaemonNode } from "../support/integration/daemon-harness.ts";
 import { tempDir } from "../support/temp-dir.ts";
 import { until } from "../support/until.ts";
+import { waitFor } from "../../src/lib/wait-for.ts";
 
 const keys = keySpace("/fleet/");
 const ID = "d00dd00dd00dd00dd00dd00dd00dd00d";
@@ -105,4 +109,87 @@ test("stopping as the host shuts down revokes the lease: machine and states leav
   expect(await node.daemon.hostStopping()).toBe(true);
   await node.daemon.stop({ revokeLease: true });
   expect(await client.get(keys.machine(ID))).toBeUndefined();
+});
+
+test("a stopped daemon's machine keeps its lease and units but takes nothing new; restarted, it takes work again", async () => {
+  await using etcd = await startEtcd();
+  using dirA = tempDir();
+  using dirB = tempDir();
+  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  // A's id sorts first: of two machines running nothing, a new unit goes to A.
+  const A = "a0000000000000000000000000000000";
+  const B = "b0000000000000000000000000000000";
+  const submit = (node: Node, name: string) => api(node, `/units/${name}`, {
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ desiredState: "launched", options: [{ section: "Service", name: "ExecStart", value: "/bin/sleep 1000" }] }),
+  });
+  const placedOn = async (name: string) => {
+    const { kvs } = await client.range(keys.schedules, { prefix: true });
+    return kvs.filter((kv) => kv.key.endsWith(`/${name}`)).map((kv) => kv.key.slice(keys.schedules.length, keys.schedules.length + 32));
+  };
+  let a = await startDaemonNode(etcd.endpoint, dirA.path, { machineId: A, verbosity: 1 });
+  const b = await startDaemonNode(etcd.endpoint, dirB.path, { machineId: B, verbosity: 1 });
+  try {
+    await waitFor(() => a.daemon.ready && b.daemon.ready, { timeoutMs: 10_000, what: "registration" });
+    const lease = a.daemon.presence.status.lease!;
+    await a.daemon.stop();
+    expect((await client.get(keys.machine(A)))?.lease).toBe(lease);
+    expect(JSON.parse((await client.get(keys.machine(A)))!.value)).toMatchObject({ id: A, stopped: true });
+
+    expect((await submit(b, "one.service")).status).toBe(201);
+    expect(await waitFor(async () => (await placedOn("one.service")).length > 0 && placedOn("one.service"), { timeoutMs: 10_000, what: "one.service placed" })).toEqual([B]);
+
+    // The daemon is back on its lease: the mark is gone, and the next unit goes to the machine running less.
+    a = await startDaemonNode(etcd.endpoint, dirA.path, { machineId: A, verbosity: 1 });
+    await waitFor(() => a.daemon.ready, { timeoutMs: 10_000, what: "A registered again" });
+    expect(a.daemon.presence.status.lease).toBe(lease);
+    expect(JSON.parse((await client.get(keys.machine(A)))!.value).stopped).toBeUndefined();
+    expect((await submit(b, "two.service")).status).toBe(201);
+    expect(await waitFor(async () => (await placedOn("two.service")).length > 0 && placedOn("two.service"), { timeoutMs: 10_000, what: "two.service placed" })).toEqual([A]);
+  } finally {
+    await a.daemon.stop();
+    await b.daemon.stop();
+    client.close();
+  }
+});
+
+/** A unit manager whose reload waits until the test lets it go (a reconcile stuck on systemd). */
+class StuckReload extends FakeUnitManager {
+  entered = false;
+  private release = () => {};
+  private readonly gate = new Promise<void>((r) => (this.release = r));
+  override async reload(): Promise<void> {
+    this.entered = true;
+    await this.gate;
+    return super.reload();
+  }
+  letGo(): void {
+    this.release();
+  }
+}
+
+test("as the host shuts down the lease is revoked first, not after a reconcile in flight", async () => {
+  await using etcd = await startEtcd();
+  using dir = tempDir();
+  const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+  const units = new StuckReload({ unitsDirectory: `${dir.path}/units` });
+  const node = await startDaemonNode(etcd.endpoint, dir.path, { machineId: ID, config: { disableEngine: true }, verbosity: 1, extra: { units } });
+  try {
+    await waitFor(() => node.daemon.ready, { timeoutMs: 10_000, what: "registration" });
+    const text = "[Service]\nExecStart=/bin/sleep 1000\n";
+    const hash = contentHash(text);
+    await client.put(keys.unitFile(hash), text);
+    await client.put(keys.schedule(ID, "slow.service"), JSON.stringify({ hash, desiredState: "launched", epoch: "1" }));
+    await waitFor(() => units.entered, { timeoutMs: 10_000, what: "the agent's reconcile to wait on systemd" });
+    units.systemStateValue = "stopping";
+    const stopping = node.daemon.stop({ revokeLease: await node.daemon.hostStopping() });
+    await waitFor(async () => (await client.get(keys.machine(ID))) === undefined, { timeoutMs: 10_000, what: "the machine to leave etcd" });
+    units.letGo();
+    await stopping;
+  } finally {
+    units.letGo();
+    await node.daemon.stop();
+    client.close();
+  }
 });

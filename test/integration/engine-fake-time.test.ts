@@ -11,6 +11,7 @@ import { ManualClock } from "../support/manual-clock.ts";
 import { unreachableEtcd } from "../support/unreachable-etcd.ts";
 import { Cluster, memoryLog } from "../support/integration/engine-harness.ts";
 import { until } from "../support/until.ts";
+import { startEtcd } from "../support/etcd-server.ts";
 
 const text = (kv: KeyValue): Decoded<string> => ({ ok: true, value: kv.value });
 /** random() = 0.5 makes every back-off step exactly 3/4 of its nominal delay. */
@@ -146,6 +147,57 @@ describe("leader election", () => {
       expect(terms).toEqual([expect.any(Number), undefined]);
     } finally {
       await election.stop({ resign: false });
+    }
+  });
+
+  test("a candidate waits on one watch of the leader key: no read however long the clock runs while etcd's revision stands still; a recheck after it moved, or refresh(), looks again once", async () => {
+    await using etcd = await startEtcd();
+    const holder = new EtcdClient({ endpoints: [etcd.endpoint] });
+    const ops: EtcdOperation[] = [];
+    const client = new EtcdClient({ endpoints: [etcd.endpoint], onOperation: (op) => ops.push(op) });
+    const count = (type: string) => ops.filter((o) => o.type === type).length;
+    // The leader runs on real time; the candidate on a clock only the test moves.
+    const a = new LeaderElection({ etcd: holder, key: "/ft/leader", machineId: "A", ttlMs: 6000, log: memoryLog("A").logger });
+    const clock = new ManualClock();
+    const log = memoryLog("B");
+    const b = new LeaderElection({ etcd: client, key: "/ft/leader", machineId: "B", ttlMs: 6000, recheckMs: 60_000, log: log.logger, clock, random: half });
+    try {
+      a.start();
+      await until("A leads", () => a.isLeader());
+      b.start();
+      await driven(clock, "B to watch for a vacancy", () => log.has("Engine leader is A") && count("watch") === 1);
+      expect(count("range")).toBe(1);
+      // Only the recheck is armed, not a read per TTL.
+      expect(clock.pending).toEqual([60_000]);
+      for (let i = 0; i < 20; i++) {
+        clock.advance(6000);
+        // A round trip of another client: time for anything the clock started to reach etcd.
+        await holder.get("/ft/leader");
+        clock.advance(0);
+      }
+      expect([count("range"), count("watch")]).toEqual([1, 1]);
+
+      // Something changed in etcd, as a keepalive's answer tells the candidate's client: the next
+      // recheck reads the key once and watches anew.
+      await holder.put("/ft/elsewhere", "x");
+      const lease = await holder.leaseGrant(60);
+      await client.leaseKeepAlive(lease.id);
+      clock.advance(60_000);
+      await driven(clock, "B to look again", () => count("range") === 2 && count("watch") === 2);
+
+      // etcd was out of reach and is back: one read, one new watch.
+      b.refresh();
+      await driven(clock, "B to look again after refresh()", () => count("range") === 3 && count("watch") === 3);
+      expect(clock.pending).toEqual([60_000]);
+
+      // The watch still sees the vacancy at once.
+      await a.stop();
+      await driven(clock, "B leads", () => b.isLeader());
+    } finally {
+      await a.stop();
+      await b.stop();
+      holder.close();
+      client.close();
     }
   });
 });

@@ -32,7 +32,7 @@ function blindTo(client: EtcdClient, key: string): ElectionEtcd {
   return {
     get: client.get.bind(client), range: client.range.bind(client), txn: client.txn.bind(client),
     leaseGrant: client.leaseGrant.bind(client), leaseKeepAlive: client.leaseKeepAlive.bind(client),
-    leaseRevoke: client.leaseRevoke.bind(client),
+    leaseRevoke: client.leaseRevoke.bind(client), observedRevision: client.observedRevision.bind(client),
     watch(k: string, opts: WatchOptions = {}): Watch {
       if (k !== key) return client.watch(k, opts);
       let wake = () => {};
@@ -52,7 +52,8 @@ test("a deposed leader's write is refused by etcd, and it steps down", async () 
   await using c = await Cluster.start();
   await c.agent("m1");
   const aLog = memoryLog("engine A");
-  const election = new LeaderElection({ etcd: blindTo(c.client, c.keys.leader), key: c.keys.leader, machineId: "A", ttlMs: 2000, log: aLog.logger });
+  // A's watch of the key never delivers: only its recheck (once etcd's revision moved) sees the key change.
+  const election = new LeaderElection({ etcd: blindTo(c.client, c.keys.leader), key: c.keys.leader, machineId: "A", ttlMs: 2000, recheckMs: 1000, log: aLog.logger });
   const { engine: a } = c.engine("A", {}, { election, log: aLog.logger });
   a.start();
   await until("A leads", () => a.isLeader());
@@ -176,4 +177,34 @@ test("a leader cut off from etcd steps down; when etcd is back it leads again an
   await c.submit("probe.service");
   await until("the probe scheduled", async () => (await c.placements())["probe.service"]);
   expect((await c.entries()).filter((e) => e.unit !== "probe.service")).toEqual(before);
+}, 60_000);
+
+test("a candidate that does not lead reads and watches only the leader key; once it leads it lists the cluster and plans", async () => {
+  await using c = await Cluster.start();
+  await c.agent("m1");
+  const keysRead: string[] = [];
+  const counted = Object.assign(Object.create(c.client) as EtcdClient, {
+    range: (key: string, o?: Parameters<EtcdClient["range"]>[1]) => (keysRead.push(`range ${key}`), c.client.range(key, o)),
+    watch: (key: string, o?: WatchOptions) => (keysRead.push(`watch ${key}`), c.client.watch(key, o)),
+  });
+  const { engine: first } = c.engine("e1");
+  first.start();
+  await until("e1 leads", () => first.isLeader());
+  const { engine: second, log } = c.engine("e2", {}, { etcd: counted });
+  second.start();
+  await log.waitFor("Engine leader is e1");
+  for (let i = 0; i < 3; i++) await c.submit(`u${i}.service`);
+  await until("three units scheduled", async () => (await c.entries()).length === 3);
+  expect([...new Set(keysRead)]).toEqual([`range ${c.keys.leader}`, `watch ${c.keys.leader}`]);
+
+  await first.stop();
+  await until("e2 leads", () => second.isLeader());
+  await log.waitFor("Adopting the schedule: 3 entries, 3 units, 1 live machines");
+  for (const prefix of [c.keys.units, c.keys.machines, c.keys.schedules, c.keys.pendings, c.keys.unitFiles]) {
+    expect(keysRead).toContain(`range ${prefix}`);
+    expect(keysRead).toContain(`watch ${prefix}`);
+  }
+  await c.submit("probe.service");
+  await until("the probe scheduled by e2", async () =>
+    (await c.entries()).some((e) => e.unit === "probe.service" && e.entry.epoch === String(second.epoch)));
 }, 60_000);

@@ -34,14 +34,15 @@ test("units land by metadata, MachineOf, Conflicts and Global; a lost machine's 
   const why = await until("web@3's pending reason", () => c.pending("web@3.service"));
   expect(why.reason).toContain("web@");
 
-  // Every entry carries the unit's hash and desired state, the writer's epoch, and why it is there.
+  // Every entry carries the unit's hash and desired state, the writer's epoch, why it is there,
+  // and (the unit being small) its text, which hashes to the hash.
   const placedWhy: Record<string, string> = {
     "monitor.service": "global unit, machine fits", "sidecar.service": "MachineOf=web@1.service runs there",
   };
   for (const e of await c.entries()) {
     const u = (await c.registry.getUnit(e.unit))!;
     const reason = placedWhy[e.unit] ?? "least loaded fitting machine";
-    expect(e.entry).toEqual({ hash: u.hash, desiredState: "launched", epoch: String(engine.epoch), reason });
+    expect(e.entry).toEqual({ hash: u.hash, desiredState: "launched", epoch: String(engine.epoch), reason, text: (await c.registry.getUnitFile(u.hash))!.text });
   }
 
   // web@1's machine goes away: web@1 has nowhere to go (the other web machine runs web@2), so
@@ -76,7 +77,9 @@ test("desired state and file changes reach the entries; inactive and destroy cle
 
   const v1 = await c.submit("app.service", "", "loaded");
   const entryOf = async (): Promise<ScheduleEntry | undefined> => (await c.entries()).find((e) => e.unit === "app.service")?.entry;
-  expect(await until("app scheduled", entryOf)).toEqual({ hash: v1.hash, desiredState: "loaded", epoch: String(engine.epoch), reason: "least loaded fitting machine" });
+  expect(await until("app scheduled", entryOf)).toEqual({
+    hash: v1.hash, desiredState: "loaded", epoch: String(engine.epoch), reason: "least loaded fitting machine", text: unitText(""),
+  });
 
   await c.registry.setDesiredState("app.service", "launched");
   await until("desired state launched in the entry", async () => (await entryOf())?.desiredState === "launched");
@@ -85,6 +88,7 @@ test("desired state and file changes reach the entries; inactive and destroy cle
   const v2 = unitRecord("app.service", "", "launched", "ExecStart=/bin/sleep 1000");
   await c.registry.replaceUnit(v2, unitText("", "ExecStart=/bin/sleep 1000"));
   await until("the new hash in the entry", async () => (await entryOf())?.hash === v2.hash);
+  expect((await entryOf())?.text).toBe(unitText("", "ExecStart=/bin/sleep 1000"));
   await until("the old unit file removed", async () => (await c.registry.getUnitFile(v1.hash)) === undefined);
   expect(await c.registry.getUnitFile(v2.hash)).toBeDefined();
   await log.waitFor(`Removed unit file ${v1.hash}`);

@@ -7,6 +7,7 @@ import type { EtcdClient, Txn, TxnResult, Watch, WatchBatch, WatchOptions } from
 import { MetricsRegistry } from "../../src/metrics/metrics.ts";
 import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import type { EngineEtcd } from "../../src/engine/engine.ts";
+import { INLINE_TEXT_MAX } from "../../src/registry/engine-writes.ts";
 import { Cluster, memoryLog, unitRecord, unitText } from "../support/integration/engine-harness.ts";
 import { until } from "../support/until.ts";
 
@@ -27,9 +28,58 @@ test("250 units are placed in batched transactions, each written exactly once", 
   // More than one transaction: entries carry at least three different revisions.
   expect(new Set(entries.map((e) => e.modRevision)).size).toBeGreaterThanOrEqual(3);
   expect(log.lines.filter((l) => l.includes("INFO Scheduled ")).length).toBe(250);
-  expect(metrics.engineTaskCount.get({ type: "schedule" })).toBe(250);
+  // Counted as each transaction's answer arrives, which may be after etcd shows the entries.
+  await until("250 schedule tasks counted", () => metrics.engineTaskCount.get({ type: "schedule" }) === 250);
   expect(metrics.engineReconcileCount.get()).toBeGreaterThan(0);
   expect(metrics.engineLeaderStartTime.get()).toBeGreaterThan(0);
+}, 60_000);
+
+test("a plan's entries for one machine are one transaction: each agent gets them in one watch event", async () => {
+  await using c = await Cluster.start();
+  const machines = ["m1", "m2", "m3"];
+  for (const m of machines) await c.agent(m);
+  // Submitted before any engine runs, so one plan places all 30 (10 a machine, by name in turn).
+  for (let i = 0; i < 30; i++) await c.submit(`u${String(i).padStart(2, "0")}.service`);
+  const from = (await c.client.get(c.keys.unit("u29.service")))!.modRevision + 1;
+  const batchesOf = new Map<string, number>();
+  const seen = new Map<string, number>();
+  const watches = machines.map((m) => {
+    const w = c.client.watch(c.keys.machineSchedule(m), { prefix: true, startRevision: from });
+    void (async () => {
+      for await (const b of w) {
+        if (b.kind !== "events") continue;
+        batchesOf.set(m, (batchesOf.get(m) ?? 0) + 1);
+        seen.set(m, (seen.get(m) ?? 0) + b.events.length);
+      }
+    })();
+    return w;
+  });
+  try {
+    const { engine } = c.engine("e1", { maxOpsPerTxn: 12 });
+    engine.start();
+    await until("ten entries on every machine", () => machines.every((m) => seen.get(m) === 10));
+    expect(Object.fromEntries(batchesOf)).toEqual({ m1: 1, m2: 1, m3: 1 });
+  } finally {
+    for (const w of watches) w.close();
+  }
+}, 60_000);
+
+test("a small unit's text goes into its entries; a large one's does not (the agent reads it from unitfiles/)", async () => {
+  await using c = await Cluster.start();
+  await c.agent("m1");
+  const small = await c.submit("small.service");
+  const env = Array.from({ length: Math.ceil(INLINE_TEXT_MAX / 1000) + 1 }, (_, i) => `Environment=V${i}=${"x".repeat(1000)}`).join("\n");
+  const big = await c.submit("big.service", "", "launched", `ExecStart=/bin/true\n${env}`);
+  const { engine } = c.engine("e1");
+  engine.start();
+  const entries = await until("both scheduled", async () => {
+    const all = await c.entries();
+    return all.length === 2 ? all : undefined;
+  });
+  expect(entries.find((e) => e.unit === "small.service")!.entry.text).toBe(unitText(""));
+  expect(entries.find((e) => e.unit === "small.service")!.entry.hash).toBe(small.hash);
+  expect(entries.find((e) => e.unit === "big.service")!.entry).not.toHaveProperty("text");
+  expect(entries.find((e) => e.unit === "big.service")!.entry.hash).toBe(big.hash);
 }, 60_000);
 
 test("a unit that fits nowhere is counted once per round, and only written tasks are counted", async () => {

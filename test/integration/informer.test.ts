@@ -11,6 +11,7 @@ import { createFleetMetrics } from "../../src/metrics/fleet.ts";
 import { MetricsRegistry } from "../../src/metrics/metrics.ts";
 import { startEtcdFixture } from "../support/etcd-fixture.ts";
 import { until } from "../support/until.ts";
+import { startEtcd } from "../support/etcd-server.ts";
 
 const text = (kv: KeyValue): Decoded<string> => ({ ok: true, value: kv.value });
 
@@ -228,5 +229,56 @@ test("the safety-net re-list reads etcd only when etcd's revision moved past the
     expect(ranges).toBe(afterList + 2);
   } finally {
     await inf.close();
+  }
+}, 30_000);
+
+/** The real client, except that the first `blind` watches never deliver (a stream on a dead connection). */
+function blindWatches(c: EtcdClient, blind: number) {
+  const calls = { range: 0, watch: 0 };
+  const etcd = {
+    range: (...a: Parameters<EtcdClient["range"]>) => (calls.range++, c.range(...a)),
+    watch(key: string, opts: WatchOptions = {}): Watch {
+      if (++calls.watch > blind) return c.watch(key, opts);
+      let wake = () => {};
+      const closed = new Promise<void>((r) => (wake = r));
+      opts.signal?.addEventListener("abort", () => wake(), { once: true });
+      return {
+        close: () => wake(),
+        async *[Symbol.asyncIterator](): AsyncIterator<WatchBatch> {
+          await closed;
+        },
+      };
+    },
+  };
+  return { etcd, calls };
+}
+
+test("refresh lists again and replaces a watch that delivers nothing, reporting only the difference", async () => {
+  await using etcd = await startEtcd();
+  const c = new EtcdClient({ endpoints: [etcd.endpoint] });
+  const { etcd: stuck, calls } = blindWatches(c, 1);
+  const inf = new Informer<string>({ etcd: stuck, prefix: "/r/", decode: text });
+  const rec = recorder(inf);
+  try {
+    await c.put("/r/a", "a0");
+    await c.put("/r/b", "b0");
+    inf.start();
+    await inf.synced;
+    await c.put("/r/a", "a1");
+    await c.delete("/r/b");
+    await c.put("/r/c", "c0");
+    // The watch is stuck: nothing arrives however long one waits. A refresh finds it all.
+    expect(snapshot(inf)).toEqual({ a: "a0", b: "b0" });
+    await inf.refresh();
+    expect(snapshot(inf)).toEqual({ a: "a1", c: "c0" });
+    expect(calls).toEqual({ range: 2, watch: 2 });
+    // The new watch delivers.
+    await c.put("/r/d", "d0");
+    await until("the new watch to deliver /r/d", () => inf.get("/r/d") === "d0");
+    expect(rec.short()).toEqual(["add a=a0", "add b=b0", "update a=a1 (was a0)", "add c=c0", "delete b (was b0)", "add d=d0"]);
+    expect(calls).toEqual({ range: 2, watch: 2 });
+  } finally {
+    await inf.close();
+    c.close();
   }
 }, 30_000);

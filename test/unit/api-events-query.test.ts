@@ -30,7 +30,13 @@ describe("event stream query", () => {
     expect(eventQuery(q("since=12"), new Headers({ "Last-Event-ID": "15-0" })).from).toEqual({ revision: 15, index: 0 });
     // An empty header (some clients send one on the first connection) is no header.
     expect(eventQuery(q("since=12"), new Headers({ "Last-Event-ID": "" })).from).toEqual({ revision: 12, index: Number.POSITIVE_INFINITY });
-    expect(refusal(() => eventQuery(q("since=now"), none))).toBe('400 invalid since "now": expected an event id (REVISION-INDEX) or a revision');
+    expect(refusal(() => eventQuery(q("since=now"), none))).toBe('400 invalid since "now": expected an event id (REVISION-INDEX), a revision or "oldest"');
+    expect(eventQuery(q("since=oldest"), none).from).toBe("oldest");
+  });
+
+  test("until=now, and nothing else", () => {
+    expect(eventQuery(q("since=12&until=now"), none)).toEqual({ from: { revision: 12, index: Number.POSITIVE_INFINITY }, filter: {}, until: "now" });
+    expect(refusal(() => eventQuery(q("until=12"), none))).toBe('400 invalid until "12": expected "now"');
   });
 
   test("unit, machine and kinds: repeated or comma-separated, each checked", () => {
@@ -70,6 +76,8 @@ describe("blocking read query", () => {
     const dep = (kind: string, params = "", name = "a.service") =>
       keys.filter(relevance(k, { kind, name } as Parameters<typeof relevance>[1], q(params))).map((x) => x.slice(3));
     expect(dep("units")).toEqual(["units/a.service", "schedule/m1/a.service", "schedule/m1/b.service", "pending/a.service", "states/a.service/m1", "states/a.service/m2", "states/b.service/m1"]);
+    expect(dep("units", "unit=a.service")).toEqual(["units/a.service", "schedule/m1/a.service", "pending/a.service", "states/a.service/m1", "states/a.service/m2"]);
+    expect(dep("units", "unit=b*.service")).toEqual(["schedule/m1/b.service", "states/b.service/m1"]);
     expect(dep("unit")).toEqual(["units/a.service", "schedule/m1/a.service", "pending/a.service", "states/a.service/m1", "states/a.service/m2"]);
     expect(dep("states", "machineID=m1")).toEqual(["states/a.service/m1", "states/b.service/m1"]);
     expect(dep("states", "unitName=a.service&machineID=m2")).toEqual(["states/a.service/m2"]);

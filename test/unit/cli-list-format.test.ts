@@ -50,6 +50,19 @@ describe("list-machines", () => {
     expect(cells(text)).toEqual([[M2, "-"]]);
   });
 
+  test("capacity fields: the totals, and what units may request; - for a machine that reports none", () => {
+    const G = 2 ** 30;
+    const sized: Machine[] = [
+      { ...machines[0]!, capacity: { cpuMillis: 4000, memoryBytes: 8 * G, allocatableCpuMillis: 3500, allocatableMemoryBytes: 7.5 * G } },
+      machines[1]!,
+    ];
+    expect(cells(ok(formatMachines(sized, defaults("machine,cpu,memory,allocatable"))))).toEqual([
+      ["MACHINE", "CPU", "MEMORY", "ALLOCATABLE"],
+      ["113f16a7...", "-", "-", "-"],
+      ["595989bb...", "4", "8G", "cpu=3.5,memory=7.5G"],
+    ]);
+  });
+
   test("metadata formatting", () => {
     expect(formatMetadata({})).toBe("-");
     expect(formatMetadata({ b: "2", a: "1" })).toBe("a=1,b=2");

@@ -1,10 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import type { FleetClient, Machine, Unit, UnitState } from "../../src/cli/client.ts";
+import type { After, FleetClient, Machine, Unit, UnitState } from "../../src/cli/client.ts";
 import { restartPlan } from "../../src/cli/cmd-restart.ts";
 import { stopAction, unloadAction } from "../../src/cli/cmd-stop.ts";
 import { QuietStatusTracker, statusLine, type WaitReporter } from "../../src/cli/progress.ts";
 import { waitForUnits } from "../../src/cli/wait.ts";
-import { blockAttempts, decide, pollBudget, type Observation } from "../../src/cli/wait-logic.ts";
+import { attemptsBudgetMs, blockAttempts, decide, type Observation, type WaitGoal } from "../../src/cli/wait-logic.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 
 const M = "113f16a7a7b84d3f8c9ab6d33b0b7d4e";
 const machines: Machine[] = [{ id: M, primaryIP: "172.17.8.103", metadata: {} }];
@@ -21,6 +22,18 @@ const obs = (u: Unit | undefined, states: UnitState[] = []): Observation => ({ u
 
 describe("decide: fleet states", () => {
   const launched = { kind: "state", state: "launched" } as const;
+
+  test("reached: a unit that states resources or Spread= also says why it went where it went", () => {
+    const why = "least utilised fitting machine (3% of its CPU and 25% of its memory requested)";
+    const sized = [...opts, { section: "X-Fleet", name: "MemoryRequest", value: "1G" }];
+    expect(decide("hello.service", launched, obs(unit({ options: sized, currentState: "launched", machineID: M, placementReason: why })))).toEqual({
+      done: true, line: "Unit hello.service launched on 113f16a7.../172.17.8.103", note: `Unit hello.service placed on 113f16a7.../172.17.8.103: ${why}`,
+    });
+    // A unit without either is reported as it always was.
+    expect(decide("hello.service", launched, obs(unit({ currentState: "launched", machineID: M, placementReason: why })))).toEqual({
+      done: true, line: "Unit hello.service launched on 113f16a7.../172.17.8.103",
+    });
+  });
 
   test("reached: the line names the machine when it is known", () => {
     expect(decide("hello.service", launched, obs(unit({ currentState: "launched", machineID: M })))).toEqual({
@@ -97,8 +110,8 @@ describe("block attempts", () => {
     expect(blockAttempts(false, 3)).toBe(3);
     expect(blockAttempts(false, 0)).toBe(0);
     expect(blockAttempts(false, -4)).toBe(0);
-    expect(pollBudget(2)).toBe(16);
-    expect(pollBudget(0)).toBe(Number.POSITIVE_INFINITY);
+    expect(attemptsBudgetMs(2)).toBe(4000);
+    expect(attemptsBudgetMs(0)).toBe(Number.POSITIVE_INFINITY);
   });
 });
 
@@ -146,26 +159,35 @@ describe("progress", () => {
   });
 });
 
-/** A client whose answers follow a script: each getUnit call takes the next answer. */
-function scripted(answers: Record<string, (Unit | undefined)[]>, states: UnitState[] = []): FleetClient {
-  const calls: Record<string, number> = {};
-  return {
+/**
+ * A client whose answers follow a script: each read of the units takes the next answer (the last
+ * repeats). With `indexed`, answers carry an index (a daemon with blocking reads) and every read
+ * after the first is recorded with what it waited past.
+ */
+function scripted(answers: (Unit | undefined)[], states: UnitState[] = [], indexed = false) {
+  let reads = 0;
+  const waits: (After | undefined)[] = [];
+  const client: FleetClient = {
     endpoint: "test",
     listUnits: async () => [],
-    getUnit: async (name) => {
-      const i = (calls[name] = (calls[name] ?? -1) + 1);
-      const list = answers[name] ?? [];
-      return list[Math.min(i, list.length - 1)];
+    readUnits: async (q) => {
+      waits.push(q.after);
+      const u = answers[Math.min(reads, answers.length - 1)];
+      reads++;
+      return { value: u ? [u] : [], ...(indexed ? { index: 100 + reads } : {}) };
     },
+    getUnit: async () => undefined,
     createUnit: async () => {},
     setUnitDesiredState: async () => {},
     destroyUnit: async () => true,
     listUnitStates: async () => states,
     listMachines: async () => machines,
+    events: async function* () {},
     drainMachine: async () => {},
     undrainMachine: async () => false,
     close: async () => {},
   };
+  return Object.assign(client, { waits, reads: () => reads });
 }
 
 function recorder(): WaitReporter & { lines: string[]; pendings: string[] } {
@@ -180,46 +202,103 @@ function recorder(): WaitReporter & { lines: string[]; pendings: string[] } {
   return r;
 }
 
+/** Runs `p` to its end on the manual clock: whenever it waits, time moves to the next timer. */
+async function onClock<T>(clock: ManualClock, p: Promise<T>): Promise<T> {
+  let done = false;
+  void p.finally(() => (done = true)).catch(() => {});
+  while (!done) {
+    await new Promise((r) => setImmediate(r));
+    if (!done) clock.fireNext();
+  }
+  return p;
+}
+
 describe("waitForUnits", () => {
-  const run = (client: FleetClient, attempts: number, reporter = recorder(), goals = [{ kind: "state", state: "launched" } as const]) =>
-    waitForUnits([{ name: "hello.service", goals: [...goals] }], {
-      client, attempts, reporter, machines: async () => machines, refreshMachines: async () => machines, sleep: async () => {},
-    });
+  const run = (client: FleetClient, attempts: number, clock = new ManualClock(), reporter = recorder(), goals: WaitGoal[] = [{ kind: "state", state: "launched" }]) =>
+    onClock(clock, waitForUnits([{ name: "hello.service", goals: [...goals] }], {
+      client, attempts, reporter, machines: async () => machines, refreshMachines: async () => machines, clock,
+    }));
 
   test("waits through pending and scheduling, prints each pending reason once, then the result", async () => {
     const pending = unit({ pendingReason: "no machine fits" });
-    const client = scripted({ "hello.service": [pending, pending, unit({ machineID: M }), unit({ machineID: M, currentState: "launched" })] });
+    const client = scripted([pending, pending, unit({ machineID: M }), unit({ machineID: M, currentState: "launched" })]);
     const rep = recorder();
-    expect(await run(client, 0, rep)).toEqual({ ok: true });
+    expect(await run(client, 0, new ManualClock(), rep)).toEqual({ ok: true });
     expect(rep.pendings).toEqual(["hello.service: no machine fits"]);
     expect(rep.lines).toEqual(["Unit hello.service launched on 113f16a7.../172.17.8.103"]);
   });
 
-  test("gives up after N attempts of 8 polls with the original's message and the reason", async () => {
-    const res = await run(scripted({ "hello.service": [unit({})] }), 1);
-    expect(res).toEqual({
+  test("without blocking reads it polls every 250 ms and gives up once N attempts of 2 s have passed, with the original's message", async () => {
+    const clock = new ManualClock();
+    const start = clock.now();
+    const client = scripted([unit({})]);
+    expect(await run(client, 1, clock)).toEqual({
       ok: false,
       error: "timed out waiting for unit hello.service to report state launched (waiting for the engine to schedule hello.service)",
       goal: "state",
     });
+    expect(clock.now() - start).toBe(2000);
+    // The first look, then one every 250 ms up to the end of the attempt.
+    expect(client.reads()).toBe(9);
+    expect(client.waits.every((w) => w === undefined)).toBe(true);
+  });
+
+  test("with blocking reads each read waits past the last answer's index, no longer than the attempts left", async () => {
+    const clock = new ManualClock();
+    const client = scripted([unit({}), unit({ machineID: M }), unit({ machineID: M, currentState: "launched" })], [], true);
+    expect(await run(client, 2, clock)).toEqual({ ok: true });
+    expect(client.waits).toEqual([undefined, { index: 101, waitMs: 4000 }, { index: 102, waitMs: 4000 }]);
+    // Without a limit, each read asks for at most 30 s.
+    const unlimited = scripted([unit({}), unit({ machineID: M, currentState: "launched" })], [], true);
+    expect(await run(unlimited, 0)).toEqual({ ok: true });
+    expect(unlimited.waits[1]).toEqual({ index: 101, waitMs: 30_000 });
+  });
+
+  test("a blocking read that fails is followed by a plain read, and the rest of the wait polls", async () => {
+    const clock = new ManualClock();
+    const client = scripted([unit({}), unit({}), unit({ machineID: M }), unit({ machineID: M, currentState: "launched" })], [], true);
+    const read = client.readUnits;
+    let failed = 0;
+    client.readUnits = async (q) => {
+      if (q.after && failed++ === 0) {
+        client.waits.push(q.after);
+        throw new Error("connection reset");
+      }
+      return read(q);
+    };
+    expect(await run(client, 0, clock)).toEqual({ ok: true });
+    expect(client.waits).toEqual([undefined, { index: 101, waitMs: 30_000 }, undefined, undefined, undefined]);
   });
 
   test("--no-block looks once and never fails", async () => {
     const rep = recorder();
-    expect(await run(scripted({ "hello.service": [unit({})] }), -1, rep)).toEqual({ ok: true });
+    const client = scripted([unit({})]);
+    expect(await run(client, -1, new ManualClock(), rep)).toEqual({ ok: true });
     expect(rep.lines).toEqual([]);
+    expect(client.reads()).toBe(1);
   });
 
-  test("goes on to the systemd check and fails when systemd keeps reporting failed", async () => {
-    const client = scripted({ "hello.service": [unit({ machineID: M, currentState: "launched" })] }, [state({ systemdActiveState: "failed", systemdSubState: "failed" })]);
-    const res = await run(client, 0, recorder(), [{ kind: "state", state: "launched" }, { kind: "active" }] as never);
+  test("goes on to the systemd check on the same reading and fails when systemd keeps reporting failed for an attempt", async () => {
+    const clock = new ManualClock();
+    const start = clock.now();
+    const client = scripted([unit({ machineID: M, currentState: "launched" })], [state({ systemdActiveState: "failed", systemdSubState: "failed" })]);
+    const rep = recorder();
+    const res = await run(client, 0, clock, rep, [{ kind: "state", state: "launched" }, { kind: "active" }]);
     expect(res.ok).toBe(false);
     expect(res).toMatchObject({ goal: "active" });
     expect((res as { error: string }).error).toContain("Unit hello.service did not become active");
+    expect(rep.lines).toEqual(["Unit hello.service launched on 113f16a7.../172.17.8.103"]);
+    expect(clock.now() - start).toBe(2000);
+  });
+
+  test("launched and active on one reading end the wait after one read", async () => {
+    const client = scripted([unit({ machineID: M, currentState: "launched" })], [state()]);
+    expect(await run(client, 0, new ManualClock(), recorder(), [{ kind: "state", state: "launched" }, { kind: "active" }])).toEqual({ ok: true });
+    expect(client.reads()).toBe(1);
   });
 
   test("a unit that disappears ends the wait with an error", async () => {
-    expect(await run(scripted({ "hello.service": [undefined] }), 0)).toEqual({ ok: false, error: "Unit hello.service not found", goal: "state" });
+    expect(await run(scripted([undefined]), 0)).toEqual({ ok: false, error: "Unit hello.service not found", goal: "state" });
   });
 });
 

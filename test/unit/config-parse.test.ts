@@ -87,6 +87,10 @@ const fileCases: [string, Partial<Config>][] = [
   ['api_tokens = "abc, def"', { apiTokens: ["abc", "def"] }],
   ['machine_id = "0123456789abcdef0123456789abcdef"', { machineId: "0123456789abcdef0123456789abcdef" }],
   ['state_dir = "/var/lib/fleet"', { stateDir: "/var/lib/fleet" }],
+  ['capacity = "cpu=4,memory=8G"', { capacity: { cpuMillis: 4000, memoryBytes: 8 * 2 ** 30 } }],
+  ['capacity = { cpu = 0.5, memory = "512M" }', { capacity: { cpuMillis: 500, memoryBytes: 512 * 2 ** 20 } }],
+  ['capacity = "memory=1.5G"', { capacity: { memoryBytes: 1.5 * 2 ** 30 } }],
+  ['capacity_reserved = "cpu=500m, memory=256M"', { capacityReserved: { cpuMillis: 500, memoryBytes: 256 * 2 ** 20 } }],
   ['AGENT_TTL = "4s"', { agentTtlMs: 4000 }],
 ];
 
@@ -127,6 +131,8 @@ const envCases: [string, string, Partial<Config>][] = [
   ["FLEET_API_TOKENS", "t1,t2", { apiTokens: ["t1", "t2"] }],
   ["FLEET_MACHINE_ID", "m1", { machineId: "m1" }],
   ["FLEET_STATE_DIR", "/tmp/state", { stateDir: "/tmp/state" }],
+  ["FLEET_CAPACITY", "cpu=2", { capacity: { cpuMillis: 2000 } }],
+  ["FLEET_CAPACITY_RESERVED", "memory=1G", { capacityReserved: { memoryBytes: 2 ** 30 } }],
 ];
 
 describe("every key from the environment", () => {
@@ -183,6 +189,8 @@ test("no file and no environment gives the documented defaults", () => {
     apiInsecure: false,
     machineId: undefined,
     stateDir: "/run/fleet",
+    capacity: {},
+    capacityReserved: {},
   });
 });
 
@@ -297,6 +305,12 @@ const fileErrors: [string, string][] = [
   ["api_tokens = 12345", `${F} api_tokens: the value ${LIST}`],
   ['machine_id = "a/b"', `${F} machine_id: "a/b" is not a machine ID (letters, digits, "-", "_" and ".", not starting with "-", "_" or ".", at most 128 characters)`],
   ['state_dir = "run/fleet"', `${F} state_dir: "run/fleet" is not an absolute path`],
+  ['capacity = "cpu"', `${F} capacity: pair "cpu" has no "=" (e.g. "cpu=4,memory=8G")`],
+  ['capacity = "disk=1T"', `${F} capacity: "disk" is not a resource (cpu or memory)`],
+  ['capacity = "cpu=lots"', `${F} capacity: cpu: "lots" is not an amount of CPU (CPUs such as 0.5 or 2, thousandths of one such as 500m, or a percentage of one such as 50%)`],
+  ['capacity_reserved = "memory=1Q"', `${F} capacity_reserved: memory: "1Q" is not a size (bytes, or a number with a K, M, G, T, P or E suffix, e.g. 512M or 1.5G)`],
+  ["capacity = 4", `${F} capacity: 4 is not cpu=<CPUs>,memory=<size> pairs or a table`],
+  ["capacity = { cpu = true }", `${F} capacity: cpu: true is not a string or a number`],
   ['Agent_TTL = "x"', `${F} Agent_TTL: "x" ${DURATION}`],
   ['agent_ttl = "3s"\nAGENT_TTL = "4s"', `${F} AGENT_TTL: given twice (also as agent_ttl)`],
   ['etcd_server = "http://a:1"', `Unknown configuration key "etcd_server" in ${FILE} (did you mean "etcd_servers"?)`],

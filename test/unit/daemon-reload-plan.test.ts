@@ -40,3 +40,8 @@ test("keys only a restart applies are named and keep their running values", () =
   expect(plan.changed).toEqual(["api_listen", "etcd_servers", "machine_id", "metadata", "token_limit"]);
   expect(plan.config).toEqual({ ...base, metadata: { x: "y" } });
 });
+
+test("capacity and capacity_reserved re-put the machine record in place", () => {
+  expect(planReload(base, { ...base, capacity: { cpuMillis: 2000 } })).toMatchObject({ changed: ["capacity"], needsRestart: [], machine: true, engine: false });
+  expect(planReload(base, { ...base, capacityReserved: { memoryBytes: 1 } })).toMatchObject({ changed: ["capacity_reserved"], machine: true });
+});

@@ -4,9 +4,9 @@ import { describe, expect, test } from "bun:test";
 import { keySpace } from "../../src/registry/keys.ts";
 import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../src/registry/models.ts";
 import {
-  evictionsIn, movesIn, snapshotOf, unplacedByType, unreferencedFiles, writeFor, writeOrder, type EngineCaches, type EngineSnapshot, type Move,
+  evictionsIn, movesIn, nextPlanAt, snapshotOf, unplacedByType, unreferencedFiles, writeFor, writeOrder, type EngineCaches, type EngineSnapshot, type Move,
 } from "../../src/engine/state.ts";
-import { batches, prepareWrite } from "../../src/registry/engine-writes.ts";
+import { batches, prepareWrite, transactions } from "../../src/registry/engine-writes.ts";
 import { planSchedule } from "../../src/scheduler/plan.ts";
 import type { EngineAction } from "../../src/scheduler/types.ts";
 import { emptyRequirements, type DesiredState } from "../../src/unit/types.ts";
@@ -120,6 +120,20 @@ describe("unreadable schedule and pending records (the engine owns both)", () =>
     ]);
   });
 
+  test("of two unreadable entries with no good value known (a new leader lists them so), the one created first stays", () => {
+    // a's entry on m2 (created at 10) and a stray on m1 (created at 20) both hold garbage.
+    const created = new Map([[k.schedule("m2", "a.service"), 10], [k.schedule("m1", "a.service"), 20]]);
+    const snap = snapshotOf(k, {
+      ...caches({ machines: [machine("m1"), machine("m2")], units: [unit("a.service")] }),
+      invalidSchedule: [failure(k.schedule("m1", "a.service")), failure(k.schedule("m2", "a.service"))],
+      scheduleCreated: (key) => created.get(key),
+    });
+    expect(planSchedule(snap.state)).toEqual([
+      { kind: "unschedule", unit: "a.service", machine: "m1", reason: "duplicate placement (kept on m2)", why: { kind: "duplicate", keptOn: "m2" } },
+      { kind: "update", unit: "a.service", machine: "m2", reason: "the stored entry is unreadable (not JSON: null)" },
+    ]);
+  });
+
   test("an unreadable entry of a unit that is gone is deleted; one whose key names no valid unit or machine is left alone", () => {
     const snap = snapshotOf(k, {
       ...caches({ machines: [machine("m1")], units: [unit("a.service")] }),
@@ -221,6 +235,36 @@ describe("batches", () => {
     const out = batches([...ops, put], 2);
     expect(out.map((b) => b.length)).toEqual([2, 2, 1]);
     expect(out.flat().filter((o) => o.key === "/k/1")).toEqual([put]);
+  });
+});
+
+describe("transactions", () => {
+  const w = (key: string, ...ties: string[]) => ({ write: { key, op: { type: "delete" as const, key } }, ties });
+  const keysOf = (chains: { key: string }[][][]) => chains.map((chain) => chain.map((txn) => txn.map((x) => x.key)));
+
+  test("a machine's writes share one transaction; small groups are packed together, each transaction its own chain", () => {
+    const writes = [w("a1", "m:a"), w("b1", "m:b"), w("a2", "m:a"), w("c1", "m:c"), w("b2", "m:b"), w("p1"), w("a3", "m:a")];
+    expect(keysOf(transactions(writes, 4))).toEqual([[["a1", "a2", "a3"]], [["b1", "b2", "c1", "p1"]]]);
+  });
+
+  test("a unit ties its machines: removals stay ahead of the additions they must precede", () => {
+    // d leaves m1 and m2 for m3 (not one move): all three machines are one group, in order.
+    const writes = [w("-d@m1", "m:m1", "u:d"), w("-d@m2", "m:m2", "u:d"), w("+e@m2", "m:m2", "u:e"), w("+d@m3", "m:m3", "u:d"), w("+f@m4", "m:m4", "u:f")];
+    expect(keysOf(transactions(writes, 10))).toEqual([[["-d@m1", "-d@m2", "+e@m2", "+d@m3", "+f@m4"]]]);
+    expect(keysOf(transactions(writes, 4))).toEqual([[["-d@m1", "-d@m2", "+e@m2", "+d@m3"]], [["+f@m4"]]]);
+  });
+
+  test("a group too big for one transaction is a chain of its own, in order, a move's halves never apart", () => {
+    const writes = [w("x1", "m:x"), w("x2", "m:x"), w("x3", "m:x"), w("y1", "m:y"), w("x4", "m:x"), w("x5", "m:x")];
+    expect(keysOf(transactions(writes, 2))).toEqual([[["x1", "x2"], ["x3", "x4"], ["x5"]], [["y1"]]]);
+    const pair = new Set([writes[1]!.write]);
+    expect(keysOf(transactions(writes, 2, pair))).toEqual([[["x1"], ["x2", "x3"], ["x4", "x5"]], [["y1"]]]);
+  });
+
+  test("one write per key, the last", () => {
+    const writes = [w("a", "m:a"), w("b", "m:b"), { write: { key: "a", op: { type: "put" as const, key: "a", value: "v" } }, ties: ["m:a"] }];
+    const out = transactions(writes, 10);
+    expect(out.flat(2).filter((x) => x.key === "a").map((x) => x.op.type)).toEqual(["put"]);
   });
 });
 
@@ -329,5 +373,12 @@ describe("pending reasons as data: the kind and machine stored beside the text",
     expect(evictionsIn([text], snap)).toBe(0);
     expect(evictionsIn([{ ...text, why: { kind: "drained", machine: "m1" } }], snap)).toBe(1);
     expect(evictionsIn(planSchedule(snap.state), snap)).toBe(1);
+  });
+});
+
+describe("nextPlanAt", () => {
+  test("the next plan waits five plans' lengths after the last ended: nothing after a quick plan, a second after a 200 ms one", () => {
+    expect(nextPlanAt({ endedAt: 10_000, ms: 2 })).toBe(10_010);
+    expect(nextPlanAt({ endedAt: 10_000, ms: 200 })).toBe(11_000);
   });
 });

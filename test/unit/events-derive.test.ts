@@ -138,6 +138,21 @@ describe("pending and states", () => {
     expect(derive(del(k.pending("a.service"), p("a")))).toEqual([]);
   });
 
+  test("a pending event carries the record's kind and machine; a new kind or machine is a change", () => {
+    const held = { reason: "waiting for machine 11111111 to return", since: T, kind: "awaiting-return", machine: M1 };
+    expect(derive(put(k.pending("a.service"), held))).toEqual([
+      { id: "100-0", revision: 100, kind: "unit.pending", unit: "a.service", reason: held.reason, pendingKind: "awaiting-return", machine: M1 },
+    ]);
+    // The engine rewrites a record written before kinds existed once: told again, now with its kind.
+    expect(bodies(put(k.pending("a.service"), held, { reason: held.reason, since: T }))).toEqual([
+      { kind: "unit.pending", unit: "a.service", reason: held.reason, pendingKind: "awaiting-return", machine: M1 },
+    ]);
+    expect(derive(put(k.pending("a.service"), held, held))).toEqual([]);
+    // The machine filter passes it: it names the machine.
+    const [e] = derive(put(k.pending("a.service"), held));
+    expect(matches({ machines: [M1.slice(0, 8)] }, e!)).toBe(true);
+  });
+
   test("a reported state says what systemd says, and why when the agent refused the unit", () => {
     expect(derive(put(k.state("a.service", M1), state()))).toEqual([
       { id: "100-0", revision: 100, kind: "unit.state", unit: "a.service", machine: M1, loadState: "loaded", activeState: "active", subState: "running", hash: H1 },

@@ -121,6 +121,28 @@ describe("Worker", () => {
     }
   });
 
+  test("retryNow runs a round at once, whatever the back-off, and the next failure backs off afresh", async () => {
+    const boom = new Error("no");
+    const { clock, rounds, errors, worker } = setup({ results: [boom, boom, boom, undefined] });
+    worker.kick(0);
+    clock.advance(0);
+    await settle();
+    clock.advance(75);
+    await settle();
+    expect(clock.pending).toEqual([150]);
+    worker.retryNow();
+    clock.advance(0);
+    await settle();
+    expect(rounds.map((r) => r.at - 1_000_000)).toEqual([0, 75, 75]);
+    // Its failure is the third in a row, so the back-off goes on doubling.
+    expect(errors.at(-1)).toEqual({ delay: 300, failures: 3 });
+    clock.advance(300);
+    await settle();
+    expect(rounds.length).toBe(4);
+    expect(clock.pending).toEqual([]);
+    await worker.stop();
+  });
+
   test("a round that returns a delay is due again on its own; one that returns nothing waits for a kick", async () => {
     const { clock, rounds, worker } = setup({ results: [1000, 1000, undefined] });
     worker.kick(0);

@@ -105,6 +105,13 @@ describe("values", () => {
     expect(reason("schedule", e, `${k.schedules}${M}/a/b.service`)).toBe("the key is not <prefix>/schedule/<machine id>/<unit>");
   });
 
+  test("schedule: the optional text must be the one the hash names", () => {
+    const e = { ...(good.schedule.value as Record<string, unknown>), hash: TEXT_HASH };
+    expect(decodeRecord("schedule", k, stored("schedule", { ...e, text: TEXT }))).toEqual({ ok: true, value: { ...e, text: TEXT } as ScheduleEntry });
+    expect(reason("schedule", { ...e, text: `${TEXT}# more\n` })).toStartWith('field "text" does not match field "hash" (it hashes to ');
+    expect(reason("schedule", { ...e, text: 7 })).toBe('field "text" is the number 7, not a string');
+  });
+
   test("schedule: the optional placement reason and move are checked when present", () => {
     const e = good.schedule.value as Record<string, unknown>;
     const moved = { ...(e as unknown as ScheduleEntry), reason: "least loaded fitting machine", moved: { from: M, reason: "machine 01234567 went away" } };
@@ -126,6 +133,29 @@ describe("values", () => {
     expect(reason("machines", { ...machine, drained: "yes" })).toBe('field "drained" is the string "yes", not true or false');
     expect(reason("machines", machine, k.machine("a b"))).toStartWith('the key names an invalid machine: "a b" is not a machine ID');
     expect(reason("machines", machine, k.machine("x".repeat(129)))).toMatch(/^the key names an invalid machine: "x{80}"\.\.\. \(129 characters\) is not a machine ID/);
+  });
+
+  test("units: a resource request and Spread=, when present, are checked; records without them still decode", () => {
+    const req = { ...emptyRequirements(), resources: { cpuMillis: 500, memoryBytes: 2 ** 30, cpuWeight: 200 }, spread: { key: "zone", pattern: "web@*.service" } };
+    expect(decodeRecord("units", k, stored("units", { ...unit, requirements: req }))).toEqual({ ok: true, value: { ...unit, requirements: req } as never });
+    expect(reason("units", unit)).toBeUndefined();
+    expect(reason("units", { ...unit, requirements: { ...emptyRequirements(), resources: { cpuMillis: -1 } } }))
+      .toBe('field "resources": field "cpuMillis" is the number -1, not a whole number of 0 or more');
+    expect(reason("units", { ...unit, requirements: { ...emptyRequirements(), resources: { memoryBytes: 1.5 } } }))
+      .toBe('field "resources": field "memoryBytes" is the number 1.5, not a whole number of 0 or more');
+    expect(reason("units", { ...unit, requirements: { ...emptyRequirements(), resources: [] } })).toBe('field "resources": the value is an array, not a JSON object');
+    expect(reason("units", { ...unit, requirements: { ...emptyRequirements(), spread: { key: "", pattern: "x" } } })).toBe('field "spread": field "key" is empty');
+  });
+
+  test("machines: capacity, when present, is whole amounts with allocatable within the totals", () => {
+    const capacity = { cpuMillis: 4000, memoryBytes: 8 * 2 ** 30, allocatableCpuMillis: 3500, allocatableMemoryBytes: 7 * 2 ** 30 };
+    expect(decodeRecord("machines", k, stored("machines", { ...machine, capacity }))).toEqual({ ok: true, value: { ...machine, capacity } as never });
+    expect(reason("machines", { ...machine, capacity: { ...capacity, allocatableCpuMillis: 5000 } }))
+      .toBe('field "capacity": field "allocatableCpuMillis" is more than field "cpuMillis"');
+    expect(reason("machines", { ...machine, capacity: { ...capacity, allocatableMemoryBytes: 9 * 2 ** 30 } }))
+      .toBe('field "capacity": field "allocatableMemoryBytes" is more than field "memoryBytes"');
+    expect(reason("machines", { ...machine, capacity: { cpuMillis: 4000 } })).toBe('field "capacity": field "memoryBytes" is missing, not a whole number of 0 or more');
+    expect(reason("machines", { ...machine, capacity: "4 CPUs" })).toBe('field "capacity": the value is the string "4 CPUs", not a JSON object');
   });
 
   test("metadata, drain, pending, leader and version", () => {

@@ -102,6 +102,18 @@ describe("scheduled units that must go (phase 1)", () => {
       placement: { "a.service": "m1", "b.service": "m1" },
     },
     {
+      name: "a machine whose daemon stopped keeps its units but gets nothing new, though it is the least loaded",
+      state: cluster([{ id: "m0", metadata: {}, stopped: true }, machine("m1")], [unit("a.service"), unit("b.service"), unit("c.service")], { "a.service": "m0", "b.service": "m1" }),
+      actions: ["+c.service@m1: least loaded fitting machine"],
+      placement: { "a.service": "m0", "b.service": "m1", "c.service": "m1" },
+    },
+    {
+      name: "a unit that fits only where the daemon stopped waits, and says why",
+      state: cluster([{ id: "m0", metadata: {}, stopped: true }, machine("m1")], [unit("a.service", { machineId: "m0" })]),
+      actions: ["?a.service: no machine fits: 1 has its fleet daemon stopped"],
+      placement: {},
+    },
+    {
       name: "a unit scheduled twice keeps the first machine that fits",
       state: cluster(ms(3), [unit("a.service")], { "a.service": "m1,m2" }),
       actions: ["-a.service@m2: duplicate placement (kept on m1)"],

@@ -72,6 +72,8 @@ export interface E2eOptions {
   etcdMembers?: number;
   /** Config metadata of each machine, besides hostname=<machine name>. */
   metadata?: (index: number) => Record<string, string>;
+  /** More settings of each machine's daemon, as FLEET_* variables (e.g. FLEET_CAPACITY). */
+  env?: (index: number) => Record<string, string>;
 }
 
 /** The text of a service that runs until stopped, with optional [X-Fleet] lines. */
@@ -98,13 +100,14 @@ export class E2eCluster implements AsyncDisposable {
     readonly fleet: Fleet,
     private readonly unitDir: string,
     private readonly metadataOf: (index: number) => Record<string, string>,
+    private readonly envOf: (index: number) => Record<string, string> = () => ({}),
   ) {}
 
   /** Boots the machines and etcd and installs fleet in every machine; resolves once all registered. */
   static async start(opts: E2eOptions = {}): Promise<E2eCluster> {
     const fleet = await startFleet({ machines: opts.machines ?? 3, etcdMembers: opts.etcdMembers });
     const unitDir = mkdtempSync(join(tmpdir(), "fleet-e2e-units-"));
-    const c = new E2eCluster(fleet, unitDir, opts.metadata ?? (() => ({})));
+    const c = new E2eCluster(fleet, unitDir, opts.metadata ?? (() => ({})), opts.env);
     try {
       c.tls = readServerPem(await makeApiTls(join(unitDir, ".tls"), fleet.cluster.name, c.machines.map((m) => m.ip)));
       await Promise.all(c.machines.map((m) => c.install(m)));
@@ -145,7 +148,7 @@ export class E2eCluster implements AsyncDisposable {
    * not write go in a fleet.service drop-in as FLEET_* variables, as an operator could.
    */
   private async install(m: Machine, env: Record<string, string> = {}): Promise<void> {
-    const vars = { FLEET_ENGINE_RECONCILE_INTERVAL: String(ENGINE_INTERVAL_S), ...env };
+    const vars = { FLEET_ENGINE_RECONCILE_INTERVAL: String(ENGINE_INTERVAL_S), ...this.envOf(this.machines.indexOf(m)), ...env };
     const dropIn = `[Service]\n${Object.entries(vars).map(([k, v]) => `Environment=${k}=${v}\n`).join("")}`;
     await m.writeFile(`/etc/systemd/system/${DAEMON_UNIT}.d/50-e2e.conf`, dropIn);
     await installFleet(m, {

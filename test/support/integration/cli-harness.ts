@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createApiHandler } from "../../../src/api/handler.ts";
+import { createApiHandler, type ApiHandler } from "../../../src/api/handler.ts";
 import { serveApi, type ApiListeners } from "../../../src/api/listeners.ts";
 import { createLogger } from "../../../src/log/logger.ts";
 import { createFleetMetrics } from "../../../src/metrics/fleet.ts";
@@ -93,13 +93,17 @@ export class FakeCluster implements AsyncDisposable {
     this.socket = join(this.dir, "fleet.sock");
   }
 
-  static async start(machines = MACHINES): Promise<FakeCluster> {
+  /**
+   * `wrap` puts something between the socket and the real handler (a recorder, a daemon of an
+   * older version, a connection that breaks).
+   */
+  static async start(machines = MACHINES, wrap: (handler: ApiHandler) => ApiHandler = (h) => h): Promise<FakeCluster> {
     const c = new FakeCluster(await startEtcdFixture(), machines);
     try {
-      const handler = createApiHandler({
+      const handler = wrap(createApiHandler({
         registry: c.registry, tokenLimit: 100, version: VERSION, isReady: () => true,
         metrics: createFleetMetrics(), log: createLogger({ verbosity: 0, journal: false, write: () => {} }),
-      });
+      }));
       c.listeners = await serveApi(handler, {
         listen: [{ kind: "unix", path: c.socket }], log: createLogger({ verbosity: 0, journal: false, write: () => {} }),
         version: VERSION, socketActivation: false,

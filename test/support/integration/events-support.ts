@@ -31,7 +31,7 @@ export interface EventsFixture extends AsyncDisposable {
   revision(): Promise<number>;
 }
 
-export interface FixtureOptions extends Partial<Pick<EventHubOptions, "limits" | "lingerMs">> {
+export interface FixtureOptions extends Partial<Pick<EventHubOptions, "limits" | "lingerMs" | "clock">> {
   endpoint: string;
   heartbeatMs?: number;
   tokenLimit?: number;
@@ -48,7 +48,7 @@ export function eventsFixture(opts: FixtureOptions): EventsFixture {
   const logged: string[] = [];
   const log = testLogger(logged);
   const registry = new Registry(etcd, opts.prefix ?? `/fleet-events-test-${process.pid}-${++prefixes}/`, { log, invalid: new InvalidRecords(metrics) });
-  const hub = new EventHub({ etcd, keys: registry.keys, log, invalid: registry.invalid, limits: opts.limits, lingerMs: opts.lingerMs });
+  const hub = new EventHub({ etcd, keys: registry.keys, log, invalid: registry.invalid, limits: opts.limits, lingerMs: opts.lingerMs, clock: opts.clock });
   const handler = createApiHandler({
     registry, tokenLimit: opts.tokenLimit ?? 100, version: VERSION, isReady: () => true, metrics, log, events: hub, heartbeatMs: opts.heartbeatMs,
   });

@@ -30,6 +30,14 @@ const good: Record<RecordKind, { key: string; value: unknown }> = {
   states: { key: k.state("web@1.service", M), value: { loadState: "loaded", activeState: "active", subState: "running", hash: H, since: NOW } },
   leader: { key: k.leader, value: { machineID: M, since: NOW } },
   version: { key: k.version, value: 1 },
+  rollouts: {
+    key: k.rollout("web@.service"),
+    value: {
+      unit: "web@.service", to: H, policy: { maxParallel: 2, minHealthyMs: 1000, deadlineMs: 60_000, autoRevert: true }, state: "running",
+      createdAt: NOW, targets: [{ instance: "web@1.service", from: H, phase: "updating", changedAt: NOW, seen: { pid: 7, since: NOW } }], started: true,
+      log: [{ n: 1, at: NOW, event: { kind: "started", targets: 1, to: H } }],
+    },
+  },
 };
 
 function stored(kind: RecordKind, value: unknown = good[kind].value, key = good[kind].key) {

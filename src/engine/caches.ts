@@ -12,7 +12,8 @@ import type { KeySpace } from "../registry/keys.ts";
 import { decodeRecord, type Decoded } from "../registry/records.ts";
 import { childName } from "../registry/keys.ts";
 import { sha1Hex } from "../lib/sha1.ts";
-import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
+import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord, UnitStateRecord } from "../registry/models.ts";
+import type { RolloutRecord } from "../rollout/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { EngineCaches } from "./state.ts";
@@ -35,7 +36,17 @@ export class TermCaches {
   /** Which unit files exist; of small ones (INLINE_TEXT_MAX) the text, for the schedule entries. */
   readonly files: Informer<string | true>;
   readonly drains: Informer<DrainRecord>;
+  /** Rolling updates: the placement gives their instances the versions they say. */
+  readonly rollouts: Informer<RolloutRecord>;
+  /**
+   * What the agents report, for the rollout reconciler's health checks only: not in `all`, so
+   * a unit's state changing does not make the placement plan again.
+   */
+  readonly states: Informer<UnitStateRecord>;
+  /** The informers whose changes the placement plans from. */
   readonly all: readonly Informer<unknown>[];
+  /** Every informer of the term. */
+  readonly every: readonly Informer<unknown>[];
   private readonly keys: KeySpace;
 
   constructor(o: TermCachesOptions) {
@@ -60,20 +71,23 @@ export class TermCaches {
     this.files = make<string | true>(k.unitFiles, acceptAll((kv) =>
       kv.value.length <= INLINE_TEXT_MAX && sha1Hex(kv.value) === childName(k.unitFiles, kv.key) ? kv.value : true));
     this.drains = make<DrainRecord>(k.drains, recordDecoder("drain", k));
-    this.all = [this.units, this.machines, this.metadata, this.schedule, this.pending, this.files, this.drains] as Informer<unknown>[];
+    this.rollouts = make<RolloutRecord>(k.rollouts, recordDecoder("rollouts", k));
+    this.states = make<UnitStateRecord>(k.states, recordDecoder("states", k));
+    this.all = [this.units, this.machines, this.metadata, this.schedule, this.pending, this.files, this.drains, this.rollouts] as Informer<unknown>[];
+    this.every = [...this.all, this.states as Informer<unknown>];
   }
 
   start(): void {
-    for (const i of this.all) i.start();
+    for (const i of this.every) i.start();
   }
 
   /** Resolves once every informer has listed. */
   get synced(): Promise<unknown> {
-    return Promise.all(this.all.map((i) => i.synced));
+    return Promise.all(this.every.map((i) => i.synced));
   }
 
   close(): Promise<unknown> {
-    return Promise.all(this.all.map((i) => i.close()));
+    return Promise.all(this.every.map((i) => i.close()));
   }
 
   /** What the planner's snapshot reads. */
@@ -83,6 +97,8 @@ export class TermCaches {
       schedule: this.schedule.entries(), pending: this.pending.entries(), drains: this.drains.entries(),
       invalidSchedule: this.schedule.invalidEntries(), invalidPending: this.pending.invalidEntries(),
       scheduleCreated: (key) => this.schedule.createRevision(key),
+      rollouts: [...this.rollouts.entries()].map(([key, record]) => [key, { record, modRevision: this.rollouts.modRevision(key) ?? 0 }]),
+      unitRevision: (name) => this.units.modRevision(this.keys.unit(name)),
       text: (hash) => {
         const t = this.files.get(this.keys.unitFile(hash));
         return typeof t === "string" ? t : undefined;

@@ -100,6 +100,7 @@ export function readRollout(v: unknown, name: string): RolloutRecord {
   const rec: RolloutRecord = {
     unit,
     to: hashAt(o, "to"),
+    description: stringField(o, "description"),
     policy: policy(field(o, "policy")),
     state: oneOf(o, "state", ROLLOUT_STATES),
     createdAt: timeAt(o, "createdAt"),

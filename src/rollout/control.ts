@@ -44,8 +44,8 @@ export function newRolloutProblem(existing: RolloutRecord | undefined): string |
 }
 
 /** A new rollout record, as the API stores it: the engine finds its instances. */
-export function newRollout(unit: string, to: string, policy: RolloutPolicy, now: number): RolloutRecord {
-  return { unit, to, policy, state: "running", createdAt: new Date(now).toISOString(), targets: [], started: false, log: [] };
+export function newRollout(unit: string, to: string, description: string, policy: RolloutPolicy, now: number): RolloutRecord {
+  return { unit, to, description, policy, state: "running", createdAt: new Date(now).toISOString(), targets: [], started: false, log: [] };
 }
 
 /** The policy in words, for status. */

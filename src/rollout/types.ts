@@ -97,6 +97,8 @@ export interface RolloutRecord {
   unit: string;
   /** The hash of the new unit file (stored at `<p>/unitfiles/<to>`). */
   to: string;
+  /** The new file's `[Unit] Description`, for the unit records when the rollout succeeds. */
+  description: string;
   policy: RolloutPolicy;
   state: RolloutState;
   createdAt: string;

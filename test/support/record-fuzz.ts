@@ -131,7 +131,7 @@ export class RecordFuzzer {
       case "leader": return { machineID: this.hex(32), since: now };
       case "version": return 1;
       // An ended rollout: the engine leaves it alone (a running one of a unit that does not exist would end).
-      case "rollouts": return { unit: last, to: this.hex(40), policy: { maxParallel: 1, minHealthyMs: 0, deadlineMs: 1000, autoRevert: false }, state: "aborted", createdAt: now, started: true, targets: [], log: [] };
+      case "rollouts": return { unit: last, to: this.hex(40), description: "fuzz", policy: { maxParallel: 1, minHealthyMs: 0, deadlineMs: 1000, autoRevert: false }, state: "aborted", createdAt: now, started: true, targets: [], log: [] };
     }
   }
 

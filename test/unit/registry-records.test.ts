@@ -33,7 +33,7 @@ const good: Record<RecordKind, { key: string; value: unknown }> = {
   rollouts: {
     key: k.rollout("web@.service"),
     value: {
-      unit: "web@.service", to: H, policy: { maxParallel: 2, minHealthyMs: 1000, deadlineMs: 60_000, autoRevert: true }, state: "running",
+      unit: "web@.service", to: H, description: "Web", policy: { maxParallel: 2, minHealthyMs: 1000, deadlineMs: 60_000, autoRevert: true }, state: "running",
       createdAt: NOW, targets: [{ instance: "web@1.service", from: H, phase: "updating", changedAt: NOW, seen: { pid: 7, since: NOW } }], started: true,
       log: [{ n: 1, at: NOW, event: { kind: "started", targets: 1, to: H } }],
     },

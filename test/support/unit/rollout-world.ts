@@ -32,7 +32,7 @@ export class World {
   private pid = 100;
 
   constructor(unit: string, policy: Partial<RolloutPolicy> = {}, to = H2) {
-    this.record = newRollout(unit, to, { maxParallel: 1, minHealthyMs: 10_000, deadlineMs: 60_000, autoRevert: false, ...policy }, T0);
+    this.record = newRollout(unit, to, "New version", { maxParallel: 1, minHealthyMs: 10_000, deadlineMs: 60_000, autoRevert: false, ...policy }, T0);
     this.recordMod = this.mod++;
   }
 

@@ -14,7 +14,17 @@ export interface RolloutInstance {
 /** Only the placement rules count (the rollout's own options and Description may change). */
 function placement(r: Requirements): string {
   const { global: _g, ...rest } = r;
-  return JSON.stringify(rest, Object.keys(rest).sort());
+  return canonical(rest);
+}
+
+/** JSON with every object's keys sorted, so equal requirements compare equal as text. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (v !== null && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v);
 }
 
 /** Why `options` cannot be rolled out over `instances`, or undefined when it can. */

@@ -72,6 +72,7 @@ interface WireMachine {
   primaryIP?: string;
   metadata?: Record<string, string>;
   drained?: boolean;
+  startedAt?: string;
   capacity?: unknown;
 }
 
@@ -150,6 +151,7 @@ export class ApiDriver implements FleetClient {
         primaryIP: m.primaryIP ?? "",
         metadata: m.metadata ?? {},
         ...(m.drained === true ? { drained: true } : {}),
+        ...(typeof m.startedAt === "string" ? { startedAt: m.startedAt } : {}),
         ...(capacity ? { capacity } : {}),
       };
     });

@@ -46,6 +46,8 @@ export interface Machine {
   drained?: boolean;
   /** Extension: the CPUs and memory it reports, total and allocatable (absent from older daemons). */
   capacity?: MachineCapacity;
+  /** Extension: when the machine's daemon started (RFC 3339). */
+  startedAt?: string;
 }
 
 export interface StateFilter {

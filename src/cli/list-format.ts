@@ -163,6 +163,8 @@ export function machinesJson(machines: readonly Machine[]): string {
     ["metadata", Object.fromEntries(Object.keys(m.metadata).sort(compareStrings).map((k) => [k, m.metadata[k]]))],
     ["primaryIP", m.primaryIP],
     ["drained", m.drained === true],
+    ["startedAt", m.startedAt],
+    ["capacity", m.capacity],
   ])));
 }
 
@@ -190,5 +192,6 @@ export function unitFilesJson(units: readonly Unit[]): string {
     ["pendingKind", u.pendingKind],
     ["pendingMachineID", u.pendingMachineID],
     ["pendingReason", u.pendingReason],
+    ["placementReason", u.placementReason],
   ])));
 }

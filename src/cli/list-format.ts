@@ -1,5 +1,5 @@
 // The three list tables (list-machines, list-units, list-unit-files): field keys, cells and the
-// machine legend (fleet-reference.md §5.5, §6.4, §6.6.12-14). Pure.
+// machine legend (compatibility.md §5.5, §6.4, §6.6.12-14). Pure.
 import { goQuote } from "../unit/go-text.ts";
 import { formatBytes, formatCpu } from "../unit/quantities.ts";
 import { shortUnitHash, unitDescription, unitHash } from "../unit/unit-file.ts";

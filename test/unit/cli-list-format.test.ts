@@ -13,7 +13,7 @@ const machines: Machine[] = [
   { id: M1, primaryIP: "172.17.8.103", metadata: { region: "us-west", az: "us-west-1b" } },
 ];
 
-/** Tables are tab-padded; compare them split on whitespace, as the reference advises. */
+/** Tables are tab-padded; compare them split on whitespace, as compatibility.md §6.4 advises. */
 function cells(text: string): string[][] {
   return text.trimEnd().split("\n").map((l) => l.split(/\s+/));
 }

@@ -7,6 +7,7 @@ import type { Machine, Unit, UnitState } from "./client.ts";
 import { isGlobalUnit } from "./unit-info.ts";
 import { renderTable } from "./table.ts";
 import { compareStrings } from "../lib/compare.ts";
+import { formatMetadata } from "../lib/metadata-text.ts";
 import { shortId } from "../lib/short-id.ts";
 import { SHORT_ID_LENGTH } from "../lib/short-id.ts";
 
@@ -74,12 +75,6 @@ export function formatMachines(machines: readonly Machine[], opts: TableOptions)
     sorted,
     opts,
   );
-}
-
-/** `k=v` pairs sorted by key, joined with `,`; `-` when there are none. */
-export function formatMetadata(metadata: Record<string, string>): string {
-  const keys = Object.keys(metadata).sort(compareStrings);
-  return keys.length === 0 ? "-" : keys.map((k) => `${k}=${metadata[k]}`).join(",");
 }
 
 // ---- list-units ----------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import type { Machine, Unit, UnitState } from "../../src/cli/client.ts";
 import {
-  formatMachines, formatMetadata, formatUnitFiles, formatUnitStates, machineLegend, MACHINE_FIELDS_DEFAULT,
+  formatMachines, formatUnitFiles, formatUnitStates, machineLegend, MACHINE_FIELDS_DEFAULT,
   TMACHINE_WARNING, UNIT_FILE_FIELDS_DEFAULT, UNIT_STATE_FIELDS_DEFAULT,
 } from "../../src/cli/list-format.ts";
+import { formatMetadata } from "../../src/lib/metadata-text.ts";
 import { unitHash } from "../../src/unit/unit-file.ts";
 
 const M1 = "113f16a7a7b84d3f8c9ab6d33b0b7d4e";

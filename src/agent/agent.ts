@@ -1,4 +1,4 @@
-// The agent: makes this machine's systemd run what the engine scheduled here (design.md §5).
+// The agent: makes this machine's systemd run what the engine scheduled here (architecture.md §5).
 // Desired state is a list+watch of `schedule/<id>/` only; actual state is the unit files on
 // disk, what this agent recorded as launched, and systemd's states from D-Bus signals. Each
 // change triggers a reconcile: plan (pure), execute, record. Nothing here ever stops a unit

@@ -1,6 +1,6 @@
 // What this agent has loaded and launched, persisted in <state_dir>/agent-state.json so that a
 // restarted daemon adopts running units and does not run a oneshot that already ran again (the
-// original kept this in memory and re-issued StartUnit after a restart, fleet-reference §8.6.2).
+// original kept this in memory and re-issued StartUnit after a restart, compatibility.md §8.6.2).
 import { join } from "node:path";
 import type { Logger } from "../log/logger.ts";
 import type { LaunchRecord } from "./plan.ts";

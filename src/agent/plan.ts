@@ -1,7 +1,7 @@
 import { compareStrings } from "../lib/compare.ts";
 // The agent's reconcile planner: desired (this machine's schedule) and actual (unit files on
 // disk, what this agent recorded as launched, what systemd says) in, typed actions with a reason
-// out. Pure: no I/O, no clock. The task table is fleet-reference.md §8.6.3, with two changes:
+// out. Pure: no I/O, no clock. The task table is compatibility.md §8.6.3, with two changes:
 // a unit this agent already runs is adopted instead of re-started after a daemon restart, and a
 // unit whose previous action failed is left out (it is retried later) without holding up others.
 

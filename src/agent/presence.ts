@@ -1,6 +1,6 @@
 // This machine's presence in etcd: one lease (TTL agent_ttl) kept alive every TTL/3, with
-// `machines/<id>` bound to it (design.md §3, §5). The lease id is kept in <state_dir>/lease so a
-// restarted daemon resumes the same lease while it is alive: nothing moves, nothing restarts.
+// `machines/<id>` bound to it (architecture.md §3, §5). The lease id is kept in <state_dir>/lease
+// so a restarted daemon resumes the same lease while it is alive: nothing moves, nothing restarts.
 // Registration never takes the key from another live lease: that is a second daemon with the
 // same machine id, and this one waits (its API answering 503) until the other goes away.
 import { join } from "node:path";

@@ -1,5 +1,5 @@
 // The v1 discovery document (Google API Discovery format), written for this project from the
-// facts of fleet-reference.md §7.9, plus the event stream (an extension). PATCH /machines and drain
+// facts of compatibility.md §7.9, plus the event stream (an extension). PATCH /machines and drain
 // are not in it, as PATCH was not in the original.
 
 const pageToken = {

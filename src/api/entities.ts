@@ -1,4 +1,4 @@
-// The v1 API's JSON entities (fleet-reference.md §7.3), built with fleet's field order and
+// The v1 API's JSON entities (compatibility.md §7.3), built with fleet's field order and
 // with empty fields left out, as Go's `omitempty` did.
 import type { MachineView, UnitStateView } from "../registry/registry.ts";
 import type { UnitOption } from "../unit/types.ts";

@@ -1,4 +1,4 @@
-// The v1 HTTP API as one fetch handler (fleet-reference.md §7): the availability gate, path
+// The v1 HTTP API as one fetch handler (compatibility.md §7): the availability gate, path
 // cleaning, the route table, the Server header, and every error mapped to fleet's JSON body
 // in one place. Listeners are wired separately (listeners.ts).
 import { DEFAULTS } from "../config/defaults.ts";

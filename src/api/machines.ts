@@ -1,4 +1,4 @@
-// /machines (fleet-reference.md §7.6): the live machines, and PATCH of dynamic metadata.
+// /machines (compatibility.md §7.6): the live machines, and PATCH of dynamic metadata.
 import { patchLiveMetadata } from "../registry/metadata-patch.ts";
 import type { Registry } from "../registry/registry.ts";
 import { apiMachine, apiPage } from "./entities.ts";

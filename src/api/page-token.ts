@@ -1,4 +1,4 @@
-// Pagination tokens (fleet-reference.md §7.7): base64url-with-padding of uint16le(limit) and
+// Pagination tokens (compatibility.md §7.7): base64url-with-padding of uint16le(limit) and
 // uint16le(page), always 8 characters; decoding errors carry Go's messages, since clients and
 // the original's tests see them.
 import { ApiError } from "./errors.ts";

@@ -193,7 +193,7 @@ const METADATA_PATH = /^\/([^/]+)\/metadata\/([A-Za-z0-9_.-]+)$/;
 /**
  * Decodes and validates every PATCH /machines operation before any is applied (400 with the
  * original's messages). The value is fleet's nested `{"value": "..."}` or, as JSON Patch and
- * api-v1.md suggest, a bare string (quirk Q13).
+ * the original's API doc suggest, a bare string (quirk Q13, compatibility.md §7.6).
  */
 export function decodeMetadataOps(text: string): MetadataOp[] {
   let raw: { op: string; path: string; value: string }[];

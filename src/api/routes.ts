@@ -1,5 +1,5 @@
 // Request paths: decoding, Go ServeMux's cleaning (301 to the clean path), and the route table
-// of fleet-reference.md §7.2, mounted under both /fleet/v1 and /v1-alpha.
+// of compatibility.md §7.2, mounted under both /fleet/v1 and /v1-alpha.
 import { ApiError } from "./errors.ts";
 
 export const API_PREFIXES: readonly string[] = ["/fleet/v1", "/v1-alpha"];

@@ -1,4 +1,4 @@
-// /state and /state/{name} (fleet-reference.md §7.5): what systemd reports on each machine.
+// /state and /state/{name} (compatibility.md §7.5): what systemd reports on each machine.
 import type { Registry } from "../registry/registry.ts";
 import { apiPage, apiUnitState } from "./entities.ts";
 import { ApiError } from "./errors.ts";

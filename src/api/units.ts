@@ -1,4 +1,4 @@
-// /units and /units/{name} (fleet-reference.md §7.4), with every path validated (quirk Q12).
+// /units and /units/{name} (compatibility.md §7.4), with every path validated (quirk Q12).
 import type { Registry } from "../registry/registry.ts";
 import type { PendingRecord, UnitRecord } from "../registry/models.ts";
 import type { Logger } from "../log/logger.ts";

@@ -1,4 +1,4 @@
-// FleetClient over fleet's HTTP API v1 (fleet-reference.md §6.3, §7), on a unix socket or an
+// FleetClient over fleet's HTTP API v1 (compatibility.md §6.3, §7), on a unix socket or an
 // http(s) endpoint. Every request is bounded by --request-timeout (quirk Q4 fixed) and every
 // failure names the endpoint.
 import type { MachineCapacity } from "../registry/models.ts";
@@ -72,6 +72,7 @@ interface WireMachine {
   primaryIP?: string;
   metadata?: Record<string, string>;
   drained?: boolean;
+  startedAt?: string;
   capacity?: unknown;
 }
 
@@ -150,6 +151,7 @@ export class ApiDriver implements FleetClient {
         primaryIP: m.primaryIP ?? "",
         metadata: m.metadata ?? {},
         ...(m.drained === true ? { drained: true } : {}),
+        ...(typeof m.startedAt === "string" ? { startedAt: m.startedAt } : {}),
         ...(capacity ? { capacity } : {}),
       };
     });

@@ -1,6 +1,6 @@
 // The one interface every fleetctl command talks to. Two drivers implement it: the HTTP API
 // (api-driver.ts) and etcd through the registry (etcd-driver.ts). Shapes follow the v1 API's
-// entities (fleet-reference.md §7.3) so the API driver maps JSON one to one.
+// entities (compatibility.md §7.3) so the API driver maps JSON one to one.
 import type { MachineCapacity } from "../registry/models.ts";
 import type { FleetEvent } from "../events/types.ts";
 import type { DesiredState, UnitOption } from "../unit/types.ts";
@@ -46,6 +46,8 @@ export interface Machine {
   drained?: boolean;
   /** Extension: the CPUs and memory it reports, total and allocatable (absent from older daemons). */
   capacity?: MachineCapacity;
+  /** Extension: when the machine's daemon started (RFC 3339). */
+  startedAt?: string;
 }
 
 export interface StateFilter {

@@ -1,4 +1,4 @@
-// cat (fleet-reference.md §6.6.7): the unit's canonical text, with no newline added.
+// cat (compatibility.md §6.6.7): the unit's canonical text, with no newline added.
 import { serializeUnitFile } from "../unit/unit-file.ts";
 import { mangleUnitName } from "../unit/unit-name.ts";
 import type { Command, Ctx } from "./command.ts";

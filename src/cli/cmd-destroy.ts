@@ -1,4 +1,4 @@
-// destroy (fleet-reference.md §6.6.6; quirk Q7 fixed: it waits unless --no-block, and what it
+// destroy (compatibility.md §6.6.6; quirk Q7 fixed: it waits unless --no-block, and what it
 // waits for is the unit gone and unloaded from every machine that reported it).
 import { errorText } from "../lib/error-text.ts";
 import { blockAttemptsFlag, type Command, type Ctx, flagBool, flagInt, noBlockFlag } from "./command.ts";

@@ -8,7 +8,7 @@ import { backoffDelay } from "../lib/backoff.ts";
 import { errorText } from "../lib/error-text.ts";
 import { EventQueryError, GLOB_CHARS, parseFilter, parseStart, splitList } from "../events/query.ts";
 import { type Command, type Ctx, flagBool, flagString, fullFlag, outputFlag, outputFormat } from "./command.ts";
-import { eventLine, type Legend } from "./event-text.ts";
+import { eventLine, type Legend } from "../events/text.ts";
 import { machineLegend } from "./list-format.ts";
 import { mangleUnitName } from "../unit/unit-name.ts";
 

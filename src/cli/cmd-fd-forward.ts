@@ -1,4 +1,4 @@
-// fd-forward (fleet-reference.md §6.6.15): copy stdin to a unix socket and the socket to stdout.
+// fd-forward (compatibility.md §6.6.15): copy stdin to a unix socket and the socket to stdout.
 // The remote end of --tunnel when the API is on a unix socket. Quirk Q22 fixed: a failed dial
 // exits 1.
 import { connect as netConnect } from "node:net";

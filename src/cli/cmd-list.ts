@@ -1,4 +1,4 @@
-// list-machines, list-units and list-unit-files (fleet-reference.md §6.6.12-§6.6.14).
+// list-machines, list-units and list-unit-files (compatibility.md §6.6.12-§6.6.14).
 import { type Machine } from "./client.ts";
 import { errorText } from "../lib/error-text.ts";
 import { type Command, type Ctx, flagBool, flagString, fullFlag, noLegendFlag, outputFlag, outputFormat } from "./command.ts";

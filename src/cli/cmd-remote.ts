@@ -1,5 +1,5 @@
 // status, journal and ssh: commands that run on a unit's machine through the system ssh client
-// (fleet-reference.md §6.6.8, §6.6.10, §6.6.11, §6.7; quirks Q9 and Q22 fixed).
+// (compatibility.md §6.6.8, §6.6.10, §6.6.11, §6.7; quirks Q9 and Q22 fixed).
 import { mangleUnitName } from "../unit/unit-name.ts";
 import { type Machine } from "./client.ts";
 import { errorText } from "../lib/error-text.ts";

@@ -1,4 +1,4 @@
-// restart (fleet-reference.md §6.6.9): one unit after the other, stop (desired loaded) and wait
+// restart (compatibility.md §6.6.9): one unit after the other, stop (desired loaded) and wait
 // for loaded, then start and wait for launched and active (quirk Q8 fixed: the original waited
 // for launched both times). Global units are restarted with systemctl on every machine that
 // reports them (quirk Q9 fixed: that was a no-op).

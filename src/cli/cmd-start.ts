@@ -1,5 +1,5 @@
 // submit, load and start: create the units if needed, set the desired state, wait for it
-// (fleet-reference.md §6.6.1-§6.6.3; quirk Q6 fixed: the systemd-active check honours
+// (compatibility.md §6.6.1-§6.6.3; quirk Q6 fixed: the systemd-active check honours
 // --block-attempts and --no-block prints "Triggered unit X start" once).
 import { mangleUnitName } from "../unit/unit-name.ts";
 import type { DesiredState } from "../unit/types.ts";

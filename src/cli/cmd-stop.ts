@@ -1,4 +1,4 @@
-// stop and unload (fleet-reference.md §6.6.4, §6.6.5; quirk Q23 fixed: unload also clears the
+// stop and unload (compatibility.md §6.6.4, §6.6.5; quirk Q23 fixed: unload also clears the
 // desired state of a unit that is desired launched but currently inactive).
 import type { DesiredState } from "../unit/types.ts";
 import { type Unit } from "./client.ts";

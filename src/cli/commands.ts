@@ -1,5 +1,5 @@
 // The command table, help and completion (which need the table), and how a typed word picks a
-// command: an exact name, else a unique prefix (fleet-reference.md §6.1).
+// command: an exact name, else a unique prefix (compatibility.md §6.1).
 import { catCommand } from "./cmd-cat.ts";
 import { destroyCommand } from "./cmd-destroy.ts";
 import { drainCommand, undrainCommand } from "./cmd-drain.ts";

@@ -1,4 +1,4 @@
-// Interpreting --endpoint and --driver (fleet-reference.md §6.2, §6.3). Pure.
+// Interpreting --endpoint and --driver (compatibility.md §6.2, §6.3). Pure.
 import { isLoopbackHost } from "../lib/loopback.ts";
 import type { GlobalOptions } from "./global-flags.ts";
 import { DEFAULT_ENDPOINT } from "./global-flags.ts";

@@ -212,6 +212,7 @@ export class EtcdDriver implements FleetClient {
         metadata: m.metadata ?? {},
         version: m.version,
         ...(m.drained === true ? { drained: true } : {}),
+        ...(m.startedAt ? { startedAt: m.startedAt } : {}),
         ...(m.capacity ? { capacity: m.capacity } : {}),
       })),
     );

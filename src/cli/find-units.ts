@@ -1,4 +1,4 @@
-// fleetctl's findUnits (fleet-reference.md §6.5.1): the registered units named by the
+// fleetctl's findUnits (compatibility.md §6.5.1): the registered units named by the
 // arguments, in argument order; unknown names are skipped (quirk Q10 kept).
 import { mangleUnitName } from "../unit/unit-name.ts";
 import { type FleetClient, type Unit } from "./client.ts";

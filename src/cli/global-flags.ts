@@ -1,5 +1,5 @@
 // fleetctl's persistent (global) flags, their FLEETCTL_* environment forms, and the typed view
-// the commands use (fleet-reference.md §6.2).
+// the commands use (compatibility.md §6.2).
 import { convert, type FlagSpec, type FlagValue, type ParsedFlags } from "./args.ts";
 
 export const DEFAULT_ENDPOINT = "unix:///var/run/fleet.sock";

@@ -1,4 +1,4 @@
-// Help text in fleetctl's own layout (fleet-reference.md §6.1): NAME, USAGE, VERSION (root
+// Help text in fleetctl's own layout (compatibility.md §6.1): NAME, USAGE, VERSION (root
 // only), COMMANDS, DESCRIPTION, OPTIONS, GLOBAL OPTIONS. Pure.
 import { VERSION } from "../version.ts";
 import type { FlagSpec } from "./args.ts";

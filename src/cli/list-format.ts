@@ -1,5 +1,5 @@
 // The three list tables (list-machines, list-units, list-unit-files): field keys, cells and the
-// machine legend (fleet-reference.md §5.5, §6.4, §6.6.12-14). Pure.
+// machine legend (compatibility.md §5.5, §6.4, §6.6.12-14). Pure.
 import { goQuote } from "../unit/go-text.ts";
 import { formatBytes, formatCpu } from "../unit/quantities.ts";
 import { shortUnitHash, unitDescription, unitHash } from "../unit/unit-file.ts";
@@ -7,6 +7,7 @@ import type { Machine, Unit, UnitState } from "./client.ts";
 import { isGlobalUnit } from "./unit-info.ts";
 import { renderTable } from "./table.ts";
 import { compareStrings } from "../lib/compare.ts";
+import { formatMetadata } from "../lib/metadata-text.ts";
 import { shortId } from "../lib/short-id.ts";
 import { SHORT_ID_LENGTH } from "../lib/short-id.ts";
 
@@ -74,12 +75,6 @@ export function formatMachines(machines: readonly Machine[], opts: TableOptions)
     sorted,
     opts,
   );
-}
-
-/** `k=v` pairs sorted by key, joined with `,`; `-` when there are none. */
-export function formatMetadata(metadata: Record<string, string>): string {
-  const keys = Object.keys(metadata).sort(compareStrings);
-  return keys.length === 0 ? "-" : keys.map((k) => `${k}=${metadata[k]}`).join(",");
 }
 
 // ---- list-units ----------------------------------------------------------------------------
@@ -163,6 +158,8 @@ export function machinesJson(machines: readonly Machine[]): string {
     ["metadata", Object.fromEntries(Object.keys(m.metadata).sort(compareStrings).map((k) => [k, m.metadata[k]]))],
     ["primaryIP", m.primaryIP],
     ["drained", m.drained === true],
+    ["startedAt", m.startedAt],
+    ["capacity", m.capacity],
   ])));
 }
 
@@ -190,5 +187,6 @@ export function unitFilesJson(units: readonly Unit[]): string {
     ["pendingKind", u.pendingKind],
     ["pendingMachineID", u.pendingMachineID],
     ["pendingReason", u.pendingReason],
+    ["placementReason", u.placementReason],
   ])));
 }

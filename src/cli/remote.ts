@@ -1,5 +1,5 @@
 // Runs a command on a unit's machine (status, journal, restart of global units): locally when
-// that machine is this host, otherwise through the system ssh client (fleet-reference.md §6.7).
+// that machine is this host, otherwise through the system ssh client (compatibility.md §6.7).
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Machine } from "./client.ts";

@@ -1,5 +1,5 @@
 // The argv of the system `ssh` client for status, journal, ssh, restart of global units and
-// --tunnel (fleet-reference.md §6.7). Pure: the runner lives in remote.ts.
+// --tunnel (compatibility.md §6.7). Pure: the runner lives in remote.ts.
 //
 // Every value from outside (a machine's public IP from etcd, a unit name) reaches ssh or the
 // remote shell checked and delimited: hosts must be IP literals or DNS names and follow `--`, so

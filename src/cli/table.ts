@@ -1,5 +1,5 @@
 // An elastic-tabstop writer with the behaviour of Go's text/tabwriter for the settings fleetctl
-// used (fleet-reference.md §6.4): cells end at '\t', lines at '\n'; the cells of one column
+// used (compatibility.md §6.4): cells end at '\t', lines at '\n'; the cells of one column
 // across a run of consecutive lines ("column block") share a width; the last cell of a line is
 // never padded; a line with no tab ends every open block. Pure.
 

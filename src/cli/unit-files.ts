@@ -1,5 +1,5 @@
 // Creating units from local files or templates before submit, load, start and restart act on
-// them: fleetctl's getUnitFile and lazyCreateUnits (fleet-reference.md §6.5.2-§6.5.4).
+// them: fleetctl's getUnitFile and lazyCreateUnits (compatibility.md §6.5.2-§6.5.4).
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { loadUnitFile, parseUnitFileLines, UnitFileError, unitHash } from "../unit/unit-file.ts";

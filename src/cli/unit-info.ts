@@ -1,12 +1,12 @@
 // What fleetctl needs to know about a unit from its options: whether it is global, and the
-// checks a new unit must pass before it is created (fleet-reference.md §1.1, §3.4).
+// checks a new unit must pass before it is created (compatibility.md §1.1, §3.4).
 import { describeUnitOptions, type DescribedUnit } from "../unit/describe-unit.ts";
 import { isTruthy, parseRequirements, RequirementsError, splitMultivalue, X_FLEET_SECTION } from "../unit/requirements.ts";
 import type { UnitOption } from "../unit/types.ts";
 import { UnitFileError } from "../unit/unit-file.ts";
 import { UnitNameError } from "../unit/unit-name.ts";
 
-/** Global=true in [X-Fleet]: the last value wins (fleet-reference.md §3.2). */
+/** Global=true in [X-Fleet]: the last value wins (compatibility.md §3.2). */
 export function isGlobalUnit(unit: { options: readonly UnitOption[] }): boolean {
   const values = unit.options
     .filter((o) => o.section === X_FLEET_SECTION && o.name === "Global")

@@ -1,5 +1,5 @@
 // The etcd driver's warning when fleetctl is older than the newest fleet version registered by a
-// machine (fleet-reference.md §6.3).
+// machine (compatibility.md §6.3).
 import { VERSION } from "../version.ts";
 import type { Ctx } from "./command.ts";
 

@@ -1,5 +1,5 @@
 // What a blocking command waits for, and the verdict on one observation of a unit
-// (fleet-reference.md §6.5.5, with quirks Q6, Q7 and Q8 fixed). Pure: the runner in wait.ts
+// (compatibility.md §6.5.5, with quirks Q6, Q7 and Q8 fixed). Pure: the runner in wait.ts
 // does the reading, the clock and the printing.
 import type { DesiredState } from "../unit/types.ts";
 import type { Machine, Unit, UnitState } from "./client.ts";

@@ -10,11 +10,11 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Built-in defaults (fleet-reference §8.10), frozen: copy before changing. */
+/** Built-in defaults (compatibility.md §8.10), frozen: copy before changing. */
 export const DEFAULTS: Readonly<Config> = deepFreeze<Config>({
   etcdServers: ["http://127.0.0.1:2379", "http://127.0.0.1:4001"],
   // Not the original "/_coreos.com/fleet/": our keyspace is etcd v3 with a different layout
-  // (design.md §3), so it must never be mistaken for, or collide with, an old v2 fleet's keys.
+  // (architecture.md §3), so it must never be mistaken for, or collide with, a v2 fleet's keys.
   etcdKeyPrefix: "/fleet/",
   etcdRequestTimeoutMs: 1000,
   etcdUsername: undefined,

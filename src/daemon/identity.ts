@@ -7,7 +7,7 @@ export class IdentityError extends Error {
   override name = "IdentityError";
 }
 
-/** The machine id: `machine_id` from the config, else /etc/machine-id (fleet-reference.md §8.3). */
+/** The machine id: `machine_id` from the config, else /etc/machine-id (compatibility.md §8.3). */
 export function readMachineId(configured: string | undefined, file = "/etc/machine-id"): string {
   if (configured) return configured.trim();
   let text: string;

@@ -1,4 +1,4 @@
-// The machine refresher (fleet-reference.md §8.1): every minute, re-detect the public IP when
+// The machine refresher (compatibility.md §8.1): every minute, re-detect the public IP when
 // public_ip is not configured, and re-put the machine record (under the same lease) when it
 // changed, so list-machines and SSH follow a DHCP renewal without a daemon restart.
 import type { Logger } from "../log/logger.ts";

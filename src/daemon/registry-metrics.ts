@@ -1,4 +1,4 @@
-// Counts the daemon's etcd operations into fleet's registry metrics (fleet-reference.md §8.13,
+// Counts the daemon's etcd operations into fleet's registry metrics (compatibility.md §8.13,
 // Q20): one count and one duration per logical operation, labelled with the client's fixed
 // operation type, so the label set stays small.
 import type { FleetMetrics } from "../metrics/fleet.ts";

@@ -1,4 +1,4 @@
-// What a SIGHUP reload can apply in place (fleet-reference.md §8.11, Q19): compares the running
+// What a SIGHUP reload can apply in place (compatibility.md §8.11, Q19): compares the running
 // configuration with the newly read one. Pure; Daemon.reload carries the plan out.
 import type { Config } from "../config/index.ts";
 

@@ -1,4 +1,4 @@
-// The engine (design.md §4): every daemon runs a candidate; while this one leads, it keeps
+// The engine (architecture.md §4): every daemon runs a candidate; while this one leads, it keeps
 // informers on units/, machines/, metadata/, schedule/, pending/, unitfiles/ and drain/ (made when
 // its term begins, so a candidate watches only the leader key), and every change kicks a worker
 // that coalesces changes, plans the whole state in memory (planSchedule), and writes only the

@@ -1,4 +1,4 @@
-// The brake on moving units off lost machines (design.md §4, §9 "reschedule storms"):
+// The brake on moving units off lost machines (architecture.md §4, §9 "reschedule storms"):
 //  - lease probe: machines cut off together stop renewing together, but their leases expire up
 //    to one keepalive interval (agent_ttl / 3) apart. So when a machine vanishes, the engine asks
 //    etcd for the remaining TTL of every live machine's lease: a lease renewed every agent_ttl/3

@@ -1,4 +1,4 @@
-// Engine leader election (design.md §3, §4): `<p>/leader` = {machineID, since} is created if
+// Engine leader election (architecture.md §3, §4): `<p>/leader` = {machineID, since} is created if
 // absent under a lease of its own; its create revision is the epoch that fences every engine
 // write. A leader keeps its lease alive at TTL/3 and steps down, at once, when the lease is lost
 // or the key is gone, then campaigns again. Resigning revokes the lease so another candidate

@@ -1,5 +1,5 @@
-// The leader's collector of unit files no unit or schedule entry refers to (design.md §4). Unit
-// files are content-addressed and shared, so a file looks unused to the engine for a moment
+// The leader's collector of unit files no unit or schedule entry refers to (architecture.md §4).
+// Unit files are content-addressed and shared, so a file looks unused to the engine for a moment
 // whenever a unit with the same text is being created: two guards keep that file.
 import type { EngineWrites } from "../registry/engine-writes.ts";
 import type { Informer } from "../registry/informer.ts";

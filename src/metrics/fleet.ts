@@ -1,4 +1,4 @@
-// fleet's metrics (fleet-reference.md §8.13), every documented one registered and exported.
+// fleet's metrics (compatibility.md §8.13), every documented one registered and exported.
 // The original's quirks (Q20) are fixed by how callers use these: the leader gauge is SET to
 // the time leadership was won, and the reconcile counter is increased once per round.
 import { Counter, Gauge, Histogram, MetricsRegistry } from "./metrics.ts";

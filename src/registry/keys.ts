@@ -1,4 +1,4 @@
-// The etcd key layout (design.md §3). Every key the project reads or writes is built here.
+// The etcd key layout (architecture.md §3). Every key the project reads or writes is built here.
 
 export interface KeySpace {
   readonly prefix: string;

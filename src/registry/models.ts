@@ -1,4 +1,4 @@
-// The JSON records stored under the etcd key prefix (design.md §3). One type per key family.
+// The JSON records stored under the etcd key prefix (architecture.md §3). One type per key family.
 import type { PendingKind } from "../scheduler/reasons.ts";
 import type { DesiredState, Requirements } from "../unit/types.ts";
 

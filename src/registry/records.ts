@@ -1,4 +1,4 @@
-// One decoder per kind of record in the keyspace (design.md §3). Every reader of etcd (the
+// One decoder per kind of record in the keyspace (architecture.md §3). Every reader of etcd (the
 // engine's and the agent's informers, Registry, and through it the API and the CLI's etcd driver)
 // decodes here, and every writer encodes here, so nothing is stored that a reader would refuse.
 // A decoder checks the shape and the values (names, ids, hashes, states, times, addresses) and

@@ -183,7 +183,7 @@ export class Registry {
 
   /**
    * Sets (or, with value undefined, deletes) dynamic metadata keys of one machine atomically.
-   * An empty string is kept: it hides a config key of the same name (fleet-reference.md §8.3).
+   * An empty string is kept: it hides a config key of the same name (compatibility.md §8.3).
    */
   async updateDynamicMetadata(machineId: string, changes: Record<string, string | undefined>): Promise<Record<string, string>> {
     const key = this.keys.metadata(machineId);

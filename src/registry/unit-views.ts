@@ -1,7 +1,7 @@
 // A unit as the transports (the API and fleet ctl's etcd driver) read and write it through the
 // records: the record stored for a described unit, and the `currentState` and `machineID`
-// derived from its schedule entries and published states (design.md §3; the original derived
-// them from its own keyspace, fleet-reference.md §5.2). Pure: both drivers answer alike because
+// derived from its schedule entries and published states (architecture.md §3; the original derived
+// them from its own keyspace, compatibility.md §5.2). Pure: both drivers answer alike because
 // both call these.
 import type { DescribedUnit } from "../unit/describe-unit.ts";
 import type { DesiredState } from "../unit/types.ts";

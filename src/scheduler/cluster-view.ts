@@ -1,4 +1,4 @@
-// What the planner believes each live machine runs (fleet-reference.md §4.2): the non-global
+// What the planner believes each live machine runs (compatibility.md §4.2): the non-global
 // units placed there with desired state ≠ inactive, plus the global units that apply there.
 // A machine's load is the size of that set; with resources (once any active unit states some,
 // docs/placement.md) machines rank by utilisation first. Counters per machine (requests, shares)

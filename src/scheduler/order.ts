@@ -4,7 +4,7 @@
 // every replacing unit before the units it replaces, ties broken by name. Deciding in that
 // order lets a follower move with its target, and a replaced unit be pushed away, within one
 // plan. Circular replacement (A replaces B replaces A, or longer) is ignored as a whole, as the
-// original ignored mutual pairs (fleet-reference.md §4.5). A Replaces edge that would contradict
+// original ignored mutual pairs (compatibility.md §4.5). A Replaces edge that would contradict
 // MachineOf ordering is dropped; units in a MachineOf cycle can never run (§3.3) and go last.
 import type { Matcher } from "./rules.ts";
 import { namesInReplaces } from "./rules.ts";

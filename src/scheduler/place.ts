@@ -1,7 +1,8 @@
-// Placement of one unit against a view: the filters of design.md §4 (MachineID, MachineMetadata,
-// MachineOf, Conflicts, Replaces, capacity, drain), then the best ranked fitting machine (least
-// loaded, or least utilised once units state resources; ties broken by machine id), preferring
-// for a unit with Spread= the machines whose value of its key has the fewest of its group.
+// Placement of one unit against a view: the filters of architecture.md §4 (MachineID,
+// MachineMetadata, MachineOf, Conflicts, Replaces, capacity, drain), then the best ranked fitting
+// machine (least loaded, or least utilised once units state resources; ties broken by machine id),
+// preferring for a unit with Spread= the machines whose value of its key has the fewest of its
+// group.
 import type { PlacementView } from "./cluster-view.ts";
 import type { Relations } from "./order.ts";
 import { relationsOf } from "./order.ts";
@@ -194,9 +195,9 @@ export interface GlobalTargets {
 }
 
 /**
- * The machines a global unit runs on (§4.6): those with its MachineMetadata where it does not
- * conflict with what already runs there. The planner asks in name order after adding the
- * non-global units that stay, so non-global units and earlier globals take precedence, and of
+ * The machines a global unit runs on (compatibility.md §4.6): those with its MachineMetadata where
+ * it does not conflict with what already runs there. The planner asks in name order after adding
+ * the non-global units that stay, so non-global units and earlier globals take precedence, and of
  * two conflicting globals the first by name runs everywhere. A drained machine keeps a global
  * unit it already runs (`current`) but gets no new one.
  */

@@ -24,9 +24,9 @@
 //     final view; global units' entries on machines that no longer fit them go.
 //  6. actionsOf (plan-outcome.ts): the decision as differences from the given schedule.
 // Global units are expanded here: one schedule entry per (global unit, machine), keyed by the
-// same unit name (design.md §3), so the planner emits schedule/unschedule per machine for them.
-// Precedence on one machine: non-global units already there, then global units by name, then
-// newly placed non-global units (the original's agent-state order, §4.2).
+// same unit name (architecture.md §3), so the planner emits schedule/unschedule per machine for
+// them. Precedence on one machine: non-global units already there, then global units by name, then
+// newly placed non-global units (the original's agent-state order, compatibility.md §4.2).
 // Drain stops new placement of every kind (non-global, follower, global) and moves the
 // non-global units off; global units stay on a drained machine (like DaemonSets under kubectl
 // drain).

@@ -1,4 +1,4 @@
-// The single-pair predicates behind every placement rule (fleet-reference.md §3.3).
+// The single-pair predicates behind every placement rule (compatibility.md §3.3).
 import { globMatch } from "../unit/glob.ts";
 import type { PlacementUnit } from "./types.ts";
 import { shortId } from "../lib/short-id.ts";

@@ -1,4 +1,4 @@
-// The [X-Fleet] section: recognised keys and their deprecated names (fleet-reference.md §3.1),
+// The [X-Fleet] section: recognised keys and their deprecated names (compatibility.md §3.1),
 // value parsing (§3.2), and the checks on option combinations (§3.4).
 import { globMatch, isValidGlob } from "./glob.ts";
 import { goFields, goQuote } from "./go-text.ts";

@@ -7,7 +7,7 @@ export interface UnitOption {
   value: string;
 }
 
-/** What the user asks fleet to do with a unit (fleet-reference.md §5.1). */
+/** What the user asks fleet to do with a unit (compatibility.md §5.1). */
 export type DesiredState = "inactive" | "loaded" | "launched";
 
 export const DESIRED_STATES: readonly DesiredState[] = ["inactive", "loaded", "launched"];

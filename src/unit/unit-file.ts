@@ -1,4 +1,4 @@
-// Unit files: the go-systemd lexer (fleet-reference.md §2.1), the canonical serialisation
+// Unit files: the go-systemd lexer (compatibility.md §2.1), the canonical serialisation
 // (§2.2) and the content hash (§2.3). The canonical text is what gets hashed, stored, written
 // by agents and shown by `fleetctl cat`, so parse → serialize must be a fixed point.
 import { goIsSpace, goQuote, goTrimSpace } from "./go-text.ts";

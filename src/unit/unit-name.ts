@@ -1,12 +1,12 @@
-// Unit names: validation (fleet-reference.md §1.1, tightened to systemd's unit_name_is_valid),
+// Unit names: validation (compatibility.md §1.1, tightened to systemd's unit_name_is_valid),
 // decomposition into prefix, template and instance (§1.2), and how fleetctl turns a command-line
 // argument into a unit name (§1.3). The API, fleetctl, the registry's decoders, the engine and
 // the agent all use validateUnitName: a name one of them accepts, all of them accept.
 import { goQuote, goQuoteRune } from "./go-text.ts";
 
 /**
- * Every unit type fleetctl recognises in an argument, in the order the reference lists them.
- * `busname` and `snapshot` stay recognised (so `x.busname` is not mangled into
+ * Every unit type fleetctl recognises in an argument, in the order compatibility.md §1.1 lists
+ * them. `busname` and `snapshot` stay recognised (so `x.busname` is not mangled into
  * `x.busname.service`) but are refused: see REMOVED_UNIT_TYPES.
  */
 export const UNIT_TYPES: readonly string[] = [

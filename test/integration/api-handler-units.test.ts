@@ -1,5 +1,5 @@
-// /units through the real handler, Registry and etcd: the PUT algorithm (§7.4) with every
-// path validated (Q12), GET and DELETE, current state, pagination.
+// /units through the real handler, Registry and etcd: the PUT algorithm (compatibility.md §7.4)
+// with every path validated (Q12), GET and DELETE, current state, pagination.
 import { describe, expect, test } from "bun:test";
 import { encodePageToken } from "../../src/api/page-token.ts";
 import type { UnitRecord } from "../../src/registry/models.ts";

@@ -1,6 +1,6 @@
 // fleetctl end to end: the real binary against the real API handler on a unix socket over a
 // real etcd, with the engine and agents played by FakeCluster. stdout, stderr and the exit code
-// are asserted together. Numbers in test names refer to fleet-reference.md §13.
+// are asserted together. Numbers in test names refer to compatibility.md §13.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";

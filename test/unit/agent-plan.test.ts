@@ -1,4 +1,4 @@
-// The agent's pure planner, table-driven: every row of fleet-reference.md §8.6.3, adoption after
+// The agent's pure planner, table-driven: every row of compatibility.md §8.6.3, adoption after
 // a daemon restart, changed hashes, oneshots that already ran, and failed units kept apart.
 import { describe, expect, test } from "bun:test";
 import {

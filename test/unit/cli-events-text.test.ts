@@ -1,7 +1,7 @@
 // fleet ctl events in words (one sentence per kind, machines by legend) and the SSE reader it
 // reads the stream with (frames split anywhere, CRLF lines, comments, a silent stream).
 import { describe, expect, test } from "bun:test";
-import { eventLine, eventText } from "../../src/cli/event-text.ts";
+import { eventLine, eventText } from "../../src/events/text.ts";
 import { SseIdleError, sseFrames } from "../../src/cli/sse.ts";
 import { eventsQuery } from "../../src/cli/cmd-events.ts";
 import { UsageError } from "../../src/cli/args.ts";

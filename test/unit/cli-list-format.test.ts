@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import type { Machine, Unit, UnitState } from "../../src/cli/client.ts";
 import {
-  formatMachines, formatMetadata, formatUnitFiles, formatUnitStates, machineLegend, MACHINE_FIELDS_DEFAULT,
+  formatMachines, formatUnitFiles, formatUnitStates, machineLegend, MACHINE_FIELDS_DEFAULT,
   TMACHINE_WARNING, UNIT_FILE_FIELDS_DEFAULT, UNIT_STATE_FIELDS_DEFAULT,
 } from "../../src/cli/list-format.ts";
+import { formatMetadata } from "../../src/lib/metadata-text.ts";
 import { unitHash } from "../../src/unit/unit-file.ts";
 
 const M1 = "113f16a7a7b84d3f8c9ab6d33b0b7d4e";
@@ -13,7 +14,7 @@ const machines: Machine[] = [
   { id: M1, primaryIP: "172.17.8.103", metadata: { region: "us-west", az: "us-west-1b" } },
 ];
 
-/** Tables are tab-padded; compare them split on whitespace, as the reference advises. */
+/** Tables are tab-padded; compare them split on whitespace, as compatibility.md §6.4 advises. */
 function cells(text: string): string[][] {
   return text.trimEnd().split("\n").map((l) => l.split(/\s+/));
 }

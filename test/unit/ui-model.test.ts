@@ -172,8 +172,8 @@ describe("words", () => {
   const name = (id: string) => id.slice(0, 8);
   test("events in sentences; which events concern a unit or a machine", () => {
     const moved = ev({ kind: "unit.moved", unit: "a.service", from: M1, to: M2, reason: "machine 11111111 went away" });
-    expect(describeEvent(moved, name)).toBe("a.service moved from 11111111 to 22222222: machine 11111111 went away");
-    expect(describeEvent(ev({ kind: "leader.changed", machine: null }), name)).toBe("no engine leader");
+    expect(describeEvent(moved, name)).toBe("Unit a.service moved from 11111111 to 22222222: machine 11111111 went away");
+    expect(describeEvent(ev({ kind: "leader.changed", machine: null }), name)).toBe("No engine leader");
     expect([eventConcerns(moved, { unit: "a.service" }), eventConcerns(moved, { machine: M2 }), eventConcerns(moved, { unit: "b.service" })]).toEqual([true, true, false]);
     expect([formatAge(5_000), formatAge(125_000), formatAge(3_780_000), formatAge(90_000_000)]).toEqual(["5s", "2m", "1h 3m", "1d 1h"]);
   });

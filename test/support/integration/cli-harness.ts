@@ -251,7 +251,7 @@ export function sharedFakeCluster(): FakeCluster {
 
 export const HELLO = "[Unit]\nDescription=Hello World\n\n[Service]\nExecStart=/bin/bash -c \"while true; do echo Hello, World!; sleep 1; done\"\n";
 
-/** Splits table output on whitespace, as the reference advises. */
+/** Splits table output on whitespace, as compatibility.md §6.4 advises. */
 export function rows(text: string): string[][] {
   return text.trimEnd().split("\n").filter((l) => l !== "").map((l) => l.trim().split(/\s+/));
 }

@@ -1,8 +1,9 @@
-// `fleet ctl events` in words: one line per event, in fleetctl's plain style (the sentences
-// `start` prints, machines as `113f16a7.../172.17.8.101`), after the event's id so a later
-// `--since` can resume there. Pure: the command supplies how machines are shown.
-import type { FleetEvent } from "../events/types.ts";
-import { formatMetadata } from "./list-format.ts";
+// An event in words, the one place its text is made: `fleet ctl events` prints one line per event
+// in fleetctl's plain style (the sentences `start` prints), after the event's id so a later
+// `--since` can resume there, and the dashboard lists the same sentences. Pure: the caller
+// supplies how machines are shown (`113f16a7.../172.17.8.101` in a terminal, a label in a page).
+import type { FleetEvent } from "./types.ts";
+import { formatMetadata } from "../lib/metadata-text.ts";
 
 /** How a machine id is shown (its legend, with the IP when known). */
 export type Legend = (machineId: string) => string;

@@ -80,7 +80,7 @@ function target(o: JsonObject): RolloutTarget {
   return t;
 }
 
-const EVENT_KINDS = ["started", "joined", "left", "replace", "healthy", "unhealthy", "revert", "reverted", "paused", "resumed", "finished"] as const;
+const EVENT_KINDS = ["started", "joined", "left", "replace", "healthy", "unhealthy", "revert", "reverted", "paused", "resumed", "abort-requested", "finished"] as const;
 
 /**
  * A log entry: its number, time and kind are checked; the event's other fields are only for

@@ -26,7 +26,7 @@ export function controlRollout(rec: RolloutRecord, req: ControlRequest, now: num
       if (rec.state === "aborting" || rec.state === "aborted") return { ok: true, record: rec, changed: false };
       // A failed rollout holds instances on both versions: aborting it puts them all back.
       if (!isActiveRollout(rec.state) && rec.state !== "failed") return refuse(`it already ended (${rec.state})`);
-      return { ok: true, record: { ...rec, state: "aborting" }, changed: true };
+      return { ok: true, record: appendLog({ ...rec, state: "aborting" }, [{ kind: "abort-requested" }], now), changed: true };
   }
 }
 

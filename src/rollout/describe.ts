@@ -37,6 +37,7 @@ export function describeEvent(e: RolloutEvent): string {
     case "reverted": return `${where(e.instance, e.machine)} is back on the old version${e.healthy ? "" : " (it did not become healthy; giving up on it)"}`;
     case "paused": return "Rollout paused: no more instances are replaced until it is resumed";
     case "resumed": return "Rollout resumed";
+    case "abort-requested": return "Rollout aborted by request: the replaced instances go back to the old version";
     case "finished": return `Rollout ${e.state}: ${finishWhy(e.why)}`;
   }
 }

@@ -67,6 +67,7 @@ export type RolloutEvent =
   | { kind: "reverted"; instance: string; machine?: string; healthy: boolean }
   | { kind: "paused" }
   | { kind: "resumed" }
+  | { kind: "abort-requested" }
   | { kind: "finished"; state: Exclude<RolloutState, "running" | "paused" | "reverting" | "aborting">; why: FinishReason };
 
 /** Why an instance did not become healthy. */

@@ -37,7 +37,7 @@ describe("rollout records", () => {
     ["a deadline within the healthy time", (r: any) => ({ ...r, policy: { ...r.policy, deadlineMs: 5 } }), 'field "policy": the deadline is not longer than the minimum healthy time', undefined],
     ["a target without its time", (r: any) => ({ ...r, targets: [{ instance: "web@1.service", from: H1, phase: "updating" }] }), 'field "targets" item 1: field "changedAt" is missing for phase "updating"', undefined],
     ["a target with a bad machine", (r: any) => ({ ...r, targets: [{ instance: "web@1.service", machine: "-x", from: H1, phase: "old" }] }), 'field "targets" item 1: field "machine": "-x" is not a machine ID (letters, digits, "-", "_" and ".", not starting with "-", "_" or ".", at most 128 characters)', undefined],
-    ["a log entry of an unknown kind", (r: any) => ({ ...r, log: [{ n: 1, at: r.createdAt, event: { kind: "exploded" } }] }), 'field "log" item 1: field "kind" is "exploded", not one of started, joined, left, replace, healthy, unhealthy, revert, reverted, paused, resumed, finished', undefined],
+    ["a log entry of an unknown kind", (r: any) => ({ ...r, log: [{ n: 1, at: r.createdAt, event: { kind: "exploded" } }] }), 'field "log" item 1: field "kind" is "exploded", not one of started, joined, left, replace, healthy, unhealthy, revert, reverted, paused, resumed, abort-requested, finished', undefined],
     ["no targets list", (r: any) => ({ ...r, targets: undefined }), 'field "targets" is missing', undefined],
   ])("refuses %s", (_name, change, message, key) => {
     expect(problem(change(good()), key ?? "web@.service")).toBe(message);

@@ -1,7 +1,6 @@
 // An operator's requests on a rollout (pause, resume, abort) and a new rollout over an old one,
 // as pure transitions of the record: either the new record, or why it cannot be done (data for
 // the API's one error class). The engine carries them out on its next round.
-import { formatMs } from "./policy.ts";
 import { appendLog } from "./log.ts";
 import { isActiveRollout, type RolloutPolicy, type RolloutRecord } from "./types.ts";
 
@@ -46,9 +45,4 @@ export function newRolloutProblem(existing: RolloutRecord | undefined): string |
 /** A new rollout record, as the API stores it: the engine finds its instances. */
 export function newRollout(unit: string, to: string, description: string, policy: RolloutPolicy, now: number): RolloutRecord {
   return { unit, to, description, policy, state: "running", createdAt: new Date(now).toISOString(), targets: [], started: false, log: [] };
-}
-
-/** The policy in words, for status. */
-export function describePolicy(p: RolloutPolicy): string {
-  return `max-parallel ${p.maxParallel}, min-healthy-time ${formatMs(p.minHealthyMs)}, deadline ${formatMs(p.deadlineMs)}, auto-revert ${p.autoRevert ? "on" : "off"}`;
 }

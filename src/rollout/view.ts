@@ -39,3 +39,8 @@ export function rolloutView(r: RolloutRecord): RolloutView {
     log: r.log.map((l) => ({ n: l.n, at: l.at, kind: l.event.kind, text: describeEvent(l.event) })),
   };
 }
+
+/** The policy in words, for status and the CLI's first line. */
+export function policyText(p: RolloutView["policy"]): string {
+  return `max-parallel ${p.maxParallel}, min-healthy-time ${p.minHealthyTime}, deadline ${p.deadline}, auto-revert ${p.autoRevert ? "on" : "off"}`;
+}

@@ -133,7 +133,8 @@ async function runRollout(ctx: Ctx): Promise<number> {
       return 0;
     }
     const r = await ctx.client.controlRollout(unit, verb as ControlRequest);
-    ctx.io.out(`Rollout of ${r.unit} ${verb === "abort" ? "aborting: the replaced instances go back to the old version" : r.state}\n`);
+    const done = { pause: "paused", resume: "resumed", abort: "aborting: the replaced instances go back to the old version" }[verb as ControlRequest];
+    ctx.io.out(`Rollout of ${r.unit} ${done}\n`);
     return 0;
   } catch (err) {
     ctx.io.err(`Error: cannot ${verb === "status" ? "read" : verb} the rollout of ${unit}: ${errorText(err)}\n`);

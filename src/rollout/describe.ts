@@ -1,10 +1,11 @@
 // The words of a rollout: each step of its log, and its state, rendered in this one place for
 // the engine's log, the CLI's progress lines, `rollout status` and the event stream.
 import { formatMs } from "./policy.ts";
+import { shortId } from "../lib/short-id.ts";
 import type { FinishReason, HealthProblem, RolloutEvent, RolloutRecord } from "./types.ts";
 
 const short = (hash: string): string => hash.slice(0, 7);
-const where = (instance: string, machine?: string): string => (machine === undefined ? instance : `${instance} on ${machine.slice(0, 8)}`);
+const where = (instance: string, machine?: string): string => (machine === undefined ? instance : `${instance} on ${shortId(machine)}...`);
 
 function problem(p: HealthProblem): string {
   if (p.kind === "failed") return `systemd reports it ${p.activeState} (${p.subState}), load state ${p.loadState}`;

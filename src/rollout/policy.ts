@@ -1,7 +1,7 @@
 // A rollout's policy: the defaults, the per-unit defaults a unit file sets in [X-Fleet]
 // (RolloutMaxParallel=, RolloutMinHealthyTime=, RolloutDeadline=, RolloutAutoRevert=), and the
 // flags of one `fleet ctl update` over both. Every bad value is an error naming the option.
-import { parseDuration } from "../config/duration.ts";
+import { parseDuration } from "../lib/duration.ts";
 import { isTruthy } from "../unit/requirements.ts";
 import type { UnitOption } from "../unit/types.ts";
 import type { RolloutPolicy } from "./types.ts";

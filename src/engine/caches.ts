@@ -38,21 +38,16 @@ export class TermCaches {
   readonly drains: Informer<DrainRecord>;
   /** Rolling updates: the placement gives their instances the versions they say. */
   readonly rollouts: Informer<RolloutRecord>;
-  /**
-   * What the agents report, for the rollout reconciler's health checks only: not in `all`, so
-   * a unit's state changing does not make the placement plan again.
-   */
-  readonly states: Informer<UnitStateRecord>;
   /** The informers whose changes the placement plans from. */
   readonly all: readonly Informer<unknown>[];
-  /** Every informer of the term. */
-  readonly every: readonly Informer<unknown>[];
   private readonly keys: KeySpace;
+  private readonly make: <T>(prefix: string, decode: (kv: KeyValue) => Decoded<T>) => Informer<T>;
 
   constructor(o: TermCachesOptions) {
     this.keys = o.keys;
     const make = <T>(prefix: string, decode: (kv: KeyValue) => Decoded<T>) =>
       new Informer<T>({ etcd: o.etcd, prefix, decode, log: o.log, random: o.random, clock: o.clock, invalid: o.invalid });
+    this.make = make;
     const k = o.keys;
     this.units = make<UnitRecord>(k.units, recordDecoder("units", k));
     this.machines = make<MachineRecord>(k.machines, recordDecoder("machines", k));
@@ -72,22 +67,30 @@ export class TermCaches {
       kv.value.length <= INLINE_TEXT_MAX && sha1Hex(kv.value) === childName(k.unitFiles, kv.key) ? kv.value : true));
     this.drains = make<DrainRecord>(k.drains, recordDecoder("drain", k));
     this.rollouts = make<RolloutRecord>(k.rollouts, recordDecoder("rollouts", k));
-    this.states = make<UnitStateRecord>(k.states, recordDecoder("states", k));
     this.all = [this.units, this.machines, this.metadata, this.schedule, this.pending, this.files, this.drains, this.rollouts] as Informer<unknown>[];
-    this.every = [...this.all, this.states as Informer<unknown>];
+  }
+
+  /**
+   * A cache of what the agents report, for the rollout reconciler's health checks: made only
+   * while a rollout is active (every state change in the cluster would otherwise come to the
+   * leader), and never part of `all`, so a state change does not make the placement plan again.
+   * Its owner starts and closes it.
+   */
+  makeStates(): Informer<UnitStateRecord> {
+    return this.make<UnitStateRecord>(this.keys.states, recordDecoder("states", this.keys));
   }
 
   start(): void {
-    for (const i of this.every) i.start();
+    for (const i of this.all) i.start();
   }
 
   /** Resolves once every informer has listed. */
   get synced(): Promise<unknown> {
-    return Promise.all(this.every.map((i) => i.synced));
+    return Promise.all(this.all.map((i) => i.synced));
   }
 
   close(): Promise<unknown> {
-    return Promise.all(this.every.map((i) => i.close()));
+    return Promise.all(this.all.map((i) => i.close()));
   }
 
   /** What the planner's snapshot reads. */

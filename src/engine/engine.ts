@@ -234,10 +234,10 @@ export class Engine {
     for (const inf of caches.all) inf.onChange(() => this.kick());
     const rollouts = new RolloutReconciler({
       etcd: this.deps.etcd, keys: this.keys, election: this.election, log: this.log, clock: this.clock, random: this.random,
-      units: caches.units, schedule: caches.schedule, rollouts: caches.rollouts, states: caches.states,
+      units: caches.units, schedule: caches.schedule, rollouts: caches.rollouts, makeStates: () => caches.makeStates(),
       onFinished: (outcome) => this.metrics.engineRolloutCount.inc({ outcome }),
     });
-    for (const inf of [caches.units, caches.schedule, caches.rollouts, caches.states] as Informer<unknown>[]) inf.onChange(() => rollouts.kick());
+    for (const inf of [caches.units, caches.schedule, caches.rollouts] as Informer<unknown>[]) inf.onChange(() => rollouts.kick());
     this.rollouts = rollouts;
     caches.start();
     this.caches = caches;
@@ -267,7 +267,7 @@ export class Engine {
     if (!term || !c || this.ready || this.stopped) return undefined;
     await c.synced;
     // Made when the term began, every cache lists at or after the epoch; this is a guard.
-    await Promise.all(c.every.map((i) => (i.revision >= term.epoch ? 0 : i.resync())));
+    await Promise.all(c.all.map((i) => (i.revision >= term.epoch ? 0 : i.resync())));
     if (this.term !== term || this.caches !== c || this.stopped) return undefined;
     this.log.info(`Adopting the schedule: ${c.schedule.size} entries, ${c.units.size} units, ${c.machines.size} live machines`, { epoch: term.epoch });
     this.ready = true;

@@ -34,7 +34,8 @@ export interface RolloutReconcilerDeps {
   units: Informer<UnitRecord>;
   schedule: Informer<ScheduleEntry>;
   rollouts: Informer<RolloutRecord>;
-  states: Informer<UnitStateRecord>;
+  /** A new cache of the agents' reports (started, watched and closed here, while rollouts are active). */
+  makeStates: () => Informer<UnitStateRecord>;
   /** Told about each rollout that ended, with its end state. */
   onFinished?: (state: RolloutRecord["state"]) => void;
 }
@@ -42,6 +43,7 @@ export interface RolloutReconcilerDeps {
 export class RolloutReconciler {
   private term: Term | undefined;
   private readonly worker: Worker;
+  private states: Informer<UnitStateRecord> | undefined;
 
   constructor(private readonly d: RolloutReconcilerDeps) {
     this.worker = new Worker({
@@ -64,9 +66,30 @@ export class RolloutReconciler {
     if (this.term) this.worker.kick();
   }
 
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     this.term = undefined;
-    return this.worker.stop();
+    // Closed first: a round waiting for its first list ends with it.
+    const closing = this.dropStates();
+    await this.worker.stop();
+    await closing;
+    await this.dropStates();
+  }
+
+  /** The agents' reports, listed: watched from the first active rollout on. */
+  private async statesNow(): Promise<Informer<UnitStateRecord>> {
+    if (!this.states) {
+      const states = this.d.makeStates();
+      states.onChange(() => this.kick());
+      this.states = states.start();
+    }
+    await this.states.synced;
+    return this.states;
+  }
+
+  private async dropStates(): Promise<void> {
+    const states = this.states;
+    this.states = undefined;
+    await states?.close();
   }
 
   /** One pass over the active rollouts; resolves to the delay until the next is due, if any. */
@@ -76,10 +99,17 @@ export class RolloutReconciler {
     const { d } = this;
     let wakeAt = Infinity;
     const echoes = new Map<Informer<unknown>, number>();
-    for (const [key, record] of [...d.rollouts.entries()]) {
-      if (!isActiveRollout(record.state) || this.term !== term) continue;
+    const active = [...d.rollouts.entries()].filter(([, r]) => isActiveRollout(r.state));
+    if (active.length === 0) {
+      await this.dropStates();
+      return undefined;
+    }
+    const states = await this.statesNow();
+    if (this.term !== term) return undefined;
+    for (const [key, record] of active) {
+      if (this.term !== term) break;
       const now = d.clock.now();
-      const plan = planRollout(this.inputFor(record, now));
+      const plan = planRollout(this.inputFor(record, states, now));
       if (plan.wakeAt !== undefined) wakeAt = Math.min(wakeAt, plan.wakeAt);
       if (!plan.record) continue;
       const mod = d.rollouts.modRevision(key) ?? 0;
@@ -109,7 +139,7 @@ export class RolloutReconciler {
     return wakeAt === Infinity ? undefined : Math.max(0, wakeAt - d.clock.now());
   }
 
-  private inputFor(record: RolloutRecord, now: number): RolloutInput {
+  private inputFor(record: RolloutRecord, statesCache: Informer<UnitStateRecord>, now: number): RolloutInput {
     const { keys } = this.d;
     const units: RolloutInput["units"][number][] = [];
     for (const [, u] of this.d.units.entries()) if (coveredBy(record.unit, u.name)) units.push(u);
@@ -120,7 +150,7 @@ export class RolloutReconciler {
       if (parts && names.has(parts[1])) entries.push({ unit: parts[1], machine: parts[0] });
     }
     const states: RolloutInput["states"][number][] = [];
-    for (const [k, s] of this.d.states.entries()) {
+    for (const [k, s] of statesCache.entries()) {
       const pair = childPair(keys.states, k);
       if (pair && names.has(pair[0])) states.push({ unit: pair[0], machine: pair[1], ...s });
     }

@@ -17,6 +17,8 @@ import { renderTable } from "./table.ts";
 
 /** How often a waiting update reads its rollouts again. */
 const POLL_MS = 500;
+/** How long a rollout may wait for an engine to take it up before the user is told. */
+const NOT_TAKEN_UP_MS = 30_000;
 const ENDED = ["succeeded", "failed", "reverted", "aborted"];
 
 function policyFlags(ctx: Ctx): RolloutPolicyFlags {
@@ -71,6 +73,8 @@ async function runUpdate(ctx: Ctx): Promise<number> {
 async function waitForRollouts(ctx: Ctx, units: string[]): Promise<number> {
   const printed = new Map<string, number>(units.map((u) => [u, 0]));
   const ends = new Map<string, string>();
+  const since = Date.now();
+  const told = new Set<string>();
   for (;;) {
     for (const unit of units) {
       if (ends.has(unit)) continue;
@@ -91,6 +95,10 @@ async function waitForRollouts(ctx: Ctx, units: string[]): Promise<number> {
         printed.set(unit, l.n);
       }
       if (ENDED.includes(r.state)) ends.set(unit, r.state);
+      if (r.log.length === 0 && !told.has(unit) && Date.now() - since >= NOT_TAKEN_UP_MS) {
+        told.add(unit);
+        ctx.io.err(`No engine has taken up the rollout of ${unit} yet: is an engine leading, and does it run a fleet with rolling updates? Still waiting\n`);
+      }
     }
     if (ends.size === units.length) break;
     await Bun.sleep(POLL_MS);

@@ -11,6 +11,8 @@ import type { RolloutRecord } from "../../src/rollout/types.ts";
 import { encodeRecord } from "../../src/registry/records.ts";
 import { Cluster, electOne, unitText } from "../support/integration/engine-harness.ts";
 import { until } from "../support/until.ts";
+import { createFleetMetrics } from "../../src/metrics/fleet.ts";
+import { MetricsRegistry } from "../../src/metrics/metrics.ts";
 
 /** Agents that run whatever hash their entry names: `bad` hashes fail in systemd. */
 function standInAgents(c: Cluster, bad: Set<string> = new Set()): { stop(): void; restarts: string[] } {
@@ -55,9 +57,10 @@ async function ended(c: Cluster, unit: string): Promise<RolloutRecord> {
   }, 30_000);
 }
 
-test("a global unit is updated on 3 machines one at a time; the unit record and files follow", async () => {
+test("a global unit is updated on 3 machines one at a time; the unit record and files follow; the end is counted", async () => {
   await using c = await Cluster.start();
-  const { engine } = c.engine("e1");
+  const metrics = createFleetMetrics(new MetricsRegistry());
+  const { engine } = c.engine("e1", {}, { metrics });
   for (const m of ["m1", "m2", "m3"]) await c.agent(m);
   engine.start();
   const agents = standInAgents(c);
@@ -76,6 +79,7 @@ test("a global unit is updated on 3 machines one at a time; the unit record and 
     expect(await c.registry.getUnitFile(rec.to)).toBeDefined();
     // The placement rewrote no entry back to the old version on the way.
     expect(agents.restarts.filter((r) => r.startsWith("mon.service")).length).toBe(6);
+    expect(metrics.registry.expose()).toContain('fleet_engine_rollouts_total{outcome="succeeded"} 1\n');
   } finally {
     agents.stop();
   }

@@ -99,8 +99,11 @@ export function planRollout(input: RolloutInput): RolloutPlan {
 
   const finish = (end: Exclude<RolloutState, "running" | "paused" | "reverting" | "aborting">, why: FinishReason): RolloutPlan => {
     steps.push({ kind: "finished", state: end, why });
+    // Every unit of the rollout moves to the new version: those with instances, and a global
+    // unit that runs nowhere now; not one given another file meanwhile (a hash it never knew).
+    const ours = (u: RolloutUnit) => u.hash !== rec.to && (known.has(u.hash) || !rec.started);
     const unitHashes = end === "succeeded"
-      ? [...new Set(targets.map((t) => t.instance))].filter((n) => units.get(n)!.hash !== rec.to).sort(compareStrings).map((unit) => ({ unit, hash: rec.to }))
+      ? input.units.filter(ours).map((u) => u.name).sort(compareStrings).map((unit) => ({ unit, hash: rec.to }))
       : [];
     return { steps, record: store(end), unitHashes };
   };

@@ -374,3 +374,24 @@ describe("the words", () => {
     ]);
   });
 });
+
+describe("a global unit that runs nowhere", () => {
+  test("its rollout succeeds at once and its unit record takes the new version", () => {
+    const w = new World("mon.service");
+    w.addUnit("mon.service", [], { global: true });
+    const p = w.round();
+    expect(p.steps.map((s) => (s.kind === "finished" ? `${s.state} ${s.why.kind}` : s.kind))).toEqual(["started", "succeeded nothing-to-do"]);
+    expect(p.unitHashes).toEqual([{ unit: "mon.service", hash: H2 }]);
+  });
+
+  test("one whose machines all left mid-rollout ends succeeded with its unit on the new version", () => {
+    const w = new World("mon.service");
+    w.addUnit("mon.service", ["m1", "m2"], { global: true });
+    w.round();
+    w.entries.set("mon.service", []);
+    w.states.clear();
+    w.round();
+    expect(w.record.state).toBe("succeeded");
+    expect(w.units.get("mon.service")!.hash).toBe(H2);
+  });
+});

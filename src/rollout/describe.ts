@@ -19,7 +19,6 @@ function finishWhy(w: FinishReason): string {
     case "instance-failed": return `${where(w.instance, w.machine)} did not become healthy`;
     case "aborted": return "aborted by request";
     case "unit-gone": return "the unit was destroyed";
-    case "superseded": return "the unit was given another file";
   }
 }
 

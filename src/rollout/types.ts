@@ -80,8 +80,7 @@ export type FinishReason =
   | { kind: "nothing-to-do" }
   | { kind: "instance-failed"; instance: string; machine?: string }
   | { kind: "aborted" }
-  | { kind: "unit-gone" }
-  | { kind: "superseded" };
+  | { kind: "unit-gone" };
 
 export interface RolloutLogEntry {
   /** 1, 2, ... over the rollout's life (the log keeps the last ROLLOUT_LOG_MAX). */

@@ -18,6 +18,8 @@ export interface ReportedState {
   activeState: string;
   subState: string;
   hash: string;
+  /** A service's MainPID while it has one (see UnitState). */
+  mainPid?: number;
   /** Why the agent refused the unit here (fleet's, not systemd's); absent otherwise. */
   reason?: string;
 }
@@ -206,5 +208,5 @@ export class StatePublisher {
 }
 
 function same(a: UnitStateRecord, b: ReportedState): boolean {
-  return a.loadState === b.loadState && a.activeState === b.activeState && a.subState === b.subState && a.hash === b.hash && a.reason === b.reason;
+  return a.loadState === b.loadState && a.activeState === b.activeState && a.subState === b.subState && a.hash === b.hash && a.reason === b.reason && a.mainPid === b.mainPid;
 }

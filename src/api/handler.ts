@@ -22,6 +22,7 @@ import { getState, listStates } from "./state.ts";
 import { isUiPath, serveUi } from "./ui.ts";
 import { UnitFileCache } from "./unit-file-cache.ts";
 import { deleteUnit, getUnit, listUnits, putUnit, type UnitsContext } from "./units.ts";
+import { controlRolloutRequest, getRollout, listRollouts, putRollout, type RolloutsContext } from "./rollouts.ts";
 
 export interface ApiDeps {
   registry: Registry;
@@ -69,6 +70,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     files: new UnitFileCache(deps.registry),
     snapshots,
   };
+  const rollouts: RolloutsContext = { registry: deps.registry, maxRequestBytes };
   const server = `fleetd/${deps.version}`;
   const hub = deps.events ?? new EventHub({ etcd: deps.registry.etcd, keys: deps.registry.keys, log, invalid: deps.registry.invalid });
   const events: EventsContext = { hub, metrics: eventStreamMetrics(metrics.registry), heartbeatMs: deps.heartbeatMs };
@@ -117,6 +119,16 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       case "events":
         if (m !== "GET") throw new ApiError(405, ONLY_GET);
         return streamEvents(events, req, url.searchParams);
+      case "rollouts":
+        if (m !== "GET") throw new ApiError(405, ONLY_GET);
+        return listRollouts(rollouts);
+      case "rollout":
+        if (m === "GET") return getRollout(rollouts, r.name);
+        if (m === "PUT") return putRollout(rollouts, r.name, req);
+        throw new ApiError(405, "only GET and PUT supported against this resource");
+      case "rolloutAction":
+        if (m !== "POST") throw new ApiError(405, "only POST supported against this resource");
+        return controlRolloutRequest(rollouts, r.name, r.action);
     }
   };
 

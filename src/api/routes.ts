@@ -19,6 +19,10 @@ export type Route =
   | { kind: "journal"; name: string }
   /** Extension: the event stream (Server-Sent Events). */
   | { kind: "events" }
+  /** Extension: rolling updates (`rollouts`, `rollouts/<unit>`, `rollouts/<unit>/<action>`). */
+  | { kind: "rollouts" }
+  | { kind: "rollout"; name: string }
+  | { kind: "rolloutAction"; name: string; action: string }
   | { kind: "metrics" }
   | { kind: "notFound" };
 
@@ -71,6 +75,9 @@ export function matchRoute(path: string): Route {
     if (rest === "units") return { kind: "units" };
     if (rest === "state") return { kind: "states" };
     if (rest === "events") return { kind: "events" };
+    if (rest === "rollouts") return { kind: "rollouts" };
+    const rollout = /^rollouts\/([^/]+)(?:\/([^/]+))?$/.exec(rest);
+    if (rollout !== null) return rollout[2] === undefined ? { kind: "rollout", name: rollout[1]! } : { kind: "rolloutAction", name: rollout[1]!, action: rollout[2] };
     const drain = /^machines\/([^/]+)\/drain$/.exec(rest);
     if (drain !== null) return { kind: "drain", machineId: drain[1]! };
     const journal = /^units\/([^/]+)\/journal$/.exec(rest);

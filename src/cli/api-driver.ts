@@ -7,8 +7,9 @@ import { VERSION } from "../version.ts";
 import { compareStrings } from "../lib/compare.ts";
 import {
   ClientError, type EventStreamQuery, type FleetClient, type Indexed, type Machine, type StateFilter, type StreamMessage, type Unit,
-  type UnitQuery, type UnitState,
+  type UnitQuery, type UnitState, type RolloutPolicyFlags, type RolloutView,
 } from "./client.ts";
+import type { ControlRequest } from "../rollout/control.ts";
 import { SseIdleError, sseFrames } from "./sse.ts";
 import { backoffDelay } from "../lib/backoff.ts";
 
@@ -164,6 +165,22 @@ export class ApiDriver implements FleetClient {
   async undrainMachine(id: string): Promise<boolean> {
     const res = await this.request("DELETE", `machines/${encodeURIComponent(id)}/drain`, undefined, { notFoundIsUndefined: true, again: "delete" });
     return res !== undefined;
+  }
+
+  async startRollout(unit: string, options: UnitOption[], policy: RolloutPolicyFlags): Promise<RolloutView> {
+    return (await this.request("PUT", `rollouts/${encodeURIComponent(unit)}`, { options, ...policy })) as RolloutView;
+  }
+
+  async getRollout(unit: string): Promise<RolloutView | undefined> {
+    return (await this.request("GET", `rollouts/${encodeURIComponent(unit)}`, undefined, { notFoundIsUndefined: true, again: "same" })) as RolloutView | undefined;
+  }
+
+  async listRollouts(): Promise<RolloutView[]> {
+    return ((await this.request("GET", "rollouts", undefined, { again: "same" })) as { rollouts?: RolloutView[] }).rollouts ?? [];
+  }
+
+  async controlRollout(unit: string, action: ControlRequest): Promise<RolloutView> {
+    return (await this.request("POST", `rollouts/${encodeURIComponent(unit)}/${action}`, undefined, { again: "same" })) as RolloutView;
   }
 
   async *events(q: EventStreamQuery, signal: AbortSignal): AsyncGenerator<StreamMessage> {

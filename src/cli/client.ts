@@ -3,6 +3,18 @@
 // entities (compatibility.md §7.3) so the API driver maps JSON one to one.
 import type { MachineCapacity } from "../registry/models.ts";
 import type { FleetEvent } from "../events/types.ts";
+import type { ControlRequest } from "../rollout/control.ts";
+import type { RolloutView } from "../rollout/view.ts";
+
+export type { RolloutView };
+
+/** The policy values `fleet ctl update` was given (the API body's fields; absent: the unit's or the default). */
+export interface RolloutPolicyFlags {
+  maxParallel?: number;
+  minHealthyTime?: string;
+  deadline?: string;
+  autoRevert?: boolean;
+}
 import type { DesiredState, UnitOption } from "../unit/types.ts";
 
 export type CurrentState = DesiredState;
@@ -126,6 +138,13 @@ export interface FleetClient {
   drainMachine(id: string): Promise<void>;
   /** false when the machine was not drained. */
   undrainMachine(id: string): Promise<boolean>;
+  /** Starts a rolling update of a unit, global unit or template (extension); a ClientError says why not. */
+  startRollout(unit: string, options: UnitOption[], policy: RolloutPolicyFlags): Promise<RolloutView>;
+  /** undefined when there is no rollout of the unit. */
+  getRollout(unit: string): Promise<RolloutView | undefined>;
+  listRollouts(): Promise<RolloutView[]>;
+  /** Pauses, resumes or aborts a rollout; a ClientError when there is none or it cannot be. */
+  controlRollout(unit: string, action: ControlRequest): Promise<RolloutView>;
   close(): Promise<void>;
 }
 

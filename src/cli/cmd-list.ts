@@ -1,5 +1,5 @@
 // list-machines, list-units and list-unit-files (compatibility.md §6.6.12-§6.6.14).
-import { type Machine } from "./client.ts";
+import { type Machine, type RolloutView } from "./client.ts";
 import { errorText } from "../lib/error-text.ts";
 import { type Command, type Ctx, flagBool, flagString, fullFlag, noLegendFlag, outputFlag, outputFormat } from "./command.ts";
 import {
@@ -60,7 +60,18 @@ async function listUnitsWith<T>(
 }
 
 const runListUnits = (ctx: Ctx) => listUnitsWith(ctx, () => ctx.client.listUnitStates(), formatUnitStates, unitStatesJson);
-const runListUnitFiles = (ctx: Ctx) => listUnitsWith(ctx, () => ctx.client.listUnits(), formatUnitFiles, unitFilesJson);
+/** list-unit-files: while a rollout holds units, HASH shows the version each instance runs. */
+async function runListUnitFiles(ctx: Ctx): Promise<number> {
+  // A daemon without rollouts (an older one) answers 404: then there are none to show.
+  const rollouts = outputFormat(ctx) === "json" ? Promise.resolve([]) : ctx.client.listRollouts().catch((): RolloutView[] => []);
+  let held: RolloutView[] = [];
+  const read = async () => {
+    const [rows, r] = await Promise.all([ctx.client.listUnits(), rollouts]);
+    held = r;
+    return rows;
+  };
+  return listUnitsWith(ctx, read, (rows, machines, opts) => formatUnitFiles(rows, machines, opts, held), unitFilesJson);
+}
 
 const fieldsFlag = (def: string, keys: string) => ({
   name: "fields",

@@ -9,6 +9,7 @@ import { listMachinesCommand, listUnitFilesCommand, listUnitsCommand } from "./c
 import { verifyCommand, versionCommand } from "./cmd-misc.ts";
 import { journalCommand, sshCommand, statusCommand } from "./cmd-remote.ts";
 import { restartCommand } from "./cmd-restart.ts";
+import { rolloutCommand, updateCommand } from "./cmd-rollout.ts";
 import { loadCommand, startCommand, submitCommand } from "./cmd-start.ts";
 import { stopCommand, unloadCommand } from "./cmd-stop.ts";
 import type { Command } from "./command.ts";
@@ -66,6 +67,7 @@ export const COMMANDS: readonly Command[] = [
   listUnitsCommand,
   loadCommand,
   restartCommand,
+  rolloutCommand,
   sshCommand,
   startCommand,
   statusCommand,
@@ -73,6 +75,7 @@ export const COMMANDS: readonly Command[] = [
   submitCommand,
   undrainCommand,
   unloadCommand,
+  updateCommand,
   verifyCommand,
   versionCommand,
 ];

@@ -65,6 +65,14 @@ ${perCommand}
             COMPREPLY=( $(compgen -f -- "$cur") $(compgen -W "$(_fleetctl_list list-unit-files --fields unit)" -- "$cur") );;
         ${UNIT_COMMANDS.join("|")})
             COMPREPLY=( $(compgen -W "$(_fleetctl_list list-unit-files --fields unit)" -- "$cur") );;
+        update)
+            COMPREPLY=( $(compgen -f -- "$cur") );;
+        rollout)
+            if [[ "\${COMP_WORDS[COMP_CWORD-1]}" == "rollout" ]]; then
+                COMPREPLY=( $(compgen -W "status pause resume abort" -- "$cur") )
+            else
+                COMPREPLY=( $(compgen -W "$(_fleetctl_list rollout status | awk '{print $1}')" -- "$cur") )
+            fi;;
         drain|undrain)
             COMPREPLY=( $(compgen -W "$(_fleetctl_list list-machines --full --fields machine)" -- "$cur") );;
         ssh)

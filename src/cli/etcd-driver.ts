@@ -14,9 +14,13 @@ import { EventQueryError, parseFilter, parseStart } from "../events/query.ts";
 import { cursorId, isAfter, type Cursor } from "../events/types.ts";
 import {
   ClientError, type EventStreamQuery, type FleetClient, type Indexed, type Machine, type StateFilter, type StreamMessage, type Unit,
-  type UnitQuery, type UnitState,
+  type UnitQuery, type UnitState, type RolloutPolicyFlags,
 } from "./client.ts";
 import { checkUnit } from "./unit-info.ts";
+import { RolloutStore, type RolloutWriteResult } from "../registry/rollout-store.ts";
+import type { ControlRequest } from "../rollout/control.ts";
+import { prepareRollout } from "../rollout/prepare.ts";
+import { rolloutView, type RolloutView } from "../rollout/view.ts";
 
 export interface EtcdDriverOptions {
   endpoints: string[];
@@ -229,6 +233,30 @@ export class EtcdDriver implements FleetClient {
     return this.wrap(() => this.registry.clearDrain(id));
   }
 
+  async startRollout(unit: string, options: UnitOption[], policy: RolloutPolicyFlags): Promise<RolloutView> {
+    return this.wrap(async () => {
+      const store = new RolloutStore(this.registry);
+      const p = prepareRollout(unit, options, policy, options.length === 0 ? [] : await store.instances(unit), Date.now());
+      if (!p.ok) throw new ClientError(p.problem, p.kind === "missing" ? 404 : 400);
+      return rolloutAnswer(await store.create(p.record, p.text));
+    });
+  }
+
+  async getRollout(unit: string): Promise<RolloutView | undefined> {
+    return this.wrap(async () => {
+      const r = await new RolloutStore(this.registry).get(unit);
+      return r && rolloutView(r.record);
+    });
+  }
+
+  async listRollouts(): Promise<RolloutView[]> {
+    return this.wrap(async () => (await new RolloutStore(this.registry).list()).map(rolloutView));
+  }
+
+  async controlRollout(unit: string, action: ControlRequest): Promise<RolloutView> {
+    return this.wrap(async () => rolloutAnswer(await new RolloutStore(this.registry).control(unit, action, Date.now)));
+  }
+
   async close(): Promise<void> {
     this.etcd.close();
   }
@@ -268,6 +296,11 @@ export class EtcdDriver implements FleetClient {
       throw toClientError(err, this.endpoint, this.opts.requestTimeout);
     }
   }
+}
+
+function rolloutAnswer(r: RolloutWriteResult): RolloutView {
+  if (r.ok) return rolloutView(r.record);
+  throw new ClientError(r.problem, r.kind === "gone" ? 404 : 409);
 }
 
 /** An etcd failure as a ClientError naming the endpoint(s); anything else as it is. */

@@ -3,7 +3,7 @@
 import { goQuote } from "../unit/go-text.ts";
 import { formatBytes, formatCpu } from "../unit/quantities.ts";
 import { shortUnitHash, unitDescription, unitHash } from "../unit/unit-file.ts";
-import type { Machine, Unit, UnitState } from "./client.ts";
+import type { Machine, RolloutView, Unit, UnitState } from "./client.ts";
 import { isGlobalUnit } from "./unit-info.ts";
 import { renderTable } from "./table.ts";
 import { compareStrings } from "../lib/compare.ts";
@@ -104,8 +104,33 @@ export const UNIT_FILE_FIELDS_DEFAULT = "unit,hash,dstate,state,target";
 
 export const TMACHINE_WARNING = 'WARNING: The "tmachine" field is deprecated. Use "target" instead';
 
-export function formatUnitFiles(units: readonly Unit[], machines: readonly Machine[], opts: TableOptions): TableResult {
+/**
+ * What the HASH column shows for units a rollout holds (rolloutHashes): the version each
+ * instance runs, a global unit's copies as `hash:count` per version. Others show their file's.
+ */
+export function rolloutHashCells(rollouts: readonly RolloutView[], full: boolean): Map<string, string> {
+  const out = new Map<string, string>();
+  const short = (h: string) => (full ? h : shortUnitHash(h));
+  for (const r of rollouts) {
+    if (!["running", "paused", "reverting", "aborting", "failed"].includes(r.state)) continue;
+    const byUnit = new Map<string, Map<string, number>>();
+    for (const i of r.instances) {
+      const counts = byUnit.get(i.name) ?? new Map<string, number>();
+      counts.set(i.hash, (counts.get(i.hash) ?? 0) + 1);
+      byUnit.set(i.name, counts);
+    }
+    for (const [name, counts] of byUnit) {
+      const global = r.instances.some((i) => i.name === name && i.machineID !== undefined);
+      out.set(name, global ? [...counts].sort(([a], [b]) => compareStrings(a, b)).map(([h, n]) => `${short(h)}:${n}`).join(",") : short([...counts.keys()][0]!));
+    }
+  }
+  return out;
+}
+
+export function formatUnitFiles(units: readonly Unit[], machines: readonly Machine[], opts: TableOptions, rollouts: readonly RolloutView[] = []): TableResult {
   const sorted = [...units].sort((a, b) => compareStrings(a.name, b.name));
+  const fullCells = rolloutHashCells(rollouts, true);
+  const shortCells = rolloutHashCells(rollouts, false);
   const target = (u: Unit, full: boolean) => {
     if (isGlobalUnit(u)) return "global";
     return u.machineID ? machineLegendFor(u.machineID, machines, full) : "-";
@@ -116,6 +141,8 @@ export function formatUnitFiles(units: readonly Unit[], machines: readonly Machi
       dstate: (u) => dash(u.desiredState),
       global: (u) => String(isGlobalUnit(u)),
       hash: (u, full) => {
+        const during = (full ? fullCells : shortCells).get(u.name);
+        if (during !== undefined) return during;
         const h = unitHash(u.options);
         return full ? h : shortUnitHash(h);
       },

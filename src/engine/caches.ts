@@ -12,7 +12,8 @@ import type { KeySpace } from "../registry/keys.ts";
 import { decodeRecord, type Decoded } from "../registry/records.ts";
 import { childName } from "../registry/keys.ts";
 import { sha1Hex } from "../lib/sha1.ts";
-import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../registry/models.ts";
+import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitRecord, UnitStateRecord } from "../registry/models.ts";
+import type { RolloutRecord } from "../rollout/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { EngineCaches } from "./state.ts";
@@ -35,13 +36,18 @@ export class TermCaches {
   /** Which unit files exist; of small ones (INLINE_TEXT_MAX) the text, for the schedule entries. */
   readonly files: Informer<string | true>;
   readonly drains: Informer<DrainRecord>;
+  /** Rolling updates: the placement gives their instances the versions they say. */
+  readonly rollouts: Informer<RolloutRecord>;
+  /** The informers whose changes the placement plans from. */
   readonly all: readonly Informer<unknown>[];
   private readonly keys: KeySpace;
+  private readonly make: <T>(prefix: string, decode: (kv: KeyValue) => Decoded<T>) => Informer<T>;
 
   constructor(o: TermCachesOptions) {
     this.keys = o.keys;
     const make = <T>(prefix: string, decode: (kv: KeyValue) => Decoded<T>) =>
       new Informer<T>({ etcd: o.etcd, prefix, decode, log: o.log, random: o.random, clock: o.clock, invalid: o.invalid });
+    this.make = make;
     const k = o.keys;
     this.units = make<UnitRecord>(k.units, recordDecoder("units", k));
     this.machines = make<MachineRecord>(k.machines, recordDecoder("machines", k));
@@ -60,7 +66,18 @@ export class TermCaches {
     this.files = make<string | true>(k.unitFiles, acceptAll((kv) =>
       kv.value.length <= INLINE_TEXT_MAX && sha1Hex(kv.value) === childName(k.unitFiles, kv.key) ? kv.value : true));
     this.drains = make<DrainRecord>(k.drains, recordDecoder("drain", k));
-    this.all = [this.units, this.machines, this.metadata, this.schedule, this.pending, this.files, this.drains] as Informer<unknown>[];
+    this.rollouts = make<RolloutRecord>(k.rollouts, recordDecoder("rollouts", k));
+    this.all = [this.units, this.machines, this.metadata, this.schedule, this.pending, this.files, this.drains, this.rollouts] as Informer<unknown>[];
+  }
+
+  /**
+   * A cache of what the agents report, for the rollout reconciler's health checks: made only
+   * while a rollout is active (every state change in the cluster would otherwise come to the
+   * leader), and never part of `all`, so a state change does not make the placement plan again.
+   * Its owner starts and closes it.
+   */
+  makeStates(): Informer<UnitStateRecord> {
+    return this.make<UnitStateRecord>(this.keys.states, recordDecoder("states", this.keys));
   }
 
   start(): void {
@@ -83,6 +100,8 @@ export class TermCaches {
       schedule: this.schedule.entries(), pending: this.pending.entries(), drains: this.drains.entries(),
       invalidSchedule: this.schedule.invalidEntries(), invalidPending: this.pending.invalidEntries(),
       scheduleCreated: (key) => this.schedule.createRevision(key),
+      rollouts: [...this.rollouts.entries()].map(([key, record]) => [key, { record, modRevision: this.rollouts.modRevision(key) ?? 0 }]),
+      unitRevision: (name) => this.units.modRevision(this.keys.unit(name)),
       text: (hash) => {
         const t = this.files.get(this.keys.unitFile(hash));
         return typeof t === "string" ? t : undefined;

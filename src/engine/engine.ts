@@ -22,6 +22,7 @@ import { TermCaches } from "./caches.ts";
 import { LeaderElection, type ElectionEtcd, type Term } from "./leader.ts";
 import { probeLeases } from "./lease-probe.ts";
 import { collectUnitFiles } from "./unit-file-collector.ts";
+import { RolloutReconciler } from "./rollouts.ts";
 import { MetadataCollector } from "./metadata-collector.ts";
 import { planSchedule } from "../scheduler/plan.ts";
 import type { EngineAction } from "../scheduler/types.ts";
@@ -88,6 +89,8 @@ export class Engine {
   private ready = false;
   /** Plans and writes, a round per burst of changes; due again when evictions or metadata are. */
   private readonly reconciler: Worker;
+  /** Drives the rolling updates while this engine leads (made per term, on its caches). */
+  private rollouts: RolloutReconciler | undefined;
   /** Brings a new term's caches up to its epoch, retrying until they are. */
   private readonly adopter: Worker;
   /** The safety net: re-lists now and then, and plans if a watch missed something. */
@@ -229,6 +232,13 @@ export class Engine {
     const caches = new TermCaches({ etcd: this.deps.etcd, keys: this.keys, log: this.log, clock: this.clock, random: this.random, invalid: this.deps.registry.invalid });
     caches.machines.onChange((changes) => this.onMachines(changes));
     for (const inf of caches.all) inf.onChange(() => this.kick());
+    const rollouts = new RolloutReconciler({
+      etcd: this.deps.etcd, keys: this.keys, election: this.election, log: this.log, clock: this.clock, random: this.random,
+      units: caches.units, schedule: caches.schedule, rollouts: caches.rollouts, makeStates: () => caches.makeStates(),
+      onFinished: (outcome) => this.metrics.engineRolloutCount.inc({ outcome }),
+    });
+    for (const inf of [caches.units, caches.schedule, caches.rollouts] as Informer<unknown>[]) inf.onChange(() => rollouts.kick());
+    this.rollouts = rollouts;
     caches.start();
     this.caches = caches;
     this.metrics.engineLeaderStartTime.set(undefined, this.clock.now() / 1000);
@@ -239,6 +249,12 @@ export class Engine {
   private dropCaches(): void {
     const old = this.caches;
     this.caches = undefined;
+    const rollouts = this.rollouts;
+    this.rollouts = undefined;
+    if (rollouts) {
+      const stopped: Promise<unknown> = rollouts.stop().finally(() => this.closing.delete(stopped));
+      this.closing.add(stopped);
+    }
     if (!old) return;
     const closed = old.close().finally(() => this.closing.delete(closed));
     this.closing.add(closed);
@@ -256,6 +272,7 @@ export class Engine {
     this.log.info(`Adopting the schedule: ${c.schedule.size} entries, ${c.units.size} units, ${c.machines.size} live machines`, { epoch: term.epoch });
     this.ready = true;
     this.kick(0);
+    this.rollouts?.setTerm(term);
     return undefined;
   }
 
@@ -308,7 +325,7 @@ export class Engine {
     this.countUnplaced(c, actions);
     await collectUnitFiles({
       writes: this.writes, keys: this.keys, election: this.election, log: this.log,
-      units: c.units, schedule: c.schedule, files: c.files, leads: () => this.term === term,
+      units: c.units, schedule: c.schedule, rollouts: c.rollouts, files: c.files, leads: () => this.term === term,
     }, term);
     if (this.term !== term) return undefined;
     const metadataDue = await this.metadataCollector.collect(term, { machines: c.machines, metadata: c.metadata }, this.clock.now());

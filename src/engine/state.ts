@@ -6,6 +6,8 @@ import type { DrainRecord, MachineRecord, PendingRecord, ScheduleEntry, UnitReco
 import { pendingKeyUnit, scheduleKeyParts, type RecordFailure } from "../registry/records.ts";
 import { mergeMetadata } from "../registry/registry.ts";
 import type { PendingKind } from "../scheduler/reasons.ts";
+import { rolloutHashes, targetKey } from "../rollout/hashes.ts";
+import { HOLDING_ROLLOUT_STATES, type RolloutRecord } from "../rollout/types.ts";
 import type { ClusterState, EngineAction, Placement, PlacementMachine, PlacementUnit, StoredPendingData } from "../scheduler/types.ts";
 
 /** What the engine's informers hold, keyed by full etcd key. */
@@ -28,6 +30,10 @@ export interface EngineCaches {
   scheduleCreated?: (key: string) => number | undefined;
   /** The text of a unit file small enough to store in its schedule entries, when known. */
   text?: (hash: string) => string | undefined;
+  /** Rollout records with the revision each was read at (rollout/hashes.ts). */
+  rollouts?: Iterable<[string, { record: RolloutRecord; modRevision: number }]>;
+  /** The revision a unit record was read at, when known. */
+  unitRevision?: (name: string) => number | undefined;
 }
 
 export interface EngineSnapshot {
@@ -40,6 +46,11 @@ export interface EngineSnapshot {
   units: Map<string, UnitRecord>;
   /** The text of a unit file small enough to store in its schedule entries, when known. */
   text?: (hash: string) => string | undefined;
+  /**
+   * The hash an instance runs where a rollout says otherwise than its unit record, by
+   * targetKey (a global unit's per machine); non-global units' are already in `units`.
+   */
+  versions?: Map<string, string>;
 }
 
 export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
@@ -111,10 +122,38 @@ export function snapshotOf(keys: KeySpace, c: EngineCaches): EngineSnapshot {
     const name = pendingKeyUnit(keys, k);
     if (name !== undefined) pending.set(name, "");
   }
-  const placementUnits: PlacementUnit[] = [...units.values()];
+  const versions = rolloutVersions(keys, c, units);
+  const placementUnits: PlacementUnit[] = [...units.values()].map((u) => {
+    if (!u.global) return u;
+    const on = new Map<string, string>();
+    for (const [k, h] of versions) if (k.startsWith(`${u.name}\n`)) on.set(k.slice(u.name.length + 1), h);
+    return on.size > 0 ? { ...u, hashOn: on } : u;
+  });
   const snap: EngineSnapshot = { state: { machines, units: placementUnits, schedule, pending, pendingData }, live, lost, draining, units };
   if (c.text) snap.text = c.text;
+  if (versions.size > 0) snap.versions = versions;
   return snap;
+}
+
+/**
+ * The hashes rollouts hold instances on (rollout/hashes.ts). A non-global instance's is set on
+ * its record in `units` (so every write for it uses it); all are returned, by targetKey.
+ */
+function rolloutVersions(keys: KeySpace, c: EngineCaches, units: Map<string, UnitRecord>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, r] of c.rollouts ?? []) {
+    if (childName(keys.rollouts, k) !== r.record.unit) continue;
+    const over = rolloutHashes(r.record, r.modRevision, (name) => {
+      const u = units.get(name);
+      return u && { hash: u.hash, modRevision: c.unitRevision?.(name) ?? 0 };
+    });
+    for (const [key, hash] of over) out.set(key, hash);
+  }
+  for (const [key, hash] of out) {
+    const u = units.get(key);
+    if (u !== undefined && !u.global) units.set(key, { ...u, hash });
+  }
+  return out;
 }
 
 /**
@@ -244,10 +283,11 @@ export function writeFor(a: EngineAction, snap: EngineSnapshot, move?: Move): En
     case "update": {
       const u = snap.units.get(a.unit);
       if (!u || u.desiredState === "inactive") return undefined;
-      const w: EngineWrite = { kind: "schedule", machine: a.machine, unit: a.unit, hash: u.hash, desiredState: u.desiredState };
+      const hash = snap.versions?.get(targetKey(a.unit, a.machine)) ?? u.hash;
+      const w: EngineWrite = { kind: "schedule", machine: a.machine, unit: a.unit, hash, desiredState: u.desiredState };
       if (a.kind === "schedule") w.reason = a.reason;
       if (a.kind === "schedule" && move) w.moved = { from: move.from, reason: move.reason };
-      const text = snap.text?.(u.hash);
+      const text = snap.text?.(hash);
       if (text !== undefined) w.text = text;
       return w;
     }
@@ -265,13 +305,19 @@ export function writeFor(a: EngineAction, snap: EngineSnapshot, move?: Move): En
 }
 
 /**
- * Unit file hashes nothing refers to: no unit, and no schedule entry (an agent may still be
- * fetching the file an entry names until the engine rewrites the entry).
+ * Unit file hashes nothing refers to: no unit, no schedule entry (an agent may still be
+ * fetching the file an entry names until the engine rewrites the entry), and no rollout that
+ * still holds instances (both its versions are kept until it ends).
  */
-export function unreferencedFiles(keys: KeySpace, files: Iterable<string>, c: Pick<EngineCaches, "units" | "schedule">): string[] {
+export function unreferencedFiles(keys: KeySpace, files: Iterable<string>, c: Pick<EngineCaches, "units" | "schedule" | "rollouts">): string[] {
   const used = new Set<string>();
   for (const [, u] of c.units) used.add(u.hash);
   for (const [, e] of c.schedule) used.add(e.hash);
+  for (const [, { record }] of c.rollouts ?? []) {
+    if (!HOLDING_ROLLOUT_STATES.includes(record.state)) continue;
+    used.add(record.to);
+    for (const t of record.targets) used.add(t.from);
+  }
   const out: string[] = [];
   for (const k of files) {
     const hash = childName(keys.unitFiles, k);

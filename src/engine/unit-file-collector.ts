@@ -6,6 +6,7 @@ import type { Informer } from "../registry/informer.ts";
 import type { KeySpace } from "../registry/keys.ts";
 import type { ScheduleEntry, UnitRecord } from "../registry/models.ts";
 import type { Logger } from "../log/logger.ts";
+import type { RolloutRecord } from "../rollout/types.ts";
 import { unreferencedFiles } from "./state.ts";
 import type { LeaderElection, Term } from "./leader.ts";
 
@@ -16,6 +17,8 @@ export interface CollectorDeps {
   log: Logger;
   units: Informer<UnitRecord>;
   schedule: Informer<ScheduleEntry>;
+  /** Rollouts keep both their versions' files until they end. */
+  rollouts?: Informer<RolloutRecord>;
   files: Pick<Informer<unknown>, "keys" | "modRevision">;
   /** Whether the engine still leads in the term it started collecting in. */
   leads: () => boolean;
@@ -31,15 +34,19 @@ const GROUP = 50;
  */
 export async function collectUnitFiles(d: CollectorDeps, term: Term): Promise<void> {
   const { keys, log } = d;
-  const seen = d.units.revision;
-  const unused = unreferencedFiles(keys, d.files.keys(), { units: d.units.entries(), schedule: d.schedule.entries() });
+  // A rollout writes its new file with its record, so a file is also accounted for by the
+  // rollouts seen; the deletes then check that nothing newer was written under either.
+  const guard = d.rollouts === undefined ? undefined : { units: d.units.revision, rollouts: d.rollouts.revision };
+  const seen = Math.max(d.units.revision, d.rollouts?.revision ?? 0);
+  const rollouts = [...(d.rollouts?.entries() ?? [])].map(([k, record]) => [k, { record, modRevision: d.rollouts!.modRevision(k) ?? 0 }] as [string, { record: RolloutRecord; modRevision: number }]);
+  const unused = unreferencedFiles(keys, d.files.keys(), { units: d.units.entries(), schedule: d.schedule.entries(), rollouts });
   // A file newer than the units we have seen is most likely a unit being created: wait for it.
   const hashes = unused.filter((h) => (d.files.modRevision(keys.unitFile(h)) ?? 0) <= seen);
   if (hashes.length < unused.length) {
     log.debug(`Not collecting unit files ${unused.filter((h) => !hashes.includes(h)).join(", ")} yet: written after the units this engine has seen`);
   }
   if (hashes.length === 0) return;
-  const attempt = (group: string[]): Promise<boolean> => d.writes.deleteUnitFiles(d.election.fence(term), group, seen);
+  const attempt = (group: string[]): Promise<boolean> => d.writes.deleteUnitFiles(d.election.fence(term), group, seen, guard);
   for (let i = 0; i < hashes.length; i += GROUP) {
     if (!d.leads()) return;
     const group = hashes.slice(i, i + GROUP);

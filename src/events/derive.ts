@@ -47,6 +47,10 @@ export function deriveEvents(keys: KeySpace, revision: number, changes: readonly
   const bodies: EventBody[] = [];
   for (const c of changes) {
     const kind = kindOfKey(keys, c.kv.key);
+    if (kind === "rollouts") {
+      bodies.push(...rolloutEvents(keys, c, read));
+      continue;
+    }
     const body = kind === undefined ? undefined : describe(keys, kind, c, read, movedAway);
     if (body) bodies.push(body);
   }
@@ -138,6 +142,28 @@ function describe(keys: KeySpace, kind: RecordKind, c: WatchEvent, read: Reader,
       // unitfiles, metadata, version: nothing a person follows happened.
       return undefined;
   }
+}
+
+/**
+ * A rollout record's change: `rollout.started` for a new rollout (a new record, or one put over
+ * an ended rollout), then one event per step its log gained, in order.
+ */
+function rolloutEvents(keys: KeySpace, c: WatchEvent, read: Reader): EventBody[] {
+  const unit = childName(keys.rollouts, c.kv.key);
+  if (unit === undefined || c.type === "delete") return [];
+  const r = read("rollouts", c.kv);
+  if (!r) return [];
+  const prev = c.type === "put" && c.kv.version === 1 ? undefined : read("rollouts", c.prevKv);
+  const fresh = prev === undefined || prev.createdAt !== r.createdAt || prev.to !== r.to;
+  const out: EventBody[] = [];
+  if (fresh) out.push({ kind: "rollout.started", unit, to: r.to, maxParallel: r.policy.maxParallel, autoRevert: r.policy.autoRevert });
+  const seen = fresh ? 0 : (prev.log.at(-1)?.n ?? 0);
+  for (const l of r.log) {
+    if (l.n <= seen) continue;
+    const step = l.event;
+    out.push(step.kind === "finished" ? { kind: "rollout.finished", unit, n: l.n, step } : { kind: "rollout.step", unit, n: l.n, step });
+  }
+  return out;
 }
 
 /** `body` with the optional fields that have a value, in their order. */

@@ -4,6 +4,7 @@
 // supplies how machines are shown (`113f16a7.../172.17.8.101` in a terminal, a label in a page).
 import type { FleetEvent } from "./types.ts";
 import { formatMetadata } from "../lib/metadata-text.ts";
+import { describeEvent } from "../rollout/describe.ts";
 
 /** How a machine id is shown (its legend, with the IP when known). */
 export type Legend = (machineId: string) => string;
@@ -43,6 +44,11 @@ export function eventText(e: FleetEvent, legend: Legend): string {
       return `Machine ${legend(e.machine)} drained`;
     case "machine.undrained":
       return `Machine ${legend(e.machine)} undrained`;
+    case "rollout.started":
+      return `Rollout of ${e.unit} to ${e.to.slice(0, 7)} started (max-parallel ${e.maxParallel}${e.autoRevert ? ", auto-revert" : ""})`;
+    case "rollout.step":
+    case "rollout.finished":
+      return `Rollout of ${e.unit}: ${describeEvent(e.step)}`;
     case "leader.changed": {
       const was = e.previous ? ` (was ${legend(e.previous)})` : "";
       return e.machine === null ? `No engine leader${was}` : `Engine leader is now ${legend(e.machine)}${was}`;

@@ -2,12 +2,14 @@
 // derived from etcd's changes (derive.ts), each named by the etcd revision that made it.
 import type { DesiredState } from "../unit/types.ts";
 import type { PendingKind } from "../scheduler/reasons.ts";
+import type { RolloutEvent } from "../rollout/types.ts";
 
 export const EVENT_KINDS = [
   "unit.submitted", "unit.desired", "unit.placed", "unit.moved", "unit.unscheduled", "unit.pending",
   "unit.state", "unit.state-removed", "unit.destroyed",
   "machine.joined", "machine.lost", "machine.drained", "machine.undrained",
   "leader.changed",
+  "rollout.started", "rollout.step", "rollout.finished",
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
@@ -39,7 +41,13 @@ export type EventBody =
   | { kind: "machine.drained"; machine: string; since: string }
   | { kind: "machine.undrained"; machine: string }
   /** The engine leader changed; `machine` is null while no engine leads. */
-  | { kind: "leader.changed"; machine: string | null; previous?: string };
+  | { kind: "leader.changed"; machine: string | null; previous?: string }
+  /** A rolling update of `unit` (a unit, a global unit or a template) was started. */
+  | { kind: "rollout.started"; unit: string; to: string; maxParallel: number; autoRevert: boolean }
+  /** A step the engine (or an operator's request) took in a rollout: `n` its number in the rollout's log. */
+  | { kind: "rollout.step"; unit: string; n: number; step: RolloutEvent }
+  /** The rollout ended: `state` succeeded, failed, reverted or aborted, and why. */
+  | { kind: "rollout.finished"; unit: string; n: number; step: Extract<RolloutEvent, { kind: "finished" }> };
 
 /** One event: `id` is `<revision>-<index>`, its place among the events of that etcd revision. */
 export type FleetEvent = { id: string; revision: number } & EventBody;

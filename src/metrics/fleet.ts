@@ -16,6 +16,8 @@ export interface FleetMetrics {
   /** Units that could not be placed in a round, by reason (e.g. `machine_away`, `constraints`). */
   readonly engineReconcileFailureCount: Counter<"type">;
   readonly engineReconcileDuration: Histogram;
+  /** Rollouts this daemon's engine ended while it led, by outcome (the rollout's end state). */
+  readonly engineRolloutCount: Counter<"outcome">;
   /** Registry operations, by type (e.g. `get`, `set`, `get_all`, `txn`). */
   readonly registryOperationCount: Counter<"type">;
   readonly registryOperationDuration: Histogram<"ops">;
@@ -58,6 +60,11 @@ export function createFleetMetrics(registry = new MetricsRegistry()): FleetMetri
     engineReconcileDuration: r(new Histogram({
       name: "fleet_engine_reconcile_duration_second",
       help: "Duration of engine reconcile rounds in seconds.",
+    })),
+    engineRolloutCount: r(new Counter({
+      name: "fleet_engine_rollouts_total",
+      help: "Rolling updates this daemon's engine ended while leading, by outcome (succeeded, failed, reverted, aborted).",
+      labelNames: ["outcome"],
     })),
     registryOperationCount: r(new Counter({
       name: "fleet_registry_operation_count_total",

@@ -98,10 +98,16 @@ export class EngineWrites {
    * `notAfter` (a unit created since writes its file in the same transaction: then nothing is
    * deleted and the caller finds out which file it was). False when nothing was deleted.
    */
-  async deleteUnitFiles(fence: Fence, hashes: readonly string[], notAfter: number): Promise<boolean> {
+  async deleteUnitFiles(fence: Fence, hashes: readonly string[], notAfter: number, seen?: { units: number; rollouts: number }): Promise<boolean> {
     const { keys } = this;
+    // With `seen`: nothing under units/ or rollouts/ may be newer than what the caller has seen,
+    // so whatever wrote a file (a unit, or a rollout with its new version) was known to it.
+    const guards = seen === undefined ? [] : [
+      cmp.modRevision(keys.units, "<", seen.units + 1, { prefix: true }),
+      cmp.modRevision(keys.rollouts, "<", seen.rollouts + 1, { prefix: true }),
+    ];
     const res = await this.etcd.txn({
-      compare: [fenceCompare(fence), ...hashes.map((h) => cmp.modRevision(keys.unitFile(h), "<", notAfter + 1))],
+      compare: [fenceCompare(fence), ...guards, ...hashes.map((h) => cmp.modRevision(keys.unitFile(h), "<", notAfter + 1))],
       success: hashes.map((h) => op.del(keys.unitFile(h))),
     });
     return res.succeeded;

@@ -20,6 +20,9 @@ export interface KeySpace {
   state(unit: string, machineId: string): string;
   unitStates(unit: string): string;
   readonly states: string;
+  /** A rolling update of a unit, a global unit or a template (rollout/types.ts). */
+  rollout(unit: string): string;
+  readonly rollouts: string;
   readonly leader: string;
   readonly version: string;
 }
@@ -47,6 +50,8 @@ export function keySpace(prefix: string): KeySpace {
     state: (unit, machineId) => `${p}states/${unit}/${machineId}`,
     unitStates: (unit) => `${p}states/${unit}/`,
     states: `${p}states/`,
+    rollout: (unit) => `${p}rollouts/${unit}`,
+    rollouts: `${p}rollouts/`,
     leader: `${p}leader`,
     version: `${p}version`,
   };

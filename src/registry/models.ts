@@ -100,6 +100,8 @@ export interface UnitStateRecord {
   subState: string;
   hash: string;
   since: string;
+  /** A service's MainPID while it has one: a rollout judges health by it (absent in older records). */
+  mainPid?: number;
   /**
    * Set when the agent refused the unit on this machine instead of giving it to systemd (the
    * host defines a unit of that name itself): why, in words. The states are then

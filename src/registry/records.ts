@@ -17,11 +17,13 @@ import {
 } from "./record-shape.ts";
 import { epochProblem, hashProblem, machineIdProblem, publicIpProblem, show, timeProblem } from "./record-values.ts";
 import { sha1Hex } from "../lib/sha1.ts";
+import type { RolloutRecord } from "../rollout/types.ts";
+import { readRollout } from "./rollout-record.ts";
 import { PENDING_KINDS } from "../scheduler/reasons.ts";
 
 /** The key families of the keyspace; also the `kind` label of the invalid-records metric. */
 export const RECORD_KINDS = [
-  "units", "unitfiles", "schedule", "pending", "machines", "metadata", "drain", "states", "leader", "version",
+  "units", "unitfiles", "schedule", "pending", "machines", "metadata", "drain", "states", "leader", "version", "rollouts",
 ] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
@@ -64,6 +66,7 @@ export interface RecordTypes {
   states: UnitStateRecord;
   leader: LeaderRecord;
   version: number;
+  rollouts: RolloutRecord;
 }
 
 type Decoder<K extends RecordKind> = (keys: KeySpace, kv: StoredValue) => Decoded<RecordTypes[K]>;
@@ -317,6 +320,10 @@ export const decodeState: Decoder<"states"> = (keys, kv) =>
     if (!SUB_STATE.test(subState)) throw new ShapeError(`field "subState" is ${show(subState)}, not a systemd sub-state`);
     // `reason` is only there when the agent refused the unit (e.g. shadowing a host unit).
     const reason = optionalStringField(o, "reason");
+    const mainPid = field(o, "mainPid");
+    if (mainPid !== undefined && (typeof mainPid !== "number" || !Number.isSafeInteger(mainPid) || mainPid < 1)) {
+      throw new ShapeError(`field "mainPid" is ${describeJson(mainPid)}, not a process ID`);
+    }
     return {
       loadState: oneOf(o, "loadState", LOAD_STATES),
       activeState: oneOf(o, "activeState", ACTIVE_STATES),
@@ -324,6 +331,7 @@ export const decodeState: Decoder<"states"> = (keys, kv) =>
       hash: hashField(o),
       since: timeField(o, "since"),
       ...(reason !== undefined ? { reason } : {}),
+      ...(mainPid !== undefined ? { mainPid } : {}),
     };
   });
 
@@ -373,10 +381,13 @@ export function pendingKeyUnit(keys: KeySpace, key: string): string | undefined 
   return name !== undefined && validateUnitName(name) === undefined ? name : undefined;
 }
 
+export const decodeRollout: Decoder<"rollouts"> = (keys, kv) =>
+  withKey("rollouts", kv, () => keyUnit(childName(keys.rollouts, kv.key)), (v, name) => readRollout(v, name));
+
 export const RECORD_DECODERS: { [K in RecordKind]: Decoder<K> } = {
   units: decodeUnit, unitfiles: decodeUnitFile, schedule: decodeSchedule, pending: decodePending,
   machines: decodeMachine, metadata: decodeMetadata, drain: decodeDrain, states: decodeState,
-  leader: decodeLeader, version: decodeVersion,
+  leader: decodeLeader, version: decodeVersion, rollouts: decodeRollout,
 };
 
 /** Decodes `kv` as a record of `kind`. */
@@ -390,7 +401,7 @@ export function kindOfKey(keys: KeySpace, key: string): RecordKind | undefined {
   if (key === keys.version) return "version";
   const families: [string, RecordKind][] = [
     [keys.units, "units"], [keys.unitFiles, "unitfiles"], [keys.schedules, "schedule"], [keys.pendings, "pending"],
-    [keys.machines, "machines"], [keys.metadatas, "metadata"], [keys.drains, "drain"], [keys.states, "states"],
+    [keys.machines, "machines"], [keys.metadatas, "metadata"], [keys.drains, "drain"], [keys.states, "states"], [keys.rollouts, "rollouts"],
   ];
   return families.find(([prefix]) => key.startsWith(prefix))?.[1];
 }

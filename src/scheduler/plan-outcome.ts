@@ -130,7 +130,8 @@ function pendingAction(unit: string, why: PendingReason): Extract<EngineAction, 
 function staleness(entry: Placement, unit: PlacementUnit): string | undefined {
   const parts: string[] = [];
   if (entry.unreadable !== undefined) parts.push(`the stored entry is unreadable (${entry.unreadable})`);
-  if (entry.hash !== undefined && unit.hash !== undefined && entry.hash !== unit.hash) parts.push("unit file changed");
+  const hash = unit.hashOn?.get(entry.machine) ?? unit.hash;
+  if (entry.hash !== undefined && hash !== undefined && entry.hash !== hash) parts.push("unit file changed");
   if (entry.desiredState !== undefined && entry.desiredState !== unit.desiredState) {
     parts.push(`desired state ${unit.desiredState} (was ${entry.desiredState})`);
   }

@@ -30,6 +30,11 @@ export interface PlacementUnit {
   requirements: Requirements;
   /** The unit file hash; when given, stale schedule entries produce `update` actions. */
   hash?: string;
+  /**
+   * A global unit's hash per machine where a rollout holds that copy on another version than
+   * `hash` (rollout/hashes.ts); entries are judged stale against it there.
+   */
+  hashOn?: ReadonlyMap<string, string>;
 }
 
 /**

@@ -37,6 +37,9 @@ export class DbusUnitManager implements UnitManager {
   readonly unitsDirectory: string;
   private readonly listeners = new Set<StateListener>();
   private readonly lastStates = new Map<string, UnitState>();
+  /** Counts emitted changes, and when each unit's last one was: a read older than it is stale. */
+  private emitted = 0;
+  private readonly emittedAt = new Map<string, number>();
   private readonly jobs = new JobTracker();
   private reconnecting: Promise<DbusConnection> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -126,7 +129,7 @@ export class DbusUnitManager implements UnitManager {
       for (const row of (rows ?? []) as unknown[][]) {
         const name = String(row[0]);
         loaded.add(name);
-        this.emit(name, { loadState: String(row[2]), activeState: String(row[3]), subState: String(row[4]) });
+        this.emit(name, this.samePid(name, { loadState: String(row[2]), activeState: String(row[3]), subState: String(row[4]) }));
       }
       const gone = [...this.lastStates.keys()].filter((n) => !loaded.has(n));
       for (const [name, state] of await this.states(gone)) this.emit(name, state);
@@ -264,6 +267,7 @@ export class DbusUnitManager implements UnitManager {
 
   async states(names: string[]): Promise<Map<string, UnitState>> {
     const result = new Map<string, UnitState>();
+    const asked = this.emitted;
     const valid = names.filter(isValidUnitName);
     for (let i = 0; i < valid.length; i += STATES_BATCH) {
       const batch = valid.slice(i, i + STATES_BATCH);
@@ -276,6 +280,16 @@ export class DbusUnitManager implements UnitManager {
     }
     for (const name of names) {
       if (!result.has(name)) result.set(name, { loadState: "not-found", activeState: "inactive", subState: "dead" });
+    }
+    await Promise.all([...result].filter(([name, s]) => hasProcess(name, s)).map(async ([name, s]) => {
+      const pid = await this.mainPid(name).catch(() => undefined);
+      if (pid !== undefined) s.mainPid = pid;
+    }));
+    // A change signalled while this read was on its way is newer than what the read found (a
+    // unit that failed right after it started must not be reported active again).
+    for (const name of result.keys()) {
+      const last = this.lastStates.get(name);
+      if (last !== undefined && (this.emittedAt.get(name) ?? 0) > asked) result.set(name, { ...last });
     }
     return result;
   }
@@ -354,16 +368,24 @@ export class DbusUnitManager implements UnitManager {
     }
     if (signal.interface !== PROPERTIES_IFACE || signal.member !== "PropertiesChanged") return;
     const [iface, changed] = signal.body as [string, Record<string, { value?: unknown } | undefined>];
-    if (iface !== UNIT_IFACE) return;
     const name = unitNameFromPath(signal.path);
     if (!name) return;
+    if (iface === SERVICE_IFACE) {
+      // MainPID is the Service interface's: a restart that systemd reports as one state
+      // (active, running) still shows as a new pid.
+      const pid = changed["MainPID"]?.value;
+      const prev = this.lastStates.get(name);
+      if (typeof pid === "number" && prev !== undefined) this.emit(name, withPid(prev, pid));
+      return;
+    }
+    if (iface !== UNIT_IFACE) return;
     const read = (key: string) => (typeof changed[key]?.value === "string" ? (changed[key]?.value as string) : undefined);
     const prev = this.lastStates.get(name);
     const loadState = read("LoadState") ?? prev?.loadState;
     const activeState = read("ActiveState") ?? prev?.activeState;
     const subState = read("SubState") ?? prev?.subState;
     if (loadState && activeState && subState) {
-      this.emit(name, { loadState, activeState, subState });
+      this.emit(name, this.samePid(name, { loadState, activeState, subState }));
     } else if (read("ActiveState") || read("SubState") || read("LoadState")) {
       // A partial change for a unit never seen: read the whole state once.
       void this.states([name]).then((s) => {
@@ -373,9 +395,16 @@ export class DbusUnitManager implements UnitManager {
     }
   }
 
+  /** A state read without the MainPID (the Unit interface's) keeps the one last seen while the service may still have it. */
+  private samePid(name: string, state: UnitState): UnitState {
+    const pid = this.lastStates.get(name)?.mainPid;
+    return hasProcess(name, state) && pid !== undefined ? withPid(state, pid) : state;
+  }
+
   private emit(name: string, state: UnitState): void {
     if (sameState(this.lastStates.get(name), state)) return;
     this.lastStates.set(name, state);
+    this.emittedAt.set(name, ++this.emitted);
     for (const listener of this.listeners) {
       try {
         listener(name, { ...state });
@@ -384,6 +413,16 @@ export class DbusUnitManager implements UnitManager {
       }
     }
   }
+}
+
+/** A service in a state that may have a main process: its MainPID is worth reading. */
+function hasProcess(name: string, s: UnitState): boolean {
+  return name.endsWith(".service") && ["active", "reloading", "activating", "deactivating", "refreshing"].includes(s.activeState);
+}
+
+function withPid(s: UnitState, pid: number): UnitState {
+  const { mainPid: _, ...rest } = s;
+  return pid > 0 ? { ...rest, mainPid: pid } : rest;
 }
 
 function tolerateNotLoaded(err: unknown): undefined {

@@ -85,7 +85,7 @@ export class FakeUnitManager implements UnitManager {
       this.setState(name, unit, { loadState: "loaded", activeState: "failed", subState: "failed" });
     } else {
       unit.pid ??= this.nextPid++;
-      this.setState(name, unit, { loadState: "loaded", activeState: "active", subState: "running" });
+      this.setState(name, unit, { loadState: "loaded", activeState: "active", subState: "running", mainPid: unit.pid });
     }
   }
 

@@ -11,6 +11,11 @@ export interface UnitState {
   loadState: string;
   activeState: string;
   subState: string;
+  /**
+   * A service's MainPID while it has one (absent otherwise, and for other unit types): a
+   * rollout tells a unit that stayed up from one that restarted by it.
+   */
+  mainPid?: number;
 }
 
 export interface ManagedUnitFile {
@@ -89,5 +94,5 @@ export function assertUnitName(operation: string, name: string): void {
 export const contentHash = sha1Hex;
 
 export function sameState(a: UnitState | undefined, b: UnitState): boolean {
-  return a !== undefined && a.loadState === b.loadState && a.activeState === b.activeState && a.subState === b.subState;
+  return a !== undefined && a.loadState === b.loadState && a.activeState === b.activeState && a.subState === b.subState && a.mainPid === b.mainPid;
 }

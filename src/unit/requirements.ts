@@ -17,6 +17,8 @@ export const REQUIREMENT_KEYS: readonly string[] = [
   "MachineMetadata", "X-ConditionMachineMetadata",
   "Global", "Replaces",
   ...REQUEST_KEYS, "Spread",
+  // A rollout's per-unit defaults (rollout/policy.ts reads them): not placement requirements.
+  "RolloutMaxParallel", "RolloutMinHealthyTime", "RolloutDeadline", "RolloutAutoRevert",
 ];
 
 /** A problem with a unit's [X-Fleet] section; `message` is meant to be shown as it is. */

@@ -45,11 +45,12 @@ afterAll(async () => {
 
 test("a written, linked and started unit is seen running through a signal, then stopped", async () => {
   const r = await scenario("lifecycle");
-  const running = { name: "life.service", loadState: "loaded", activeState: "active", subState: "running" };
+  // The running service's state carries its MainPID, signalled and read alike.
+  const running = { name: "life.service", loadState: "loaded", activeState: "active", subState: "running", mainPid: r.mainPid };
   expect(r.events).toContainEqual(running);
   expect(r.events.at(-1)).toEqual({ name: "life.service", loadState: "loaded", activeState: "inactive", subState: "dead" });
   expect(consecutiveRepeats(r.events)).toEqual([]);
-  expect(r.started).toEqual({ loadState: "loaded", activeState: "active", subState: "running" });
+  expect(r.started).toEqual({ loadState: "loaded", activeState: "active", subState: "running", mainPid: r.mainPid });
   expect(r.stopped).toEqual({ loadState: "loaded", activeState: "inactive", subState: "dead" });
   expect(r.mainPid).toBeGreaterThan(1);
   expect(r.mainPidComm).toBe("sleep");
@@ -61,7 +62,10 @@ test("a written, linked and started unit is seen running through a signal, then 
 
 test("a changed file needs a daemon reload, after which a restart runs the new text", async () => {
   const r = await scenario("reload");
-  expect(r).toEqual({ needBefore: "yes", needAfter: "no", description: "version two" });
+  expect(r).toMatchObject({ needBefore: "yes", needAfter: "no", description: "version two" });
+  // A restart is a new MainPID in the state, signalled as it happened.
+  expect(r.pidAfter).not.toBe(r.pidBefore);
+  expect(r.signalledPids).toContain(r.pidAfter);
 }, 120_000);
 
 test("[Install] units get enabled; unload removes a unit from systemd and from disk", async () => {
@@ -131,7 +135,7 @@ test("150 units started at once stay under dbus-daemon's pending-call limit", as
 
 test("systemd's private socket works without a bus daemon", async () => {
   const r = await scenario("lifecycle", "--address", "unix:path=/run/systemd/private");
-  expect(r.events).toContainEqual({ name: "life.service", loadState: "loaded", activeState: "active", subState: "running" });
+  expect(r.events).toContainEqual({ name: "life.service", loadState: "loaded", activeState: "active", subState: "running", mainPid: r.mainPid });
   expect(r.stopped).toEqual({ loadState: "loaded", activeState: "inactive", subState: "dead" });
   expect(r.systemState).toBe("running");
   expect(r.address).toBe("unix:path=/run/systemd/private");
@@ -142,7 +146,7 @@ test("without a system bus the manager falls back to the private socket", async 
   try {
     expect((await machine.exec(["systemctl", "is-active", "dbus.service"])).stdout.trim()).not.toBe("active");
     const r = await scenario("lifecycle");
-    expect(r.events).toContainEqual({ name: "life.service", loadState: "loaded", activeState: "active", subState: "running" });
+    expect(r.events).toContainEqual({ name: "life.service", loadState: "loaded", activeState: "active", subState: "running", mainPid: r.mainPid });
     expect(r.mainPidComm).toBe("sleep");
     expect(r.address).toBe("unix:path=/run/systemd/private");
   } finally {

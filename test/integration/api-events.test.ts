@@ -309,3 +309,24 @@ describe("filters", () => {
     expect(f.hub.readerCount).toBe(0);
   });
 });
+
+describe("rollouts in the stream", () => {
+  test("a rollout started and paused through the API is told in the stream, filtered by its unit and the rollout kinds", async () => {
+    await using f = fixture();
+    await f.submit("web@1.service");
+    const s = await f.events("?unit=web@.service&kinds=rollout.started,rollout.step,rollout.finished");
+    await s.event();
+    const put = await f.handler(new Request("http://fleet.test/fleet/v1/rollouts/web@.service", {
+      method: "PUT", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ options: [{ section: "Service", name: "ExecStart", value: "/bin/sleep 2" }], maxParallel: 2 }),
+    }));
+    expect(put.status).toBe(201);
+    const started = await s.event();
+    expect(started.data).toMatchObject({ kind: "rollout.started", unit: "web@.service", maxParallel: 2, autoRevert: false });
+    const pause = await f.handler(new Request("http://fleet.test/fleet/v1/rollouts/web@.service/pause", { method: "POST" }));
+    expect(pause.status).toBe(200);
+    const paused = await s.event();
+    expect(paused.data).toMatchObject({ kind: "rollout.step", unit: "web@.service", n: 1, step: { kind: "paused" } });
+    await s.close();
+  });
+});

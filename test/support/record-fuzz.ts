@@ -107,6 +107,7 @@ export class RecordFuzzer {
       case "states": return k.state(this.unitName(), this.machineId());
       case "leader": return k.leader;
       case "version": return k.version;
+      case "rollouts": return k.rollout(this.unitName());
     }
   }
 
@@ -129,6 +130,8 @@ export class RecordFuzzer {
       case "states": return { loadState: "loaded", activeState: "active", subState: "running", hash: this.hex(40), since: now };
       case "leader": return { machineID: this.hex(32), since: now };
       case "version": return 1;
+      // An ended rollout: the engine leaves it alone (a running one of a unit that does not exist would end).
+      case "rollouts": return { unit: last, to: this.hex(40), description: "fuzz", policy: { maxParallel: 1, minHealthyMs: 0, deadlineMs: 1000, autoRevert: false }, state: "aborted", createdAt: now, started: true, targets: [], log: [] };
     }
   }
 

@@ -185,6 +185,10 @@ function scripted(answers: (Unit | undefined)[], states: UnitState[] = [], index
     events: async function* () {},
     drainMachine: async () => {},
     undrainMachine: async () => false,
+    startRollout: async () => { throw new Error("not scripted"); },
+    getRollout: async () => undefined,
+    listRollouts: async () => [],
+    controlRollout: async () => { throw new Error("not scripted"); },
     close: async () => {},
   };
   return Object.assign(client, { waits, reads: () => reads });

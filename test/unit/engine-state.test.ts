@@ -382,3 +382,54 @@ describe("nextPlanAt", () => {
     expect(nextPlanAt({ endedAt: 10_000, ms: 200 })).toBe(11_000);
   });
 });
+
+describe("rollouts in the placement", () => {
+  const H1 = "1".repeat(40);
+  const H2 = "2".repeat(40);
+  const T = "2024-01-01T00:00:00.000Z";
+  const rollout = (unitName: string, targets: object[], state = "running") => ({
+    record: {
+      unit: unitName, to: H2, description: "", policy: { maxParallel: 1, minHealthyMs: 0, deadlineMs: 1000, autoRevert: false },
+      state, createdAt: T, targets, started: true, log: [],
+    } as never,
+    modRevision: 50,
+  });
+
+  test("a global unit's copies keep the version the rollout gives each machine: only the one it moved is rewritten, and to the new hash", () => {
+    const c = caches({
+      machines: [machine("m1"), machine("m2")],
+      units: [unit("mon.service", { global: true, hash: H1 })],
+      schedule: [entry("mon.service", "m1", H2), entry("mon.service", "m2", H1)],
+    });
+    c.rollouts = [[k.rollout("mon.service"), rollout("mon.service", [
+      { instance: "mon.service", machine: "m1", from: H1, phase: "updated", changedAt: T },
+      { instance: "mon.service", machine: "m2", from: H1, phase: "updating", changedAt: T },
+    ])]];
+    c.unitRevision = () => 10;
+    const snap = snapshotOf(k, c);
+    const actions = planSchedule(snap.state);
+    expect(actions.map((a) => `${a.kind} ${a.unit} ${"machine" in a ? a.machine : ""}`)).toEqual(["update mon.service m2"]);
+    expect(writeFor(actions[0]!, snap)).toMatchObject({ kind: "schedule", machine: "m2", hash: H2 });
+  });
+
+  test("without the rollout the same entries are rewritten to the unit's hash; a non-global instance placed anew gets the rollout's", () => {
+    const c = caches({
+      machines: [machine("m1")],
+      units: [unit("mon.service", { global: true, hash: H1 }), unit("web@1.service", { hash: H1 })],
+      schedule: [entry("mon.service", "m1", H2)],
+    });
+    expect(planSchedule(snapshotOf(k, c).state).filter((a) => a.kind === "update").map((a) => a.unit)).toEqual(["mon.service"]);
+    c.rollouts = [[k.rollout("web@.service"), rollout("web@.service", [{ instance: "web@1.service", from: H1, phase: "updating", changedAt: T }])]];
+    const snap = snapshotOf(k, c);
+    const placed = planSchedule(snap.state).find((a) => a.kind === "schedule" && a.unit === "web@1.service")!;
+    expect(writeFor(placed, snap)).toMatchObject({ kind: "schedule", unit: "web@1.service", hash: H2 });
+  });
+
+  test("both versions' files are kept while a rollout holds instances, not after it ended", () => {
+    const files = [k.unitFile(H1), k.unitFile(H2)];
+    const held = [[k.rollout("web@.service"), rollout("web@.service", [{ instance: "web@1.service", from: H1, phase: "old" }])]] as never;
+    expect(unreferencedFiles(k, files, { units: [], schedule: [], rollouts: held })).toEqual([]);
+    const ended = [[k.rollout("web@.service"), rollout("web@.service", [{ instance: "web@1.service", from: H1, phase: "reverted", changedAt: T }], "reverted")]] as never;
+    expect(unreferencedFiles(k, files, { units: [unit("web@1.service", { hash: H1 })], schedule: [], rollouts: ended })).toEqual([H2]);
+  });
+});

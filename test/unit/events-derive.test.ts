@@ -280,3 +280,32 @@ describe("ring", () => {
     expect(() => bytes.append(batch(3, 1))).toThrow("Revision 3 is not after 3");
   });
 });
+
+describe("rollout events", () => {
+  const base = {
+    unit: "web@.service", to: H2, description: "", policy: { maxParallel: 2, minHealthyMs: 0, deadlineMs: 1000, autoRevert: true },
+    state: "running", createdAt: T, targets: [], started: false, log: [],
+  };
+  const later = {
+    ...base, started: true,
+    targets: [{ instance: "web@1.service", from: H1, phase: "updating", changedAt: T }],
+    log: [
+      { n: 1, at: T, event: { kind: "started", targets: 1, to: H2 } },
+      { n: 2, at: T, event: { kind: "replace", instance: "web@1.service", from: H1, to: H2, done: 1, total: 1 } },
+    ],
+  };
+
+  test("a new rollout, then one event per step its log gained, in order; the end is rollout.finished", () => {
+    const key = k.rollout("web@.service");
+    expect(deriveEvents(k, REV, [put(key, base)]).events.map((e) => e.kind)).toEqual(["rollout.started"]);
+    const steps = deriveEvents(k, REV, [put(key, later, base)]).events;
+    expect(steps.map((e) => e.kind === "rollout.step" && `${e.n} ${e.step.kind}`)).toEqual(["1 started", "2 replace"]);
+    const end = { ...later, state: "succeeded", log: [...later.log, { n: 3, at: T, event: { kind: "finished", state: "succeeded", why: { kind: "all-replaced", count: 1 } } }] };
+    const last = deriveEvents(k, REV, [put(key, end, later)]).events;
+    expect(last).toEqual([{ id: `${REV}-0`, revision: REV, kind: "rollout.finished", unit: "web@.service", n: 3, step: end.log[2]!.event } as FleetEvent]);
+    // A write that adds no step (the engine tracking a MainPID) says nothing.
+    expect(deriveEvents(k, REV, [put(key, { ...later, targets: [{ ...later.targets[0], seen: { pid: 3, since: T } }] }, later)]).events).toEqual([]);
+    // A new rollout put over an ended one starts again.
+    expect(deriveEvents(k, REV, [put(key, { ...base, createdAt: "2024-05-02T00:00:00.000Z" }, end)]).events.map((e) => e.kind)).toEqual(["rollout.started"]);
+  });
+});

@@ -30,6 +30,14 @@ const good: Record<RecordKind, { key: string; value: unknown }> = {
   states: { key: k.state("web@1.service", M), value: { loadState: "loaded", activeState: "active", subState: "running", hash: H, since: NOW } },
   leader: { key: k.leader, value: { machineID: M, since: NOW } },
   version: { key: k.version, value: 1 },
+  rollouts: {
+    key: k.rollout("web@.service"),
+    value: {
+      unit: "web@.service", to: H, description: "Web", policy: { maxParallel: 2, minHealthyMs: 1000, deadlineMs: 60_000, autoRevert: true }, state: "running",
+      createdAt: NOW, targets: [{ instance: "web@1.service", from: H, phase: "updating", changedAt: NOW, seen: { pid: 7, since: NOW } }], started: true,
+      log: [{ n: 1, at: NOW, event: { kind: "started", targets: 1, to: H } }],
+    },
+  },
 };
 
 function stored(kind: RecordKind, value: unknown = good[kind].value, key = good[kind].key) {
@@ -202,6 +210,15 @@ describe("values", () => {
     const d = decodeRecord("states", k, stored("states", refused));
     expect(d.ok && d.value.reason).toBe("the host defines it");
     expect(reason("states", { ...state, reason: 7 })).toStartWith('field "reason"');
+  });
+
+  test("states: a service's MainPID is kept; one that is not a process ID is refused", () => {
+    const d = decodeRecord("states", k, stored("states", { ...state, mainPid: 4242 }));
+    expect(d.ok && d.value.mainPid).toBe(4242);
+    const without = decodeRecord("states", k, stored("states", state));
+    expect(without.ok && "mainPid" in without.value).toBe(false);
+    expect(reason("states", { ...state, mainPid: 0 })).toBe('field "mainPid" is the number 0, not a process ID');
+    expect(reason("states", { ...state, mainPid: "12" })).toBe('field "mainPid" is the string "12", not a process ID');
   });
 
   test("a huge value is named, not copied into the reason", () => {

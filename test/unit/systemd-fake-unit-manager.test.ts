@@ -4,7 +4,8 @@ import { JobTracker } from "../../src/systemd/job-tracker.ts";
 import { contentHash, type UnitState } from "../../src/systemd/unit-manager.ts";
 
 const TEXT = "[Service]\nExecStart=/bin/sleep infinity\n";
-const running: UnitState = { loadState: "loaded", activeState: "active", subState: "running" };
+/** The fake's first process id (the state carries a running service's MainPID). */
+const running: UnitState = { loadState: "loaded", activeState: "active", subState: "running", mainPid: 1000 };
 const dead: UnitState = { loadState: "loaded", activeState: "inactive", subState: "dead" };
 const notFound: UnitState = { loadState: "not-found", activeState: "inactive", subState: "dead" };
 

@@ -179,6 +179,11 @@ export class ClusterStore {
       case "leader.changed":
         this.leader = e.machine;
         return {};
+      case "rollout.started":
+      case "rollout.step":
+      case "rollout.finished":
+        // Only in the activity list; the units' own events carry what changes on the page.
+        return {};
     }
   }
 

@@ -40,6 +40,14 @@ export interface LeaderElectionOptions {
    * idle cluster's candidates cost etcd nothing.
    */
   recheckMs?: number;
+  /**
+   * When the leader key is deleted, a waiting candidate campaigns after a random part of this
+   * (default 500 ms), and not at all when a new leader appears meanwhile: thousands of candidates
+   * campaigning at once (four requests each) swamped an etcd that was already struggling, which is
+   * when leaders are lost. The first of many wakes within a few ms; alone, one waits half of it on
+   * average.
+   */
+  campaignSpreadMs?: number;
   log: Logger;
   clock?: Clock;
   random?: () => number;
@@ -48,6 +56,7 @@ export interface LeaderElectionOptions {
 
 const DEFAULT_RETRY: Backoff = { baseMs: 200, capMs: 5000 };
 const DEFAULT_RECHECK_MS = 600_000;
+const DEFAULT_CAMPAIGN_SPREAD_MS = 500;
 
 export class LeaderElection {
   private readonly etcd: ElectionEtcd;
@@ -308,10 +317,11 @@ export class LeaderElection {
   }
 
   /**
-   * Returns when the leader key is deleted (or history was compacted, or it is time to look
-   * again). One watch, however long the wait: the watch resumes at the exact revision after any
-   * break it notices; refresh() covers the breaks it cannot see, and the recheck (a timer, no
-   * request unless etcd's revision moved) a watch that died with no outage to tell of it.
+   * Returns a random part of campaignSpreadMs after the leader key is deleted, unless a new leader
+   * takes it meanwhile (or at once when history was compacted, or it is time to look again). One
+   * watch, however long the wait: the watch resumes at the exact revision after any break it
+   * notices; refresh() covers the breaks it cannot see, and the recheck (a timer, no request
+   * unless etcd's revision moved) a watch that died with no outage to tell of it.
    */
   private async waitForVacancy(from: number, stop: AbortSignal): Promise<void> {
     const ac = new AbortController();
@@ -325,14 +335,30 @@ export class LeaderElection {
       else timer = this.clock.setTimeout(recheck, jitter(this.opts.recheckMs ?? DEFAULT_RECHECK_MS, this.opts.random ?? Math.random));
     };
     timer = this.clock.setTimeout(recheck, jitter(this.opts.recheckMs ?? DEFAULT_RECHECK_MS, this.opts.random ?? Math.random));
+    let vacant: unknown;
+    const clearVacant = () => {
+      if (vacant !== undefined) this.clock.clearTimeout(vacant);
+      vacant = undefined;
+    };
     try {
       const w = this.etcd.watch(this.opts.key, { startRevision: from, signal: ac.signal });
       for await (const batch of w) {
         if (batch.kind === "compacted") return;
-        if (batch.kind === "events" && batch.events.some((ev) => ev.type === "delete")) return;
-        if (batch.kind === "events") known = batch.revision;
+        if (batch.kind !== "events") continue;
+        for (const ev of batch.events) {
+          if (ev.type === "delete") {
+            const spread = this.opts.campaignSpreadMs ?? DEFAULT_CAMPAIGN_SPREAD_MS;
+            if (vacant === undefined) vacant = this.clock.setTimeout(() => ac.abort(), Math.floor(spread * (this.opts.random ?? Math.random)()));
+          } else {
+            // Another candidate won while this one waited its turn: nothing to send.
+            clearVacant();
+            this.noteLeader(this.leaderKey.holderOf(ev.kv));
+          }
+        }
+        known = batch.revision;
       }
     } finally {
+      clearVacant();
       this.clock.clearTimeout(timer);
       if (this.vacancy === ac) this.vacancy = undefined;
       stop.removeEventListener("abort", onStop);

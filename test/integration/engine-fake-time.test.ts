@@ -160,7 +160,7 @@ describe("leader election", () => {
     const a = new LeaderElection({ etcd: holder, key: "/ft/leader", machineId: "A", ttlMs: 6000, log: memoryLog("A").logger });
     const clock = new ManualClock();
     const log = memoryLog("B");
-    const b = new LeaderElection({ etcd: client, key: "/ft/leader", machineId: "B", ttlMs: 6000, recheckMs: 60_000, log: log.logger, clock, random: half });
+    const b = new LeaderElection({ etcd: client, key: "/ft/leader", machineId: "B", ttlMs: 6000, recheckMs: 60_000, campaignSpreadMs: 0, log: log.logger, clock, random: half });
     try {
       a.start();
       await until("A leads", () => a.isLeader());
@@ -198,6 +198,55 @@ describe("leader election", () => {
       await b.stop();
       holder.close();
       client.close();
+    }
+  });
+  test("a vacancy is campaigned for after a random part of the spread, and not at all by a candidate that sees a new leader first", async () => {
+    await using etcd = await startEtcd();
+    const ops: EtcdOperation[] = [];
+    const client = new EtcdClient({ endpoints: [etcd.endpoint], onOperation: (op) => ops.push(op) });
+    const count = (type: string) => ops.filter((o) => o.type === type).length;
+    const other = (id: string) => {
+      const c = new EtcdClient({ endpoints: [etcd.endpoint] });
+      return { client: c, election: new LeaderElection({ etcd: c, key: "/ft/leader", machineId: id, ttlMs: 6000, campaignSpreadMs: 0, log: memoryLog(id).logger }) };
+    };
+    const a = other("A");
+    const c = other("C");
+    const clock = new ManualClock();
+    const log = memoryLog("B");
+    const b = new LeaderElection({ etcd: client, key: "/ft/leader", machineId: "B", ttlMs: 6000, campaignSpreadMs: 2000, log: log.logger, clock, random: half });
+    try {
+      a.election.start();
+      await until("A leads", () => a.election.isLeader());
+      b.start();
+      await driven(clock, "B to wait for a vacancy", () => log.has("Engine leader is A") && count("watch") === 1);
+      const before = { range: count("range"), txn: count("txn"), grant: count("lease-grant") };
+
+      // A resigns: B arms its turn (half of the 2 s spread) and sends nothing yet.
+      await a.election.stop();
+      await until("B to arm its turn", () => clock.pending.includes(1000));
+      // C, whose turn comes at once, wins meanwhile: B sees it in its watch and stands down.
+      c.election.start();
+      await until("C leads", () => c.election.isLeader());
+      await until("B to see C lead", () => log.has("Engine leadership changed from A to C"));
+      clock.advance(5000);
+      await c.client.get("/ft/leader");
+      clock.advance(0);
+      expect({ range: count("range"), txn: count("txn"), grant: count("lease-grant") }).toEqual(before);
+      expect(b.isLeader()).toBe(false);
+
+      // C resigns and nobody else is there: B campaigns once its turn has come, and not before.
+      await c.election.stop();
+      await until("B to arm its turn again", () => clock.pending.includes(1000));
+      expect(count("txn")).toBe(before.txn);
+      clock.advance(1000);
+      await driven(clock, "B leads", () => b.isLeader());
+    } finally {
+      await b.stop();
+      await a.election.stop();
+      await c.election.stop();
+      client.close();
+      a.client.close();
+      c.client.close();
     }
   });
 });

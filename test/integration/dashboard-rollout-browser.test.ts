@@ -161,7 +161,7 @@ test("a rollout in the views; pause, resume and abort through the confirmation; 
     await confirmRolloutAction(page, "Pause", `Pause the rollout of ${OTHER}? No more instances are replaced until it is resumed; those being replaced are still watched (fleetctl rollout pause).`, OTHER, async () => {
       expect((await api(n1, `/fleet/v1/rollouts/${OTHER}/abort`, { method: "POST" })).status).toBe(200);
     });
-    await page.getByRole("alert").filter({ hasText: `Pause ${OTHER} failed: Cannot pause the rollout of ${OTHER}: it is aborting` }).waitFor({ timeout: SOON_MS });
+    await page.getByRole("alert").filter({ hasText: `Pause the rollout of ${OTHER} failed: Cannot pause the rollout of ${OTHER}: it is aborting` }).waitFor({ timeout: SOON_MS });
     await waitForApiState(["aborting"], OTHER);
     await fact("State").getByText("aborting", { exact: true }).waitFor({ timeout: SOON_MS });
   } finally {

@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { describeEvent as describeRolloutStep } from "../../src/rollout/describe.ts";
 import { ROLLOUT_STATES, type RolloutEvent, type RolloutRecord } from "../../src/rollout/types.ts";
 import { rolloutView } from "../../src/rollout/view.ts";
-import { ACTIONS, actionsFor } from "../../src/ui/model/actions.ts";
+import { ACTIONS, actionsFor, targetText } from "../../src/ui/model/actions.ts";
 import type { ApiRollout, ApiUnit, FleetEvent } from "../../src/ui/model/api-types.ts";
 import { describeEvent, eventConcerns } from "../../src/ui/model/describe.ts";
 import { rolloutFrom, rolloutProgress, rolloutTone } from "../../src/ui/model/rollouts.ts";
@@ -255,6 +255,7 @@ describe("actions", () => {
     expect(rolloutIds("failed")).toEqual(["abort"]);
     for (const ended of ["reverting", "aborting", "succeeded", "reverted", "aborted"]) expect(rolloutIds(ended)).toEqual([]);
     expect(actionsFor("rollout", {})).toEqual([]);
+    expect([targetText("unit", "a.service"), targetText("machine", M1), targetText("rollout", "web@.service")]).toEqual(["a.service", "machine 11111111", "the rollout of web@.service"]);
   });
 });
 

@@ -122,6 +122,12 @@ export const ACTIONS: readonly Action[] = [
   },
 ];
 
+/** The target in words, for buttons and notices: `machine 1a2b3c4d`, `the rollout of web@.service`, a unit's name. */
+export function targetText(target: ActionTarget, name: string): string {
+  if (target === "machine") return `machine ${shortId(name)}`;
+  return target === "rollout" ? `the rollout of ${name}` : name;
+}
+
 export function actionsFor(target: ActionTarget, state: TargetState): Action[] {
   return ACTIONS.filter((a) => a.target === target && a.offered(state));
 }

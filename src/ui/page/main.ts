@@ -1,7 +1,7 @@
 // The dashboard: reads the cluster through the v1 API (list first), then follows the event stream
 // from the listing's revision so every change shows without a reload; renders the view the URL's
 // fragment names; sends actions after a confirmation. See docs/dashboard.md.
-import type { Action } from "../model/actions.ts";
+import { type Action, targetText } from "../model/actions.ts";
 import type { ApiMachine, ApiRollout, ApiState, ApiUnit, FleetEvent } from "../model/api-types.ts";
 import { ClusterStore, type Followup } from "../model/store.ts";
 import { machineLabel, type Tone, type UnitFilter, type UnitRow, unitRows } from "../model/view.ts";
@@ -242,9 +242,9 @@ class App implements ViewContext {
     if (!(await confirmAction(action.confirm(name), action.label, action.danger === true))) return;
     try {
       await this.api.send(action.request(name));
-      this.notice(`${action.label}: sent for ${name}`, false);
+      this.notice(`${action.label}: sent for ${targetText(action.target, name)}`, false);
     } catch (err) {
-      this.notice(`${action.label} ${name} failed: ${errorText(err)}`, true);
+      this.notice(`${action.label} ${targetText(action.target, name)} failed: ${errorText(err)}`, true);
     }
   }
 

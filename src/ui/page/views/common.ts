@@ -1,6 +1,5 @@
 // Pieces the views share: the context they render from, tone badges, links and action buttons.
-import { shortId } from "../../../lib/short-id.ts";
-import { type Action, actionsFor, type ActionTarget, type TargetState } from "../../model/actions.ts";
+import { type Action, actionsFor, type ActionTarget, type TargetState, targetText } from "../../model/actions.ts";
 import type { RolloutState } from "../../../rollout/types.ts";
 import { rolloutTone } from "../../model/rollouts.ts";
 import type { ClusterStore } from "../../model/store.ts";
@@ -48,7 +47,7 @@ export function shortHash(hash: string | undefined): string {
 
 export function actionButtons(ctx: ViewContext, target: ActionTarget, name: string, state: TargetState): HTMLElement {
   const actions = actionsFor(target, state);
-  const what = target === "machine" ? `machine ${shortId(name)}` : target === "rollout" ? `the rollout of ${name}` : name;
+  const what = targetText(target, name);
   return h(
     "div",
     { class: "actions", role: "group", "aria-label": `Actions on ${what}` },

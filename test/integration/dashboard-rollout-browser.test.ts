@@ -4,7 +4,8 @@
 // stays running with its one instance on the new version (and, aborted, stays aborting while the
 // old version proves healthy): the page marks the unit, shows the rollout in the unit view, and
 // pauses, resumes and aborts it through the confirmation, each seen in the API first and then on
-// the page; a request the API refuses shows its message.
+// the page; a request the API refuses shows its message. A template's rollout shows on its
+// instances' pages and on the template's own page, though the template was never submitted.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
@@ -19,6 +20,8 @@ const TOKEN = "dashboard-rollout-test-token";
 const UNIT = "roll.service";
 /** A second unit whose rollout is aborted behind the page's back. */
 const OTHER = "other.service";
+/** Two instances of a template that was never submitted itself. */
+const INSTANCES = ["web@1.service", "web@2.service"];
 /** Deadline for the cluster or the page to do something; the test waits for conditions, never for time. */
 const SOON_MS = 20_000;
 const options = (exec: string) => [
@@ -48,7 +51,7 @@ beforeAll(async () => {
   n1.socket = join(dir.path, "n1", "fleet.sock");
   base = n1.daemon.apiAddresses.find((a) => a.startsWith("tcp://"))!.replace("tcp://", "http://");
   await waitFor(async () => (await api(n1, "/fleet/v1/machines")).status === 200, { timeoutMs: SOON_MS, what: "the daemon to register" });
-  for (const unit of [UNIT, OTHER]) {
+  for (const unit of [UNIT, OTHER, ...INSTANCES]) {
     const res = await api(n1, `/fleet/v1/units/${unit}`, { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ desiredState: "launched", options: options("/bin/sleep infinity") }) });
     expect(res.status).toBe(201);
     await waitFor(async () => (await activeOf(unit)) === "active", { timeoutMs: SOON_MS, what: `${unit} to run` });
@@ -75,7 +78,7 @@ async function rollout(unit = UNIT): Promise<Rollout | undefined> {
 }
 
 /** Starts a rollout that cannot end by itself while the test runs (10 minutes to be healthy). */
-async function startRollout(unit: string): Promise<void> {
+async function startRollout(unit: string, instances = 1): Promise<void> {
   const res = await api(n1, `/fleet/v1/rollouts/${unit}`, {
     method: "PUT",
     headers: { "Content-Type": "application/json" },
@@ -85,13 +88,33 @@ async function startRollout(unit: string): Promise<void> {
   // Running, with its one instance switched to the new version and waiting to be healthy.
   await waitFor(async () => {
     const r = await rollout(unit);
-    return r?.state === "running" && r.instances.length === 1 && r.instances[0]!.phase === "updating";
+    return r?.state === "running" && r.instances.length === instances && r.instances.filter((i) => i.phase === "updating").length === 1;
   }, { timeoutMs: SOON_MS, what: "the rollout to replace its instance" });
 }
 
 async function waitForApiState(states: string[], unit = UNIT): Promise<void> {
   await waitFor(async () => states.includes((await rollout(unit))?.state ?? ""), { timeoutMs: SOON_MS, what: `the API to say the rollout of ${unit} is ${states.join(" or ")}` });
 }
+
+async function openSignedIn(): Promise<{ page: Page; close: () => Promise<void> }> {
+  const context = await browser.browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const errors: string[] = [];
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${base}/ui/`);
+  await page.getByLabel("API token").fill(TOKEN);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  return {
+    page,
+    close: async () => {
+      await context.close();
+      expect(errors).toEqual([]);
+    },
+  };
+}
+
+/** A fact of the rollout section: the <dd> after the <dt> that names it. */
+const rolloutFact = (page: Page, name: string) => page.locator("section.rollout dt", { hasText: name }).locator("xpath=following-sibling::dd[1]");
 
 /** Clicks a rollout action's button, reads the confirmation's question, and confirms. */
 async function confirmRolloutAction(page: Page, label: string, question: string, unit = UNIT, beforeConfirm?: () => Promise<void>): Promise<void> {
@@ -105,15 +128,8 @@ async function confirmRolloutAction(page: Page, label: string, question: string,
 test("a rollout in the views; pause, resume and abort through the confirmation; a refusal shows its message", async () => {
   await startRollout(UNIT);
   await startRollout(OTHER);
-  const context = await browser.browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const errors: string[] = [];
+  const { page, close } = await openSignedIn();
   try {
-    const page = await context.newPage();
-    page.on("pageerror", (e) => errors.push(e.message));
-    await page.goto(`${base}/ui/`);
-    await page.getByLabel("API token").fill(TOKEN);
-    await page.getByRole("button", { name: "Sign in" }).click();
-
     // The cluster view marks the unit (its chip, and the list of rolling updates); so does the units view.
     const chip = page.locator("a.chip", { hasText: UNIT });
     await chip.locator(".badge.rolling", { hasText: "rollout running" }).waitFor({ timeout: SOON_MS });
@@ -124,7 +140,7 @@ test("a rollout in the views; pause, resume and abort through the confirmation; 
     // The unit view: state, versions, progress, policy, the steps in the describer's words.
     await page.getByRole("link", { name: UNIT, exact: true }).click();
     const section = page.locator("section.rollout");
-    const fact = (name: string) => section.locator("dt", { hasText: name }).locator("xpath=following-sibling::dd[1]");
+    const fact = (name: string) => rolloutFact(page, name);
     await fact("Progress").getByText("1 of 1 instance on the new version").waitFor({ timeout: SOON_MS });
     const r = (await rollout())!;
     expect(await fact("State").innerText()).toBe("running");
@@ -165,7 +181,28 @@ test("a rollout in the views; pause, resume and abort through the confirmation; 
     await waitForApiState(["aborting"], OTHER);
     await fact("State").getByText("aborting", { exact: true }).waitFor({ timeout: SOON_MS });
   } finally {
-    await context.close();
+    await close();
   }
-  expect(errors).toEqual([]);
+}, 120_000);
+
+test("a template's rollout on its instances' pages and on the template's own page (never submitted), aborted from there", async () => {
+  await startRollout("web@.service", 2);
+  const { page, close } = await openSignedIn();
+  try {
+    await page.locator("a.chip", { hasText: "web@1.service" }).waitFor({ timeout: SOON_MS });
+    await page.goto(`${base}/ui/#/units`);
+    for (const name of INSTANCES) await page.locator("tbody th", { hasText: name }).locator(".badge.rolling", { hasText: "rollout running" }).waitFor({ timeout: SOON_MS });
+    await page.getByRole("link", { name: "web@2.service", exact: true }).click();
+    await rolloutFact(page, "Progress").getByText("1 of 2 instances on the new version").waitFor({ timeout: SOON_MS });
+    expect(await rolloutFact(page, "Started").innerText()).toMatch(/ ago \(\d{4}-\d\d-\d\dT/);
+    await rolloutFact(page, "Rollout of").getByRole("link", { name: "web@.service" }).click();
+    await page.getByText("No such unit: it was destroyed, or never submitted.").waitFor({ timeout: SOON_MS });
+    await rolloutFact(page, "State").getByText("running", { exact: true }).waitFor({ timeout: SOON_MS });
+    expect(await rolloutFact(page, "Rollout of").count()).toBe(0);
+    await confirmRolloutAction(page, "Abort", "Abort the rollout of web@.service? Every replaced instance goes back to the old version (fleetctl rollout abort).", "web@.service");
+    await waitForApiState(["aborting", "aborted"], "web@.service");
+    await rolloutFact(page, "State").getByText(/^abort(ing|ed)$/).waitFor({ timeout: SOON_MS });
+  } finally {
+    await close();
+  }
 }, 120_000);

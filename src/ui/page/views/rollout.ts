@@ -2,6 +2,7 @@
 // its state, versions, progress and policy, its actions, and its steps as the engine logged them.
 import { policyText } from "../../../rollout/view.ts";
 import { rolloutFrom, rolloutProgress, rolloutTone } from "../../model/rollouts.ts";
+import { formatAge } from "../../model/view.ts";
 import { h } from "../dom.ts";
 import { actionButtons, shortHash, toneBadge, unitLink, type ViewContext } from "./common.ts";
 
@@ -20,7 +21,7 @@ export function rolloutSection(ctx: ViewContext, unit: string): HTMLElement | fa
     ["Policy", policyText(r.policy)],
   ];
   if (r.unit !== unit) facts.unshift(["Rollout of", unitLink(r.unit)]);
-  if (r.createdAt) facts.push(["Started", new Date(r.createdAt).toLocaleString()]);
+  if (r.createdAt) facts.push(["Started", `${formatAge(ctx.now() - Date.parse(r.createdAt))} ago (${r.createdAt})`]);
   const steps = r.log.slice(-STEPS_SHOWN).reverse();
   return h(
     "section",

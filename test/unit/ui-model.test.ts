@@ -1,9 +1,13 @@
 // The dashboard's pure parts: reading Server-Sent Events, applying events to the store, the rows
 // and tones the views show, filters, the action table and event sentences.
 import { describe, expect, test } from "bun:test";
-import { ACTIONS, actionsFor } from "../../src/ui/model/actions.ts";
-import type { ApiUnit, FleetEvent } from "../../src/ui/model/api-types.ts";
+import { describeEvent as describeRolloutStep } from "../../src/rollout/describe.ts";
+import { ROLLOUT_STATES, type RolloutEvent, type RolloutRecord } from "../../src/rollout/types.ts";
+import { rolloutView } from "../../src/rollout/view.ts";
+import { ACTIONS, actionsFor, targetText } from "../../src/ui/model/actions.ts";
+import type { ApiRollout, ApiUnit, FleetEvent } from "../../src/ui/model/api-types.ts";
 import { describeEvent, eventConcerns } from "../../src/ui/model/describe.ts";
+import { rolloutFrom, rolloutProgress, rolloutTone } from "../../src/ui/model/rollouts.ts";
 import { SseParser } from "../../src/ui/model/sse.ts";
 import { ClusterStore } from "../../src/ui/model/store.ts";
 import { filterRows, formatAge, machineRows, unitRows } from "../../src/ui/model/view.ts";
@@ -18,12 +22,13 @@ const opts = (desc: string, xfleet: [string, string][] = []) => [
 let rev = 100;
 const ev = (body: Record<string, unknown>): FleetEvent => ({ id: `${++rev}-0`, revision: rev, ...body }) as FleetEvent;
 
-function loaded(units: ApiUnit[] = []): ClusterStore {
+function loaded(units: ApiUnit[] = [], rollouts: ApiRollout[] = []): ClusterStore {
   const s = new ClusterStore();
   s.load({
     machines: [{ id: M1, primaryIP: "10.0.0.1", metadata: { hostname: "m1" } }, { id: M2, primaryIP: "10.0.0.2" }],
     units,
     states: [{ name: "a.service", machineID: M1, hash: "h1", systemdLoadState: "loaded", systemdActiveState: "active", systemdSubState: "running" }],
+    rollouts,
     revision: 100,
   });
   return s;
@@ -127,6 +132,83 @@ describe("ClusterStore", () => {
   });
 });
 
+describe("rollouts", () => {
+  const OLD = "a".repeat(40);
+  const NEW = "b".repeat(40);
+  const webRollout = (state: RolloutRecord["state"], phases: RolloutRecord["targets"][number]["phase"][]): ApiRollout =>
+    rolloutView({
+      unit: "web@.service", to: NEW, description: "Web", state, createdAt: "2026-12-05T02:30:00.000Z", started: true,
+      policy: { maxParallel: 1, minHealthyMs: 600_000, deadlineMs: 900_000, autoRevert: false },
+      targets: phases.map((phase, i) => ({ instance: `web@${i + 1}.service`, from: OLD, phase })),
+      log: [{ n: 1, at: "2026-12-05T02:30:00.100Z", event: { kind: "started", targets: phases.length, to: NEW } }],
+    });
+  const units: ApiUnit[] = [
+    { name: "web@1.service", desiredState: "launched", options: opts("Web") },
+    { name: "web@2.service", desiredState: "launched", options: opts("Web") },
+    { name: "a.service", desiredState: "launched", machineID: M1, options: opts("A") },
+  ];
+  const step = (n: number, body: RolloutEvent) => ev({ kind: body.kind === "finished" ? "rollout.finished" : "rollout.step", unit: "web@.service", n, step: body });
+
+  test("a snapshot's rollout covers the template's instances: their rows are marked while it is active, progress counts the new version", () => {
+    const s = loaded(units, [webRollout("running", ["updated", "updating", "old"])]);
+    expect(unitRows(s).map((r) => [r.name, r.rollout])).toEqual([["a.service", undefined], ["web@1.service", "running"], ["web@2.service", "running"]]);
+    const r = s.rollouts.forUnit("web@2.service")!;
+    expect([r.unit, rolloutProgress(r), rolloutFrom(r), rolloutTone(r.state)]).toEqual(["web@.service", { onNew: 2, total: 3 }, [OLD], "busy"]);
+    expect(s.rollouts.forUnit("a.service")).toBeUndefined();
+    // An ended rollout is still the unit's last one, but no longer marks it.
+    const ended = loaded(units, [webRollout("succeeded", ["updated", "updated"])]);
+    expect(ended.rollouts.forUnit("web@1.service")!.state).toBe("succeeded");
+    expect(unitRows(ended).map((r) => r.rollout)).toEqual([undefined, undefined, undefined]);
+  });
+
+  test("events: a pause, resume or abort request sets the state with the step in the describer's words; steps that move instances, a start and the end ask for the rollout", () => {
+    const s = loaded(units, [webRollout("running", ["updated", "updating"])]);
+    expect(s.apply(step(2, { kind: "paused" }))).toEqual({});
+    const paused = s.rollouts.byUnit.get("web@.service")!;
+    expect(paused.state).toBe("paused");
+    expect(paused.log.at(-1)).toEqual({ n: 2, at: "", kind: "paused", text: describeRolloutStep({ kind: "paused" }) });
+    expect(unitRows(s).find((r) => r.name === "web@1.service")!.rollout).toBe("paused");
+    // A step the store already has (the snapshot, or a repeat) changes nothing.
+    expect(s.apply(step(2, { kind: "resumed" }))).toEqual({});
+    expect(s.rollouts.byUnit.get("web@.service")!.state).toBe("paused");
+    expect(s.apply(step(3, { kind: "resumed" }))).toEqual({});
+    expect(s.rollouts.byUnit.get("web@.service")!.state).toBe("running");
+    expect(s.apply(step(4, { kind: "healthy", instance: "web@2.service", minHealthyMs: 600_000 }))).toEqual({ rollout: "web@.service" });
+    expect(s.apply(step(5, { kind: "abort-requested" }))).toEqual({});
+    expect(s.rollouts.byUnit.get("web@.service")!.state).toBe("aborting");
+    expect(s.apply(step(6, { kind: "finished", state: "aborted", why: { kind: "aborted" } }))).toEqual({ rollout: "web@.service" });
+    expect(s.rollouts.byUnit.get("web@.service")!.state).toBe("aborted");
+    expect(unitRows(s).map((r) => r.rollout)).toEqual([undefined, undefined, undefined]);
+    expect(s.rollouts.byUnit.get("web@.service")!.log.map((l) => l.n)).toEqual([1, 2, 3, 4, 5, 6]);
+
+    // A new rollout over the ended one starts afresh; a step of a rollout the store does not know asks for it.
+    expect(s.apply(ev({ kind: "rollout.started", unit: "web@.service", to: OLD, maxParallel: 2, autoRevert: true }))).toEqual({ rollout: "web@.service" });
+    const fresh = s.rollouts.byUnit.get("web@.service")!;
+    expect([fresh.state, fresh.to, fresh.policy.maxParallel, fresh.log]).toEqual(["running", OLD, 2, []]);
+    expect(s.apply(ev({ kind: "rollout.step", unit: "x.service", n: 7, step: { kind: "paused" } }))).toEqual({ rollout: "x.service" });
+    expect(s.rollouts.byUnit.has("x.service")).toBe(false);
+  });
+
+  test("a rollout read is taken unless an event came after the read was sent; a 404 drops it", () => {
+    const s = loaded(units, [webRollout("running", ["updating", "old"])]);
+    const before = s.rollouts.mark("web@.service");
+    s.apply(step(2, { kind: "paused" }));
+    // The read sent before the pause may answer the rollout still running: not taken.
+    expect(s.loadRollout("web@.service", webRollout("running", ["updated", "old"]), before)).toBe(false);
+    expect(s.rollouts.byUnit.get("web@.service")!.state).toBe("paused");
+    const version = s.version;
+    expect(s.loadRollout("web@.service", webRollout("paused", ["updated", "old"]), s.rollouts.mark("web@.service"))).toBe(true);
+    expect(rolloutProgress(s.rollouts.byUnit.get("web@.service")!)).toEqual({ onNew: 1, total: 2 });
+    expect(s.version).toBeGreaterThan(version);
+    expect(s.loadRollout("web@.service", undefined, s.rollouts.mark("web@.service"))).toBe(true);
+    expect(s.rollouts.forUnit("web@1.service")).toBeUndefined();
+  });
+
+  test("the tone of each state", () => {
+    expect(ROLLOUT_STATES.map((st) => rolloutTone(st))).toEqual(["busy", "pending", "busy", "busy", "ok", "failed", "off", "off"]);
+  });
+});
+
 describe("filters", () => {
   const s = loaded([
     { name: "a.service", desiredState: "launched", machineID: M1, options: opts("Alpha") },
@@ -147,7 +229,7 @@ describe("filters", () => {
 
 describe("actions", () => {
   test("each is the v1 request fleet ctl makes", () => {
-    const req = Object.fromEntries(ACTIONS.map((a) => [a.id, a.request(a.target === "machine" ? M1 : "web@1.service")]));
+    const req = Object.fromEntries(ACTIONS.map((a) => [a.id, a.request(a.target === "machine" ? M1 : a.target === "rollout" ? "web@.service" : "web@1.service")]));
     expect(req).toEqual({
       start: { method: "PUT", path: "/fleet/v1/units/web%401.service", body: { name: "web@1.service", desiredState: "launched" } },
       stop: { method: "PUT", path: "/fleet/v1/units/web%401.service", body: { name: "web@1.service", desiredState: "loaded" } },
@@ -155,16 +237,25 @@ describe("actions", () => {
       destroy: { method: "DELETE", path: "/fleet/v1/units/web%401.service" },
       drain: { method: "PUT", path: `/fleet/v1/machines/${M1}/drain` },
       undrain: { method: "DELETE", path: `/fleet/v1/machines/${M1}/drain` },
+      pause: { method: "POST", path: "/fleet/v1/rollouts/web%40.service/pause" },
+      resume: { method: "POST", path: "/fleet/v1/rollouts/web%40.service/resume" },
+      abort: { method: "POST", path: "/fleet/v1/rollouts/web%40.service/abort" },
     });
   });
 
-  test("offered by state; rollout actions do not exist yet", () => {
+  test("offered by state; a rollout's: pause while running, resume while paused, abort until it ended (or while a failed one holds both versions)", () => {
     expect(actionsFor("unit", { desiredState: "launched" }).map((a) => a.id)).toEqual(["stop", "unload", "destroy"]);
     expect(actionsFor("unit", { desiredState: "inactive" }).map((a) => a.id)).toEqual(["start", "destroy"]);
     expect(actionsFor("machine", { drained: false }).map((a) => a.id)).toEqual(["drain"]);
     expect(actionsFor("machine", { drained: true }).map((a) => a.id)).toEqual(["undrain"]);
     expect(actionsFor("machine", { lost: true }).map((a) => a.id)).toEqual([]);
+    const rolloutIds = (rolloutState: string) => actionsFor("rollout", { rolloutState }).map((a) => a.id);
+    expect(rolloutIds("running")).toEqual(["pause", "abort"]);
+    expect(rolloutIds("paused")).toEqual(["resume", "abort"]);
+    expect(rolloutIds("failed")).toEqual(["abort"]);
+    for (const ended of ["reverting", "aborting", "succeeded", "reverted", "aborted"]) expect(rolloutIds(ended)).toEqual([]);
     expect(actionsFor("rollout", {})).toEqual([]);
+    expect([targetText("unit", "a.service"), targetText("machine", M1), targetText("rollout", "web@.service")]).toEqual(["a.service", "machine 11111111", "the rollout of web@.service"]);
   });
 });
 

@@ -1,9 +1,7 @@
 // What the dashboard can do, as data: each action is the v1 API request fleet ctl makes for the
 // same command, a label, and the question the confirmation asks. The views render the actions of
 // a target from this table, so adding an action is one entry here.
-//
-// Rolling updates (pause, resume, abort of a rollout) do not exist yet. When they do, they become
-// entries with `target: "rollout"` (and a rollout view lists them); nothing else changes.
+// A rollout's actions are named by the rollout's unit (a template's for its instances).
 import { shortId } from "../../lib/short-id.ts";
 
 export type ActionTarget = "unit" | "machine" | "rollout";
@@ -33,10 +31,16 @@ export interface TargetState {
   desiredState?: string;
   drained?: boolean;
   lost?: boolean;
+  /** A rollout's state (running, paused, ...). */
+  rolloutState?: string;
 }
 
 const unitPath = (name: string) => `/fleet/v1/units/${encodeURIComponent(name)}`;
 const machinePath = (id: string) => `/fleet/v1/machines/${encodeURIComponent(id)}/drain`;
+const rolloutAction = (what: "pause" | "resume" | "abort") => (unit: string): ApiRequest => ({
+  method: "POST",
+  path: `/fleet/v1/rollouts/${encodeURIComponent(unit)}/${what}`,
+});
 const desired = (desiredState: string) => (name: string): ApiRequest => ({ method: "PUT", path: unitPath(name), body: { name, desiredState } });
 
 export const ACTIONS: readonly Action[] = [
@@ -90,7 +94,39 @@ export const ACTIONS: readonly Action[] = [
     confirm: (id) => `Undrain machine ${shortId(id)}? It gets new units again; nothing moves back (fleetctl undrain).`,
     request: (id) => ({ method: "DELETE", path: machinePath(id) }),
   },
+  {
+    id: "pause",
+    target: "rollout",
+    label: "Pause",
+    offered: (t) => t.rolloutState === "running",
+    confirm: (n) => `Pause the rollout of ${n}? No more instances are replaced until it is resumed; those being replaced are still watched (fleetctl rollout pause).`,
+    request: rolloutAction("pause"),
+  },
+  {
+    id: "resume",
+    target: "rollout",
+    label: "Resume",
+    offered: (t) => t.rolloutState === "paused",
+    confirm: (n) => `Resume the rollout of ${n}? It goes on replacing instances (fleetctl rollout resume).`,
+    request: rolloutAction("resume"),
+  },
+  {
+    id: "abort",
+    target: "rollout",
+    label: "Abort",
+    // A failed rollout holds instances on both versions until it is aborted (docs/api.md).
+    offered: (t) => t.rolloutState === "running" || t.rolloutState === "paused" || t.rolloutState === "failed",
+    danger: true,
+    confirm: (n) => `Abort the rollout of ${n}? Every replaced instance goes back to the old version (fleetctl rollout abort).`,
+    request: rolloutAction("abort"),
+  },
 ];
+
+/** The target in words, for buttons and notices: `machine 1a2b3c4d`, `the rollout of web@.service`, a unit's name. */
+export function targetText(target: ActionTarget, name: string): string {
+  if (target === "machine") return `machine ${shortId(name)}`;
+  return target === "rollout" ? `the rollout of ${name}` : name;
+}
 
 export function actionsFor(target: ActionTarget, state: TargetState): Action[] {
   return ACTIONS.filter((a) => a.target === target && a.offered(state));

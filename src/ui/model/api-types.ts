@@ -1,5 +1,7 @@
 // The v1 API's JSON as the dashboard reads it (docs/api.md): fleet's shapes plus the additions.
 export type { FleetEvent } from "../../events/types.ts";
+/** A rollout as GET /fleet/v1/rollouts and /rollouts/{unit} answer it. */
+export type { RolloutView as ApiRollout } from "../../rollout/view.ts";
 
 export interface ApiOption {
   section: string;

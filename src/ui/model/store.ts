@@ -1,7 +1,8 @@
 // The cluster as the dashboard knows it: a snapshot read from the v1 API, kept current by the
 // events of the event stream applied one by one. Pure: no DOM, no fetch (the page does those).
 import { parseRequirements } from "../../unit/requirements.ts";
-import type { ApiMachine, ApiOption, ApiState, ApiUnit, FleetEvent } from "./api-types.ts";
+import type { ApiMachine, ApiOption, ApiRollout, ApiState, ApiUnit, FleetEvent } from "./api-types.ts";
+import { RolloutBook } from "./rollouts.ts";
 
 export interface MachineEntry {
   id: string;
@@ -31,14 +32,16 @@ export interface Snapshot {
   machines: ApiMachine[];
   units: ApiUnit[];
   states: ApiState[];
+  rollouts: ApiRollout[];
   /** The etcd revision the snapshot reflects (the smallest X-Fleet-Index of its listings). */
   revision: number;
 }
 
-/** What the page must read after an event: the unit's file, or the machines' details. */
+/** What the page must read after an event: the unit's file, the machines' details, or a rollout. */
 export interface Followup {
   unit?: string;
   machines?: boolean;
+  rollout?: string;
 }
 
 /** How many recent events the page keeps (for the unit view's history and the activity list). */
@@ -49,6 +52,7 @@ export class ClusterStore {
   readonly units = new Map<string, UnitEntry>();
   /** By unit, then by machine: what systemd there reports. */
   readonly states = new Map<string, Map<string, ApiState>>();
+  readonly rollouts = new RolloutBook();
   /** The engine leader when an event told it; undefined when unknown. */
   leader: string | null | undefined;
   /** Events seen, oldest first, at most RECENT_EVENTS. */
@@ -75,6 +79,7 @@ export class ClusterStore {
       });
     }
     for (const st of s.states) this.stateMap(st.name).set(st.machineID, st);
+    this.rollouts.load(s.rollouts);
     this.revision = s.revision;
     this.version += 1;
   }
@@ -86,6 +91,13 @@ export class ClusterStore {
     entry.options = u.options;
     entry.global = isGlobal(u.name, u.options);
     this.version += 1;
+  }
+
+  /** Takes a rollout read after its events (see RolloutBook.loadOne); false when it must be read again. */
+  loadRollout(unit: string, r: ApiRollout | undefined, mark: number): boolean {
+    if (!this.rollouts.loadOne(unit, r, mark)) return false;
+    this.version += 1;
+    return true;
   }
 
   /** Replaces the machines' details (startedAt, metadata) without touching which are lost. */
@@ -182,8 +194,7 @@ export class ClusterStore {
       case "rollout.started":
       case "rollout.step":
       case "rollout.finished":
-        // Only in the activity list; the units' own events carry what changes on the page.
-        return {};
+        return this.rollouts.apply(e) ? { rollout: e.unit } : {};
     }
   }
 

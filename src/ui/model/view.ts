@@ -3,6 +3,7 @@
 import { shortId } from "../../lib/short-id.ts";
 import { deriveUnitStatus } from "../../registry/unit-views.ts";
 import type { ScheduleEntry } from "../../registry/models.ts";
+import type { RolloutState } from "../../rollout/types.ts";
 import { globMatch, isValidGlob } from "../../unit/glob.ts";
 import type { ApiState } from "./api-types.ts";
 import type { ClusterStore, MachineEntry, UnitEntry } from "./store.ts";
@@ -48,6 +49,8 @@ export interface UnitRow {
   pendingReason?: string;
   /** Why a machine refused it (the agent's reason). */
   refused?: string;
+  /** The state of a rollout of it (or of its template) that the engine still works on. */
+  rollout?: RolloutState;
   tone: Tone;
 }
 
@@ -94,6 +97,7 @@ export function unitRow(store: ClusterStore, u: UnitEntry): UnitRow {
     otherHashes: [...new Set([...states.values()].map((s) => s.hash).filter((h) => u.hash !== undefined && h !== u.hash))],
     pendingReason: u.pendingReason,
     refused: [...states.values()].find((s) => s.reason)?.reason,
+    rollout: store.rollouts.activeFor(u.name),
     tone: "off",
   };
   if (u.global) {

@@ -1,8 +1,8 @@
 // The dashboard: reads the cluster through the v1 API (list first), then follows the event stream
 // from the listing's revision so every change shows without a reload; renders the view the URL's
 // fragment names; sends actions after a confirmation. See docs/dashboard.md.
-import type { Action } from "../model/actions.ts";
-import type { ApiMachine, ApiState, ApiUnit, FleetEvent } from "../model/api-types.ts";
+import { type Action, targetText } from "../model/actions.ts";
+import type { ApiMachine, ApiRollout, ApiState, ApiUnit, FleetEvent } from "../model/api-types.ts";
 import { ClusterStore, type Followup } from "../model/store.ts";
 import { machineLabel, type Tone, type UnitFilter, type UnitRow, unitRows } from "../model/view.ts";
 import { serializeUnitFile } from "../../unit/unit-file.ts";
@@ -35,6 +35,8 @@ class App implements ViewContext {
   private renderQueued = false;
   private cachedRows: { version: number; rows: UnitRow[] } = { version: -1, rows: [] };
   private readonly reading = new Set<string>();
+  /** Rollouts being read, and whether another event asked for them meanwhile. */
+  private readonly readingRollouts = new Map<string, boolean>();
   private machinesTimer: ReturnType<typeof setTimeout> | undefined;
   private noticeTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -81,8 +83,11 @@ class App implements ViewContext {
       this.api.list<ApiUnit>("/fleet/v1/units", "units"),
       this.api.list<ApiState>("/fleet/v1/state", "states"),
     ]);
+    // The rollouts' listing carries no index: read after the others, it is at least as new as the
+    // snapshot, and the events after the snapshot that it already reflects change nothing again.
+    const rollouts = await this.api.get<{ rollouts: ApiRollout[] }>("/fleet/v1/rollouts");
     this.snapshotRevision = Math.min(machines.index, units.index, states.index);
-    this.store.load({ machines: machines.items, units: units.items, states: states.items, revision: this.snapshotRevision });
+    this.store.load({ machines: machines.items, units: units.items, states: states.items, rollouts: rollouts.body.rollouts, revision: this.snapshotRevision });
     for (const u of units.items) void this.hashUnit(u.name);
     this.requestRender();
   }
@@ -161,6 +166,7 @@ class App implements ViewContext {
 
   private followUp(f: Followup): void {
     if (f.unit) this.ensureUnit(f.unit);
+    if (f.rollout) this.readRollout(f.rollout);
     if (f.machines) {
       clearTimeout(this.machinesTimer);
       this.machinesTimer = setTimeout(() => {
@@ -173,6 +179,28 @@ class App implements ViewContext {
         );
       }, 250);
     }
+  }
+
+  /** Reads a rollout after its events; once at a time, again when an event came meanwhile. */
+  private readRollout(unit: string): void {
+    if (this.readingRollouts.has(unit)) {
+      this.readingRollouts.set(unit, true);
+      return;
+    }
+    this.readingRollouts.set(unit, false);
+    const mark = this.store.rollouts.mark(unit);
+    this.api
+      .get<ApiRollout>(`/fleet/v1/rollouts/${encodeURIComponent(unit)}`)
+      .then(
+        (r) => this.store.loadRollout(unit, r.body, mark),
+        (err: unknown) => (err instanceof ApiFailure && err.status === 404 ? this.store.loadRollout(unit, undefined, mark) : true),
+      )
+      .then((current) => {
+        const again = this.readingRollouts.get(unit) === true || !current;
+        this.readingRollouts.delete(unit);
+        this.requestRender();
+        if (again) this.readRollout(unit);
+      });
   }
 
   // ---- ViewContext -----------------------------------------------------------------------
@@ -214,9 +242,9 @@ class App implements ViewContext {
     if (!(await confirmAction(action.confirm(name), action.label, action.danger === true))) return;
     try {
       await this.api.send(action.request(name));
-      this.notice(`${action.label}: sent for ${name}`, false);
+      this.notice(`${action.label}: sent for ${targetText(action.target, name)}`, false);
     } catch (err) {
-      this.notice(`${action.label} ${name} failed: ${errorText(err)}`, true);
+      this.notice(`${action.label} ${targetText(action.target, name)} failed: ${errorText(err)}`, true);
     }
   }
 

@@ -1,10 +1,12 @@
 // The cluster at a glance: every machine as a card with its metadata and its units coloured by
 // state, then the units waiting for a machine (and why), and the units not scheduled.
 import { shortId } from "../../../lib/short-id.ts";
+import { isActiveRollout } from "../../../rollout/types.ts";
+import { rolloutProgress, rolloutTone } from "../../model/rollouts.ts";
 import type { MachineEntry } from "../../model/store.ts";
 import { TONES, TONE_LABEL, type UnitRow, unitsOnMachine } from "../../model/view.ts";
 import { h, replaceChildren } from "../dom.ts";
-import { actionButtons, empty, toneBadge, unitLink, type View, type ViewContext } from "./common.ts";
+import { actionButtons, empty, rolloutMark, toneBadge, unitLink, type View, type ViewContext } from "./common.ts";
 
 export function machineCard(ctx: ViewContext, m: MachineEntry, rows: readonly UnitRow[], withActions = false): HTMLElement {
   const on = unitsOnMachine(rows, m.id);
@@ -42,7 +44,7 @@ export function machineCard(ctx: ViewContext, m: MachineEntry, rows: readonly Un
                   title: instance.state ? `${instance.state.systemdActiveState} (${instance.state.systemdSubState})` : "scheduled, no state yet",
                 },
                 h("span", { class: "dot", "aria-hidden": "true" }),
-                h("span", { class: "name" }, row.name),
+                h("span", { class: "name" }, row.name, rolloutMark(row.rollout)),
                 h("span", { class: "sub" }, instance.state ? instance.state.systemdSubState : "scheduled"),
               ),
             ),
@@ -67,6 +69,7 @@ export class ClusterView implements View {
     const unscheduled = rows.filter((r) => r.instances.length === 0 && r.tone !== "pending");
     const counts = TONES.map((t) => [t, rows.filter((r) => r.tone === t).length] as const).filter(([, n]) => n > 0);
     const live = machines.filter((m) => !m.lost).length;
+    const rollouts = [...ctx.store.rollouts.byUnit.values()].filter((r) => isActiveRollout(r.state)).sort((a, b) => (a.unit < b.unit ? -1 : 1));
     replaceChildren(main,
       h("h1", {}, "Cluster"),
       h(
@@ -77,6 +80,20 @@ export class ClusterView implements View {
         counts.map(([t, n], i) => [i > 0 && " ", toneBadge(t, `${n} ${TONE_LABEL[t]}`)]),
       ),
       machines.length === 0 ? empty("No machine has registered.") : h("div", { class: "machines" }, machines.map((m) => machineCard(ctx, m, rows))),
+      rollouts.length > 0 &&
+        h(
+          "section",
+          { class: "panel", "aria-labelledby": "rollouts-title" },
+          h("h2", { id: "rollouts-title" }, "Rolling updates"),
+          h(
+            "ul",
+            { class: "reasons" },
+            rollouts.map((r) => {
+              const { onNew, total } = rolloutProgress(r);
+              return h("li", {}, unitLink(r.unit), h("span", { class: "reason" }, toneBadge(rolloutTone(r.state), r.state), ` ${onNew} of ${total} on the new version`));
+            }),
+          ),
+        ),
       pending.length > 0 &&
         h(
           "section",

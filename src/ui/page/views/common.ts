@@ -1,6 +1,7 @@
 // Pieces the views share: the context they render from, tone badges, links and action buttons.
-import { shortId } from "../../../lib/short-id.ts";
-import { type Action, actionsFor, type ActionTarget, type TargetState } from "../../model/actions.ts";
+import { type Action, actionsFor, type ActionTarget, type TargetState, targetText } from "../../model/actions.ts";
+import type { RolloutState } from "../../../rollout/types.ts";
+import { rolloutTone } from "../../model/rollouts.ts";
 import type { ClusterStore } from "../../model/store.ts";
 import { TONE_LABEL, type Tone, type UnitRow } from "../../model/view.ts";
 import { h } from "../dom.ts";
@@ -46,7 +47,7 @@ export function shortHash(hash: string | undefined): string {
 
 export function actionButtons(ctx: ViewContext, target: ActionTarget, name: string, state: TargetState): HTMLElement {
   const actions = actionsFor(target, state);
-  const what = target === "machine" ? `machine ${shortId(name)}` : name;
+  const what = targetText(target, name);
   return h(
     "div",
     { class: "actions", role: "group", "aria-label": `Actions on ${what}` },
@@ -64,6 +65,11 @@ export function actionButtons(ctx: ViewContext, target: ActionTarget, name: stri
       ),
     ),
   );
+}
+
+/** The mark of a unit whose rollout (or its template's) the engine still works on. */
+export function rolloutMark(state: RolloutState | undefined): HTMLElement | false {
+  return state !== undefined && h("span", { class: `badge rolling tone-${rolloutTone(state)}`, title: `A rolling update of it is ${state}` }, `rollout ${state}`);
 }
 
 export function empty(text: string): HTMLElement {

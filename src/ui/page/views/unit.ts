@@ -5,6 +5,7 @@ import { unitNameInfo } from "../../../unit/unit-name.ts";
 import { describeEvent, eventConcerns } from "../../model/describe.ts";
 import { stateTone, unitRow } from "../../model/view.ts";
 import { h, replaceChildren } from "../dom.ts";
+import { rolloutSection } from "./rollout.ts";
 import { actionButtons, empty, machineLink, shortHash, toneBadge, unitLink, type View, type ViewContext } from "./common.ts";
 
 type Journal = { state: "loading" } | { state: "ok"; machineID: string; lines: string[] } | { state: "failed"; message: string };
@@ -37,7 +38,8 @@ export class UnitView implements View {
     const u = ctx.store.units.get(name);
     const crumbs = h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/units" }, "Units"), " / ", name);
     if (!u) {
-      replaceChildren(main, crumbs, h("h1", {}, name), empty("No such unit: it was destroyed, or never submitted."));
+      // A template's rollout (`web@.service`) covers its instances even when the template itself was never submitted.
+      replaceChildren(main, crumbs, h("h1", {}, name), empty("No such unit: it was destroyed, or never submitted."), rolloutSection(ctx, name));
       return;
     }
     if (u.options === undefined) ctx.ensureUnit(name);
@@ -61,6 +63,7 @@ export class UnitView implements View {
       row.description && h("p", { class: "lead" }, row.description),
       actionButtons(ctx, "unit", name, { desiredState: u.desiredState }),
       h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+      rolloutSection(ctx, name),
       h(
         "section",
         { "aria-labelledby": "instances-title" },

@@ -3,7 +3,7 @@
 // that stay in the URL (#/units?q=web&state=failed&machine=...).
 import { filterRows, TONE_LABEL, TONES, type Tone, type UnitFilter } from "../../model/view.ts";
 import { h, replaceChildren } from "../dom.ts";
-import { empty, machineLink, shortHash, toneBadge, unitLink, type View, type ViewContext } from "./common.ts";
+import { empty, machineLink, rolloutMark, shortHash, toneBadge, unitLink, type View, type ViewContext } from "./common.ts";
 
 export class UnitsView implements View {
   private form: HTMLFormElement | undefined;
@@ -45,7 +45,7 @@ export class UnitsView implements View {
                 h(
                   "tr",
                   {},
-                  h("th", { scope: "row", "data-label": "Unit" }, unitLink(r.name), r.description && h("span", { class: "desc" }, r.description)),
+                  h("th", { scope: "row", "data-label": "Unit" }, unitLink(r.name), rolloutMark(r.rollout), r.description && h("span", { class: "desc" }, r.description)),
                   h("td", { "data-label": "State" }, toneBadge(r.tone)),
                   h("td", { "data-label": "Desired" }, r.desiredState),
                   h("td", { "data-label": "Current" }, r.currentState),

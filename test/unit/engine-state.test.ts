@@ -377,9 +377,11 @@ describe("pending reasons as data: the kind and machine stored beside the text",
 });
 
 describe("nextPlanAt", () => {
-  test("the next plan waits five plans' lengths after the last ended: nothing after a quick plan, a second after a 200 ms one", () => {
+  test("the next plan waits five plans' lengths after the last ended: nothing after a quick plan, a second after a 200 ms one, at most 2 s", () => {
     expect(nextPlanAt({ endedAt: 10_000, ms: 2 })).toBe(10_010);
     expect(nextPlanAt({ endedAt: 10_000, ms: 200 })).toBe(11_000);
+    expect(nextPlanAt({ endedAt: 10_000, ms: 400 })).toBe(12_000);
+    expect(nextPlanAt({ endedAt: 10_000, ms: 2_600 })).toBe(12_000);
   });
 });
 

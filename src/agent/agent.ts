@@ -42,7 +42,7 @@ export interface AgentOptions {
   unitRetry?: Backoff;
   /** How long a change waits for others to join its reconcile (default 20 ms). */
   coalesceMs?: number;
-  /** How long a state report waits for others to join its transaction (default 50 ms). */
+  /** How long a state report waits for others to join its transaction (default 20 ms). */
   publishCoalesceMs?: number;
   /** allow_unit_shadowing: load units whose names the host already defines itself. */
   allowShadowing?: boolean;

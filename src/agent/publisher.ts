@@ -29,7 +29,11 @@ export interface PublisherOptions {
   keys: KeySpace;
   machineId: string;
   log: Logger;
-  /** How long a report waits for others to join its transaction (default 50 ms). */
+  /**
+   * How long a report waits for others to join its transaction (default 20 ms; at 50 ms a start
+   * reported active 35 ms later). In a burst reports still share transactions: those that come
+   * while one is written wait for the next.
+   */
   coalesceMs?: number;
   /** etcd's --max-txn-ops (default 128). */
   maxOpsPerTxn?: number;
@@ -70,7 +74,7 @@ export class StatePublisher {
       clock: this.clock,
       random: opts.random,
       retry: opts.retry ?? { baseMs: 200, capMs: 5000 },
-      coalesceMs: opts.coalesceMs ?? 50,
+      coalesceMs: opts.coalesceMs ?? 20,
       run: (round) => this.flush(round),
       // Once per outage, not once per retry.
       onError: (e, _delay, failures) => {

@@ -1,24 +1,16 @@
 // Blocking reads through the handler in-process against a real etcd: every GET of units, state
 // and machines says which revision it reflects (X-Fleet-Index), and with waitIndex= answers
 // once something it depends on changed after that revision, or at the end of wait= unchanged.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
+import { describe, expect, test } from "bun:test";
 import { errorBody } from "../support/integration/api-fixture.ts";
-import { eventsFixture, type EventsFixture } from "../support/integration/events-support.ts";
+import { eventsFixture, eventsFixtures, type EventsFixture } from "../support/integration/events-support.ts";
+import { startEtcd } from "../support/etcd-server.ts";
 import { until } from "../support/until.ts";
 
 const M1 = "1111111111111111aaaaaaaaaaaaaaaa";
 const M2 = "2222222222222222bbbbbbbbbbbbbbbb";
 
-let etcd: EtcdServer;
-beforeAll(async () => {
-  etcd = await startEtcd();
-});
-afterAll(async () => {
-  await etcd?.[Symbol.asyncDispose]();
-});
-
-const fixture = (opts: Omit<Parameters<typeof eventsFixture>[0], "endpoint"> = {}) => eventsFixture({ endpoint: etcd.endpoint, ...opts });
+const fixture = eventsFixtures();
 const indexOf = (res: Response): number => Number(res.headers.get("X-Fleet-Index"));
 
 /** A request that is watched: whether it has answered yet. */

@@ -1,28 +1,20 @@
 // GET /fleet/v1/events at its limits, against a real etcd: over real listeners (a token on TCP,
 // Bun's idle timeout on unix sockets), a watch that fails for good, and clients that stop
 // reading, dropped and logged while memory stays bounded.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serveApi } from "../../src/api/listeners.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
 import { errorBody, testLogger } from "../support/integration/api-fixture.ts";
-import { eventsFixture, SseReader } from "../support/integration/events-support.ts";
+import { eventsFixture, eventsFixtures, SseReader } from "../support/integration/events-support.ts";
+import { startEtcd } from "../support/etcd-server.ts";
 import { until } from "../support/until.ts";
 
 const M1 = "1111111111111111aaaaaaaaaaaaaaaa";
 
-let etcd: EtcdServer;
-beforeAll(async () => {
-  etcd = await startEtcd();
-});
-afterAll(async () => {
-  await etcd?.[Symbol.asyncDispose]();
-});
-
-const fixture = (opts: Omit<Parameters<typeof eventsFixture>[0], "endpoint"> = {}) => eventsFixture({ endpoint: etcd.endpoint, ...opts });
+const fixture = eventsFixtures();
 
 describe("over real listeners", () => {
   test("on TCP the stream needs a token like every path, and a dropped client is named by its address", async () => {

@@ -1,24 +1,16 @@
 // GET /fleet/v1/events through the handler in-process, against a real etcd: order, ids, resume
 // without gaps or repeats (from the daemon's ring and from etcd's history), reset after
 // compaction, filters, heartbeats, one shared watch. Its limits: api-events-limits.test.ts.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
+import { describe, expect, test } from "bun:test";
 import { errorBody, HASH } from "../support/integration/api-fixture.ts";
-import { brief, eventsFixture } from "../support/integration/events-support.ts";
+import { brief, eventsFixture, eventsFixtures } from "../support/integration/events-support.ts";
+import { startEtcd } from "../support/etcd-server.ts";
 import { until } from "../support/until.ts";
 
 const M1 = "1111111111111111aaaaaaaaaaaaaaaa";
 const M2 = "2222222222222222bbbbbbbbbbbbbbbb";
 
-let etcd: EtcdServer;
-beforeAll(async () => {
-  etcd = await startEtcd();
-});
-afterAll(async () => {
-  await etcd?.[Symbol.asyncDispose]();
-});
-
-const fixture = (opts: Omit<Parameters<typeof eventsFixture>[0], "endpoint"> = {}) => eventsFixture({ endpoint: etcd.endpoint, ...opts });
+const fixture = eventsFixtures();
 
 describe("the stream", () => {
   test("opens at the current revision, then tells each change in order with ids <revision>-<index>", async () => {

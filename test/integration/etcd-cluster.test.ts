@@ -79,6 +79,7 @@ function keeper(c: EtcdClient, lease: string) {
       } catch {
         failed++;
       }
+      // A renewal cadence (as a client keeps a lease), not a wait for something to happen.
       await Bun.sleep(500);
     }
   })();

@@ -1,19 +1,12 @@
 // The event hub, its readers and the stream on the manual clock (test/support/manual-clock.ts):
 // the watch's linger after the last reader, a reader's wait, a blocking read's wait and a quiet
 // stream's heartbeat all fall due when the clock passes them, not before; against a real etcd.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { ManualClock } from "../support/manual-clock.ts";
-import { type EtcdServer, startEtcd } from "../support/etcd-server.ts";
-import { eventsFixture } from "../support/integration/events-support.ts";
+import { eventsFixtures } from "../support/integration/events-support.ts";
 import { until } from "../support/until.ts";
 
-let etcd: EtcdServer;
-beforeAll(async () => {
-  etcd = await startEtcd();
-});
-afterAll(async () => {
-  await etcd?.[Symbol.asyncDispose]();
-});
+const fixture = eventsFixtures();
 
 /** Lets promises and I/O already under way settle (etcd answers, the stream's pull). */
 const settle = () => Bun.sleep(30);
@@ -21,7 +14,7 @@ const settle = () => Bun.sleep(30);
 describe("on the manual clock", () => {
   test("the shared watch stops lingerMs after the last reader leaves, and not a millisecond before", async () => {
     const clock = new ManualClock();
-    await using f = eventsFixture({ endpoint: etcd.endpoint, clock, lingerMs: 60_000 });
+    await using f = fixture({ clock, lingerMs: 60_000 });
     const reader = await f.hub.open(undefined, { client: "test" });
     expect(f.hub.watching).toBe(true);
     reader.close();
@@ -40,7 +33,7 @@ describe("on the manual clock", () => {
 
   test("a reader's wait ends idle when the clock passes it; a change before that ends it with the change", async () => {
     const clock = new ManualClock();
-    await using f = eventsFixture({ endpoint: etcd.endpoint, clock });
+    await using f = fixture({ clock });
     const reader = await f.hub.open(undefined, { client: "test" });
     let step: unknown;
     const waiting = reader.next(5000).then((s) => (step = s));
@@ -59,7 +52,7 @@ describe("on the manual clock", () => {
 
   test("a blocking read answers unchanged when the clock passes its wait", async () => {
     const clock = new ManualClock();
-    await using f = eventsFixture({ endpoint: etcd.endpoint, clock });
+    await using f = fixture({ clock });
     const index = Number((await f.get("/fleet/v1/machines")).headers.get("X-Fleet-Index"));
     let answered = false;
     const res = f.get(`/fleet/v1/machines?waitIndex=${index}&wait=30s`).finally(() => (answered = true));
@@ -73,7 +66,7 @@ describe("on the manual clock", () => {
 
   test("a quiet stream's heartbeat is due heartbeatMs after the last thing it sent", async () => {
     const clock = new ManualClock();
-    await using f = eventsFixture({ endpoint: etcd.endpoint, clock, heartbeatMs: 15_000 });
+    await using f = fixture({ clock, heartbeatMs: 15_000 });
     const s = await f.events();
     expect((await s.next())?.data?.kind).toBe("open");
     let frame: unknown;

@@ -6,7 +6,8 @@ import { ROLLOUT_STATES, type RolloutEvent, type RolloutRecord } from "../../src
 import { rolloutView } from "../../src/rollout/view.ts";
 import { ACTIONS, actionsFor, targetText } from "../../src/ui/model/actions.ts";
 import type { ApiRollout, ApiUnit, FleetEvent } from "../../src/ui/model/api-types.ts";
-import { describeEvent, eventConcerns } from "../../src/ui/model/describe.ts";
+import { eventText } from "../../src/events/text.ts";
+import { eventConcerns } from "../../src/ui/model/describe.ts";
 import { rolloutFrom, rolloutProgress, rolloutTone } from "../../src/ui/model/rollouts.ts";
 import { SseParser } from "../../src/ui/model/sse.ts";
 import { ClusterStore } from "../../src/ui/model/store.ts";
@@ -263,8 +264,8 @@ describe("words", () => {
   const name = (id: string) => id.slice(0, 8);
   test("events in sentences; which events concern a unit or a machine", () => {
     const moved = ev({ kind: "unit.moved", unit: "a.service", from: M1, to: M2, reason: "machine 11111111 went away" });
-    expect(describeEvent(moved, name)).toBe("Unit a.service moved from 11111111 to 22222222: machine 11111111 went away");
-    expect(describeEvent(ev({ kind: "leader.changed", machine: null }), name)).toBe("No engine leader");
+    expect(eventText(moved, name)).toBe("Unit a.service moved from 11111111 to 22222222: machine 11111111 went away");
+    expect(eventText(ev({ kind: "leader.changed", machine: null }), name)).toBe("No engine leader");
     expect([eventConcerns(moved, { unit: "a.service" }), eventConcerns(moved, { machine: M2 }), eventConcerns(moved, { unit: "b.service" })]).toEqual([true, true, false]);
     expect([formatAge(5_000), formatAge(125_000), formatAge(3_780_000), formatAge(90_000_000)]).toEqual(["5s", "2m", "1h 3m", "1d 1h"]);
   });

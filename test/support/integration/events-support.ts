@@ -7,6 +7,8 @@ import { EtcdClient, type EtcdOperation } from "../../../src/registry/etcd/index
 import { InvalidRecords } from "../../../src/registry/invalid-records.ts";
 import type { MachineRecord, ScheduleEntry, UnitStateRecord } from "../../../src/registry/models.ts";
 import { Registry } from "../../../src/registry/registry.ts";
+import { startEtcd } from "../etcd-server.ts";
+import { shared } from "../shared.ts";
 import { HASH, SLEEP_OPTIONS, testLogger, VERSION } from "./api-fixture.ts";
 
 let prefixes = 0;
@@ -39,6 +41,15 @@ export interface FixtureOptions extends Partial<Pick<EventHubOptions, "limits" |
   prefix?: string;
   /** etcd credentials. */
   auth?: { username: string; password: string };
+}
+
+/**
+ * One etcd for the tests of a file (started before the first, stopped after the last), and a
+ * maker of fixtures on it, each on a key prefix of its own.
+ */
+export function eventsFixtures(): (opts?: Omit<FixtureOptions, "endpoint">) => EventsFixture {
+  const etcd = shared("etcd", () => startEtcd());
+  return (opts = {}) => eventsFixture({ endpoint: etcd.endpoint, ...opts });
 }
 
 export function eventsFixture(opts: FixtureOptions): EventsFixture {

@@ -1,7 +1,8 @@
 // Every machine in a table (address, metadata, its units by state, how long its daemon has run,
 // drained or lost) with drain and undrain; and one machine's page (#/machines/ID).
 import { shortId } from "../../../lib/short-id.ts";
-import { describeEvent, eventConcerns } from "../../model/describe.ts";
+import { eventText } from "../../../events/text.ts";
+import { eventConcerns } from "../../model/describe.ts";
 import { formatAge, machineRows, TONE_LABEL, TONES } from "../../model/view.ts";
 import { h, replaceChildren } from "../dom.ts";
 import { machineCard } from "./cluster.ts";
@@ -97,7 +98,7 @@ export class MachineView implements View {
         h("h2", { id: "events-title" }, "Recent events"),
         events.length === 0
           ? empty("None since the page opened.")
-          : h("ol", { class: "events" }, events.map((e) => h("li", {}, h("span", { class: "rev mono" }, e.id), describeEvent(e, (x) => ctx.machineName(x))))),
+          : h("ol", { class: "events" }, events.map((e) => h("li", {}, h("span", { class: "rev mono" }, e.id), eventText(e, (x) => ctx.machineName(x))))),
       ),
     );
   }

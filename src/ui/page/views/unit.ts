@@ -2,7 +2,8 @@
 // journal lines where this daemon can read them, and its unit file.
 import { serializeUnitFile } from "../../../unit/unit-file.ts";
 import { unitNameInfo } from "../../../unit/unit-name.ts";
-import { describeEvent, eventConcerns } from "../../model/describe.ts";
+import { eventText } from "../../../events/text.ts";
+import { eventConcerns } from "../../model/describe.ts";
 import { stateTone, unitRow } from "../../model/view.ts";
 import { h, replaceChildren } from "../dom.ts";
 import { rolloutSection } from "./rollout.ts";
@@ -99,7 +100,7 @@ export class UnitView implements View {
         h("h2", { id: "events-title" }, "Recent events"),
         events.length === 0
           ? empty("None since the page opened.")
-          : h("ol", { class: "events" }, events.map((e) => h("li", {}, h("span", { class: "rev mono" }, e.id), describeEvent(e, (id) => ctx.machineName(id))))),
+          : h("ol", { class: "events" }, events.map((e) => h("li", {}, h("span", { class: "rev mono" }, e.id), eventText(e, (id) => ctx.machineName(id))))),
       ),
       h(
         "section",

@@ -1,14 +1,20 @@
 // Carries out a plan through the UnitManager, in the plan's order. Unlike the original, where the
 // first failed task ended the batch, a failure only stops the remaining actions of that unit:
 // batched calls (unload, link) that fail are retried one unit at a time to find the culprit.
+//
+// The plan's daemon-reload is skipped when every unit loaded is new to systemd (no file of that
+// name anywhere before ours): systemd 246 and later read a new unit's file when it is first
+// started, and a reload re-reads every unit on the machine, which is what a batch of new units
+// spent most of its time on. A new unit that systemd still does not find on start (an older
+// systemd, or a unit directory's mtime that did not move) gets the reload then, and one retry.
 import type { Logger } from "../log/logger.ts";
 import { hasInstallSection, loadUnitFile } from "../unit/unit-file.ts";
-import type { UnitManager } from "../systemd/unit-manager.ts";
+import { isNoSuchUnit, type UnitManager } from "../systemd/unit-manager.ts";
 import type { Action, UnitActionKind } from "./plan.ts";
 import { errorText } from "../lib/error-text.ts";
 
 export interface ExecuteDeps {
-  units: Pick<UnitManager, "unload" | "writeUnit" | "linkUnits" | "reload" | "start" | "stop" | "hostDefinition">;
+  units: Pick<UnitManager, "unload" | "writeUnit" | "linkUnits" | "reload" | "start" | "stop" | "inspectName">;
   /** The unit text for a hash (cached, fetched from etcd). */
   text: (hash: string) => Promise<string>;
   log: Logger;
@@ -63,16 +69,19 @@ export async function executePlan(actions: readonly Action[], deps: ExecuteDeps)
   // the host defines outside our directory (sshd.service) is refused: linking ours would
   // replace the host's unit, or lose to it and make us start the host's.
   const written: { action: UnitAction; install: boolean }[] = [];
+  // Units no file defined before ours: systemd loads them on start, without a reload.
+  const fresh = new Set<string>();
   for (const a of pending("load")) {
     try {
       if (!deps.allowShadowing) {
-        const host = await units.hostDefinition(a.unit);
-        if (host !== undefined) {
-          const reason = shadowReason(a.unit, host);
+        const use = await units.inspectName(a.unit);
+        if (use.by === "host") {
+          const reason = shadowReason(a.unit, use.definition);
           refused.set(a.unit, reason);
           fail(a, reason);
           continue;
         }
+        if (use.by === "nobody") fresh.add(a.unit);
       }
       if (!a.hash) throw new Error("no hash to load");
       const text = await deps.text(a.hash);
@@ -94,24 +103,45 @@ export async function executePlan(actions: readonly Action[], deps: ExecuteDeps)
 
   let reloaded = false;
   let reloadFailed = false;
-  if (loaded.length > 0 || deps.forceReload) {
-    const reload = actions.find((a) => a.kind === "reload");
+  const reloadFor = async (reason: string, affected: UnitAction[]): Promise<boolean> => {
     try {
       await units.reload();
       reloaded = true;
-      log.info("AgentReconciler completed task", { type: "reload", reason: reload?.reason ?? "a previous reload failed" });
+      reloadFailed = false;
+      log.info("AgentReconciler completed task", { type: "reload", reason });
+      return true;
     } catch (e) {
       reloadFailed = true;
       const err = errorText(e);
-      log.warn("AgentReconciler task failed", { type: "reload", reason: reload?.reason ?? "a previous reload failed", err });
+      log.warn("AgentReconciler task failed", { type: "reload", reason, err });
       // systemd may still hold the old definitions: these units are retried after a reload.
-      for (const a of loaded) failed.set(a.unit, `systemd reload failed: ${err}`);
+      for (const a of affected) failed.set(a.unit, `systemd reload failed: ${err}`);
+      return false;
     }
+  };
+  const needsReload = loaded.some((a) => !fresh.has(a.unit) || enable.has(a.unit));
+  if (needsReload || deps.forceReload) {
+    await reloadFor(actions.find((a) => a.kind === "reload")?.reason ?? "a previous reload failed", loaded);
+  } else if (loaded.length > 0) {
+    log.debug("AgentReconciler skipped the reload: every unit loaded is new to systemd", { units: loaded.length });
   }
   for (const a of loaded) if (!failed.has(a.unit)) ok(a);
 
+  // One reload, shared, for new units that systemd did not find on start after all.
+  const reloadedUpFront = reloaded;
+  let late: Promise<boolean> | undefined;
+  const start = async (a: UnitAction) => {
+    try {
+      await units.start(a.unit);
+    } catch (e) {
+      if (reloadedUpFront || !fresh.has(a.unit) || !isNoSuchUnit(e)) throw e;
+      late ??= reloadFor(`systemd did not find the new unit file of ${a.unit} on start`, []);
+      if (!(await late)) throw e;
+      await units.start(a.unit);
+    }
+  };
   await parallel(pending("stop"), deps.concurrency ?? 16, (a) => units.stop(a.unit), ok, fail);
-  await parallel(pending("start"), deps.concurrency ?? 16, (a) => units.start(a.unit), ok, fail);
+  await parallel(pending("start"), deps.concurrency ?? 16, start, ok, fail);
   return { done, failed, refused, reloaded, reloadFailed };
 }
 

@@ -8,7 +8,7 @@ import { JobTracker } from "./job-tracker.ts";
 import { unitNameFromPath } from "./object-path.ts";
 import {
   assertUnitName, contentHash, DEFAULT_UNITS_DIRECTORY, isValidUnitName, type ManagedUnitFile, sameState,
-  type StateListener, type UnitManager, UnitManagerError, type UnitState,
+  type NameUse, type StateListener, type UnitManager, UnitManagerError, type UnitState,
 } from "./unit-manager.ts";
 import { prepareUnitsDirectory, readUnitFile, removeUnitFile, unitFileNames, writeUnitFile } from "./units-directory.ts";
 
@@ -307,7 +307,7 @@ export class DbusUnitManager implements UnitManager {
     return String(variant?.value ?? "unknown");
   }
 
-  async hostDefinition(name: string): Promise<string | undefined> {
+  async inspectName(name: string): Promise<NameUse> {
     assertUnitName("inspect", name);
     // LoadUnit (not GetUnit): systemd looks the name up on disk as it would to start it.
     const [path] = await this.invoke("inspect", name, (c) => c.call(MANAGER_PATH, MANAGER_IFACE, "LoadUnit", "s", [name]));
@@ -316,11 +316,11 @@ export class DbusUnitManager implements UnitManager {
       return String(variant?.value ?? "");
     };
     const loadState = await read("LoadState");
-    if (loadState === "not-found") return undefined;
-    if (loadState === "masked") return "masked";
+    if (loadState === "not-found") return { by: "nobody" };
+    if (loadState === "masked") return { by: "host", definition: "masked" };
     const fragment = await read("FragmentPath");
-    if (fragment === "") return "loaded by systemd without a unit file";
-    return this.isOwnFile(name, fragment) ? undefined : fragment;
+    if (fragment === "") return { by: "host", definition: "loaded by systemd without a unit file" };
+    return this.isOwnFile(name, fragment) ? { by: "fleet" } : { by: "host", definition: fragment };
   }
 
   /** Our file, or the runtime link LinkUnitFiles made to it (systemd reports either). */

@@ -2,7 +2,7 @@
 // (active/running), and errors mimic systemd's names and texts. Never a stand-in for systemd
 // in tests about systemd itself.
 import {
-  assertUnitName, contentHash, DEFAULT_UNITS_DIRECTORY, type ManagedUnitFile, sameState, type StateListener,
+  assertUnitName, contentHash, DEFAULT_UNITS_DIRECTORY, type ManagedUnitFile, type NameUse, sameState, type StateListener,
   type UnitManager, UnitManagerError, type UnitState,
 } from "./unit-manager.ts";
 
@@ -20,8 +20,14 @@ export class FakeUnitManager implements UnitManager {
   readonly calls: FakeCall[] = [];
   /** Units whose start ends in failed/failed instead of active/running. */
   readonly failingUnits = new Set<string>();
-  /** Units the host defines itself (name to unit file path or "masked"), for hostDefinition. */
+  /** Units the host defines itself (name to unit file path or "masked"), for inspectName. */
   readonly hostUnits = new Map<string, string>();
+  /**
+   * systemd 246 and later load a new unit's file when it is first started; set false to act as
+   * an older one, where a name inspected before its file existed stays not found until a reload.
+   */
+  loadsNewUnitsOnStart = true;
+  private readonly notFound = new Set<string>();
   /** What systemState() answers. */
   systemStateValue = "running";
   private readonly files = new Map<string, string>();
@@ -63,6 +69,7 @@ export class FakeUnitManager implements UnitManager {
   async reload(): Promise<void> {
     this.assertOpen();
     this.calls.push({ op: "reload" });
+    this.notFound.clear();
     for (const [name, unit] of this.loaded) {
       const text = this.linked.has(name) ? this.files.get(name) : undefined;
       if (text === undefined) {
@@ -76,7 +83,7 @@ export class FakeUnitManager implements UnitManager {
   async start(name: string): Promise<void> {
     this.check("start", name);
     this.calls.push({ op: "start", name });
-    const text = this.linked.has(name) ? this.files.get(name) : undefined;
+    const text = this.linked.has(name) && !this.notFound.has(name) ? this.files.get(name) : undefined;
     if (text === undefined) throw new UnitManagerError("start", name, "dbus", NO_SUCH_UNIT, `Unit ${name} not found.`);
     const unit = this.loaded.get(name) ?? { state: { ...NOT_FOUND, loadState: "loaded" }, text };
     this.loaded.set(name, unit);
@@ -100,6 +107,8 @@ export class FakeUnitManager implements UnitManager {
 
   async unload(names: string[]): Promise<void> {
     for (const name of names) this.check("unload", name);
+    // systemd's unload ends in a reload.
+    this.notFound.clear();
     for (const name of names) {
       this.calls.push({ op: "unload", name });
       const unit = this.loaded.get(name);
@@ -132,9 +141,14 @@ export class FakeUnitManager implements UnitManager {
     return this.systemStateValue;
   }
 
-  async hostDefinition(name: string): Promise<string | undefined> {
+  async inspectName(name: string): Promise<NameUse> {
     this.check("inspect", name);
-    return this.hostUnits.get(name);
+    const host = this.hostUnits.get(name);
+    if (host !== undefined) return { by: "host", definition: host };
+    if (this.loaded.has(name) || this.linked.has(name)) return { by: "fleet" };
+    // systemd before 246 keeps the not-found unit LoadUnit made until a daemon-reload.
+    if (!this.loadsNewUnitsOnStart) this.notFound.add(name);
+    return { by: "nobody" };
   }
 
   async mainPid(name: string): Promise<number | undefined> {

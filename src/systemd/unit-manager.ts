@@ -51,15 +51,26 @@ export interface UnitManager {
   subscribe(listener: StateListener): Promise<() => void>;
   /** Manager.SystemState: "running", "degraded", "starting", "stopping", ... */
   systemState(): Promise<string>;
-  /**
-   * What already defines `name` on this host outside fleet's directory, as systemd would load
-   * it: the path of its unit file, or `masked`, or `loaded by systemd without a unit file`.
-   * undefined when the name is free, or when the definition is fleet's own (its file, linked).
-   */
-  hostDefinition(name: string): Promise<string | undefined>;
+  /** Who systemd would load `name` from, asked before fleet writes its own file under it. */
+  inspectName(name: string): Promise<NameUse>;
   /** MainPID of a service, undefined when it has none or the unit is not loaded. */
   mainPid(name: string): Promise<number | undefined>;
   close(): Promise<void>;
+}
+
+/**
+ * Who defines a unit name on this host, as systemd would load it.
+ * - `nobody`: no file anywhere. systemd (246 and later) loads the file fleet then links when the
+ *   unit is first started, without a daemon-reload; older ones answer NoSuchUnit until one.
+ * - `fleet`: fleet's own file, linked (systemd may hold an older text of it until a reload).
+ * - `host`: the host's own: the path of its unit file, `masked`, or `loaded by systemd without a
+ *   unit file` (a mount, a device).
+ */
+export type NameUse = { by: "nobody" } | { by: "fleet" } | { by: "host"; definition: string };
+
+/** systemd's answer to a unit it has no file for (NoSuchUnit, "Unit x not found"). */
+export function isNoSuchUnit(err: unknown): boolean {
+  return err instanceof UnitManagerError && err.dbusName === "org.freedesktop.systemd1.NoSuchUnit";
 }
 
 export type UnitManagerErrorKind = "invalid-name" | "dbus" | "timeout" | "disconnected" | "io";

@@ -108,17 +108,30 @@ test("the units directory is fleet's own: checked at connect, written and emptie
   });
 }, 120_000);
 
-test("hostDefinition: what the host defines outside fleet's directory, as systemd would load it", async () => {
-  const r = await scenario("hostDefinition");
+test("inspectName: who defines a name on this host, as systemd would load it", async () => {
+  const r = await scenario("inspectName");
   expect(r).toEqual({
-    dbus: expect.stringMatching(/^\/(usr\/)?lib\/systemd\/system\/dbus\.service$/),
-    hostOnly: "/etc/systemd/system/hostonly.service",
-    masked: "masked",
-    tmpMount: "loaded by systemd without a unit file",
-    unknown: null,
-    ownLinked: null,
-    ownRunning: null,
+    dbus: { by: "host", definition: expect.stringMatching(/^\/(usr\/)?lib\/systemd\/system\/dbus\.service$/) },
+    hostOnly: { by: "host", definition: "/etc/systemd/system/hostonly.service" },
+    masked: { by: "host", definition: "masked" },
+    tmpMount: { by: "host", definition: "loaded by systemd without a unit file" },
+    unknown: { by: "nobody" },
+    ownNew: { by: "nobody" },
+    ownLinked: { by: "fleet" },
+    ownRunning: { by: "fleet" },
     badName: { message: "Cannot inspect no suffix: not a valid unit name", kind: "invalid-name" },
+  });
+}, 120_000);
+
+test("a unit new to systemd starts without a daemon-reload; when systemd's cache misses it, a reload does", async () => {
+  const r = await scenario("startWithoutReload");
+  expect(r).toEqual({
+    inspected: [{ by: "nobody" }, { by: "nobody" }],
+    description: "started without a reload",
+    staleStart: {
+      message: "Cannot start noreload-b.service: org.freedesktop.systemd1.NoSuchUnit: Unit noreload-b.service not found",
+      kind: "dbus", dbusName: "org.freedesktop.systemd1.NoSuchUnit",
+    },
   });
 }, 120_000);
 

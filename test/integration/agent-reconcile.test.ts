@@ -110,6 +110,27 @@ test("scheduled units start and publish; unscheduling unloads; a new hash reload
   }
 });
 
+test("new units start without a daemon-reload; an older systemd that does not find them gets one, and they start", async () => {
+  for (const loadsNewUnitsOnStart of [true, false]) {
+    await using host = await agentHost();
+    const { etcd, units, dir } = host;
+    units.loadsNewUnitsOnStart = loadsNewUnitsOnStart;
+    const node = await startNode(etcd, units, dir);
+    try {
+      for (const n of ["a", "b", "c"]) await schedule(etcd, `${n}.service`, unitText(`/bin/sleep 10${n.charCodeAt(0)}`));
+      for (const n of ["a", "b", "c"]) {
+        await until(`${n}.service active in etcd`, async () => (await state(etcd, `${n}.service`))?.activeState === "active", { timeoutMs: 10_000, retryErrors: true });
+      }
+      const reloads = units.calls.filter((c) => c.op === "reload").length;
+      // An older systemd gets a reload only because a start was not found.
+      if (loadsNewUnitsOnStart) expect(reloads).toBe(0);
+      else expect(reloads).toBeGreaterThan(0);
+    } finally {
+      await node.stop();
+    }
+  }
+});
+
 test("a restarted agent adopts what runs: no unit is started, stopped or reloaded again", async () => {
   await using host = await agentHost();
   const { etcd, units, dir } = host;

@@ -1,11 +1,12 @@
 // The executor, against an in-memory recorder of UnitManager calls (pure: no systemd here; the
 // real thing is exercised by test/functional/agent-*.test.ts). What matters: the plan's order,
-// one reload per batch, and a failing unit that never blocks the others.
+// at most one reload per batch (none for units new to systemd), and a failing unit that never
+// blocks the others.
 import { expect, test } from "bun:test";
 import { executePlan, type ExecuteDeps } from "../../src/agent/execute.ts";
 import { type Action, planReconcile } from "../../src/agent/plan.ts";
 import { createLogger } from "../../src/log/logger.ts";
-import { contentHash } from "../../src/systemd/unit-manager.ts";
+import { contentHash, UnitManagerError } from "../../src/systemd/unit-manager.ts";
 
 const TEXT = "[Service]\nExecStart=/bin/sleep 1000\n";
 const INSTALL = "[Service]\nExecStart=/bin/true\n\n[Install]\nWantedBy=hello.service\n";
@@ -18,6 +19,10 @@ class Recorder {
   failing = new Set<string>();
   /** What the host defines itself, by unit name. */
   host = new Map<string, string>();
+  /** Names systemd has fleet's file for already (inspectName says "fleet"); others are new. */
+  known = new Set<string>();
+  /** New names that systemd does not find on start until a reload (as an older systemd). */
+  notFoundUntilReload = new Set<string>();
   failReload = false;
 
   private check(op: string, names: string[]): void {
@@ -40,18 +45,22 @@ class Recorder {
     reload: async () => {
       this.calls.push("reload");
       if (this.failReload) throw new Error("Cannot reload systemd: boom");
+      this.notFoundUntilReload.clear();
     },
     start: async (name) => {
       this.calls.push(`start ${name}`);
       this.check("start", [name]);
+      if (this.notFoundUntilReload.has(name)) throw new UnitManagerError("start", name, "dbus", "org.freedesktop.systemd1.NoSuchUnit", `Unit ${name} not found.`);
     },
     stop: async (name) => {
       this.calls.push(`stop ${name}`);
       this.check("stop", [name]);
     },
-    hostDefinition: async (name) => {
+    inspectName: async (name) => {
       this.check("inspect", [name]);
-      return this.host.get(name);
+      const host = this.host.get(name);
+      if (host !== undefined) return { by: "host", definition: host };
+      return this.known.has(name) ? { by: "fleet" } : { by: "nobody" };
     },
   };
 }
@@ -79,7 +88,7 @@ function plan(desired: Record<string, { hash: string; desiredState: "loaded" | "
   }).actions;
 }
 
-test("a batch runs in plan order: one unload call, writes, one link call, one reload, then starts", async () => {
+test("a batch runs in plan order: one unload call, writes, one link call, one reload (an [Install] unit is enabled), then starts", async () => {
   const r = new Recorder();
   const lines: string[] = [];
   const actions = plan(
@@ -117,7 +126,6 @@ test("a unit that fails to link does not stop the others, and its start is skipp
     "write a.service", "write b.service", "write c.service",
     "link a.service,b.service,c.service",
     "link a.service", "link b.service", "link c.service",
-    "reload",
     "start a.service", "start c.service",
   ]);
   expect([...res.failed.keys()]).toEqual(["b.service"]);
@@ -153,6 +161,7 @@ test("a failed batch unload is retried unit by unit", async () => {
 test("a failed reload fails the units it was for and asks for a reload next time", async () => {
   const r = new Recorder();
   r.failReload = true;
+  r.known.add("a.service");
   const res = await executePlan(plan({ "a.service": { hash: H, desiredState: "launched" } }), deps(r));
   expect(res.reloadFailed).toBe(true);
   expect(res.failed.get("a.service")).toBe("systemd reload failed: Cannot reload systemd: boom");
@@ -187,7 +196,7 @@ test("a unit the host defines itself is refused before anything is written; the 
     "sshd.service": { hash: H, desiredState: "launched" },
   });
   const res = await executePlan(actions, deps(r, lines));
-  expect(r.calls).toEqual(["write a.service", "link a.service", "reload", "start a.service"]);
+  expect(r.calls).toEqual(["write a.service", "link a.service", "start a.service"]);
   const why = "fleet does not replace it unless allow_unit_shadowing is set";
   expect(Object.fromEntries(res.refused)).toEqual({
     "m.service": `m.service already exists on this host (masked); ${why}`,
@@ -202,4 +211,55 @@ test("a unit the host defines itself is refused before anything is written; the 
   const ok = await executePlan(plan({ "sshd.service": { hash: H, desiredState: "launched" } }), { ...deps(allowed), allowShadowing: true });
   expect(allowed.calls).toEqual(["write sshd.service", "link sshd.service", "reload", "start sshd.service"]);
   expect(ok.refused.size).toBe(0);
+});
+
+test("units new to systemd start without a reload; one systemd knows already gets the batch's one reload", async () => {
+  const r = new Recorder();
+  const lines: string[] = [];
+  const two = { "a.service": { hash: H, desiredState: "launched" as const }, "b.service": { hash: H, desiredState: "launched" as const } };
+  const res = await executePlan(plan(two), deps(r, lines));
+  expect(r.calls).toEqual(["write a.service", "write b.service", "link a.service,b.service", "start a.service", "start b.service"]);
+  expect({ reloaded: res.reloaded, failed: res.failed.size }).toEqual({ reloaded: false, failed: 0 });
+  expect(res.done.map((a) => `${a.kind} ${a.unit}`)).toEqual(["load a.service", "load b.service", "start a.service", "start b.service"]);
+
+  // fleet's own file of an earlier version may be what systemd holds: it must read the new one.
+  const again = new Recorder();
+  again.known.add("b.service");
+  const res2 = await executePlan(plan(two), deps(again));
+  expect(again.calls).toEqual(["write a.service", "write b.service", "link a.service,b.service", "reload", "start a.service", "start b.service"]);
+  expect(res2.reloaded).toBe(true);
+});
+
+test("a new unit systemd does not find on start gets one reload, shared, and one retry", async () => {
+  const r = new Recorder();
+  const lines: string[] = [];
+  r.notFoundUntilReload = new Set(["a.service", "c.service"]);
+  const actions = plan({
+    "a.service": { hash: H, desiredState: "launched" },
+    "b.service": { hash: H, desiredState: "launched" },
+    "c.service": { hash: H, desiredState: "launched" },
+  });
+  const res = await executePlan(actions, { ...deps(r, lines), concurrency: 3 });
+  expect(r.calls.filter((c) => c === "reload")).toEqual(["reload"]);
+  expect(r.calls.filter((c) => c.startsWith("start")).sort()).toEqual(["start a.service", "start a.service", "start b.service", "start c.service", "start c.service"]);
+  expect({ reloaded: res.reloaded, reloadFailed: res.reloadFailed, failed: [...res.failed.keys()] }).toEqual({ reloaded: true, reloadFailed: false, failed: [] });
+  expect(lines.some((l) => l.includes("AgentReconciler completed task type=reload") && l.includes("did not find the new unit file"))).toBe(true);
+
+  // The reload fails: the units systemd did not find fail with its answer, and the next batch reloads.
+  const bad = new Recorder();
+  bad.failReload = true;
+  bad.notFoundUntilReload = new Set(["a.service"]);
+  const res2 = await executePlan(plan({ "a.service": { hash: H, desiredState: "launched" }, "b.service": { hash: H, desiredState: "launched" } }), deps(bad));
+  expect(bad.calls).toEqual(["write a.service", "write b.service", "link a.service,b.service", "start a.service", "reload", "start b.service"]);
+  expect({ reloadFailed: res2.reloadFailed, failed: Object.fromEntries(res2.failed) }).toEqual({
+    reloadFailed: true, failed: { "a.service": "Cannot start a.service: org.freedesktop.systemd1.NoSuchUnit: Unit a.service not found" },
+  });
+
+  // A unit systemd knew (and reloaded for) that is not found on start is not retried.
+  const known = new Recorder();
+  known.known.add("a.service");
+  known.failing.add("start a.service");
+  const res3 = await executePlan(plan({ "a.service": { hash: H, desiredState: "launched" } }), deps(known));
+  expect(known.calls).toEqual(["write a.service", "link a.service", "reload", "start a.service"]);
+  expect([...res3.failed.keys()]).toEqual(["a.service"]);
 });

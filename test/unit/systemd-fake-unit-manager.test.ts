@@ -65,6 +65,28 @@ test("a rewritten file needs a reload; enabling is recorded", async () => {
   expect(m.calls.filter((c) => c.op === "reload")).toHaveLength(1);
 });
 
+test("inspectName: a name new to systemd, fleet's own, the host's; an older systemd keeps a new name not found until a reload", async () => {
+  const m = new FakeUnitManager();
+  m.hostUnits.set("sshd.service", "/lib/systemd/system/ssh.service");
+  expect(await m.inspectName("a.service")).toEqual({ by: "nobody" });
+  expect(await m.inspectName("sshd.service")).toEqual({ by: "host", definition: "/lib/systemd/system/ssh.service" });
+  await m.writeUnit("a.service", TEXT);
+  await m.linkUnits(["a.service"]);
+  expect(await m.inspectName("a.service")).toEqual({ by: "fleet" });
+  await m.start("a.service");
+  expect((await m.states(["a.service"])).get("a.service")).toEqual(running);
+
+  const old = new FakeUnitManager();
+  old.loadsNewUnitsOnStart = false;
+  expect(await old.inspectName("b.service")).toEqual({ by: "nobody" });
+  await old.writeUnit("b.service", TEXT);
+  await old.linkUnits(["b.service"]);
+  await expect(old.start("b.service")).rejects.toThrow("Cannot start b.service: org.freedesktop.systemd1.NoSuchUnit: Unit b.service not found");
+  await old.reload();
+  await old.start("b.service");
+  expect((await old.states(["b.service"])).get("b.service")).toMatchObject({ activeState: "active" });
+});
+
 test("failing units and crashes end in failed/failed", async () => {
   const m = await deployed();
   const seen: UnitState[] = [];

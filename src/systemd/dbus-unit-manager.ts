@@ -40,6 +40,14 @@ export class DbusUnitManager implements UnitManager {
   /** Counts emitted changes, and when each unit's last one was: a read older than it is stale. */
   private emitted = 0;
   private readonly emittedAt = new Map<string, number>();
+  /**
+   * Units started here whose first state has not been signalled. A start succeeds only for a unit
+   * systemd loaded, and its signals carry no LoadState (a constant property): without this, each
+   * new unit's first signal would cost a read of its whole state.
+   */
+  private readonly startedUnseen = new Set<string>();
+  /** A MainPID signalled before the unit's first state (systemd sends the Service interface's change first). */
+  private readonly earlyPids = new Map<string, number>();
   private readonly jobs = new JobTracker();
   private reconnecting: Promise<DbusConnection> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -185,7 +193,15 @@ export class DbusUnitManager implements UnitManager {
 
   async start(name: string): Promise<void> {
     assertUnitName("start", name);
-    await this.invoke("start", name, (c) => c.call(MANAGER_PATH, MANAGER_IFACE, "StartUnit", "ss", [name, "replace"]));
+    // Before the call: its signals may be read before its reply is.
+    const unseen = !this.lastStates.has(name);
+    if (unseen) this.startedUnseen.add(name);
+    try {
+      await this.invoke("start", name, (c) => c.call(MANAGER_PATH, MANAGER_IFACE, "StartUnit", "ss", [name, "replace"]));
+    } catch (err) {
+      if (unseen) this.startedUnseen.delete(name);
+      throw err;
+    }
   }
 
   async stop(name: string): Promise<void> {
@@ -212,6 +228,8 @@ export class DbusUnitManager implements UnitManager {
         throw new UnitManagerError("remove", name, "io", undefined, (err as Error).message);
       }
       this.lastStates.delete(name);
+      this.startedUnseen.delete(name);
+      this.earlyPids.delete(name);
     }
     await this.reload();
   }
@@ -375,13 +393,15 @@ export class DbusUnitManager implements UnitManager {
       // (active, running) still shows as a new pid.
       const pid = changed["MainPID"]?.value;
       const prev = this.lastStates.get(name);
-      if (typeof pid === "number" && prev !== undefined) this.emit(name, withPid(prev, pid));
+      if (typeof pid !== "number") return;
+      if (prev !== undefined) this.emit(name, withPid(prev, pid));
+      else if (this.startedUnseen.has(name)) this.earlyPids.set(name, pid);
       return;
     }
     if (iface !== UNIT_IFACE) return;
     const read = (key: string) => (typeof changed[key]?.value === "string" ? (changed[key]?.value as string) : undefined);
     const prev = this.lastStates.get(name);
-    const loadState = read("LoadState") ?? prev?.loadState;
+    const loadState = read("LoadState") ?? prev?.loadState ?? (this.startedUnseen.has(name) ? "loaded" : undefined);
     const activeState = read("ActiveState") ?? prev?.activeState;
     const subState = read("SubState") ?? prev?.subState;
     if (loadState && activeState && subState) {
@@ -397,11 +417,13 @@ export class DbusUnitManager implements UnitManager {
 
   /** A state read without the MainPID (the Unit interface's) keeps the one last seen while the service may still have it. */
   private samePid(name: string, state: UnitState): UnitState {
-    const pid = this.lastStates.get(name)?.mainPid;
-    return hasProcess(name, state) && pid !== undefined ? withPid(state, pid) : state;
+    const pid = this.lastStates.get(name)?.mainPid ?? this.earlyPids.get(name);
+    return hasProcess(name, state) && pid !== undefined && pid > 0 ? withPid(state, pid) : state;
   }
 
   private emit(name: string, state: UnitState): void {
+    this.startedUnseen.delete(name);
+    this.earlyPids.delete(name);
     if (sameState(this.lastStates.get(name), state)) return;
     this.lastStates.set(name, state);
     this.emittedAt.set(name, ++this.emitted);

@@ -9,12 +9,12 @@
 // systemd, or a unit directory's mtime that did not move) gets the reload then, and one retry.
 import type { Logger } from "../log/logger.ts";
 import { hasInstallSection, loadUnitFile } from "../unit/unit-file.ts";
-import { isNoSuchUnit, type UnitManager } from "../systemd/unit-manager.ts";
+import { isNoSuchUnit, type NameUse, type UnitManager } from "../systemd/unit-manager.ts";
 import type { Action, UnitActionKind } from "./plan.ts";
 import { errorText } from "../lib/error-text.ts";
 
 export interface ExecuteDeps {
-  units: Pick<UnitManager, "unload" | "writeUnit" | "linkUnits" | "reload" | "start" | "stop" | "inspectName">;
+  units: Pick<UnitManager, "unload" | "writeUnit" | "linkUnits" | "reload" | "start" | "stop" | "inspectNames">;
   /** The unit text for a hash (cached, fetched from etcd). */
   text: (hash: string) => Promise<string>;
   log: Logger;
@@ -71,10 +71,13 @@ export async function executePlan(actions: readonly Action[], deps: ExecuteDeps)
   const written: { action: UnitAction; install: boolean }[] = [];
   // Units no file defined before ours: systemd loads them on start, without a reload.
   const fresh = new Set<string>();
-  for (const a of pending("load")) {
+  const loads = pending("load");
+  const uses = deps.allowShadowing ? new Map<string, NameUse | Error>() : await inspect(units, loads.map((a) => a.unit));
+  for (const a of loads) {
     try {
       if (!deps.allowShadowing) {
-        const use = await units.inspectName(a.unit);
+        const use = uses.get(a.unit);
+        if (use === undefined || use instanceof Error) throw use ?? new Error(`systemd said nothing of ${a.unit}`);
         if (use.by === "host") {
           const reason = shadowReason(a.unit, use.definition);
           refused.set(a.unit, reason);
@@ -143,6 +146,25 @@ export async function executePlan(actions: readonly Action[], deps: ExecuteDeps)
   await parallel(pending("stop"), deps.concurrency ?? 16, (a) => units.stop(a.unit), ok, fail);
   await parallel(pending("start"), deps.concurrency ?? 16, start, ok, fail);
   return { done, failed, refused, reloaded, reloadFailed };
+}
+
+/** What systemd says of each name: one call for all, or, when that fails, one per name. */
+async function inspect(units: Pick<UnitManager, "inspectNames">, names: string[]): Promise<Map<string, NameUse | Error>> {
+  if (names.length === 0) return new Map();
+  try {
+    return await units.inspectNames(names);
+  } catch (e) {
+    if (names.length === 1) return new Map([[names[0]!, e instanceof Error ? e : new Error(errorText(e))]]);
+  }
+  const out = new Map<string, NameUse | Error>();
+  for (const name of names) {
+    try {
+      out.set(name, (await units.inspectNames([name])).get(name) ?? new Error(`systemd said nothing of ${name}`));
+    } catch (e) {
+      out.set(name, e instanceof Error ? e : new Error(errorText(e)));
+    }
+  }
+  return out;
 }
 
 /** Why a unit is not loaded here: the host's own definition of the name. */

@@ -325,18 +325,31 @@ export class DbusUnitManager implements UnitManager {
     return String(variant?.value ?? "unknown");
   }
 
-  async inspectName(name: string): Promise<NameUse> {
-    assertUnitName("inspect", name);
-    // LoadUnit (not GetUnit): systemd looks the name up on disk as it would to start it.
-    const [path] = await this.invoke("inspect", name, (c) => c.call(MANAGER_PATH, MANAGER_IFACE, "LoadUnit", "s", [name]));
-    const read = async (property: string) => {
-      const [variant] = await this.invoke("inspect", name, (c) => c.call(path, PROPERTIES_IFACE, "Get", "ss", [UNIT_IFACE, property]));
-      return String(variant?.value ?? "");
-    };
-    const loadState = await read("LoadState");
+  async inspectNames(names: string[]): Promise<Map<string, NameUse>> {
+    for (const name of names) assertUnitName("inspect", name);
+    const uses = new Map<string, NameUse>();
+    // ListUnitsByNames loads each name as systemd would to start it: one call for many units.
+    for (let i = 0; i < names.length; i += STATES_BATCH) {
+      const batch = names.slice(i, i + STATES_BATCH);
+      const [rows] = await this.invoke("inspect", batch.length === 1 ? batch[0] : `${batch.length} units`, (c) =>
+        c.call(MANAGER_PATH, MANAGER_IFACE, "ListUnitsByNames", "as", [batch]),
+      );
+      await Promise.all(((rows ?? []) as unknown[][]).map(async (row) => {
+        const name = String(row[0]);
+        uses.set(name, await this.nameUse(name, String(row[2]), String(row[6])));
+      }));
+    }
+    for (const name of names) {
+      if (!uses.has(name)) throw new UnitManagerError("inspect", name, "dbus", undefined, "systemd did not list the unit");
+    }
+    return uses;
+  }
+
+  private async nameUse(name: string, loadState: string, path: string): Promise<NameUse> {
     if (loadState === "not-found") return { by: "nobody" };
     if (loadState === "masked") return { by: "host", definition: "masked" };
-    const fragment = await read("FragmentPath");
+    const [variant] = await this.invoke("inspect", name, (c) => c.call(path, PROPERTIES_IFACE, "Get", "ss", [UNIT_IFACE, "FragmentPath"]));
+    const fragment = String(variant?.value ?? "");
     if (fragment === "") return { by: "host", definition: "loaded by systemd without a unit file" };
     return this.isOwnFile(name, fragment) ? { by: "fleet" } : { by: "host", definition: fragment };
   }

@@ -20,7 +20,7 @@ export class FakeUnitManager implements UnitManager {
   readonly calls: FakeCall[] = [];
   /** Units whose start ends in failed/failed instead of active/running. */
   readonly failingUnits = new Set<string>();
-  /** Units the host defines itself (name to unit file path or "masked"), for inspectName. */
+  /** Units the host defines itself (name to unit file path or "masked"), for inspectNames. */
   readonly hostUnits = new Map<string, string>();
   /**
    * systemd 246 and later load a new unit's file when it is first started; set false to act as
@@ -141,12 +141,16 @@ export class FakeUnitManager implements UnitManager {
     return this.systemStateValue;
   }
 
-  async inspectName(name: string): Promise<NameUse> {
-    this.check("inspect", name);
+  async inspectNames(names: string[]): Promise<Map<string, NameUse>> {
+    for (const name of names) this.check("inspect", name);
+    return new Map(names.map((n) => [n, this.nameUse(n)]));
+  }
+
+  private nameUse(name: string): NameUse {
     const host = this.hostUnits.get(name);
     if (host !== undefined) return { by: "host", definition: host };
     if (this.loaded.has(name) || this.linked.has(name)) return { by: "fleet" };
-    // systemd before 246 keeps the not-found unit LoadUnit made until a daemon-reload.
+    // systemd before 246 keeps the not-found unit the inspection loaded until a daemon-reload.
     if (!this.loadsNewUnitsOnStart) this.notFound.add(name);
     return { by: "nobody" };
   }

@@ -51,8 +51,8 @@ export interface UnitManager {
   subscribe(listener: StateListener): Promise<() => void>;
   /** Manager.SystemState: "running", "degraded", "starting", "stopping", ... */
   systemState(): Promise<string>;
-  /** Who systemd would load `name` from, asked before fleet writes its own file under it. */
-  inspectName(name: string): Promise<NameUse>;
+  /** Who systemd would load each name from, asked before fleet writes its own file under it. */
+  inspectNames(names: string[]): Promise<Map<string, NameUse>>;
   /** MainPID of a service, undefined when it has none or the unit is not loaded. */
   mainPid(name: string): Promise<number | undefined>;
   close(): Promise<void>;

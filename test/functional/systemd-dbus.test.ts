@@ -108,8 +108,12 @@ test("the units directory is fleet's own: checked at connect, written and emptie
   });
 }, 120_000);
 
-test("inspectName: who defines a name on this host, as systemd would load it", async () => {
-  const r = await scenario("inspectName");
+test("inspectNames: who defines a name on this host, as systemd would load it", async () => {
+  const r = await scenario("inspectNames");
+  expect(r.together).toEqual({
+    "dbus.service": r.dbus, "never-heard-of.service": { by: "nobody" }, "own.service": { by: "fleet" }, "masked-here.service": { by: "host", definition: "masked" },
+  });
+  delete r.together;
   expect(r).toEqual({
     dbus: { by: "host", definition: expect.stringMatching(/^\/(usr\/)?lib\/systemd\/system\/dbus\.service$/) },
     hostOnly: { by: "host", definition: "/etc/systemd/system/hostonly.service" },

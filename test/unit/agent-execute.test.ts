@@ -6,7 +6,7 @@ import { expect, test } from "bun:test";
 import { executePlan, type ExecuteDeps } from "../../src/agent/execute.ts";
 import { type Action, planReconcile } from "../../src/agent/plan.ts";
 import { createLogger } from "../../src/log/logger.ts";
-import { contentHash, UnitManagerError } from "../../src/systemd/unit-manager.ts";
+import { contentHash, type NameUse, UnitManagerError } from "../../src/systemd/unit-manager.ts";
 
 const TEXT = "[Service]\nExecStart=/bin/sleep 1000\n";
 const INSTALL = "[Service]\nExecStart=/bin/true\n\n[Install]\nWantedBy=hello.service\n";
@@ -19,7 +19,7 @@ class Recorder {
   failing = new Set<string>();
   /** What the host defines itself, by unit name. */
   host = new Map<string, string>();
-  /** Names systemd has fleet's file for already (inspectName says "fleet"); others are new. */
+  /** Names systemd has fleet's file for already (inspectNames says "fleet"); others are new. */
   known = new Set<string>();
   /** New names that systemd does not find on start until a reload (as an older systemd). */
   notFoundUntilReload = new Set<string>();
@@ -56,11 +56,14 @@ class Recorder {
       this.calls.push(`stop ${name}`);
       this.check("stop", [name]);
     },
-    inspectName: async (name) => {
-      this.check("inspect", [name]);
-      const host = this.host.get(name);
-      if (host !== undefined) return { by: "host", definition: host };
-      return this.known.has(name) ? { by: "fleet" } : { by: "nobody" };
+    inspectNames: async (names) => {
+      this.calls.push(`inspect ${names.join(",")}`);
+      this.check("inspect", names);
+      return new Map(names.map((name): [string, NameUse] => {
+        const host = this.host.get(name);
+        if (host !== undefined) return [name, { by: "host", definition: host }];
+        return [name, this.known.has(name) ? { by: "fleet" } : { by: "nobody" }];
+      }));
     },
   };
 }
@@ -98,6 +101,7 @@ test("a batch runs in plan order: one unload call, writes, one link call, one re
   const res = await executePlan(actions, deps(r, lines));
   expect(r.calls).toEqual([
     "unload old.service,x.service",
+    "inspect a.service,b.service",
     "write a.service",
     "write b.service",
     "link a.service,b.service enable b.service",
@@ -123,6 +127,7 @@ test("a unit that fails to link does not stop the others, and its start is skipp
   });
   const res = await executePlan(actions, deps(r, lines));
   expect(r.calls).toEqual([
+    "inspect a.service,b.service,c.service",
     "write a.service", "write b.service", "write c.service",
     "link a.service,b.service,c.service",
     "link a.service", "link b.service", "link c.service",
@@ -165,7 +170,7 @@ test("a failed reload fails the units it was for and asks for a reload next time
   const res = await executePlan(plan({ "a.service": { hash: H, desiredState: "launched" } }), deps(r));
   expect(res.reloadFailed).toBe(true);
   expect(res.failed.get("a.service")).toBe("systemd reload failed: Cannot reload systemd: boom");
-  expect(r.calls).toEqual(["write a.service", "link a.service", "reload"]);
+  expect(r.calls).toEqual(["inspect a.service", "write a.service", "link a.service", "reload"]);
 
   const again = new Recorder();
   const next = await executePlan([], { ...deps(again), forceReload: true });
@@ -196,7 +201,7 @@ test("a unit the host defines itself is refused before anything is written; the 
     "sshd.service": { hash: H, desiredState: "launched" },
   });
   const res = await executePlan(actions, deps(r, lines));
-  expect(r.calls).toEqual(["write a.service", "link a.service", "start a.service"]);
+  expect(r.calls).toEqual(["inspect a.service,m.service,sshd.service", "write a.service", "link a.service", "start a.service"]);
   const why = "fleet does not replace it unless allow_unit_shadowing is set";
   expect(Object.fromEntries(res.refused)).toEqual({
     "m.service": `m.service already exists on this host (masked); ${why}`,
@@ -218,7 +223,7 @@ test("units new to systemd start without a reload; one systemd knows already get
   const lines: string[] = [];
   const two = { "a.service": { hash: H, desiredState: "launched" as const }, "b.service": { hash: H, desiredState: "launched" as const } };
   const res = await executePlan(plan(two), deps(r, lines));
-  expect(r.calls).toEqual(["write a.service", "write b.service", "link a.service,b.service", "start a.service", "start b.service"]);
+  expect(r.calls).toEqual(["inspect a.service,b.service", "write a.service", "write b.service", "link a.service,b.service", "start a.service", "start b.service"]);
   expect({ reloaded: res.reloaded, failed: res.failed.size }).toEqual({ reloaded: false, failed: 0 });
   expect(res.done.map((a) => `${a.kind} ${a.unit}`)).toEqual(["load a.service", "load b.service", "start a.service", "start b.service"]);
 
@@ -226,7 +231,7 @@ test("units new to systemd start without a reload; one systemd knows already get
   const again = new Recorder();
   again.known.add("b.service");
   const res2 = await executePlan(plan(two), deps(again));
-  expect(again.calls).toEqual(["write a.service", "write b.service", "link a.service,b.service", "reload", "start a.service", "start b.service"]);
+  expect(again.calls).toEqual(["inspect a.service,b.service", "write a.service", "write b.service", "link a.service,b.service", "reload", "start a.service", "start b.service"]);
   expect(res2.reloaded).toBe(true);
 });
 
@@ -250,7 +255,7 @@ test("a new unit systemd does not find on start gets one reload, shared, and one
   bad.failReload = true;
   bad.notFoundUntilReload = new Set(["a.service"]);
   const res2 = await executePlan(plan({ "a.service": { hash: H, desiredState: "launched" }, "b.service": { hash: H, desiredState: "launched" } }), deps(bad));
-  expect(bad.calls).toEqual(["write a.service", "write b.service", "link a.service,b.service", "start a.service", "reload", "start b.service"]);
+  expect(bad.calls).toEqual(["inspect a.service,b.service", "write a.service", "write b.service", "link a.service,b.service", "start a.service", "reload", "start b.service"]);
   expect({ reloadFailed: res2.reloadFailed, failed: Object.fromEntries(res2.failed) }).toEqual({
     reloadFailed: true, failed: { "a.service": "Cannot start a.service: org.freedesktop.systemd1.NoSuchUnit: Unit a.service not found" },
   });
@@ -260,6 +265,20 @@ test("a new unit systemd does not find on start gets one reload, shared, and one
   known.known.add("a.service");
   known.failing.add("start a.service");
   const res3 = await executePlan(plan({ "a.service": { hash: H, desiredState: "launched" } }), deps(known));
-  expect(known.calls).toEqual(["write a.service", "link a.service", "reload", "start a.service"]);
+  expect(known.calls).toEqual(["inspect a.service", "write a.service", "link a.service", "reload", "start a.service"]);
   expect([...res3.failed.keys()]).toEqual(["a.service"]);
+});
+
+test("names are inspected in one call; when it fails, one by one, and only the failing name fails", async () => {
+  const r = new Recorder();
+  r.failing.add("inspect b.service");
+  const res = await executePlan(plan({
+    "a.service": { hash: H, desiredState: "launched" },
+    "b.service": { hash: H, desiredState: "launched" },
+  }), deps(r));
+  expect(r.calls).toEqual([
+    "inspect a.service,b.service", "inspect a.service", "inspect b.service",
+    "write a.service", "link a.service", "start a.service",
+  ]);
+  expect(Object.fromEntries(res.failed)).toEqual({ "b.service": "Cannot inspect b.service: boom" });
 });

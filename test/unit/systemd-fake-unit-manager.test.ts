@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { FakeUnitManager } from "../../src/systemd/fake-unit-manager.ts";
 import { JobTracker } from "../../src/systemd/job-tracker.ts";
-import { contentHash, type UnitState } from "../../src/systemd/unit-manager.ts";
+import { contentHash, type NameUse, type UnitState } from "../../src/systemd/unit-manager.ts";
 
 const TEXT = "[Service]\nExecStart=/bin/sleep infinity\n";
 /** The fake's first process id (the state carries a running service's MainPID). */
@@ -65,20 +65,22 @@ test("a rewritten file needs a reload; enabling is recorded", async () => {
   expect(m.calls.filter((c) => c.op === "reload")).toHaveLength(1);
 });
 
-test("inspectName: a name new to systemd, fleet's own, the host's; an older systemd keeps a new name not found until a reload", async () => {
+test("inspectNames: a name new to systemd, fleet's own, the host's; an older systemd keeps a new name not found until a reload", async () => {
   const m = new FakeUnitManager();
   m.hostUnits.set("sshd.service", "/lib/systemd/system/ssh.service");
-  expect(await m.inspectName("a.service")).toEqual({ by: "nobody" });
-  expect(await m.inspectName("sshd.service")).toEqual({ by: "host", definition: "/lib/systemd/system/ssh.service" });
+  expect(await m.inspectNames(["a.service", "sshd.service"])).toEqual(new Map<string, NameUse>([
+    ["a.service", { by: "nobody" }],
+    ["sshd.service", { by: "host", definition: "/lib/systemd/system/ssh.service" }],
+  ]));
   await m.writeUnit("a.service", TEXT);
   await m.linkUnits(["a.service"]);
-  expect(await m.inspectName("a.service")).toEqual({ by: "fleet" });
+  expect((await m.inspectNames(["a.service"])).get("a.service")).toEqual({ by: "fleet" });
   await m.start("a.service");
   expect((await m.states(["a.service"])).get("a.service")).toEqual(running);
 
   const old = new FakeUnitManager();
   old.loadsNewUnitsOnStart = false;
-  expect(await old.inspectName("b.service")).toEqual({ by: "nobody" });
+  expect((await old.inspectNames(["b.service"])).get("b.service")).toEqual({ by: "nobody" });
   await old.writeUnit("b.service", TEXT);
   await old.linkUnits(["b.service"]);
   await expect(old.start("b.service")).rejects.toThrow("Cannot start b.service: org.freedesktop.systemd1.NoSuchUnit: Unit b.service not found");

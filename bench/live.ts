@@ -65,11 +65,30 @@ async function up(machines: number): Promise<Cluster> {
     if (m) env[m[1]!] = m[2]!;
   }
   // Booting many machines saturates this host for a while (each daemon starting, systemd in each
-  // machine): measure after it has calmed down, or after two minutes.
-  const until = Date.now() + 120_000;
-  while (Date.now() < until && load() > Math.max(3, loadAtStart)) await Bun.sleep(2000);
+  // machine): measure once the CPUs are mostly idle again, or after two minutes. (The load
+  // average lags, and here it counts tasks that use no CPU: it stayed near 18 on an idle host.)
+  await quiet();
   console.error(`Sandbox ${name} is up; load ${load()}`);
   return { name, env };
+}
+
+/** The share of CPU time this host spent busy over `ms`, from /proc/stat. */
+async function busyShare(ms: number): Promise<number> {
+  const read = () => {
+    const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3]! + (f[4] ?? 0);
+    return { idle, total: f.reduce((a, b) => a + b, 0) };
+  };
+  const a = read();
+  await Bun.sleep(ms);
+  const b = read();
+  return b.total === a.total ? 0 : 1 - (b.idle - a.idle) / (b.total - a.total);
+}
+
+/** Waits until the CPUs were at least 90% idle over two seconds, or two minutes have passed. */
+async function quiet(): Promise<void> {
+  const until = Date.now() + 120_000;
+  while (Date.now() < until && (await busyShare(2000)) > 0.1);
 }
 
 async function down(c: Cluster): Promise<void> {
@@ -244,6 +263,8 @@ async function batch(c: Cluster, machines: number, n: number, cli: { label: stri
   writeFileSync(join(dir, "b@.service"), "[Unit]\nDescription=batch %i\n\n[Service]\nExecStart=/bin/sleep infinity\n");
   const names = Array.from({ length: n }, (_, i) => `b@${cli.label}${i}.service`);
   try {
+    // The last batch's clean-up (250 or 1,000 units stopped and removed) must not be measured here.
+    await quiet();
     const loadBefore = load();
     const t0 = performance.now();
     const allActive = whenStates(c, (s) => s.filter((x) => x.name.startsWith(`b@${cli.label}`) && x.systemdActiveState === "active").length >= n);

@@ -5,9 +5,10 @@ import {
   CallError, DbusConnection, MANAGER_IFACE, MANAGER_PATH, PRIVATE_SOCKET, PROPERTIES_IFACE, type Signal, SYSTEM_BUS_SOCKET,
 } from "./dbus-connection.ts";
 import { JobTracker } from "./job-tracker.ts";
+import { type ChangedProperties, hasProcess, SignalledStates } from "./signalled-states.ts";
 import { unitNameFromPath } from "./object-path.ts";
 import {
-  assertUnitName, contentHash, DEFAULT_UNITS_DIRECTORY, isValidUnitName, type ManagedUnitFile, sameState,
+  assertUnitName, contentHash, DEFAULT_UNITS_DIRECTORY, isValidUnitName, type ManagedUnitFile,
   type NameUse, type StateListener, type UnitManager, UnitManagerError, type UnitState,
 } from "./unit-manager.ts";
 import { prepareUnitsDirectory, readUnitFile, removeUnitFile, unitFileNames, writeUnitFile } from "./units-directory.ts";
@@ -35,19 +36,7 @@ const MATCH_JOB_REMOVED = "type='signal',sender='org.freedesktop.systemd1',inter
 
 export class DbusUnitManager implements UnitManager {
   readonly unitsDirectory: string;
-  private readonly listeners = new Set<StateListener>();
-  private readonly lastStates = new Map<string, UnitState>();
-  /** Counts emitted changes, and when each unit's last one was: a read older than it is stale. */
-  private emitted = 0;
-  private readonly emittedAt = new Map<string, number>();
-  /**
-   * Units started here whose first state has not been signalled. A start succeeds only for a unit
-   * systemd loaded, and its signals carry no LoadState (a constant property): without this, each
-   * new unit's first signal would cost a read of its whole state.
-   */
-  private readonly startedUnseen = new Set<string>();
-  /** A MainPID signalled before the unit's first state (systemd sends the Service interface's change first). */
-  private readonly earlyPids = new Map<string, number>();
+  private readonly signalled = new SignalledStates();
   private readonly jobs = new JobTracker();
   private reconnecting: Promise<DbusConnection> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -137,10 +126,10 @@ export class DbusUnitManager implements UnitManager {
       for (const row of (rows ?? []) as unknown[][]) {
         const name = String(row[0]);
         loaded.add(name);
-        this.emit(name, this.samePid(name, { loadState: String(row[2]), activeState: String(row[3]), subState: String(row[4]) }));
+        this.signalled.emit(name, this.signalled.samePid(name, { loadState: String(row[2]), activeState: String(row[3]), subState: String(row[4]) }));
       }
-      const gone = [...this.lastStates.keys()].filter((n) => !loaded.has(n));
-      for (const [name, state] of await this.states(gone)) this.emit(name, state);
+      const gone = this.signalled.names().filter((n) => !loaded.has(n));
+      for (const [name, state] of await this.states(gone)) this.signalled.emit(name, state);
     } catch {
       // the connection broke again: the next reconnect resyncs
     }
@@ -194,12 +183,11 @@ export class DbusUnitManager implements UnitManager {
   async start(name: string): Promise<void> {
     assertUnitName("start", name);
     // Before the call: its signals may be read before its reply is.
-    const unseen = !this.lastStates.has(name);
-    if (unseen) this.startedUnseen.add(name);
+    const undo = this.signalled.starting(name);
     try {
       await this.invoke("start", name, (c) => c.call(MANAGER_PATH, MANAGER_IFACE, "StartUnit", "ss", [name, "replace"]));
     } catch (err) {
-      if (unseen) this.startedUnseen.delete(name);
+      undo();
       throw err;
     }
   }
@@ -227,9 +215,7 @@ export class DbusUnitManager implements UnitManager {
       } catch (err) {
         throw new UnitManagerError("remove", name, "io", undefined, (err as Error).message);
       }
-      this.lastStates.delete(name);
-      this.startedUnseen.delete(name);
-      this.earlyPids.delete(name);
+      this.signalled.forget(name);
     }
     await this.reload();
   }
@@ -285,7 +271,7 @@ export class DbusUnitManager implements UnitManager {
 
   async states(names: string[]): Promise<Map<string, UnitState>> {
     const result = new Map<string, UnitState>();
-    const asked = this.emitted;
+    const asked = this.signalled.mark();
     const valid = names.filter(isValidUnitName);
     for (let i = 0; i < valid.length; i += STATES_BATCH) {
       const batch = valid.slice(i, i + STATES_BATCH);
@@ -306,16 +292,15 @@ export class DbusUnitManager implements UnitManager {
     // A change signalled while this read was on its way is newer than what the read found (a
     // unit that failed right after it started must not be reported active again).
     for (const name of result.keys()) {
-      const last = this.lastStates.get(name);
-      if (last !== undefined && (this.emittedAt.get(name) ?? 0) > asked) result.set(name, { ...last });
+      const newer = this.signalled.newerThan(name, asked);
+      if (newer) result.set(name, newer);
     }
     return result;
   }
 
   async subscribe(listener: StateListener): Promise<() => void> {
     await this.connection();
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.signalled.subscribe(listener);
   }
 
   async systemState(): Promise<string> {
@@ -386,7 +371,7 @@ export class DbusUnitManager implements UnitManager {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
-    this.listeners.clear();
+    this.signalled.clearListeners();
     this.jobs.cancelAll("the unit manager is closed");
     this.conn.close();
   }
@@ -398,66 +383,17 @@ export class DbusUnitManager implements UnitManager {
       return;
     }
     if (signal.interface !== PROPERTIES_IFACE || signal.member !== "PropertiesChanged") return;
-    const [iface, changed] = signal.body as [string, Record<string, { value?: unknown } | undefined>];
+    const [iface, changed] = signal.body as [string, ChangedProperties];
     const name = unitNameFromPath(signal.path);
     if (!name) return;
-    if (iface === SERVICE_IFACE) {
-      // MainPID is the Service interface's: a restart that systemd reports as one state
-      // (active, running) still shows as a new pid.
-      const pid = changed["MainPID"]?.value;
-      const prev = this.lastStates.get(name);
-      if (typeof pid !== "number") return;
-      if (prev !== undefined) this.emit(name, withPid(prev, pid));
-      else if (this.startedUnseen.has(name)) this.earlyPids.set(name, pid);
-      return;
-    }
-    if (iface !== UNIT_IFACE) return;
-    const read = (key: string) => (typeof changed[key]?.value === "string" ? (changed[key]?.value as string) : undefined);
-    const prev = this.lastStates.get(name);
-    const loadState = read("LoadState") ?? prev?.loadState ?? (this.startedUnseen.has(name) ? "loaded" : undefined);
-    const activeState = read("ActiveState") ?? prev?.activeState;
-    const subState = read("SubState") ?? prev?.subState;
-    if (loadState && activeState && subState) {
-      this.emit(name, this.samePid(name, { loadState, activeState, subState }));
-    } else if (read("ActiveState") || read("SubState") || read("LoadState")) {
-      // A partial change for a unit never seen: read the whole state once.
+    if (iface === SERVICE_IFACE) this.signalled.serviceChanged(name, changed);
+    else if (iface === UNIT_IFACE && this.signalled.unitChanged(name, changed) === "read") {
       void this.states([name]).then((s) => {
         const state = s.get(name);
-        if (state) this.emit(name, state);
+        if (state) this.signalled.emit(name, state);
       }, () => {});
     }
   }
-
-  /** A state read without the MainPID (the Unit interface's) keeps the one last seen while the service may still have it. */
-  private samePid(name: string, state: UnitState): UnitState {
-    const pid = this.lastStates.get(name)?.mainPid ?? this.earlyPids.get(name);
-    return hasProcess(name, state) && pid !== undefined && pid > 0 ? withPid(state, pid) : state;
-  }
-
-  private emit(name: string, state: UnitState): void {
-    this.startedUnseen.delete(name);
-    this.earlyPids.delete(name);
-    if (sameState(this.lastStates.get(name), state)) return;
-    this.lastStates.set(name, state);
-    this.emittedAt.set(name, ++this.emitted);
-    for (const listener of this.listeners) {
-      try {
-        listener(name, { ...state });
-      } catch {
-        // one listener's failure must not starve the others
-      }
-    }
-  }
-}
-
-/** A service in a state that may have a main process: its MainPID is worth reading. */
-function hasProcess(name: string, s: UnitState): boolean {
-  return name.endsWith(".service") && ["active", "reloading", "activating", "deactivating", "refreshing"].includes(s.activeState);
-}
-
-function withPid(s: UnitState, pid: number): UnitState {
-  const { mainPid: _, ...rest } = s;
-  return pid > 0 ? { ...rest, mainPid: pid } : rest;
 }
 
 function tolerateNotLoaded(err: unknown): undefined {

@@ -97,10 +97,17 @@ async function down(c: Cluster): Promise<void> {
 
 /** GET of the API as fleet ctl sends it (https, the sandbox's CA and token). */
 async function api(c: Cluster, path: string): Promise<{ body: Record<string, unknown>; index?: number }> {
-  const res = await fetch(`${c.env.FLEETCTL_ENDPOINT}/fleet/v1/${path}`, {
-    headers: { Authorization: `Bearer ${c.env.FLEETCTL_TOKEN}` },
-    tls: { ca: readFileSync(c.env.FLEETCTL_CA_FILE!, "utf8") },
-  } as RequestInit);
+  let res: Response;
+  for (let attempt = 1; ; attempt++) {
+    res = await fetch(`${c.env.FLEETCTL_ENDPOINT}/fleet/v1/${path}`, {
+      headers: { Authorization: `Bearer ${c.env.FLEETCTL_TOKEN}` },
+      tls: { ca: readFileSync(c.env.FLEETCTL_CA_FILE!, "utf8") },
+    } as RequestInit);
+    // 503: the daemon's etcd request timed out on this saturated host; fleet ctl asks again too.
+    if (res.status !== 503 || attempt === 10) break;
+    console.error(`GET ${path}: 503 ${await res.text()}; asking again`);
+    await Bun.sleep(250);
+  }
   if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
   const index = res.headers.get("X-Fleet-Index");
   return { body: (await res.json()) as Record<string, unknown>, index: index === null ? undefined : Number(index) };
@@ -147,6 +154,36 @@ async function clean(c: Cluster, bin: string, dir: string, names: string[], pref
   for (let i = 0; i < names.length; i += 500) await must([bin, "ctl", "destroy", "--no-block", ...names.slice(i, i + 500)], c.env, dir);
   await whenStates(c, (s) => !s.some((x) => x.name.startsWith(prefix)));
   if ((await unitCount(c, prefix)) !== 0) throw new Error(`units ${prefix}* are still there`);
+}
+
+/**
+ * Resolves (to the moment) when `n` units matching `glob` are active by the event stream's state
+ * reports; the stream is open when this returns, so nothing after it is missed. When the stream
+ * ends early (a dropped client), the states are read instead.
+ */
+async function whenActive(c: Cluster, glob: string, n: number): Promise<{ done: Promise<number> }> {
+  const res = await fetch(`${c.env.FLEETCTL_ENDPOINT}/fleet/v1/events?unit=${encodeURIComponent(glob)}&kinds=unit.state`, {
+    headers: { Authorization: `Bearer ${c.env.FLEETCTL_TOKEN}` }, tls: { ca: readFileSync(c.env.FLEETCTL_CA_FILE!, "utf8") },
+  } as RequestInit);
+  if (!res.ok || !res.body) throw new Error(`GET events: ${res.status} ${await res.text()}`);
+  const prefix = glob.replace(/\*$/, "");
+  const done = (async () => {
+    const active = new Set<string>();
+    for await (const f of sseFrames(res.body!, 60_000)) {
+      if (!f.data) continue;
+      const e = JSON.parse(f.data) as { kind: string; unit?: string; activeState?: string };
+      if (e.kind !== "unit.state" || !e.unit) continue;
+      if (e.activeState === "active") active.add(e.unit);
+      else active.delete(e.unit);
+      if (active.size >= n) {
+        void res.body!.cancel().catch(() => {});
+        return performance.now();
+      }
+    }
+    console.error(`The event stream ended with ${active.size} of ${n} active; reading the states instead`);
+    return whenStates(c, (s) => s.filter((x) => x.name.startsWith(prefix) && x.systemdActiveState === "active").length >= n);
+  })();
+  return { done };
 }
 
 /**
@@ -266,9 +303,11 @@ async function batch(c: Cluster, machines: number, n: number, cli: { label: stri
     // The last batch's clean-up (250 or 1,000 units stopped and removed) must not be measured here.
     await quiet();
     const loadBefore = load();
-    const t0 = performance.now();
-    const allActive = whenStates(c, (s) => s.filter((x) => x.name.startsWith(`b@${cli.label}`) && x.systemdActiveState === "active").length >= n);
+    // Followed on the event stream: a blocking read of every state after each change would load
+    // the API daemon and etcd with the measurement itself. Checked against the states after.
+    const allActive = (await whenActive(c, `b@${cli.label}*`, n)).done;
     allActive.catch(() => {});
+    const t0 = performance.now();
     const r = await run([cli.bin, "ctl", "start", "--no-block", ...names], c.env, dir);
     if (r.code !== 0) {
       const failed = r.err.trim().split("\n").at(-1) ?? `exit ${r.code}`;
@@ -278,6 +317,8 @@ async function batch(c: Cluster, machines: number, n: number, cli: { label: stri
     }
     const commandMs = r.ms;
     const allActiveMs = (await allActive) - t0;
+    const reported = (await states(c)).list.filter((x) => x.name.startsWith(`b@${cli.label}`) && x.systemdActiveState === "active").length;
+    if (reported < n) throw new Error(`The event stream counted ${n} units of b@${cli.label}* active, the states only ${reported}`);
     const loadAfter = load();
     await clean(c, NEW, dir, names, `b@${cli.label}`);
     console.error(`${n} units (${cli.label} fleet ctl): command ${commandMs.toFixed(0)} ms, all active ${allActiveMs.toFixed(0)} ms, load ${loadBefore} -> ${loadAfter}`);

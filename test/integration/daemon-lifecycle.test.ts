@@ -154,15 +154,15 @@ test("a stopped daemon's machine keeps its lease and units but takes nothing new
   }
 });
 
-/** A unit manager whose reload waits until the test lets it go (a reconcile stuck on systemd). */
-class StuckReload extends FakeUnitManager {
+/** A unit manager whose start waits until the test lets it go (a reconcile stuck on systemd). */
+class StuckStart extends FakeUnitManager {
   entered = false;
   private release = () => {};
   private readonly gate = new Promise<void>((r) => (this.release = r));
-  override async reload(): Promise<void> {
+  override async start(name: string): Promise<void> {
     this.entered = true;
     await this.gate;
-    return super.reload();
+    return super.start(name);
   }
   letGo(): void {
     this.release();
@@ -173,7 +173,7 @@ test("as the host shuts down the lease is revoked first, not after a reconcile i
   await using etcd = await startEtcd();
   using dir = tempDir();
   const client = new EtcdClient({ endpoints: [etcd.endpoint] });
-  const units = new StuckReload({ unitsDirectory: `${dir.path}/units` });
+  const units = new StuckStart({ unitsDirectory: `${dir.path}/units` });
   const node = await startDaemonNode(etcd.endpoint, dir.path, { machineId: ID, config: { disableEngine: true }, verbosity: 1, extra: { units } });
   try {
     await waitFor(() => node.daemon.ready, { timeoutMs: 10_000, what: "registration" });

@@ -4,7 +4,7 @@
 import { createLogger, type Logger } from "../../../src/log/logger.ts";
 import { MetricsRegistry } from "../../../src/metrics/metrics.ts";
 import { createFleetMetrics } from "../../../src/metrics/fleet.ts";
-import { EtcdClient } from "../../../src/registry/etcd/index.ts";
+import { EtcdClient, EtcdError } from "../../../src/registry/etcd/index.ts";
 import type { MachineRecord, PendingRecord, ScheduleEntry, UnitRecord } from "../../../src/registry/models.ts";
 import { InvalidRecords } from "../../../src/registry/invalid-records.ts";
 import { Registry } from "../../../src/registry/registry.ts";
@@ -135,7 +135,15 @@ export class Agent {
     this.leaseId = lease.id;
     await this.client.put(this.key, JSON.stringify(this.record), { lease: lease.id });
     this.stopRenewing();
-    this.timer = setInterval(() => void this.client.leaseKeepAlive(this.leaseId).catch(() => undefined), (this.ttlSeconds * 1000) / 3);
+    // As a real agent does: a lease that lapsed (a renewal stalled on a slow host) is replaced
+    // by a new registration, so that a machine the test means to keep is not lost for good.
+    // A test that means to lose it stops the renewals first (stopRenewing, vanish).
+    const timer = setInterval(() => {
+      this.client.leaseKeepAlive(this.leaseId).catch((e: unknown) => {
+        if (this.timer === timer && e instanceof EtcdError && e.kind === "not-found") void this.register().catch(() => undefined);
+      });
+    }, (this.ttlSeconds * 1000) / 3);
+    this.timer = timer;
   }
 
   stopRenewing(): void {

@@ -49,13 +49,17 @@ export class SignalledStates {
     this.earlyPids.delete(name);
   }
 
-  /** The Service interface's change: a new MainPID. A restart that systemd reports as one state (active, running) still shows. */
+  /**
+   * The Service interface's change: a new MainPID. A restart that systemd reports as one state
+   * (active, running) still shows. A pid that comes while the unit is not running (systemd sends
+   * it just before the unit's own change to activating) waits for that change.
+   */
   serviceChanged(name: string, changed: ChangedProperties): void {
     const pid = changed["MainPID"]?.value;
     if (typeof pid !== "number") return;
     const prev = this.last.get(name);
-    if (prev !== undefined) this.emit(name, withPid(prev, pid));
-    else if (this.startedUnseen.has(name)) this.earlyPids.set(name, pid);
+    if (prev !== undefined && hasProcess(name, prev)) this.emit(name, withPid(prev, pid));
+    else if (prev !== undefined || this.startedUnseen.has(name)) this.earlyPids.set(name, pid);
   }
 
   /**

@@ -50,6 +50,8 @@ test("a written, linked and started unit is seen running through a signal, then 
   expect(r.events).toContainEqual(running);
   expect(r.events.at(-1)).toEqual({ name: "life.service", loadState: "loaded", activeState: "inactive", subState: "dead" });
   expect(consecutiveRepeats(r.events)).toEqual([]);
+  // Only a state with a process carries a MainPID (systemd signals the pid just before the unit runs).
+  expect(r.events.filter((e: Event) => e.mainPid !== undefined && ["inactive", "failed"].includes(e.activeState))).toEqual([]);
   expect(r.started).toEqual({ loadState: "loaded", activeState: "active", subState: "running", mainPid: r.mainPid });
   expect(r.stopped).toEqual({ loadState: "loaded", activeState: "inactive", subState: "dead" });
   expect(r.mainPid).toBeGreaterThan(1);

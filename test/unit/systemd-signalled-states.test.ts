@@ -67,3 +67,16 @@ test("a listener that throws does not starve the others", () => {
   s.emit("d.service", { loadState: "loaded", activeState: "active", subState: "running" });
   expect(seen).toEqual(["d.service"]);
 });
+
+test("a MainPID signalled while the unit is inactive waits for its change to running", () => {
+  const { s, seen } = watched();
+  s.starting("e.service");
+  // systemd signals a unit it loads for a start as inactive/dead first.
+  s.unitChanged("e.service", { ActiveState: v("inactive"), SubState: v("dead") });
+  s.serviceChanged("e.service", { MainPID: v(99) });
+  s.unitChanged("e.service", { ActiveState: v("active"), SubState: v("running") });
+  expect(seen).toEqual([
+    ["e.service", { loadState: "loaded", activeState: "inactive", subState: "dead" }],
+    ["e.service", { loadState: "loaded", activeState: "active", subState: "running", mainPid: 99 }],
+  ]);
+});

@@ -3,8 +3,8 @@
 // batched calls (unload, link) that fail are retried one unit at a time to find the culprit.
 //
 // The plan's daemon-reload is skipped when every unit loaded is new to systemd (no file of that
-// name anywhere before ours): systemd 246 and later read a new unit's file when it is first
-// started, and a reload re-reads every unit on the machine, which is what a batch of new units
+// name anywhere before ours) and is started in the same batch: systemd 246 and later read a new
+// unit's file when it is first started, and a reload re-reads every unit on the machine, which is what a batch of new units
 // spent most of its time on. A new unit that systemd still does not find on start (an older
 // systemd, or a unit directory's mtime that did not move) gets the reload then, and one retry.
 import type { Logger } from "../log/logger.ts";
@@ -122,7 +122,10 @@ export async function executePlan(actions: readonly Action[], deps: ExecuteDeps)
       return false;
     }
   };
-  const needsReload = loaded.some((a) => !fresh.has(a.unit) || enable.has(a.unit));
+  // A new unit only loaded, not started, is read by systemd on a reload only: list-units would
+  // show it not-found until then.
+  const starting = new Set(actions.filter((a) => a.kind === "start").map((a) => a.unit));
+  const needsReload = loaded.some((a) => !fresh.has(a.unit) || enable.has(a.unit) || !starting.has(a.unit));
   if (needsReload || deps.forceReload) {
     await reloadFor(actions.find((a) => a.kind === "reload")?.reason ?? "a previous reload failed", loaded);
   } else if (loaded.length > 0) {

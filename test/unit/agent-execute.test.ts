@@ -218,7 +218,7 @@ test("a unit the host defines itself is refused before anything is written; the 
   expect(ok.refused.size).toBe(0);
 });
 
-test("units new to systemd start without a reload; one systemd knows already gets the batch's one reload", async () => {
+test("units new to systemd start without a reload; one systemd knows already, or one only loaded, gets the batch's one reload", async () => {
   const r = new Recorder();
   const lines: string[] = [];
   const two = { "a.service": { hash: H, desiredState: "launched" as const }, "b.service": { hash: H, desiredState: "launched" as const } };
@@ -233,6 +233,12 @@ test("units new to systemd start without a reload; one systemd knows already get
   const res2 = await executePlan(plan(two), deps(again));
   expect(again.calls).toEqual(["inspect a.service,b.service", "write a.service", "write b.service", "link a.service,b.service", "reload", "start a.service", "start b.service"]);
   expect(res2.reloaded).toBe(true);
+
+  // A new unit that is only loaded is not started: systemd reads its file on a reload only.
+  const loadOnly = new Recorder();
+  const res3 = await executePlan(plan({ "c.service": { hash: H, desiredState: "loaded" } }), deps(loadOnly));
+  expect(loadOnly.calls).toEqual(["inspect c.service", "write c.service", "link c.service", "reload"]);
+  expect(res3.reloaded).toBe(true);
 });
 
 test("a new unit systemd does not find on start gets one reload, shared, and one retry", async () => {

@@ -122,8 +122,9 @@ export async function executePlan(actions: readonly Action[], deps: ExecuteDeps)
       return false;
     }
   };
-  // A new unit only loaded, not started, is read by systemd on a reload only: list-units would
-  // show it not-found until then.
+  // A new unit only loaded, not started, gets the reload: nothing here would find out whether
+  // systemd reads its file on demand (an older one, or a directory mtime that did not move,
+  // leaves it not-found until a reload), as a failed start does for started units.
   const starting = new Set(actions.filter((a) => a.kind === "start").map((a) => a.unit));
   const needsReload = loaded.some((a) => !fresh.has(a.unit) || enable.has(a.unit) || !starting.has(a.unit));
   if (needsReload || deps.forceReload) {

@@ -40,7 +40,6 @@ interface Cluster {
 }
 
 const load = () => Number(loadavg()[0]!.toFixed(2));
-const loadAtStart = load();
 
 async function run(argv: string[], env: Record<string, string> = {}, cwd = root): Promise<{ code: number; out: string; err: string; ms: number; t0: number }> {
   const t0 = performance.now();
@@ -95,14 +94,20 @@ async function down(c: Cluster): Promise<void> {
   await run([NEW, "sandbox", "down", "--name", c.name]);
 }
 
-/** GET of the API as fleet ctl sends it (https, the sandbox's CA and token). */
+/** A GET of the API as fleet ctl sends it (https, the sandbox's CA and token). */
+function get(c: Cluster, path: string, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${c.env.FLEETCTL_ENDPOINT}/fleet/v1/${path}`, {
+    headers: { Authorization: `Bearer ${c.env.FLEETCTL_TOKEN}` },
+    tls: { ca: readFileSync(c.env.FLEETCTL_CA_FILE!, "utf8") },
+    signal,
+  } as RequestInit);
+}
+
+/** A GET's JSON and X-Fleet-Index. */
 async function api(c: Cluster, path: string): Promise<{ body: Record<string, unknown>; index?: number }> {
   let res: Response;
   for (let attempt = 1; ; attempt++) {
-    res = await fetch(`${c.env.FLEETCTL_ENDPOINT}/fleet/v1/${path}`, {
-      headers: { Authorization: `Bearer ${c.env.FLEETCTL_TOKEN}` },
-      tls: { ca: readFileSync(c.env.FLEETCTL_CA_FILE!, "utf8") },
-    } as RequestInit);
+    res = await get(c, path);
     // 503: the daemon's etcd request timed out on this saturated host; fleet ctl asks again too.
     if (res.status !== 503 || attempt === 10) break;
     console.error(`GET ${path}: 503 ${await res.text()}; asking again`);
@@ -162,9 +167,7 @@ async function clean(c: Cluster, bin: string, dir: string, names: string[], pref
  * ends early (a dropped client), the states are read instead.
  */
 async function whenActive(c: Cluster, glob: string, n: number): Promise<{ done: Promise<number> }> {
-  const res = await fetch(`${c.env.FLEETCTL_ENDPOINT}/fleet/v1/events?unit=${encodeURIComponent(glob)}&kinds=unit.state`, {
-    headers: { Authorization: `Bearer ${c.env.FLEETCTL_TOKEN}` }, tls: { ca: readFileSync(c.env.FLEETCTL_CA_FILE!, "utf8") },
-  } as RequestInit);
+  const res = await get(c, `events?unit=${encodeURIComponent(glob)}&kinds=unit.state`);
   if (!res.ok || !res.body) throw new Error(`GET events: ${res.status} ${await res.text()}`);
   const prefix = glob.replace(/\*$/, "");
   const done = (async () => {
@@ -194,9 +197,7 @@ function followEvents(c: Cluster, glob: string): { seen: Map<string, Map<string,
   const seen = new Map<string, Map<string, number>>();
   const ac = new AbortController();
   void (async () => {
-    const res = await fetch(`${c.env.FLEETCTL_ENDPOINT}/fleet/v1/events?unit=${encodeURIComponent(glob)}&kinds=unit.desired,unit.placed,unit.state`, {
-      headers: { Authorization: `Bearer ${c.env.FLEETCTL_TOKEN}` }, tls: { ca: readFileSync(c.env.FLEETCTL_CA_FILE!, "utf8") }, signal: ac.signal,
-    } as RequestInit);
+    const res = await get(c, `events?unit=${encodeURIComponent(glob)}&kinds=unit.desired,unit.placed,unit.state`, ac.signal);
     for await (const f of sseFrames(res.body!, 60_000)) {
       if (!f.data) continue;
       const e = JSON.parse(f.data) as { kind: string; unit?: string; activeState?: string };

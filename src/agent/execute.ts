@@ -4,9 +4,10 @@
 //
 // The plan's daemon-reload is skipped when every unit loaded is new to systemd (no file of that
 // name anywhere before ours) and is started in the same batch: systemd 246 and later read a new
-// unit's file when it is first started, and a reload re-reads every unit on the machine, which is what a batch of new units
-// spent most of its time on. A new unit that systemd still does not find on start (an older
-// systemd, or a unit directory's mtime that did not move) gets the reload then, and one retry.
+// unit's file when it is first started, and a reload re-reads every unit on the machine, which
+// is what a batch of new units spent most of its time on. A new unit that systemd still does not
+// find on start (an older systemd, or a unit directory's mtime that did not move) gets the
+// reload then, and one retry.
 import type { Logger } from "../log/logger.ts";
 import { hasInstallSection, loadUnitFile } from "../unit/unit-file.ts";
 import { isNoSuchUnit, type NameUse, type UnitManager } from "../systemd/unit-manager.ts";
@@ -154,18 +155,19 @@ export async function executePlan(actions: readonly Action[], deps: ExecuteDeps)
 
 /** What systemd says of each name: one call for all, or, when that fails, one per name. */
 async function inspect(units: Pick<UnitManager, "inspectNames">, names: string[]): Promise<Map<string, NameUse | Error>> {
+  const asError = (e: unknown) => (e instanceof Error ? e : new Error(errorText(e)));
   if (names.length === 0) return new Map();
   try {
     return await units.inspectNames(names);
   } catch (e) {
-    if (names.length === 1) return new Map([[names[0]!, e instanceof Error ? e : new Error(errorText(e))]]);
+    if (names.length === 1) return new Map([[names[0]!, asError(e)]]);
   }
   const out = new Map<string, NameUse | Error>();
   for (const name of names) {
     try {
       out.set(name, (await units.inspectNames([name])).get(name) ?? new Error(`systemd said nothing of ${name}`));
     } catch (e) {
-      out.set(name, e instanceof Error ? e : new Error(errorText(e)));
+      out.set(name, asError(e));
     }
   }
   return out;

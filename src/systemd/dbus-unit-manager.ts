@@ -272,15 +272,8 @@ export class DbusUnitManager implements UnitManager {
   async states(names: string[]): Promise<Map<string, UnitState>> {
     const result = new Map<string, UnitState>();
     const asked = this.signalled.mark();
-    const valid = names.filter(isValidUnitName);
-    for (let i = 0; i < valid.length; i += STATES_BATCH) {
-      const batch = valid.slice(i, i + STATES_BATCH);
-      const [units] = await this.invoke("list", batch.length === 1 ? batch[0] : `${batch.length} units`, (c) =>
-        c.call(MANAGER_PATH, MANAGER_IFACE, "ListUnitsByNames", "as", [batch]),
-      );
-      for (const row of (units ?? []) as unknown[][]) {
-        result.set(String(row[0]), { loadState: String(row[2]), activeState: String(row[3]), subState: String(row[4]) });
-      }
+    for (const row of await this.listByNames("list", names.filter(isValidUnitName))) {
+      result.set(String(row[0]), { loadState: String(row[2]), activeState: String(row[3]), subState: String(row[4]) });
     }
     for (const name of names) {
       if (!result.has(name)) result.set(name, { loadState: "not-found", activeState: "inactive", subState: "dead" });
@@ -314,20 +307,27 @@ export class DbusUnitManager implements UnitManager {
     for (const name of names) assertUnitName("inspect", name);
     const uses = new Map<string, NameUse>();
     // ListUnitsByNames loads each name as systemd would to start it: one call for many units.
-    for (let i = 0; i < names.length; i += STATES_BATCH) {
-      const batch = names.slice(i, i + STATES_BATCH);
-      const [rows] = await this.invoke("inspect", batch.length === 1 ? batch[0] : `${batch.length} units`, (c) =>
-        c.call(MANAGER_PATH, MANAGER_IFACE, "ListUnitsByNames", "as", [batch]),
-      );
-      await Promise.all(((rows ?? []) as unknown[][]).map(async (row) => {
-        const name = String(row[0]);
-        uses.set(name, await this.nameUse(name, String(row[2]), String(row[6])));
-      }));
-    }
+    await Promise.all((await this.listByNames("inspect", names)).map(async (row) => {
+      const name = String(row[0]);
+      uses.set(name, await this.nameUse(name, String(row[2]), String(row[6])));
+    }));
     for (const name of names) {
       if (!uses.has(name)) throw new UnitManagerError("inspect", name, "dbus", undefined, "systemd did not list the unit");
     }
     return uses;
+  }
+
+  /** ListUnitsByNames in batches: a row per unit (name, description, load, active, sub state, followed, path, ...). */
+  private async listByNames(operation: string, names: string[]): Promise<unknown[][]> {
+    const rows: unknown[][] = [];
+    for (let i = 0; i < names.length; i += STATES_BATCH) {
+      const batch = names.slice(i, i + STATES_BATCH);
+      const [units] = await this.invoke(operation, batch.length === 1 ? batch[0] : `${batch.length} units`, (c) =>
+        c.call(MANAGER_PATH, MANAGER_IFACE, "ListUnitsByNames", "as", [batch]),
+      );
+      rows.push(...((units ?? []) as unknown[][]));
+    }
+    return rows;
   }
 
   private async nameUse(name: string, loadState: string, path: string): Promise<NameUse> {

@@ -2,11 +2,10 @@
 // (active/running), and errors mimic systemd's names and texts. Never a stand-in for systemd
 // in tests about systemd itself.
 import {
-  assertUnitName, contentHash, DEFAULT_UNITS_DIRECTORY, type ManagedUnitFile, type NameUse, sameState, type StateListener,
+  assertUnitName, contentHash, DEFAULT_UNITS_DIRECTORY, type ManagedUnitFile, type NameUse, NO_SUCH_UNIT, sameState, type StateListener,
   type UnitManager, UnitManagerError, type UnitState,
 } from "./unit-manager.ts";
 
-const NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit";
 const NOT_FOUND: UnitState = { loadState: "not-found", activeState: "inactive", subState: "dead" };
 
 export interface FakeCall {

@@ -68,9 +68,12 @@ export interface UnitManager {
  */
 export type NameUse = { by: "nobody" } | { by: "fleet" } | { by: "host"; definition: string };
 
-/** systemd's answer to a unit it has no file for (NoSuchUnit, "Unit x not found"). */
+/** systemd's D-Bus error for a unit it has no file for, or has not loaded ("Unit x not found"). */
+export const NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit";
+
+/** systemd's answer to a unit it has no file for. */
 export function isNoSuchUnit(err: unknown): boolean {
-  return err instanceof UnitManagerError && err.dbusName === "org.freedesktop.systemd1.NoSuchUnit";
+  return err instanceof UnitManagerError && err.dbusName === NO_SUCH_UNIT;
 }
 
 export type UnitManagerErrorKind = "invalid-name" | "dbus" | "timeout" | "disconnected" | "io";

@@ -6,7 +6,7 @@ import { expect, test } from "bun:test";
 import { executePlan, type ExecuteDeps } from "../../src/agent/execute.ts";
 import { type Action, planReconcile } from "../../src/agent/plan.ts";
 import { createLogger } from "../../src/log/logger.ts";
-import { contentHash, type NameUse, UnitManagerError } from "../../src/systemd/unit-manager.ts";
+import { contentHash, type NameUse, NO_SUCH_UNIT, UnitManagerError } from "../../src/systemd/unit-manager.ts";
 
 const TEXT = "[Service]\nExecStart=/bin/sleep 1000\n";
 const INSTALL = "[Service]\nExecStart=/bin/true\n\n[Install]\nWantedBy=hello.service\n";
@@ -50,7 +50,7 @@ class Recorder {
     start: async (name) => {
       this.calls.push(`start ${name}`);
       this.check("start", [name]);
-      if (this.notFoundUntilReload.has(name)) throw new UnitManagerError("start", name, "dbus", "org.freedesktop.systemd1.NoSuchUnit", `Unit ${name} not found.`);
+      if (this.notFoundUntilReload.has(name)) throw new UnitManagerError("start", name, "dbus", NO_SUCH_UNIT, `Unit ${name} not found.`);
     },
     stop: async (name) => {
       this.calls.push(`stop ${name}`);
